@@ -1,0 +1,41 @@
+# valleys: two commands on a fresh machine (git, a Rust toolchain, python3 with pip, make; no root).
+#   make run    sets everything up and trains the default experiment
+#   make test   sets everything up and runs every test
+# libtorch 2.11.0 is fetched once into the XDG cache (see scripts/setup-libtorch.sh); a LIBTORCH
+# you set (e.g. a GPU box's own torch 2.11.0) wins.
+
+SHELL := bash
+CARGO ?= cargo
+EXPERIMENT ?= experiments/quick.yaml
+ARGS ?=
+
+.DEFAULT_GOAL := run
+.PHONY: setup build run test lint fmt assets
+
+## Find or fetch libtorch 2.11.0 and point cargo at it (.cargo/config.toml).
+setup:
+	@scripts/setup-libtorch.sh >/dev/null
+
+## Release build of the binary.
+build: setup
+	$(CARGO) build --release
+
+## Train EXPERIMENT (default experiments/quick.yaml); extra flags in ARGS.
+run: build
+	target/release/valleys run $(EXPERIMENT) $(ARGS)
+
+## Every unit and integration test.
+test: setup
+	$(CARGO) test --all-targets
+
+## Formatting and lints, as CI checks them.
+lint: setup
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt
+
+## Regenerate the embedded data in assets/ from the pinned upstream packages.
+assets:
+	scripts/make-assets.sh
