@@ -1,0 +1,320 @@
+//! Experiment files: parsing, `--set` overrides, defaults and validation.
+//!
+//! Every error names the file, the field path and the offending value, and says what was
+//! expected, so that one line on stderr is enough to fix the file.
+
+mod schema;
+mod validate;
+
+pub use schema::*;
+
+use serde_yaml::Value;
+use std::path::{Path, PathBuf};
+
+/// Why an experiment could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read the experiment file: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{path}: the file is empty; expected an experiment with name, data, model and train sections"
+    )]
+    Empty { path: PathBuf },
+    #[error("{origin}: YAML syntax error: {message}")]
+    Syntax { origin: String, message: String },
+    #[error("{origin}: {field}: {message}")]
+    Field {
+        origin: String,
+        field: String,
+        message: String,
+    },
+    #[error("{origin}: {field} = {value}: expected {expected}")]
+    Invalid {
+        origin: String,
+        field: String,
+        value: String,
+        expected: String,
+    },
+    #[error("--set {arg}: {message}")]
+    Override { arg: String, message: String },
+}
+
+impl Experiment {
+    /// Reads, overrides, resolves and validates an experiment file.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_yaml(&text, &path.display().to_string(), overrides)
+    }
+
+    /// Parses an experiment from YAML text; `origin` names the source in messages.
+    pub fn from_yaml(text: &str, origin: &str, overrides: &[String]) -> Result<Self, ConfigError> {
+        let mut value: Value = serde_yaml::from_str(text).map_err(|e| syntax_error(origin, &e))?;
+        if value.is_null() {
+            return Err(ConfigError::Empty {
+                path: PathBuf::from(origin),
+            });
+        }
+        for arg in overrides {
+            apply_override(&mut value, arg)?;
+        }
+        let parsed: Experiment = if overrides.is_empty() {
+            // Straight from the text, so that type errors keep their line and column.
+            let de = serde_yaml::Deserializer::from_str(text);
+            serde_path_to_error::deserialize(de).map_err(|e| field_error(origin, e))?
+        } else {
+            serde_path_to_error::deserialize(value).map_err(|e| field_error(origin, e))?
+        };
+        let resolved = parsed.resolve();
+        resolved.validate(origin)?;
+        Ok(resolved)
+    }
+
+    /// The experiment as stored in a run directory's config.yaml.
+    pub fn to_yaml(&self) -> String {
+        serde_yaml::to_string(self).expect("an Experiment always serialises")
+    }
+}
+
+fn syntax_error(origin: &str, e: &serde_yaml::Error) -> ConfigError {
+    let origin = match e.location() {
+        Some(loc) => format!("{origin}:{}:{}", loc.line(), loc.column()),
+        None => origin.to_owned(),
+    };
+    ConfigError::Syntax {
+        origin,
+        message: strip_location(&e.to_string()),
+    }
+}
+
+fn field_error(origin: &str, e: serde_path_to_error::Error<serde_yaml::Error>) -> ConfigError {
+    let field = e.path().to_string();
+    let inner = e.inner();
+    let origin = match inner.location() {
+        Some(loc) => format!("{origin}:{}:{}", loc.line(), loc.column()),
+        None => origin.to_owned(),
+    };
+    let mut message = strip_location(&inner.to_string());
+    // serde_path_to_error already gives the path; drop serde_yaml's own (partial) copy of it.
+    if let Some((prefix, rest)) = message.split_once(": ")
+        && field.starts_with(prefix)
+    {
+        message = rest.to_owned();
+    }
+    if let Some(hint) = closest_field_hint(&message) {
+        message = format!("{message} ({hint})");
+    }
+    ConfigError::Field {
+        origin,
+        field: if field == "." {
+            "(top level)".into()
+        } else {
+            field
+        },
+        message,
+    }
+}
+
+/// serde_yaml appends " at line L column C"; the location is already in the prefix.
+fn strip_location(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// For "unknown field `x`, expected one of `a`, `b`": suggests the closest valid name.
+fn closest_field_hint(message: &str) -> Option<String> {
+    let (kind, rest) = if let Some(rest) = message.strip_prefix("unknown field `") {
+        ("field", rest)
+    } else if let Some(rest) = message.strip_prefix("unknown variant `") {
+        ("value", rest)
+    } else {
+        return None;
+    };
+    let (unknown, candidates) = rest.split_once('`')?;
+    candidates
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|c| (strsim::jaro_winkler(unknown, c), c))
+        .filter(|(score, _)| *score > 0.7)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, best)| format!("did you mean {kind} `{best}`?"))
+}
+
+/// Applies one `--set a.b.c=value` override; the value is read as YAML (so `0.1`, `true`
+/// and `[1, 2]` get their natural types).
+fn apply_override(root: &mut Value, arg: &str) -> Result<(), ConfigError> {
+    let bad = |message: &str| ConfigError::Override {
+        arg: arg.to_owned(),
+        message: message.to_owned(),
+    };
+    let (key, raw) = arg
+        .split_once('=')
+        .ok_or_else(|| bad("expected KEY=VALUE, e.g. --set train.epochs=3"))?;
+    let parts: Vec<&str> = key.trim().split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(bad("the key has an empty part; expected e.g. train.lr"));
+    }
+    let value: Value =
+        serde_yaml::from_str(raw).map_err(|e| bad(&format!("the value is not valid YAML: {e}")))?;
+    let mut node = root;
+    for (i, part) in parts.iter().enumerate() {
+        let map = match node {
+            Value::Mapping(map) => map,
+            Value::Null => {
+                *node = Value::Mapping(Default::default());
+                match node {
+                    Value::Mapping(map) => map,
+                    _ => unreachable!("just set to a mapping"),
+                }
+            }
+            _ => {
+                return Err(bad(&format!(
+                    "{} is not a section, so it has no field {part}",
+                    parts[..i].join(".")
+                )));
+            }
+        };
+        let key = Value::String((*part).to_owned());
+        if i + 1 == parts.len() {
+            map.insert(key, value);
+            return Ok(());
+        }
+        node = map.entry(key).or_insert(Value::Null);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "\
+name: t
+data: {dataset: fashion-mnist}
+model: {arch: preresnet, depth: 8}
+train: {epochs: 10, batch_size: 64, lr: 0.1}
+";
+
+    fn load(text: &str, overrides: &[&str]) -> Result<Experiment, String> {
+        let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+        Experiment::from_yaml(text, "x.yaml", &overrides).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_minimal_file_gets_documented_defaults() {
+        let e = load(MINIMAL, &[]).unwrap();
+        assert_eq!(e.seed, 1);
+        assert_eq!(e.train.momentum, 0.9);
+        assert_eq!(e.swa.start_epoch, Some(8));
+        assert_eq!(e.swa.every_epochs, Some(1));
+        assert_eq!(e.swa.lr, Some(0.05));
+        assert_eq!(e.data.augment.flip, Some(true));
+        assert_eq!(e.data.augment.crop_padding, Some(0));
+        assert_eq!(e.train.schedule, Schedule::Swa);
+    }
+
+    #[test]
+    fn the_resolved_yaml_reads_back_to_the_same_experiment() {
+        let e = load(
+            MINIMAL,
+            &["train.schedule={kind: step, milestones: [3, 6], gamma: 0.1}"],
+        )
+        .unwrap();
+        let again = load(&e.to_yaml(), &[]).unwrap();
+        assert_eq!(e, again);
+    }
+
+    #[test]
+    fn overrides_set_nested_fields_with_yaml_types() {
+        let e = load(
+            MINIMAL,
+            &["train.epochs=3", "swa.enabled=false", "data.pad_to=32"],
+        )
+        .unwrap();
+        assert_eq!(e.train.epochs, 3);
+        assert!(!e.swa.enabled);
+        assert_eq!(e.data.pad_to, Some(32));
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_the_closest_valid_one() {
+        let err = load(&MINIMAL.replace("lr: 0.1", "lrr: 0.1"), &[]).unwrap_err();
+        assert!(err.starts_with("x.yaml:4:"), "{err}");
+        assert!(
+            err.contains(": train.lrr: unknown field `lrr`, expected one of"),
+            "{err}"
+        );
+        assert!(err.contains("did you mean field `lr`?"), "{err}");
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_field_and_its_line() {
+        let err = load(&MINIMAL.replace("epochs: 10", "epochs: ten"), &[]).unwrap_err();
+        assert!(err.starts_with("x.yaml:4:"), "{err}");
+        assert!(
+            err.contains("train.epochs: invalid type: string \"ten\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_model_suggests_a_known_one() {
+        let err = load(&MINIMAL.replace("preresnet", "preresnt"), &[]).unwrap_err();
+        assert!(
+            err.contains("model.arch: unknown variant `preresnt`"),
+            "{err}"
+        );
+        assert!(err.contains("did you mean value `preresnet`?"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_values_name_field_value_and_expectation() {
+        let cases = [
+            ("train.lr=-0.1", "train.lr = -0.1: expected a positive"),
+            ("train.batch_size=0", "train.batch_size = 0: expected"),
+            (
+                "swa.start_epoch=11",
+                "swa.start_epoch = 11: expected an epoch in 1..=10",
+            ),
+            ("model.depth=9", "model.depth = 9: expected"),
+            ("train.momentum=1.5", "train.momentum = 1.5: expected"),
+        ];
+        for (set, want) in cases {
+            let err = load(MINIMAL, &[set]).unwrap_err();
+            assert!(err.contains(want), "--set {set}: {err}");
+        }
+    }
+
+    #[test]
+    fn syntax_errors_and_empty_files_are_reported_plainly() {
+        let err = load("name: [unclosed\n", &[]).unwrap_err();
+        assert!(err.starts_with("x.yaml:"), "{err}");
+        assert!(err.contains("YAML syntax error"), "{err}");
+        let err = load("# only a comment\n", &[]).unwrap_err();
+        assert!(err.contains("the file is empty"), "{err}");
+    }
+
+    #[test]
+    fn malformed_overrides_are_rejected() {
+        assert!(
+            load(MINIMAL, &["train.lr"])
+                .unwrap_err()
+                .contains("expected KEY=VALUE")
+        );
+        assert!(
+            load(MINIMAL, &["name.x=1"])
+                .unwrap_err()
+                .contains("is not a section")
+        );
+        let err = load(MINIMAL, &["trian.lr=1"]).unwrap_err();
+        assert!(err.contains("did you mean field `train`?"), "{err}");
+    }
+}

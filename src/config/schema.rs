@@ -1,0 +1,300 @@
+//! The experiment file as the user writes it, and as the run directory stores it once resolved.
+//!
+//! One set of types serves both: fields whose default depends on other fields (the data set's
+//! augmentation, SWA's start epoch) are `Option`s that [`Experiment::resolve`](super::Experiment)
+//! fills in, so the stored `config.yaml` spells out every value the run used.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// A whole experiment: what to train, on what, and how to average and evaluate it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    /// Short name, used for the run directory.
+    pub name: String,
+    /// Seed for initialisation, data order and augmentation.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// `auto`, `cpu`, `cuda` or `cuda:N`; `--device` overrides it.
+    #[serde(default = "default_device")]
+    pub device: String,
+    pub data: DataConfig,
+    pub model: ModelConfig,
+    pub train: TrainConfig,
+    #[serde(default)]
+    pub swa: SwaConfig,
+    #[serde(default)]
+    pub eval: EvalConfig,
+    #[serde(default)]
+    pub checkpoint: CheckpointConfig,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+fn default_device() -> String {
+    "auto".into()
+}
+
+/// The data sets valleys reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetName {
+    FashionMnist,
+    Mnist,
+    Cifar10,
+    Cifar100,
+    /// The paper's 1-D two-class toy problem (E1).
+    Toy,
+}
+
+impl DatasetName {
+    /// The name as written in experiment files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FashionMnist => "fashion-mnist",
+            Self::Mnist => "mnist",
+            Self::Cifar10 => "cifar10",
+            Self::Cifar100 => "cifar100",
+            Self::Toy => "toy",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    pub dataset: DatasetName,
+    /// Directory holding the data set's files; absent means the embedded copy
+    /// (Fashion-MNIST 10k/2k subset), which exists only for `fashion-mnist`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<PathBuf>,
+    /// Training-time augmentation; defaults depend on the data set.
+    #[serde(default)]
+    pub augment: AugmentConfig,
+    /// Subtract the data set's mean and divide by its standard deviation.
+    #[serde(default = "yes")]
+    pub normalize: bool,
+    /// Zero-pad images to this square size (e.g. 32 so that 28x28 images fit CIFAR models).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pad_to: Option<u32>,
+    /// Use only the first N training samples of a seeded shuffle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_subset: Option<usize>,
+    /// Use only the first N test samples of a seeded shuffle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_subset: Option<usize>,
+    /// Points per class of the toy data set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub toy_points: Option<usize>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AugmentConfig {
+    /// Random crop after zero padding by this many pixels on each side (0 disables it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crop_padding: Option<u32>,
+    /// Random horizontal flips.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flip: Option<bool>,
+}
+
+/// Model families of the zoo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Arch {
+    /// Pre-activation ResNet of the SWA code (depth 8..=164).
+    Preresnet,
+    /// WideResNet-depth-k.
+    Wrn,
+    /// VGG-16 with the SWA code's 512-wide classifier.
+    Vgg16,
+    /// DenseNet-BC (growth 12, compression 0.5).
+    DensenetBc,
+    /// Two-layer perceptron.
+    Mlp,
+    /// One Linear(1, 1) neuron with a sigmoid: the paper's 2-parameter toy.
+    Toy,
+}
+
+impl Arch {
+    /// The name as written in experiment files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Preresnet => "preresnet",
+            Self::Wrn => "wrn",
+            Self::Vgg16 => "vgg16",
+            Self::DensenetBc => "densenet-bc",
+            Self::Mlp => "mlp",
+            Self::Toy => "toy",
+        }
+    }
+}
+
+/// Whether the model uses batch normalisation wherever its architecture has it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Norm {
+    #[default]
+    Batch,
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub arch: Arch,
+    /// Depth for preresnet (default 8), wrn (28) and densenet-bc (100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<u32>,
+    /// Widening factor k of wrn (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// Hidden units of mlp (default 256).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden: Option<u32>,
+    #[serde(default)]
+    pub norm: Norm,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    pub epochs: u32,
+    pub batch_size: u32,
+    /// Initial learning rate.
+    pub lr: f64,
+    #[serde(default = "default_momentum")]
+    pub momentum: f64,
+    #[serde(default = "default_weight_decay")]
+    pub weight_decay: f64,
+    #[serde(default)]
+    pub nesterov: bool,
+    #[serde(default)]
+    pub schedule: Schedule,
+}
+
+fn default_momentum() -> f64 {
+    0.9
+}
+
+fn default_weight_decay() -> f64 {
+    1e-4
+}
+
+/// Learning-rate schedules, evaluated once per epoch (see `train::schedule`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Schedule {
+    /// The SWA papers' piecewise schedule: constant, linear decay to `swa.lr`, constant.
+    #[default]
+    Swa,
+    /// Multiply by `gamma` at each milestone epoch.
+    Step {
+        milestones: Vec<u32>,
+        gamma: f64,
+    },
+    /// Cosine annealing from `train.lr` to `min_lr` over all epochs.
+    Cosine {
+        #[serde(default)]
+        min_lr: f64,
+    },
+    Constant,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwaConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// The first epoch (counted from 1) whose final weights join the average;
+    /// default: 75% of the epochs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_epoch: Option<u32>,
+    /// Average once every this many epochs (default 1), or...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every_epochs: Option<u32>,
+    /// ...every this many optimiser steps once `start_epoch` is reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every_steps: Option<u32>,
+    /// Learning rate the `swa` schedule settles at; default half of `train.lr`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr: Option<f64>,
+    /// Training samples used to recompute the average's BN statistics (default: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bn_subset: Option<usize>,
+}
+
+impl Default for SwaConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            start_epoch: None,
+            every_epochs: None,
+            every_steps: None,
+            lr: None,
+            bn_subset: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalConfig {
+    /// Evaluate both iterates every this many epochs (and after the last one).
+    #[serde(default = "one")]
+    pub every_epochs: u32,
+    /// Evaluate the training loss on a fixed subset of this many un-augmented samples
+    /// (default: the whole training set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_subset: Option<usize>,
+    /// Batch size for evaluation passes (no autograd, so it can be large).
+    #[serde(default = "default_eval_batch")]
+    pub batch_size: u32,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        Self {
+            every_epochs: 1,
+            train_subset: None,
+            batch_size: default_eval_batch(),
+        }
+    }
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn default_eval_batch() -> u32 {
+    1000
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointConfig {
+    /// Rewrite checkpoints/latest.safetensors every this many epochs.
+    #[serde(default = "one")]
+    pub every_epochs: u32,
+    /// Also keep checkpoints/epoch-NNNN.safetensors every this many epochs (0: never);
+    /// the final state is always kept as well.
+    #[serde(default)]
+    pub keep_every_epochs: u32,
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        Self {
+            every_epochs: 1,
+            keep_every_epochs: 0,
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! Defaults that depend on other fields, and the range checks that serde cannot express.
+
+use super::{Arch, ConfigError, DatasetName, Experiment, Norm, Schedule};
+
+impl Experiment {
+    /// Fills every field whose default depends on others; the result spells out the whole run.
+    pub fn resolve(mut self) -> Self {
+        let aug = &mut self.data.augment;
+        let (crop, flip) = match self.data.dataset {
+            DatasetName::Cifar10 | DatasetName::Cifar100 => (4, true),
+            DatasetName::FashionMnist => (0, true),
+            DatasetName::Mnist | DatasetName::Toy => (0, false),
+        };
+        aug.crop_padding.get_or_insert(crop);
+        aug.flip.get_or_insert(flip);
+        if self.data.dataset == DatasetName::Toy {
+            self.data.toy_points.get_or_insert(10);
+        }
+
+        let m = &mut self.model;
+        match m.arch {
+            Arch::Preresnet => _ = m.depth.get_or_insert(8),
+            Arch::Wrn => {
+                m.depth.get_or_insert(28);
+                m.width.get_or_insert(10);
+            }
+            Arch::DensenetBc => _ = m.depth.get_or_insert(100),
+            Arch::Vgg16 => _ = m.depth.get_or_insert(16),
+            Arch::Mlp => _ = m.hidden.get_or_insert(256),
+            Arch::Toy => m.norm = Norm::None,
+        }
+
+        let swa = &mut self.swa;
+        let epochs = self.train.epochs;
+        swa.start_epoch
+            .get_or_insert(((epochs as f64 * 0.75).round() as u32).max(1));
+        if swa.every_steps.is_none() {
+            swa.every_epochs.get_or_insert(1);
+        }
+        swa.lr.get_or_insert(self.train.lr / 2.0);
+        self
+    }
+
+    /// Checks ranges and combinations; `origin` names the file in messages.
+    pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let bad = |field: &str, value: &dyn std::fmt::Display, expected: &str| {
+            Err(ConfigError::Invalid {
+                origin: origin.to_owned(),
+                field: field.to_owned(),
+                value: value.to_string(),
+                expected: expected.to_owned(),
+            })
+        };
+        let valid_name = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        };
+        if !valid_name(&self.name) {
+            return bad(
+                "name",
+                &format!("{:?}", self.name),
+                "a non-empty name of letters, digits, '-', '_' or '.'",
+            );
+        }
+        if crate::runtime::DeviceRequest::parse(&self.device).is_err() {
+            return bad("device", &self.device, "auto, cpu, cuda or cuda:N");
+        }
+        self.validate_data(&bad)?;
+        self.validate_model(&bad)?;
+        self.validate_train(&bad)?;
+        self.validate_swa(&bad)?;
+        if self.eval.every_epochs == 0 {
+            return bad("eval.every_epochs", &0, "at least 1");
+        }
+        if self.eval.batch_size == 0 {
+            return bad("eval.batch_size", &0, "at least 1");
+        }
+        if self.eval.train_subset == Some(0) {
+            return bad(
+                "eval.train_subset",
+                &0,
+                "at least 1 sample, or no value for all",
+            );
+        }
+        if self.checkpoint.every_epochs == 0 {
+            return bad("checkpoint.every_epochs", &0, "at least 1");
+        }
+        Ok(())
+    }
+
+    fn validate_data(&self, bad: &Bad) -> Result<(), ConfigError> {
+        let d = &self.data;
+        if d.dir.is_none() && !matches!(d.dataset, DatasetName::FashionMnist | DatasetName::Toy) {
+            return bad(
+                "data.dir",
+                &"(none)",
+                &format!(
+                    "the directory holding the {} files (only fashion-mnist is embedded)",
+                    d.dataset.as_str()
+                ),
+            );
+        }
+        if let Some(p) = d.augment.crop_padding
+            && p > 16
+        {
+            return bad("data.augment.crop_padding", &p, "0..=16 pixels");
+        }
+        if let Some(s) = d.pad_to
+            && !(1..=512).contains(&s)
+        {
+            return bad("data.pad_to", &s, "an image size in 1..=512");
+        }
+        for (field, value) in [
+            ("data.train_subset", d.train_subset),
+            ("data.test_subset", d.test_subset),
+            ("data.toy_points", d.toy_points),
+        ] {
+            if value == Some(0) {
+                return bad(field, &0, "at least 1");
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_model(&self, bad: &Bad) -> Result<(), ConfigError> {
+        let m = &self.model;
+        let toy_data = self.data.dataset == DatasetName::Toy;
+        if (m.arch == Arch::Toy) != toy_data {
+            return bad(
+                "model.arch",
+                &m.arch.as_str(),
+                "toy exactly when data.dataset is toy (the 1-D toy problem needs the 1-input model)",
+            );
+        }
+        let depth = m.depth.unwrap_or(0);
+        let depth_ok = match m.arch {
+            Arch::Preresnet if depth < 44 => depth >= 8 && (depth - 2).is_multiple_of(6),
+            Arch::Preresnet => depth <= 164 && (depth - 2).is_multiple_of(9),
+            Arch::Wrn | Arch::DensenetBc => depth >= 10 && (depth - 4).is_multiple_of(6),
+            Arch::Vgg16 => depth == 16,
+            Arch::Mlp | Arch::Toy => m.depth.is_none(),
+        };
+        if !depth_ok {
+            let expected = match m.arch {
+                Arch::Preresnet => {
+                    "8..=164 with depth = 6n+2 below 44 (basic blocks) or 9n+2 from 44 (bottleneck), e.g. 8, 20, 56, 110, 164"
+                }
+                Arch::Wrn | Arch::DensenetBc => "depth = 6n+4, at least 10, e.g. 28 or 100",
+                Arch::Vgg16 => "16",
+                Arch::Mlp | Arch::Toy => "no depth (this model has a fixed depth)",
+            };
+            return bad("model.depth", &depth, expected);
+        }
+        if m.width.is_some() && m.arch != Arch::Wrn {
+            return bad(
+                "model.width",
+                &m.width.unwrap_or(0),
+                "no width: it is only for wrn",
+            );
+        }
+        if m.width == Some(0) {
+            return bad("model.width", &0, "a widening factor of at least 1");
+        }
+        if m.hidden.is_some() && m.arch != Arch::Mlp {
+            return bad(
+                "model.hidden",
+                &m.hidden.unwrap_or(0),
+                "no hidden: it is only for mlp",
+            );
+        }
+        if m.hidden == Some(0) {
+            return bad("model.hidden", &0, "at least 1 hidden unit");
+        }
+        Ok(())
+    }
+
+    fn validate_train(&self, bad: &Bad) -> Result<(), ConfigError> {
+        let t = &self.train;
+        if t.epochs == 0 {
+            return bad("train.epochs", &0, "at least 1");
+        }
+        if t.batch_size == 0 {
+            return bad("train.batch_size", &0, "a batch size of at least 1");
+        }
+        if !(t.lr.is_finite() && t.lr > 0.0) {
+            return bad("train.lr", &t.lr, "a positive learning rate");
+        }
+        if !(0.0..1.0).contains(&t.momentum) {
+            return bad("train.momentum", &t.momentum, "a momentum in [0, 1)");
+        }
+        if !(t.weight_decay.is_finite() && t.weight_decay >= 0.0) {
+            return bad(
+                "train.weight_decay",
+                &t.weight_decay,
+                "a non-negative number",
+            );
+        }
+        if t.nesterov && t.momentum == 0.0 {
+            return bad("train.nesterov", &true, "false unless train.momentum > 0");
+        }
+        match &t.schedule {
+            Schedule::Step { milestones, gamma } => {
+                if !(gamma.is_finite() && *gamma > 0.0 && *gamma <= 1.0) {
+                    return bad("train.schedule.gamma", gamma, "a factor in (0, 1]");
+                }
+                let ascending = milestones.windows(2).all(|w| w[0] < w[1]);
+                let in_range = milestones.iter().all(|&m| (1..=t.epochs).contains(&m));
+                if !ascending || !in_range {
+                    return bad(
+                        "train.schedule.milestones",
+                        &format!("{milestones:?}"),
+                        &format!("strictly ascending epochs in 1..={}", t.epochs),
+                    );
+                }
+            }
+            Schedule::Cosine { min_lr } => {
+                if !(min_lr.is_finite() && *min_lr >= 0.0 && *min_lr <= t.lr) {
+                    return bad("train.schedule.min_lr", min_lr, "a rate in [0, train.lr]");
+                }
+            }
+            Schedule::Swa | Schedule::Constant => {}
+        }
+        Ok(())
+    }
+
+    fn validate_swa(&self, bad: &Bad) -> Result<(), ConfigError> {
+        let s = &self.swa;
+        let epochs = self.train.epochs;
+        let start = s.start_epoch.unwrap_or(1);
+        if !(1..=epochs).contains(&start) {
+            return bad(
+                "swa.start_epoch",
+                &start,
+                &format!("an epoch in 1..={epochs} (train.epochs)"),
+            );
+        }
+        if s.every_epochs.is_some() && s.every_steps.is_some() {
+            return bad(
+                "swa.every_steps",
+                &s.every_steps.unwrap_or(0),
+                "no value when swa.every_epochs is set (choose one)",
+            );
+        }
+        if s.every_epochs == Some(0) {
+            return bad("swa.every_epochs", &0, "at least 1");
+        }
+        if s.every_steps == Some(0) {
+            return bad("swa.every_steps", &0, "at least 1");
+        }
+        let lr = s.lr.unwrap_or(1.0);
+        if !(lr.is_finite() && lr > 0.0) {
+            return bad("swa.lr", &lr, "a positive learning rate");
+        }
+        if s.bn_subset == Some(0) {
+            return bad(
+                "swa.bn_subset",
+                &0,
+                "at least 1 sample, or no value for all",
+            );
+        }
+        Ok(())
+    }
+}
+
+type Bad<'a> = dyn Fn(&str, &dyn std::fmt::Display, &str) -> Result<(), ConfigError> + 'a;

@@ -1,0 +1,392 @@
+//! Data sets: file readers (pure Rust) and the on-device tensors the engine trains on.
+//!
+//! Readers produce plain bytes ([`RawDataset`]); [`dataset::Dataset`] moves a whole split to the
+//! device once, and batches, shuffles and augments there.
+
+pub mod cifar;
+pub mod dataset;
+pub mod idx;
+pub mod rng;
+mod toy;
+
+use crate::config::{DataConfig, DatasetName};
+use std::path::{Path, PathBuf};
+
+/// Why data could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {problem}; expected {layout}")]
+    Format {
+        path: PathBuf,
+        problem: String,
+        layout: String,
+    },
+    #[error("{dir}: no {dataset} data: {problem}; expected {layout}")]
+    Layout {
+        dir: PathBuf,
+        dataset: &'static str,
+        problem: String,
+        layout: String,
+    },
+    #[error("{0}")]
+    Mismatch(String),
+    #[error("data: {0}")]
+    Tensor(#[from] tch::TchError),
+}
+
+impl DataError {
+    fn format(path: &Path, problem: String, layout: &str) -> Self {
+        Self::Format {
+            path: path.to_owned(),
+            problem,
+            layout: layout.to_owned(),
+        }
+    }
+}
+
+/// Images as bytes, `count x channels x height x width`, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Images {
+    pub count: usize,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub pixels: Vec<u8>,
+}
+
+/// The inputs of one split.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Features {
+    Images(Images),
+    /// Real-valued vectors (the toy problem), `count x dim`.
+    Vectors {
+        dim: usize,
+        values: Vec<f32>,
+    },
+}
+
+/// One split, as read from disk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawSplit {
+    pub features: Features,
+    pub labels: Vec<u8>,
+}
+
+impl RawSplit {
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// True when the split holds no sample.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+}
+
+/// A whole data set, as read from disk, with what the engine needs to know about it.
+#[derive(Debug, Clone)]
+pub struct RawDataset {
+    pub name: DatasetName,
+    pub train: RawSplit,
+    pub test: RawSplit,
+    pub classes: usize,
+    /// Per-channel mean and standard deviation of the pixels in [0, 1].
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+    /// Where the data came from, in words (for the run directory and the status line).
+    pub source: String,
+}
+
+const FASHION_MEAN_STD: (f32, f32) = (0.2860, 0.3530);
+const MNIST_MEAN_STD: (f32, f32) = (0.1307, 0.3081);
+const CIFAR_MEAN: [f32; 3] = [0.4914, 0.4822, 0.4465];
+const CIFAR_STD: [f32; 3] = [0.2023, 0.1994, 0.2010];
+
+mod embedded {
+    pub const TRAIN_IMAGES: &[u8] =
+        include_bytes!("../assets/fashion-mnist-10k/train-images-idx3-ubyte.gz");
+    pub const TRAIN_LABELS: &[u8] =
+        include_bytes!("../assets/fashion-mnist-10k/train-labels-idx1-ubyte.gz");
+    pub const TEST_IMAGES: &[u8] =
+        include_bytes!("../assets/fashion-mnist-10k/t10k-images-idx3-ubyte.gz");
+    pub const TEST_LABELS: &[u8] =
+        include_bytes!("../assets/fashion-mnist-10k/t10k-labels-idx1-ubyte.gz");
+}
+
+/// Reads the data set an experiment names, from its directory or the embedded copy.
+pub fn read(cfg: &DataConfig, seed: u64) -> Result<RawDataset, DataError> {
+    match (cfg.dataset, &cfg.dir) {
+        (DatasetName::Toy, _) => Ok(toy::generate(cfg.toy_points.unwrap_or(10), seed)),
+        (DatasetName::FashionMnist, None) => read_embedded_fashion(),
+        (DatasetName::FashionMnist | DatasetName::Mnist, Some(dir)) => {
+            read_idx_dir(cfg.dataset, dir)
+        }
+        (DatasetName::Cifar10 | DatasetName::Cifar100, Some(dir)) => {
+            read_cifar_dir(cfg.dataset, dir)
+        }
+        (name, None) => Err(DataError::Mismatch(format!(
+            "data.dir: {} is not embedded; set data.dir to its directory",
+            name.as_str()
+        ))),
+    }
+}
+
+fn read_embedded_fashion() -> Result<RawDataset, DataError> {
+    let at = |name: &str| PathBuf::from(format!("(embedded)/fashion-mnist-10k/{name}"));
+    let split = |images: &[u8], labels: &[u8], stem: &str| -> Result<RawSplit, DataError> {
+        let images = idx::read_images(&at(&format!("{stem}-images-idx3-ubyte.gz")), images)?;
+        let labels = idx::read_labels(&at(&format!("{stem}-labels-idx1-ubyte.gz")), labels)?;
+        Ok(RawSplit {
+            features: Features::Images(images),
+            labels,
+        })
+    };
+    let (mean, std) = FASHION_MEAN_STD;
+    Ok(RawDataset {
+        name: DatasetName::FashionMnist,
+        train: split(embedded::TRAIN_IMAGES, embedded::TRAIN_LABELS, "train")?,
+        test: split(embedded::TEST_IMAGES, embedded::TEST_LABELS, "t10k")?,
+        classes: 10,
+        mean: vec![mean],
+        std: vec![std],
+        source: "embedded Fashion-MNIST subset (10 000 train / 2 000 test, class-balanced)".into(),
+    })
+}
+
+const IDX_DIR_LAYOUT: &str = "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each raw or .gz)";
+
+fn read_idx_dir(name: DatasetName, dir: &Path) -> Result<RawDataset, DataError> {
+    let find = |stem: &str| -> Result<PathBuf, DataError> {
+        let candidates = [
+            stem.to_owned(),
+            format!("{stem}.gz"),
+            stem.replacen("-idx", ".idx", 1),
+            format!("{}.gz", stem.replacen("-idx", ".idx", 1)),
+        ];
+        candidates
+            .iter()
+            .map(|c| dir.join(c))
+            .find(|p| p.is_file())
+            .ok_or_else(|| DataError::Layout {
+                dir: dir.to_owned(),
+                dataset: name.as_str(),
+                problem: format!("{stem}[.gz] is missing"),
+                layout: IDX_DIR_LAYOUT.into(),
+            })
+    };
+    check_dir(name, dir, IDX_DIR_LAYOUT)?;
+    let split = |stem: &str| -> Result<RawSplit, DataError> {
+        let image_path = find(&format!("{stem}-images-idx3-ubyte"))?;
+        let label_path = find(&format!("{stem}-labels-idx1-ubyte"))?;
+        let images = idx::read_images(&image_path, &read_file(&image_path)?)?;
+        let labels = idx::read_labels(&label_path, &read_file(&label_path)?)?;
+        if images.count != labels.len() {
+            return Err(DataError::Mismatch(format!(
+                "{} has {} images but {} has {} labels",
+                image_path.display(),
+                images.count,
+                label_path.display(),
+                labels.len()
+            )));
+        }
+        if let Some(bad) = labels.iter().find(|&&l| l >= 10) {
+            return Err(DataError::format(
+                &label_path,
+                format!("label {bad} is outside 0..10"),
+                "labels 0..9",
+            ));
+        }
+        Ok(RawSplit {
+            features: Features::Images(images),
+            labels,
+        })
+    };
+    let (mean, std) = match name {
+        DatasetName::Mnist => MNIST_MEAN_STD,
+        _ => FASHION_MEAN_STD,
+    };
+    let (train, test) = (split("train")?, split("t10k")?);
+    Ok(RawDataset {
+        name,
+        source: format!(
+            "{} ({} train / {} test)",
+            dir.display(),
+            train.len(),
+            test.len()
+        ),
+        train,
+        test,
+        classes: 10,
+        mean: vec![mean],
+        std: vec![std],
+    })
+}
+
+fn read_cifar_dir(name: DatasetName, dir: &Path) -> Result<RawDataset, DataError> {
+    let (variant, sub, layout) = match name {
+        DatasetName::Cifar100 => (
+            cifar::Variant::Cifar100,
+            "cifar-100-binary",
+            "train.bin (50 000 x 3074 bytes) and test.bin (10 000 x 3074 bytes), as in cifar-100-binary.tar.gz",
+        ),
+        _ => (
+            cifar::Variant::Cifar10,
+            "cifar-10-batches-bin",
+            "data_batch_1.bin .. data_batch_5.bin and test_batch.bin (10 000 x 3073 bytes each), as in cifar-10-binary.tar.gz",
+        ),
+    };
+    check_dir(name, dir, layout)?;
+    // Accept the directory itself or the one the official tarball unpacks to.
+    let dir = if dir.join(sub).is_dir() {
+        dir.join(sub)
+    } else {
+        dir.to_owned()
+    };
+    let (train_files, test_file): (Vec<PathBuf>, PathBuf) = match variant {
+        cifar::Variant::Cifar100 => (vec![dir.join("train.bin")], dir.join("test.bin")),
+        cifar::Variant::Cifar10 => (
+            (1..=5)
+                .map(|i| dir.join(format!("data_batch_{i}.bin")))
+                .filter(|p| p.is_file())
+                .collect(),
+            dir.join("test_batch.bin"),
+        ),
+    };
+    let missing = |what: String| DataError::Layout {
+        dir: dir.clone(),
+        dataset: name.as_str(),
+        problem: format!("{what} is missing"),
+        layout: layout.into(),
+    };
+    if train_files.is_empty() || !train_files.iter().all(|p| p.is_file()) {
+        return Err(missing(match variant {
+            cifar::Variant::Cifar100 => "train.bin".into(),
+            cifar::Variant::Cifar10 => "data_batch_1.bin".into(),
+        }));
+    }
+    if !test_file.is_file() {
+        return Err(missing(
+            test_file
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into(),
+        ));
+    }
+    let read_split = |paths: &[PathBuf]| -> Result<RawSplit, DataError> {
+        let mut all: Option<Images> = None;
+        let mut labels = Vec::new();
+        for path in paths {
+            let (images, l) = cifar::read(path, &read_file(path)?, variant)?;
+            labels.extend(l);
+            match &mut all {
+                None => all = Some(images),
+                Some(acc) => {
+                    acc.count += images.count;
+                    acc.pixels.extend(images.pixels);
+                }
+            }
+        }
+        let images = all.expect("at least one file");
+        Ok(RawSplit {
+            features: Features::Images(images),
+            labels,
+        })
+    };
+    let train = read_split(&train_files)?;
+    let test = read_split(std::slice::from_ref(&test_file))?;
+    Ok(RawDataset {
+        name,
+        source: format!(
+            "{} ({} train from {} file(s) / {} test)",
+            dir.display(),
+            train.len(),
+            train_files.len(),
+            test.len()
+        ),
+        train,
+        test,
+        classes: variant.classes(),
+        mean: CIFAR_MEAN.to_vec(),
+        std: CIFAR_STD.to_vec(),
+    })
+}
+
+fn check_dir(name: DatasetName, dir: &Path, layout: &str) -> Result<(), DataError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    Err(DataError::Layout {
+        dir: dir.to_owned(),
+        dataset: name.as_str(),
+        problem: if dir.exists() {
+            "not a directory".into()
+        } else {
+            "the directory does not exist".into()
+        },
+        layout: layout.into(),
+    })
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
+    std::fs::read(path).map_err(|source| DataError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(dataset: DatasetName, dir: Option<&Path>) -> DataConfig {
+        let yaml = format!("dataset: {}", dataset.as_str());
+        let mut c: DataConfig = serde_yaml::from_str(&yaml).unwrap();
+        c.dir = dir.map(Path::to_owned);
+        c
+    }
+
+    #[test]
+    fn the_embedded_set_is_the_documented_subset() {
+        let d = read(&cfg(DatasetName::FashionMnist, None), 1).unwrap();
+        assert_eq!(
+            (d.train.len(), d.test.len(), d.classes),
+            (10_000, 2_000, 10)
+        );
+    }
+
+    #[test]
+    fn a_cifar_directory_reads_like_the_official_layout() {
+        let tmp = tempfile::tempdir().unwrap();
+        let sub = tmp.path().join("cifar-10-batches-bin");
+        std::fs::create_dir(&sub).unwrap();
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/cifar/cifar10_test20.bin");
+        std::fs::copy(&fixture, sub.join("data_batch_1.bin")).unwrap();
+        std::fs::copy(&fixture, sub.join("data_batch_2.bin")).unwrap();
+        let err = read(&cfg(DatasetName::Cifar10, Some(tmp.path())), 1).unwrap_err();
+        assert!(
+            err.to_string().contains("test_batch.bin is missing"),
+            "{err}"
+        );
+        std::fs::copy(&fixture, sub.join("test_batch.bin")).unwrap();
+        let d = read(&cfg(DatasetName::Cifar10, Some(tmp.path())), 1).unwrap();
+        assert_eq!((d.train.len(), d.test.len()), (40, 20));
+    }
+
+    #[test]
+    fn a_missing_directory_names_the_expected_layout() {
+        let err = read(
+            &cfg(DatasetName::Mnist, Some(Path::new("/nonexistent/mnist"))),
+            1,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("/nonexistent/mnist: no mnist data: the directory does not exist; expected train-images-idx3-ubyte"), "{err}");
+    }
+}

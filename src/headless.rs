@@ -1,0 +1,208 @@
+//! The headless runner: prints a run's progress as plain lines, one per epoch, for logs,
+//! pipes, batch schedulers and terminals without the dashboard.
+
+use crate::protocol::{Event, Iterate, MetricRow, Outcome, Progress, RunInfo, Split};
+use std::collections::BTreeMap;
+use std::io::Write;
+
+/// Collects the rows of one epoch and prints them as one line.
+#[derive(Default)]
+pub struct EpochPrinter {
+    epochs: u32,
+    rows: BTreeMap<(u32, Iterate, Split), MetricRow>,
+    last_progress: Option<Progress>,
+    finals: BTreeMap<Iterate, MetricRow>,
+}
+
+/// "1:02:03" or "2:03".
+pub fn clock(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+impl EpochPrinter {
+    /// Handles one event, writing whatever it completes to `out`. Returns the outcome when the
+    /// run has finished.
+    pub fn handle(
+        &mut self,
+        event: Event,
+        out: &mut impl Write,
+    ) -> std::io::Result<Option<Outcome>> {
+        match event {
+            Event::Ready(info) => self.header(&info, out)?,
+            Event::Progress(p) => {
+                if p.epoch > self.last_progress.as_ref().map_or(0, |q| q.epoch) {
+                    self.flush(out)?;
+                }
+                self.last_progress = Some(p);
+            }
+            Event::Metric(row) => {
+                if row.split == Split::Test {
+                    self.finals.insert(row.iterate, row.clone());
+                }
+                self.rows.insert((row.epoch, row.iterate, row.split), row);
+            }
+            Event::CheckpointWritten { .. } => self.flush(out)?,
+            Event::Log(message) => writeln!(out, "  {message}")?,
+            Event::Paused => writeln!(out, "  paused")?,
+            Event::Resumed => writeln!(out, "  resumed")?,
+            Event::Finished(outcome) => {
+                self.flush(out)?;
+                self.summary(&outcome, out)?;
+                return Ok(Some(outcome));
+            }
+        }
+        Ok(None)
+    }
+
+    fn header(&mut self, info: &RunInfo, out: &mut impl Write) -> std::io::Result<()> {
+        self.epochs = info.epochs;
+        writeln!(
+            out,
+            "valleys {} · {} · {}",
+            info.program_version, info.experiment, info.model
+        )?;
+        writeln!(out, "data:   {}", info.data)?;
+        writeln!(out, "device: {} ({})", info.device, info.device_reason)?;
+        writeln!(out, "run:    {}", info.run_dir.display())?;
+        let swa = info
+            .swa_start_epoch
+            .map_or("off".into(), |e| format!("averaging from epoch {e}"));
+        writeln!(
+            out,
+            "plan:   {} epochs × {} batches, SWA {swa}",
+            info.epochs, info.batches_per_epoch
+        )
+    }
+
+    fn flush(&mut self, out: &mut impl Write) -> std::io::Result<()> {
+        let epochs: Vec<u32> = self.rows.keys().map(|k| k.0).collect();
+        let Some(&epoch) = epochs.iter().max() else {
+            return Ok(());
+        };
+        let get = |it: Iterate, sp: Split| self.rows.get(&(epoch, it, sp));
+        let width = self.epochs.to_string().len();
+        let mut line = format!("epoch {epoch:>width$}/{}", self.epochs);
+        if let Some(r) = get(Iterate::Sgd, Split::TrainRunning) {
+            line += &format!(
+                "  lr {:.4}  train {:.4} {:5.1}%",
+                r.lr,
+                r.loss,
+                100.0 * r.acc
+            );
+        }
+        for (it, name) in [(Iterate::Sgd, "sgd"), (Iterate::Swa, "swa")] {
+            if let Some(r) = get(it, Split::Test) {
+                line += &format!("  {name} test {:.4} {:5.1}%", r.loss, 100.0 * r.acc);
+            }
+        }
+        if let Some(p) = &self.last_progress
+            && epoch > 0
+        {
+            line += &format!("  {:>6.0} samples/s", p.samples_per_s);
+        }
+        if let Some(r) = self.rows.values().next_back() {
+            line += &format!("  {}", clock(r.elapsed_s));
+        }
+        writeln!(out, "{line}")?;
+        self.rows.clear();
+        Ok(())
+    }
+
+    fn summary(&self, outcome: &Outcome, out: &mut impl Write) -> std::io::Result<()> {
+        match outcome {
+            Outcome::Completed => {
+                let sgd = self.finals.get(&Iterate::Sgd);
+                let swa = self.finals.get(&Iterate::Swa);
+                let mut line = String::from("finished");
+                if let Some(s) = sgd {
+                    line += &format!(
+                        " in {}: SGD test loss {:.4} ({:.1}%)",
+                        clock(s.elapsed_s),
+                        s.loss,
+                        100.0 * s.acc
+                    );
+                }
+                if let (Some(s), Some(w)) = (sgd, swa) {
+                    line += &format!(
+                        ", SWA {:.4} ({:.1}%): SWA {} by {:.4}",
+                        w.loss,
+                        100.0 * w.acc,
+                        if w.loss < s.loss { "ahead" } else { "behind" },
+                        (s.loss - w.loss).abs()
+                    );
+                }
+                writeln!(out, "{line}")
+            }
+            Outcome::Stopped => writeln!(out, "stopped; resume from the latest checkpoint"),
+            Outcome::Diverged { epoch, step } => writeln!(
+                out,
+                "diverged in epoch {} (step {step}): the loss is not finite",
+                epoch + 1
+            ),
+            Outcome::Failed { .. } => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(epoch: u32, iterate: Iterate, split: Split, loss: f64) -> Event {
+        Event::Metric(MetricRow {
+            epoch,
+            step: u64::from(epoch) * 10,
+            iterate,
+            split,
+            loss,
+            acc: 0.5,
+            lr: 0.05,
+            elapsed_s: 65.0,
+            samples: 100,
+            swa_n: None,
+        })
+    }
+
+    #[test]
+    fn one_line_per_epoch_and_a_summary_naming_the_winner() {
+        let mut p = EpochPrinter {
+            epochs: 12,
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        for e in [
+            row(1, Iterate::Sgd, Split::TrainRunning, 0.9),
+            row(1, Iterate::Sgd, Split::Test, 0.5),
+            row(1, Iterate::Swa, Split::Test, 0.4),
+            Event::CheckpointWritten {
+                path: "c".into(),
+                epoch: 1,
+                step: 10,
+            },
+        ] {
+            assert!(p.handle(e, &mut out).unwrap().is_none());
+        }
+        let done = p
+            .handle(Event::Finished(Outcome::Completed), &mut out)
+            .unwrap();
+        assert_eq!(done, Some(Outcome::Completed));
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "epoch  1/12  lr 0.0500  train 0.9000  50.0%  sgd test 0.5000  50.0%  swa test 0.4000  50.0%  1:05"
+        );
+        assert!(lines[1].contains("SWA ahead by 0.1000"), "{}", lines[1]);
+    }
+
+    #[test]
+    fn clocks_read_as_minutes_or_hours() {
+        assert_eq!(clock(65.2), "1:05");
+        assert_eq!(clock(3725.0), "1:02:05");
+    }
+}

@@ -1,0 +1,16 @@
+//! valleys: watch where training ends up in its loss landscape.
+//!
+//! The data path is visible in the modules: `config` → `data` → `model` → `train` (on the
+//! `worker` thread) → `protocol` events → the headless printer or the dashboard, with `rundir`
+//! keeping everything on disk. Only `data::dataset`, `model`, `train` and `worker` touch
+//! tensors.
+
+pub mod config;
+pub mod data;
+pub mod headless;
+pub mod model;
+pub mod protocol;
+pub mod rundir;
+pub mod runtime;
+pub mod train;
+pub mod worker;

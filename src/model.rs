@@ -1,0 +1,354 @@
+//! The model zoo, built from the experiment's `model:` section.
+//!
+//! A [`Model`] is a network plus its parameters in one flat vector (see [`params`]), its BN
+//! running statistics, and the loss it is trained with. Copies of a model (the SWA average,
+//! probe points) are built from the same configuration and filled with [`Model::copy_from`].
+
+pub mod layers;
+pub mod params;
+
+mod densenet;
+mod mlp;
+mod preresnet;
+mod toy;
+mod vgg;
+mod wrn;
+
+use crate::config::{Arch, ModelConfig, Norm};
+use layers::BatchNorm;
+use params::{Builder, ParamInfo};
+use std::rc::Rc;
+use tch::{Device, Kind, Reduction, Tensor};
+
+/// How a forward pass treats batch norm (and dropout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Batch statistics, running statistics updated, dropout on.
+    Train,
+    /// Running statistics, dropout off.
+    Eval,
+    /// Batch statistics without touching the running ones, dropout off.
+    BatchStats,
+    /// Like `BatchStats`, while accumulating the exact moments of every BN input.
+    Accumulate,
+}
+
+/// A network: a forward pass over a batch.
+pub trait Network {
+    /// Logits for a batch.
+    fn forward(&self, x: &Tensor, mode: Mode) -> Tensor;
+}
+
+/// Why a model could not be built or loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("model.arch = {arch}: {problem}")]
+    Incompatible { arch: &'static str, problem: String },
+    #[error("{0}")]
+    State(String),
+}
+
+/// The loss a model is trained with, chosen by its number of outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Objective {
+    /// Softmax cross-entropy over classes.
+    CrossEntropy,
+    /// Sigmoid + binary cross-entropy on a single logit (the toy).
+    Logistic,
+}
+
+impl Objective {
+    /// Summed loss and number of correct predictions, as device scalars.
+    pub fn loss_and_correct(
+        self,
+        logits: &Tensor,
+        y: &Tensor,
+        reduction: Reduction,
+    ) -> (Tensor, Tensor) {
+        match self {
+            Self::CrossEntropy => {
+                let loss = logits.cross_entropy_loss::<Tensor>(y, None, reduction, -100, 0.0);
+                let correct = logits.argmax(-1, false).eq_tensor(y).sum(Kind::Int64);
+                (loss, correct)
+            }
+            Self::Logistic => {
+                let logit = logits.view([-1]);
+                let target = y.to_kind(Kind::Float);
+                let loss = logit
+                    .binary_cross_entropy_with_logits::<Tensor>(&target, None, None, reduction);
+                let correct = logit
+                    .gt(0.0)
+                    .eq_tensor(&y.to_kind(Kind::Bool))
+                    .sum(Kind::Int64);
+                (loss, correct)
+            }
+        }
+    }
+}
+
+/// A network with its parameters in one flat vector.
+pub struct Model {
+    net: Box<dyn Network>,
+    flat: Tensor,
+    params: Vec<ParamInfo>,
+    handles: Vec<Tensor>,
+    buffers: Vec<(String, Tensor)>,
+    batch_norms: Vec<Rc<BatchNorm>>,
+    objective: Objective,
+    description: String,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Model({})", self.description)
+    }
+}
+
+impl Model {
+    /// Builds the configured model for inputs of `input_shape` (`[C, H, W]` or `[D]`) and
+    /// `classes` classes. Initialisation draws from libtorch's global generator.
+    pub fn build(
+        cfg: &ModelConfig,
+        input_shape: &[i64],
+        classes: usize,
+        device: Device,
+    ) -> Result<Self, ModelError> {
+        let incompatible = |problem: String| ModelError::Incompatible {
+            arch: cfg.arch.as_str(),
+            problem,
+        };
+        let image = |min: i64| -> Result<i64, ModelError> {
+            match input_shape {
+                [c, h, w] if *h >= min && *w >= min => Ok(*c),
+                [_, h, w] => Err(incompatible(format!(
+                    "needs images of at least {min}x{min}, the data are {h}x{w}; set data.pad_to: {min}"
+                ))),
+                _ => Err(incompatible("needs image data".into())),
+            }
+        };
+        let bn = cfg.norm == Norm::Batch;
+        let classes_i = classes as i64;
+        let builder = Builder::new(device);
+        let s = builder.root();
+        let depth = cfg.depth.unwrap_or(0) as i64;
+        let (net, name): (Box<dyn Network>, String) = match cfg.arch {
+            Arch::Preresnet => (
+                Box::new(preresnet::PreResNet::new(
+                    &s,
+                    depth,
+                    image(8)?,
+                    classes_i,
+                    bn,
+                )),
+                format!("preresnet-{depth}"),
+            ),
+            Arch::Wrn => {
+                let k = cfg.width.unwrap_or(10) as i64;
+                let c = image(8)?;
+                (
+                    Box::new(wrn::WideResNet::new(&s, depth, k, c, classes_i, bn)),
+                    format!("wrn-{depth}-{k}"),
+                )
+            }
+            Arch::Vgg16 => {
+                let c = image(32)?;
+                if input_shape[1] >= 64 || input_shape[2] >= 64 {
+                    return Err(incompatible(
+                        "needs images smaller than 64x64 (its classifier takes 512 features)"
+                            .into(),
+                    ));
+                }
+                (
+                    Box::new(vgg::Vgg16::new(&s, c, classes_i, bn)),
+                    "vgg16".into(),
+                )
+            }
+            Arch::DensenetBc => (
+                Box::new(densenet::DenseNetBc::new(
+                    &s,
+                    depth,
+                    image(8)?,
+                    classes_i,
+                    bn,
+                )),
+                format!("densenet-bc-{depth}"),
+            ),
+            Arch::Mlp => {
+                let hidden = cfg.hidden.unwrap_or(256) as i64;
+                let inputs = input_shape.iter().product();
+                (
+                    Box::new(mlp::Mlp::new(&s, inputs, hidden, classes_i, bn)),
+                    format!("mlp-{hidden}"),
+                )
+            }
+            Arch::Toy => {
+                if input_shape != [1] || classes != 2 {
+                    return Err(incompatible("needs the 1-D two-class toy data".into()));
+                }
+                (Box::new(toy::Toy::new(&s)), "toy".into())
+            }
+        };
+        let objective = if cfg.arch == Arch::Toy {
+            Objective::Logistic
+        } else {
+            Objective::CrossEntropy
+        };
+        let built = builder.finish();
+        let count = built.flat.numel();
+        let norm = if built.batch_norms.is_empty() {
+            "no BN"
+        } else {
+            "BN"
+        };
+        Ok(Self {
+            net,
+            description: format!("{name} ({norm}, {} parameters)", group_thousands(count)),
+            flat: built.flat,
+            params: built.infos,
+            handles: built.handles,
+            buffers: built.buffers,
+            batch_norms: built.batch_norms,
+            objective,
+        })
+    }
+
+    /// Logits for a batch.
+    pub fn forward(&self, x: &Tensor, mode: Mode) -> Tensor {
+        self.net.forward(x, mode)
+    }
+
+    /// All trainable parameters as one 1-D tensor; the parameters are views of it, so writing
+    /// to it changes the model.
+    pub fn flat(&self) -> &Tensor {
+        &self.flat
+    }
+
+    /// Names, shapes, roles and offsets of the parameters, in PyTorch's `parameters()` order.
+    pub fn params(&self) -> &[ParamInfo] {
+        &self.params
+    }
+
+    /// BN running statistics by name.
+    pub fn buffers(&self) -> &[(String, Tensor)] {
+        &self.buffers
+    }
+
+    /// Number of trainable scalars.
+    pub fn num_params(&self) -> i64 {
+        self.flat.numel() as i64
+    }
+
+    /// True if the model has batch-norm layers.
+    pub fn has_bn(&self) -> bool {
+        !self.batch_norms.is_empty()
+    }
+
+    /// The loss the model is trained with.
+    pub fn objective(&self) -> Objective {
+        self.objective
+    }
+
+    /// e.g. "preresnet-8 (BN, 77 562 parameters)".
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// The gradient of `loss` with respect to every parameter, as one flat vector.
+    pub fn flat_grad(&self, loss: &Tensor) -> Tensor {
+        let grads = Tensor::run_backward(&[loss], &self.handles, false, false);
+        let pieces: Vec<Tensor> = grads
+            .iter()
+            .zip(&self.params)
+            .map(|(g, info)| {
+                if g.defined() {
+                    g.view([-1])
+                } else {
+                    Tensor::zeros([info.numel], (Kind::Float, self.flat.device()))
+                }
+            })
+            .collect();
+        Tensor::cat(&pieces, 0)
+    }
+
+    /// Copies parameters and BN statistics from a model of the same configuration.
+    pub fn copy_from(&self, other: &Model) {
+        tch::no_grad(|| {
+            self.flat.shallow_clone().copy_(&other.flat);
+            for ((_, mine), (_, theirs)) in self.buffers.iter().zip(&other.buffers) {
+                mine.shallow_clone().copy_(theirs);
+            }
+        });
+    }
+
+    /// Every named tensor (parameters, then BN statistics), sharing storage with the model.
+    pub fn named_state(&self) -> Vec<(String, Tensor)> {
+        let params = self.params.iter().map(|p| {
+            (
+                p.name.clone(),
+                self.flat.narrow(0, p.offset, p.numel).view(&p.shape[..]),
+            )
+        });
+        let buffers = self
+            .buffers
+            .iter()
+            .map(|(n, t)| (n.clone(), t.shallow_clone()));
+        params.chain(buffers).collect()
+    }
+
+    /// Loads tensors saved by [`Model::named_state`] (with `prefix` before each name). Every
+    /// name must be present with the same shape.
+    pub fn load_named_state(
+        &self,
+        prefix: &str,
+        lookup: &dyn Fn(&str) -> Option<Tensor>,
+    ) -> Result<(), ModelError> {
+        for (name, target) in self.named_state() {
+            let key = format!("{prefix}{name}");
+            let source = lookup(&key)
+                .ok_or_else(|| ModelError::State(format!("tensor {key} is missing")))?;
+            if source.size() != target.size() {
+                return Err(ModelError::State(format!(
+                    "tensor {key} has shape {:?}, the model expects {:?}",
+                    source.size(),
+                    target.size()
+                )));
+            }
+            tch::no_grad(|| target.shallow_clone().copy_(&source));
+        }
+        Ok(())
+    }
+
+    /// Starts an exact BN recomputation: forward passes in [`Mode::Accumulate`] follow.
+    pub fn begin_bn_recompute(&self) {
+        self.batch_norms.iter().for_each(|bn| bn.reset_moments());
+    }
+
+    /// Stores the accumulated moments as the running statistics.
+    pub fn finish_bn_recompute(&self) {
+        for bn in &self.batch_norms {
+            bn.store_moments();
+        }
+    }
+
+    /// True if every parameter and BN statistic is finite.
+    pub fn is_finite(&self) -> bool {
+        let finite = |t: &Tensor| t.isfinite().all().int64_value(&[]) == 1;
+        finite(&self.flat) && self.buffers.iter().all(|(_, t)| finite(t))
+    }
+}
+
+/// 77562 -> "77 562".
+pub fn group_thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,349 @@
+//! The few layers the zoo needs, with PyTorch's names and initialisations, and a batch norm
+//! whose statistics can be recomputed exactly.
+//!
+//! tch's own BatchNorm fixes its momentum at construction and initialises gamma from U(0, 1);
+//! the paper's models use gamma = 1, and an exact recomputation needs the moments of a whole
+//! pass, so batch norm is implemented here on top of `Tensor::batch_norm`.
+
+use super::Mode;
+use super::params::{Role, Scope};
+use std::cell::RefCell;
+use std::rc::Rc;
+use tch::nn::Init;
+use tch::{Kind, Tensor};
+
+/// PyTorch's default for conv and linear layers: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights
+/// and biases (kaiming_uniform with a = sqrt(5)).
+pub fn torch_default(fan_in: i64) -> Init {
+    let bound = 1.0 / (fan_in as f64).sqrt();
+    Init::Uniform {
+        lo: -bound,
+        up: bound,
+    }
+}
+
+/// The SWA code's convolution init: N(0, sqrt(2 / (k * k * out_channels))).
+pub fn he_fan_out(kernel: i64, out_channels: i64) -> Init {
+    Init::Randn {
+        mean: 0.0,
+        stdev: (2.0 / (kernel * kernel * out_channels) as f64).sqrt(),
+    }
+}
+
+/// kaiming_normal with fan_in and ReLU gain: N(0, sqrt(2 / fan_in)).
+pub fn he_fan_in(fan_in: i64) -> Init {
+    Init::Randn {
+        mean: 0.0,
+        stdev: (2.0 / fan_in as f64).sqrt(),
+    }
+}
+
+/// A 2-D convolution (square kernel, no dilation or groups).
+#[derive(Debug)]
+pub struct Conv2d {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    stride: i64,
+    padding: i64,
+}
+
+/// How a convolution is shaped and initialised.
+#[derive(Debug, Clone, Copy)]
+pub struct ConvSpec {
+    pub in_channels: i64,
+    pub out_channels: i64,
+    pub kernel: i64,
+    pub stride: i64,
+    pub padding: i64,
+    pub bias: bool,
+}
+
+impl ConvSpec {
+    /// A 3x3 convolution with padding 1.
+    pub fn k3(in_channels: i64, out_channels: i64, stride: i64) -> Self {
+        Self {
+            in_channels,
+            out_channels,
+            kernel: 3,
+            stride,
+            padding: 1,
+            bias: false,
+        }
+    }
+
+    /// A 1x1 convolution.
+    pub fn k1(in_channels: i64, out_channels: i64, stride: i64) -> Self {
+        Self {
+            kernel: 1,
+            padding: 0,
+            ..Self::k3(in_channels, out_channels, stride)
+        }
+    }
+
+    /// The same convolution with a bias.
+    pub fn with_bias(self) -> Self {
+        Self { bias: true, ..self }
+    }
+
+    fn fan_in(&self) -> i64 {
+        self.in_channels * self.kernel * self.kernel
+    }
+}
+
+impl Conv2d {
+    /// A convolution with weight init `init` and, if any, PyTorch's default bias init.
+    pub fn new(s: &Scope, spec: ConvSpec, init: Init) -> Self {
+        let shape = [
+            spec.out_channels,
+            spec.in_channels,
+            spec.kernel,
+            spec.kernel,
+        ];
+        let weight = s.param("weight", &shape, init, Role::Weight);
+        let bias = spec.bias.then(|| {
+            s.param(
+                "bias",
+                &[spec.out_channels],
+                torch_default(spec.fan_in()),
+                Role::Bias,
+            )
+        });
+        Self {
+            weight,
+            bias,
+            stride: spec.stride,
+            padding: spec.padding,
+        }
+    }
+
+    /// Like [`Conv2d::new`] with a zero bias (the SWA code's VGG).
+    pub fn with_zero_bias(s: &Scope, spec: ConvSpec, init: Init) -> Self {
+        let mut conv = Self::new(
+            s,
+            ConvSpec {
+                bias: false,
+                ..spec
+            },
+            init,
+        );
+        conv.bias = Some(s.param("bias", &[spec.out_channels], Init::Const(0.0), Role::Bias));
+        conv
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        x.conv2d(
+            &self.weight,
+            self.bias.as_ref(),
+            [self.stride, self.stride],
+            [self.padding, self.padding],
+            [1, 1],
+            1,
+        )
+    }
+}
+
+/// A fully connected layer.
+#[derive(Debug)]
+pub struct Linear {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Linear {
+    /// PyTorch's default initialisation.
+    pub fn new(s: &Scope, in_features: i64, out_features: i64) -> Self {
+        Self::with_init(s, in_features, out_features, torch_default(in_features))
+    }
+
+    /// A custom weight init; the bias keeps PyTorch's default.
+    pub fn with_init(s: &Scope, in_features: i64, out_features: i64, init: Init) -> Self {
+        Self {
+            weight: s.param("weight", &[out_features, in_features], init, Role::Weight),
+            bias: s.param(
+                "bias",
+                &[out_features],
+                torch_default(in_features),
+                Role::Bias,
+            ),
+        }
+    }
+
+    /// A custom weight init and a zero bias.
+    pub fn with_zero_bias(s: &Scope, in_features: i64, out_features: i64, init: Init) -> Self {
+        Self {
+            weight: s.param("weight", &[out_features, in_features], init, Role::Weight),
+            bias: s.param("bias", &[out_features], Init::Const(0.0), Role::Bias),
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        x.linear(&self.weight, Some(&self.bias))
+    }
+}
+
+/// Moments of a whole pass, merged batch by batch (Chan et al.), in double precision.
+#[derive(Debug)]
+struct Moments {
+    count: f64,
+    mean: Tensor,
+    m2: Tensor,
+}
+
+/// Batch normalisation over channel dimension 1, with gamma = 1 and beta = 0 at init.
+#[derive(Debug)]
+pub struct BatchNorm {
+    weight: Tensor,
+    bias: Tensor,
+    running_mean: Tensor,
+    running_var: Tensor,
+    momentum: f64,
+    eps: f64,
+    moments: RefCell<Option<Moments>>,
+}
+
+impl BatchNorm {
+    /// A batch norm over `channels` with PyTorch's momentum 0.1.
+    pub fn new(s: &Scope, channels: i64) -> Rc<Self> {
+        Self::with_momentum(s, channels, 0.1)
+    }
+
+    /// A batch norm with a PyTorch-style `momentum` (weight of the new batch).
+    pub fn with_momentum(s: &Scope, channels: i64, momentum: f64) -> Rc<Self> {
+        let device = s.device();
+        let bn = Self {
+            weight: s.param("weight", &[channels], Init::Const(1.0), Role::BnWeight),
+            bias: s.param("bias", &[channels], Init::Const(0.0), Role::BnBias),
+            running_mean: s.buffer(
+                "running_mean",
+                Tensor::zeros([channels], (Kind::Float, device)),
+            ),
+            running_var: s.buffer(
+                "running_var",
+                Tensor::ones([channels], (Kind::Float, device)),
+            ),
+            momentum,
+            eps: 1e-5,
+            moments: RefCell::new(None),
+        };
+        s.register_batch_norm(Rc::new(bn))
+    }
+
+    pub fn forward(&self, x: &Tensor, mode: Mode) -> Tensor {
+        let (w, b) = (Some(&self.weight), Some(&self.bias));
+        let cudnn = true;
+        match mode {
+            Mode::Train => {
+                let (rm, rv) = (Some(&self.running_mean), Some(&self.running_var));
+                x.batch_norm(w, b, rm, rv, true, self.momentum, self.eps, cudnn)
+            }
+            Mode::Eval => {
+                let (rm, rv) = (Some(&self.running_mean), Some(&self.running_var));
+                x.batch_norm(w, b, rm, rv, false, self.momentum, self.eps, cudnn)
+            }
+            Mode::BatchStats => x.batch_norm(w, b, None, None, true, 0.0, self.eps, cudnn),
+            Mode::Accumulate => {
+                self.accumulate(x);
+                x.batch_norm(w, b, None, None, true, 0.0, self.eps, cudnn)
+            }
+        }
+    }
+
+    fn accumulate(&self, x: &Tensor) {
+        let dims: Vec<i64> = (0..x.dim() as i64).filter(|&d| d != 1).collect();
+        let n = (x.numel() / x.size()[1] as usize) as f64;
+        let (var, mean) = x.detach().var_mean_correction(&dims[..], 0, false);
+        let (var, mean) = (var.to_kind(Kind::Double), mean.to_kind(Kind::Double));
+        let mut slot = self.moments.borrow_mut();
+        *slot = Some(match slot.take() {
+            None => Moments {
+                count: n,
+                m2: var * n,
+                mean,
+            },
+            Some(m) => {
+                let total = m.count + n;
+                let delta = &mean - &m.mean;
+                Moments {
+                    count: total,
+                    mean: &m.mean + &delta * (n / total),
+                    m2: m.m2 + var * n + delta.square() * (m.count * n / total),
+                }
+            }
+        });
+    }
+
+    /// Forgets any moments accumulated so far.
+    pub fn reset_moments(&self) {
+        self.moments.replace(None);
+    }
+
+    /// Sets the running statistics to the moments accumulated since the last reset: the mean
+    /// and the unbiased variance of the layer's input over the whole pass. Returns false if
+    /// nothing was accumulated.
+    pub fn store_moments(&self) -> bool {
+        let Some(m) = self.moments.replace(None) else {
+            return false;
+        };
+        let unbiased = m.m2 / (m.count - 1.0).max(1.0);
+        tch::no_grad(|| {
+            self.running_mean.shallow_clone().copy_(&m.mean);
+            self.running_var.shallow_clone().copy_(&unbiased);
+        });
+        true
+    }
+}
+
+/// An optional batch norm, for models built with `norm: none`.
+pub type MaybeBn = Option<Rc<BatchNorm>>;
+
+/// Builds a batch norm only when `enabled`.
+pub fn maybe_bn(s: &Scope, channels: i64, enabled: bool) -> MaybeBn {
+    enabled.then(|| BatchNorm::new(s, channels))
+}
+
+/// Applies `bn` if there is one.
+pub fn apply_bn(bn: &MaybeBn, x: &Tensor, mode: Mode) -> Tensor {
+    match bn {
+        Some(bn) => bn.forward(x, mode),
+        None => x.shallow_clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::params::Builder;
+    use super::*;
+    use tch::Device;
+
+    #[test]
+    fn accumulated_moments_equal_the_moments_of_the_whole_pass() {
+        let b = Builder::new(Device::Cpu);
+        let bn = BatchNorm::new(&b.root().sub("bn"), 3);
+        let _built = b.finish();
+        tch::manual_seed(0);
+        let data = Tensor::randn([50, 3, 4, 4], (Kind::Float, Device::Cpu)) * 2.0 + 0.5;
+        // Unequal batch sizes, as the last batch of an epoch usually is.
+        for (start, len) in [(0, 16), (16, 16), (32, 16), (48, 2)] {
+            let _ = bn.forward(&data.narrow(0, start, len), Mode::Accumulate);
+        }
+        assert!(bn.store_moments());
+        let direct_mean = data.mean_dim([0i64, 2, 3].as_slice(), false, Kind::Float);
+        let direct_var = data.var_dim([0i64, 2, 3].as_slice(), true, false);
+        assert!(bn.running_mean.allclose(&direct_mean, 1e-5, 1e-6, false));
+        assert!(bn.running_var.allclose(&direct_var, 1e-5, 1e-6, false));
+        assert!(!bn.store_moments(), "moments are consumed");
+    }
+
+    #[test]
+    fn batch_norm_starts_as_identity_scale_and_zero_shift() {
+        let b = Builder::new(Device::Cpu);
+        let bn = BatchNorm::new(&b.root().sub("bn"), 2);
+        let _ = b.finish();
+        assert_eq!(bn.weight.sum(Kind::Float).double_value(&[]), 2.0);
+        assert_eq!(bn.bias.abs().sum(Kind::Float).double_value(&[]), 0.0);
+        // In eval mode with fresh statistics it is the identity.
+        let x = Tensor::randn([4, 2], (Kind::Float, Device::Cpu));
+        let y = bn.forward(&x, Mode::Eval);
+        assert!(y.allclose(&x, 1e-4, 1e-4, false));
+    }
+}

@@ -1,0 +1,181 @@
+//! Named, tagged parameters living in one flat vector.
+//!
+//! Models are built through a [`Scope`], which names every tensor as PyTorch's `state_dict`
+//! would (`layer1.0.bn1.weight`) and tags it (BN or not). Once built, all trainable parameters
+//! are moved into one contiguous 1-D tensor and each parameter becomes a view of it. The
+//! optimiser, the SWA average and the probes then work on whole parameter vectors with a
+//! handful of kernel launches, whatever the number of layers.
+
+use super::layers::BatchNorm;
+use std::cell::RefCell;
+use std::rc::Rc;
+use tch::nn::Init;
+use tch::{Device, Kind, Tensor};
+
+/// What a parameter is, for selecting groups of them (probes and ablations select by BN tag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Weight,
+    Bias,
+    /// A batch-norm scale (gamma).
+    BnWeight,
+    /// A batch-norm shift (beta).
+    BnBias,
+}
+
+impl Role {
+    /// True for batch-norm affine parameters.
+    pub fn is_bn(self) -> bool {
+        matches!(self, Self::BnWeight | Self::BnBias)
+    }
+}
+
+/// Where a parameter sits in the flat vector.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ParamInfo {
+    pub name: String,
+    pub shape: Vec<i64>,
+    pub offset: i64,
+    pub numel: i64,
+    pub role: Role,
+}
+
+/// Collects tensors while a model is being built.
+pub struct Builder {
+    device: Device,
+    params: RefCell<Vec<(String, Tensor, Role)>>,
+    buffers: RefCell<Vec<(String, Tensor)>>,
+    batch_norms: RefCell<Vec<Rc<BatchNorm>>>,
+}
+
+/// A naming scope inside a [`Builder`], like a PyTorch submodule.
+#[derive(Clone)]
+pub struct Scope<'a> {
+    builder: &'a Builder,
+    prefix: String,
+}
+
+impl Builder {
+    /// An empty builder that creates tensors on `device`.
+    pub fn new(device: Device) -> Self {
+        Self {
+            device,
+            params: RefCell::default(),
+            buffers: RefCell::default(),
+            batch_norms: RefCell::default(),
+        }
+    }
+
+    /// The top-level scope.
+    pub fn root(&self) -> Scope<'_> {
+        Scope {
+            builder: self,
+            prefix: String::new(),
+        }
+    }
+
+    /// Moves the parameters into one flat vector and returns the pieces a `Model` keeps.
+    pub(super) fn finish(self) -> Built {
+        let params = self.params.into_inner();
+        let mut infos = Vec::with_capacity(params.len());
+        let mut offset = 0;
+        for (name, tensor, role) in &params {
+            let numel = tensor.numel() as i64;
+            infos.push(ParamInfo {
+                name: name.clone(),
+                shape: tensor.size(),
+                offset,
+                numel,
+                role: *role,
+            });
+            offset += numel;
+        }
+        let flat = if params.is_empty() {
+            Tensor::zeros([0], (Kind::Float, self.device))
+        } else {
+            Tensor::cat(
+                &params
+                    .iter()
+                    .map(|(_, t, _)| t.view([-1]))
+                    .collect::<Vec<_>>(),
+                0,
+            )
+        };
+        let handles = params
+            .into_iter()
+            .zip(&infos)
+            .map(|((_, mut tensor, _), info)| {
+                tensor.set_data(
+                    &flat
+                        .narrow(0, info.offset, info.numel)
+                        .view(&info.shape[..]),
+                );
+                tensor.set_requires_grad(true)
+            })
+            .collect();
+        Built {
+            flat,
+            infos,
+            handles,
+            buffers: self.buffers.into_inner(),
+            batch_norms: self.batch_norms.into_inner(),
+        }
+    }
+}
+
+pub(super) struct Built {
+    pub flat: Tensor,
+    pub infos: Vec<ParamInfo>,
+    pub handles: Vec<Tensor>,
+    pub buffers: Vec<(String, Tensor)>,
+    pub batch_norms: Vec<Rc<BatchNorm>>,
+}
+
+impl<'a> Scope<'a> {
+    /// A child scope, `self.name`.
+    pub fn sub(&self, name: impl std::fmt::Display) -> Scope<'a> {
+        Scope {
+            builder: self.builder,
+            prefix: self.qualify(&name.to_string()),
+        }
+    }
+
+    fn qualify(&self, name: &str) -> String {
+        if self.prefix.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{}.{name}", self.prefix)
+        }
+    }
+
+    /// The device tensors are created on.
+    pub fn device(&self) -> Device {
+        self.builder.device
+    }
+
+    /// A new trainable parameter, initialised by `init`.
+    pub fn param(&self, name: &str, shape: &[i64], init: Init, role: Role) -> Tensor {
+        let tensor = tch::nn::init(init, shape, self.builder.device);
+        self.builder
+            .params
+            .borrow_mut()
+            .push((self.qualify(name), tensor.shallow_clone(), role));
+        tensor
+    }
+
+    /// A new non-trainable state tensor (BN running statistics).
+    pub fn buffer(&self, name: &str, tensor: Tensor) -> Tensor {
+        self.builder
+            .buffers
+            .borrow_mut()
+            .push((self.qualify(name), tensor.shallow_clone()));
+        tensor
+    }
+
+    /// Registers a batch-norm layer so that the model can recompute its statistics.
+    pub fn register_batch_norm(&self, bn: Rc<BatchNorm>) -> Rc<BatchNorm> {
+        self.builder.batch_norms.borrow_mut().push(bn.clone());
+        bn
+    }
+}

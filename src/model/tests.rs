@@ -1,0 +1,233 @@
+use super::*;
+use crate::config::ModelConfig;
+use tch::Device;
+
+fn build(yaml: &str, input: &[i64], classes: usize) -> Model {
+    let cfg: ModelConfig = serde_yaml::from_str(yaml).unwrap();
+    Model::build(&cfg, input, classes, Device::Cpu).unwrap()
+}
+
+/// True if `count` rounds to `published` at the precision it was published with
+/// (e.g. 0.8M covers 0.75M..0.85M).
+fn rounds_to(count: i64, published: f64, precision: f64) -> bool {
+    (count as f64 - published).abs() <= precision / 2.0
+}
+
+#[test]
+fn the_quick_preresnet_has_the_measured_parameter_count() {
+    // paper.md §10: 3 blocks of widths 16/32/64 on 1-channel input, 77.6k parameters.
+    let m = build("{arch: preresnet, depth: 8}", &[1, 28, 28], 10);
+    assert_eq!(m.num_params(), 77_562);
+    assert_eq!(m.description(), "preresnet-8 (BN, 77 562 parameters)");
+}
+
+#[test]
+fn parameter_counts_match_the_published_architectures() {
+    let cifar = [3, 32, 32];
+    let count = |yaml: &str| build(yaml, &cifar, 10).num_params();
+    // He et al. 2016 (identity mappings): pre-activation ResNet-164, 1.7M.
+    assert!(rounds_to(
+        count("{arch: preresnet, depth: 164}"),
+        1.7e6,
+        0.1e6
+    ));
+    // Huang et al. 2017: DenseNet-BC (L = 100, k = 12), 0.8M.
+    assert!(rounds_to(
+        count("{arch: densenet-bc, depth: 100}"),
+        0.8e6,
+        0.1e6
+    ));
+    // The SWA code's VGG-16 with BN and a 512-wide classifier: about 15M.
+    assert!(rounds_to(
+        count("{arch: vgg16, norm: batch}"),
+        15.0e6,
+        1.0e6
+    ));
+}
+
+#[test]
+fn wide_resnet_28_10_has_its_published_size() {
+    // Zagoruyko & Komodakis 2016: WRN-28-10, 36.5M.
+    let m = build("{arch: wrn, depth: 28, width: 10}", &[3, 32, 32], 10);
+    assert!(
+        rounds_to(m.num_params(), 36.5e6, 0.1e6),
+        "{}",
+        m.num_params()
+    );
+}
+
+#[test]
+fn names_follow_pytorch_state_dict_keys_and_bn_is_tagged() {
+    let m = build("{arch: preresnet, depth: 8}", &[3, 32, 32], 10);
+    let names: Vec<&str> = m.params().iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names[..4],
+        [
+            "conv1.weight",
+            "layer1.0.bn1.weight",
+            "layer1.0.bn1.bias",
+            "layer1.0.conv1.weight"
+        ]
+    );
+    assert!(names.contains(&"layer2.0.downsample.0.weight"));
+    assert_eq!(
+        names[names.len() - 4..],
+        ["bn.weight", "bn.bias", "fc.weight", "fc.bias"]
+    );
+    for p in m.params() {
+        let looks_bn = p.name.contains("bn");
+        assert_eq!(p.role.is_bn(), looks_bn, "{}", p.name);
+    }
+    let buffers: Vec<&str> = m.buffers().iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        buffers[..2],
+        ["layer1.0.bn1.running_mean", "layer1.0.bn1.running_var"]
+    );
+    // VGG's BN layers live at Sequential indices, where names cannot tell; the tag does.
+    let vgg = build("{arch: vgg16}", &[3, 32, 32], 10);
+    let bn: Vec<&str> = vgg
+        .params()
+        .iter()
+        .filter(|p| p.role.is_bn())
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(bn[..2], ["features.1.weight", "features.1.bias"]);
+}
+
+#[test]
+fn bn_weights_start_at_one_and_biases_at_zero() {
+    let m = build("{arch: wrn, depth: 10, width: 1}", &[3, 32, 32], 10);
+    for p in m.params() {
+        let values = m.flat().narrow(0, p.offset, p.numel);
+        match p.role {
+            params::Role::BnWeight => {
+                assert!(values.eq(1.0).all().int64_value(&[]) == 1, "{}", p.name)
+            }
+            params::Role::BnBias => {
+                assert!(values.eq(0.0).all().int64_value(&[]) == 1, "{}", p.name)
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn without_norm_the_same_model_has_no_bn_and_the_same_other_parameters() {
+    for arch in [
+        "preresnet, depth: 20",
+        "wrn, depth: 10, width: 2",
+        "vgg16",
+        "densenet-bc, depth: 22",
+        "mlp",
+    ] {
+        let with = build(&format!("{{arch: {arch}, norm: batch}}"), &[3, 32, 32], 10);
+        let without = build(&format!("{{arch: {arch}, norm: none}}"), &[3, 32, 32], 10);
+        assert!(with.has_bn() && !without.has_bn(), "{arch}");
+        assert!(without.buffers().is_empty() && without.params().iter().all(|p| !p.role.is_bn()));
+        let non_bn = |m: &Model| -> Vec<(String, Vec<i64>)> {
+            m.params()
+                .iter()
+                .filter(|p| !p.role.is_bn())
+                .map(|p| (p.name.clone(), p.shape.clone()))
+                .collect()
+        };
+        let (a, b) = (non_bn(&with), non_bn(&without));
+        let shapes =
+            |v: &[(String, Vec<i64>)]| v.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>();
+        assert_eq!(shapes(&a), shapes(&b), "{arch}");
+        // VGG's Sequential indices shift when BN layers go, as in PyTorch's VGG16 vs VGG16BN.
+        if arch != "vgg16" {
+            assert_eq!(a, b, "{arch}");
+        }
+    }
+}
+
+#[test]
+fn every_architecture_runs_forward_and_backward_on_real_cifar_images() {
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/assets/cifar/cifar10_test20.bin"
+    ))
+    .unwrap();
+    let (images, labels) = crate::data::cifar::read(
+        std::path::Path::new("c"),
+        &bytes,
+        crate::data::cifar::Variant::Cifar10,
+    )
+    .unwrap();
+    let x = Tensor::from_slice(&images.pixels[..4 * 3072])
+        .view([4, 3, 32, 32])
+        .to_kind(Kind::Float)
+        / 255.0;
+    let y = Tensor::from_slice(
+        &labels[..4]
+            .iter()
+            .map(|&l| i64::from(l))
+            .collect::<Vec<_>>(),
+    );
+    for arch in [
+        "preresnet, depth: 8",
+        "preresnet, depth: 47",
+        "wrn, depth: 10, width: 1",
+        "vgg16",
+        "densenet-bc, depth: 22",
+        "mlp, hidden: 32",
+    ] {
+        let m = build(&format!("{{arch: {arch}}}"), &[3, 32, 32], 10);
+        let logits = m.forward(&x, Mode::Train);
+        assert_eq!(logits.size(), [4, 10], "{arch}");
+        let (loss, _) = m.objective().loss_and_correct(&logits, &y, Reduction::Mean);
+        let grad = m.flat_grad(&loss);
+        assert_eq!(grad.size(), [m.num_params()]);
+        assert!(
+            grad.abs().sum(Kind::Float).double_value(&[]) > 0.0,
+            "{arch}"
+        );
+    }
+}
+
+#[test]
+fn parameters_are_views_of_the_flat_vector() {
+    let a = build("{arch: mlp, hidden: 8}", &[1, 4, 4], 3);
+    let b = build("{arch: mlp, hidden: 8}", &[1, 4, 4], 3);
+    let x = Tensor::randn([5, 1, 4, 4], (Kind::Float, Device::Cpu));
+    assert!(
+        !a.forward(&x, Mode::Eval)
+            .allclose(&b.forward(&x, Mode::Eval), 1e-6, 1e-6, false)
+    );
+    b.copy_from(&a);
+    assert!(a.forward(&x, Mode::Eval).equal(&b.forward(&x, Mode::Eval)));
+    // Zeroing the flat vector zeroes every weight: the output is then exactly zero.
+    let _ = tch::no_grad(|| a.flat().shallow_clone().fill_(0.0));
+    assert_eq!(
+        a.forward(&x, Mode::Eval)
+            .abs()
+            .sum(Kind::Float)
+            .double_value(&[]),
+        0.0
+    );
+}
+
+#[test]
+fn small_inputs_and_wrong_shapes_are_refused_with_advice() {
+    let cfg: ModelConfig = serde_yaml::from_str("{arch: vgg16}").unwrap();
+    let err = Model::build(&cfg, &[1, 28, 28], 10, Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "model.arch = vgg16: needs images of at least 32x32, the data are 28x28; set data.pad_to: 32"
+    );
+    let toy: ModelConfig = serde_yaml::from_str("{arch: toy}").unwrap();
+    assert!(Model::build(&toy, &[1, 28, 28], 10, Device::Cpu).is_err());
+    let m = Model::build(&toy, &[1], 2, Device::Cpu).unwrap();
+    assert_eq!(m.num_params(), 2);
+    assert_eq!(m.objective(), Objective::Logistic);
+}
+
+#[test]
+fn thousands_are_grouped_for_reading() {
+    assert_eq!(group_thousands(77_562), "77 562");
+    assert_eq!(group_thousands(36_479_194), "36 479 194");
+    assert_eq!(group_thousands(2), "2");
+}

@@ -1,0 +1,127 @@
+//! The messages between the training worker and whoever watches it (the headless printer, the
+//! dashboard, the run-directory reader of `watch`). Plain owned data: no tensors cross here.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Requests to the worker, answered between two batches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Pause,
+    Resume,
+    /// Stop training after the current batch; a checkpoint of that point is written.
+    Stop,
+    /// Write a checkpoint now.
+    Checkpoint,
+}
+
+/// Which weights a measurement is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Iterate {
+    /// The plain SGD iterate.
+    Sgd,
+    /// The stochastic weight average.
+    Swa,
+}
+
+/// Which data a measurement is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Split {
+    /// Training data, un-augmented, in eval mode (the fixed evaluation subset).
+    Train,
+    /// Test data, in eval mode.
+    Test,
+    /// The epoch's mean training-mode loss over the augmented batches as the weights moved.
+    TrainRunning,
+}
+
+/// One row of metrics.jsonl.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricRow {
+    /// Completed epochs when measured (0: before training).
+    pub epoch: u32,
+    /// Completed optimiser steps when measured.
+    pub step: u64,
+    pub iterate: Iterate,
+    pub split: Split,
+    pub loss: f64,
+    /// Accuracy as a fraction in [0, 1].
+    pub acc: f64,
+    /// Learning rate of the last epoch.
+    pub lr: f64,
+    /// Seconds of training and evaluation so far (resumed runs continue the count).
+    pub elapsed_s: f64,
+    /// Number of samples the measurement averages over.
+    pub samples: usize,
+    /// For SWA rows: how many snapshots the average holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swa_n: Option<u64>,
+}
+
+/// Static facts about a run, sent once when the worker is ready.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub experiment: String,
+    pub model: String,
+    pub data: String,
+    pub device: String,
+    pub device_reason: String,
+    pub run_dir: PathBuf,
+    pub epochs: u32,
+    pub batches_per_epoch: u32,
+    pub swa_start_epoch: Option<u32>,
+    pub program_version: String,
+}
+
+/// Where training is, sent a few times per second at most.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    /// The epoch in progress, counted from 1.
+    pub epoch: u32,
+    /// Batches done in this epoch.
+    pub batch: u32,
+    pub batches_per_epoch: u32,
+    pub step: u64,
+    pub lr: f64,
+    pub samples_per_s: f64,
+    /// Mean training-mode loss and accuracy over this epoch's batches so far.
+    pub running_loss: f64,
+    pub running_acc: f64,
+    pub elapsed_s: f64,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    Completed,
+    /// Stopped on request (a key, Ctrl-C, SIGTERM, SIGHUP); resumable from the last checkpoint.
+    Stopped,
+    /// The loss became NaN or infinite; the last finite checkpoint is kept.
+    Diverged {
+        epoch: u32,
+        step: u64,
+    },
+    Failed {
+        message: String,
+    },
+}
+
+/// Worker output.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Ready(Box<RunInfo>),
+    Progress(Progress),
+    Metric(MetricRow),
+    CheckpointWritten {
+        path: PathBuf,
+        epoch: u32,
+        step: u64,
+    },
+    Log(String),
+    Paused,
+    Resumed,
+    Finished(Outcome),
+}

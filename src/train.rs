@@ -1,0 +1,9 @@
+//! Training: schedules, the optimiser, the SWA average, evaluation, checkpoints and the loop
+//! that ties them together.
+
+pub mod checkpoint;
+pub mod engine;
+pub mod eval;
+pub mod schedule;
+pub mod sgd;
+pub mod swa;

@@ -1,0 +1,464 @@
+//! The training loop: SGD epochs, SWA snapshots, evaluations and checkpoints, answering
+//! commands between batches and reporting everything as [`Event`]s and run-directory files.
+
+use super::checkpoint::{self, TrainingState};
+use super::eval::{self, Evaluation};
+use super::schedule::LrSchedule;
+use super::sgd::Sgd;
+use super::swa::SwaAverage;
+use crate::config::Experiment;
+use crate::data::dataset::Dataset;
+use crate::data::rng::{self, Purpose};
+use crate::model::{Mode, Model};
+use crate::protocol::{Command, Event, Iterate, MetricRow, Outcome, Progress, Split};
+use crate::rundir::{MetricsWriter, RunDir};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+use tch::{Device, Kind, Reduction, Tensor};
+
+/// Where events go. Sending never blocks; a listener that went away is not an error.
+#[derive(Clone)]
+pub struct EventSink(tokio::sync::mpsc::UnboundedSender<Event>);
+
+impl EventSink {
+    pub fn new(sender: tokio::sync::mpsc::UnboundedSender<Event>) -> Self {
+        Self(sender)
+    }
+
+    pub fn send(&self, event: Event) {
+        let _ = self.0.send(event);
+    }
+
+    pub fn log(&self, message: impl Into<String>) {
+        self.send(Event::Log(message.into()));
+    }
+}
+
+/// Why training stopped early inside an epoch.
+enum Interrupt {
+    Stop,
+    Diverged,
+}
+
+/// Training-mode loss and accuracy accumulated over an epoch, on the device.
+struct Running {
+    loss_sum: Tensor,
+    correct: Tensor,
+    seen: u64,
+}
+
+impl Running {
+    fn new(device: Device, loss_sum: f64, correct: f64, seen: u64) -> Self {
+        Self {
+            loss_sum: Tensor::from(loss_sum)
+                .to_kind(Kind::Double)
+                .to_device(device),
+            correct: Tensor::from(correct)
+                .to_kind(Kind::Double)
+                .to_device(device),
+            seen,
+        }
+    }
+
+    /// (mean loss, accuracy, loss sum, correct); synchronises with the device.
+    fn read(&self) -> (f64, f64, f64, f64) {
+        let loss_sum = self.loss_sum.double_value(&[]);
+        let correct = self.correct.double_value(&[]);
+        let n = self.seen.max(1) as f64;
+        (loss_sum / n, correct / n, loss_sum, correct)
+    }
+}
+
+/// Everything a training run owns. Lives on the worker thread.
+pub struct Engine {
+    exp: Experiment,
+    data: Dataset,
+    sgd: Model,
+    swa: Option<SwaAverage>,
+    opt: Sgd,
+    schedule: LrSchedule,
+    state: TrainingState,
+    running: Running,
+    events: EventSink,
+    run: RunDir,
+    metrics: MetricsWriter,
+    stop: Arc<AtomicBool>,
+    clock: Instant,
+    /// Set once the latest checkpoint holds non-finite weights would be; never written then.
+    diverged: bool,
+}
+
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+
+impl Engine {
+    /// Sets up a fresh run: models initialised from the experiment's seed.
+    pub fn new(
+        exp: Experiment,
+        data: Dataset,
+        device: Device,
+        run: RunDir,
+        events: EventSink,
+        stop: Arc<AtomicBool>,
+    ) -> anyhow::Result<Self> {
+        tch::manual_seed(exp.seed as i64);
+        let sgd = Model::build(&exp.model, &data.input_shape, data.classes, device)?;
+        let swa = if exp.swa.enabled {
+            let model = Model::build(&exp.model, &data.input_shape, data.classes, device)?;
+            model.copy_from(&sgd);
+            Some(SwaAverage::new(model))
+        } else {
+            None
+        };
+        let metrics = run.metrics_writer()?;
+        let t = &exp.train;
+        Ok(Self {
+            opt: Sgd::new(t.momentum, t.weight_decay, t.nesterov),
+            schedule: LrSchedule::from_experiment(&exp),
+            running: Running::new(device, 0.0, 0.0, 0),
+            state: TrainingState::default(),
+            clock: Instant::now(),
+            diverged: false,
+            exp,
+            data,
+            sgd,
+            swa,
+            events,
+            run,
+            metrics,
+            stop,
+        })
+    }
+
+    /// The data set on the device.
+    pub fn data(&self) -> &Dataset {
+        &self.data
+    }
+
+    /// The SGD iterate.
+    pub fn sgd(&self) -> &Model {
+        &self.sgd
+    }
+
+    /// The SWA average, if averaging is on.
+    pub fn swa(&self) -> Option<&SwaAverage> {
+        self.swa.as_ref()
+    }
+
+    /// Where training stands.
+    pub fn state(&self) -> &TrainingState {
+        &self.state
+    }
+
+    /// Optimiser steps per epoch (the last batch may be smaller).
+    pub fn batches_per_epoch(&self) -> u32 {
+        let bs = self.exp.train.batch_size as usize;
+        self.data.train.len.div_ceil(bs) as u32
+    }
+
+    fn elapsed(&self) -> f64 {
+        self.state.elapsed_s + self.clock.elapsed().as_secs_f64()
+    }
+
+    /// Trains to the last epoch, or until stopped or diverged.
+    pub fn run(&mut self, commands: &Receiver<Command>) -> anyhow::Result<Outcome> {
+        if self.state.step == 0 && self.state.batch == 0 {
+            self.evaluate(0.0)?;
+        }
+        while self.state.epoch < self.exp.train.epochs {
+            let lr = self.schedule.lr_at(self.state.epoch);
+            match self.train_epoch(lr, commands)? {
+                Some(Interrupt::Stop) => {
+                    self.save_checkpoint("latest")?;
+                    self.metrics.sync()?;
+                    self.events
+                        .log("stopped; the checkpoint holds the last completed batch");
+                    return Ok(Outcome::Stopped);
+                }
+                Some(Interrupt::Diverged) => return Ok(self.diverge()),
+                None => {}
+            }
+            self.finish_epoch(lr)?;
+            if self.diverged {
+                return Ok(self.diverge());
+            }
+        }
+        self.save_checkpoint("final")?;
+        Ok(Outcome::Completed)
+    }
+
+    fn diverge(&mut self) -> Outcome {
+        self.diverged = true;
+        let _ = self.metrics.sync();
+        self.events.log(format!(
+            "diverged at epoch {} step {}: the loss is not finite; the last finite checkpoint is kept",
+            self.state.epoch + 1,
+            self.state.step
+        ));
+        Outcome::Diverged {
+            epoch: self.state.epoch,
+            step: self.state.step,
+        }
+    }
+
+    fn train_epoch(
+        &mut self,
+        lr: f64,
+        commands: &Receiver<Command>,
+    ) -> anyhow::Result<Option<Interrupt>> {
+        let epoch = self.state.epoch;
+        let seed = self.exp.seed;
+        let n = self.data.train.len;
+        let bs = self.exp.train.batch_size as i64;
+        let batches = self.batches_per_epoch();
+        let device = self.sgd.flat().device();
+        let order = rng::permutation(n, &mut rng::stream(seed, Purpose::Shuffle, &[epoch as u64]));
+        let order = Tensor::from_slice(&order).to_device(device);
+        let objective = self.sgd.objective();
+        let swa_every_steps = self.exp.swa.every_steps.filter(|_| self.swa.is_some());
+        let swa_active = epoch + 1 >= self.exp.swa.start_epoch.unwrap_or(u32::MAX);
+        let mut last_report = Instant::now();
+        let epoch_start = Instant::now();
+        let mut epoch_samples = 0usize;
+
+        for b in self.state.batch..batches {
+            if let Some(interrupt) = self.handle_commands(commands)? {
+                return Ok(Some(interrupt));
+            }
+            let start = b as i64 * bs;
+            let len = bs.min(n as i64 - start);
+            let mut aug = rng::stream(seed, Purpose::Augment, &[epoch as u64, b as u64]);
+            let (x, y) = self
+                .data
+                .train_batch(&order.narrow(0, start, len), Some(&mut aug));
+            let logits = self.sgd.forward(&x, Mode::Train);
+            let (loss, correct) = objective.loss_and_correct(&logits, &y, Reduction::Mean);
+            let grad = self.sgd.flat_grad(&loss);
+            self.opt.step(self.sgd.flat(), &grad, lr);
+            tch::no_grad(|| {
+                self.running.loss_sum += loss.detach().to_kind(Kind::Double) * len as f64;
+                self.running.correct += correct.to_kind(Kind::Double);
+            });
+            self.running.seen += len as u64;
+            self.state.step += 1;
+            self.state.batch = b + 1;
+            epoch_samples += len as usize;
+
+            if let (Some(k), Some(swa)) = (swa_every_steps, self.swa.as_mut())
+                && swa_active
+                && self.state.step.is_multiple_of(u64::from(k))
+            {
+                swa.add(&self.sgd);
+            }
+            if last_report.elapsed() >= PROGRESS_EVERY || b + 1 == batches {
+                let (loss, acc, _, _) = self.running.read();
+                if !loss.is_finite() {
+                    return Ok(Some(Interrupt::Diverged));
+                }
+                let dt = epoch_start.elapsed().as_secs_f64();
+                self.events.send(Event::Progress(Progress {
+                    epoch: epoch + 1,
+                    batch: b + 1,
+                    batches_per_epoch: batches,
+                    step: self.state.step,
+                    lr,
+                    samples_per_s: epoch_samples as f64 / dt.max(1e-9),
+                    running_loss: loss,
+                    running_acc: acc,
+                    elapsed_s: self.elapsed(),
+                }));
+                last_report = Instant::now();
+            }
+        }
+        Ok(None)
+    }
+
+    /// Answers pending commands; blocks while paused.
+    fn handle_commands(
+        &mut self,
+        commands: &Receiver<Command>,
+    ) -> anyhow::Result<Option<Interrupt>> {
+        let mut paused = false;
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                return Ok(Some(Interrupt::Stop));
+            }
+            let command = if paused {
+                match commands.recv_timeout(Duration::from_millis(100)) {
+                    Ok(c) => Some(c),
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    // Nobody can resume us any more: stop cleanly.
+                    Err(RecvTimeoutError::Disconnected) => return Ok(Some(Interrupt::Stop)),
+                }
+            } else {
+                commands.try_recv().ok()
+            };
+            match command {
+                None => return Ok(None),
+                Some(Command::Stop) => return Ok(Some(Interrupt::Stop)),
+                Some(Command::Pause) if !paused => {
+                    paused = true;
+                    self.events.send(Event::Paused);
+                }
+                Some(Command::Resume) if paused => {
+                    paused = false;
+                    self.events.send(Event::Resumed);
+                }
+                Some(Command::Checkpoint) => self.save_checkpoint("latest")?,
+                Some(Command::Pause | Command::Resume) => {}
+            }
+        }
+    }
+
+    fn finish_epoch(&mut self, lr: f64) -> anyhow::Result<()> {
+        let (loss, acc, _, _) = self.running.read();
+        self.state.epoch += 1;
+        self.state.batch = 0;
+        let seen = self.running.seen as usize;
+        self.running = Running::new(self.sgd.flat().device(), 0.0, 0.0, 0);
+        if !loss.is_finite() {
+            self.diverged = true;
+            return Ok(());
+        }
+        self.record(Iterate::Sgd, Split::TrainRunning, lr, loss, acc, seen, None)?;
+
+        let epoch = self.state.epoch;
+        let s = &self.exp.swa;
+        if let Some(swa) = self.swa.as_mut()
+            && let Some(every) = s.every_epochs
+            && epoch >= s.start_epoch.unwrap_or(u32::MAX)
+            && (epoch - s.start_epoch.unwrap_or(0)).is_multiple_of(every)
+        {
+            swa.add(&self.sgd);
+            self.events.log(format!(
+                "epoch {epoch}: SWA average now holds {} snapshots",
+                swa.n
+            ));
+        }
+        let last = epoch == self.exp.train.epochs;
+        if epoch.is_multiple_of(self.exp.eval.every_epochs) || last {
+            self.evaluate(lr)?;
+        }
+        if epoch.is_multiple_of(self.exp.checkpoint.every_epochs) || last {
+            self.save_checkpoint("latest")?;
+        }
+        let keep = self.exp.checkpoint.keep_every_epochs;
+        if keep > 0 && epoch.is_multiple_of(keep) {
+            self.save_checkpoint(&format!("epoch-{epoch:04}"))?;
+        }
+        self.metrics.sync()?;
+        Ok(())
+    }
+
+    /// Evaluates the SGD iterate and, if it holds snapshots, the SWA average (after
+    /// recomputing its BN statistics).
+    fn evaluate(&mut self, lr: f64) -> anyhow::Result<()> {
+        let batch = self.exp.eval.batch_size as i64;
+        for (split, e) in evaluate_splits(&self.sgd, &self.data, batch) {
+            self.record_eval(Iterate::Sgd, split, lr, e, None)?;
+        }
+        let Some(swa) = self.swa.as_mut().filter(|s| s.n > 0) else {
+            return Ok(());
+        };
+        if !swa.bn_is_fresh() {
+            let bn_batch = self.exp.train.batch_size as i64;
+            let (subset, seed) = (self.exp.swa.bn_subset, self.exp.seed);
+            eval::recompute_bn(
+                &swa.model,
+                &self.data,
+                bn_batch,
+                subset,
+                seed,
+                self.state.step,
+            );
+            swa.mark_bn_fresh();
+        }
+        let n = swa.n;
+        for (split, e) in evaluate_splits(&swa.model, &self.data, batch) {
+            self.record_eval(Iterate::Swa, split, lr, e, Some(n))?;
+        }
+        Ok(())
+    }
+
+    fn record_eval(
+        &mut self,
+        iterate: Iterate,
+        split: Split,
+        lr: f64,
+        e: Evaluation,
+        swa_n: Option<u64>,
+    ) -> anyhow::Result<()> {
+        self.record(iterate, split, lr, e.loss, e.acc, e.samples, swa_n)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &mut self,
+        iterate: Iterate,
+        split: Split,
+        lr: f64,
+        loss: f64,
+        acc: f64,
+        samples: usize,
+        swa_n: Option<u64>,
+    ) -> anyhow::Result<()> {
+        let row = MetricRow {
+            epoch: self.state.epoch,
+            step: self.state.step,
+            iterate,
+            split,
+            loss,
+            acc,
+            lr,
+            elapsed_s: self.elapsed(),
+            samples,
+            swa_n,
+        };
+        self.metrics.append(&row)?;
+        self.events.send(Event::Metric(row));
+        Ok(())
+    }
+
+    /// Writes checkpoints/<name>.safetensors, unless the weights are no longer finite.
+    pub fn save_checkpoint(&mut self, name: &str) -> anyhow::Result<()> {
+        if self.diverged || !self.sgd.is_finite() {
+            self.events
+                .log("checkpoint skipped: the weights are not finite");
+            return Ok(());
+        }
+        let (_, _, loss_sum, correct) = self.running.read();
+        let state = TrainingState {
+            swa_n: self.swa.as_ref().map_or(0, |s| s.n),
+            elapsed_s: self.elapsed(),
+            running_loss_sum: loss_sum,
+            running_correct: correct,
+            running_seen: self.running.seen,
+            ..self.state.clone()
+        };
+        let path: PathBuf = self
+            .run
+            .checkpoints_dir()
+            .join(format!("{name}.safetensors"));
+        let swa = self.swa.as_ref().filter(|s| s.n > 0).map(|s| &s.model);
+        checkpoint::save(&path, &self.sgd, swa, self.opt.momentum_buffer(), &state)?;
+        self.events.send(Event::CheckpointWritten {
+            path,
+            epoch: state.epoch,
+            step: state.step,
+        });
+        Ok(())
+    }
+}
+
+/// Train (the fixed evaluation subset) and test evaluations of `model`.
+fn evaluate_splits(model: &Model, data: &Dataset, batch: i64) -> [(Split, Evaluation); 2] {
+    [
+        (
+            Split::Train,
+            eval::evaluate(model, data, &data.train_eval, batch),
+        ),
+        (Split::Test, eval::evaluate(model, data, &data.test, batch)),
+    ]
+}

@@ -1,0 +1,133 @@
+//! The training worker: a thread that owns libtorch, the data and the models, takes
+//! [`Command`]s and emits [`Event`]s. Nothing else in the program touches a tensor.
+
+use crate::config::Experiment;
+use crate::data::dataset::Dataset;
+use crate::protocol::{Command, Event, Outcome, RunInfo};
+use crate::rundir::RunDir;
+use crate::runtime::DeviceChoice;
+use crate::train::engine::{Engine, EventSink};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::{Receiver, Sender};
+use std::thread::JoinHandle;
+
+/// The name of the worker thread; the panic hook stays quiet for it because the worker
+/// reports its own panics as [`Outcome::Failed`].
+pub const THREAD_NAME: &str = "valleys-worker";
+
+/// What the worker needs to start a run.
+pub struct WorkerSpec {
+    pub experiment: Experiment,
+    pub device: DeviceChoice,
+    pub run_dir: RunDir,
+    /// Raised by signal handlers; the engine stops at the next batch.
+    pub stop: Arc<AtomicBool>,
+    /// The command line, recorded in run.json.
+    pub argv: Vec<String>,
+}
+
+/// A running worker: its command sender and event receiver.
+pub struct Worker {
+    pub commands: Sender<Command>,
+    pub events: tokio::sync::mpsc::UnboundedReceiver<Event>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Worker {
+    /// Starts the worker thread.
+    pub fn spawn(spec: WorkerSpec) -> std::io::Result<Self> {
+        let (command_tx, command_rx) = std::sync::mpsc::channel();
+        let (event_tx, event_rx) = tokio::sync::mpsc::unbounded_channel();
+        let sink = EventSink::new(event_tx);
+        let thread = std::thread::Builder::new()
+            .name(THREAD_NAME.into())
+            .spawn(move || {
+                let result =
+                    std::panic::catch_unwind(AssertUnwindSafe(|| run(spec, &command_rx, &sink)));
+                let outcome = match result {
+                    Ok(Ok(outcome)) => outcome,
+                    Ok(Err(e)) => Outcome::Failed {
+                        message: format!("{e:#}"),
+                    },
+                    Err(panic) => Outcome::Failed {
+                        message: format!("the training worker panicked: {}", panic_message(&panic)),
+                    },
+                };
+                sink.send(Event::Finished(outcome));
+            })?;
+        Ok(Self {
+            commands: command_tx,
+            events: event_rx,
+            thread: Some(thread),
+        })
+    }
+
+    /// Waits for the worker thread to end.
+    pub fn join(mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The text of a panic payload.
+pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        // tch's errors carry a C++ backtrace after the first line; the first line says it.
+        s.lines().next().unwrap_or_default().to_owned()
+    } else {
+        "unknown panic".into()
+    }
+}
+
+fn run(
+    spec: WorkerSpec,
+    commands: &Receiver<Command>,
+    sink: &EventSink,
+) -> anyhow::Result<Outcome> {
+    let exp = spec.experiment;
+    let device = spec.device.device;
+    let data = Dataset::load(&exp.data, exp.eval.train_subset, exp.seed, device)?;
+    let run_dir = spec.run_dir.clone();
+    let mut engine = Engine::new(
+        exp.clone(),
+        data,
+        device,
+        spec.run_dir,
+        sink.clone(),
+        spec.stop,
+    )?;
+    let info = RunInfo {
+        experiment: exp.name.clone(),
+        model: engine.sgd().description().to_owned(),
+        data: engine.data().source.clone(),
+        device: spec.device.name.clone(),
+        device_reason: spec.device.reason.clone(),
+        run_dir: run_dir.root().to_owned(),
+        epochs: exp.train.epochs,
+        batches_per_epoch: engine.batches_per_epoch(),
+        swa_start_epoch: exp.swa.enabled.then_some(exp.swa.start_epoch).flatten(),
+        program_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    run_dir.write_run_info(&serde_json::json!({
+        "program": "valleys",
+        "version": env!("CARGO_PKG_VERSION"),
+        "started": jiff::Zoned::now().to_string(),
+        "argv": spec.argv,
+        "experiment": exp.name,
+        "seed": exp.seed,
+        "device": spec.device,
+        "model": info.model,
+        "parameters": engine.sgd().num_params(),
+        "parameter_names": engine.sgd().params(),
+        "data": info.data,
+        "libtorch": crate::runtime::libtorch_dir(),
+        "threads": tch::get_num_threads(),
+    }))?;
+    sink.send(Event::Ready(Box::new(info)));
+    engine.run(commands)
+}
