@@ -13,4 +13,5 @@ pub mod protocol;
 pub mod rundir;
 pub mod runtime;
 pub mod train;
+pub mod ui;
 pub mod worker;

@@ -12,6 +12,8 @@ use valleys::headless::EpochPrinter;
 use valleys::protocol::Outcome;
 use valleys::rundir::RunDir;
 use valleys::runtime::{self, DeviceRequest};
+use valleys::ui::theme::Theme;
+use valleys::ui::{self, UiOptions};
 use valleys::worker::{self, Worker, WorkerSpec};
 
 /// Watch where training ends up in its loss landscape: SGD vs SWA, live.
@@ -40,9 +42,51 @@ enum Command {
         /// The run directory to create (default runs/<name>-<date>-<time>).
         #[arg(long)]
         out: Option<PathBuf>,
+        #[command(flatten)]
+        display: Display,
+    },
+    /// Open the dashboard on a run directory written by another (headless) run, following it
+    /// as it grows; quitting leaves the run untouched.
+    Watch {
+        /// The run directory, e.g. runs/quick-20261127-101500.
+        run_dir: PathBuf,
+        #[command(flatten)]
+        display: Display,
     },
     /// Show the libtorch in use and the devices it can see.
     Info,
+}
+
+/// How the dashboard draws; for terminals over slow links or without Unicode or colour.
+#[derive(clap::Args, Clone, Copy)]
+struct Display {
+    /// Draw with ASCII only (no braille, box drawing or block characters).
+    #[arg(long)]
+    ascii: bool,
+    /// No colours (NO_COLOR in the environment does the same).
+    #[arg(long)]
+    mono: bool,
+    /// Redraws per second at most while data arrive.
+    #[arg(long, default_value_t = 10.0, value_parser = parse_fps)]
+    fps: f64,
+}
+
+impl Display {
+    fn options(self) -> UiOptions {
+        UiOptions {
+            theme: Theme::detect(self.ascii, self.mono),
+            fps: self.fps,
+        }
+    }
+}
+
+fn parse_fps(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.5..=60.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "'{s}': expected a rate between 0.5 and 60 frames per second"
+        )),
+    }
 }
 
 /// Exit codes: 0 done, 1 failure, 2 bad input, 3 diverged, 130 stopped by a signal or key.
@@ -120,30 +164,30 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             device,
             overrides,
             out,
-        } => run(experiment, headless, device, overrides, out),
+            display,
+        } => run(experiment, headless, device, overrides, out, display),
+        Command::Watch { run_dir, display } => watch(&run_dir, display),
     }
 }
 
-fn run(
-    path: PathBuf,
-    headless: bool,
-    device: Option<String>,
-    overrides: Vec<String>,
-    out: Option<PathBuf>,
-) -> anyhow::Result<ExitCode> {
-    let experiment = Experiment::load(&path, &overrides)?;
-    let request = DeviceRequest::parse(device.as_deref().unwrap_or(&experiment.device))?;
-    let device = runtime::choose_device(request)?;
-    let root = out.unwrap_or_else(|| RunDir::default_path(&experiment.name));
-    let run_dir = RunDir::create(&root, &experiment)?;
-    if !headless {
-        let why = if std::io::stdout().is_terminal() {
-            "the live dashboard is not built yet"
-        } else {
-            "stdout is not a terminal"
-        };
-        eprintln!("valleys: running headless ({why})");
+fn watch(path: &std::path::Path, display: Display) -> anyhow::Result<ExitCode> {
+    let dir = RunDir::open(path)?;
+    if !std::io::stdout().is_terminal() {
+        anyhow::bail!(
+            "watch needs a terminal: stdout is not one (read {} instead)",
+            dir.metrics_path().display()
+        );
     }
+    let done = Arc::new(AtomicBool::new(false));
+    let events = ui::watch::follow(dir, std::time::Duration::from_millis(500), done.clone());
+    let stop = signal_flag()?;
+    ui::run_dashboard(events, None, stop, display.options())?;
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A flag raised by SIGINT, SIGTERM and SIGHUP (a dropped SSH connection).
+fn signal_flag() -> anyhow::Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [
         signal_hook::consts::SIGINT,
@@ -152,15 +196,61 @@ fn run(
     ] {
         signal_hook::flag::register(signal, stop.clone()).context("installing signal handlers")?;
     }
+    Ok(stop)
+}
+
+fn run(
+    path: PathBuf,
+    headless: bool,
+    device: Option<String>,
+    overrides: Vec<String>,
+    out: Option<PathBuf>,
+    display: Display,
+) -> anyhow::Result<ExitCode> {
+    let experiment = Experiment::load(&path, &overrides)?;
+    let request = DeviceRequest::parse(device.as_deref().unwrap_or(&experiment.device))?;
+    let device = runtime::choose_device(request)?;
+    let root = out.unwrap_or_else(|| RunDir::default_path(&experiment.name));
+    let run_dir = RunDir::create(&root, &experiment)?;
+    let dashboard = !headless && std::io::stdout().is_terminal();
+    if !headless && !dashboard {
+        eprintln!("valleys: stdout is not a terminal: running headless");
+    }
+    let stop = signal_flag()?;
     let worker = Worker::spawn(WorkerSpec {
         experiment,
         device,
         run_dir,
-        stop,
+        stop: stop.clone(),
         argv: std::env::args().collect(),
     })
     .context("starting the training worker")?;
-    run_headless(worker)
+    if dashboard {
+        run_with_dashboard(worker, stop, display)
+    } else {
+        run_headless(worker)
+    }
+}
+
+fn run_with_dashboard(
+    worker: Worker,
+    stop: Arc<AtomicBool>,
+    display: Display,
+) -> anyhow::Result<ExitCode> {
+    let Worker {
+        commands, events, ..
+    } = worker;
+    let outcome = ui::run_dashboard(events, Some(commands), stop, display.options())?;
+    exit_code(outcome.unwrap_or(Outcome::Stopped))
+}
+
+fn exit_code(outcome: Outcome) -> anyhow::Result<ExitCode> {
+    match outcome {
+        Outcome::Completed => Ok(ExitCode::SUCCESS),
+        Outcome::Stopped => Ok(ExitCode::from(EXIT_STOPPED)),
+        Outcome::Diverged { .. } => Ok(ExitCode::from(EXIT_DIVERGED)),
+        Outcome::Failed { message } => anyhow::bail!("{message}"),
+    }
 }
 
 fn run_headless(mut worker: Worker) -> anyhow::Result<ExitCode> {
@@ -178,10 +268,5 @@ fn run_headless(mut worker: Worker) -> anyhow::Result<ExitCode> {
         }
     };
     worker.join();
-    match outcome {
-        Outcome::Completed => Ok(ExitCode::SUCCESS),
-        Outcome::Stopped => Ok(ExitCode::from(EXIT_STOPPED)),
-        Outcome::Diverged { .. } => Ok(ExitCode::from(EXIT_DIVERGED)),
-        Outcome::Failed { message } => anyhow::bail!("{message}"),
-    }
+    exit_code(outcome)
 }

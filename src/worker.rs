@@ -41,6 +41,7 @@ impl Worker {
         let (command_tx, command_rx) = std::sync::mpsc::channel();
         let (event_tx, event_rx) = tokio::sync::mpsc::unbounded_channel();
         let sink = EventSink::new(event_tx);
+        let run_dir = spec.run_dir.clone();
         let thread = std::thread::Builder::new()
             .name(THREAD_NAME.into())
             .spawn(move || {
@@ -55,6 +56,9 @@ impl Worker {
                         message: format!("the training worker panicked: {}", panic_message(&panic)),
                     },
                 };
+                if let Err(e) = record_outcome(&run_dir, &outcome) {
+                    sink.log(format!("could not record the outcome in run.json: {e}"));
+                }
                 sink.send(Event::Finished(outcome));
             })?;
         Ok(Self {
@@ -127,7 +131,20 @@ fn run(
         "data": info.data,
         "libtorch": crate::runtime::libtorch_dir(),
         "threads": tch::get_num_threads(),
+        "info": info,
     }))?;
     sink.send(Event::Ready(Box::new(info)));
     engine.run(commands)
+}
+
+/// Adds the outcome and the end time to run.json, so that `watch` and reports know how the
+/// run ended.
+fn record_outcome(run_dir: &RunDir, outcome: &Outcome) -> Result<(), crate::rundir::RunDirError> {
+    let mut value: serde_json::Value = std::fs::read_to_string(run_dir.run_info_path())
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_else(|| serde_json::json!({ "program": "valleys" }));
+    value["outcome"] = serde_json::to_value(outcome).expect("outcomes serialise");
+    value["finished"] = serde_json::Value::String(jiff::Zoned::now().to_string());
+    run_dir.write_run_info(&value)
 }

@@ -332,9 +332,10 @@ impl Engine {
             && (epoch - s.start_epoch.unwrap_or(0)).is_multiple_of(every)
         {
             swa.add(&self.sgd);
+            let plural = if swa.n == 1 { "" } else { "s" };
+            let n = swa.n;
             self.events.log(format!(
-                "epoch {epoch}: SWA average now holds {} snapshots",
-                swa.n
+                "epoch {epoch}: SWA average of {n} snapshot{plural}"
             ));
         }
         let last = epoch == self.exp.train.epochs;

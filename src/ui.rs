@@ -1,0 +1,158 @@
+//! The terminal dashboard. This module owns the terminal: it enters and restores it (on quit,
+//! on error and on panic), reads keys, and redraws at a bounded rate while worker events
+//! stream in. It never waits on the worker and never touches a tensor.
+
+pub mod app;
+pub mod chart;
+pub mod keymap;
+pub mod series;
+pub mod theme;
+pub mod views;
+pub mod watch;
+
+use crate::protocol::{Command, Event, Outcome};
+use app::App;
+use crossterm::event::{Event as TermEvent, EventStream};
+use futures_util::StreamExt;
+use ratatui::DefaultTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::time::Duration;
+use theme::Theme;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+/// How the dashboard draws.
+#[derive(Debug, Clone, Copy)]
+pub struct UiOptions {
+    pub theme: Theme,
+    /// Redraws per second at most while data stream in (input redraws at once).
+    pub fps: f64,
+}
+
+/// Restores the terminal however the dashboard ends.
+struct TerminalGuard;
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        let _ = ratatui::try_restore();
+    }
+}
+
+/// Runs the dashboard until the user quits. `commands` is None when watching a run directory.
+/// `stop` is raised by SIGTERM/SIGHUP handlers; the dashboard then quits once the worker has
+/// stopped. Returns the run's outcome if it ended while the dashboard was open.
+pub fn run_dashboard(
+    events: UnboundedReceiver<Event>,
+    commands: Option<Sender<Command>>,
+    stop: Arc<AtomicBool>,
+    options: UiOptions,
+) -> anyhow::Result<Option<Outcome>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()?;
+    // Installs a panic hook that restores the terminal before the previous hook reports.
+    let mut terminal = ratatui::try_init()?;
+    let _guard = TerminalGuard;
+    let mut app = App::new(options.theme, commands.is_some());
+    let outcome = runtime.block_on(event_loop(
+        &mut terminal,
+        &mut app,
+        events,
+        commands,
+        &stop,
+        options.fps,
+    ));
+    Ok(outcome)
+}
+
+async fn event_loop(
+    terminal: &mut DefaultTerminal,
+    app: &mut App,
+    mut events: UnboundedReceiver<Event>,
+    commands: Option<Sender<Command>>,
+    stop: &AtomicBool,
+    fps: f64,
+) -> Option<Outcome> {
+    let mut input = EventStream::new();
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / fps.clamp(0.5, 60.0)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut outcome = None;
+    let mut events_open = true;
+    let mut input_open = true;
+    let mut terminal_ok = true;
+    let mut stop_seen = false;
+    let mut dirty = true;
+    let send = |command: Option<Command>| {
+        if let (Some(c), Some(tx)) = (command, &commands) {
+            let _ = tx.send(c);
+        }
+    };
+    loop {
+        let mut draw_now = false;
+        tokio::select! {
+            key = input.next(), if input_open => match key {
+                Some(Ok(TermEvent::Key(key))) => {
+                    if let Some(action) = keymap::action_for(key, app.bindings()) {
+                        send(app.update(action));
+                    }
+                    draw_now = true;
+                }
+                Some(Ok(TermEvent::Resize(..))) => draw_now = true,
+                Some(Ok(_)) => {}
+                // The terminal went away (e.g. a dropped SSH connection): stop cleanly.
+                Some(Err(_)) | None => {
+                    input_open = false;
+                    terminal_ok = false;
+                    app.quit_when_finished();
+                    send(Some(Command::Stop));
+                }
+            },
+            event = events.recv(), if events_open => match event {
+                Some(event) => {
+                    let mut next = Some(event);
+                    // Coalesce: apply everything pending, then draw once.
+                    while let Some(e) = next {
+                        if let Event::Finished(o) = &e {
+                            outcome = Some(o.clone());
+                        }
+                        app.handle_event(e);
+                        next = events.try_recv().ok();
+                    }
+                    dirty = true;
+                }
+                None => {
+                    events_open = false;
+                    if app.controllable && app.state.is_live() {
+                        app.handle_event(Event::Finished(Outcome::Failed {
+                            message: "the training worker ended without a word".into(),
+                        }));
+                    }
+                }
+            },
+            _ = tick.tick() => {
+                if !stop_seen && stop.load(Ordering::Relaxed) {
+                    stop_seen = true;
+                    app.log("stop requested by a signal");
+                    app.quit_when_finished();
+                }
+                draw_now = dirty;
+            }
+        }
+        if app.should_quit || (!terminal_ok && !app.state.is_live() && outcome.is_some()) {
+            break;
+        }
+        if draw_now && terminal_ok {
+            dirty = false;
+            if terminal.draw(|frame| views::render(app, frame)).is_err() {
+                terminal_ok = false;
+                app.quit_when_finished();
+                send(Some(Command::Stop));
+            }
+        }
+        if !terminal_ok && !events_open {
+            break;
+        }
+    }
+    outcome
+}

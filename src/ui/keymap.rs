@@ -1,0 +1,273 @@
+//! Keys become intents here, and only here. One table per context feeds the key handling, the
+//! key bar and the help overlay, so they cannot disagree.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+/// What the user asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    TogglePause,
+    Quit,
+    /// Ctrl-C: stop (with a checkpoint) and quit without asking.
+    ForceQuit,
+    ConfirmQuit,
+    CloseOverlay,
+    Help,
+    ToggleLogScale,
+    ToggleSmoothing,
+    CycleSplits,
+    ToggleQuantity,
+    ToggleXAxis,
+    Checkpoint,
+    ScrollUp,
+    ScrollDown,
+    ZoomIn,
+    ZoomOut,
+    NextView,
+    ShowView(usize),
+}
+
+/// A key as written in the key bar and help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Binding {
+    pub keys: &'static [KeyCode],
+    pub label: &'static str,
+    pub action: Action,
+    pub description: &'static str,
+    pub group: &'static str,
+    /// The word in the one-line key bar, if the binding is shown there (the help shows all).
+    pub bar: Option<&'static str>,
+}
+
+const fn bind(
+    keys: &'static [KeyCode],
+    label: &'static str,
+    action: Action,
+    description: &'static str,
+    group: &'static str,
+    bar: Option<&'static str>,
+) -> Binding {
+    Binding {
+        keys,
+        label,
+        action,
+        description,
+        group,
+        bar,
+    }
+}
+
+/// The dashboard's keys.
+pub const DASHBOARD: &[Binding] = &[
+    bind(
+        &[KeyCode::Char(' ')],
+        "space",
+        Action::TogglePause,
+        "pause / resume training",
+        "run",
+        Some("pause"),
+    ),
+    bind(
+        &[KeyCode::Char('c')],
+        "c",
+        Action::Checkpoint,
+        "write a checkpoint now",
+        "run",
+        None,
+    ),
+    bind(
+        &[KeyCode::Char('q')],
+        "q",
+        Action::Quit,
+        "quit (asks while training; saves a checkpoint)",
+        "run",
+        Some("quit"),
+    ),
+    bind(
+        &[KeyCode::Char('l')],
+        "l",
+        Action::ToggleLogScale,
+        "log-scale loss axis",
+        "chart",
+        Some("log-y"),
+    ),
+    bind(
+        &[KeyCode::Char('s')],
+        "s",
+        Action::ToggleSmoothing,
+        "smoothing (raw data kept)",
+        "chart",
+        Some("smooth"),
+    ),
+    bind(
+        &[KeyCode::Char('t')],
+        "t",
+        Action::CycleSplits,
+        "series: train+test / train / test",
+        "chart",
+        Some("train/test"),
+    ),
+    bind(
+        &[KeyCode::Char('a')],
+        "a",
+        Action::ToggleQuantity,
+        "loss / accuracy",
+        "chart",
+        Some("loss/acc"),
+    ),
+    bind(
+        &[KeyCode::Char('x')],
+        "x",
+        Action::ToggleXAxis,
+        "x axis: epoch / step",
+        "chart",
+        None,
+    ),
+    bind(
+        &[KeyCode::Right],
+        "→",
+        Action::ZoomIn,
+        "zoom in on the latest epochs",
+        "chart",
+        None,
+    ),
+    bind(
+        &[KeyCode::Left, KeyCode::Char('h')],
+        "← h",
+        Action::ZoomOut,
+        "zoom out",
+        "chart",
+        None,
+    ),
+    bind(
+        &[KeyCode::Up, KeyCode::Char('k')],
+        "↑ k",
+        Action::ScrollUp,
+        "scroll the log back",
+        "log",
+        None,
+    ),
+    bind(
+        &[KeyCode::Down, KeyCode::Char('j')],
+        "↓ j",
+        Action::ScrollDown,
+        "scroll the log forward",
+        "log",
+        None,
+    ),
+    bind(
+        &[KeyCode::Tab],
+        "Tab",
+        Action::NextView,
+        "next view",
+        "view",
+        None,
+    ),
+    bind(
+        &[KeyCode::Char('1')],
+        "1",
+        Action::ShowView(0),
+        "dashboard",
+        "view",
+        None,
+    ),
+    bind(
+        &[KeyCode::Char('?')],
+        "?",
+        Action::Help,
+        "this help",
+        "view",
+        Some("help"),
+    ),
+];
+
+/// Keys while the quit confirmation is open.
+pub const CONFIRM_QUIT: &[Binding] = &[
+    bind(
+        &[KeyCode::Char('y'), KeyCode::Enter],
+        "y",
+        Action::ConfirmQuit,
+        "stop training, save a checkpoint and quit",
+        "quit",
+        Some("stop and quit"),
+    ),
+    bind(
+        &[KeyCode::Char('n'), KeyCode::Esc, KeyCode::Char('q')],
+        "n",
+        Action::CloseOverlay,
+        "keep training",
+        "quit",
+        Some("keep training"),
+    ),
+];
+
+/// Keys while the help is open.
+pub const HELP: &[Binding] = &[bind(
+    &[KeyCode::Esc, KeyCode::Char('?'), KeyCode::Char('q')],
+    "Esc",
+    Action::CloseOverlay,
+    "close the help",
+    "help",
+    Some("close"),
+)];
+
+/// The action a key press means in the context whose bindings are `table`.
+pub fn action_for(key: KeyEvent, table: &[Binding]) -> Option<Action> {
+    if key.kind != KeyEventKind::Press {
+        return None;
+    }
+    if key.modifiers.contains(KeyModifiers::CONTROL) {
+        return matches!(key.code, KeyCode::Char('c')).then_some(Action::ForceQuit);
+    }
+    table
+        .iter()
+        .find(|b| b.keys.contains(&key.code))
+        .map(|b| b.action)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn press(code: KeyCode) -> KeyEvent {
+        KeyEvent::new(code, KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn keys_map_to_their_actions_in_each_context() {
+        assert_eq!(
+            action_for(press(KeyCode::Char(' ')), DASHBOARD),
+            Some(Action::TogglePause)
+        );
+        assert_eq!(
+            action_for(press(KeyCode::Char('k')), DASHBOARD),
+            Some(Action::ScrollUp)
+        );
+        assert_eq!(action_for(press(KeyCode::Char('y')), DASHBOARD), None);
+        assert_eq!(
+            action_for(press(KeyCode::Char('y')), CONFIRM_QUIT),
+            Some(Action::ConfirmQuit)
+        );
+        assert_eq!(
+            action_for(press(KeyCode::Esc), HELP),
+            Some(Action::CloseOverlay)
+        );
+        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        assert_eq!(action_for(ctrl_c, DASHBOARD), Some(Action::ForceQuit));
+        let mut release = press(KeyCode::Char('q'));
+        release.kind = KeyEventKind::Release;
+        assert_eq!(action_for(release, DASHBOARD), None, "only presses count");
+    }
+
+    #[test]
+    fn no_key_is_bound_twice_in_a_context() {
+        for table in [DASHBOARD, CONFIRM_QUIT, HELP] {
+            let mut keys: Vec<KeyCode> =
+                table.iter().flat_map(|b| b.keys.iter().copied()).collect();
+            let n = keys.len();
+            keys.sort_by_key(|k| format!("{k:?}"));
+            keys.dedup();
+            assert_eq!(keys.len(), n);
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! Every colour and marker the screens use, in one place, with the fallbacks for
+//! monochrome terminals (NO_COLOR) and terminals without Unicode (`--ascii`).
+//!
+//! Colours are the 16 ANSI ones only, so that a 16-colour terminal shows what a true-colour one
+//! does. SGD is warm (yellow/red), SWA is cool (cyan/blue); train and test differ by marker, so
+//! the chart still reads without colour.
+
+use crate::protocol::{Iterate, Split};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::symbols::Marker;
+
+/// How the terminal can draw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Theme {
+    pub color: bool,
+    pub ascii: bool,
+}
+
+impl Theme {
+    /// Colour unless NO_COLOR is set (to anything non-empty) or `mono` is asked for.
+    pub fn detect(ascii: bool, mono: bool) -> Self {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Self {
+            color: !(mono || no_color),
+            ascii,
+        }
+    }
+
+    fn fg(&self, c: Color) -> Style {
+        if self.color {
+            Style::new().fg(c)
+        } else {
+            Style::new()
+        }
+    }
+
+    /// The style of a series.
+    pub fn series(&self, iterate: Iterate, split: Split) -> Style {
+        match (iterate, split) {
+            (Iterate::Sgd, Split::Test) => self.fg(Color::LightRed),
+            (Iterate::Sgd, _) => self.fg(Color::Yellow),
+            (Iterate::Swa, Split::Test) => self.fg(Color::LightBlue),
+            (Iterate::Swa, _) => self.fg(Color::Cyan),
+        }
+    }
+
+    /// The marker of a series: braille lines for train, dots for test; in monochrome the two
+    /// iterates get different markers too; in ASCII, letters.
+    pub fn marker(&self, iterate: Iterate, split: Split) -> Marker {
+        let test = split == Split::Test;
+        match (self.ascii, self.color, iterate, test) {
+            (true, _, Iterate::Sgd, false) => Marker::Custom('.'),
+            (true, _, Iterate::Sgd, true) => Marker::Custom('o'),
+            (true, _, Iterate::Swa, false) => Marker::Custom('+'),
+            (true, _, Iterate::Swa, true) => Marker::Custom('x'),
+            (false, false, Iterate::Swa, false) => Marker::Custom('+'),
+            (false, false, Iterate::Swa, true) => Marker::Custom('×'),
+            (false, _, _, false) => Marker::Braille,
+            (false, _, _, true) => Marker::Dot,
+        }
+    }
+
+    /// The marker drawn in legends and tables for a series.
+    pub fn marker_char(&self, iterate: Iterate, split: Split) -> char {
+        match self.marker(iterate, split) {
+            Marker::Custom(c) => c,
+            Marker::Dot => '•',
+            _ => '─',
+        }
+    }
+
+    pub fn title(&self) -> Style {
+        Style::new().add_modifier(Modifier::BOLD)
+    }
+
+    pub fn dim(&self) -> Style {
+        if self.color {
+            Style::new().fg(Color::DarkGray)
+        } else {
+            Style::new().add_modifier(Modifier::DIM)
+        }
+    }
+
+    pub fn key(&self) -> Style {
+        self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
+    }
+
+    pub fn good(&self) -> Style {
+        self.fg(Color::Green)
+    }
+
+    pub fn bad(&self) -> Style {
+        self.fg(Color::Red).add_modifier(Modifier::BOLD)
+    }
+
+    pub fn warn(&self) -> Style {
+        self.fg(Color::Yellow)
+    }
+
+    pub fn marker_line(&self) -> Style {
+        self.dim()
+    }
+
+    /// Filled and empty cells of a text progress bar.
+    pub fn bar_chars(&self) -> (char, char) {
+        if self.ascii {
+            ('#', '.')
+        } else {
+            ('█', '░')
+        }
+    }
+}
+
+/// Replaces every non-ASCII symbol of a rendered buffer with an ASCII look-alike, for
+/// terminals or fonts without box drawing, braille or block glyphs (`--ascii`).
+pub fn asciify(buffer: &mut ratatui::buffer::Buffer) {
+    for cell in buffer.content.iter_mut() {
+        let symbol = cell.symbol();
+        if symbol.is_ascii() {
+            continue;
+        }
+        let replacement = match symbol.chars().next().unwrap_or(' ') {
+            '─' | '━' | '┈' | '╌' | '┄' => "-",
+            '│' | '┃' | '┊' | '╎' | '┆' => "|",
+            '┌' | '┐' | '└' | '┘' | '├' | '┤' | '┬' | '┴' | '┼' | '╭' | '╮' | '╰' | '╯' => {
+                "+"
+            }
+            '█' | '▓' | '▒' | '▀' | '▄' | '▌' | '▐' => "#",
+            '░' => ".",
+            '•' | '●' => "o",
+            '·' => "-",
+            '×' => "x",
+            'Δ' => "d",
+            '…' => ".",
+            '⠀' => " ",
+            c if ('\u{2800}'..='\u{28ff}').contains(&c) => ".",
+            _ => "?",
+        };
+        cell.set_symbol(replacement);
+    }
+}

@@ -1,0 +1,149 @@
+use super::*;
+use crate::protocol::{Event, Iterate, MetricRow, Progress, RunInfo, Split};
+use crate::ui::app::App;
+use crate::ui::keymap::Action;
+use crate::ui::theme::Theme;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use std::path::PathBuf;
+
+/// A fixed history: 12 epochs of the quick experiment, SWA from epoch 9, epoch 13 under way.
+fn history(theme: Theme) -> App {
+    let mut app = App::new(theme, true);
+    app.handle_event(Event::Ready(Box::new(RunInfo {
+        experiment: "quick".into(),
+        model: "preresnet-8 (BN, 77 562 parameters)".into(),
+        data: "embedded Fashion-MNIST subset".into(),
+        device: "cpu".into(),
+        device_reason: "auto: no CUDA".into(),
+        run_dir: PathBuf::from("runs/quick"),
+        epochs: 15,
+        batches_per_epoch: 79,
+        swa_start_epoch: Some(9),
+        program_version: "0.1.0".into(),
+    })));
+    for epoch in 0..=12u32 {
+        let e = f64::from(epoch);
+        let sgd_train = 2.3 * (-0.35 * e).exp() + 0.22;
+        let sgd_test = 2.3 * (-0.33 * e).exp() + 0.31 + 0.02 * (e * 1.7).sin();
+        let mut rows = vec![
+            (Iterate::Sgd, Split::Train, sgd_train, 1.0 - sgd_train / 2.6),
+            (Iterate::Sgd, Split::Test, sgd_test, 1.0 - sgd_test / 2.6),
+        ];
+        if epoch >= 9 {
+            rows.push((
+                Iterate::Swa,
+                Split::Train,
+                sgd_train + 0.015,
+                1.0 - (sgd_train + 0.015) / 2.6,
+            ));
+            rows.push((
+                Iterate::Swa,
+                Split::Test,
+                sgd_test - 0.02,
+                1.0 - (sgd_test - 0.02) / 2.6,
+            ));
+        }
+        for (iterate, split, loss, acc) in rows {
+            app.handle_event(Event::Metric(MetricRow {
+                epoch,
+                step: u64::from(epoch) * 79,
+                iterate,
+                split,
+                loss,
+                acc,
+                lr: 0.01,
+                elapsed_s: 11.0 * e,
+                samples: 2000,
+                swa_n: (iterate == Iterate::Swa).then(|| u64::from(epoch - 8)),
+            }));
+        }
+    }
+    app.handle_event(Event::Progress(Progress {
+        epoch: 13,
+        batch: 40,
+        batches_per_epoch: 79,
+        step: 988,
+        lr: 0.01,
+        samples_per_s: 1540.0,
+        running_loss: 0.2506,
+        running_acc: 0.912,
+        elapsed_s: 138.0,
+    }));
+    app
+}
+
+fn screen(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|f| render(app, f)).unwrap();
+    terminal
+}
+
+fn colour() -> Theme {
+    Theme {
+        color: true,
+        ascii: false,
+    }
+}
+
+#[test]
+fn dashboard_at_80x24() {
+    insta::assert_snapshot!(screen(&history(colour()), 80, 24).backend());
+}
+
+#[test]
+fn dashboard_at_160x48() {
+    insta::assert_snapshot!(screen(&history(colour()), 160, 48).backend());
+}
+
+#[test]
+fn dashboard_with_log_scale_and_smoothing() {
+    let mut app = history(colour());
+    app.update(Action::ToggleLogScale);
+    app.update(Action::ToggleSmoothing);
+    insta::assert_snapshot!(screen(&app, 120, 32).backend());
+}
+
+#[test]
+fn dashboard_in_ascii() {
+    let app = history(Theme {
+        color: false,
+        ascii: true,
+    });
+    let terminal = screen(&app, 80, 24);
+    let text = format!("{}", terminal.backend());
+    assert!(text.is_ascii(), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn help_overlay_at_80x24() {
+    let mut app = history(colour());
+    app.update(Action::Help);
+    insta::assert_snapshot!(screen(&app, 80, 24).backend());
+}
+
+#[test]
+fn quit_confirmation_at_80x24() {
+    let mut app = history(colour());
+    app.update(Action::Quit);
+    let text = format!("{}", screen(&app, 80, 24).backend());
+    assert!(text.contains("Stop training and quit?"), "{text}");
+    assert!(text.contains("A checkpoint will be saved. (y/n)"), "{text}");
+}
+
+#[test]
+fn a_small_terminal_gets_a_message_not_garbage() {
+    insta::assert_snapshot!(screen(&history(colour()), 50, 12).backend());
+}
+
+#[test]
+fn tiny_and_odd_sizes_never_panic() {
+    let app = history(colour());
+    for (w, h) in [(1, 1), (2, 40), (200, 3), (60, 16), (61, 17), (300, 100)] {
+        screen(&app, w, h);
+    }
+    let empty = App::new(colour(), true);
+    let text = format!("{}", screen(&empty, 80, 24).backend());
+    assert!(text.contains("waiting for the first evaluation"), "{text}");
+}

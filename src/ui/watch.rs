@@ -1,0 +1,219 @@
+//! `valleys watch RUN_DIR`: the dashboard on a run directory written by another process
+//! (a headless run under nohup, tmux or a batch scheduler). A follower reads run.json and
+//! tails metrics.jsonl as it grows, turning what it finds into the same [`Event`]s a worker
+//! sends; watching can stop and start again without touching the run.
+
+use crate::protocol::{Event, MetricRow, Outcome, RunInfo};
+use crate::rundir::RunDir;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// Reads the rows appended to metrics.jsonl since the last poll. A line is only consumed once
+/// it is complete, so a row being written is never read half-way.
+#[derive(Debug)]
+pub struct MetricsFollower {
+    path: PathBuf,
+    offset: u64,
+    partial: Vec<u8>,
+}
+
+impl MetricsFollower {
+    pub fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            offset: 0,
+            partial: Vec::new(),
+        }
+    }
+
+    /// The complete rows appended since the previous call. If the file shrank (a resumed run
+    /// rewrote it), reading starts again from the top; `true` then says so.
+    pub fn poll(&mut self) -> std::io::Result<(Vec<MetricRow>, bool)> {
+        let mut file = match std::fs::File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), false)),
+            Err(e) => return Err(e),
+        };
+        let len = file.metadata()?.len();
+        let restarted = len < self.offset;
+        if restarted {
+            self.offset = 0;
+            self.partial.clear();
+        }
+        file.seek(SeekFrom::Start(self.offset))?;
+        let mut fresh = Vec::new();
+        file.read_to_end(&mut fresh)?;
+        self.offset += fresh.len() as u64;
+        self.partial.extend_from_slice(&fresh);
+        let Some(end) = self.partial.iter().rposition(|&b| b == b'\n') else {
+            return Ok((Vec::new(), restarted));
+        };
+        let complete: Vec<u8> = self.partial.drain(..=end).collect();
+        let rows = String::from_utf8_lossy(&complete)
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect();
+        Ok((rows, restarted))
+    }
+}
+
+/// What run.json says about the run, if it has been written yet.
+pub fn read_run_json(dir: &RunDir) -> Option<(RunInfo, Option<Outcome>)> {
+    let text = std::fs::read_to_string(dir.run_info_path()).ok()?;
+    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let info: RunInfo = serde_json::from_value(value.get("info")?.clone()).ok()?;
+    let outcome = value
+        .get("outcome")
+        .and_then(|o| serde_json::from_value(o.clone()).ok());
+    Some((info, outcome))
+}
+
+/// Starts a thread that follows `dir` every `period` and sends what it finds, until `done` is
+/// raised or the receiver is dropped.
+pub fn follow(
+    dir: RunDir,
+    period: Duration,
+    done: Arc<AtomicBool>,
+) -> tokio::sync::mpsc::UnboundedReceiver<Event> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        let mut follower = MetricsFollower::new(dir.metrics_path());
+        let mut announced = false;
+        let mut finished = false;
+        while !done.load(Ordering::Relaxed) && !tx.is_closed() {
+            let status = read_run_json(&dir);
+            if !announced && let Some((info, _)) = &status {
+                announced = tx.send(Event::Ready(Box::new(info.clone()))).is_ok();
+            }
+            match follower.poll() {
+                Ok((rows, restarted)) => {
+                    if restarted {
+                        let _ = tx.send(Event::Log(
+                            "metrics.jsonl was rewritten; reading it again".into(),
+                        ));
+                    }
+                    for row in rows {
+                        let _ = tx.send(Event::Metric(row));
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Event::Log(format!("cannot read metrics.jsonl: {e}")));
+                }
+            }
+            if !finished && let Some((_, Some(outcome))) = status {
+                finished = true;
+                let _ = tx.send(Event::Finished(outcome));
+            }
+            std::thread::sleep(period);
+        }
+    });
+    rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Iterate, Split};
+    use std::io::Write;
+
+    fn row(epoch: u32) -> MetricRow {
+        MetricRow {
+            epoch,
+            step: u64::from(epoch) * 10,
+            iterate: Iterate::Sgd,
+            split: Split::Test,
+            loss: 1.0 / f64::from(epoch + 1),
+            acc: 0.5,
+            lr: 0.1,
+            elapsed_s: f64::from(epoch),
+            samples: 100,
+            swa_n: None,
+        }
+    }
+
+    fn line(epoch: u32) -> String {
+        format!("{}\n", serde_json::to_string(&row(epoch)).unwrap())
+    }
+
+    fn append(path: &std::path::Path, text: &str) {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn the_follower_reads_only_complete_new_lines() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("metrics.jsonl");
+        let mut follower = MetricsFollower::new(path.clone());
+        assert_eq!(follower.poll().unwrap(), (vec![], false), "no file yet");
+        append(&path, &line(0));
+        let second = line(1);
+        let (head, tail) = second.split_at(20);
+        append(&path, head);
+        assert_eq!(
+            follower.poll().unwrap().0,
+            vec![row(0)],
+            "the half-written row waits"
+        );
+        append(&path, tail);
+        append(&path, &line(2));
+        assert_eq!(follower.poll().unwrap().0, vec![row(1), row(2)]);
+        assert_eq!(follower.poll().unwrap().0, vec![]);
+        // A rewritten (shorter) file is read again from the top.
+        std::fs::write(&path, line(5)).unwrap();
+        assert_eq!(follower.poll().unwrap(), (vec![row(5)], true));
+    }
+
+    #[test]
+    fn watching_a_growing_run_directory_yields_the_workers_events() {
+        let tmp = tempfile::tempdir().unwrap();
+        let yaml = "name: w\ndata: {dataset: fashion-mnist}\nmodel: {arch: mlp}\ntrain: {epochs: 3, batch_size: 8, lr: 0.1}\n";
+        let exp = crate::config::Experiment::from_yaml(yaml, "w.yaml", &[]).unwrap();
+        let dir = RunDir::create(&tmp.path().join("run"), &exp).unwrap();
+        let done = Arc::new(AtomicBool::new(false));
+        let mut events = follow(dir.clone(), Duration::from_millis(10), done.clone());
+
+        let info = RunInfo {
+            experiment: "w".into(),
+            model: "mlp-256".into(),
+            data: "embedded".into(),
+            device: "cpu".into(),
+            device_reason: "test".into(),
+            run_dir: dir.root().to_owned(),
+            epochs: 3,
+            batches_per_epoch: 10,
+            swa_start_epoch: None,
+            program_version: "0".into(),
+        };
+        dir.write_run_info(&serde_json::json!({ "info": info }))
+            .unwrap();
+        let recv = |events: &mut tokio::sync::mpsc::UnboundedReceiver<Event>| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            loop {
+                if let Ok(e) = events.try_recv() {
+                    return e;
+                }
+                assert!(std::time::Instant::now() < deadline, "no event within 5 s");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        };
+        assert_eq!(recv(&mut events), Event::Ready(Box::new(info.clone())));
+        for epoch in 0..3 {
+            append(&dir.metrics_path(), &line(epoch));
+            assert_eq!(recv(&mut events), Event::Metric(row(epoch)));
+        }
+        dir.write_run_info(
+            &serde_json::json!({ "info": info, "outcome": { "outcome": "completed" } }),
+        )
+        .unwrap();
+        assert_eq!(recv(&mut events), Event::Finished(Outcome::Completed));
+        done.store(true, Ordering::Relaxed);
+    }
+}
