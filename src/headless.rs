@@ -55,6 +55,11 @@ impl EpochPrinter {
                 self.summary(&outcome, out)?;
                 return Ok(Some(outcome));
             }
+            Event::ProbeFinished(result) => writeln!(out, "  {}", crate::probe::one_line(&result))?,
+            Event::ProbeFailed { message } => writeln!(out, "  {message}")?,
+            Event::ProbeStarted { .. }
+            | Event::ProbePoint { .. }
+            | Event::ProbeBatchFinished(_) => {}
         }
         Ok(None)
     }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod data;
 pub mod headless;
 pub mod model;
+pub mod probe;
 pub mod protocol;
 pub mod rundir;
 pub mod runtime;

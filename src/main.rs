@@ -1,5 +1,7 @@
 //! The `valleys` command line. Every error ends here as one line on stderr and an exit code.
 
+mod probe_cmd;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
@@ -53,6 +55,9 @@ enum Command {
         #[command(flatten)]
         display: Display,
     },
+    /// Probe a saved checkpoint along a line: loss curves, asymmetry score, files in
+    /// RUN_DIR/probes/.
+    Probe(probe_cmd::ProbeArgs),
     /// Show the libtorch in use and the devices it can see.
     Info,
 }
@@ -167,6 +172,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             display,
         } => run(experiment, headless, device, overrides, out, display),
         Command::Watch { run_dir, display } => watch(&run_dir, display),
+        Command::Probe(args) => {
+            let stop = signal_flag()?;
+            if probe_cmd::run(&args, &stop)? {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Ok(ExitCode::from(EXIT_STOPPED))
+            }
+        }
     }
 }
 
@@ -267,6 +280,6 @@ fn run_headless(mut worker: Worker) -> anyhow::Result<ExitCode> {
             break outcome;
         }
     };
-    worker.join();
+    worker.finish();
     exit_code(outcome)
 }

@@ -228,6 +228,12 @@ impl Model {
         &self.params
     }
 
+    /// The parameters as autograd leaves (views of [`Model::flat`]), for higher-order
+    /// derivatives.
+    pub fn param_handles(&self) -> &[Tensor] {
+        &self.handles
+    }
+
     /// BN running statistics by name.
     pub fn buffers(&self) -> &[(String, Tensor)] {
         &self.buffers

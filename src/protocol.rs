@@ -1,11 +1,21 @@
 //! The messages between the training worker and whoever watches it (the headless printer, the
 //! dashboard, the run-directory reader of `watch`). Plain owned data: no tensors cross here.
 
+use crate::probe::runner::BatchSummary;
+use crate::probe::{ProbePoint, ProbeResult, ProbeSpec};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
+/// A probe to run on the live weights: one direction, or `directions` random ones through
+/// each centre.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeRequest {
+    pub spec: ProbeSpec,
+    pub directions: Option<usize>,
+}
+
 /// Requests to the worker, answered between two batches.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Pause,
     Resume,
@@ -13,6 +23,10 @@ pub enum Command {
     Stop,
     /// Write a checkpoint now.
     Checkpoint,
+    /// Run a probe (training waits); a probe asked for while one runs replaces any waiting one.
+    Probe(Box<ProbeRequest>),
+    /// Cancel the running probe.
+    CancelProbe,
 }
 
 /// Which weights a measurement is of.
@@ -73,6 +87,11 @@ pub struct RunInfo {
     pub batches_per_epoch: u32,
     pub swa_start_epoch: Option<u32>,
     pub program_version: String,
+    /// The experiment's seed and `probe:` section: the probe form's defaults.
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default)]
+    pub probe: ProbeSpec,
 }
 
 /// Where training is, sent a few times per second at most.
@@ -124,4 +143,22 @@ pub enum Event {
     Paused,
     Resumed,
     Finished(Outcome),
+    /// A probe began; `grid` holds its t values.
+    ProbeStarted {
+        id: String,
+        summary: String,
+        grid: Vec<f64>,
+    },
+    /// One point of the running probe (points arrive coarse to fine).
+    ProbePoint {
+        id: String,
+        index: usize,
+        point: ProbePoint,
+    },
+    ProbeFinished(Box<ProbeResult>),
+    ProbeBatchFinished(Box<BatchSummary>),
+    /// The probe could not run or was cancelled.
+    ProbeFailed {
+        message: String,
+    },
 }

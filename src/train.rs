@@ -4,6 +4,7 @@
 pub mod checkpoint;
 pub mod engine;
 pub mod eval;
+pub mod probing;
 pub mod schedule;
 pub mod sgd;
 pub mod swa;

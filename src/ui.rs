@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod chart;
+pub mod form;
 pub mod keymap;
 pub mod series;
 pub mod theme;

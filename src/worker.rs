@@ -28,11 +28,24 @@ pub struct WorkerSpec {
     pub argv: Vec<String>,
 }
 
-/// A running worker: its command sender and event receiver.
+/// A running worker: its command sender and event receiver. After training it keeps
+/// answering probes until its command sender is dropped.
 pub struct Worker {
     pub commands: Sender<Command>,
     pub events: tokio::sync::mpsc::UnboundedReceiver<Event>,
-    thread: Option<JoinHandle<()>>,
+    thread: WorkerThread,
+}
+
+/// The worker's thread, to wait for once its command sender is gone.
+pub struct WorkerThread(Option<JoinHandle<()>>);
+
+impl WorkerThread {
+    /// Waits for the worker thread to end.
+    pub fn join(mut self) {
+        if let Some(t) = self.0.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl Worker {
@@ -45,34 +58,54 @@ impl Worker {
         let thread = std::thread::Builder::new()
             .name(THREAD_NAME.into())
             .spawn(move || {
-                let result =
-                    std::panic::catch_unwind(AssertUnwindSafe(|| run(spec, &command_rx, &sink)));
-                let outcome = match result {
-                    Ok(Ok(outcome)) => outcome,
-                    Ok(Err(e)) => Outcome::Failed {
-                        message: format!("{e:#}"),
-                    },
-                    Err(panic) => Outcome::Failed {
-                        message: format!("the training worker panicked: {}", panic_message(&panic)),
-                    },
+                let finished = std::cell::Cell::new(false);
+                let finish = |outcome: Outcome| {
+                    if let Err(e) = record_outcome(&run_dir, &outcome) {
+                        sink.log(format!("could not record the outcome in run.json: {e}"));
+                    }
+                    finished.set(true);
+                    sink.send(Event::Finished(outcome));
                 };
-                if let Err(e) = record_outcome(&run_dir, &outcome) {
-                    sink.log(format!("could not record the outcome in run.json: {e}"));
+                let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    run(spec, &command_rx, &sink, &finish)
+                }));
+                let failure = match result {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(format!("{e:#}")),
+                    Err(panic) => Some(format!(
+                        "the training worker panicked: {}",
+                        panic_message(&panic)
+                    )),
+                };
+                match failure {
+                    Some(message) if !finished.get() => finish(Outcome::Failed { message }),
+                    // The run itself ended; only the service of probes afterwards failed.
+                    Some(message) => sink.log(format!("error after the run: {message}")),
+                    None => {}
                 }
-                sink.send(Event::Finished(outcome));
             })?;
         Ok(Self {
             commands: command_tx,
             events: event_rx,
-            thread: Some(thread),
+            thread: WorkerThread(Some(thread)),
         })
     }
 
-    /// Waits for the worker thread to end.
-    pub fn join(mut self) {
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+    /// Drops the command sender (ending the worker's service of probes) and waits for it.
+    pub fn finish(self) {
+        drop(self.commands);
+        self.thread.join();
+    }
+
+    /// The parts, for a caller that hands the channels to the dashboard.
+    pub fn split(
+        self,
+    ) -> (
+        Sender<Command>,
+        tokio::sync::mpsc::UnboundedReceiver<Event>,
+        WorkerThread,
+    ) {
+        (self.commands, self.events, self.thread)
     }
 }
 
@@ -92,7 +125,8 @@ fn run(
     spec: WorkerSpec,
     commands: &Receiver<Command>,
     sink: &EventSink,
-) -> anyhow::Result<Outcome> {
+    finish: &dyn Fn(Outcome),
+) -> anyhow::Result<()> {
     let exp = spec.experiment;
     let device = spec.device.device;
     let data = Dataset::load(&exp.data, exp.eval.train_subset, exp.seed, device)?;
@@ -116,6 +150,8 @@ fn run(
         batches_per_epoch: engine.batches_per_epoch(),
         swa_start_epoch: exp.swa.enabled.then_some(exp.swa.start_epoch).flatten(),
         program_version: env!("CARGO_PKG_VERSION").into(),
+        seed: exp.seed,
+        probe: exp.probe.clone(),
     };
     run_dir.write_run_info(&serde_json::json!({
         "program": "valleys",
@@ -134,7 +170,13 @@ fn run(
         "info": info,
     }))?;
     sink.send(Event::Ready(Box::new(info)));
-    engine.run(commands)
+    let outcome = engine.run(commands)?;
+    let failed = matches!(outcome, Outcome::Failed { .. });
+    finish(outcome);
+    if !failed {
+        engine.serve(commands)?;
+    }
+    Ok(())
 }
 
 /// Adds the outcome and the end time to run.json, so that `watch` and reports know how the

@@ -168,7 +168,7 @@ fn the_quick_experiment_trains_headless_and_leaves_a_complete_run_directory() {
             );
         }
     }
-    let reloaded = eval::evaluate(&sgd, &data, &data.test, 1000);
+    let reloaded = eval::evaluate(&sgd, &data, &data.test, exp.eval.batch_for(false));
     assert!(
         (reloaded.loss - last.loss).abs() < 1e-5,
         "{} vs {}",

@@ -28,6 +28,9 @@ pub struct Experiment {
     pub eval: EvalConfig,
     #[serde(default)]
     pub checkpoint: CheckpointConfig,
+    /// Defaults for probes (the dashboard's form and `valleys probe`).
+    #[serde(default)]
+    pub probe: crate::probe::ProbeSpec,
 }
 
 fn default_seed() -> u64 {
@@ -255,9 +258,17 @@ pub struct EvalConfig {
     /// (default: the whole training set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_subset: Option<usize>,
-    /// Batch size for evaluation passes (no autograd, so it can be large).
-    #[serde(default = "default_eval_batch")]
-    pub batch_size: u32,
+    /// Batch size of evaluation passes; default 128 on the CPU (where small batches stay in
+    /// cache and run fastest) and 1000 on a GPU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<u32>,
+}
+
+impl EvalConfig {
+    /// The evaluation batch size on a CPU or a GPU.
+    pub fn batch_for(&self, gpu: bool) -> i64 {
+        i64::from(self.batch_size.unwrap_or(if gpu { 1000 } else { 128 }))
+    }
 }
 
 impl Default for EvalConfig {
@@ -265,17 +276,13 @@ impl Default for EvalConfig {
         Self {
             every_epochs: 1,
             train_subset: None,
-            batch_size: default_eval_batch(),
+            batch_size: None,
         }
     }
 }
 
 fn one() -> u32 {
     1
-}
-
-fn default_eval_batch() -> u32 {
-    1000
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -73,7 +73,7 @@ impl Experiment {
         if self.eval.every_epochs == 0 {
             return bad("eval.every_epochs", &0, "at least 1");
         }
-        if self.eval.batch_size == 0 {
+        if self.eval.batch_size == Some(0) {
             return bad("eval.batch_size", &0, "at least 1");
         }
         if self.eval.train_subset == Some(0) {
@@ -85,6 +85,13 @@ impl Experiment {
         }
         if self.checkpoint.every_epochs == 0 {
             return bad("checkpoint.every_epochs", &0, "at least 1");
+        }
+        if let Err(problem) = self.probe.validate() {
+            return Err(ConfigError::Field {
+                origin: origin.to_owned(),
+                field: "probe".into(),
+                message: problem,
+            });
         }
         Ok(())
     }

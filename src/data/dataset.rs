@@ -140,6 +140,17 @@ impl Dataset {
         })
     }
 
+    /// A fixed, seeded subset of `n` un-augmented training samples (probes measure the
+    /// training loss on it); the whole training set if `n` is at least its size.
+    pub fn train_subset(&self, n: usize, seed: u64) -> DeviceSplit {
+        if n >= self.train.len {
+            return self.train.shallow_clone();
+        }
+        let mut rng = rng::stream(seed, Purpose::Subset, &[3]);
+        self.train
+            .select(&rng::permutation(self.train.len, &mut rng)[..n])
+    }
+
     /// The training samples at `idx` (a device tensor of indices), augmented with `rng` when
     /// given, ready for the model.
     pub fn train_batch(&self, idx: &Tensor, rng: Option<&mut ChaCha8Rng>) -> (Tensor, Tensor) {

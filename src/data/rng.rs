@@ -20,6 +20,8 @@ pub enum Purpose {
     Synthetic = 4,
     /// Batches of a BN-statistics recomputation pass.
     BnPass = 5,
+    /// Random probe directions.
+    Direction = 6,
 }
 
 /// The generator for `purpose` at position `keys` (e.g. `[epoch, batch]`).
@@ -37,6 +39,14 @@ fn splitmix(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     x ^ (x >> 31)
+}
+
+/// A standard normal sample (Box-Muller; exact enough for data and directions, and free of
+/// extra dependencies).
+pub fn standard_normal(rng: &mut impl rand::Rng) -> f64 {
+    let u1: f64 = 1.0 - rng.r#gen::<f64>();
+    let u2: f64 = rng.r#gen();
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
 
 /// A seeded permutation of `0..n`.

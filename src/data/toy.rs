@@ -3,10 +3,9 @@
 //! The training set has `points` per class, as in the paper (10); the test set is ten times
 //! larger, drawn from the same distribution, to estimate the population loss.
 
-use super::rng::{Purpose, stream};
+use super::rng::{Purpose, standard_normal, stream};
 use super::{Features, RawDataset, RawSplit};
 use crate::config::DatasetName;
-use rand::Rng;
 
 pub fn generate(points: usize, seed: u64) -> RawDataset {
     let split = |per_class: usize, key: u64| {
@@ -33,13 +32,6 @@ pub fn generate(points: usize, seed: u64) -> RawDataset {
         std: vec![1.0],
         source: format!("toy: N(+1, 1) vs N(-1, 1), {points} train points per class"),
     }
-}
-
-/// Box-Muller; exact enough for synthetic data and free of extra dependencies.
-fn standard_normal(rng: &mut impl Rng) -> f64 {
-    let u1: f64 = 1.0 - rng.r#gen::<f64>();
-    let u2: f64 = rng.r#gen();
-    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
 
 #[cfg(test)]

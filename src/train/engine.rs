@@ -3,6 +3,7 @@
 
 use super::checkpoint::{self, TrainingState};
 use super::eval::{self, Evaluation};
+use super::probing;
 use super::schedule::LrSchedule;
 use super::sgd::Sgd;
 use super::swa::SwaAverage;
@@ -10,6 +11,7 @@ use crate::config::Experiment;
 use crate::data::dataset::Dataset;
 use crate::data::rng::{self, Purpose};
 use crate::model::{Mode, Model};
+use crate::probe::runner::ProbeContext;
 use crate::protocol::{Command, Event, Iterate, MetricRow, Outcome, Progress, Split};
 use crate::rundir::{MetricsWriter, RunDir};
 use std::path::PathBuf;
@@ -78,6 +80,8 @@ pub struct Engine {
     data: Dataset,
     sgd: Model,
     swa: Option<SwaAverage>,
+    /// A third copy of the model that probes move along their lines.
+    scratch: Model,
     opt: Sgd,
     schedule: LrSchedule,
     state: TrainingState,
@@ -112,9 +116,11 @@ impl Engine {
         } else {
             None
         };
+        let scratch = Model::build(&exp.model, &data.input_shape, data.classes, device)?;
         let metrics = run.metrics_writer()?;
         let t = &exp.train;
         Ok(Self {
+            scratch,
             opt: Sgd::new(t.momentum, t.weight_decay, t.nesterov),
             schedule: LrSchedule::from_experiment(&exp),
             running: Running::new(device, 0.0, 0.0, 0),
@@ -152,10 +158,66 @@ impl Engine {
         &self.state
     }
 
+    /// The run directory.
+    pub fn run_dir(&self) -> &RunDir {
+        &self.run
+    }
+
+    /// Where events go.
+    pub fn events(&self) -> &EventSink {
+        &self.events
+    }
+
+    /// What a probe of the live weights reads.
+    pub fn probe_context(&self) -> ProbeContext<'_> {
+        let swa = self.swa.as_ref().filter(|s| s.n > 0);
+        ProbeContext {
+            data: &self.data,
+            sgd: &self.sgd,
+            swa: swa.map(|s| &s.model),
+            scratch: &self.scratch,
+            seed: self.exp.seed,
+            eval_batch: self.eval_batch(),
+            epoch: self.state.epoch,
+            step: self.state.step,
+            swa_n: swa.map_or(0, |s| s.n),
+            source: "live".into(),
+        }
+    }
+
+    /// After training: answers probes and checkpoint requests until told to stop or until
+    /// nobody can send commands any more.
+    pub fn serve(&mut self, commands: &Receiver<Command>) -> anyhow::Result<()> {
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            match commands.recv_timeout(Duration::from_millis(100)) {
+                Ok(Command::Probe(request)) => {
+                    let deferred = probing::serve(self, *request, commands, &self.stop);
+                    if deferred.checkpoint {
+                        self.save_checkpoint("latest")?;
+                    }
+                    if deferred.stop {
+                        return Ok(());
+                    }
+                }
+                Ok(Command::Checkpoint) => self.save_checkpoint("latest")?,
+                Ok(Command::Stop) | Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                Ok(Command::Pause | Command::Resume | Command::CancelProbe)
+                | Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
+
     /// Optimiser steps per epoch (the last batch may be smaller).
     pub fn batches_per_epoch(&self) -> u32 {
         let bs = self.exp.train.batch_size as usize;
         self.data.train.len.div_ceil(bs) as u32
+    }
+
+    fn eval_batch(&self) -> i64 {
+        self.exp.eval.batch_for(self.sgd.flat().device().is_cuda())
     }
 
     fn elapsed(&self) -> f64 {
@@ -307,7 +369,26 @@ impl Engine {
                     self.events.send(Event::Resumed);
                 }
                 Some(Command::Checkpoint) => self.save_checkpoint("latest")?,
-                Some(Command::Pause | Command::Resume) => {}
+                Some(Command::Probe(request)) => {
+                    let deferred = probing::serve(self, *request, commands, &self.stop);
+                    if deferred.checkpoint {
+                        self.save_checkpoint("latest")?;
+                    }
+                    if let Some(pause) = deferred.pause
+                        && pause != paused
+                    {
+                        paused = pause;
+                        self.events.send(if paused {
+                            Event::Paused
+                        } else {
+                            Event::Resumed
+                        });
+                    }
+                    if deferred.stop {
+                        return Ok(Some(Interrupt::Stop));
+                    }
+                }
+                Some(Command::Pause | Command::Resume | Command::CancelProbe) => {}
             }
         }
     }
@@ -356,7 +437,7 @@ impl Engine {
     /// Evaluates the SGD iterate and, if it holds snapshots, the SWA average (after
     /// recomputing its BN statistics).
     fn evaluate(&mut self, lr: f64) -> anyhow::Result<()> {
-        let batch = self.exp.eval.batch_size as i64;
+        let batch = self.eval_batch();
         for (split, e) in evaluate_splits(&self.sgd, &self.data, batch) {
             self.record_eval(Iterate::Sgd, split, lr, e, None)?;
         }

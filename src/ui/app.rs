@@ -2,9 +2,12 @@
 //! [`App::handle_event`], user intents through [`App::update`], which returns the command to
 //! send, if any. No terminal, no I/O: tested directly.
 
+use super::form::ProbeForm;
 use super::keymap::{self, Action, Binding};
 use super::series::Series;
 use super::theme::Theme;
+use crate::probe::runner::BatchSummary;
+use crate::probe::{ProbePoint, ProbeResult, ProbeSpec};
 use crate::protocol::{Command, Event, Iterate, MetricRow, Outcome, Progress, RunInfo, Split};
 use std::collections::{HashMap, VecDeque};
 
@@ -95,30 +98,65 @@ pub struct ChartSettings {
 pub enum Overlay {
     Help,
     ConfirmQuit,
+    ProbeForm,
 }
 
-/// The views Tab cycles through. The probe and ablation views plug in here.
+/// The views Tab cycles through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
     Dashboard,
+    Probes,
 }
 
 impl View {
-    pub const ALL: [View; 1] = [View::Dashboard];
+    pub const ALL: [View; 2] = [View::Dashboard, View::Probes];
 
     /// The keys of this view.
     pub fn bindings(self) -> &'static [Binding] {
         match self {
             View::Dashboard => keymap::DASHBOARD,
+            View::Probes => keymap::PROBES,
         }
     }
 
     pub fn title(self) -> &'static str {
         match self {
             View::Dashboard => "dashboard",
+            View::Probes => "probes",
         }
     }
 }
+
+/// A probe whose points are still arriving.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveProbe {
+    pub id: String,
+    pub summary: String,
+    pub grid: Vec<f64>,
+    pub points: Vec<Option<ProbePoint>>,
+}
+
+impl LiveProbe {
+    /// Points received so far.
+    pub fn done(&self) -> usize {
+        self.points.iter().filter(|p| p.is_some()).count()
+    }
+}
+
+/// Everything the probe view shows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProbeBoard {
+    pub live: Option<LiveProbe>,
+    pub results: Vec<ProbeResult>,
+    pub batches: Vec<BatchSummary>,
+    /// Index into `results` of the probe shown (the newest unless moved).
+    pub selected: usize,
+    /// Show the random-shift curve instead of the loss curves.
+    pub shift_curve: bool,
+}
+
+/// Finished probes kept for the view; older ones stay on disk.
+const PROBES_KEPT: usize = 200;
 
 /// One evaluation, as stored for the chart: x by epoch and by step, loss and accuracy.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -154,6 +192,8 @@ pub struct App {
     /// Set once the user asked to quit; the app quits when the worker has finished.
     quitting: bool,
     pub last_checkpoint: Option<(u32, u64)>,
+    pub probes: ProbeBoard,
+    pub form: ProbeForm,
     /// The newest elapsed time seen, for log timestamps.
     elapsed_s: f64,
 }
@@ -188,6 +228,8 @@ impl App {
             should_quit: false,
             quitting: false,
             last_checkpoint: None,
+            probes: ProbeBoard::default(),
+            form: ProbeForm::new(&ProbeSpec::default(), 1),
             elapsed_s: 0.0,
         }
     }
@@ -197,6 +239,7 @@ impl App {
         match self.overlay {
             Some(Overlay::Help) => keymap::HELP,
             Some(Overlay::ConfirmQuit) => keymap::CONFIRM_QUIT,
+            Some(Overlay::ProbeForm) => keymap::PROBE_FORM,
             None => self.view.bindings(),
         }
     }
@@ -220,6 +263,7 @@ impl App {
                     "{} on {} ({})",
                     info.model, info.device, info.device_reason
                 ));
+                self.form = ProbeForm::new(&info.probe, info.seed);
                 self.info = Some(*info);
                 if self.state == RunState::Starting {
                     self.state = RunState::Running;
@@ -252,6 +296,48 @@ impl App {
                 self.log("resumed");
             }
             Event::Finished(outcome) => self.finish(outcome),
+            Event::ProbeStarted { id, summary, grid } => {
+                self.log(format!("probe {id}: {summary}"));
+                self.probes.live = Some(LiveProbe {
+                    points: vec![None; grid.len()],
+                    id,
+                    summary,
+                    grid,
+                });
+            }
+            Event::ProbePoint { id, index, point } => {
+                if let Some(live) = self.probes.live.as_mut().filter(|l| l.id == id)
+                    && let Some(slot) = live.points.get_mut(index)
+                {
+                    *slot = Some(point);
+                }
+            }
+            Event::ProbeFinished(result) => {
+                self.probes.live = None;
+                self.log(crate::probe::one_line(&result));
+                self.probes.results.push(*result);
+                if self.probes.results.len() > PROBES_KEPT {
+                    self.probes.results.remove(0);
+                }
+                self.probes.selected = self.probes.results.len() - 1;
+            }
+            Event::ProbeBatchFinished(summary) => {
+                for c in &summary.centres {
+                    self.log(format!(
+                        "batch {}: {} centre, {}/{} asymmetric (c >= {})",
+                        summary.id,
+                        c.centre,
+                        c.asymmetric,
+                        c.probes.len(),
+                        summary.threshold
+                    ));
+                }
+                self.probes.batches.push(*summary);
+            }
+            Event::ProbeFailed { message } => {
+                self.probes.live = None;
+                self.log(message);
+            }
         }
     }
 
@@ -377,6 +463,31 @@ impl App {
                     self.view = *v;
                 }
             }
+            Action::OpenProbeForm if self.controllable => self.overlay = Some(Overlay::ProbeForm),
+            Action::OpenProbeForm => {
+                self.log("probes need the live run; use `valleys probe RUN_DIR` on a watched one");
+            }
+            Action::FormUp => self.form.step(-1),
+            Action::FormDown => self.form.step(1),
+            Action::FormPrev => self.form.cycle(-1),
+            Action::FormNext => self.form.cycle(1),
+            Action::FormInput(c) => self.form.input(c),
+            Action::FormBackspace => self.form.backspace(),
+            Action::FireProbe => {
+                if let Ok(request) = self.form.request() {
+                    self.overlay = None;
+                    self.view = View::Probes;
+                    return Some(Command::Probe(Box::new(request)));
+                }
+            }
+            Action::CancelProbe if self.probes.live.is_some() => return Some(Command::CancelProbe),
+            Action::CancelProbe => {}
+            Action::ToggleShiftCurve => self.probes.shift_curve = !self.probes.shift_curve,
+            Action::SelectUp => self.probes.selected = self.probes.selected.saturating_sub(1),
+            Action::SelectDown => {
+                let last = self.probes.results.len().saturating_sub(1);
+                self.probes.selected = (self.probes.selected + 1).min(last);
+            }
         }
         None
     }
@@ -411,4 +522,4 @@ impl App {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -25,6 +25,19 @@ pub enum Action {
     ZoomOut,
     NextView,
     ShowView(usize),
+    OpenProbeForm,
+    FormUp,
+    FormDown,
+    FormPrev,
+    FormNext,
+    /// A character typed into the form (the table entry stands for every digit).
+    FormInput(char),
+    FormBackspace,
+    FireProbe,
+    CancelProbe,
+    SelectUp,
+    SelectDown,
+    ToggleShiftCurve,
 }
 
 /// A key as written in the key bar and help.
@@ -58,158 +71,77 @@ const fn bind(
 }
 
 /// The dashboard's keys.
+#[rustfmt::skip]
 pub const DASHBOARD: &[Binding] = &[
-    bind(
-        &[KeyCode::Char(' ')],
-        "space",
-        Action::TogglePause,
-        "pause / resume training",
-        "run",
-        Some("pause"),
-    ),
-    bind(
-        &[KeyCode::Char('c')],
-        "c",
-        Action::Checkpoint,
-        "write a checkpoint now",
-        "run",
-        None,
-    ),
-    bind(
-        &[KeyCode::Char('q')],
-        "q",
-        Action::Quit,
-        "quit (asks while training; saves a checkpoint)",
-        "run",
-        Some("quit"),
-    ),
-    bind(
-        &[KeyCode::Char('l')],
-        "l",
-        Action::ToggleLogScale,
-        "log-scale loss axis",
-        "chart",
-        Some("log-y"),
-    ),
-    bind(
-        &[KeyCode::Char('s')],
-        "s",
-        Action::ToggleSmoothing,
-        "smoothing (raw data kept)",
-        "chart",
-        Some("smooth"),
-    ),
-    bind(
-        &[KeyCode::Char('t')],
-        "t",
-        Action::CycleSplits,
-        "series: train+test / train / test",
-        "chart",
-        Some("train/test"),
-    ),
-    bind(
-        &[KeyCode::Char('a')],
-        "a",
-        Action::ToggleQuantity,
-        "loss / accuracy",
-        "chart",
-        Some("loss/acc"),
-    ),
-    bind(
-        &[KeyCode::Char('x')],
-        "x",
-        Action::ToggleXAxis,
-        "x axis: epoch / step",
-        "chart",
-        None,
-    ),
-    bind(
-        &[KeyCode::Right],
-        "→",
-        Action::ZoomIn,
-        "zoom in on the latest epochs",
-        "chart",
-        None,
-    ),
-    bind(
-        &[KeyCode::Left, KeyCode::Char('h')],
-        "← h",
-        Action::ZoomOut,
-        "zoom out",
-        "chart",
-        None,
-    ),
-    bind(
-        &[KeyCode::Up, KeyCode::Char('k')],
-        "↑ k",
-        Action::ScrollUp,
-        "scroll the log back",
-        "log",
-        None,
-    ),
-    bind(
-        &[KeyCode::Down, KeyCode::Char('j')],
-        "↓ j",
-        Action::ScrollDown,
-        "scroll the log forward",
-        "log",
-        None,
-    ),
-    bind(
-        &[KeyCode::Tab],
-        "Tab",
-        Action::NextView,
-        "next view",
-        "view",
-        None,
-    ),
-    bind(
-        &[KeyCode::Char('1')],
-        "1",
-        Action::ShowView(0),
-        "dashboard",
-        "view",
-        None,
-    ),
-    bind(
-        &[KeyCode::Char('?')],
-        "?",
-        Action::Help,
-        "this help",
-        "view",
-        Some("help"),
-    ),
+    bind(&[KeyCode::Char(' ')], "space", Action::TogglePause, "pause / resume training", "run", Some("pause")),
+    bind(&[KeyCode::Char('c')], "c", Action::Checkpoint, "write a checkpoint now", "run", None),
+    bind(&[KeyCode::Char('q')], "q", Action::Quit, "quit (asks while training; saves a checkpoint)", "run", Some("quit")),
+    bind(&[KeyCode::Char('p')], "p", Action::OpenProbeForm, "probe the live weights along a line", "probe", Some("probe")),
+    bind(&[KeyCode::Char('l')], "l", Action::ToggleLogScale, "log-scale loss axis", "chart", Some("log-y")),
+    bind(&[KeyCode::Char('s')], "s", Action::ToggleSmoothing, "smoothing (raw data kept)", "chart", Some("smooth")),
+    bind(&[KeyCode::Char('t')], "t", Action::CycleSplits, "series: train+test / train / test", "chart", Some("train/test")),
+    bind(&[KeyCode::Char('a')], "a", Action::ToggleQuantity, "loss / accuracy", "chart", Some("loss/acc")),
+    bind(&[KeyCode::Char('x')], "x", Action::ToggleXAxis, "x axis: epoch / step", "chart", None),
+    bind(&[KeyCode::Right], "→", Action::ZoomIn, "zoom in on the latest epochs", "chart", None),
+    bind(&[KeyCode::Left, KeyCode::Char('h')], "← h", Action::ZoomOut, "zoom out", "chart", None),
+    bind(&[KeyCode::Up, KeyCode::Char('k')], "↑ k", Action::ScrollUp, "scroll the log back", "log", None),
+    bind(&[KeyCode::Down, KeyCode::Char('j')], "↓ j", Action::ScrollDown, "scroll the log forward", "log", None),
+    bind(&[KeyCode::Tab], "Tab", Action::NextView, "next view", "view", None),
+    bind(&[KeyCode::Char('1')], "1", Action::ShowView(0), "dashboard", "view", None),
+    bind(&[KeyCode::Char('2')], "2", Action::ShowView(1), "probes", "view", None),
+    bind(&[KeyCode::Char('?')], "?", Action::Help, "this help", "view", Some("help")),
+];
+
+/// The probe view's keys.
+#[rustfmt::skip]
+pub const PROBES: &[Binding] = &[
+    bind(&[KeyCode::Char('p')], "p", Action::OpenProbeForm, "new probe (a form with defaults)", "probe", Some("new probe")),
+    bind(&[KeyCode::Esc], "Esc", Action::CancelProbe, "cancel the running probe", "probe", Some("cancel")),
+    bind(&[KeyCode::Up, KeyCode::Char('k')], "↑ k", Action::SelectUp, "previous probe", "probe", None),
+    bind(&[KeyCode::Down, KeyCode::Char('j')], "↓ j", Action::SelectDown, "next probe", "probe", None),
+    bind(&[KeyCode::Char('a')], "a", Action::ToggleQuantity, "loss / accuracy", "chart", Some("loss/acc")),
+    bind(&[KeyCode::Char('l')], "l", Action::ToggleLogScale, "log-scale loss axis", "chart", Some("log-y")),
+    bind(&[KeyCode::Char('r')], "r", Action::ToggleShiftCurve, "random-shift check: ξ_δ/ξ_0 against δ", "chart", Some("shift")),
+    bind(&[KeyCode::Char(' ')], "space", Action::TogglePause, "pause / resume training", "run", None),
+    bind(&[KeyCode::Char('q')], "q", Action::Quit, "quit (asks while training; saves a checkpoint)", "run", Some("quit")),
+    bind(&[KeyCode::Tab], "Tab", Action::NextView, "next view", "view", None),
+    bind(&[KeyCode::Char('1')], "1", Action::ShowView(0), "dashboard", "view", None),
+    bind(&[KeyCode::Char('2')], "2", Action::ShowView(1), "probes", "view", None),
+    bind(&[KeyCode::Char('?')], "?", Action::Help, "this help", "view", Some("help")),
+];
+
+#[rustfmt::skip]
+const DIGITS: &[KeyCode] = &[
+    KeyCode::Char('0'), KeyCode::Char('1'), KeyCode::Char('2'), KeyCode::Char('3'), KeyCode::Char('4'),
+    KeyCode::Char('5'), KeyCode::Char('6'), KeyCode::Char('7'), KeyCode::Char('8'), KeyCode::Char('9'),
+    KeyCode::Char('.'), KeyCode::Char('-'),
+];
+
+/// Keys while the probe form is open.
+#[rustfmt::skip]
+pub const PROBE_FORM: &[Binding] = &[
+    bind(&[KeyCode::Up, KeyCode::Char('k')], "↑ k", Action::FormUp, "previous field", "form", None),
+    bind(&[KeyCode::Down, KeyCode::Char('j')], "↓ j", Action::FormDown, "next field", "form", Some("field")),
+    bind(&[KeyCode::Left, KeyCode::Char('h')], "← h", Action::FormPrev, "previous choice / smaller", "form", None),
+    bind(&[KeyCode::Right, KeyCode::Char('l')], "→ l", Action::FormNext, "next choice / larger", "form", Some("change")),
+    bind(DIGITS, "0-9", Action::FormInput('0'), "type a number", "form", None),
+    bind(&[KeyCode::Backspace], "⌫", Action::FormBackspace, "delete a digit", "form", None),
+    bind(&[KeyCode::Enter], "Enter", Action::FireProbe, "run the probe", "form", Some("run")),
+    bind(&[KeyCode::Esc], "Esc", Action::CloseOverlay, "close the form", "form", Some("close")),
 ];
 
 /// Keys while the quit confirmation is open.
+#[rustfmt::skip]
 pub const CONFIRM_QUIT: &[Binding] = &[
-    bind(
-        &[KeyCode::Char('y'), KeyCode::Enter],
-        "y",
-        Action::ConfirmQuit,
-        "stop training, save a checkpoint and quit",
-        "quit",
-        Some("stop and quit"),
-    ),
-    bind(
-        &[KeyCode::Char('n'), KeyCode::Esc, KeyCode::Char('q')],
-        "n",
-        Action::CloseOverlay,
-        "keep training",
-        "quit",
-        Some("keep training"),
-    ),
+    bind(&[KeyCode::Char('y'), KeyCode::Enter], "y", Action::ConfirmQuit, "stop training, save a checkpoint and quit", "quit", Some("stop and quit")),
+    bind(&[KeyCode::Char('n'), KeyCode::Esc, KeyCode::Char('q')], "n", Action::CloseOverlay, "keep training", "quit", Some("keep training")),
 ];
 
 /// Keys while the help is open.
-pub const HELP: &[Binding] = &[bind(
-    &[KeyCode::Esc, KeyCode::Char('?'), KeyCode::Char('q')],
-    "Esc",
-    Action::CloseOverlay,
-    "close the help",
-    "help",
-    Some("close"),
-)];
+#[rustfmt::skip]
+pub const HELP: &[Binding] = &[
+    bind(&[KeyCode::Esc, KeyCode::Char('?'), KeyCode::Char('q')], "Esc", Action::CloseOverlay, "close the help", "help", Some("close")),
+];
 
 /// The action a key press means in the context whose bindings are `table`.
 pub fn action_for(key: KeyEvent, table: &[Binding]) -> Option<Action> {
@@ -219,10 +151,14 @@ pub fn action_for(key: KeyEvent, table: &[Binding]) -> Option<Action> {
     if key.modifiers.contains(KeyModifiers::CONTROL) {
         return matches!(key.code, KeyCode::Char('c')).then_some(Action::ForceQuit);
     }
-    table
+    let action = table
         .iter()
         .find(|b| b.keys.contains(&key.code))
-        .map(|b| b.action)
+        .map(|b| b.action)?;
+    Some(match (action, key.code) {
+        (Action::FormInput(_), KeyCode::Char(c)) => Action::FormInput(c),
+        (other, _) => other,
+    })
 }
 
 #[cfg(test)]
@@ -244,6 +180,10 @@ mod tests {
             Some(Action::ScrollUp)
         );
         assert_eq!(action_for(press(KeyCode::Char('y')), DASHBOARD), None);
+        let seven = action_for(press(KeyCode::Char('7')), PROBE_FORM);
+        assert_eq!(seven, Some(Action::FormInput('7')));
+        let esc = action_for(press(KeyCode::Esc), PROBES);
+        assert_eq!(esc, Some(Action::CancelProbe));
         assert_eq!(
             action_for(press(KeyCode::Char('y')), CONFIRM_QUIT),
             Some(Action::ConfirmQuit)
@@ -261,7 +201,7 @@ mod tests {
 
     #[test]
     fn no_key_is_bound_twice_in_a_context() {
-        for table in [DASHBOARD, CONFIRM_QUIT, HELP] {
+        for table in [DASHBOARD, PROBES, PROBE_FORM, CONFIRM_QUIT, HELP] {
             let mut keys: Vec<KeyCode> =
                 table.iter().flat_map(|b| b.keys.iter().copied()).collect();
             let n = keys.len();

@@ -2,6 +2,8 @@
 //! view: a header line, the view's body, and a key bar; overlays go on top.
 
 mod dashboard;
+mod plot;
+mod probe;
 
 use super::app::{App, Overlay, RunState, View};
 use super::keymap::Action;
@@ -36,11 +38,13 @@ pub fn render(app: &App, frame: &mut Frame) {
         render_header(app, frame, header);
         match app.view {
             View::Dashboard => dashboard::render(app, frame, body),
+            View::Probes => probe::render(app, frame, body),
         }
         render_key_bar(app, frame, keys);
         match app.overlay {
             Some(Overlay::Help) => render_help(app, frame, area),
             Some(Overlay::ConfirmQuit) => render_confirm_quit(app, frame, area),
+            Some(Overlay::ProbeForm) => probe::render_form(app, frame, area),
             None => {}
         }
     }
@@ -142,8 +146,14 @@ fn render_header(app: &App, frame: &mut Frame, area: Rect) {
         left.push(Span::raw(format!(" · {}", info.device)));
     }
     left.push(Span::raw(" · "));
+    // Training waits while a probe runs; say so.
+    let label = if app.probes.live.is_some() && app.state.is_live() {
+        "PROBING"
+    } else {
+        app.state.label()
+    };
     left.push(Span::styled(
-        app.state.label(),
+        label,
         state_style.add_modifier(ratatui::style::Modifier::BOLD),
     ));
     let right_width = right.chars().count() as u16;
@@ -170,7 +180,7 @@ fn render_key_bar(app: &App, frame: &mut Frame, area: Rect) {
 }
 
 /// A rectangle of at most `width` x `height`, centred in `area`.
-fn centred(area: Rect, width: u16, height: u16) -> Rect {
+pub(super) fn centred(area: Rect, width: u16, height: u16) -> Rect {
     let w = width.min(area.width);
     let h = height.min(area.height);
     Rect::new(

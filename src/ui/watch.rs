@@ -191,6 +191,8 @@ mod tests {
             batches_per_epoch: 10,
             swa_start_epoch: None,
             program_version: "0".into(),
+            seed: 1,
+            probe: Default::default(),
         };
         dir.write_run_info(&serde_json::json!({ "info": info }))
             .unwrap();

@@ -22,12 +22,95 @@ fn info() -> RunInfo {
         batches_per_epoch: 79,
         swa_start_epoch: Some(9),
         program_version: "0.1.0".into(),
+        seed: 1,
+        probe: Default::default(),
+    }
+}
+
+/// A finished probe as the worker reports it: a V-shaped curve, flat on the + side.
+pub fn probe_result(id: &str) -> crate::probe::ProbeResult {
+    use crate::probe::*;
+    let points: Vec<ProbePoint> = (0..9)
+        .map(|i| {
+            let t = -4.0 + i as f64;
+            let loss = if t >= 0.0 {
+                0.3 + 0.05 * t
+            } else {
+                0.3 - 0.2 * t
+            };
+            ProbePoint {
+                t,
+                train_loss: loss,
+                train_acc: 0.9,
+                test_loss: loss + 0.05,
+                test_acc: 0.88,
+            }
+        })
+        .collect();
+    let ts: Vec<f64> = points.iter().map(|p| p.t).collect();
+    let train: Vec<f64> = points.iter().map(|p| p.train_loss).collect();
+    let test: Vec<f64> = points.iter().map(|p| p.test_loss).collect();
+    ProbeResult {
+        id: id.into(),
+        spec: ProbeSpec {
+            from: Some(-4.0),
+            to: Some(4.0),
+            points: Some(9),
+            ..Default::default()
+        }
+        .resolved(1),
+        centre: ProbeCentre {
+            iterate: "swa".into(),
+            epoch: 12,
+            step: 948,
+            swa_n: 4,
+            source: "live".into(),
+        },
+        direction: DirectionInfo {
+            norm: 1.0,
+            centre_norm: 21.5,
+            sign_consistency: 0.62,
+            eigenvalue: None,
+            hessian_iterations: None,
+        },
+        train_score: score::score(&ts, &train, 0.5, 3.0),
+        test_score: score::score(&ts, &test, 0.5, 3.0),
+        shift: shift::random_shift(&ts, &train, &test, 1.0, 10),
+        points,
+        cost: ProbeCost {
+            seconds: 3.0,
+            seconds_per_point: 0.3,
+            forward_seconds: 0.2,
+            ratio_to_forward: 1.5,
+        },
+        created: "2026-11-27T12:00:00Z".into(),
     }
 }
 
 /// A stand-in for the worker: answers each command the way the engine does.
 fn fake_engine(command: Command) -> Vec<Event> {
     match command {
+        Command::Probe(_) => {
+            let result = probe_result("001-uniform-swa");
+            let grid: Vec<f64> = result.points.iter().map(|p| p.t).collect();
+            let mut events = vec![Event::ProbeStarted {
+                id: result.id.clone(),
+                summary: result.spec.summary(),
+                grid,
+            }];
+            for (index, point) in result.points.iter().enumerate() {
+                events.push(Event::ProbePoint {
+                    id: result.id.clone(),
+                    index,
+                    point: *point,
+                });
+            }
+            events.push(Event::ProbeFinished(Box::new(result)));
+            events
+        }
+        Command::CancelProbe => vec![Event::ProbeFailed {
+            message: "probe cancelled".into(),
+        }],
         Command::Pause => vec![Event::Paused],
         Command::Resume => vec![Event::Resumed],
         Command::Checkpoint => vec![Event::CheckpointWritten {
@@ -196,4 +279,70 @@ fn a_signal_quits_after_the_worker_stops() {
     assert!(!app.should_quit);
     app.handle_event(Event::Finished(Outcome::Stopped));
     assert!(app.should_quit);
+}
+
+#[test]
+fn p_opens_the_form_and_enter_fires_the_probe_into_the_probe_view() {
+    let mut app = running();
+    key(&mut app, 'p');
+    assert_eq!(app.overlay, Some(Overlay::ProbeForm));
+    // Change the direction with → and type a number of points.
+    press(&mut app, KeyCode::Right, KeyModifiers::NONE);
+    assert_eq!(app.form.fields[1].text(), "gaussian");
+    let command = press(&mut app, KeyCode::Enter, KeyModifiers::NONE);
+    let Some(Command::Probe(request)) = command else {
+        panic!("Enter fires a probe: {command:?}")
+    };
+    assert_eq!(
+        request.spec.direction,
+        crate::probe::DirectionKind::Gaussian
+    );
+    assert_eq!(app.view, View::Probes);
+    assert_eq!(app.overlay, None);
+    assert!(app.probes.live.is_none(), "the fake engine finished it");
+    assert_eq!(app.probes.results.len(), 1);
+    assert!(app.log.iter().any(|l| l.contains("probe 001-uniform-swa")));
+}
+
+#[test]
+fn an_invalid_form_is_not_fired() {
+    let mut app = running();
+    key(&mut app, 'p');
+    while app.form.fields[app.form.selected].name != "to" {
+        press(&mut app, KeyCode::Down, KeyModifiers::NONE);
+    }
+    for _ in 0..4 {
+        press(&mut app, KeyCode::Backspace, KeyModifiers::NONE);
+    }
+    key(&mut app, '-');
+    key(&mut app, '9');
+    key(&mut app, '9');
+    assert!(app.form.error.is_some());
+    assert_eq!(press(&mut app, KeyCode::Enter, KeyModifiers::NONE), None);
+    assert_eq!(
+        app.overlay,
+        Some(Overlay::ProbeForm),
+        "the form stays open with the error"
+    );
+}
+
+#[test]
+fn escape_in_the_probe_view_cancels_a_running_probe() {
+    let mut app = running();
+    app.update(Action::ShowView(1));
+    assert_eq!(
+        press(&mut app, KeyCode::Esc, KeyModifiers::NONE),
+        None,
+        "nothing to cancel"
+    );
+    app.handle_event(Event::ProbeStarted {
+        id: "x".into(),
+        summary: "uniform".into(),
+        grid: vec![0.0, 1.0, 2.0],
+    });
+    assert_eq!(
+        press(&mut app, KeyCode::Esc, KeyModifiers::NONE),
+        Some(Command::CancelProbe)
+    );
+    assert!(app.probes.live.is_none());
 }

@@ -1,15 +1,15 @@
 //! The dashboard: SGD vs SWA curves, the "now" panel that says who is ahead, and the log.
 
 use super::panel;
+use super::plot::{self, Axes};
 use crate::protocol::{Iterate, Split};
 use crate::ui::app::{App, Point, Quantity, XAxis};
 use crate::ui::chart;
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::Style;
-use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph};
+use ratatui::widgets::{Dataset, GraphType, Paragraph};
 
 /// Width of the "now" panel beside the chart on wide screens.
 const NOW_WIDTH: u16 = 46;
@@ -152,35 +152,11 @@ fn render_chart(app: &App, frame: &mut Frame, area: Rect) {
         .iter()
         .flat_map(|s| s.points.iter().map(|p| p.0))
         .fold(x_hi, f64::min);
-    let x_ticks = chart::integer_ticks(x_lo, x_hi.max(x_lo + 1.0), axis_ticks(area.width, 10));
-    let y_ticks = if log {
-        chart::log_ticks(
-            10f64.powf(y_lo),
-            10f64.powf(y_hi),
-            axis_ticks(area.height, 3),
-        )
-    } else {
-        chart::nice_ticks(y_lo, y_hi, axis_ticks(area.height, 3))
-    };
-    let (x0, x1) = (x_ticks[0], x_ticks[x_ticks.len() - 1]);
-    let (y0, y1) = (y_ticks[0], y_ticks[y_ticks.len() - 1]);
-
-    let marker_line = swa_start_x(app)
-        .filter(|x| (x0..=x1).contains(x))
-        .map(|x| [(x, y0), (x, y1)]);
+    let axes = Axes::fit((x_lo, x_hi), (y_lo, y_hi), area, log, true);
+    let marker = swa_start_x(app).and_then(|x| axes.vertical(x));
     let mut datasets = Vec::new();
-    if let Some(line) = &marker_line {
-        datasets.push(
-            Dataset::default()
-                .marker(if app.theme.ascii {
-                    Marker::Custom(':')
-                } else {
-                    Marker::Braille
-                })
-                .graph_type(GraphType::Line)
-                .style(app.theme.marker_line())
-                .data(line),
-        );
+    if let Some(line) = &marker {
+        datasets.push(plot::marker_line(line, &app.theme));
     }
     for s in &series {
         datasets.push(
@@ -191,38 +167,7 @@ fn render_chart(app: &App, frame: &mut Frame, area: Rect) {
                 .data(&s.points),
         );
     }
-    let x_spacing = x_ticks.get(1).map_or(1.0, |t| t - x0);
-    let y_spacing = y_ticks.get(1).map_or(1.0, |t| t - y0);
-    let x_labels: Vec<String> = x_ticks
-        .iter()
-        .map(|t| chart::tick_label(*t, x_spacing))
-        .collect();
-    let y_labels: Vec<String> = y_ticks
-        .iter()
-        .map(|t| {
-            if log {
-                chart::log_tick_label(*t)
-            } else {
-                chart::tick_label(*t, y_spacing)
-            }
-        })
-        .collect();
-    let chart = Chart::new(datasets)
-        .block(block)
-        .legend_position(None)
-        .x_axis(
-            Axis::default()
-                .bounds([x0, x1])
-                .labels(x_labels)
-                .style(app.theme.dim()),
-        )
-        .y_axis(
-            Axis::default()
-                .bounds([y0, y1])
-                .labels(y_labels)
-                .style(app.theme.dim()),
-        );
-    frame.render_widget(chart, area);
+    frame.render_widget(axes.chart(datasets, block, &app.theme), area);
 }
 
 /// The legend, drawn in the chart's title line so that it never covers data.
@@ -237,11 +182,6 @@ fn legend(app: &App, series: &[ChartSeries]) -> Line<'static> {
         spans.push(Span::styled("┊ SWA start ", app.theme.dim()));
     }
     Line::from(spans)
-}
-
-/// How many ticks fit along an axis of `cells` cells, one per `per` cells.
-fn axis_ticks(cells: u16, per: u16) -> usize {
-    usize::from((cells / per).clamp(2, 8))
 }
 
 /// Where SWA starts on the x axis.

@@ -21,6 +21,8 @@ fn history(theme: Theme) -> App {
         batches_per_epoch: 79,
         swa_start_epoch: Some(9),
         program_version: "0.1.0".into(),
+        seed: 1,
+        probe: Default::default(),
     })));
     for epoch in 0..=12u32 {
         let e = f64::from(epoch);
@@ -146,4 +148,67 @@ fn tiny_and_odd_sizes_never_panic() {
     let empty = App::new(colour(), true);
     let text = format!("{}", screen(&empty, 80, 24).backend());
     assert!(text.contains("waiting for the first evaluation"), "{text}");
+}
+
+fn with_probes(theme: Theme) -> App {
+    let mut app = history(theme);
+    let first = crate::ui::app::tests::probe_result("001-uniform-swa");
+    let mut second = crate::ui::app::tests::probe_result("002-interp-swa-sgd");
+    second.spec.direction = crate::probe::DirectionKind::Interp;
+    second.centre.iterate = "swa→sgd".into();
+    app.handle_event(Event::ProbeFinished(Box::new(second)));
+    app.handle_event(Event::ProbeFinished(Box::new(first)));
+    app.update(Action::ShowView(1));
+    app
+}
+
+#[test]
+fn probe_view_at_120x32() {
+    insta::assert_snapshot!(screen(&with_probes(colour()), 120, 32).backend());
+}
+
+#[test]
+fn probe_view_at_80x24() {
+    insta::assert_snapshot!(screen(&with_probes(colour()), 80, 24).backend());
+}
+
+#[test]
+fn probe_view_while_a_probe_runs() {
+    let mut app = history(colour());
+    app.update(Action::ShowView(1));
+    let result = crate::ui::app::tests::probe_result("003-gaussian-sgd");
+    app.handle_event(Event::ProbeStarted {
+        id: result.id.clone(),
+        summary: result.spec.summary(),
+        grid: result.points.iter().map(|p| p.t).collect(),
+    });
+    for index in [0, 4, 8] {
+        app.handle_event(Event::ProbePoint {
+            id: result.id.clone(),
+            index,
+            point: result.points[index],
+        });
+    }
+    let text = format!("{}", screen(&app, 100, 30).backend());
+    assert!(text.contains("PROBING"), "{text}");
+    assert!(text.contains("3/9 points"), "{text}");
+}
+
+#[test]
+fn probe_form_at_80x24() {
+    let mut app = history(colour());
+    app.update(Action::OpenProbeForm);
+    insta::assert_snapshot!(screen(&app, 80, 24).backend());
+}
+
+#[test]
+fn the_random_shift_curve_replaces_the_loss_curves_on_r() {
+    let mut app = with_probes(colour());
+    app.update(Action::ToggleShiftCurve);
+    let text = format!("{}", screen(&app, 100, 30).backend());
+    assert!(
+        text.contains("random shift · probe 001-uniform-swa"),
+        "{text}"
+    );
+    assert!(text.contains("best δ"), "{text}");
 }

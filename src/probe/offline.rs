@@ -1,0 +1,110 @@
+//! Probes of a saved run (`valleys probe RUN_DIR`): the experiment rebuilt from config.yaml,
+//! the weights from a checkpoint.
+
+use super::runner::ProbeContext;
+use crate::config::Experiment;
+use crate::data::dataset::Dataset;
+use crate::model::Model;
+use crate::rundir::RunDir;
+use crate::train::checkpoint::{self, TrainingState};
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+use tch::Device;
+
+/// A run directory's experiment, data and models at one checkpoint.
+pub struct SavedRun {
+    pub run: RunDir,
+    pub experiment: Experiment,
+    pub data: Dataset,
+    pub sgd: Model,
+    pub swa: Option<Model>,
+    pub scratch: Model,
+    pub state: TrainingState,
+    pub checkpoint: PathBuf,
+}
+
+/// `name` as a checkpoint of `run`: a path to a file, or a name under checkpoints/
+/// ("latest", "final", "epoch-0010").
+pub fn resolve_checkpoint(run: &RunDir, name: &str) -> anyhow::Result<PathBuf> {
+    let as_path = Path::new(name);
+    if as_path.is_file() {
+        return Ok(as_path.to_owned());
+    }
+    let stem = name.trim_end_matches(".safetensors");
+    let candidate = run.checkpoints_dir().join(format!("{stem}.safetensors"));
+    if candidate.is_file() {
+        return Ok(candidate);
+    }
+    let mut available: Vec<String> = std::fs::read_dir(run.checkpoints_dir())
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    e.file_name()
+                        .to_str()
+                        .map(|n| n.trim_end_matches(".safetensors").to_owned())
+                })
+                .filter(|n| !n.starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default();
+    available.sort();
+    anyhow::bail!(
+        "{}: no checkpoint '{name}'; expected one of: {}",
+        run.checkpoints_dir().display(),
+        if available.is_empty() {
+            "(none yet)".into()
+        } else {
+            available.join(", ")
+        }
+    )
+}
+
+impl SavedRun {
+    /// Rebuilds the run at `checkpoint` on `device`.
+    pub fn load(dir: &Path, checkpoint_name: &str, device: Device) -> anyhow::Result<Self> {
+        let run = RunDir::open(dir)?;
+        let experiment = Experiment::load(&run.config_path(), &[])?;
+        let checkpoint = resolve_checkpoint(&run, checkpoint_name)?;
+        let data = Dataset::load(
+            &experiment.data,
+            experiment.eval.train_subset,
+            experiment.seed,
+            device,
+        )
+        .context("loading the run's data")?;
+        let build = || Model::build(&experiment.model, &data.input_shape, data.classes, device);
+        let (sgd, swa_model, scratch) = (build()?, build()?, build()?);
+        let loaded = checkpoint::load(&checkpoint, &sgd, Some(&swa_model))?;
+        let swa = (loaded.state.swa_n > 0).then_some(swa_model);
+        Ok(Self {
+            run,
+            experiment,
+            data,
+            sgd,
+            swa,
+            scratch,
+            state: loaded.state,
+            checkpoint,
+        })
+    }
+
+    /// What a probe of these weights reads.
+    pub fn context(&self) -> ProbeContext<'_> {
+        ProbeContext {
+            data: &self.data,
+            sgd: &self.sgd,
+            swa: self.swa.as_ref(),
+            scratch: &self.scratch,
+            seed: self.experiment.seed,
+            eval_batch: self
+                .experiment
+                .eval
+                .batch_for(self.sgd.flat().device().is_cuda()),
+            epoch: self.state.epoch,
+            step: self.state.step,
+            swa_n: self.state.swa_n,
+            source: self.checkpoint.display().to_string(),
+        }
+    }
+}

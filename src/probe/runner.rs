@@ -1,0 +1,366 @@
+//! Running probes: choose the centre, build the direction, walk the grid on a scratch copy of
+//! the weights, score the curves, and store the result. The live models are only read.
+
+use super::direction::{self, Direction};
+use super::scan::{self, Line};
+use super::{
+    BnMode, CentreKind, DirectionInfo, DirectionKind, ParamGroup, ProbeCentre, ProbeCost,
+    ProbeError, ProbePoint, ProbeResult, ProbeSpec, hessian, score, shift, store,
+};
+use crate::data::dataset::Dataset;
+use crate::model::{Mode, Model};
+use crate::rundir::RunDir;
+use crate::train::eval;
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+use tch::Reduction;
+
+/// The weights and data a probe reads, and where the weights came from.
+pub struct ProbeContext<'a> {
+    pub data: &'a Dataset,
+    pub sgd: &'a Model,
+    /// The SWA average, when it holds at least one snapshot.
+    pub swa: Option<&'a Model>,
+    /// A model of the same configuration to move along the line.
+    pub scratch: &'a Model,
+    /// The experiment's seed (the default direction seed).
+    pub seed: u64,
+    pub eval_batch: i64,
+    pub epoch: u32,
+    pub step: u64,
+    pub swa_n: u64,
+    /// "live" or a checkpoint path.
+    pub source: String,
+}
+
+/// Follows a probe as it runs and may cancel it.
+pub trait Observer {
+    fn started(&mut self, id: &str, spec: &ProbeSpec, grid: &[f64]);
+    fn point(&mut self, id: &str, index: usize, point: &ProbePoint);
+    /// Asked between points; true stops the probe.
+    fn cancelled(&mut self) -> bool;
+}
+
+/// Runs one probe, stores it in `run` (if given) and returns it.
+pub fn run_one(
+    ctx: &ProbeContext,
+    spec: &ProbeSpec,
+    run: Option<&RunDir>,
+    observer: &mut dyn Observer,
+) -> Result<ProbeResult, ProbeError> {
+    let mut spec = spec.resolved(ctx.seed);
+    spec.validate().map_err(ProbeError::Invalid)?;
+    let (centre, other, label) = choose_centre(ctx, &spec)?;
+    if label == "sgd" {
+        // Before averaging starts the SWA centre falls back to the SGD iterate; say so.
+        spec.centre = CentreKind::Sgd;
+    }
+    let id = match run {
+        Some(run) => store::next_id(run, &spec, label),
+        None => format!("{}-{label}", spec.direction.as_str()),
+    };
+    let result = probe(ctx, &spec, centre, other, label, id, observer)?;
+    if let Some(run) = run {
+        store::write(run, &result)?;
+    }
+    Ok(result)
+}
+
+fn choose_centre<'a>(
+    ctx: &ProbeContext<'a>,
+    spec: &ProbeSpec,
+) -> Result<(&'a Model, Option<&'a Model>, &'static str), ProbeError> {
+    let (centre, other, label) = match (spec.direction, spec.centre, ctx.swa) {
+        (DirectionKind::Interp, _, Some(swa)) => (swa, Some(ctx.sgd), "swa-sgd"),
+        (DirectionKind::Interp, _, None) => {
+            return Err(ProbeError::Invalid(
+                "interp runs from the SWA average to the SGD iterate, and the average holds no snapshot yet".into(),
+            ));
+        }
+        (_, CentreKind::Swa, Some(swa)) => (swa, None, "swa"),
+        // Before averaging starts the only point there is is the SGD iterate.
+        (_, CentreKind::Swa | CentreKind::Sgd, _) => (ctx.sgd, None, "sgd"),
+    };
+    for model in std::iter::once(centre).chain(other) {
+        if !model.is_finite() {
+            return Err(ProbeError::Invalid(
+                "the weights are not finite (the run diverged); probes need finite weights".into(),
+            ));
+        }
+    }
+    Ok((centre, other, label))
+}
+
+fn probe(
+    ctx: &ProbeContext,
+    spec: &ProbeSpec,
+    centre: &Model,
+    other: Option<&Model>,
+    label: &str,
+    id: String,
+    observer: &mut dyn Observer,
+) -> Result<ProbeResult, ProbeError> {
+    let started = Instant::now();
+    let train = ctx
+        .data
+        .train_subset(spec.train_subset.unwrap_or(2000), ctx.seed);
+    let mask = direction::group_mask(centre, spec.params);
+    ctx.scratch.copy_from(centre);
+    let mut eigen = None;
+    let dir: Direction = match (spec.direction, other) {
+        (DirectionKind::Interp, Some(other)) => direction::towards(centre, other, spec.params),
+        (DirectionKind::Hessian, _) => {
+            let n = spec.hessian_batch.unwrap_or(512).min(train.len) as i64;
+            let (x, y) = ctx.data.eval_batch(&train, 0, n);
+            let mode = if spec.bn == BnMode::Batch {
+                Mode::BatchStats
+            } else {
+                Mode::Eval
+            };
+            let logits = ctx.scratch.forward(&x, mode);
+            let (loss, _) = ctx
+                .scratch
+                .objective()
+                .loss_and_correct(&logits, &y, Reduction::Mean);
+            let iterations = spec.hessian_iterations.unwrap_or(20);
+            let pair = hessian::top_eigenpair(
+                &loss,
+                ctx.scratch.param_handles(),
+                &mask,
+                iterations,
+                1e-3,
+                spec.seed.unwrap_or(ctx.seed),
+            );
+            eigen = Some((pair.value, pair.iterations));
+            direction::describe(pair.vector, centre.flat(), &mask)
+        }
+        (kind, _) => direction::random(
+            kind,
+            spec.norm,
+            spec.bias_bn,
+            spec.params,
+            spec.seed.unwrap_or(ctx.seed),
+            centre,
+        ),
+    };
+    let grid = spec.grid();
+    observer.started(&id, spec, &grid);
+
+    // The lower bound a point is measured against: one plain forward pass over the samples.
+    let forward_started = Instant::now();
+    let _ = eval::evaluate(ctx.scratch, ctx.data, &train, ctx.eval_batch);
+    let _ = eval::evaluate(ctx.scratch, ctx.data, &ctx.data.test, ctx.eval_batch);
+    let forward_seconds = forward_started.elapsed().as_secs_f64();
+
+    let end = other.map(|o| o.flat());
+    let line = Line {
+        data: ctx.data,
+        train: &train,
+        centre: centre.flat(),
+        direction: &dir.vector,
+        // Interpolation over a parameter subset keeps the other parameters at the centre.
+        end: end.filter(|_| spec.params == ParamGroup::All),
+        bn: spec.bn,
+        bn_subset: spec.bn_subset.unwrap_or(1000),
+        eval_batch: ctx.eval_batch,
+        seed: ctx.seed,
+    };
+    let points_started = Instant::now();
+    let mut points: Vec<Option<ProbePoint>> = vec![None; grid.len()];
+    for index in scan::coarse_to_fine(grid.len()) {
+        if observer.cancelled() {
+            return Err(ProbeError::Cancelled);
+        }
+        let point = line.evaluate(ctx.scratch, grid[index]);
+        observer.point(&id, index, &point);
+        points[index] = Some(point);
+    }
+    let points: Vec<ProbePoint> = points.into_iter().flatten().collect();
+    let seconds_per_point = points_started.elapsed().as_secs_f64() / points.len() as f64;
+
+    let ts: Vec<f64> = points.iter().map(|p| p.t).collect();
+    let train_loss: Vec<f64> = points.iter().map(|p| p.train_loss).collect();
+    let test_loss: Vec<f64> = points.iter().map(|p| p.test_loss).collect();
+    let threshold = spec.threshold.unwrap_or(3.0);
+    let span = grid[grid.len() - 1] - grid[0];
+    Ok(ProbeResult {
+        id,
+        spec: spec.clone(),
+        centre: ProbeCentre {
+            iterate: match label {
+                "swa-sgd" => "swa→sgd".into(),
+                other => other.into(),
+            },
+            epoch: ctx.epoch,
+            step: ctx.step,
+            swa_n: ctx.swa_n,
+            source: ctx.source.clone(),
+        },
+        direction: DirectionInfo {
+            norm: dir.norm,
+            centre_norm: dir.centre_norm,
+            sign_consistency: dir.sign_consistency,
+            eigenvalue: eigen.map(|e| e.0),
+            hessian_iterations: eigen.map(|e| e.1),
+        },
+        train_score: score::score(&ts, &train_loss, 0.5, threshold),
+        test_score: score::score(&ts, &test_loss, 0.5, threshold),
+        shift: shift::random_shift(&ts, &train_loss, &test_loss, span / 8.0, 40),
+        points,
+        cost: ProbeCost {
+            seconds: started.elapsed().as_secs_f64(),
+            seconds_per_point,
+            forward_seconds,
+            ratio_to_forward: seconds_per_point / forward_seconds.max(1e-9),
+        },
+        created: jiff::Zoned::now().to_string(),
+    })
+}
+
+/// Asymmetry statistics of many random directions through one centre.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CentreStats {
+    pub centre: String,
+    pub probes: Vec<String>,
+    /// c of each direction (null: infinite, or not scored).
+    pub c: Vec<Option<f64>>,
+    pub asymmetric: usize,
+    pub fraction_asymmetric: f64,
+    pub median_c: Option<f64>,
+    pub flat_plus: usize,
+    pub flat_minus: usize,
+    /// Counts of c in [1, 1.5), [1.5, 2), [2, 3), [3, 5), [5, 10), [10, inf].
+    pub histogram: Vec<usize>,
+}
+
+/// Upper edges of the c histogram bins (the last bin is open).
+pub const C_BIN_EDGES: [f64; 5] = [1.5, 2.0, 3.0, 5.0, 10.0];
+
+/// Summarises the train-loss scores of probes through one centre.
+pub fn summarise(centre: &str, results: &[ProbeResult]) -> CentreStats {
+    let scores: Vec<&score::Score> = results
+        .iter()
+        .filter_map(|r| r.train_score.as_ref())
+        .collect();
+    let mut histogram = vec![0; C_BIN_EDGES.len() + 1];
+    for s in &scores {
+        let bin = C_BIN_EDGES
+            .iter()
+            .position(|&edge| s.c < edge)
+            .unwrap_or(C_BIN_EDGES.len());
+        histogram[bin] += 1;
+    }
+    let mut cs: Vec<f64> = scores.iter().map(|s| s.c).collect();
+    cs.sort_by(f64::total_cmp);
+    let median_c = (!cs.is_empty()).then(|| {
+        let m = cs.len() / 2;
+        if cs.len() % 2 == 1 {
+            cs[m]
+        } else {
+            (cs[m - 1] + cs[m]) / 2.0
+        }
+    });
+    let asymmetric = scores.iter().filter(|s| s.asymmetric).count();
+    CentreStats {
+        centre: centre.to_owned(),
+        probes: results.iter().map(|r| r.id.clone()).collect(),
+        c: results
+            .iter()
+            .map(|r| {
+                r.train_score
+                    .as_ref()
+                    .map(|s| s.c)
+                    .filter(|c| c.is_finite())
+            })
+            .collect(),
+        asymmetric,
+        fraction_asymmetric: asymmetric as f64 / results.len().max(1) as f64,
+        median_c: median_c.filter(|c| c.is_finite()),
+        flat_plus: scores
+            .iter()
+            .filter(|s| s.flat_side == score::Side::Plus)
+            .count(),
+        flat_minus: scores
+            .iter()
+            .filter(|s| s.flat_side == score::Side::Minus)
+            .count(),
+        histogram,
+    }
+}
+
+/// The outcome of a batch: N random directions through the SGD iterate and through the SWA
+/// average (when there is one).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchSummary {
+    pub id: String,
+    /// Always true: tells batch summaries from single probes in probes/.
+    pub batch: bool,
+    pub spec: ProbeSpec,
+    pub directions: usize,
+    pub threshold: f64,
+    pub centres: Vec<CentreStats>,
+}
+
+/// Runs `directions` random directions (seeds seed, seed + 1, ...) through each centre and
+/// stores every probe and the summary.
+pub fn run_batch(
+    ctx: &ProbeContext,
+    spec: &ProbeSpec,
+    directions: usize,
+    run: Option<&RunDir>,
+    observer: &mut dyn Observer,
+) -> Result<BatchSummary, ProbeError> {
+    let base = spec.resolved(ctx.seed);
+    if !base.direction.is_random() {
+        return Err(ProbeError::Invalid(format!(
+            "--directions draws random directions; {} is not random",
+            base.direction.as_str()
+        )));
+    }
+    let first_seed = base.seed.unwrap_or(ctx.seed);
+    let mut centres = vec![CentreKind::Sgd];
+    if ctx.swa.is_some() {
+        centres.push(CentreKind::Swa);
+    }
+    let mut stats = Vec::new();
+    for centre in centres {
+        let mut results = Vec::new();
+        for k in 0..directions as u64 {
+            let sub = ProbeSpec {
+                centre,
+                seed: Some(first_seed + k),
+                ..base.clone()
+            };
+            results.push(run_one(ctx, &sub, run, observer)?);
+        }
+        let label = match centre {
+            CentreKind::Sgd => "sgd",
+            CentreKind::Swa => "swa",
+        };
+        stats.push(summarise(label, &results));
+    }
+    let id = match run {
+        Some(run) => {
+            let n = store::next_id(run, &base, "batch");
+            n.replacen(
+                base.direction.as_str(),
+                &format!("{}x{directions}", base.direction.as_str()),
+                1,
+            )
+        }
+        None => format!("batch-{directions}"),
+    };
+    let summary = BatchSummary {
+        id,
+        batch: true,
+        threshold: base.threshold.unwrap_or(3.0),
+        spec: base,
+        directions,
+        centres: stats,
+    };
+    if let Some(run) = run {
+        let value = serde_json::to_value(&summary).expect("summaries serialise");
+        store::write_json(run, &summary.id, &value)?;
+    }
+    Ok(summary)
+}

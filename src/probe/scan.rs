@@ -1,0 +1,115 @@
+//! Evaluating one point of a line: move the scratch model there, set its BN statistics as the
+//! probe asks, and measure train and test loss and accuracy. Nothing builds an autograd graph.
+
+use super::{BnMode, ProbePoint};
+use crate::data::dataset::{Dataset, DeviceSplit};
+use crate::model::{Mode, Model};
+use crate::train::eval;
+use tch::Tensor;
+
+/// Where the line is and how points are measured.
+pub struct Line<'a> {
+    pub data: &'a Dataset,
+    /// The fixed training samples the training loss is measured on.
+    pub train: &'a DeviceSplit,
+    pub centre: &'a Tensor,
+    pub direction: &'a Tensor,
+    /// For interpolation, the far end: points are `lerp(centre, end, t)`, which gives both
+    /// ends exactly.
+    pub end: Option<&'a Tensor>,
+    pub bn: BnMode,
+    pub bn_subset: usize,
+    /// Batch size of evaluations and of BN recomputation passes (no autograd, so large).
+    pub eval_batch: i64,
+    pub seed: u64,
+}
+
+impl Line<'_> {
+    /// The weights at `t`.
+    pub fn weights(&self, t: f64) -> Tensor {
+        match self.end {
+            Some(end) => self.centre.lerp(end, t),
+            None => self.centre + self.direction * t,
+        }
+    }
+
+    /// Measures the point at `t` on `scratch`, whose BN buffers hold the centre's statistics
+    /// (used as they are in `Frozen` mode).
+    pub fn evaluate(&self, scratch: &Model, t: f64) -> ProbePoint {
+        tch::no_grad(|| scratch.flat().shallow_clone().copy_(&self.weights(t)));
+        let mode = match self.bn {
+            BnMode::Recompute => {
+                // The same batches at every point, so that the curve is smooth in t.
+                eval::recompute_bn(
+                    scratch,
+                    self.data,
+                    self.eval_batch,
+                    Some(self.bn_subset),
+                    self.seed,
+                    0,
+                );
+                Mode::Eval
+            }
+            BnMode::Frozen => Mode::Eval,
+            BnMode::Batch => Mode::BatchStats,
+        };
+        let train = eval::evaluate_in_mode(scratch, self.data, self.train, self.eval_batch, mode);
+        let test =
+            eval::evaluate_in_mode(scratch, self.data, &self.data.test, self.eval_batch, mode);
+        ProbePoint {
+            t,
+            train_loss: train.loss,
+            train_acc: train.acc,
+            test_loss: test.loss,
+            test_acc: test.acc,
+        }
+    }
+}
+
+/// The order in which to evaluate a grid of `n` points: every 8th point first, then every 4th,
+/// and so on, so that the whole shape of the curve appears early and sharpens.
+pub fn coarse_to_fine(n: usize) -> Vec<usize> {
+    let mut order = Vec::with_capacity(n);
+    let mut seen = vec![false; n];
+    let mut stride = 8.min(n.next_power_of_two());
+    loop {
+        for i in (0..n).step_by(stride) {
+            if !seen[i] {
+                seen[i] = true;
+                order.push(i);
+            }
+        }
+        if stride == 1 {
+            break;
+        }
+        stride /= 2;
+    }
+    // The last point, if the strides skipped it, belongs to the first pass.
+    if let Some(pos) = order.iter().position(|&i| i == n - 1)
+        && pos > n / 8 + 1
+    {
+        order.remove(pos);
+        order.insert(n.div_ceil(8).min(order.len()), n - 1);
+    }
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coarse_to_fine_visits_every_point_once_ends_first() {
+        for n in [3, 8, 41, 201] {
+            let order = coarse_to_fine(n);
+            let mut sorted = order.clone();
+            sorted.sort();
+            assert_eq!(sorted, (0..n).collect::<Vec<_>>(), "n = {n}");
+            let early: Vec<usize> = order[..n.div_ceil(8) + 1].to_vec();
+            assert!(
+                early.contains(&0) && early.contains(&(n - 1)),
+                "n = {n}: {early:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! The asymmetry score of a loss curve along a line, as pure maths over (t, loss) samples.
+//!
+//! With T the half-range of the grid (the smaller of -t_min and t_max) and r a fraction of T
+//! (default T/2):
+//! - rise at -T and +T: L(-T) - L(0) and L(+T) - L(0);
+//! - one-sided mean slopes beyond r, measured outwards: s+ = (L(T) - L(r)) / (T - r) and
+//!   s- = (L(-T) - L(-r)) / (T - r);
+//! - c = max(s+, s-) / min(s+, s-) >= 1 (infinite when one side is flat or falls while the other
+//!   rises); the flat side is the one with the smaller slope;
+//! - the direction is (r, p, c)-asymmetric, with p the flat side's slope, when c >= threshold
+//!   (He et al.'s definition asks the sharp side to rise at least c times as fast as the flat
+//!   side beyond r);
+//! - the bias: where along the line the loss is lowest (the grid's minimum refined by a
+//!   parabola through it and its neighbours; exact for smooth minima, within half a grid step
+//!   for kinks); positive means towards +.
+//!
+//! Values between grid points are interpolated linearly.
+
+use serde::{Deserialize, Serialize};
+
+/// Which way the flat side lies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Plus,
+    Minus,
+    /// Both sides rise alike (c = 1) or neither rises.
+    Neither,
+}
+
+impl Side {
+    /// "+", "-" or "=".
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Self::Plus => "+",
+            Self::Minus => "-",
+            Self::Neither => "=",
+        }
+    }
+}
+
+/// The asymmetry of one curve.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Score {
+    pub half_range: f64,
+    pub r: f64,
+    pub centre_loss: f64,
+    pub rise_minus: f64,
+    pub rise_plus: f64,
+    pub slope_minus: f64,
+    pub slope_plus: f64,
+    /// Ratio of the steeper to the flatter side's slope; `None` stands for infinity in JSON.
+    #[serde(with = "finite_or_null")]
+    pub c: f64,
+    pub flat_side: Side,
+    pub threshold: f64,
+    pub asymmetric: bool,
+    /// t of the lowest loss along the line.
+    pub bias: f64,
+}
+
+/// Serialises infinity as null, since JSON has no infinity.
+mod finite_or_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_f64(*v)
+        } else {
+            s.serialize_none()
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
+    }
+}
+
+/// Linear interpolation of `ys` over ascending `ts` at `t` (clamped to the ends).
+pub fn interpolate(ts: &[f64], ys: &[f64], t: f64) -> f64 {
+    let n = ts.len();
+    if t <= ts[0] {
+        return ys[0];
+    }
+    if t >= ts[n - 1] {
+        return ys[n - 1];
+    }
+    let i = ts.partition_point(|&x| x <= t).clamp(1, n - 1);
+    let (t0, t1, y0, y1) = (ts[i - 1], ts[i], ys[i - 1], ys[i]);
+    if t1 == t0 {
+        y0
+    } else {
+        y0 + (y1 - y0) * (t - t0) / (t1 - t0)
+    }
+}
+
+/// Slopes at or below this count as flat (losses are O(1); this is far below noise).
+const FLAT: f64 = 1e-9;
+
+/// Scores a curve sampled at ascending `ts`. `r_fraction` places r as a fraction of T.
+/// Returns None unless the grid has points on both sides of 0.
+pub fn score(ts: &[f64], losses: &[f64], r_fraction: f64, threshold: f64) -> Option<Score> {
+    if ts.len() < 3 || ts.len() != losses.len() || losses.iter().any(|l| !l.is_finite()) {
+        return None;
+    }
+    let t_min = ts[0];
+    let t_max = ts[ts.len() - 1];
+    if !(t_min < 0.0 && t_max > 0.0) {
+        return None;
+    }
+    let big_t = (-t_min).min(t_max);
+    let r = (r_fraction * big_t).clamp(0.0, big_t * 0.999);
+    let at = |t: f64| interpolate(ts, losses, t);
+    let centre = at(0.0);
+    let slope_plus = (at(big_t) - at(r)) / (big_t - r);
+    let slope_minus = (at(-big_t) - at(-r)) / (big_t - r);
+    let (lo, hi) = (slope_plus.min(slope_minus), slope_plus.max(slope_minus));
+    let c = if hi <= FLAT {
+        1.0
+    } else if lo <= FLAT {
+        f64::INFINITY
+    } else {
+        hi / lo
+    };
+    let flat_side = if c == 1.0 || (hi - lo).abs() <= FLAT {
+        Side::Neither
+    } else if slope_plus < slope_minus {
+        Side::Plus
+    } else {
+        Side::Minus
+    };
+    Some(Score {
+        half_range: big_t,
+        r,
+        centre_loss: centre,
+        rise_minus: at(-big_t) - centre,
+        rise_plus: at(big_t) - centre,
+        slope_minus,
+        slope_plus,
+        c,
+        flat_side,
+        threshold,
+        asymmetric: c >= threshold,
+        bias: minimum_location(ts, losses),
+    })
+}
+
+/// Where the sampled curve is lowest: the grid minimum refined by the parabola through it and
+/// its two neighbours.
+pub fn minimum_location(ts: &[f64], ys: &[f64]) -> f64 {
+    let i = ys
+        .iter()
+        .enumerate()
+        .min_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(i, _)| i);
+    if i == 0 || i + 1 == ts.len() {
+        return ts[i];
+    }
+    let (y0, y1, y2) = (ys[i - 1], ys[i], ys[i + 1]);
+    let curvature = y0 - 2.0 * y1 + y2;
+    let h = (ts[i + 1] - ts[i - 1]) / 2.0;
+    if curvature <= 0.0 {
+        return ts[i];
+    }
+    ts[i] + 0.5 * h * (y0 - y2) / curvature
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grid(a: f64, b: f64, n: usize) -> Vec<f64> {
+        (0..n)
+            .map(|i| a + (b - a) * i as f64 / (n - 1) as f64)
+            .collect()
+    }
+
+    #[test]
+    fn a_piecewise_linear_valley_gives_its_slope_ratio() {
+        // L = p t for t >= 0 and -c p t for t < 0, with p = 0.1 and c = 4: flat on the + side.
+        let ts = grid(-10.0, 10.0, 41);
+        let ls: Vec<f64> = ts
+            .iter()
+            .map(|&t| if t >= 0.0 { 0.1 * t } else { -0.4 * t })
+            .collect();
+        let s = score(&ts, &ls, 0.5, 3.0).unwrap();
+        assert!((s.c - 4.0).abs() < 1e-12, "{}", s.c);
+        assert_eq!(s.flat_side, Side::Plus);
+        assert!(s.asymmetric);
+        assert!((s.rise_plus - 1.0).abs() < 1e-12 && (s.rise_minus - 4.0).abs() < 1e-12);
+        assert!((s.slope_plus - 0.1).abs() < 1e-12 && (s.slope_minus - 0.4).abs() < 1e-12);
+        assert_eq!((s.half_range, s.r), (10.0, 5.0));
+        // The kink sits at 0; the parabola through a kink is off by less than half a step.
+        assert!(s.bias.abs() <= 0.25, "{}", s.bias);
+    }
+
+    #[test]
+    fn a_symmetric_quadratic_is_not_asymmetric() {
+        let ts = grid(-4.0, 4.0, 17);
+        let ls: Vec<f64> = ts.iter().map(|t| 0.3 + t * t).collect();
+        let s = score(&ts, &ls, 0.5, 3.0).unwrap();
+        assert!((s.c - 1.0).abs() < 1e-12);
+        assert_eq!(s.flat_side, Side::Neither);
+        assert!(!s.asymmetric);
+        assert!((s.centre_loss - 0.3).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_bias_finds_an_off_centre_minimum_between_grid_points() {
+        // (t - 0.3)^2 sampled every 0.5: the parabola fit recovers 0.3 exactly.
+        let ts = grid(-5.0, 5.0, 21);
+        let ls: Vec<f64> = ts.iter().map(|t| (t - 0.3) * (t - 0.3)).collect();
+        let s = score(&ts, &ls, 0.5, 3.0).unwrap();
+        assert!((s.bias - 0.3).abs() < 1e-9, "{}", s.bias);
+        // Shifting the minimum right makes the left side steeper beyond r: flat side +.
+        assert_eq!(s.flat_side, Side::Plus);
+    }
+
+    #[test]
+    fn a_side_that_does_not_rise_makes_c_infinite() {
+        let ts = grid(-2.0, 2.0, 9);
+        let ls: Vec<f64> = ts
+            .iter()
+            .map(|&t| if t > 0.0 { 1.0 } else { 1.0 - t })
+            .collect();
+        let s = score(&ts, &ls, 0.5, 3.0).unwrap();
+        assert!(s.c.is_infinite() && s.asymmetric);
+        assert_eq!(s.flat_side, Side::Plus);
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(json.contains("\"c\":null"), "{json}");
+        let back: Score = serde_json::from_str(&json).unwrap();
+        assert!(back.c.is_infinite());
+    }
+
+    #[test]
+    fn one_sided_grids_and_bad_curves_are_not_scored() {
+        let ts = grid(0.0, 1.0, 5);
+        assert!(score(&ts, &[1.0; 5], 0.5, 3.0).is_none());
+        let ts = grid(-1.0, 1.0, 5);
+        assert!(score(&ts, &[1.0, 1.0, f64::NAN, 1.0, 1.0], 0.5, 3.0).is_none());
+    }
+
+    #[test]
+    fn interpolation_is_linear_between_samples_and_clamped_outside() {
+        let ts = [0.0, 1.0, 3.0];
+        let ys = [0.0, 2.0, 6.0];
+        assert_eq!(interpolate(&ts, &ys, 0.5), 1.0);
+        assert_eq!(interpolate(&ts, &ys, 2.0), 4.0);
+        assert_eq!(interpolate(&ts, &ys, -1.0), 0.0);
+        assert_eq!(interpolate(&ts, &ys, 9.0), 6.0);
+    }
+}

@@ -1,0 +1,282 @@
+//! `valleys probe RUN_DIR`: probes a saved checkpoint from the command line and prints the
+//! curve, the scores and the cost; results go to RUN_DIR/probes/ like the dashboard's.
+
+use clap::Args;
+use serde::de::DeserializeOwned;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use valleys::probe::offline::SavedRun;
+use valleys::probe::runner::{self, BatchSummary, C_BIN_EDGES, Observer};
+use valleys::probe::{
+    BiasBn, BnMode, CentreKind, DirectionKind, Normalisation, ParamGroup, ProbeError, ProbePoint,
+    ProbeResult, ProbeSpec, describe_score, format_c,
+};
+use valleys::runtime::{self, DeviceRequest};
+
+/// A word of an experiment-file enum (e.g. "non-bn"), parsed the way the YAML is.
+fn word<T: DeserializeOwned>(allowed: &'static str) -> impl Fn(&str) -> Result<T, String> + Clone {
+    move |s: &str| {
+        serde_yaml::from_str::<T>(s).map_err(|_| format!("'{s}': expected one of {allowed}"))
+    }
+}
+
+/// Flags of `valleys probe`; anything left out comes from the experiment's `probe:` section.
+#[derive(Args)]
+pub struct ProbeArgs {
+    /// The run directory, e.g. runs/quick-20261127-101500.
+    pub run_dir: PathBuf,
+    /// Checkpoint: latest, final, epoch-NNNN, or a path.
+    #[arg(long, default_value = "latest")]
+    pub checkpoint: String,
+    /// sgd or swa.
+    #[arg(long, value_parser = word::<CentreKind>("sgd, swa"))]
+    pub centre: Option<CentreKind>,
+    /// uniform, gaussian, sign, interp (SWA to SGD) or hessian.
+    #[arg(long, value_parser = word::<DirectionKind>("uniform, gaussian, sign, interp, hessian"))]
+    pub direction: Option<DirectionKind>,
+    /// Gaussian normalisation: global, layer or filter.
+    #[arg(long, value_parser = word::<Normalisation>("global, layer, filter"))]
+    pub norm: Option<Normalisation>,
+    /// Layer/filter normalisation of biases and BN: zero or keep.
+    #[arg(long = "bias-bn", value_parser = word::<BiasBn>("zero, keep"))]
+    pub bias_bn: Option<BiasBn>,
+    /// Parameters the direction moves: all, bn or non-bn.
+    #[arg(long, value_parser = word::<ParamGroup>("all, bn, non-bn"))]
+    pub params: Option<ParamGroup>,
+    /// t from -RANGE to RANGE.
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    pub range: Option<f64>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub from: Option<f64>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub to: Option<f64>,
+    /// Grid points.
+    #[arg(long)]
+    pub points: Option<usize>,
+    /// Training samples the training loss is measured on.
+    #[arg(long = "train-subset")]
+    pub train_subset: Option<usize>,
+    /// BN statistics at each point: recompute, frozen or batch.
+    #[arg(long, value_parser = word::<BnMode>("recompute, frozen, batch"))]
+    pub bn: Option<BnMode>,
+    /// Training samples of each BN recomputation.
+    #[arg(long = "bn-subset")]
+    pub bn_subset: Option<usize>,
+    /// Seed of a random direction (of the first, with --directions).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// c at or above which a direction counts as asymmetric.
+    #[arg(long)]
+    pub threshold: Option<f64>,
+    /// Probe N random directions through the SGD and the SWA centre and summarise them.
+    #[arg(long)]
+    pub directions: Option<usize>,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+}
+
+impl ProbeArgs {
+    fn spec(&self, base: &ProbeSpec) -> ProbeSpec {
+        let mut s = base.clone();
+        macro_rules! set {
+            ($($field:ident),*) => { $( if let Some(v) = self.$field { s.$field = v; } )* };
+        }
+        set!(centre, direction, norm, bias_bn, params, bn);
+        if let Some(r) = self.range {
+            (s.from, s.to) = (Some(-r), Some(r));
+        }
+        for (target, value) in [
+            (&mut s.from, self.from),
+            (&mut s.to, self.to),
+            (&mut s.threshold, self.threshold),
+        ] {
+            if value.is_some() {
+                *target = value;
+            }
+        }
+        for (target, value) in [
+            (&mut s.points, self.points),
+            (&mut s.train_subset, self.train_subset),
+            (&mut s.bn_subset, self.bn_subset),
+        ] {
+            if value.is_some() {
+                *target = value;
+            }
+        }
+        if self.seed.is_some() {
+            s.seed = self.seed;
+        }
+        s
+    }
+}
+
+/// Prints progress on a terminal and cancels on a signal.
+struct Console<'a> {
+    stop: &'a AtomicBool,
+    total: usize,
+    done: usize,
+    tty: bool,
+}
+
+impl Observer for Console<'_> {
+    fn started(&mut self, id: &str, spec: &ProbeSpec, grid: &[f64]) {
+        self.total = grid.len();
+        self.done = 0;
+        eprintln!("probe {id}: {}", spec.summary());
+    }
+
+    fn point(&mut self, id: &str, _index: usize, _point: &ProbePoint) {
+        self.done += 1;
+        if self.tty {
+            eprint!("\r  {id}: {}/{} points", self.done, self.total);
+            if self.done == self.total {
+                eprintln!();
+            }
+        }
+    }
+
+    fn cancelled(&mut self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// Runs the command; returns true if the probe completed.
+pub fn run(args: &ProbeArgs, stop: &AtomicBool) -> anyhow::Result<bool> {
+    let device = runtime::choose_device(DeviceRequest::parse(&args.device)?)?;
+    let saved = SavedRun::load(&args.run_dir, &args.checkpoint, device.device)?;
+    eprintln!(
+        "run {} at {} (epoch {}, step {}, {} SWA snapshots) on {}",
+        saved.run.root().display(),
+        saved.checkpoint.display(),
+        saved.state.epoch,
+        saved.state.step,
+        saved.state.swa_n,
+        device.name
+    );
+    let spec = args.spec(&saved.experiment.probe);
+    let ctx = saved.context();
+    let mut console = Console {
+        stop,
+        total: 0,
+        done: 0,
+        tty: std::io::stderr().is_terminal(),
+    };
+    let mut out = std::io::stdout().lock();
+    let outcome = match args.directions.filter(|&n| n > 1) {
+        Some(n) => runner::run_batch(&ctx, &spec, n, Some(&saved.run), &mut console)
+            .map(|summary| print_batch(&mut out, &summary)),
+        None => runner::run_one(&ctx, &spec, Some(&saved.run), &mut console)
+            .map(|result| print_result(&mut out, &result, &saved.run)),
+    };
+    match outcome {
+        Ok(printed) => {
+            printed?;
+            Ok(true)
+        }
+        Err(ProbeError::Cancelled) => {
+            eprintln!("probe cancelled; nothing written");
+            Ok(false)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn print_result(
+    out: &mut impl Write,
+    r: &ProbeResult,
+    run: &valleys::rundir::RunDir,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{:>8}  {:>10} {:>9}  {:>10} {:>9}",
+        "t", "train loss", "train acc", "test loss", "test acc"
+    )?;
+    for p in &r.points {
+        writeln!(
+            out,
+            "{:>8.3}  {:>10.4} {:>8.1}%  {:>10.4} {:>8.1}%",
+            p.t,
+            p.train_loss,
+            100.0 * p.train_acc,
+            p.test_loss,
+            100.0 * p.test_acc
+        )?;
+    }
+    for (name, score) in [("train", &r.train_score), ("test", &r.test_score)] {
+        match score {
+            Some(s) => writeln!(out, "{}", describe_score(name, s))?,
+            None => writeln!(
+                out,
+                "{name}: not scored (the grid must reach both sides of 0)"
+            )?,
+        }
+    }
+    let d = &r.direction;
+    write!(
+        out,
+        "direction: |d| {:.4}, |w| {:.3}, sign agreement {:.1}%",
+        d.norm,
+        d.centre_norm,
+        100.0 * d.sign_consistency
+    )?;
+    if let Some(l) = d.eigenvalue {
+        write!(
+            out,
+            ", top Hessian eigenvalue {l:.5} ({} iterations)",
+            d.hessian_iterations.unwrap_or(0)
+        )?;
+    }
+    writeln!(out)?;
+    if let Some(shift) = &r.shift {
+        writeln!(
+            out,
+            "random shift: best δ {:+.3} (ξ_δ/ξ_0 = {:.3})",
+            shift.best_delta, shift.best_ratio
+        )?;
+    }
+    let c = &r.cost;
+    writeln!(
+        out,
+        "cost: {:.3} s per point, {:.2}× one forward pass over the same samples ({:.3} s); {:.1} s in all",
+        c.seconds_per_point, c.ratio_to_forward, c.forward_seconds, c.seconds
+    )?;
+    let dir = valleys::probe::store::dir(run);
+    writeln!(out, "wrote {}/{}.json and .csv", dir.display(), r.id)
+}
+
+fn print_batch(out: &mut impl Write, b: &BatchSummary) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "batch {}: {} random directions per centre, asymmetric when c >= {}",
+        b.id, b.directions, b.threshold
+    )?;
+    let mut header = format!(
+        "{:<7} {:>12} {:>9} {:>9}  c histogram:",
+        "centre", "asymmetric", "median c", "flat +/-"
+    );
+    let mut lower = 1.0;
+    for edge in C_BIN_EDGES {
+        header += &format!(" [{lower},{edge})");
+        lower = edge;
+    }
+    header += &format!(" ≥{lower}");
+    writeln!(out, "{header}")?;
+    for c in &b.centres {
+        let hist: Vec<String> = c.histogram.iter().map(|n| n.to_string()).collect();
+        writeln!(
+            out,
+            "{:<7} {:>5}/{:<3} {:>3.0}% {:>9} {:>5}/{:<3}  {}",
+            c.centre,
+            c.asymmetric,
+            c.probes.len(),
+            100.0 * c.fraction_asymmetric,
+            c.median_c.map_or("∞".into(), format_c),
+            c.flat_plus,
+            c.flat_minus,
+            hist.join(" ")
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,345 @@
+//! The probe form: fields pre-filled from the experiment's `probe:` section, choices cycled
+//! with ←/→, numbers typed in place. It only becomes a request when every value is valid.
+
+use crate::probe::{BnMode, CentreKind, DirectionKind, Normalisation, ParamGroup, ProbeSpec};
+use crate::protocol::ProbeRequest;
+
+/// What a field holds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Choice {
+        options: &'static [&'static str],
+        index: usize,
+    },
+    Number {
+        text: String,
+        integer: bool,
+    },
+}
+
+/// One line of the form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    pub name: &'static str,
+    pub value: Value,
+}
+
+impl Field {
+    /// The value as shown.
+    pub fn text(&self) -> String {
+        match &self.value {
+            Value::Choice { options, index } => options[*index].to_owned(),
+            Value::Number { text, .. } => text.clone(),
+        }
+    }
+}
+
+const CENTRES: &[&str] = &["swa", "sgd"];
+const DIRECTIONS: &[&str] = &["uniform", "gaussian", "sign", "interp", "hessian"];
+const NORMS: &[&str] = &["global", "layer", "filter"];
+const PARAMS: &[&str] = &["all", "bn", "non-bn"];
+const BN_MODES: &[&str] = &["recompute", "frozen", "batch"];
+
+/// The form's state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeForm {
+    pub fields: Vec<Field>,
+    pub selected: usize,
+    /// Why the current values cannot be fired, if they cannot.
+    pub error: Option<String>,
+}
+
+fn choice(name: &'static str, options: &'static [&'static str], current: &str) -> Field {
+    Field {
+        name,
+        value: Value::Choice {
+            options,
+            index: options.iter().position(|o| *o == current).unwrap_or(0),
+        },
+    }
+}
+
+fn number(name: &'static str, value: f64, integer: bool) -> Field {
+    let text = if integer {
+        format!("{}", value as i64)
+    } else {
+        format!("{value}")
+    };
+    Field {
+        name,
+        value: Value::Number { text, integer },
+    }
+}
+
+impl ProbeForm {
+    /// A form showing `spec` (resolved with the experiment's seed).
+    pub fn new(spec: &ProbeSpec, seed: u64) -> Self {
+        let s = spec.resolved(seed);
+        let mut form = Self {
+            fields: vec![
+                choice("centre", CENTRES, &word(&s.centre)),
+                choice("direction", DIRECTIONS, &word(&s.direction)),
+                choice("norm", NORMS, &word(&s.norm)),
+                choice("params", PARAMS, &word(&s.params)),
+                choice("bn", BN_MODES, &word(&s.bn)),
+                number("from", s.from.unwrap_or(-10.0), false),
+                number("to", s.to.unwrap_or(10.0), false),
+                number("points", s.points.unwrap_or(41) as f64, true),
+                number("train subset", s.train_subset.unwrap_or(2000) as f64, true),
+                number("seed", s.seed.unwrap_or(seed) as f64, true),
+                number("directions", 1.0, true),
+            ],
+            selected: 1,
+            error: None,
+        };
+        form.check();
+        form
+    }
+
+    fn get(&self, name: &str) -> &Field {
+        self.fields
+            .iter()
+            .find(|f| f.name == name)
+            .expect("every field name exists")
+    }
+
+    fn set_number(&mut self, name: &str, value: f64) {
+        if let Some(Field {
+            value: Value::Number { text, integer },
+            ..
+        }) = self.fields.iter_mut().find(|f| f.name == name)
+        {
+            *text = if *integer {
+                format!("{}", value as i64)
+            } else {
+                format!("{value}")
+            };
+        }
+    }
+
+    /// True for fields that matter with the current choices (norm only for gaussian).
+    pub fn applies(&self, index: usize) -> bool {
+        let direction = self.get("direction").text();
+        match self.fields[index].name {
+            "norm" => direction == "gaussian",
+            "seed" | "directions" => matches!(direction.as_str(), "uniform" | "gaussian" | "sign"),
+            "centre" => direction != "interp",
+            _ => true,
+        }
+    }
+
+    /// Moves the selection to the previous (`-1`) or next (`+1`) field that applies.
+    pub fn step(&mut self, by: isize) {
+        let n = self.fields.len() as isize;
+        let mut i = self.selected as isize;
+        for _ in 0..n {
+            i = (i + by).rem_euclid(n);
+            if self.applies(i as usize) {
+                break;
+            }
+        }
+        self.selected = i as usize;
+    }
+
+    /// Cycles a choice, or nudges a number, by `by`.
+    pub fn cycle(&mut self, by: isize) {
+        let was_interp = self.get("direction").text() == "interp";
+        let field = &mut self.fields[self.selected];
+        match &mut field.value {
+            Value::Choice { options, index } => {
+                *index = (*index as isize + by).rem_euclid(options.len() as isize) as usize;
+            }
+            Value::Number { text, integer } => {
+                if let Ok(v) = text.parse::<f64>() {
+                    let step = if *integer { 1.0 } else { 0.5 };
+                    let next = v + step * by as f64;
+                    *text = if *integer {
+                        format!("{}", next.max(0.0) as i64)
+                    } else {
+                        format!("{next}")
+                    };
+                }
+            }
+        }
+        // Interpolation has its own natural range: SWA at 0, SGD at 1.
+        let is_interp = self.get("direction").text() == "interp";
+        if is_interp != was_interp {
+            let (from, to, points) = if is_interp {
+                (-2.0, 3.0, 201.0)
+            } else {
+                (-10.0, 10.0, 41.0)
+            };
+            self.set_number("from", from);
+            self.set_number("to", to);
+            self.set_number("points", points);
+        }
+        self.check();
+    }
+
+    /// Types a character into the selected number.
+    pub fn input(&mut self, c: char) {
+        if let Value::Number { text, integer } = &mut self.fields[self.selected].value
+            && (c.is_ascii_digit() || (!*integer && (c == '.' || c == '-')))
+        {
+            text.push(c);
+        }
+        self.check();
+    }
+
+    /// Deletes the last character of the selected number.
+    pub fn backspace(&mut self) {
+        if let Value::Number { text, .. } = &mut self.fields[self.selected].value {
+            text.pop();
+        }
+        self.check();
+    }
+
+    fn check(&mut self) {
+        self.error = self.request().err();
+    }
+
+    /// The request the form describes, or why it cannot be fired.
+    pub fn request(&self) -> Result<ProbeRequest, String> {
+        let num = |name: &str| -> Result<f64, String> {
+            let text = self.get(name).text();
+            text.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| format!("{name}: '{text}' is not a number"))
+        };
+        let pick = |name: &str| self.get(name).text();
+        let spec = ProbeSpec {
+            centre: if pick("centre") == "sgd" {
+                CentreKind::Sgd
+            } else {
+                CentreKind::Swa
+            },
+            direction: match pick("direction").as_str() {
+                "gaussian" => DirectionKind::Gaussian,
+                "sign" => DirectionKind::Sign,
+                "interp" => DirectionKind::Interp,
+                "hessian" => DirectionKind::Hessian,
+                _ => DirectionKind::Uniform,
+            },
+            norm: match pick("norm").as_str() {
+                "layer" => Normalisation::Layer,
+                "filter" => Normalisation::Filter,
+                _ => Normalisation::Global,
+            },
+            params: match pick("params").as_str() {
+                "bn" => ParamGroup::Bn,
+                "non-bn" => ParamGroup::NonBn,
+                _ => ParamGroup::All,
+            },
+            bn: match pick("bn").as_str() {
+                "frozen" => BnMode::Frozen,
+                "batch" => BnMode::Batch,
+                _ => BnMode::Recompute,
+            },
+            from: Some(num("from")?),
+            to: Some(num("to")?),
+            points: Some(num("points")? as usize),
+            train_subset: Some(num("train subset")? as usize),
+            seed: Some(num("seed")? as u64),
+            ..ProbeSpec::default()
+        };
+        spec.validate()?;
+        let directions = num("directions")? as usize;
+        if directions == 0 {
+            return Err("directions: at least 1".into());
+        }
+        if directions > 1 && !spec.direction.is_random() {
+            return Err(format!(
+                "directions: {} is not random; use 1",
+                spec.direction.as_str()
+            ));
+        }
+        Ok(ProbeRequest {
+            spec,
+            directions: (directions > 1).then_some(directions),
+        })
+    }
+}
+
+/// The YAML word of a unit enum value (e.g. "non-bn").
+fn word(value: &impl serde::Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_form_starts_from_the_spec_and_fires_it() {
+        let form = ProbeForm::new(&ProbeSpec::default(), 7);
+        let request = form.request().unwrap();
+        let (got, want) = (request.spec, ProbeSpec::default().resolved(7));
+        assert_eq!(
+            (got.centre, got.direction, got.params, got.bn),
+            (want.centre, want.direction, want.params, want.bn)
+        );
+        assert_eq!(
+            (got.from, got.to, got.points),
+            (want.from, want.to, want.points)
+        );
+        assert_eq!((got.seed, got.train_subset), (Some(7), want.train_subset));
+        assert_eq!(request.directions, None);
+    }
+
+    #[test]
+    fn choosing_interp_switches_to_its_range_and_hides_what_it_ignores() {
+        let mut form = ProbeForm::new(&ProbeSpec::default(), 1);
+        form.selected = 1;
+        for _ in 0..3 {
+            form.cycle(1);
+        }
+        assert_eq!(form.fields[1].text(), "interp");
+        let spec = form.request().unwrap().spec;
+        assert_eq!(
+            (spec.from, spec.to, spec.points),
+            (Some(-2.0), Some(3.0), Some(201))
+        );
+        assert!(!form.applies(0) && !form.applies(2) && !form.applies(9));
+        form.selected = 8;
+        form.step(1);
+        assert_eq!(
+            form.selected, 1,
+            "skips the fields interp ignores, wrapping round"
+        );
+    }
+
+    #[test]
+    fn invalid_numbers_are_shown_and_never_fired() {
+        let mut form = ProbeForm::new(&ProbeSpec::default(), 1);
+        form.selected = 7; // points
+        form.backspace();
+        form.backspace();
+        form.input('2');
+        assert_eq!(form.fields[7].text(), "2");
+        assert!(
+            form.error.as_deref().unwrap().contains("at least 3"),
+            "{:?}",
+            form.error
+        );
+        assert!(form.request().is_err());
+        form.input('1');
+        assert!(form.error.is_none());
+        assert_eq!(form.request().unwrap().spec.points, Some(21));
+        form.selected = 7;
+        form.input('x');
+        assert_eq!(form.fields[7].text(), "21", "letters are ignored");
+    }
+
+    #[test]
+    fn several_directions_make_a_batch_request() {
+        let mut form = ProbeForm::new(&ProbeSpec::default(), 1);
+        form.selected = 10;
+        form.backspace();
+        form.input('5');
+        assert_eq!(form.request().unwrap().directions, Some(5));
+    }
+}

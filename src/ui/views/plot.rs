@@ -1,0 +1,114 @@
+//! What the dashboard's and the probe view's charts share: axes fitted to the data (ticks,
+//! labels, bounds) and the dim vertical marker lines.
+
+use crate::ui::chart;
+use crate::ui::theme::Theme;
+use ratatui::layout::Rect;
+use ratatui::symbols::Marker;
+use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType};
+
+/// Axis bounds and labels for a chart area.
+pub struct Axes {
+    pub x: [f64; 2],
+    pub y: [f64; 2],
+    x_labels: Vec<String>,
+    y_labels: Vec<String>,
+}
+
+/// How many ticks fit along an axis of `cells` cells, one per `per` cells.
+fn ticks_for(cells: u16, per: u16) -> usize {
+    usize::from((cells / per).clamp(2, 8))
+}
+
+impl Axes {
+    /// Axes covering `x` and `y` (y already log10 when `log_y`), with as many ticks as `area`
+    /// has room for.
+    pub fn fit(x: (f64, f64), y: (f64, f64), area: Rect, log_y: bool, integer_x: bool) -> Self {
+        let x_hi = x.1.max(x.0 + if integer_x { 1.0 } else { 1e-9 });
+        let x_count = ticks_for(area.width, 10);
+        let x_ticks = if integer_x {
+            chart::integer_ticks(x.0, x_hi, x_count)
+        } else {
+            chart::nice_ticks(x.0, x_hi, x_count)
+        };
+        let y_count = ticks_for(area.height, 3);
+        let y_ticks = if log_y {
+            chart::log_ticks(10f64.powf(y.0), 10f64.powf(y.1), y_count)
+        } else {
+            chart::nice_ticks(y.0, y.1, y_count)
+        };
+        let spacing = |t: &[f64]| t.get(1).map_or(1.0, |b| b - t[0]);
+        let (xs, ys) = (spacing(&x_ticks), spacing(&y_ticks));
+        Self {
+            x: [x_ticks[0], x_ticks[x_ticks.len() - 1]],
+            y: [y_ticks[0], y_ticks[y_ticks.len() - 1]],
+            x_labels: x_ticks.iter().map(|t| chart::tick_label(*t, xs)).collect(),
+            y_labels: y_ticks
+                .iter()
+                .map(|t| {
+                    if log_y {
+                        chart::log_tick_label(*t)
+                    } else {
+                        chart::tick_label(*t, ys)
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// A chart of `datasets` on these axes, legend off (legends go in the border).
+    pub fn chart<'a>(
+        &self,
+        datasets: Vec<Dataset<'a>>,
+        block: Block<'a>,
+        theme: &Theme,
+    ) -> Chart<'a> {
+        Chart::new(datasets)
+            .block(block)
+            .legend_position(None)
+            .x_axis(
+                Axis::default()
+                    .bounds(self.x)
+                    .labels(self.x_labels.clone())
+                    .style(theme.dim()),
+            )
+            .y_axis(
+                Axis::default()
+                    .bounds(self.y)
+                    .labels(self.y_labels.clone())
+                    .style(theme.dim()),
+            )
+    }
+
+    /// The end points of a vertical line at `x`, if it is on the chart.
+    pub fn vertical(&self, x: f64) -> Option<[(f64, f64); 2]> {
+        (self.x[0]..=self.x[1])
+            .contains(&x)
+            .then_some([(x, self.y[0]), (x, self.y[1])])
+    }
+}
+
+/// A dim vertical marker line.
+pub fn marker_line<'a>(points: &'a [(f64, f64)], theme: &Theme) -> Dataset<'a> {
+    Dataset::default()
+        .marker(if theme.ascii {
+            Marker::Custom(':')
+        } else {
+            Marker::Braille
+        })
+        .graph_type(GraphType::Line)
+        .style(theme.marker_line())
+        .data(points)
+}
+
+/// The x and y extent of several point lists (y over finite values only).
+pub fn extent<'a>(
+    series: impl Iterator<Item = &'a [(f64, f64)]> + Clone,
+) -> Option<((f64, f64), (f64, f64))> {
+    let y = chart::y_range(series.clone())?;
+    let xs = series.flat_map(|s| s.iter().map(|p| p.0));
+    let x = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    Some((x, y))
+}
