@@ -10,10 +10,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use valleys::config::{ConfigError, Experiment};
+use valleys::data::DataError;
+use valleys::data::dataset::Dataset;
 use valleys::headless::EpochPrinter;
+use valleys::model::{Model, ModelError};
 use valleys::protocol::Outcome;
 use valleys::rundir::RunDir;
 use valleys::runtime::{self, DeviceRequest};
+use valleys::train::resume;
 use valleys::ui::theme::Theme;
 use valleys::ui::{self, UiOptions};
 use valleys::worker::{self, Worker, WorkerSpec};
@@ -29,24 +33,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train an experiment (SGD, then SWA) and write a run directory.
-    Run {
-        /// The experiment file (YAML), e.g. experiments/quick.yaml.
-        experiment: PathBuf,
-        /// Print progress lines instead of opening the dashboard.
-        #[arg(long)]
-        headless: bool,
-        /// auto, cpu, cuda or cuda:N (overrides the experiment's `device`).
-        #[arg(long)]
-        device: Option<String>,
-        /// Override a field of the experiment, e.g. --set train.epochs=3 (repeatable).
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        overrides: Vec<String>,
-        /// The run directory to create (default runs/<name>-<date>-<time>).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        #[command(flatten)]
-        display: Display,
-    },
+    Run(RunArgs),
     /// Open the dashboard on a run directory written by another (headless) run, following it
     /// as it grows; quitting leaves the run untouched.
     Watch {
@@ -113,6 +100,10 @@ fn main() -> ExitCode {
                 c.is::<ConfigError>()
                     || c.is::<runtime::DeviceError>()
                     || c.is::<valleys::rundir::RunDirError>()
+                    || c.is::<DataError>()
+                    || c.is::<ModelError>()
+                    || c.is::<valleys::train::checkpoint::CheckpointError>()
+                    || c.is::<resume::ResumeError>()
             });
             ExitCode::from(if bad_input {
                 EXIT_BAD_INPUT
@@ -163,14 +154,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", runtime::report());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run {
-            experiment,
-            headless,
-            device,
-            overrides,
-            out,
-            display,
-        } => run(experiment, headless, device, overrides, out, display),
+        Command::Run(args) => run(args),
         Command::Watch { run_dir, display } => watch(&run_dir, display),
         Command::Probe(args) => {
             let stop = signal_flag()?;
@@ -212,34 +196,79 @@ fn signal_flag() -> anyhow::Result<Arc<AtomicBool>> {
     Ok(stop)
 }
 
-fn run(
-    path: PathBuf,
+/// Flags of `valleys run`.
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The experiment file (YAML), e.g. experiments/quick.yaml.
+    #[arg(required_unless_present = "resume", conflicts_with = "resume")]
+    experiment: Option<PathBuf>,
+    /// Continue the run in RUN_DIR from its latest checkpoint (its config.yaml is the
+    /// experiment; --set may change it, e.g. train.epochs).
+    #[arg(long, value_name = "RUN_DIR", conflicts_with = "out")]
+    resume: Option<PathBuf>,
+    /// Print progress lines instead of opening the dashboard.
+    #[arg(long)]
     headless: bool,
+    /// auto, cpu, cuda or cuda:N (overrides the experiment's `device`).
+    #[arg(long)]
     device: Option<String>,
+    /// Override a field of the experiment, e.g. --set train.epochs=3 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
     overrides: Vec<String>,
+    /// The run directory to create (default runs/<name>-<date>-<time>).
+    #[arg(long)]
     out: Option<PathBuf>,
+    #[command(flatten)]
     display: Display,
-) -> anyhow::Result<ExitCode> {
-    let experiment = Experiment::load(&path, &overrides)?;
-    let request = DeviceRequest::parse(device.as_deref().unwrap_or(&experiment.device))?;
+}
+
+fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    // Everything that can be wrong with the input is checked before anything is written.
+    let experiment = match (&args.experiment, &args.resume) {
+        (_, Some(dir)) => Experiment::load(&RunDir::open(dir)?.config_path(), &args.overrides)?,
+        (Some(path), None) => Experiment::load(path, &args.overrides)?,
+        (None, None) => unreachable!("clap requires one of them"),
+    };
+    let request = DeviceRequest::parse(args.device.as_deref().unwrap_or(&experiment.device))?;
     let device = runtime::choose_device(request)?;
-    let root = out.unwrap_or_else(|| RunDir::default_path(&experiment.name));
-    let run_dir = RunDir::create(&root, &experiment)?;
-    let dashboard = !headless && std::io::stdout().is_terminal();
-    if !headless && !dashboard {
+    let data = Dataset::load(
+        &experiment.data,
+        experiment.eval.train_subset,
+        experiment.seed,
+        device.device,
+    )?;
+    Model::check_input(&experiment.model, &data.input_shape, data.classes)?;
+    let run_dir = match &args.resume {
+        Some(dir) => {
+            let run_dir = RunDir::open(dir)?;
+            resume::prepare(&run_dir, &experiment)?;
+            run_dir
+        }
+        None => {
+            let root = args
+                .out
+                .clone()
+                .unwrap_or_else(|| RunDir::default_path(&experiment.name));
+            RunDir::create(&root, &experiment)?
+        }
+    };
+    let dashboard = !args.headless && std::io::stdout().is_terminal();
+    if !args.headless && !dashboard {
         eprintln!("valleys: stdout is not a terminal: running headless");
     }
     let stop = signal_flag()?;
     let worker = Worker::spawn(WorkerSpec {
         experiment,
         device,
+        data,
         run_dir,
+        resume: args.resume.is_some(),
         stop: stop.clone(),
         argv: std::env::args().collect(),
     })
     .context("starting the training worker")?;
     if dashboard {
-        run_with_dashboard(worker, stop, display)
+        run_with_dashboard(worker, stop, args.display)
     } else {
         run_headless(worker)
     }
@@ -250,10 +279,10 @@ fn run_with_dashboard(
     stop: Arc<AtomicBool>,
     display: Display,
 ) -> anyhow::Result<ExitCode> {
-    let Worker {
-        commands, events, ..
-    } = worker;
+    let (commands, events, thread) = worker.split();
+    // The dashboard drops the command sender when it closes, which ends the worker.
     let outcome = ui::run_dashboard(events, Some(commands), stop, display.options())?;
+    thread.join();
     exit_code(outcome.unwrap_or(Outcome::Stopped))
 }
 

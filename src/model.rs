@@ -113,19 +113,7 @@ impl Model {
         classes: usize,
         device: Device,
     ) -> Result<Self, ModelError> {
-        let incompatible = |problem: String| ModelError::Incompatible {
-            arch: cfg.arch.as_str(),
-            problem,
-        };
-        let image = |min: i64| -> Result<i64, ModelError> {
-            match input_shape {
-                [c, h, w] if *h >= min && *w >= min => Ok(*c),
-                [_, h, w] => Err(incompatible(format!(
-                    "needs images of at least {min}x{min}, the data are {h}x{w}; set data.pad_to: {min}"
-                ))),
-                _ => Err(incompatible("needs image data".into())),
-            }
-        };
+        let inputs = Self::check_input(cfg, input_shape, classes)?;
         let bn = cfg.norm == Norm::Batch;
         let classes_i = classes as i64;
         let builder = Builder::new(device);
@@ -133,60 +121,32 @@ impl Model {
         let depth = cfg.depth.unwrap_or(0) as i64;
         let (net, name): (Box<dyn Network>, String) = match cfg.arch {
             Arch::Preresnet => (
-                Box::new(preresnet::PreResNet::new(
-                    &s,
-                    depth,
-                    image(8)?,
-                    classes_i,
-                    bn,
-                )),
+                Box::new(preresnet::PreResNet::new(&s, depth, inputs, classes_i, bn)),
                 format!("preresnet-{depth}"),
             ),
             Arch::Wrn => {
                 let k = cfg.width.unwrap_or(10) as i64;
-                let c = image(8)?;
                 (
-                    Box::new(wrn::WideResNet::new(&s, depth, k, c, classes_i, bn)),
+                    Box::new(wrn::WideResNet::new(&s, depth, k, inputs, classes_i, bn)),
                     format!("wrn-{depth}-{k}"),
                 )
             }
-            Arch::Vgg16 => {
-                let c = image(32)?;
-                if input_shape[1] >= 64 || input_shape[2] >= 64 {
-                    return Err(incompatible(
-                        "needs images smaller than 64x64 (its classifier takes 512 features)"
-                            .into(),
-                    ));
-                }
-                (
-                    Box::new(vgg::Vgg16::new(&s, c, classes_i, bn)),
-                    "vgg16".into(),
-                )
-            }
+            Arch::Vgg16 => (
+                Box::new(vgg::Vgg16::new(&s, inputs, classes_i, bn)),
+                "vgg16".into(),
+            ),
             Arch::DensenetBc => (
-                Box::new(densenet::DenseNetBc::new(
-                    &s,
-                    depth,
-                    image(8)?,
-                    classes_i,
-                    bn,
-                )),
+                Box::new(densenet::DenseNetBc::new(&s, depth, inputs, classes_i, bn)),
                 format!("densenet-bc-{depth}"),
             ),
             Arch::Mlp => {
                 let hidden = cfg.hidden.unwrap_or(256) as i64;
-                let inputs = input_shape.iter().product();
                 (
                     Box::new(mlp::Mlp::new(&s, inputs, hidden, classes_i, bn)),
                     format!("mlp-{hidden}"),
                 )
             }
-            Arch::Toy => {
-                if input_shape != [1] || classes != 2 {
-                    return Err(incompatible("needs the 1-D two-class toy data".into()));
-                }
-                (Box::new(toy::Toy::new(&s)), "toy".into())
-            }
+            Arch::Toy => (Box::new(toy::Toy::new(&s)), "toy".into()),
         };
         let objective = if cfg.arch == Arch::Toy {
             Objective::Logistic
@@ -210,6 +170,45 @@ impl Model {
             batch_norms: built.batch_norms,
             objective,
         })
+    }
+
+    /// Checks that the configured model can take inputs of `input_shape` (`[C, H, W]` or
+    /// `[D]`) with `classes` classes, without building it; returns its input channels (or,
+    /// for the MLP, input features).
+    pub fn check_input(
+        cfg: &ModelConfig,
+        input_shape: &[i64],
+        classes: usize,
+    ) -> Result<i64, ModelError> {
+        let incompatible = |problem: String| ModelError::Incompatible {
+            arch: cfg.arch.as_str(),
+            problem,
+        };
+        let image = |min: i64| -> Result<i64, ModelError> {
+            match input_shape {
+                [c, h, w] if *h >= min && *w >= min => Ok(*c),
+                [_, h, w] => Err(incompatible(format!(
+                    "needs images of at least {min}x{min}, the data are {h}x{w}; set data.pad_to: {min}"
+                ))),
+                _ => Err(incompatible("needs image data".into())),
+            }
+        };
+        match cfg.arch {
+            Arch::Preresnet | Arch::Wrn | Arch::DensenetBc => image(8),
+            Arch::Vgg16 => {
+                let c = image(32)?;
+                if input_shape[1] >= 64 || input_shape[2] >= 64 {
+                    return Err(incompatible(
+                        "needs images smaller than 64x64 (its classifier takes 512 features)"
+                            .into(),
+                    ));
+                }
+                Ok(c)
+            }
+            Arch::Mlp => Ok(input_shape.iter().product()),
+            Arch::Toy if input_shape == [1] && classes == 2 => Ok(1),
+            Arch::Toy => Err(incompatible("needs the 1-D two-class toy data".into())),
+        }
     }
 
     /// Logits for a batch.

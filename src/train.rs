@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod engine;
 pub mod eval;
 pub mod probing;
+pub mod resume;
 pub mod schedule;
 pub mod sgd;
 pub mod swa;

@@ -21,7 +21,11 @@ pub const THREAD_NAME: &str = "valleys-worker";
 pub struct WorkerSpec {
     pub experiment: Experiment,
     pub device: DeviceChoice,
+    /// The data set, already on the device.
+    pub data: Dataset,
     pub run_dir: RunDir,
+    /// Continue from the run directory's latest checkpoint.
+    pub resume: bool,
     /// Raised by signal handlers; the engine stops at the next batch.
     pub stop: Arc<AtomicBool>,
     /// The command line, recorded in run.json.
@@ -129,16 +133,20 @@ fn run(
 ) -> anyhow::Result<()> {
     let exp = spec.experiment;
     let device = spec.device.device;
-    let data = Dataset::load(&exp.data, exp.eval.train_subset, exp.seed, device)?;
     let run_dir = spec.run_dir.clone();
     let mut engine = Engine::new(
         exp.clone(),
-        data,
+        spec.data,
         device,
         spec.run_dir,
         sink.clone(),
         spec.stop,
     )?;
+    let resumed_from = if spec.resume {
+        Some(engine.resume()?)
+    } else {
+        None
+    };
     let info = RunInfo {
         experiment: exp.name.clone(),
         model: engine.sgd().description().to_owned(),
@@ -153,10 +161,21 @@ fn run(
         seed: exp.seed,
         probe: exp.probe.clone(),
     };
+    // A resumed run keeps its first start time and lists every resumption.
+    let previous: serde_json::Value = std::fs::read_to_string(run_dir.run_info_path())
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let now = jiff::Zoned::now().to_string();
+    let mut resumed = previous["resumed"].as_array().cloned().unwrap_or_default();
+    if let Some(state) = &resumed_from {
+        resumed.push(serde_json::json!({ "at": now, "epoch": state.epoch, "batch": state.batch, "step": state.step }));
+    }
     run_dir.write_run_info(&serde_json::json!({
         "program": "valleys",
         "version": env!("CARGO_PKG_VERSION"),
-        "started": jiff::Zoned::now().to_string(),
+        "started": previous.get("started").cloned().unwrap_or(serde_json::Value::String(now)),
+        "resumed": resumed,
         "argv": spec.argv,
         "experiment": exp.name,
         "seed": exp.seed,

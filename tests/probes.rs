@@ -61,8 +61,17 @@ fn wait_for(worker: &mut Worker, mut want: impl FnMut(&Event) -> bool) -> Event 
 fn start(root: &Path) -> Worker {
     let exp = tiny();
     let run_dir = RunDir::create(root, &exp).unwrap();
+    let data = valleys::data::dataset::Dataset::load(
+        &exp.data,
+        exp.eval.train_subset,
+        exp.seed,
+        Device::Cpu,
+    )
+    .unwrap();
     Worker::spawn(WorkerSpec {
         experiment: exp,
+        data,
+        resume: false,
         device: runtime::choose_device(DeviceRequest::Cpu).unwrap(),
         run_dir,
         stop: Arc::new(AtomicBool::new(false)),

@@ -110,6 +110,10 @@ impl Dataset {
             _ => train.shallow_clone(),
         };
         let input_shape = train.x.size()[1..].to_vec();
+        let mut source = raw.source;
+        if train.len < raw.train.len() || test.len < raw.test.len() {
+            source += &format!("; using {} train / {} test", train.len, test.len);
+        }
         let images = matches!(raw.train.features, Features::Images(_));
         let normalisation = (cfg.normalize && images).then(|| {
             let c = raw.mean.len() as i64;
@@ -134,7 +138,7 @@ impl Dataset {
             test,
             classes: raw.classes,
             input_shape,
-            source: raw.source,
+            source,
             augment,
             normalisation,
         })

@@ -22,6 +22,8 @@ pub enum Purpose {
     BnPass = 5,
     /// Random probe directions.
     Direction = 6,
+    /// Seeds for libtorch's generator (dropout).
+    Torch = 7,
 }
 
 /// The generator for `purpose` at position `keys` (e.g. `[epoch, batch]`).
@@ -47,6 +49,12 @@ pub fn standard_normal(rng: &mut impl rand::Rng) -> f64 {
     let u1: f64 = 1.0 - rng.r#gen::<f64>();
     let u2: f64 = rng.r#gen();
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}
+
+/// A seed for libtorch's own generator at a position of the run.
+pub fn torch_seed(seed: u64, epoch: u32, batch: u32) -> i64 {
+    use rand::Rng;
+    (stream(seed, Purpose::Torch, &[u64::from(epoch), u64::from(batch)]).r#gen::<u64>() >> 1) as i64
 }
 
 /// A seeded permutation of `0..n`.

@@ -6,7 +6,7 @@ use crate::config::Experiment;
 use crate::data::dataset::Dataset;
 use crate::model::Model;
 use crate::rundir::RunDir;
-use crate::train::checkpoint::{self, TrainingState};
+use crate::train::checkpoint::{self, CheckpointError, TrainingState};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use tch::Device;
@@ -49,15 +49,16 @@ pub fn resolve_checkpoint(run: &RunDir, name: &str) -> anyhow::Result<PathBuf> {
         })
         .unwrap_or_default();
     available.sort();
-    anyhow::bail!(
-        "{}: no checkpoint '{name}'; expected one of: {}",
-        run.checkpoints_dir().display(),
-        if available.is_empty() {
+    Err(CheckpointError::NotFound {
+        dir: run.checkpoints_dir(),
+        name: name.to_owned(),
+        available: if available.is_empty() {
             "(none yet)".into()
         } else {
             available.join(", ")
-        }
-    )
+        },
+    }
+    .into())
 }
 
 impl SavedRun {

@@ -32,6 +32,9 @@ pub struct TrainingState {
     pub running_loss_sum: f64,
     pub running_correct: f64,
     pub running_seen: u64,
+    /// Whether the SWA average's BN statistics in the checkpoint match its weights.
+    #[serde(default)]
+    pub swa_bn_fresh: bool,
 }
 
 /// Why a checkpoint could not be written or read.
@@ -46,6 +49,12 @@ pub enum CheckpointError {
     },
     #[error("{path}: not a valleys checkpoint ({problem})")]
     Corrupt { path: PathBuf, problem: String },
+    #[error("{dir}: no checkpoint '{name}'; expected one of: {available}")]
+    NotFound {
+        dir: PathBuf,
+        name: String,
+        available: String,
+    },
     #[error("{path}: written for another model ({problem}); this experiment builds {model}")]
     OtherModel {
         path: PathBuf,
@@ -123,27 +132,46 @@ pub fn save(
     Ok(())
 }
 
-/// Loads a checkpoint into `sgd` (and `swa` when given), checking that it fits the model.
-pub fn load(path: &Path, sgd: &Model, swa: Option<&Model>) -> Result<Loaded, CheckpointError> {
-    let bytes = std::fs::read(path).map_err(|source| CheckpointError::Read {
+/// Reads only the training state of a checkpoint.
+pub fn read_state(path: &Path) -> Result<TrainingState, CheckpointError> {
+    let bytes = read(path)?;
+    Ok(header(path, &bytes)?.0)
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, CheckpointError> {
+    std::fs::read(path).map_err(|source| CheckpointError::Read {
         path: path.to_owned(),
         source,
-    })?;
+    })
+}
+
+/// The training state and the description of the model that wrote the checkpoint.
+fn header(path: &Path, bytes: &[u8]) -> Result<(TrainingState, String), CheckpointError> {
     let corrupt = |problem: String| CheckpointError::Corrupt {
         path: path.to_owned(),
         problem,
     };
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
+    let (_, meta) = safetensors::SafeTensors::read_metadata(bytes)
         .map_err(|e| corrupt(format!("unreadable safetensors header: {e}")))?;
     let meta = meta.metadata().clone().unwrap_or_default();
     if meta.get("format").map(String::as_str) != Some(FORMAT) {
         return Err(corrupt("no valleys-checkpoint format tag".into()));
     }
-    let state: TrainingState = meta
+    let state = meta
         .get("state")
         .and_then(|s| serde_json::from_str(s).ok())
         .ok_or_else(|| corrupt("missing or unreadable training state".into()))?;
-    let written_by = meta.get("model").cloned().unwrap_or_default();
+    Ok((state, meta.get("model").cloned().unwrap_or_default()))
+}
+
+/// Loads a checkpoint into `sgd` (and `swa` when given), checking that it fits the model.
+pub fn load(path: &Path, sgd: &Model, swa: Option<&Model>) -> Result<Loaded, CheckpointError> {
+    let bytes = read(path)?;
+    let (state, written_by) = header(path, &bytes)?;
+    let corrupt = |problem: String| CheckpointError::Corrupt {
+        path: path.to_owned(),
+        problem,
+    };
     let tensors = safetensors::SafeTensors::deserialize(&bytes)
         .map_err(|e| corrupt(format!("unreadable tensors: {e}")))?;
     let device = sgd.flat().device();

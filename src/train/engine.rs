@@ -4,6 +4,7 @@
 use super::checkpoint::{self, TrainingState};
 use super::eval::{self, Evaluation};
 use super::probing;
+use super::resume;
 use super::schedule::LrSchedule;
 use super::sgd::Sgd;
 use super::swa::SwaAverage;
@@ -91,8 +92,12 @@ pub struct Engine {
     metrics: MetricsWriter,
     stop: Arc<AtomicBool>,
     clock: Instant,
-    /// Set once the latest checkpoint holds non-finite weights would be; never written then.
+    /// Set once the weights are no longer finite; no checkpoint is written from then on.
     diverged: bool,
+    /// Fault injection for tests: `VALLEYS_FAULT=panic-at-step:N` panics before step N.
+    fault_panic_step: Option<u64>,
+    /// Said once the run starts (after the header), when it was resumed.
+    resume_note: Option<String>,
 }
 
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
@@ -127,6 +132,10 @@ impl Engine {
             state: TrainingState::default(),
             clock: Instant::now(),
             diverged: false,
+            resume_note: None,
+            fault_panic_step: std::env::var("VALLEYS_FAULT")
+                .ok()
+                .and_then(|f| f.strip_prefix("panic-at-step:")?.parse().ok()),
             exp,
             data,
             sgd,
@@ -224,8 +233,42 @@ impl Engine {
         self.state.elapsed_s + self.clock.elapsed().as_secs_f64()
     }
 
+    /// Restores the run from checkpoints/latest.safetensors: weights, momentum, the SWA
+    /// average and its count, the position in the schedule and the epoch's running loss. The
+    /// metrics written after that checkpoint are dropped; the run writes them again.
+    pub fn resume(&mut self) -> anyhow::Result<TrainingState> {
+        let path = resume::latest(&self.run);
+        let swa_model = self.swa.as_ref().map(|s| &s.model);
+        let loaded = checkpoint::load(&path, &self.sgd, swa_model)?;
+        let state = loaded.state;
+        self.opt.set_momentum_buffer(loaded.momentum);
+        if let Some(swa) = self.swa.as_mut() {
+            swa.restore(state.swa_n, state.swa_bn_fresh);
+        }
+        let device = self.sgd.flat().device();
+        self.running = Running::new(
+            device,
+            state.running_loss_sum,
+            state.running_correct,
+            state.running_seen,
+        );
+        self.state = state.clone();
+        let dropped = resume::truncate_metrics(&self.run, state.step)?;
+        // The file was replaced: append to the new one.
+        self.metrics = self.run.metrics_writer()?;
+        self.clock = Instant::now();
+        self.resume_note = Some(format!(
+            "resumed at epoch {} batch {} (step {}); {dropped} metric rows after it dropped",
+            state.epoch, state.batch, state.step
+        ));
+        Ok(state)
+    }
+
     /// Trains to the last epoch, or until stopped or diverged.
     pub fn run(&mut self, commands: &Receiver<Command>) -> anyhow::Result<Outcome> {
+        if let Some(note) = self.resume_note.take() {
+            self.events.log(note);
+        }
         if self.state.step == 0 && self.state.batch == 0 {
             self.evaluate(0.0)?;
         }
@@ -291,6 +334,15 @@ impl Engine {
             }
             let start = b as i64 * bs;
             let len = bs.min(n as i64 - start);
+            if self.fault_panic_step == Some(self.state.step) {
+                panic!(
+                    "injected fault: panic at step {} (VALLEYS_FAULT)",
+                    self.state.step
+                );
+            }
+            // Dropout draws from libtorch's generator: seeding it per batch makes any position
+            // of the run reproducible, which exact resuming needs.
+            tch::manual_seed(rng::torch_seed(seed, epoch, b));
             let mut aug = rng::stream(seed, Purpose::Augment, &[epoch as u64, b as u64]);
             let (x, y) = self
                 .data
@@ -513,6 +565,7 @@ impl Engine {
         let (_, _, loss_sum, correct) = self.running.read();
         let state = TrainingState {
             swa_n: self.swa.as_ref().map_or(0, |s| s.n),
+            swa_bn_fresh: self.swa.as_ref().is_some_and(|s| s.bn_is_fresh()),
             elapsed_s: self.elapsed(),
             running_loss_sum: loss_sum,
             running_correct: correct,

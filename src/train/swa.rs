@@ -23,13 +23,11 @@ impl SwaAverage {
         }
     }
 
-    /// Restores an average of `n` snapshots whose weights are already in `model`.
-    pub fn restored(model: Model, n: u64) -> Self {
-        Self {
-            model,
-            n,
-            bn_fresh_at: None,
-        }
+    /// Sets the count of an average whose weights (and, if `bn_fresh`, BN statistics) were
+    /// loaded from a checkpoint.
+    pub fn restore(&mut self, n: u64, bn_fresh: bool) {
+        self.n = n;
+        self.bn_fresh_at = bn_fresh.then_some(n);
     }
 
     /// Adds a snapshot: avg <- avg * n / (n + 1) + w / (n + 1), as in the SWA code.

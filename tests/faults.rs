@@ -1,0 +1,319 @@
+//! Faults lose nothing: signals mid-epoch leave a resumable run that continues exactly as an
+//! uninterrupted one; a kill during a checkpoint write leaves the previous one loadable; a
+//! panic, a divergence and a full disk are reported and leave the run directory intact.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tch::Device;
+use valleys::config::Experiment;
+use valleys::data::dataset::Dataset;
+use valleys::model::Model;
+use valleys::rundir::RunDir;
+use valleys::train::checkpoint;
+
+const SMALL: &str = "\
+name: small
+seed: 5
+data: {dataset: fashion-mnist, train_subset: 512, test_subset: 256}
+model: {arch: preresnet, depth: 8}
+train: {epochs: 3, batch_size: 64, lr: 0.05, weight_decay: 5.0e-4}
+swa: {start_epoch: 2, lr: 0.02}
+eval: {train_subset: 256}
+";
+
+fn valleys(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_valleys"));
+    c.current_dir(dir).env_remove("RUST_BACKTRACE");
+    c
+}
+
+fn experiment(dir: &Path, text: &str) {
+    std::fs::write(dir.join("x.yaml"), text).unwrap();
+}
+
+/// Starts a headless run and returns once it has printed a line starting with `marker`.
+fn start_until(dir: &Path, out: &str, marker: &str) -> Child {
+    let mut child = valleys(dir)
+        .args(["run", "x.yaml", "--headless", "--out", out])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let line = lines.next().expect("the run printed the marker").unwrap();
+        if line.trim_start().starts_with(marker) {
+            break;
+        }
+        assert!(Instant::now() < deadline);
+    }
+    // Keep draining so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    child
+}
+
+fn metrics_without_times(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v.as_object_mut().unwrap().remove("elapsed_s");
+            v
+        })
+        .collect()
+}
+
+fn wait(mut child: Child) -> (Option<i32>, String) {
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    (status.code(), stderr)
+}
+
+fn loads(run: &Path, name: &str) -> checkpoint::TrainingState {
+    let exp = Experiment::load(&run.join("config.yaml"), &[]).unwrap();
+    let data = Dataset::load(&exp.data, None, exp.seed, Device::Cpu).unwrap();
+    let build = || Model::build(&exp.model, &data.input_shape, data.classes, Device::Cpu).unwrap();
+    let (sgd, swa) = (build(), build());
+    let loaded = checkpoint::load(&run.join("checkpoints").join(name), &sgd, Some(&swa)).unwrap();
+    assert!(sgd.is_finite());
+    loaded.state
+}
+
+#[test]
+fn a_run_stopped_by_any_signal_resumes_to_the_uninterrupted_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    experiment(d, SMALL);
+    let status = valleys(d)
+        .args(["run", "x.yaml", "--headless", "--out", "whole"])
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let whole = metrics_without_times(&d.join("whole"));
+
+    for (signal, name) in [
+        (libc::SIGINT, "int"),
+        (libc::SIGTERM, "term"),
+        (libc::SIGHUP, "hup"),
+    ] {
+        let child = start_until(d, name, "epoch 1/3");
+        std::thread::sleep(Duration::from_millis(150));
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let started = Instant::now();
+        let (code, stderr) = wait(child);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{name}: the exit is prompt"
+        );
+        assert_eq!(code, Some(130), "{name}: {stderr}");
+        let run = d.join(name);
+        let state = loads(&run, "latest.safetensors");
+        assert!(state.step > 0, "{name}: a checkpoint of the point reached");
+        let info: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+        assert_eq!(info["outcome"]["outcome"], "stopped");
+        // Every metric so far is on disk and consistent with the uninterrupted run.
+        let partial = metrics_without_times(&run);
+        assert_eq!(partial[..], whole[..partial.len()], "{name}: rows so far");
+
+        let resumed = valleys(d)
+            .args(["run", "--resume", name, "--headless"])
+            .output()
+            .unwrap();
+        assert!(
+            resumed.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&resumed.stderr)
+        );
+        assert_eq!(
+            metrics_without_times(&run),
+            whole,
+            "{name}: resumed rows match the uninterrupted run"
+        );
+        let info: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+        assert_eq!(info["resumed"].as_array().unwrap().len(), 1);
+        assert_eq!(info["outcome"]["outcome"], "completed");
+    }
+    let finished = valleys(d)
+        .args(["run", "--resume", "whole"])
+        .output()
+        .unwrap();
+    assert_eq!(finished.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&finished.stderr).contains("already finished its 3 epochs"));
+}
+
+#[test]
+fn a_kill_during_checkpoint_writes_leaves_the_previous_checkpoint_loadable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    // One batch per epoch and a checkpoint after each: the run mostly writes checkpoints.
+    experiment(
+        d,
+        &SMALL
+            .replace("train_subset: 512", "train_subset: 64")
+            .replace("epochs: 3", "epochs: 100000")
+            .replace(
+                "eval: {train_subset: 256}",
+                "eval: {train_subset: 64, every_epochs: 100000}",
+            ),
+    );
+    let mut checked = 0;
+    for (round, delay_ms) in [40u64, 170, 330, 90, 250, 420].into_iter().enumerate() {
+        let out = format!("k{round}");
+        let mut child = start_until(d, &out, "plan:");
+        std::thread::sleep(Duration::from_millis(500 + delay_ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let latest = d.join(&out).join("checkpoints/latest.safetensors");
+        if latest.exists() {
+            let state = loads(&d.join(&out), "latest.safetensors");
+            assert!(state.epoch >= 1);
+            checked += 1;
+        }
+        if round == 0 {
+            // A killed run resumes, leftovers and all.
+            let resumed = valleys(d)
+                .args([
+                    "run",
+                    "--resume",
+                    &out,
+                    "--headless",
+                    "--set",
+                    "train.epochs=200",
+                ])
+                .output()
+                .unwrap();
+            assert!(
+                resumed.status.success(),
+                "{}",
+                String::from_utf8_lossy(&resumed.stderr)
+            );
+        }
+    }
+    assert!(
+        checked >= 4,
+        "the kills landed after the first checkpoint ({checked} of 6)"
+    );
+}
+
+#[test]
+fn a_panic_in_the_worker_is_reported_and_the_run_directory_stays_intact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    experiment(d, SMALL);
+    let out = valleys(d)
+        .env("VALLEYS_FAULT", "panic-at-step:20")
+        .args(["run", "x.yaml", "--headless", "--out", "p"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the training worker panicked: injected fault: panic at step 20"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    let run = d.join("p");
+    assert_eq!(loads(&run, "latest.safetensors").epoch, 2);
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+    assert_eq!(info["outcome"]["outcome"], "failed");
+    assert!(!metrics_without_times(&run).is_empty());
+}
+
+#[test]
+fn a_diverged_run_keeps_its_last_finite_checkpoint_and_can_still_be_probed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    experiment(
+        d,
+        &SMALL
+            .replace("epochs: 3", "epochs: 1")
+            .replace("swa: {start_epoch: 2, lr: 0.02}", "swa: {start_epoch: 1}"),
+    );
+    let first = valleys(d)
+        .args(["run", "x.yaml", "--headless", "--out", "v"])
+        .output()
+        .unwrap();
+    assert!(first.status.success());
+    let blown = valleys(d)
+        .args([
+            "run",
+            "--resume",
+            "v",
+            "--headless",
+            "--set",
+            "train.epochs=3",
+            "--set",
+            "swa.lr=1.0e6",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&blown.stdout);
+    assert_eq!(blown.status.code(), Some(3), "{stdout}");
+    assert!(stdout.contains("diverged in epoch 2"), "{stdout}");
+    let run = d.join("v");
+    assert_eq!(
+        loads(&run, "latest.safetensors").epoch,
+        1,
+        "the last finite checkpoint"
+    );
+    let probe = valleys(d)
+        .args(["probe", "v", "--points", "5", "--train-subset", "64"])
+        .output()
+        .unwrap();
+    assert!(
+        probe.status.success(),
+        "{}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+}
+
+#[test]
+fn a_full_disk_during_a_checkpoint_write_fails_cleanly() {
+    use std::os::unix::process::CommandExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    experiment(d, SMALL);
+    let mut command = valleys(d);
+    command.args(["run", "x.yaml", "--headless", "--out", "f"]);
+    // No file may grow past 300 kB (a checkpoint is about 930 kB): the write fails as on a
+    // full disk, with EFBIG instead of ENOSPC.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 300_000,
+                rlim_max: 300_000,
+            };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let out = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("latest.safetensors") && stderr.contains("cannot write: File too large"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    let run = RunDir::open(&d.join("f")).unwrap();
+    assert!(
+        !run.read_metrics().unwrap().is_empty(),
+        "the metrics so far are kept"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(run.checkpoints_dir()).unwrap().collect();
+    assert!(leftovers.is_empty(), "no partial checkpoint: {leftovers:?}");
+}
