@@ -10,7 +10,9 @@ EXPERIMENT ?= experiments/quick.yaml
 ARGS ?=
 
 .DEFAULT_GOAL := run
-.PHONY: setup build run test lint fmt assets
+RUNS ?= $(wildcard runs/*)
+
+.PHONY: setup build run test lint fmt assets figures
 
 ## Find or fetch libtorch 2.11.0 and point cargo at it (.cargo/config.toml).
 setup:
@@ -35,6 +37,11 @@ lint: setup
 
 fmt:
 	$(CARGO) fmt
+
+## Figures and report.md for every run directory in RUNS (default: all of runs/).
+figures: build
+	@test -n "$(RUNS)" || { echo "no run directories: train one first (make run) or set RUNS=..."; exit 2; }
+	@for run in $(RUNS); do target/release/valleys report "$$run" || exit 1; done
 
 ## Regenerate the embedded data in assets/ from the pinned upstream packages.
 assets:

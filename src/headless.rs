@@ -57,9 +57,15 @@ impl EpochPrinter {
             }
             Event::ProbeFinished(result) => writeln!(out, "  {}", crate::probe::one_line(&result))?,
             Event::ProbeFailed { message } => writeln!(out, "  {message}")?,
+            Event::AblationFinished { result, .. } => {
+                for line in crate::ablation::table(&result) {
+                    writeln!(out, "  {line}")?;
+                }
+            }
             Event::ProbeStarted { .. }
             | Event::ProbePoint { .. }
-            | Event::ProbeBatchFinished(_) => {}
+            | Event::ProbeBatchFinished(_)
+            | Event::Twin(_) => {}
         }
         Ok(None)
     }
@@ -100,7 +106,11 @@ impl EpochPrinter {
                 100.0 * r.acc
             );
         }
-        for (it, name) in [(Iterate::Sgd, "sgd"), (Iterate::Swa, "swa")] {
+        for (it, name) in [
+            (Iterate::Sgd, "sgd"),
+            (Iterate::Swa, "swa"),
+            (Iterate::SwaStale, "stale-BN swa"),
+        ] {
             if let Some(r) = get(it, Split::Test) {
                 line += &format!("  {name} test {:.4} {:5.1}%", r.loss, 100.0 * r.acc);
             }

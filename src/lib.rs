@@ -5,8 +5,10 @@
 //! keeping everything on disk. Only `data::dataset`, `model`, `train` and `worker` touch
 //! tensors.
 
+pub mod ablation;
 pub mod config;
 pub mod data;
+pub mod export;
 pub mod headless;
 pub mod model;
 pub mod probe;

@@ -1,5 +1,6 @@
 //! The `valleys` command line. Every error ends here as one line on stderr and an exit code.
 
+mod ablate_cmd;
 mod probe_cmd;
 
 use anyhow::Context;
@@ -9,6 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use valleys::ablation::AblationKind;
 use valleys::config::{ConfigError, Experiment};
 use valleys::data::DataError;
 use valleys::data::dataset::Dataset;
@@ -45,6 +47,21 @@ enum Command {
     /// Probe a saved checkpoint along a line: loss curves, asymmetry score, files in
     /// RUN_DIR/probes/.
     Probe(probe_cmd::ProbeArgs),
+    /// Batch-norm ablations of a finished run: BN-only vs non-BN vs all directions, BN
+    /// statistics recomputed vs frozen vs per batch, and N directions per arm, against the
+    /// run's no-BN twin (trained first with --twin).
+    Ablate(ablate_cmd::AblateArgs),
+    /// Write publication figures (SVG and PNG) of a run and a report.md that embeds them.
+    Report {
+        /// The run directory.
+        run_dir: PathBuf,
+        /// Where to write (default RUN_DIR/report).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Loss axes on a log scale.
+        #[arg(long)]
+        log: bool,
+    },
     /// Show the libtorch in use and the devices it can see.
     Info,
 }
@@ -104,6 +121,7 @@ fn main() -> ExitCode {
                     || c.is::<ModelError>()
                     || c.is::<valleys::train::checkpoint::CheckpointError>()
                     || c.is::<resume::ResumeError>()
+                    || c.is::<valleys::export::report::ReportError>()
             });
             ExitCode::from(if bad_input {
                 EXIT_BAD_INPUT
@@ -156,6 +174,25 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Run(args) => run(args),
         Command::Watch { run_dir, display } => watch(&run_dir, display),
+        Command::Report { run_dir, out, log } => {
+            let run = RunDir::open(&run_dir)?;
+            let report = valleys::export::report::write(&run, out.as_deref(), log)?;
+            println!(
+                "wrote {} with {} figures (SVG and PNG) in {}",
+                report.markdown.display(),
+                report.figures.len(),
+                report.dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ablate(args) => {
+            let stop = signal_flag()?;
+            if ablate_cmd::run(&args, &stop)? {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Ok(ExitCode::from(EXIT_STOPPED))
+            }
+        }
         Command::Probe(args) => {
             let stop = signal_flag()?;
             if probe_cmd::run(&args, &stop)? {
@@ -257,6 +294,10 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         eprintln!("valleys: stdout is not a terminal: running headless");
     }
     let stop = signal_flag()?;
+    let ablations = experiment
+        .ablation
+        .clone()
+        .map(|config| (config, experiment.clone(), run_dir.clone(), device.clone()));
     let worker = Worker::spawn(WorkerSpec {
         experiment,
         device,
@@ -268,10 +309,29 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     })
     .context("starting the training worker")?;
     if dashboard {
-        run_with_dashboard(worker, stop, args.display)
-    } else {
-        run_headless(worker)
+        return run_with_dashboard(worker, stop, args.display);
     }
+    let outcome = print_headless(worker)?;
+    if let (Outcome::Completed, Some((config, experiment, run_dir, device))) = (&outcome, ablations)
+    {
+        let kinds = [
+            AblationKind::Groups,
+            AblationKind::BnModes,
+            AblationKind::Summary,
+        ];
+        if !ablate_cmd::analyse(
+            &run_dir,
+            &experiment,
+            &config,
+            &kinds,
+            "final",
+            device,
+            &stop,
+        )? {
+            return Ok(ExitCode::from(EXIT_STOPPED));
+        }
+    }
+    exit_code(outcome)
 }
 
 fn run_with_dashboard(
@@ -295,7 +355,8 @@ fn exit_code(outcome: Outcome) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn run_headless(mut worker: Worker) -> anyhow::Result<ExitCode> {
+/// Prints a worker's events as lines until its run ends; returns how it ended.
+fn print_headless(mut worker: Worker) -> anyhow::Result<Outcome> {
     let mut printer = EpochPrinter::default();
     let mut stdout = std::io::stdout().lock();
     let outcome = loop {
@@ -310,5 +371,5 @@ fn run_headless(mut worker: Worker) -> anyhow::Result<ExitCode> {
         }
     };
     worker.finish();
-    exit_code(outcome)
+    Ok(outcome)
 }

@@ -163,6 +163,9 @@ pub struct ProbeSpec {
     /// Training samples the training loss is measured on (default 2000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_subset: Option<usize>,
+    /// Test samples the test loss is measured on (default: the whole test set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_subset: Option<usize>,
     #[serde(default)]
     pub bn: BnMode,
     /// Training samples of each BN recomputation (default 1000).
@@ -230,6 +233,7 @@ impl ProbeSpec {
         for (name, v) in [
             ("train_subset", self.train_subset),
             ("bn_subset", self.bn_subset),
+            ("test_subset", self.test_subset),
             ("hessian_iterations", self.hessian_iterations),
             ("hessian_batch", self.hessian_batch),
         ] {

@@ -113,11 +113,22 @@ impl ProbeArgs {
 }
 
 /// Prints progress on a terminal and cancels on a signal.
-struct Console<'a> {
+pub struct Console<'a> {
     stop: &'a AtomicBool,
     total: usize,
     done: usize,
     tty: bool,
+}
+
+impl<'a> Console<'a> {
+    pub fn new(stop: &'a AtomicBool) -> Self {
+        Self {
+            stop,
+            total: 0,
+            done: 0,
+            tty: std::io::stderr().is_terminal(),
+        }
+    }
 }
 
 impl Observer for Console<'_> {
@@ -157,12 +168,7 @@ pub fn run(args: &ProbeArgs, stop: &AtomicBool) -> anyhow::Result<bool> {
     );
     let spec = args.spec(&saved.experiment.probe);
     let ctx = saved.context();
-    let mut console = Console {
-        stop,
-        total: 0,
-        done: 0,
-        tty: std::io::stderr().is_terminal(),
-    };
+    let mut console = Console::new(stop);
     let mut out = std::io::stdout().lock();
     let outcome = match args.directions.filter(|&n| n > 1) {
         Some(n) => runner::run_batch(&ctx, &spec, n, Some(&saved.run), &mut console)

@@ -1,6 +1,7 @@
 //! The messages between the training worker and whoever watches it (the headless printer, the
 //! dashboard, the run-directory reader of `watch`). Plain owned data: no tensors cross here.
 
+use crate::ablation::{AblationKind, AblationResult};
 use crate::probe::runner::BatchSummary;
 use crate::probe::{ProbePoint, ProbeResult, ProbeSpec};
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,16 @@ pub enum Command {
     Probe(Box<ProbeRequest>),
     /// Cancel the running probe.
     CancelProbe,
+    /// Run a batch-norm ablation on the live weights (and the twin's, when it has finished);
+    /// `directions` per arm defaults to the experiment's `ablation.directions` (or 5).
+    Ablate {
+        kind: AblationKind,
+        directions: Option<usize>,
+    },
+    /// Train the no-BN twin: now on a GPU, after this run on a CPU.
+    StartTwin,
+    /// Evaluate the SWA average with stale BN statistics too (the `swa_stale` series).
+    TrackStaleBn(bool),
 }
 
 /// Which weights a measurement is of.
@@ -37,6 +48,8 @@ pub enum Iterate {
     Sgd,
     /// The stochastic weight average.
     Swa,
+    /// The average evaluated with the SGD iterate's BN statistics, without recomputing them.
+    SwaStale,
 }
 
 /// Which data a measurement is on.
@@ -161,4 +174,19 @@ pub enum Event {
     ProbeFailed {
         message: String,
     },
+    /// An ablation finished; `probes` holds the curves of its arms (groups and BN modes).
+    AblationFinished {
+        result: Box<AblationResult>,
+        probes: Vec<ProbeResult>,
+    },
+    /// An event of the no-BN twin run.
+    Twin(Box<Event>),
+}
+
+/// The word a unit enum value is written as in files (e.g. `swa_stale`, `non-bn`).
+pub fn word(value: &impl Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }

@@ -6,6 +6,7 @@ pub mod app;
 pub mod chart;
 pub mod form;
 pub mod keymap;
+pub mod screenshot;
 pub mod series;
 pub mod theme;
 pub mod views;
@@ -67,6 +68,36 @@ pub fn run_dashboard(
     Ok(outcome)
 }
 
+/// Renders the current screen off-screen and exports it, reporting the paths in the log.
+fn screenshot_now(app: &mut App, width: u16, height: u16) {
+    let result = (|| -> anyhow::Result<Vec<std::path::PathBuf>> {
+        let mut off = ratatui::Terminal::new(ratatui::backend::TestBackend::new(width, height))?;
+        off.draw(|frame| views::render(app, frame))?;
+        let dir = app.info.as_ref().map_or_else(
+            || std::path::PathBuf::from("screenshots"),
+            |i| i.run_dir.join("screenshots"),
+        );
+        let stem = format!(
+            "{}-{}",
+            app.view.title(),
+            jiff::Zoned::now().strftime("%Y%m%d-%H%M%S")
+        );
+        screenshot::export(
+            off.backend().buffer(),
+            &screenshot::screen_data(app),
+            &dir,
+            &stem,
+        )
+    })();
+    match result {
+        Ok(paths) => {
+            let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+            app.log(format!("exported {}", names.join(", ")));
+        }
+        Err(e) => app.log(format!("error: export failed: {e:#}")),
+    }
+}
+
 async fn event_loop(
     terminal: &mut DefaultTerminal,
     app: &mut App,
@@ -94,8 +125,13 @@ async fn event_loop(
         tokio::select! {
             key = input.next(), if input_open => match key {
                 Some(Ok(TermEvent::Key(key))) => {
-                    if let Some(action) = keymap::action_for(key, app.bindings()) {
-                        send(app.update(action));
+                    match keymap::action_for(key, app.bindings()) {
+                        Some(keymap::Action::Export) => {
+                            let size = terminal.size().unwrap_or_default();
+                            screenshot_now(app, size.width, size.height);
+                        }
+                        Some(action) => send(app.update(action)),
+                        None => {}
                     }
                     draw_now = true;
                 }

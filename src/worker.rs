@@ -55,9 +55,17 @@ impl WorkerThread {
 impl Worker {
     /// Starts the worker thread.
     pub fn spawn(spec: WorkerSpec) -> std::io::Result<Self> {
-        let (command_tx, command_rx) = std::sync::mpsc::channel();
         let (event_tx, event_rx) = tokio::sync::mpsc::unbounded_channel();
-        let sink = EventSink::new(event_tx);
+        let mut worker = Self::spawn_with_events(spec, EventSink::new(event_tx))?;
+        worker.events = event_rx;
+        Ok(worker)
+    }
+
+    /// Starts a worker whose events go to `sink` (the twin reports through its run's
+    /// channel); the returned receiver is then unused.
+    pub fn spawn_with_events(spec: WorkerSpec, sink: EventSink) -> std::io::Result<Self> {
+        let (command_tx, command_rx) = std::sync::mpsc::channel();
+        let (_, event_rx) = tokio::sync::mpsc::unbounded_channel();
         let run_dir = spec.run_dir.clone();
         let thread = std::thread::Builder::new()
             .name(THREAD_NAME.into())
@@ -132,12 +140,11 @@ fn run(
     finish: &dyn Fn(Outcome),
 ) -> anyhow::Result<()> {
     let exp = spec.experiment;
-    let device = spec.device.device;
     let run_dir = spec.run_dir.clone();
     let mut engine = Engine::new(
         exp.clone(),
         spec.data,
-        device,
+        spec.device.clone(),
         spec.run_dir,
         sink.clone(),
         spec.stop,

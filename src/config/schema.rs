@@ -31,6 +31,9 @@ pub struct Experiment {
     /// Defaults for probes (the dashboard's form and `valleys probe`).
     #[serde(default)]
     pub probe: crate::probe::ProbeSpec,
+    /// Batch-norm ablations to run after training (see the ablation module).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ablation: Option<crate::ablation::AblationConfig>,
 }
 
 fn default_seed() -> u64 {
@@ -182,6 +185,10 @@ pub struct TrainConfig {
     pub nesterov: bool,
     #[serde(default)]
     pub schedule: Schedule,
+    /// Keep every BN scale and shift at its initial value (1 and 0): an ablation of BN's
+    /// affine parameters.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub freeze_bn_affine: bool,
 }
 
 fn default_momentum() -> f64 {
@@ -233,6 +240,10 @@ pub struct SwaConfig {
     /// Training samples used to recompute the average's BN statistics (default: all).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bn_subset: Option<usize>,
+    /// Also evaluate the average with stale BN statistics (the SGD iterate's), as the extra
+    /// series `swa_stale`: what SWA looks like without BN recomputation.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stale_bn: bool,
 }
 
 impl Default for SwaConfig {
@@ -244,6 +255,7 @@ impl Default for SwaConfig {
             every_steps: None,
             lr: None,
             bn_subset: None,
+            stale_bn: false,
         }
     }
 }

@@ -86,6 +86,22 @@ impl Experiment {
         if self.checkpoint.every_epochs == 0 {
             return bad("checkpoint.every_epochs", &0, "at least 1");
         }
+        if let Some(a) = &self.ablation {
+            if a.directions < 2 {
+                return bad(
+                    "ablation.directions",
+                    &a.directions,
+                    "at least 2 directions per arm",
+                );
+            }
+            if let Err(problem) = a.probe.validate() {
+                return Err(ConfigError::Field {
+                    origin: origin.to_owned(),
+                    field: "ablation.probe".into(),
+                    message: problem,
+                });
+            }
+        }
         if let Err(problem) = self.probe.validate() {
             return Err(ConfigError::Field {
                 origin: origin.to_owned(),

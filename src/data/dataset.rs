@@ -144,6 +144,24 @@ impl Dataset {
         })
     }
 
+    /// Another handle on the same device tensors (for a second run on the same data).
+    pub fn shallow_clone(&self) -> Self {
+        Self {
+            name: self.name,
+            train: self.train.shallow_clone(),
+            train_eval: self.train_eval.shallow_clone(),
+            test: self.test.shallow_clone(),
+            classes: self.classes,
+            input_shape: self.input_shape.clone(),
+            source: self.source.clone(),
+            augment: self.augment,
+            normalisation: self
+                .normalisation
+                .as_ref()
+                .map(|(m, s)| (m.shallow_clone(), s.shallow_clone())),
+        }
+    }
+
     /// A fixed, seeded subset of `n` un-augmented training samples (probes measure the
     /// training loss on it); the whole training set if `n` is at least its size.
     pub fn train_subset(&self, n: usize, seed: u64) -> DeviceSplit {
@@ -153,6 +171,17 @@ impl Dataset {
         let mut rng = rng::stream(seed, Purpose::Subset, &[3]);
         self.train
             .select(&rng::permutation(self.train.len, &mut rng)[..n])
+    }
+
+    /// A fixed, seeded subset of `n` test samples; the whole test set if `n` is at least its
+    /// size.
+    pub fn test_subset(&self, n: usize, seed: u64) -> DeviceSplit {
+        if n >= self.test.len {
+            return self.test.shallow_clone();
+        }
+        let mut rng = rng::stream(seed, Purpose::Subset, &[4]);
+        self.test
+            .select(&rng::permutation(self.test.len, &mut rng)[..n])
     }
 
     /// The training samples at `idx` (a device tensor of indices), augmented with `rng` when

@@ -104,6 +104,9 @@ fn probe(
     let train = ctx
         .data
         .train_subset(spec.train_subset.unwrap_or(2000), ctx.seed);
+    let test = ctx
+        .data
+        .test_subset(spec.test_subset.unwrap_or(usize::MAX), ctx.seed);
     let mask = direction::group_mask(centre, spec.params);
     ctx.scratch.copy_from(centre);
     let mut eigen = None;
@@ -149,13 +152,14 @@ fn probe(
     // The lower bound a point is measured against: one plain forward pass over the samples.
     let forward_started = Instant::now();
     let _ = eval::evaluate(ctx.scratch, ctx.data, &train, ctx.eval_batch);
-    let _ = eval::evaluate(ctx.scratch, ctx.data, &ctx.data.test, ctx.eval_batch);
+    let _ = eval::evaluate(ctx.scratch, ctx.data, &test, ctx.eval_batch);
     let forward_seconds = forward_started.elapsed().as_secs_f64();
 
     let end = other.map(|o| o.flat());
     let line = Line {
         data: ctx.data,
         train: &train,
+        test: &test,
         centre: centre.flat(),
         direction: &dir.vector,
         // Interpolation over a parameter subset keeps the other parameters at the centre.

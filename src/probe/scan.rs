@@ -10,8 +10,9 @@ use tch::Tensor;
 /// Where the line is and how points are measured.
 pub struct Line<'a> {
     pub data: &'a Dataset,
-    /// The fixed training samples the training loss is measured on.
+    /// The fixed training and test samples the losses are measured on.
     pub train: &'a DeviceSplit,
+    pub test: &'a DeviceSplit,
     pub centre: &'a Tensor,
     pub direction: &'a Tensor,
     /// For interpolation, the far end: points are `lerp(centre, end, t)`, which gives both
@@ -54,8 +55,7 @@ impl Line<'_> {
             BnMode::Batch => Mode::BatchStats,
         };
         let train = eval::evaluate_in_mode(scratch, self.data, self.train, self.eval_batch, mode);
-        let test =
-            eval::evaluate_in_mode(scratch, self.data, &self.data.test, self.eval_batch, mode);
+        let test = eval::evaluate_in_mode(scratch, self.data, self.test, self.eval_batch, mode);
         ProbePoint {
             t,
             train_loss: train.loss,

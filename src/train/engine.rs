@@ -12,9 +12,11 @@ use crate::config::Experiment;
 use crate::data::dataset::Dataset;
 use crate::data::rng::{self, Purpose};
 use crate::model::{Mode, Model};
+use crate::probe::ProbeSpec;
 use crate::probe::runner::ProbeContext;
 use crate::protocol::{Command, Event, Iterate, MetricRow, Outcome, Progress, Split};
 use crate::rundir::{MetricsWriter, RunDir};
+use crate::runtime::DeviceChoice;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,15 +26,35 @@ use tch::{Device, Kind, Reduction, Tensor};
 
 /// Where events go. Sending never blocks; a listener that went away is not an error.
 #[derive(Clone)]
-pub struct EventSink(tokio::sync::mpsc::UnboundedSender<Event>);
+pub struct EventSink {
+    sender: tokio::sync::mpsc::UnboundedSender<Event>,
+    /// Wrap every event as the twin's.
+    twin: bool,
+}
 
 impl EventSink {
     pub fn new(sender: tokio::sync::mpsc::UnboundedSender<Event>) -> Self {
-        Self(sender)
+        Self {
+            sender,
+            twin: false,
+        }
+    }
+
+    /// A sink into the same channel whose events are marked as the no-BN twin's.
+    pub fn for_twin(&self) -> Self {
+        Self {
+            sender: self.sender.clone(),
+            twin: true,
+        }
     }
 
     pub fn send(&self, event: Event) {
-        let _ = self.0.send(event);
+        let event = if self.twin {
+            Event::Twin(Box::new(event))
+        } else {
+            event
+        };
+        let _ = self.sender.send(event);
     }
 
     pub fn log(&self, message: impl Into<String>) {
@@ -98,6 +120,13 @@ pub struct Engine {
     fault_panic_step: Option<u64>,
     /// Said once the run starts (after the header), when it was resumed.
     resume_note: Option<String>,
+    device: DeviceChoice,
+    /// The no-BN twin's worker, once started.
+    twin: Option<crate::worker::Worker>,
+    /// The twin was asked for while this run trains on a CPU: start it afterwards.
+    twin_queued: bool,
+    /// Training has ended; only probes, ablations and checkpoints remain.
+    training_done: bool,
 }
 
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
@@ -107,11 +136,16 @@ impl Engine {
     pub fn new(
         exp: Experiment,
         data: Dataset,
-        device: Device,
+        choice: DeviceChoice,
         run: RunDir,
         events: EventSink,
         stop: Arc<AtomicBool>,
     ) -> anyhow::Result<Self> {
+        let device = choice.device;
+        // libtorch's generator is global: another run starting in this process at the same
+        // moment (a twin, a test) must not interleave its draws with this initialisation.
+        static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _init = INIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         tch::manual_seed(exp.seed as i64);
         let sgd = Model::build(&exp.model, &data.input_shape, data.classes, device)?;
         let swa = if exp.swa.enabled {
@@ -124,9 +158,20 @@ impl Engine {
         let scratch = Model::build(&exp.model, &data.input_shape, data.classes, device)?;
         let metrics = run.metrics_writer()?;
         let t = &exp.train;
+        let mut opt = Sgd::new(t.momentum, t.weight_decay, t.nesterov);
+        if t.freeze_bn_affine {
+            opt.freeze(crate::probe::direction::group_mask(
+                &sgd,
+                crate::probe::ParamGroup::NonBn,
+            ));
+        }
         Ok(Self {
+            device: choice,
+            twin: None,
+            twin_queued: false,
+            training_done: false,
             scratch,
-            opt: Sgd::new(t.momentum, t.weight_decay, t.nesterov),
+            opt,
             schedule: LrSchedule::from_experiment(&exp),
             running: Running::new(device, 0.0, 0.0, 0),
             state: TrainingState::default(),
@@ -194,29 +239,152 @@ impl Engine {
         }
     }
 
-    /// After training: answers probes and checkpoint requests until told to stop or until
-    /// nobody can send commands any more.
+    /// After training: answers probes, ablations and checkpoint requests until told to stop
+    /// or until nobody can send commands any more.
     pub fn serve(&mut self, commands: &Receiver<Command>) -> anyhow::Result<()> {
+        self.training_done = true;
+        if self.twin_queued {
+            self.start_twin()?;
+        }
+        let mut paused = false;
         loop {
             if self.stop.load(Ordering::Relaxed) {
                 return Ok(());
             }
             match commands.recv_timeout(Duration::from_millis(100)) {
-                Ok(Command::Probe(request)) => {
-                    let deferred = probing::serve(self, *request, commands, &self.stop);
-                    if deferred.checkpoint {
-                        self.save_checkpoint("latest")?;
-                    }
-                    if deferred.stop {
+                Ok(command) => {
+                    if self.obey(command, commands, &mut paused)?.is_some() {
                         return Ok(());
                     }
                 }
-                Ok(Command::Checkpoint) => self.save_checkpoint("latest")?,
-                Ok(Command::Stop) | Err(RecvTimeoutError::Disconnected) => return Ok(()),
-                Ok(Command::Pause | Command::Resume | Command::CancelProbe)
-                | Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                Err(RecvTimeoutError::Timeout) => {}
             }
         }
+    }
+
+    /// Carries out one command; `Some` asks training to stop.
+    fn obey(
+        &mut self,
+        command: Command,
+        commands: &Receiver<Command>,
+        paused: &mut bool,
+    ) -> anyhow::Result<Option<Interrupt>> {
+        let job = match command {
+            Command::Stop => return Ok(Some(Interrupt::Stop)),
+            Command::Pause | Command::Resume => {
+                let pause = command == Command::Pause;
+                if pause != *paused && !self.training_done {
+                    *paused = pause;
+                    self.events
+                        .send(if pause { Event::Paused } else { Event::Resumed });
+                }
+                return Ok(None);
+            }
+            Command::CancelProbe => return Ok(None),
+            Command::Checkpoint => {
+                self.save_checkpoint("latest")?;
+                return Ok(None);
+            }
+            Command::TrackStaleBn(on) => {
+                self.exp.swa.stale_bn = on;
+                let state = if on { "on" } else { "off" };
+                self.events.log(format!(
+                    "SWA with stale BN statistics (swa_stale): {state} from the next evaluation"
+                ));
+                return Ok(None);
+            }
+            Command::StartTwin => {
+                self.start_twin()?;
+                return Ok(None);
+            }
+            Command::Probe(request) => probing::Job::Probe(*request),
+            Command::Ablate { kind, directions } => probing::Job::Ablate { kind, directions },
+        };
+        let deferred = probing::serve(self, job, commands, &self.stop);
+        if deferred.checkpoint {
+            self.save_checkpoint("latest")?;
+        }
+        if let Some(on) = deferred.stale_bn {
+            self.exp.swa.stale_bn = on;
+        }
+        if deferred.start_twin {
+            self.start_twin()?;
+        }
+        if let Some(pause) = deferred.pause
+            && pause != *paused
+            && !self.training_done
+        {
+            *paused = pause;
+            self.events
+                .send(if pause { Event::Paused } else { Event::Resumed });
+        }
+        Ok(deferred.stop.then_some(Interrupt::Stop))
+    }
+
+    /// Trains the no-BN twin in RUN_DIR/twin-nobn, reporting through this run's events. On a
+    /// GPU it starts now, beside this run; on a CPU, which one run already fills, it waits for
+    /// this run to finish.
+    fn start_twin(&mut self) -> anyhow::Result<()> {
+        if self.twin.is_some() {
+            self.events.log("the no-BN twin is already training");
+            return Ok(());
+        }
+        if !self.sgd.has_bn() {
+            self.events
+                .log("this run has no BN: it is its own no-BN twin");
+            return Ok(());
+        }
+        if !self.training_done && !self.device.device.is_cuda() {
+            self.twin_queued = true;
+            self.events
+                .log("the no-BN twin will start when this run ends (one CPU run at a time)");
+            return Ok(());
+        }
+        self.twin_queued = false;
+        let experiment = crate::ablation::twin_of(&self.exp);
+        let root = crate::ablation::twin_dir(&self.run);
+        let resume = root.join("checkpoints/latest.safetensors").is_file();
+        let run_dir = if resume {
+            RunDir::open(&root)?
+        } else {
+            RunDir::create(&root, &experiment)?
+        };
+        let spec = crate::worker::WorkerSpec {
+            experiment,
+            device: self.device.clone(),
+            data: self.data.shallow_clone(),
+            run_dir,
+            resume,
+            stop: self.stop.clone(),
+            argv: vec!["(twin of this run)".into()],
+        };
+        self.twin = Some(crate::worker::Worker::spawn_with_events(
+            spec,
+            self.events.for_twin(),
+        )?);
+        self.events
+            .log(format!("training the no-BN twin in {}", root.display()));
+        Ok(())
+    }
+
+    /// The settings ablation probes start from: the experiment's `ablation.probe`, else its
+    /// `probe` section.
+    pub fn ablation_probe(&self) -> ProbeSpec {
+        self.exp
+            .ablation
+            .as_ref()
+            .map_or_else(|| self.exp.probe.clone(), |a| a.probe.clone())
+    }
+
+    /// Random directions per arm of an ablation summary.
+    pub fn ablation_directions(&self) -> usize {
+        self.exp.ablation.as_ref().map_or(5, |a| a.directions)
+    }
+
+    /// The device the run trains on.
+    pub fn device(&self) -> &DeviceChoice {
+        &self.device
     }
 
     /// Optimiser steps per epoch (the last batch may be smaller).
@@ -409,38 +577,11 @@ impl Engine {
             } else {
                 commands.try_recv().ok()
             };
-            match command {
-                None => return Ok(None),
-                Some(Command::Stop) => return Ok(Some(Interrupt::Stop)),
-                Some(Command::Pause) if !paused => {
-                    paused = true;
-                    self.events.send(Event::Paused);
-                }
-                Some(Command::Resume) if paused => {
-                    paused = false;
-                    self.events.send(Event::Resumed);
-                }
-                Some(Command::Checkpoint) => self.save_checkpoint("latest")?,
-                Some(Command::Probe(request)) => {
-                    let deferred = probing::serve(self, *request, commands, &self.stop);
-                    if deferred.checkpoint {
-                        self.save_checkpoint("latest")?;
-                    }
-                    if let Some(pause) = deferred.pause
-                        && pause != paused
-                    {
-                        paused = pause;
-                        self.events.send(if paused {
-                            Event::Paused
-                        } else {
-                            Event::Resumed
-                        });
-                    }
-                    if deferred.stop {
-                        return Ok(Some(Interrupt::Stop));
-                    }
-                }
-                Some(Command::Pause | Command::Resume | Command::CancelProbe) => {}
+            let Some(command) = command else {
+                return Ok(None);
+            };
+            if let Some(interrupt) = self.obey(command, commands, &mut paused)? {
+                return Ok(Some(interrupt));
             }
         }
     }
@@ -510,8 +651,21 @@ impl Engine {
             swa.mark_bn_fresh();
         }
         let n = swa.n;
-        for (split, e) in evaluate_splits(&swa.model, &self.data, batch) {
+        let fresh = evaluate_splits(&swa.model, &self.data, batch);
+        let stale = (self.exp.swa.stale_bn && self.sgd.has_bn()).then(|| {
+            // The averaged weights with the statistics they would have without recomputation:
+            // the live iterate's (what AveragedModel does without use_buffers).
+            self.scratch.copy_from(&self.sgd);
+            tch::no_grad(|| {
+                self.scratch.flat().shallow_clone().copy_(swa.model.flat());
+            });
+            evaluate_splits(&self.scratch, &self.data, batch)
+        });
+        for (split, e) in fresh {
             self.record_eval(Iterate::Swa, split, lr, e, Some(n))?;
+        }
+        for (split, e) in stale.into_iter().flatten() {
+            self.record_eval(Iterate::SwaStale, split, lr, e, Some(n))?;
         }
         Ok(())
     }

@@ -1,16 +1,29 @@
-//! Probes on the live run: the worker runs them between two batches while training waits,
-//! reporting every point as it comes and still answering commands between points.
+//! Probes and ablations on the live run: the worker runs them between two batches while
+//! training waits, reporting every point as it comes and still answering commands between
+//! points.
 //!
-//! One probe runs at a time and at most one waits: a probe asked for while another runs
-//! replaces any waiting one. Stop, pause and checkpoint requests that arrive meanwhile are
-//! handed back to the training loop.
+//! One job runs at a time and at most one waits: a job asked for while another runs replaces
+//! any waiting one. Stop, pause, checkpoint and twin requests that arrive meanwhile are handed
+//! back to the training loop.
 
 use super::engine::{Engine, EventSink};
+use crate::ablation::{self, AblationKind, Subject};
+use crate::probe::offline::SavedRun;
 use crate::probe::runner::{self, Observer};
 use crate::probe::{ProbeError, ProbePoint, ProbeSpec};
 use crate::protocol::{Command, Event, ProbeRequest};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, TryRecvError};
+
+/// Work that reads the live weights.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Job {
+    Probe(ProbeRequest),
+    Ablate {
+        kind: AblationKind,
+        directions: Option<usize>,
+    },
+}
 
 /// Requests that arrived while probing, for the training loop to carry out.
 #[derive(Debug, Default, PartialEq)]
@@ -19,13 +32,15 @@ pub struct Deferred {
     pub checkpoint: bool,
     /// The pause state last asked for, if any.
     pub pause: Option<bool>,
+    pub start_twin: bool,
+    pub stale_bn: Option<bool>,
 }
 
 struct LiveObserver<'a> {
     commands: &'a Receiver<Command>,
     events: &'a EventSink,
     stop: &'a AtomicBool,
-    waiting: Option<ProbeRequest>,
+    waiting: Option<Job>,
     cancel: bool,
     deferred: Deferred,
 }
@@ -51,16 +66,19 @@ impl Observer for LiveObserver<'_> {
         loop {
             let command = match self.commands.try_recv() {
                 Ok(c) => c,
-                Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                Err(TryRecvError::Empty) => break,
                 // Nobody is listening any more: finish quickly.
-                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                Err(TryRecvError::Disconnected) => {
                     self.cancel = true;
                     break;
                 }
             };
             match command {
                 Command::CancelProbe => self.cancel = true,
-                Command::Probe(request) => self.waiting = Some(*request),
+                Command::Probe(request) => self.waiting = Some(Job::Probe(*request)),
+                Command::Ablate { kind, directions } => {
+                    self.waiting = Some(Job::Ablate { kind, directions })
+                }
                 Command::Stop => {
                     self.deferred.stop = true;
                     self.cancel = true;
@@ -68,6 +86,8 @@ impl Observer for LiveObserver<'_> {
                 Command::Checkpoint => self.deferred.checkpoint = true,
                 Command::Pause => self.deferred.pause = Some(true),
                 Command::Resume => self.deferred.pause = Some(false),
+                Command::StartTwin => self.deferred.start_twin = true,
+                Command::TrackStaleBn(on) => self.deferred.stale_bn = Some(on),
             }
         }
         if self.stop.load(Ordering::Relaxed) {
@@ -78,10 +98,10 @@ impl Observer for LiveObserver<'_> {
     }
 }
 
-/// Runs `first` and then any probe that was asked for meanwhile.
+/// Runs `first` and then any job that was asked for meanwhile.
 pub fn serve(
     engine: &Engine,
-    first: ProbeRequest,
+    first: Job,
     commands: &Receiver<Command>,
     stop: &AtomicBool,
 ) -> Deferred {
@@ -93,15 +113,11 @@ pub fn serve(
         cancel: false,
         deferred: Deferred::default(),
     };
-    while let Some(request) = observer.waiting.take() {
+    while let Some(job) = observer.waiting.take() {
         observer.cancel = false;
-        let ctx = engine.probe_context();
-        let run = Some(engine.run_dir());
-        let outcome = match request.directions.filter(|&n| n > 1) {
-            Some(n) => runner::run_batch(&ctx, &request.spec, n, run, &mut observer)
-                .map(|summary| Event::ProbeBatchFinished(Box::new(summary))),
-            None => runner::run_one(&ctx, &request.spec, run, &mut observer)
-                .map(|result| Event::ProbeFinished(Box::new(result))),
+        let outcome = match job {
+            Job::Probe(request) => probe(engine, &request, &mut observer),
+            Job::Ablate { kind, directions } => ablate(engine, kind, directions, &mut observer),
         };
         let event = outcome.unwrap_or_else(|e| Event::ProbeFailed {
             message: match e {
@@ -115,4 +131,70 @@ pub fn serve(
         }
     }
     observer.deferred
+}
+
+fn probe(
+    engine: &Engine,
+    request: &ProbeRequest,
+    observer: &mut LiveObserver,
+) -> Result<Event, ProbeError> {
+    let ctx = engine.probe_context();
+    let run = Some(engine.run_dir());
+    match request.directions.filter(|&n| n > 1) {
+        Some(n) => runner::run_batch(&ctx, &request.spec, n, run, observer)
+            .map(|s| Event::ProbeBatchFinished(Box::new(s))),
+        None => runner::run_one(&ctx, &request.spec, run, observer)
+            .map(|r| Event::ProbeFinished(Box::new(r))),
+    }
+}
+
+fn ablate(
+    engine: &Engine,
+    kind: AblationKind,
+    directions: Option<usize>,
+    observer: &mut LiveObserver,
+) -> Result<Event, ProbeError> {
+    let directions = directions.unwrap_or_else(|| engine.ablation_directions());
+    let main = Subject {
+        ctx: engine.probe_context(),
+        run: engine.run_dir(),
+    };
+    // The twin's weights, once it has finished training.
+    let twin_root = ablation::twin_dir(engine.run_dir());
+    let twin = if twin_root.join("checkpoints/final.safetensors").is_file() {
+        Some(
+            SavedRun::load(&twin_root, "final", engine.device().device)
+                .map_err(|e| ProbeError::Invalid(format!("cannot load the no-BN twin: {e:#}")))?,
+        )
+    } else {
+        if kind == AblationKind::Summary {
+            observer.events.log("no finished no-BN twin yet (b then t trains one): the summary has no BN-vs-none arm");
+        }
+        None
+    };
+    let twin_subject = twin.as_ref().map(|t| Subject {
+        ctx: t.context(),
+        run: &t.run,
+    });
+    let result = ablation::run(
+        kind,
+        &main,
+        twin_subject.as_ref(),
+        &engine.ablation_probe(),
+        directions,
+        observer,
+    )?;
+    // The arms' curves, for small multiples (a summary's many probes stay on disk).
+    let probes = match kind {
+        AblationKind::Summary => Vec::new(),
+        _ => result
+            .arms
+            .iter()
+            .flat_map(|arm| ablation::arm_probes(engine.run_dir().root(), arm))
+            .collect(),
+    };
+    Ok(Event::AblationFinished {
+        result: Box::new(result),
+        probes,
+    })
 }

@@ -11,6 +11,8 @@ pub struct Sgd {
     pub weight_decay: f64,
     pub nesterov: bool,
     buffer: Option<Tensor>,
+    /// 1 for parameters that train, 0 for frozen ones (absent: all train).
+    trainable: Option<Tensor>,
 }
 
 impl Sgd {
@@ -20,7 +22,14 @@ impl Sgd {
             weight_decay,
             nesterov,
             buffer: None,
+            trainable: None,
         }
+    }
+
+    /// Freezes the parameters where `mask` is 0: they get no update, no weight decay and no
+    /// momentum.
+    pub fn freeze(&mut self, trainable: Tensor) {
+        self.trainable = Some(trainable);
     }
 
     /// One update of `params` (a flat vector, changed in place) with gradient `grad`.
@@ -31,6 +40,9 @@ impl Sgd {
             } else {
                 grad.shallow_clone()
             };
+            if let Some(mask) = &self.trainable {
+                d *= mask;
+            }
             if self.momentum != 0.0 {
                 let buf = match self.buffer.take() {
                     // PyTorch starts the buffer at the first gradient, not at zero.
@@ -97,6 +109,18 @@ mod tests {
             .iter()
             .zip(buf)
             .for_each(|(a, b)| assert!((a - b).abs() < 1e-6));
+    }
+
+    #[test]
+    fn frozen_entries_never_move() {
+        let w = Tensor::from_slice(&[1.0f32, 2.0]);
+        let mut sgd = Sgd::new(0.9, 0.1, false);
+        sgd.freeze(Tensor::from_slice(&[0.0f32, 1.0]));
+        for _ in 0..3 {
+            sgd.step(&w, &Tensor::from_slice(&[5.0f32, 5.0]), 0.1);
+        }
+        assert_eq!(w.double_value(&[0]), 1.0);
+        assert!(w.double_value(&[1]) < 2.0);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use super::form::ProbeForm;
 use super::keymap::{self, Action, Binding};
 use super::series::Series;
 use super::theme::Theme;
+use crate::ablation::{AblationKind, AblationResult};
 use crate::probe::runner::BatchSummary;
 use crate::probe::{ProbePoint, ProbeResult, ProbeSpec};
 use crate::protocol::{Command, Event, Iterate, MetricRow, Outcome, Progress, RunInfo, Split};
@@ -99,6 +100,7 @@ pub enum Overlay {
     Help,
     ConfirmQuit,
     ProbeForm,
+    AblationMenu,
 }
 
 /// The views Tab cycles through.
@@ -106,16 +108,18 @@ pub enum Overlay {
 pub enum View {
     Dashboard,
     Probes,
+    Ablations,
 }
 
 impl View {
-    pub const ALL: [View; 2] = [View::Dashboard, View::Probes];
+    pub const ALL: [View; 3] = [View::Dashboard, View::Probes, View::Ablations];
 
     /// The keys of this view.
     pub fn bindings(self) -> &'static [Binding] {
         match self {
             View::Dashboard => keymap::DASHBOARD,
             View::Probes => keymap::PROBES,
+            View::Ablations => keymap::ABLATIONS,
         }
     }
 
@@ -123,6 +127,7 @@ impl View {
         match self {
             View::Dashboard => "dashboard",
             View::Probes => "probes",
+            View::Ablations => "ablations",
         }
     }
 }
@@ -194,6 +199,12 @@ pub struct App {
     pub last_checkpoint: Option<(u32, u64)>,
     pub probes: ProbeBoard,
     pub form: ProbeForm,
+    /// The no-BN twin run, followed like this one.
+    pub twin: Option<Box<App>>,
+    /// Finished ablations with the curves of their arms.
+    pub ablations: Vec<(AblationResult, Vec<ProbeResult>)>,
+    /// Whether the stale-BN SWA series was asked for.
+    pub stale_bn: bool,
     /// The newest elapsed time seen, for log timestamps.
     elapsed_s: f64,
 }
@@ -230,6 +241,9 @@ impl App {
             last_checkpoint: None,
             probes: ProbeBoard::default(),
             form: ProbeForm::new(&ProbeSpec::default(), 1),
+            twin: None,
+            ablations: Vec::new(),
+            stale_bn: false,
             elapsed_s: 0.0,
         }
     }
@@ -240,6 +254,7 @@ impl App {
             Some(Overlay::Help) => keymap::HELP,
             Some(Overlay::ConfirmQuit) => keymap::CONFIRM_QUIT,
             Some(Overlay::ProbeForm) => keymap::PROBE_FORM,
+            Some(Overlay::AblationMenu) => keymap::ABLATION_MENU,
             None => self.view.bindings(),
         }
     }
@@ -338,6 +353,22 @@ impl App {
                 self.probes.live = None;
                 self.log(message);
             }
+            Event::AblationFinished { result, probes } => {
+                for line in crate::ablation::table(&result) {
+                    self.log(format!("ablation {}: {line}", result.id));
+                }
+                self.ablations.push((*result, probes));
+            }
+            Event::Twin(event) => {
+                if let Event::Finished(outcome) = &*event {
+                    self.log(format!("no-BN twin: {}", outcome_word(outcome)));
+                }
+                let theme = self.theme;
+                let twin = self
+                    .twin
+                    .get_or_insert_with(|| Box::new(App::new(theme, true)));
+                twin.handle_event(*event);
+            }
         }
     }
 
@@ -370,6 +401,7 @@ impl App {
             let name = match row.iterate {
                 Iterate::Sgd => "sgd",
                 Iterate::Swa => "swa",
+                Iterate::SwaStale => "swa with stale BN",
             };
             self.log(format!(
                 "epoch {}: {name} test loss {:.4}, acc {:.1}%",
@@ -483,6 +515,39 @@ impl App {
             Action::CancelProbe if self.probes.live.is_some() => return Some(Command::CancelProbe),
             Action::CancelProbe => {}
             Action::ToggleShiftCurve => self.probes.shift_curve = !self.probes.shift_curve,
+            // The event loop owns the screen and does the export.
+            Action::Export => {}
+            Action::OpenAblationMenu if self.controllable => {
+                self.overlay = Some(Overlay::AblationMenu)
+            }
+            Action::OpenAblationMenu => {
+                self.log(
+                    "ablations need the live run; use `valleys ablate RUN_DIR` on a watched one",
+                );
+            }
+            Action::AblateGroups | Action::AblateBnModes | Action::AblateSummary => {
+                self.overlay = None;
+                self.view = View::Ablations;
+                let kind = match action {
+                    Action::AblateGroups => AblationKind::Groups,
+                    Action::AblateBnModes => AblationKind::BnModes,
+                    _ => AblationKind::Summary,
+                };
+                return Some(Command::Ablate {
+                    kind,
+                    directions: None,
+                });
+            }
+            Action::StartTwin => {
+                self.overlay = None;
+                self.view = View::Ablations;
+                return Some(Command::StartTwin);
+            }
+            Action::ToggleStaleBn => {
+                self.overlay = None;
+                self.stale_bn = !self.stale_bn;
+                return Some(Command::TrackStaleBn(self.stale_bn));
+            }
             Action::SelectUp => self.probes.selected = self.probes.selected.saturating_sub(1),
             Action::SelectDown => {
                 let last = self.probes.results.len().saturating_sub(1);
@@ -515,9 +580,26 @@ impl App {
         }
     }
 
+    /// SGD test loss minus SWA test loss at the latest evaluation: what averaging buys.
+    pub fn swa_gain(&self) -> Option<f64> {
+        let sgd = self.latest.get(&(Iterate::Sgd, Split::Test))?;
+        let swa = self.latest.get(&(Iterate::Swa, Split::Test))?;
+        Some(sgd.loss - swa.loss)
+    }
+
     /// The last completed epoch seen.
     pub fn last_epoch(&self) -> u32 {
         self.latest.values().map(|r| r.epoch).max().unwrap_or(0)
+    }
+}
+
+/// How a run ended, in a word.
+fn outcome_word(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Completed => "finished".into(),
+        Outcome::Stopped => "stopped".into(),
+        Outcome::Diverged { .. } => "diverged".into(),
+        Outcome::Failed { message } => format!("failed: {message}"),
     }
 }
 

@@ -2,7 +2,7 @@
 //! with ←/→, numbers typed in place. It only becomes a request when every value is valid.
 
 use crate::probe::{BnMode, CentreKind, DirectionKind, Normalisation, ParamGroup, ProbeSpec};
-use crate::protocol::ProbeRequest;
+use crate::protocol::{ProbeRequest, word};
 
 /// What a field holds.
 #[derive(Debug, Clone, PartialEq)]
@@ -259,14 +259,6 @@ impl ProbeForm {
             directions: (directions > 1).then_some(directions),
         })
     }
-}
-
-/// The YAML word of a unit enum value (e.g. "non-bn").
-fn word(value: &impl serde::Serialize) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

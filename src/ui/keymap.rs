@@ -38,6 +38,14 @@ pub enum Action {
     SelectUp,
     SelectDown,
     ToggleShiftCurve,
+    OpenAblationMenu,
+    AblateGroups,
+    AblateBnModes,
+    AblateSummary,
+    StartTwin,
+    ToggleStaleBn,
+    /// Save the screen as SVG, PNG and CSV.
+    Export,
 }
 
 /// A key as written in the key bar and help.
@@ -77,6 +85,7 @@ pub const DASHBOARD: &[Binding] = &[
     bind(&[KeyCode::Char('c')], "c", Action::Checkpoint, "write a checkpoint now", "run", None),
     bind(&[KeyCode::Char('q')], "q", Action::Quit, "quit (asks while training; saves a checkpoint)", "run", Some("quit")),
     bind(&[KeyCode::Char('p')], "p", Action::OpenProbeForm, "probe the live weights along a line", "probe", Some("probe")),
+    bind(&[KeyCode::Char('b')], "b", Action::OpenAblationMenu, "batch-norm ablations (menu)", "probe", Some("ablate")),
     bind(&[KeyCode::Char('l')], "l", Action::ToggleLogScale, "log-scale loss axis", "chart", Some("log-y")),
     bind(&[KeyCode::Char('s')], "s", Action::ToggleSmoothing, "smoothing (raw data kept)", "chart", Some("smooth")),
     bind(&[KeyCode::Char('t')], "t", Action::CycleSplits, "series: train+test / train / test", "chart", Some("train/test")),
@@ -89,13 +98,44 @@ pub const DASHBOARD: &[Binding] = &[
     bind(&[KeyCode::Tab], "Tab", Action::NextView, "next view", "view", None),
     bind(&[KeyCode::Char('1')], "1", Action::ShowView(0), "dashboard", "view", None),
     bind(&[KeyCode::Char('2')], "2", Action::ShowView(1), "probes", "view", None),
+    bind(&[KeyCode::Char('3')], "3", Action::ShowView(2), "ablations", "view", None),
+    bind(&[KeyCode::Char('e')], "e", Action::Export, "export the screen: SVG, PNG and its data as CSV", "view", None),
     bind(&[KeyCode::Char('?')], "?", Action::Help, "this help", "view", Some("help")),
+];
+
+/// The ablation view's keys.
+#[rustfmt::skip]
+pub const ABLATIONS: &[Binding] = &[
+    bind(&[KeyCode::Char('b')], "b", Action::OpenAblationMenu, "batch-norm ablations (menu)", "probe", Some("ablate")),
+    bind(&[KeyCode::Esc], "Esc", Action::CancelProbe, "cancel the running ablation", "probe", Some("cancel")),
+    bind(&[KeyCode::Char('l')], "l", Action::ToggleLogScale, "log-scale loss axis", "chart", Some("log-y")),
+    bind(&[KeyCode::Char('a')], "a", Action::ToggleQuantity, "loss / accuracy", "chart", Some("loss/acc")),
+    bind(&[KeyCode::Char(' ')], "space", Action::TogglePause, "pause / resume training", "run", None),
+    bind(&[KeyCode::Char('q')], "q", Action::Quit, "quit (asks while training; saves a checkpoint)", "run", Some("quit")),
+    bind(&[KeyCode::Tab], "Tab", Action::NextView, "next view", "view", None),
+    bind(&[KeyCode::Char('1')], "1", Action::ShowView(0), "dashboard", "view", None),
+    bind(&[KeyCode::Char('2')], "2", Action::ShowView(1), "probes", "view", None),
+    bind(&[KeyCode::Char('3')], "3", Action::ShowView(2), "ablations", "view", None),
+    bind(&[KeyCode::Char('e')], "e", Action::Export, "export the screen: SVG, PNG and its data as CSV", "view", None),
+    bind(&[KeyCode::Char('?')], "?", Action::Help, "this help", "view", Some("help")),
+];
+
+/// Keys while the ablation menu is open.
+#[rustfmt::skip]
+pub const ABLATION_MENU: &[Binding] = &[
+    bind(&[KeyCode::Char('g')], "g", Action::AblateGroups, "one direction through BN-only, non-BN and all parameters", "ablate", Some("groups")),
+    bind(&[KeyCode::Char('m')], "m", Action::AblateBnModes, "one direction with BN recomputed, frozen and per batch", "ablate", Some("BN modes")),
+    bind(&[KeyCode::Char('s')], "s", Action::AblateSummary, "N directions per arm: BN vs none, BN-only vs non-BN, SGD vs SWA", "ablate", Some("summary")),
+    bind(&[KeyCode::Char('t')], "t", Action::StartTwin, "train the no-BN twin (after this run on a CPU)", "ablate", Some("twin")),
+    bind(&[KeyCode::Char('x')], "x", Action::ToggleStaleBn, "also evaluate SWA with stale BN statistics", "ablate", Some("stale SWA")),
+    bind(&[KeyCode::Esc, KeyCode::Char('q')], "Esc", Action::CloseOverlay, "close the menu", "ablate", Some("close")),
 ];
 
 /// The probe view's keys.
 #[rustfmt::skip]
 pub const PROBES: &[Binding] = &[
     bind(&[KeyCode::Char('p')], "p", Action::OpenProbeForm, "new probe (a form with defaults)", "probe", Some("new probe")),
+    bind(&[KeyCode::Char('b')], "b", Action::OpenAblationMenu, "batch-norm ablations (menu)", "probe", None),
     bind(&[KeyCode::Esc], "Esc", Action::CancelProbe, "cancel the running probe", "probe", Some("cancel")),
     bind(&[KeyCode::Up, KeyCode::Char('k')], "↑ k", Action::SelectUp, "previous probe", "probe", None),
     bind(&[KeyCode::Down, KeyCode::Char('j')], "↓ j", Action::SelectDown, "next probe", "probe", None),
@@ -107,6 +147,8 @@ pub const PROBES: &[Binding] = &[
     bind(&[KeyCode::Tab], "Tab", Action::NextView, "next view", "view", None),
     bind(&[KeyCode::Char('1')], "1", Action::ShowView(0), "dashboard", "view", None),
     bind(&[KeyCode::Char('2')], "2", Action::ShowView(1), "probes", "view", None),
+    bind(&[KeyCode::Char('3')], "3", Action::ShowView(2), "ablations", "view", None),
+    bind(&[KeyCode::Char('e')], "e", Action::Export, "export the screen: SVG, PNG and its data as CSV", "view", None),
     bind(&[KeyCode::Char('?')], "?", Action::Help, "this help", "view", Some("help")),
 ];
 
@@ -201,7 +243,15 @@ mod tests {
 
     #[test]
     fn no_key_is_bound_twice_in_a_context() {
-        for table in [DASHBOARD, PROBES, PROBE_FORM, CONFIRM_QUIT, HELP] {
+        for table in [
+            DASHBOARD,
+            PROBES,
+            ABLATIONS,
+            ABLATION_MENU,
+            PROBE_FORM,
+            CONFIRM_QUIT,
+            HELP,
+        ] {
             let mut keys: Vec<KeyCode> =
                 table.iter().flat_map(|b| b.keys.iter().copied()).collect();
             let n = keys.len();

@@ -41,6 +41,7 @@ impl Theme {
             (Iterate::Sgd, _) => self.fg(Color::Yellow),
             (Iterate::Swa, Split::Test) => self.fg(Color::LightBlue),
             (Iterate::Swa, _) => self.fg(Color::Cyan),
+            (Iterate::SwaStale, _) => self.fg(Color::Magenta),
         }
     }
 
@@ -49,6 +50,8 @@ impl Theme {
     pub fn marker(&self, iterate: Iterate, split: Split) -> Marker {
         let test = split == Split::Test;
         match (self.ascii, self.color, iterate, test) {
+            (true, _, Iterate::SwaStale, _) => Marker::Custom('s'),
+            (false, _, Iterate::SwaStale, _) => Marker::Custom('∘'),
             (true, _, Iterate::Sgd, false) => Marker::Custom('.'),
             (true, _, Iterate::Sgd, true) => Marker::Custom('o'),
             (true, _, Iterate::Swa, false) => Marker::Custom('+'),

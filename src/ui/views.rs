@@ -1,6 +1,7 @@
 //! Rendering: read-only functions from [`App`] to a frame. The frame keeps one shape in every
 //! view: a header line, the view's body, and a key bar; overlays go on top.
 
+mod ablation;
 mod dashboard;
 mod plot;
 mod probe;
@@ -39,12 +40,14 @@ pub fn render(app: &App, frame: &mut Frame) {
         match app.view {
             View::Dashboard => dashboard::render(app, frame, body),
             View::Probes => probe::render(app, frame, body),
+            View::Ablations => ablation::render(app, frame, body),
         }
         render_key_bar(app, frame, keys);
         match app.overlay {
             Some(Overlay::Help) => render_help(app, frame, area),
             Some(Overlay::ConfirmQuit) => render_confirm_quit(app, frame, area),
             Some(Overlay::ProbeForm) => probe::render_form(app, frame, area),
+            Some(Overlay::AblationMenu) => ablation::render_menu(app, frame, area),
             None => {}
         }
     }

@@ -87,6 +87,50 @@ pub fn probe_result(id: &str) -> crate::probe::ProbeResult {
     }
 }
 
+/// A finished ablation of `kind` over three arms, with the arms' probes.
+pub fn ablation_result(
+    kind: crate::ablation::AblationKind,
+) -> (
+    crate::ablation::AblationResult,
+    Vec<crate::probe::ProbeResult>,
+) {
+    let names = ["bn-only", "non-bn", "all"];
+    let probes: Vec<_> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let mut p = probe_result(&format!("00{}-uniform-swa", i + 1));
+            for point in &mut p.points {
+                point.train_loss *= 1.0 + i as f64 * 0.5;
+            }
+            p.spec.params = match *name {
+                "bn-only" => crate::probe::ParamGroup::Bn,
+                "non-bn" => crate::probe::ParamGroup::NonBn,
+                _ => crate::probe::ParamGroup::All,
+            };
+            p
+        })
+        .collect();
+    let arms = names
+        .iter()
+        .zip(&probes)
+        .map(|(name, p)| crate::ablation::arm(name, ".", std::slice::from_ref(p), 3.0))
+        .collect();
+    let result = crate::ablation::AblationResult {
+        id: format!("001-{}", kind.as_str()),
+        kind,
+        threshold: 3.0,
+        spec: crate::probe::ProbeSpec::default(),
+        arms,
+        swa_gain: crate::ablation::SwaGain {
+            bn: Some(0.05),
+            none: Some(-0.002),
+        },
+        created: "2026-11-27T12:00:00Z".into(),
+    };
+    (result, probes)
+}
+
 /// A stand-in for the worker: answers each command the way the engine does.
 fn fake_engine(command: Command) -> Vec<Event> {
     match command {
@@ -111,6 +155,15 @@ fn fake_engine(command: Command) -> Vec<Event> {
         Command::CancelProbe => vec![Event::ProbeFailed {
             message: "probe cancelled".into(),
         }],
+        Command::Ablate { kind, .. } => {
+            let (result, probes) = ablation_result(kind);
+            vec![Event::AblationFinished {
+                result: Box::new(result),
+                probes,
+            }]
+        }
+        Command::StartTwin => vec![Event::Twin(Box::new(Event::Ready(Box::new(info()))))],
+        Command::TrackStaleBn(_) => vec![Event::Log("stale".into())],
         Command::Pause => vec![Event::Paused],
         Command::Resume => vec![Event::Resumed],
         Command::Checkpoint => vec![Event::CheckpointWritten {
@@ -345,4 +398,29 @@ fn escape_in_the_probe_view_cancels_a_running_probe() {
         Some(Command::CancelProbe)
     );
     assert!(app.probes.live.is_none());
+}
+
+#[test]
+fn b_opens_the_ablation_menu_whose_keys_send_ablations() {
+    let mut app = running();
+    key(&mut app, 'b');
+    assert_eq!(app.overlay, Some(Overlay::AblationMenu));
+    let command = key(&mut app, 'g');
+    assert_eq!(
+        command,
+        Some(Command::Ablate {
+            kind: crate::ablation::AblationKind::Groups,
+            directions: None
+        })
+    );
+    assert_eq!(app.view, View::Ablations);
+    assert_eq!(app.ablations.len(), 1);
+    key(&mut app, 'b');
+    assert_eq!(key(&mut app, 't'), Some(Command::StartTwin));
+    assert!(
+        app.twin.as_ref().is_some_and(|t| t.info.is_some()),
+        "the twin's events feed its own view"
+    );
+    key(&mut app, 'b');
+    assert_eq!(key(&mut app, 'x'), Some(Command::TrackStaleBn(true)));
 }

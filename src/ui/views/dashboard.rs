@@ -17,11 +17,13 @@ const NOW_WIDTH: u16 = 46;
 const SIDE_BY_SIDE_FROM: u16 = 110;
 
 /// The series in drawing order, with their legend names.
-const SERIES: [(Iterate, Split, &str); 4] = [
+const SERIES: [(Iterate, Split, &str); 5] = [
     (Iterate::Sgd, Split::Train, "SGD train"),
     (Iterate::Sgd, Split::Test, "SGD test"),
     (Iterate::Swa, Split::Train, "SWA train"),
     (Iterate::Swa, Split::Test, "SWA test"),
+    // Only present when swa.stale_bn asks for it.
+    (Iterate::SwaStale, Split::Test, "SWA stale-BN test"),
 ];
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
@@ -31,7 +33,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             Layout::vertical([Constraint::Min(8), Constraint::Length(log_height)]).areas(area);
         let [chart, now] =
             Layout::horizontal([Constraint::Min(40), Constraint::Length(NOW_WIDTH)]).areas(top);
-        render_chart(app, frame, chart);
+        render_chart(app, frame, chart, "");
         render_now(app, frame, now, false);
         render_log(app, frame, log);
     } else {
@@ -43,7 +45,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             Constraint::Length(log_height),
         ])
         .areas(area);
-        render_chart(app, frame, chart);
+        render_chart(app, frame, chart, "");
         render_now(app, frame, now, true);
         render_log(app, frame, log);
     }
@@ -103,12 +105,13 @@ pub fn chart_series(app: &App) -> Vec<ChartSeries> {
         .collect()
 }
 
-fn render_chart(app: &App, frame: &mut Frame, area: Rect) {
+/// The SGD/SWA chart of `app`'s run; `label` goes before the title (e.g. "without BN · ").
+pub fn render_chart(app: &App, frame: &mut Frame, area: Rect, label: &str) {
     let c = &app.chart;
     let log = c.log_y && c.quantity == Quantity::Loss;
     let mut title = match c.quantity {
-        Quantity::Loss => " loss".to_owned(),
-        Quantity::Accuracy => " accuracy %".to_owned(),
+        Quantity::Loss => format!(" {label}loss"),
+        Quantity::Accuracy => format!(" {label}accuracy %"),
     };
     for (on, word) in [(log, "log"), (c.smooth, "smoothed")] {
         if on {
@@ -167,7 +170,7 @@ fn render_chart(app: &App, frame: &mut Frame, area: Rect) {
                 .data(&s.points),
         );
     }
-    frame.render_widget(axes.chart(datasets, block, &app.theme), area);
+    axes.render(frame, area, datasets, block, &app.theme);
 }
 
 /// The legend, drawn in the chart's title line so that it never covers data.

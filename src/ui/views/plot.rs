@@ -3,7 +3,8 @@
 
 use crate::ui::chart;
 use crate::ui::theme::Theme;
-use ratatui::layout::Rect;
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Rect};
 use ratatui::symbols::Marker;
 use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType};
 
@@ -11,6 +12,7 @@ use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType};
 pub struct Axes {
     pub x: [f64; 2],
     pub y: [f64; 2],
+    x_ticks: Vec<f64>,
     x_labels: Vec<String>,
     y_labels: Vec<String>,
 }
@@ -43,6 +45,7 @@ impl Axes {
             x: [x_ticks[0], x_ticks[x_ticks.len() - 1]],
             y: [y_ticks[0], y_ticks[y_ticks.len() - 1]],
             x_labels: x_ticks.iter().map(|t| chart::tick_label(*t, xs)).collect(),
+            x_ticks: x_ticks.clone(),
             y_labels: y_ticks
                 .iter()
                 .map(|t| {
@@ -56,20 +59,27 @@ impl Axes {
         }
     }
 
-    /// A chart of `datasets` on these axes, legend off (legends go in the border).
-    pub fn chart<'a>(
+    /// Draws a chart of `datasets` on these axes in `area`, legend off (legends go in the
+    /// border). ratatui spreads x labels evenly rather than at their values, so the x labels
+    /// are written here, each under its own tick.
+    pub fn render<'a>(
         &self,
+        frame: &mut Frame,
+        area: Rect,
         datasets: Vec<Dataset<'a>>,
         block: Block<'a>,
         theme: &Theme,
-    ) -> Chart<'a> {
-        Chart::new(datasets)
+    ) {
+        let inner = block.inner(area);
+        let chart = Chart::new(datasets)
             .block(block)
             .legend_position(None)
             .x_axis(
                 Axis::default()
                     .bounds(self.x)
-                    .labels(self.x_labels.clone())
+                    // Two empty labels keep ratatui's label row and axis line.
+                    .labels(["", ""])
+                    .labels_alignment(Alignment::Center)
                     .style(theme.dim()),
             )
             .y_axis(
@@ -77,7 +87,41 @@ impl Axes {
                     .bounds(self.y)
                     .labels(self.y_labels.clone())
                     .style(theme.dim()),
-            )
+            );
+        frame.render_widget(chart, area);
+        if inner.height < 3 || inner.width < 4 {
+            return;
+        }
+        // ratatui's layout: y labels (at most a third of the width), the y axis, then the graph.
+        let y_label_width = self
+            .y_labels
+            .iter()
+            .map(|l| l.chars().count() as u16)
+            .max()
+            .unwrap_or(0);
+        let graph_left = inner.left() + y_label_width.min(inner.width / 3) + 1;
+        let graph_width = inner.right().saturating_sub(graph_left);
+        if graph_width < 2 {
+            return;
+        }
+        let row = inner.bottom() - 1;
+        let buf = frame.buffer_mut();
+        let span = self.x[1] - self.x[0];
+        let mut next_free = graph_left;
+        for (value, label) in self.x_ticks.iter().zip(&self.x_labels) {
+            let width = label.chars().count() as u16;
+            let col = graph_left
+                + (((value - self.x[0]) / span) * f64::from(graph_width - 1)).round() as u16;
+            let start = col
+                .saturating_sub(width / 2)
+                .max(graph_left.saturating_sub(1))
+                .min(inner.right().saturating_sub(width));
+            if start < next_free && next_free > graph_left {
+                continue;
+            }
+            buf.set_string(start, row, label, theme.dim());
+            next_free = start + width + 1;
+        }
     }
 
     /// The end points of a vertical line at `x`, if it is on the chart.

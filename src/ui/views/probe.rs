@@ -147,7 +147,7 @@ fn render_chart(app: &App, frame: &mut Frame, area: Rect, shown: Option<&Shown>)
                 .data(data),
         );
     }
-    frame.render_widget(axes.chart(datasets, block, &app.theme), area);
+    axes.render(frame, area, datasets, block, &app.theme);
 }
 
 /// The random-shift check: ξ_δ/ξ_0 against the shift δ, with the best shift marked.
@@ -194,7 +194,7 @@ fn render_shift(app: &App, frame: &mut Frame, area: Rect, result: &ProbeResult) 
             .style(app.theme.series(Iterate::Swa, Split::Train))
             .data(&curve),
     );
-    frame.render_widget(axes.chart(datasets, block, &app.theme), area);
+    axes.render(frame, area, datasets, block, &app.theme);
 }
 
 fn legend(app: &App, interp: bool) -> Line<'static> {

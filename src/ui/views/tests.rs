@@ -212,3 +212,38 @@ fn the_random_shift_curve_replaces_the_loss_curves_on_r() {
     );
     assert!(text.contains("best δ"), "{text}");
 }
+
+#[test]
+fn ablation_view_with_a_twin_and_groups_at_120x36() {
+    let mut app = with_probes(colour());
+    let twin = history(colour());
+    for row in twin.latest.values() {
+        app.handle_event(Event::Twin(Box::new(Event::Metric(row.clone()))));
+    }
+    let (result, probes) =
+        crate::ui::app::tests::ablation_result(crate::ablation::AblationKind::Groups);
+    app.handle_event(Event::AblationFinished {
+        result: Box::new(result),
+        probes,
+    });
+    app.update(Action::ShowView(2));
+    insta::assert_snapshot!(screen(&app, 120, 36).backend());
+}
+
+#[test]
+fn ablation_summary_and_menu() {
+    let mut app = history(colour());
+    let (result, _) =
+        crate::ui::app::tests::ablation_result(crate::ablation::AblationKind::Summary);
+    app.handle_event(Event::AblationFinished {
+        result: Box::new(result),
+        probes: vec![],
+    });
+    app.update(Action::ShowView(2));
+    let text = format!("{}", screen(&app, 100, 30).backend());
+    assert!(text.contains("no twin yet"), "{text}");
+    assert!(text.contains("SWA gain in test loss"), "{text}");
+    assert!(text.contains("bn-only"), "{text}");
+    app.update(Action::OpenAblationMenu);
+    insta::assert_snapshot!(screen(&app, 100, 30).backend());
+}

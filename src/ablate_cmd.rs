@@ -1,0 +1,165 @@
+//! `valleys ablate RUN_DIR` and the ablations `valleys run` does after training when the
+//! experiment has an `ablation:` section: trains the no-BN twin if asked, then compares.
+
+use crate::probe_cmd::Console;
+use clap::Args;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use valleys::ablation::{self, AblationConfig, AblationKind, Subject};
+use valleys::config::Experiment;
+use valleys::data::dataset::Dataset;
+use valleys::probe::offline::SavedRun;
+use valleys::rundir::RunDir;
+use valleys::runtime::{self, DeviceChoice, DeviceRequest};
+use valleys::worker::{Worker, WorkerSpec};
+
+/// Flags of `valleys ablate`.
+#[derive(Args)]
+pub struct AblateArgs {
+    /// The run directory.
+    pub run_dir: PathBuf,
+    /// groups, bn-modes, summary or all.
+    #[arg(long, default_value = "all")]
+    pub kind: String,
+    /// Random directions per arm and centre (summary).
+    #[arg(long)]
+    pub directions: Option<usize>,
+    /// Train the no-BN twin first if the run has none.
+    #[arg(long)]
+    pub twin: bool,
+    /// Checkpoint of the run (and of its twin) to probe.
+    #[arg(long, default_value = "final")]
+    pub checkpoint: String,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+}
+
+fn kinds(word: &str) -> anyhow::Result<Vec<AblationKind>> {
+    Ok(match word {
+        "groups" => vec![AblationKind::Groups],
+        "bn-modes" => vec![AblationKind::BnModes],
+        "summary" => vec![AblationKind::Summary],
+        "all" => vec![
+            AblationKind::Groups,
+            AblationKind::BnModes,
+            AblationKind::Summary,
+        ],
+        other => anyhow::bail!("--kind {other}: expected groups, bn-modes, summary or all"),
+    })
+}
+
+/// `valleys ablate`.
+pub fn run(args: &AblateArgs, stop: &Arc<AtomicBool>) -> anyhow::Result<bool> {
+    let kinds = kinds(&args.kind)?;
+    let device = runtime::choose_device(DeviceRequest::parse(&args.device)?)?;
+    let run = RunDir::open(&args.run_dir)?;
+    let experiment = Experiment::load(&run.config_path(), &[])?;
+    let mut config = experiment
+        .ablation
+        .clone()
+        .unwrap_or_else(|| AblationConfig {
+            probe: experiment.probe.clone(),
+            ..AblationConfig::default()
+        });
+    if let Some(n) = args.directions {
+        config.directions = n;
+    }
+    config.twin |= args.twin;
+    analyse(
+        &run,
+        &experiment,
+        &config,
+        &kinds,
+        &args.checkpoint,
+        device,
+        stop,
+    )
+}
+
+/// Trains the twin if the config asks and it is missing, then runs every ablation of `kinds`.
+pub fn analyse(
+    run: &RunDir,
+    experiment: &Experiment,
+    config: &AblationConfig,
+    kinds: &[AblationKind],
+    checkpoint: &str,
+    device: DeviceChoice,
+    stop: &Arc<AtomicBool>,
+) -> anyhow::Result<bool> {
+    let twin_root = ablation::twin_dir(run);
+    if config.twin && !twin_root.join("checkpoints/final.safetensors").is_file() {
+        println!("\ntraining the no-BN twin in {}", twin_root.display());
+        if !train_twin(experiment, &twin_root, device.clone(), stop.clone())? {
+            return Ok(false);
+        }
+    }
+    let main = SavedRun::load(run.root(), checkpoint, device.device)?;
+    let twin = if twin_root.join("checkpoints").is_dir() {
+        Some(SavedRun::load(&twin_root, checkpoint, device.device)?)
+    } else {
+        None
+    };
+    let main_subject = Subject {
+        ctx: main.context(),
+        run: &main.run,
+    };
+    let twin_subject = twin.as_ref().map(|t| Subject {
+        ctx: t.context(),
+        run: &t.run,
+    });
+    let mut console = Console::new(stop);
+    for &kind in kinds {
+        println!("\nablation: {}", kind.as_str());
+        let result = match ablation::run(
+            kind,
+            &main_subject,
+            twin_subject.as_ref(),
+            &config.probe,
+            config.directions,
+            &mut console,
+        ) {
+            Ok(r) => r,
+            Err(valleys::probe::ProbeError::Cancelled) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        };
+        for line in ablation::table(&result) {
+            println!("  {line}");
+        }
+        println!(
+            "  wrote {}/{}.json and .csv",
+            ablation::dir(run).display(),
+            result.id
+        );
+    }
+    Ok(true)
+}
+
+/// Trains the twin headless; false if it was stopped.
+fn train_twin(
+    experiment: &Experiment,
+    root: &Path,
+    device: DeviceChoice,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<bool> {
+    let twin = ablation::twin_of(experiment);
+    let resume = root.join("checkpoints/latest.safetensors").is_file();
+    let run_dir = if resume {
+        RunDir::open(root)?
+    } else {
+        RunDir::create(root, &twin)?
+    };
+    let data = Dataset::load(&twin.data, twin.eval.train_subset, twin.seed, device.device)?;
+    let worker = Worker::spawn(WorkerSpec {
+        experiment: twin,
+        device,
+        data,
+        run_dir,
+        resume,
+        stop,
+        argv: std::env::args().collect(),
+    })?;
+    let outcome = crate::print_headless(worker)?;
+    Ok(matches!(outcome, valleys::protocol::Outcome::Completed))
+}

@@ -1,0 +1,259 @@
+//! Publication figures: line plots with axes, ticks, a legend, optional log scale and
+//! vertical markers, in the Okabe-Ito colour-blind-safe palette, drawn with plotters to SVG.
+
+use plotters::prelude::*;
+use plotters::style::{FontStyle, register_font};
+use std::sync::Once;
+
+/// Okabe & Ito's palette, safe for the common colour-vision deficiencies.
+pub mod palette {
+    use plotters::style::RGBColor;
+    pub const ORANGE: RGBColor = RGBColor(230, 159, 0);
+    pub const SKY_BLUE: RGBColor = RGBColor(86, 180, 233);
+    pub const GREEN: RGBColor = RGBColor(0, 158, 115);
+    pub const BLUE: RGBColor = RGBColor(0, 114, 178);
+    pub const VERMILLION: RGBColor = RGBColor(213, 94, 0);
+    pub const PURPLE: RGBColor = RGBColor(204, 121, 167);
+    pub const GREY: RGBColor = RGBColor(110, 110, 110);
+}
+
+/// One line of a figure.
+#[derive(Debug, Clone)]
+pub struct Line {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+    pub color: RGBColor,
+    pub dashed: bool,
+}
+
+/// A line plot.
+#[derive(Debug, Clone)]
+pub struct Figure {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    /// Plot y on a log scale (decades labelled with their values).
+    pub log_y: bool,
+    pub lines: Vec<Line>,
+    /// Dashed vertical lines with a label at the top, e.g. where SWA starts.
+    pub markers: Vec<(f64, String)>,
+    /// Text placed at data coordinates, e.g. "flat side →".
+    pub notes: Vec<(f64, f64, String)>,
+}
+
+fn register_fonts() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // plotters measures text with these fonts; the SVG names them for renderers.
+        let _ = register_font("sans-serif", FontStyle::Normal, super::raster::SANS);
+        let _ = register_font("sans-serif", FontStyle::Bold, super::raster::SANS);
+    });
+}
+
+/// The figure as SVG, `width` x `height` units.
+pub fn svg(figure: &Figure, width: u32, height: u32) -> Result<String, String> {
+    register_fonts();
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let transform = |y: f64| {
+            if figure.log_y {
+                y.max(1e-12).log10()
+            } else {
+                y
+            }
+        };
+        let all: Vec<(f64, f64)> = figure
+            .lines
+            .iter()
+            .flat_map(|l| l.points.iter().map(|&(x, y)| (x, transform(y))))
+            .filter(|(x, y)| x.is_finite() && y.is_finite())
+            .collect();
+        let (mut x0, mut x1, mut y0, mut y1) = all.iter().fold(
+            (
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+            ),
+            |(a, b, c, d), &(x, y)| (a.min(x), b.max(x), c.min(y), d.max(y)),
+        );
+        if !x0.is_finite() {
+            (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
+        }
+        for (x, _) in &figure.markers {
+            (x0, x1) = (x0.min(*x), x1.max(*x));
+        }
+        let pad = ((y1 - y0) * 0.06).max(1e-9);
+        let (y0, y1) = (y0 - pad, y1 + pad);
+        let x1 = if x1 > x0 { x1 } else { x0 + 1.0 };
+        let mut chart = ChartBuilder::on(&root)
+            .caption(&figure.title, ("sans-serif", 20))
+            .margin(14)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(|e| e.to_string())?;
+        let log = figure.log_y;
+        let y_format = move |v: &f64| {
+            if log {
+                let value = 10f64.powf(*v);
+                if value >= 0.01 {
+                    format!("{value:.3}")
+                } else {
+                    format!("{value:.1e}")
+                }
+            } else {
+                format!("{v:.3}")
+            }
+        };
+        chart
+            .configure_mesh()
+            .x_desc(&figure.x_label)
+            .y_desc(if log {
+                format!("{} (log scale)", figure.y_label)
+            } else {
+                figure.y_label.clone()
+            })
+            .y_label_formatter(&y_format)
+            .light_line_style(RGBColor(235, 235, 235))
+            .label_style(("sans-serif", 13))
+            .axis_desc_style(("sans-serif", 15))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        for (x, label) in &figure.markers {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    vec![(*x, y0), (*x, y1)],
+                    6,
+                    4,
+                    palette::GREY.stroke_width(1),
+                ))
+                .map_err(|e| e.to_string())?;
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    label.clone(),
+                    (*x, y1),
+                    ("sans-serif", 13).into_font().color(&palette::GREY),
+                )))
+                .map_err(|e| e.to_string())?;
+        }
+        for line in &figure.lines {
+            let points: Vec<(f64, f64)> = line
+                .points
+                .iter()
+                .map(|&(x, y)| (x, transform(y)))
+                .filter(|(x, y)| x.is_finite() && y.is_finite())
+                .collect();
+            let style = line.color.stroke_width(2);
+            let color = line.color;
+            let dashed = line.dashed;
+            let legend = move |(x, y): (i32, i32)| {
+                let path = vec![(x, y), (x + 20, y)];
+                if dashed {
+                    PathElement::new(path, color.stroke_width(2))
+                } else {
+                    PathElement::new(path, color.stroke_width(3))
+                }
+            };
+            if line.dashed {
+                chart
+                    .draw_series(DashedLineSeries::new(points, 7, 4, style))
+                    .map_err(|e| e.to_string())?
+                    .label(format!("{} (dashed)", line.name))
+                    .legend(legend);
+            } else {
+                chart
+                    .draw_series(LineSeries::new(points, style))
+                    .map_err(|e| e.to_string())?
+                    .label(line.name.clone())
+                    .legend(legend);
+            }
+        }
+        for (x, y, text) in &figure.notes {
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    text.clone(),
+                    (*x, transform(*y)),
+                    ("sans-serif", 14).into_font().color(&BLACK),
+                )))
+                .map_err(|e| e.to_string())?;
+        }
+        if !figure.lines.is_empty() {
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
+                .background_style(WHITE.mix(0.85))
+                .border_style(RGBColor(180, 180, 180))
+                .label_font(("sans-serif", 13))
+                .draw()
+                .map_err(|e| e.to_string())?;
+        }
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(out)
+}
+
+/// A bar chart of labelled values in [0, 1] (e.g. fractions of asymmetric directions).
+pub fn bars(
+    title: &str,
+    y_label: &str,
+    bars: &[(String, f64, RGBColor)],
+    width: u32,
+    height: u32,
+) -> Result<String, String> {
+    register_fonts();
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let n = bars.len().max(1);
+        let top = bars.iter().map(|b| b.1).fold(1.0f64, f64::max);
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(14)
+            .x_label_area_size(60)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0.0..n as f64, 0.0..top * 1.05)
+            .map_err(|e| e.to_string())?;
+        let names: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
+        let label = move |x: &f64| {
+            let i = x.floor() as usize;
+            if (x - i as f64 - 0.5).abs() < 0.26 {
+                names.get(i).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        };
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(2 * n + 1)
+            .x_label_formatter(&label)
+            .y_desc(y_label)
+            .label_style(("sans-serif", 12))
+            .axis_desc_style(("sans-serif", 15))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(bars.iter().enumerate().map(|(i, (_, v, color))| {
+                Rectangle::new(
+                    [(i as f64 + 0.15, 0.0), (i as f64 + 0.85, *v)],
+                    color.filled(),
+                )
+            }))
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(bars.iter().enumerate().map(|(i, (_, v, _))| {
+                Text::new(
+                    format!("{:.0}%", 100.0 * v),
+                    (i as f64 + 0.35, *v),
+                    ("sans-serif", 13).into_font(),
+                )
+            }))
+            .map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(out)
+}

@@ -1,0 +1,104 @@
+//! `e`: the current screen as a screenshot — SVG of the terminal cells, a PNG rendered from it,
+//! and the data behind the charts on it as CSV — in RUN_DIR/screenshots/.
+
+use super::app::{App, View};
+use crate::export::{raster, screen};
+use crate::protocol::{Iterate, Split, word};
+use crate::rundir::write_atomic;
+use ratatui::buffer::Buffer;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+/// The data behind the charts of the current view, as (name, CSV).
+pub fn screen_data(app: &App) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let metrics = |app: &App| {
+        let mut csv = String::from("iterate,split,epoch,step,loss,acc\n");
+        let mut keys: Vec<&(Iterate, Split)> = app.series.keys().collect();
+        keys.sort();
+        for key in keys {
+            for p in app.series[key].points() {
+                let _ = writeln!(
+                    csv,
+                    "{},{},{},{},{},{}",
+                    word(&key.0),
+                    word(&key.1),
+                    p.epoch,
+                    p.step,
+                    p.loss,
+                    p.acc
+                );
+            }
+        }
+        csv
+    };
+    let probe_csv = |r: &crate::probe::ProbeResult| crate::probe::store::csv(r);
+    match app.view {
+        View::Dashboard => out.push(("metrics".into(), metrics(app))),
+        View::Probes => {
+            if let Some(r) = app.probes.results.get(app.probes.selected) {
+                out.push((format!("probe-{}", r.id), probe_csv(r)));
+                if let Some(s) = &r.shift {
+                    let mut csv = String::from("delta,xi,ratio\n");
+                    for ((d, x), q) in s.deltas.iter().zip(&s.xi).zip(&s.ratio) {
+                        let _ = writeln!(csv, "{d},{x},{q}");
+                    }
+                    out.push((format!("shift-{}", r.id), csv));
+                }
+            }
+            if let Some(live) = &app.probes.live {
+                let mut csv = String::from("t,train_loss,train_acc,test_loss,test_acc\n");
+                for p in live.points.iter().flatten() {
+                    let _ = writeln!(
+                        csv,
+                        "{},{},{},{},{}",
+                        p.t, p.train_loss, p.train_acc, p.test_loss, p.test_acc
+                    );
+                }
+                out.push((format!("probe-{}-partial", live.id), csv));
+            }
+        }
+        View::Ablations => {
+            out.push(("metrics".into(), metrics(app)));
+            if let Some(twin) = &app.twin {
+                out.push(("twin-metrics".into(), metrics(twin)));
+            }
+            if let Some((result, probes)) = app.ablations.last() {
+                out.push((
+                    format!("ablation-{}", result.id),
+                    crate::ablation::csv(result),
+                ));
+                for p in probes {
+                    out.push((format!("probe-{}", p.id), probe_csv(p)));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Writes `<stem>.svg`, `<stem>.png` and the CSVs into `dir`; returns every path written.
+pub fn export(
+    buffer: &Buffer,
+    data: &[(String, String)],
+    dir: &Path,
+    stem: &str,
+) -> anyhow::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let svg = screen::to_svg(buffer);
+    let png = raster::png(&svg, 1.0)?;
+    let mut written = Vec::new();
+    for (path, bytes) in [
+        (dir.join(format!("{stem}.svg")), svg.into_bytes()),
+        (dir.join(format!("{stem}.png")), png),
+    ] {
+        write_atomic(&path, &bytes)?;
+        written.push(path);
+    }
+    for (name, csv) in data {
+        let path = dir.join(format!("{stem}-{name}.csv"));
+        write_atomic(&path, csv.as_bytes())?;
+        written.push(path);
+    }
+    Ok(written)
+}
