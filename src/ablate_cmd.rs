@@ -8,11 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use valleys::ablation::{self, AblationConfig, AblationKind, Subject};
 use valleys::config::Experiment;
-use valleys::data::dataset::Dataset;
 use valleys::probe::offline::SavedRun;
 use valleys::rundir::RunDir;
 use valleys::runtime::{self, DeviceChoice, DeviceRequest};
-use valleys::worker::{Worker, WorkerSpec};
+use valleys::worker::{Worker, WorkerData, WorkerSpec};
 
 /// Flags of `valleys ablate`.
 #[derive(Args)]
@@ -150,7 +149,7 @@ fn train_twin(
     } else {
         RunDir::create(root, &twin)?
     };
-    let data = Dataset::load(&twin.data, twin.eval.train_subset, twin.seed, device.device)?;
+    let data = WorkerData::Raw(valleys::data::read(&twin.data, twin.seed)?);
     let worker = Worker::spawn(WorkerSpec {
         experiment: twin,
         device,

@@ -103,6 +103,27 @@ pub struct RawDataset {
     pub source: String,
 }
 
+impl RawDataset {
+    /// The shape of one input once on the device: `[C, H, W]` (after `pad_to`) or `[D]`.
+    pub fn input_shape(&self, pad_to: Option<u32>) -> Result<Vec<i64>, DataError> {
+        Ok(match &self.train.features {
+            Features::Images(img) => {
+                let (h, w) = (img.height as i64, img.width as i64);
+                match pad_to.map(i64::from) {
+                    Some(size) if size < h || size < w => {
+                        return Err(DataError::Mismatch(format!(
+                            "data.pad_to = {size}: the images are already {h}x{w}; expected a size at least that large"
+                        )));
+                    }
+                    Some(size) => vec![img.channels as i64, size, size],
+                    None => vec![img.channels as i64, h, w],
+                }
+            }
+            Features::Vectors { dim, .. } => vec![*dim as i64],
+        })
+    }
+}
+
 const FASHION_MEAN_STD: (f32, f32) = (0.2860, 0.3530);
 const MNIST_MEAN_STD: (f32, f32) = (0.1307, 0.3081);
 const CIFAR_MEAN: [f32; 3] = [0.4914, 0.4822, 0.4465];

@@ -135,9 +135,14 @@ impl EpochPrinter {
                 let swa = self.finals.get(&Iterate::Swa);
                 let mut line = String::from("finished");
                 if let Some(s) = sgd {
+                    let elapsed = self
+                        .finals
+                        .values()
+                        .map(|r| r.elapsed_s)
+                        .fold(0.0, f64::max);
                     line += &format!(
                         " in {}: SGD test loss {:.4} ({:.1}%)",
-                        clock(s.elapsed_s),
+                        clock(elapsed),
                         s.loss,
                         100.0 * s.acc
                     );

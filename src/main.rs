@@ -13,7 +13,6 @@ use std::sync::atomic::AtomicBool;
 use valleys::ablation::AblationKind;
 use valleys::config::{ConfigError, Experiment};
 use valleys::data::DataError;
-use valleys::data::dataset::Dataset;
 use valleys::headless::EpochPrinter;
 use valleys::model::{Model, ModelError};
 use valleys::protocol::Outcome;
@@ -22,7 +21,7 @@ use valleys::runtime::{self, DeviceRequest};
 use valleys::train::resume;
 use valleys::ui::theme::Theme;
 use valleys::ui::{self, UiOptions};
-use valleys::worker::{self, Worker, WorkerSpec};
+use valleys::worker::{self, Worker, WorkerData, WorkerSpec};
 
 /// Watch where training ends up in its loss landscape: SGD vs SWA, live.
 #[derive(Parser)]
@@ -268,13 +267,10 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let request = DeviceRequest::parse(args.device.as_deref().unwrap_or(&experiment.device))?;
     let device = runtime::choose_device(request)?;
-    let data = Dataset::load(
-        &experiment.data,
-        experiment.eval.train_subset,
-        experiment.seed,
-        device.device,
-    )?;
-    Model::check_input(&experiment.model, &data.input_shape, data.classes)?;
+    // Read (and check) the data here, but leave every tensor operation to the worker thread.
+    let data = valleys::data::read(&experiment.data, experiment.seed)?;
+    let input_shape = data.input_shape(experiment.data.pad_to)?;
+    Model::check_input(&experiment.model, &input_shape, data.classes)?;
     let run_dir = match &args.resume {
         Some(dir) => {
             let run_dir = RunDir::open(dir)?;
@@ -301,7 +297,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let worker = Worker::spawn(WorkerSpec {
         experiment,
         device,
-        data,
+        data: WorkerData::Raw(data),
         run_dir,
         resume: args.resume.is_some(),
         stop: stop.clone(),

@@ -2,6 +2,7 @@
 //! [`Command`]s and emits [`Event`]s. Nothing else in the program touches a tensor.
 
 use crate::config::Experiment;
+use crate::data::RawDataset;
 use crate::data::dataset::Dataset;
 use crate::protocol::{Command, Event, Outcome, RunInfo};
 use crate::rundir::RunDir;
@@ -21,8 +22,8 @@ pub const THREAD_NAME: &str = "valleys-worker";
 pub struct WorkerSpec {
     pub experiment: Experiment,
     pub device: DeviceChoice,
-    /// The data set, already on the device.
-    pub data: Dataset,
+    /// The data set: read from disk (moved to the device by the worker), or already there.
+    pub data: WorkerData,
     pub run_dir: RunDir,
     /// Continue from the run directory's latest checkpoint.
     pub resume: bool,
@@ -30,6 +31,17 @@ pub struct WorkerSpec {
     pub stop: Arc<AtomicBool>,
     /// The command line, recorded in run.json.
     pub argv: Vec<String>,
+}
+
+/// The data a worker trains on.
+pub enum WorkerData {
+    /// As read from disk. The worker moves it to the device itself, so that every libtorch
+    /// operation of the run happens on its thread: a second thread with its own OpenMP team
+    /// would make libgomp stop spinning between kernels (more threads than cores), which costs
+    /// about a quarter of the training speed on a small CPU.
+    Raw(RawDataset),
+    /// Already on the device (a twin on a GPU shares its run's tensors).
+    Device(Dataset),
 }
 
 /// A running worker: its command sender and event receiver. After training it keeps
@@ -66,36 +78,9 @@ impl Worker {
     pub fn spawn_with_events(spec: WorkerSpec, sink: EventSink) -> std::io::Result<Self> {
         let (command_tx, command_rx) = std::sync::mpsc::channel();
         let (_, event_rx) = tokio::sync::mpsc::unbounded_channel();
-        let run_dir = spec.run_dir.clone();
         let thread = std::thread::Builder::new()
             .name(THREAD_NAME.into())
-            .spawn(move || {
-                let finished = std::cell::Cell::new(false);
-                let finish = |outcome: Outcome| {
-                    if let Err(e) = record_outcome(&run_dir, &outcome) {
-                        sink.log(format!("could not record the outcome in run.json: {e}"));
-                    }
-                    finished.set(true);
-                    sink.send(Event::Finished(outcome));
-                };
-                let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                    run(spec, &command_rx, &sink, &finish)
-                }));
-                let failure = match result {
-                    Ok(Ok(())) => None,
-                    Ok(Err(e)) => Some(format!("{e:#}")),
-                    Err(panic) => Some(format!(
-                        "the training worker panicked: {}",
-                        panic_message(&panic)
-                    )),
-                };
-                match failure {
-                    Some(message) if !finished.get() => finish(Outcome::Failed { message }),
-                    // The run itself ended; only the service of probes afterwards failed.
-                    Some(message) => sink.log(format!("error after the run: {message}")),
-                    None => {}
-                }
-            })?;
+            .spawn(move || run_to_end(spec, &command_rx, &sink))?;
         Ok(Self {
             commands: command_tx,
             events: event_rx,
@@ -121,6 +106,36 @@ impl Worker {
     }
 }
 
+/// Runs a worker's whole life on this thread: set-up, training, the outcome recorded and
+/// reported, then probes until `commands` disconnects. Errors and panics become
+/// [`Outcome::Failed`].
+pub fn run_to_end(spec: WorkerSpec, commands: &Receiver<Command>, sink: &EventSink) {
+    let run_dir = spec.run_dir.clone();
+    let finished = std::cell::Cell::new(false);
+    let finish = |outcome: Outcome| {
+        if let Err(e) = record_outcome(&run_dir, &outcome) {
+            sink.log(format!("could not record the outcome in run.json: {e}"));
+        }
+        finished.set(true);
+        sink.send(Event::Finished(outcome));
+    };
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| run(spec, commands, sink, &finish)));
+    let failure = match result {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(format!("{e:#}")),
+        Err(panic) => Some(format!(
+            "the training worker panicked: {}",
+            panic_message(&panic)
+        )),
+    };
+    match failure {
+        Some(message) if !finished.get() => finish(Outcome::Failed { message }),
+        // The run itself ended; only the service of probes afterwards failed.
+        Some(message) => sink.log(format!("error after the run: {message}")),
+        None => {}
+    }
+}
+
 /// The text of a panic payload.
 pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
@@ -141,9 +156,19 @@ fn run(
 ) -> anyhow::Result<()> {
     let exp = spec.experiment;
     let run_dir = spec.run_dir.clone();
+    let data = match spec.data {
+        WorkerData::Raw(raw) => Dataset::from_raw(
+            raw,
+            &exp.data,
+            exp.eval.train_subset,
+            exp.seed,
+            spec.device.device,
+        )?,
+        WorkerData::Device(data) => data,
+    };
     let mut engine = Engine::new(
         exp.clone(),
-        spec.data,
+        data,
         spec.device.clone(),
         spec.run_dir,
         sink.clone(),

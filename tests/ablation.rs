@@ -218,13 +218,7 @@ fn the_live_run_trains_its_twin_after_itself_on_a_cpu_and_ablates_against_it() {
     let tmp = tempfile::tempdir().unwrap();
     let exp = Experiment::from_yaml(TINY, "t.yaml", &[]).unwrap();
     let run_dir = RunDir::create(&tmp.path().join("live"), &exp).unwrap();
-    let data = valleys::data::dataset::Dataset::load(
-        &exp.data,
-        exp.eval.train_subset,
-        exp.seed,
-        Device::Cpu,
-    )
-    .unwrap();
+    let data = valleys::worker::WorkerData::Raw(valleys::data::read(&exp.data, exp.seed).unwrap());
     let mut worker = Worker::spawn(WorkerSpec {
         experiment: exp,
         device: valleys::runtime::choose_device(valleys::runtime::DeviceRequest::Cpu).unwrap(),

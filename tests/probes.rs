@@ -61,13 +61,7 @@ fn wait_for(worker: &mut Worker, mut want: impl FnMut(&Event) -> bool) -> Event 
 fn start(root: &Path) -> Worker {
     let exp = tiny();
     let run_dir = RunDir::create(root, &exp).unwrap();
-    let data = valleys::data::dataset::Dataset::load(
-        &exp.data,
-        exp.eval.train_subset,
-        exp.seed,
-        Device::Cpu,
-    )
-    .unwrap();
+    let data = valleys::worker::WorkerData::Raw(valleys::data::read(&exp.data, exp.seed).unwrap());
     Worker::spawn(WorkerSpec {
         experiment: exp,
         data,

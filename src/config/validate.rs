@@ -249,6 +249,9 @@ impl Experiment {
 
     fn validate_swa(&self, bad: &Bad) -> Result<(), ConfigError> {
         let s = &self.swa;
+        if !s.enabled {
+            return Ok(());
+        }
         let epochs = self.train.epochs;
         let start = s.start_epoch.unwrap_or(1);
         if !(1..=epochs).contains(&start) {

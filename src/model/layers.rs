@@ -242,17 +242,21 @@ impl BatchNorm {
             }
             Mode::BatchStats => x.batch_norm(w, b, None, None, true, 0.0, self.eps, cudnn),
             Mode::Accumulate => {
-                self.accumulate(x);
-                x.batch_norm(w, b, None, None, true, 0.0, self.eps, cudnn)
+                // Train-mode batch norm already computes the batch's mean and inverse standard
+                // deviation; accumulate those rather than reducing the input a second time.
+                let (out, mean, invstd) =
+                    x.native_batch_norm(w, b, None::<&Tensor>, None, true, 0.0, self.eps);
+                self.accumulate(x, &mean, &invstd);
+                out
             }
         }
     }
 
-    fn accumulate(&self, x: &Tensor) {
-        let dims: Vec<i64> = (0..x.dim() as i64).filter(|&d| d != 1).collect();
+    /// Adds a batch's moments (its mean, and 1/sqrt(biased variance + eps)) to the pass's.
+    fn accumulate(&self, x: &Tensor, batch_mean: &Tensor, invstd: &Tensor) {
         let n = (x.numel() / x.size()[1] as usize) as f64;
-        let (var, mean) = x.detach().var_mean_correction(&dims[..], 0, false);
-        let (var, mean) = (var.to_kind(Kind::Double), mean.to_kind(Kind::Double));
+        let mean = batch_mean.to_kind(Kind::Double);
+        let var = invstd.to_kind(Kind::Double).pow_tensor_scalar(-2) - self.eps;
         let mut slot = self.moments.borrow_mut();
         *slot = Some(match slot.take() {
             None => Moments {
@@ -332,6 +336,11 @@ mod tests {
         assert!(bn.running_mean.allclose(&direct_mean, 1e-5, 1e-6, false));
         assert!(bn.running_var.allclose(&direct_var, 1e-5, 1e-6, false));
         assert!(!bn.store_moments(), "moments are consumed");
+        // Normalising while accumulating is train-mode batch norm.
+        let x = data.narrow(0, 0, 16);
+        let accumulated = bn.forward(&x, Mode::Accumulate);
+        let train_mode = bn.forward(&x, Mode::BatchStats);
+        assert!(accumulated.allclose(&train_mode, 1e-4, 1e-5, false));
     }
 
     #[test]

@@ -127,6 +127,8 @@ pub struct Engine {
     twin_queued: bool,
     /// Training has ended; only probes, ablations and checkpoints remain.
     training_done: bool,
+    /// The twin trained on this thread (CPU) and is done.
+    twin_done: bool,
 }
 
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
@@ -170,6 +172,7 @@ impl Engine {
             twin: None,
             twin_queued: false,
             training_done: false,
+            twin_done: false,
             scratch,
             opt,
             schedule: LrSchedule::from_experiment(&exp),
@@ -323,11 +326,14 @@ impl Engine {
     }
 
     /// Trains the no-BN twin in RUN_DIR/twin-nobn, reporting through this run's events. On a
-    /// GPU it starts now, beside this run; on a CPU, which one run already fills, it waits for
-    /// this run to finish.
+    /// GPU it starts now, in a worker of its own beside this run. On a CPU, which one run
+    /// already fills, it waits for this run to end and then trains on this thread (a second
+    /// thread of libtorch work would slow both); commands wait until it is done, the stop flag
+    /// still stops it.
     fn start_twin(&mut self) -> anyhow::Result<()> {
-        if self.twin.is_some() {
-            self.events.log("the no-BN twin is already training");
+        if self.twin.is_some() || self.twin_done {
+            self.events
+                .log("the no-BN twin has been trained already (or is training)");
             return Ok(());
         }
         if !self.sgd.has_bn() {
@@ -335,7 +341,8 @@ impl Engine {
                 .log("this run has no BN: it is its own no-BN twin");
             return Ok(());
         }
-        if !self.training_done && !self.device.device.is_cuda() {
+        let gpu = self.device.device.is_cuda();
+        if !self.training_done && !gpu {
             self.twin_queued = true;
             self.events
                 .log("the no-BN twin will start when this run ends (one CPU run at a time)");
@@ -350,21 +357,28 @@ impl Engine {
         } else {
             RunDir::create(&root, &experiment)?
         };
+        self.events
+            .log(format!("training the no-BN twin in {}", root.display()));
         let spec = crate::worker::WorkerSpec {
             experiment,
             device: self.device.clone(),
-            data: self.data.shallow_clone(),
+            data: crate::worker::WorkerData::Device(self.data.shallow_clone()),
             run_dir,
             resume,
             stop: self.stop.clone(),
             argv: vec!["(twin of this run)".into()],
         };
-        self.twin = Some(crate::worker::Worker::spawn_with_events(
-            spec,
-            self.events.for_twin(),
-        )?);
-        self.events
-            .log(format!("training the no-BN twin in {}", root.display()));
+        if gpu {
+            self.twin = Some(crate::worker::Worker::spawn_with_events(
+                spec,
+                self.events.for_twin(),
+            )?);
+        } else {
+            // No sender: the twin takes no commands and ends as soon as it has trained.
+            let (_, no_commands) = std::sync::mpsc::channel();
+            crate::worker::run_to_end(spec, &no_commands, &self.events.for_twin());
+            self.twin_done = true;
+        }
         Ok(())
     }
 
