@@ -83,6 +83,7 @@ pub fn follow(
         let mut follower = MetricsFollower::new(dir.metrics_path());
         let mut announced = false;
         let mut finished = false;
+        let mut probes_seen = std::collections::HashSet::new();
         while !done.load(Ordering::Relaxed) && !tx.is_closed() {
             let status = read_run_json(&dir);
             if !announced && let Some((info, _)) = &status {
@@ -101,6 +102,12 @@ pub fn follow(
                 }
                 Err(e) => {
                     let _ = tx.send(Event::Log(format!("cannot read metrics.jsonl: {e}")));
+                }
+            }
+            // Probes written by `valleys probe` (or an earlier dashboard) show in the probe view.
+            for result in crate::probe::store::read_all(&dir) {
+                if probes_seen.insert(result.id.clone()) {
+                    let _ = tx.send(Event::ProbeFinished(Box::new(result)));
                 }
             }
             if !finished && let Some((_, Some(outcome))) = status {
