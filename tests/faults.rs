@@ -168,30 +168,30 @@ fn a_kill_during_checkpoint_writes_leaves_the_previous_checkpoint_loadable() {
                 "eval: {train_subset: 64, every_epochs: 100000}",
             ),
     );
-    let mut checked = 0;
     for (round, delay_ms) in [40u64, 170, 330, 90, 250, 420].into_iter().enumerate() {
         let out = format!("k{round}");
         let mut child = start_until(d, &out, "plan:");
-        std::thread::sleep(Duration::from_millis(500 + delay_ms));
+        let latest = d.join(&out).join("checkpoints/latest.safetensors");
+        // Kill at a different moment after the first checkpoint each round; with a checkpoint
+        // every few milliseconds most kills land inside a write.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !latest.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "no first checkpoint within 120 s"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(delay_ms));
         child.kill().unwrap();
         child.wait().unwrap();
-        let latest = d.join(&out).join("checkpoints/latest.safetensors");
-        if latest.exists() {
-            let state = loads(&d.join(&out), "latest.safetensors");
-            assert!(state.epoch >= 1);
-            checked += 1;
-        }
+        let state = loads(&d.join(&out), "latest.safetensors");
+        assert!(state.epoch >= 1);
         if round == 0 {
             // A killed run resumes, leftovers and all.
             let resumed = valleys(d)
-                .args([
-                    "run",
-                    "--resume",
-                    &out,
-                    "--headless",
-                    "--set",
-                    "train.epochs=200",
-                ])
+                .args(["run", "--resume", &out, "--headless", "--set"])
+                .arg(format!("train.epochs={}", state.epoch + 3))
                 .output()
                 .unwrap();
             assert!(
@@ -201,10 +201,6 @@ fn a_kill_during_checkpoint_writes_leaves_the_previous_checkpoint_loadable() {
             );
         }
     }
-    assert!(
-        checked >= 4,
-        "the kills landed after the first checkpoint ({checked} of 6)"
-    );
 }
 
 #[test]
