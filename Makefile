@@ -12,7 +12,7 @@ ARGS ?=
 .DEFAULT_GOAL := run
 RUNS ?= $(wildcard runs/*)
 
-.PHONY: setup build run test lint fmt assets figures
+.PHONY: setup build run test lint fmt assets figures bench
 
 ## Find or fetch libtorch 2.11.0 and point cargo at it (.cargo/config.toml).
 setup:
@@ -42,6 +42,15 @@ fmt:
 figures: build
 	@test -n "$(RUNS)" || { echo "no run directories: train one first (make run) or set RUNS=..."; exit 2; }
 	@for run in $(RUNS); do target/release/valleys report "$$run" || exit 1; done
+
+## Benchmarks against a PyTorch loop on this machine (sets up bench/.venv: torch 2.11.0, a few GB).
+bench: build bench/.venv/.ready
+	bench/.venv/bin/python bench/run.py --valleys target/release/valleys $(ARGS)
+
+bench/.venv/.ready:
+	python3 -m venv bench/.venv
+	bench/.venv/bin/pip install --quiet torch==2.11.0
+	touch $@
 
 ## Regenerate the embedded data in assets/ from the pinned upstream packages.
 assets:

@@ -1,6 +1,7 @@
 //! The `valleys` command line. Every error ends here as one line on stderr and an exit code.
 
 mod ablate_cmd;
+mod bench_cmd;
 mod probe_cmd;
 
 use anyhow::Context;
@@ -63,6 +64,9 @@ enum Command {
     },
     /// Show the libtorch in use and the devices it can see.
     Info,
+    /// Measurements for `make bench` (JSON on stdout).
+    #[command(hide = true)]
+    Bench(bench_cmd::BenchArgs),
 }
 
 /// How the dashboard draws; for terminals over slow links or without Unicode or colour.
@@ -167,6 +171,10 @@ fn install_panic_hook() {
 
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Bench(args) => {
+            bench_cmd::run(&args)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Info => {
             println!("{}", runtime::report());
             Ok(ExitCode::SUCCESS)

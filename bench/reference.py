@@ -1,0 +1,244 @@
+"""PyTorch reference loops for `make bench`: the same models, data layout and optimiser settings
+as valleys, so that the two are compared on the same machine doing the same work.
+
+Each command prints one JSON object on stdout.
+
+  train   samples/s of SGD training steps (data in memory on the device, random flips,
+          cross-entropy, SGD with momentum and weight decay), after a warm-up
+  protocol  seconds of the authors' interpolation protocol (He et al., interpulation.py):
+          per point, load the weights, bn_update over the whole augmented training set, then
+          evaluate the training and the test set
+"""
+
+import argparse
+import gzip
+import json
+import math
+import os
+import struct
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# --- the SWA code's pre-activation ResNet (timgaripov/swa models/preresnet.py) ---------------
+
+class BasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(self, inplanes, planes, stride=1, downsample=None):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(inplanes)
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.downsample = downsample
+
+    def forward(self, x):
+        out = F.relu(self.bn1(x))
+        residual = self.downsample(out) if self.downsample is not None else x
+        out = self.conv1(out)
+        out = self.conv2(F.relu(self.bn2(out)))
+        return out + residual
+
+
+class PreResNet(nn.Module):
+    def __init__(self, depth, in_channels, classes):
+        super().__init__()
+        n = (depth - 2) // 6
+        self.inplanes = 16
+        self.conv1 = nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False)
+        self.layer1 = self._make_layer(16, n)
+        self.layer2 = self._make_layer(32, n, stride=2)
+        self.layer3 = self._make_layer(64, n, stride=2)
+        self.bn = nn.BatchNorm2d(64)
+        self.fc = nn.Linear(64, classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                k = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
+                m.weight.data.normal_(0, math.sqrt(2.0 / k))
+            elif isinstance(m, nn.BatchNorm2d):
+                m.weight.data.fill_(1)
+                m.bias.data.zero_()
+
+    def _make_layer(self, planes, blocks, stride=1):
+        downsample = None
+        if stride != 1 or self.inplanes != planes:
+            downsample = nn.Sequential(nn.Conv2d(self.inplanes, planes, 1, stride, bias=False))
+        layers = [BasicBlock(self.inplanes, planes, stride, downsample)]
+        self.inplanes = planes
+        layers += [BasicBlock(planes, planes) for _ in range(1, blocks)]
+        return nn.Sequential(*layers)
+
+    def forward(self, x):
+        x = self.layer3(self.layer2(self.layer1(self.conv1(x))))
+        x = F.relu(self.bn(x))
+        return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
+# --- data --------------------------------------------------------------------------------
+
+def read_idx(path):
+    raw = gzip.open(path).read()
+    magic, count = struct.unpack(">II", raw[:8])
+    if magic == 2051:
+        rows, cols = struct.unpack(">II", raw[8:16])
+        return torch.frombuffer(bytearray(raw[16:]), dtype=torch.uint8).view(count, 1, rows, cols)
+    return torch.frombuffer(bytearray(raw[8:]), dtype=torch.uint8).long()
+
+
+def dataset(name, device):
+    """The bench's data: the embedded Fashion-MNIST subset, or CIFAR-shaped random bytes."""
+    if name == "quick":
+        d = os.path.join(ROOT, "assets", "fashion-mnist-10k")
+        x = read_idx(os.path.join(d, "train-images-idx3-ubyte.gz"))
+        y = read_idx(os.path.join(d, "train-labels-idx1-ubyte.gz"))
+        xt = read_idx(os.path.join(d, "t10k-images-idx3-ubyte.gz"))
+        yt = read_idx(os.path.join(d, "t10k-labels-idx1-ubyte.gz"))
+        mean, std = [0.2860], [0.3530]
+    else:
+        g = torch.Generator().manual_seed(0)
+        x = torch.randint(0, 256, (10240, 3, 32, 32), dtype=torch.uint8, generator=g)
+        y = torch.randint(0, 10, (10240,), generator=g)
+        xt, yt = x[:1024].clone(), y[:1024].clone()
+        mean, std = [0.4914, 0.4822, 0.4465], [0.2023, 0.1994, 0.2010]
+    mean = torch.tensor(mean, device=device).view(1, -1, 1, 1)
+    std = torch.tensor(std, device=device).view(1, -1, 1, 1)
+    return x.to(device), y.to(device), xt.to(device), yt.to(device), mean, std
+
+
+def prepare(xb, mean, std, flip=None):
+    x = xb.float() / 255.0
+    if flip is not None:
+        x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
+    return (x - mean) / std
+
+
+def model_for(name, device):
+    depth, channels = (8, 1) if name == "quick" else (20, 3)
+    return PreResNet(depth, channels, 10).to(device)
+
+
+# --- commands ----------------------------------------------------------------------------
+
+def train(args, device):
+    torch.manual_seed(1)
+    x, y, _, _, mean, std = dataset(args.model, device)
+    model = model_for(args.model, device)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    model.train()
+    n, bs = x.shape[0], args.batch
+
+    def steps(count):
+        done = 0
+        while done < count:
+            order = torch.randperm(n, device=device)
+            for start in range(0, n, bs):
+                if done == count:
+                    break
+                idx = order[start:start + bs]
+                flip = torch.rand(idx.shape[0], device=device) < 0.5
+                xb = prepare(x.index_select(0, idx), mean, std, flip)
+                loss = F.cross_entropy(model(xb), y.index_select(0, idx))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                done += 1
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    steps(args.warmup)
+    t = time.perf_counter()
+    steps(args.steps)
+    seconds = time.perf_counter() - t
+    return {"samples_per_s": args.steps * bs / seconds, "seconds": seconds, "steps": args.steps}
+
+
+@torch.no_grad()
+def bn_update(model, x, mean, std, bs):
+    """timgaripov/swa utils.bn_update: cumulative-average BN statistics over one pass."""
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    momenta = {}
+    for m in bns:
+        m.reset_running_stats()
+        momenta[m] = m.momentum
+    model.train()
+    seen = 0
+    order = torch.randperm(x.shape[0], device=x.device)
+    for start in range(0, x.shape[0], bs):
+        xb = x.index_select(0, order[start:start + bs])
+        b = xb.shape[0]
+        for m in bns:
+            m.momentum = b / (seen + b)
+        flip = torch.rand(b, device=x.device) < 0.5
+        model(prepare(xb, mean, std, flip))
+        seen += b
+    for m in bns:
+        m.momentum = momenta[m]
+
+
+@torch.no_grad()
+def evaluate(model, x, y, mean, std, bs, flip=False):
+    model.eval()
+    total, correct = 0.0, 0
+    for start in range(0, x.shape[0], bs):
+        xb, yb = x[start:start + bs], y[start:start + bs]
+        f = (torch.rand(xb.shape[0], device=x.device) < 0.5) if flip else None
+        out = model(prepare(xb, mean, std, f))
+        total += F.cross_entropy(out, yb, reduction="sum").item()
+        correct += (out.argmax(1) == yb).sum().item()
+    return total / x.shape[0], correct / x.shape[0]
+
+
+def protocol(args, device):
+    torch.manual_seed(1)
+    x, y, xt, yt, mean, std = dataset(args.model, device)
+    swa, sgd = model_for(args.model, device), model_for(args.model, device)
+    a = [p.detach().clone() for p in swa.parameters()]
+    b = [p.detach().clone() for p in sgd.parameters()]
+    probe = model_for(args.model, device)
+    t = time.perf_counter()
+    for i in range(args.points):
+        alpha = -2 + 5 * i / (args.points - 1)
+        with torch.no_grad():
+            for p, pa, pb in zip(probe.parameters(), a, b):
+                p.copy_(pa + alpha * (pb - pa))
+        bn_update(probe, x, mean, std, 128)
+        evaluate(probe, x, y, mean, std, 128, flip=True)  # the authors evaluate the augmented loader
+        evaluate(probe, xt, yt, mean, std, 128)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - t
+    return {"seconds": seconds, "points": args.points, "seconds_per_point": seconds / args.points}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("command", choices=["train", "protocol"])
+    ap.add_argument("--model", choices=["quick", "preresnet20"], default="quick")
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--points", type=int, default=41)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    result = train(args, device) if args.command == "train" else protocol(args, device)
+    result.update(
+        torch=torch.__version__,
+        threads=torch.get_num_threads(),
+        device=str(device),
+        device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+    )
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""`make bench`: valleys against a PyTorch loop doing the same work, on this machine, in one run.
+
+Prints a table and writes bench/results.json: the machine, every measurement, and every ratio
+under a key containing "ratio" (training ones also containing "train"). Targets: training at
+least as fast as PyTorch; a probe point within 1.3x one forward pass; dashboard overhead under
+2%; resident memory flat after warm-up.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def run_json(cmd):
+    print("  $", " ".join(cmd), file=sys.stderr, flush=True)
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def machine(threads):
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "threads": threads,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--valleys", default="target/release/valleys")
+    ap.add_argument("--python", default=sys.executable)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--memory-steps", type=int, default=20000)
+    ap.add_argument("--out", default=os.path.join(HERE, "results.json"))
+    args = ap.parse_args()
+    v = [args.valleys, "bench", "--threads", str(args.threads), "--device", args.device]
+    ref = [args.python, os.path.join(HERE, "reference.py"), "--threads", str(args.threads), "--device", args.device]
+
+    results = {"machine": machine(args.threads)}
+    rows = []
+
+    for model in ["quick", "preresnet20"]:
+        # Alternate the two, three times each, and compare medians: a 2-core machine is noisy.
+        mines, theirs_all = [], []
+        for _ in range(args.repeats):
+            mines.append(run_json(v + ["train", "--model", model, "--steps", str(args.steps)]))
+            theirs_all.append(run_json(ref + ["train", "--model", model, "--steps", str(args.steps), "--warmup", "20"]))
+        median = lambda runs: sorted(runs, key=lambda r: r["samples_per_s"])[len(runs) // 2]
+        mine, theirs = median(mines), median(theirs_all)
+        mine["all_samples_per_s"] = [r["samples_per_s"] for r in mines]
+        theirs["all_samples_per_s"] = [r["samples_per_s"] for r in theirs_all]
+        ratio = mine["samples_per_s"] / theirs["samples_per_s"]
+        results[f"train_{model}"] = {"valleys": mine, "pytorch": theirs}
+        results[f"train_ratio_{model}"] = ratio
+        results["machine"]["torch"] = theirs["torch"]
+        results["machine"]["device_name"] = theirs["device_name"]
+        rows.append((f"training {model}: samples/s (median of {args.repeats})", mine["samples_per_s"], theirs["samples_per_s"], ratio, ">= 1.0"))
+
+    swa = run_json(v + ["swa"])
+    results["swa"] = swa
+    rows.append(("SWA average, fraction of an epoch", swa["average_fraction_of_epoch"], None, None, ""))
+    rows.append(("BN recompute (10k), fraction of an epoch", swa["bn_recompute_fraction_of_epoch"], None, None, ""))
+
+    probe = run_json(v + ["probe"])
+    results["probe"] = probe
+    for mode, m in probe["modes"].items():
+        results[f"probe_point_ratio_{mode}"] = m["ratio_to_forward"]
+        rows.append((f"probe point / forward pass, BN {mode}", m["seconds_per_point"], m["forward_seconds"], m["ratio_to_forward"], "<= 1.3"))
+    authors = run_json(ref + ["protocol", "--model", "quick", "--points", "41"])
+    results["interp_authors_protocol"] = authors
+    equal = authors["seconds"] / probe["interp_41_full_sets_seconds"]
+    results["interp_equal_work_speedup_ratio"] = equal
+    rows.append(("41-pt interp, full sets: s (authors' protocol)", probe["interp_41_full_sets_seconds"], authors["seconds"], equal, "speed-up"))
+    speedup = authors["seconds"] / probe["interp_41_seconds"]
+    results["interp_default_subsets_speedup_ratio"] = speedup
+    rows.append(("41-pt interp, default subsets: s (authors')", probe["interp_41_seconds"], authors["seconds"], speedup, "speed-up"))
+
+    ui = run_json(v + ["ui"])
+    results["ui"] = ui
+    results["ui_overhead_ratio"] = ui["dashboard_samples_per_s"] / ui["headless_samples_per_s"]
+    rows.append(("training with the dashboard / headless", ui["dashboard_samples_per_s"], ui["headless_samples_per_s"], results["ui_overhead_ratio"], ">= 0.98"))
+
+    mem = run_json(v + ["memory", "--steps", str(args.memory_steps)])
+    results["memory"] = mem
+    results["memory_growth_ratio"] = mem["rss_mb_at_end"] / mem["rss_mb_at_50pct"]
+    rows.append((f"RSS MB after 50% / 100% of {mem['steps']} steps", mem["rss_mb_at_50pct"], mem["rss_mb_at_end"], results["memory_growth_ratio"], "~1.0"))
+
+    with open(args.out, "w") as f:
+        json.dump(results, f, indent=2)
+        f.write("\n")
+
+    m = results["machine"]
+    print(f"\nvalleys vs PyTorch {m.get('torch', '?')} on {m['cpu']} ({m['cores']} cores, {args.threads} threads, {args.device})\n")
+    print(f"{'measurement':<46} {'valleys':>12} {'reference':>12} {'ratio':>8}  target")
+    for name, a, b, r, target in rows:
+        fmt = lambda x: "" if x is None else (f"{x:.4g}" if abs(x) < 100 else f"{x:.0f}")
+        print(f"{name:<46} {fmt(a):>12} {fmt(b):>12} {fmt(r):>8}  {target}")
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,381 @@
+//! `valleys bench ...` (hidden; run by `make bench`): measurements of the product's own code
+//! paths, each printed as one JSON object for bench/run.py to compare with PyTorch.
+
+use clap::{Args, Subcommand};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+use valleys::config::Experiment;
+use valleys::data::dataset::Dataset;
+use valleys::model::Model;
+use valleys::probe::runner::{self, Observer, ProbeContext};
+use valleys::probe::{BnMode, DirectionKind, ProbePoint, ProbeSpec};
+use valleys::protocol::{Event, Outcome};
+use valleys::rundir::RunDir;
+use valleys::runtime::{self, DeviceChoice, DeviceRequest};
+use valleys::train::{eval, swa::SwaAverage};
+use valleys::ui::app::App;
+use valleys::ui::theme::Theme;
+use valleys::worker::{Worker, WorkerData, WorkerSpec};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    what: What,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu", global = true)]
+    device: String,
+    /// CPU threads for libtorch (0: its default).
+    #[arg(long, default_value_t = 0, global = true)]
+    threads: i32,
+}
+
+#[derive(Subcommand)]
+enum What {
+    /// Training samples/s of the real engine (quick or preresnet20 on CIFAR-shaped data).
+    Train {
+        #[arg(long, default_value = "quick")]
+        model: String,
+        /// Measured steps (after one warm-up epoch).
+        #[arg(long, default_value_t = 100)]
+        steps: u32,
+    },
+    /// SWA averaging and BN recomputation per epoch, against the epoch's training time.
+    Swa,
+    /// Seconds per probe point for each BN mode against one forward pass, and a 41-point
+    /// interpolation with the default subsets.
+    Probe,
+    /// Training throughput with the dashboard drawing (TestBackend, 10 fps) against headless.
+    Ui,
+    /// Resident memory over a long run (the quick model, batch 16).
+    Memory {
+        #[arg(long, default_value_t = 20_000)]
+        steps: u32,
+    },
+}
+
+fn quick(overrides: &[String]) -> anyhow::Result<Experiment> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/quick.yaml");
+    let path = if path.is_file() {
+        path
+    } else {
+        "experiments/quick.yaml".into()
+    };
+    Ok(Experiment::load(&path, overrides)?)
+}
+
+/// A CIFAR-10 directory of random records, for timing CIFAR-shaped work without CIFAR.
+fn synthetic_cifar(dir: &Path, train: usize, test: usize) -> anyhow::Result<()> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let mut records = |n: usize| -> Vec<u8> {
+        (0..n)
+            .flat_map(|_| {
+                let mut r = vec![rng.gen_range(0..10u8)];
+                r.extend((0..3072).map(|_| rng.r#gen::<u8>()));
+                r
+            })
+            .collect()
+    };
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("data_batch_1.bin"), records(train))?;
+    std::fs::write(dir.join("test_batch.bin"), records(test))?;
+    Ok(())
+}
+
+fn experiment_for(
+    model: &str,
+    tmp: &Path,
+    steps_per_epoch: u32,
+    epochs: u32,
+    batch: u32,
+) -> anyhow::Result<Experiment> {
+    let mut set = vec![
+        format!("train.epochs={epochs}"),
+        format!("train.batch_size={batch}"),
+        format!("data.train_subset={}", steps_per_epoch * batch),
+        "swa.enabled=false".into(),
+        format!("eval.every_epochs={}", epochs),
+        "eval.train_subset=256".into(),
+        format!("checkpoint.every_epochs={}", epochs),
+        "probe={}".into(),
+    ];
+    if model == "preresnet20" {
+        let dir = tmp.join("cifar");
+        synthetic_cifar(&dir, 10240, 512)?;
+        set.extend([
+            "name=bench-preresnet20".into(),
+            "data={dataset: cifar10}".into(),
+            format!("data.dir={}", dir.display()),
+            format!("data.train_subset={}", steps_per_epoch * batch),
+            "data.augment={crop_padding: 0, flip: true}".into(),
+            "model={arch: preresnet, depth: 20}".into(),
+        ]);
+    } else if model != "quick" {
+        anyhow::bail!("--model {model}: expected quick or preresnet20");
+    }
+    quick(&set)
+}
+
+/// Runs `exp` in a worker; returns the samples/s of every epoch's last progress report and, if
+/// `draw` is set, redraws a dashboard at 10 fps on this thread meanwhile.
+fn train_in_worker(
+    exp: Experiment,
+    device: &DeviceChoice,
+    tmp: &Path,
+    draw: bool,
+    mut on_tick: impl FnMut(&App),
+) -> anyhow::Result<Vec<f64>> {
+    let data = WorkerData::Raw(valleys::data::read(&exp.data, exp.seed)?);
+    let root = tmp.join(format!(
+        "run-{}",
+        std::process::id() as u64 * 1000 + rand_suffix()
+    ));
+    let run_dir = RunDir::create(&root, &exp)?;
+    let mut worker = Worker::spawn(WorkerSpec {
+        experiment: exp,
+        device: device.clone(),
+        data,
+        run_dir,
+        resume: false,
+        stop: Arc::new(AtomicBool::new(false)),
+        argv: vec![],
+    })?;
+    let mut app = App::new(
+        Theme {
+            color: true,
+            ascii: false,
+        },
+        true,
+    );
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(160, 48))?;
+    let mut rates: Vec<(u32, f64)> = Vec::new();
+    let mut last_draw = Instant::now();
+    loop {
+        let event = match worker.events.try_recv() {
+            Ok(e) => e,
+            Err(_) => {
+                if draw && last_draw.elapsed() >= Duration::from_millis(100) {
+                    terminal.draw(|f| valleys::ui::views::render(&app, f))?;
+                    last_draw = Instant::now();
+                }
+                on_tick(&app);
+                std::thread::sleep(Duration::from_millis(2));
+                continue;
+            }
+        };
+        if let Event::Progress(p) = &event {
+            match rates.last_mut() {
+                Some((epoch, rate)) if *epoch == p.epoch => *rate = p.samples_per_s,
+                _ => rates.push((p.epoch, p.samples_per_s)),
+            }
+        }
+        if let Event::Finished(outcome) = &event {
+            if *outcome != Outcome::Completed {
+                anyhow::bail!("the bench run ended: {outcome:?}");
+            }
+            break;
+        }
+        app.handle_event(event);
+    }
+    worker.finish();
+    // The first epoch warms up.
+    Ok(rates.into_iter().skip(1).map(|(_, r)| r).collect())
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+struct Quiet;
+
+impl Observer for Quiet {
+    fn started(&mut self, _: &str, _: &ProbeSpec, _: &[f64]) {}
+    fn point(&mut self, _: &str, _: usize, _: &ProbePoint) {}
+    fn cancelled(&mut self) -> bool {
+        false
+    }
+}
+
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    if args.threads > 0 {
+        tch::set_num_threads(args.threads);
+    }
+    let device = runtime::choose_device(DeviceRequest::parse(&args.device)?)?;
+    let tmp = tempfile::tempdir()?;
+    let common = serde_json::json!({
+        "threads": tch::get_num_threads(),
+        "device": device.name,
+        "valleys": env!("CARGO_PKG_VERSION"),
+    });
+    let result = match &args.what {
+        What::Train { model, steps } => {
+            let per_epoch = 20;
+            let epochs = 1 + steps.div_ceil(per_epoch);
+            let exp = experiment_for(model, tmp.path(), per_epoch, epochs, 128)?;
+            let rates = train_in_worker(exp, &device, tmp.path(), false, |_| {})?;
+            serde_json::json!({ "samples_per_s": mean(&rates), "epochs_measured": rates.len(), "steps": (epochs - 1) * per_epoch })
+        }
+        What::Swa => {
+            let exp = quick(&[])?;
+            let data = Dataset::load(&exp.data, Some(2000), exp.seed, device.device)?;
+            let model = Model::build(&exp.model, &data.input_shape, data.classes, device.device)?;
+            let mut avg = SwaAverage::new(Model::build(
+                &exp.model,
+                &data.input_shape,
+                data.classes,
+                device.device,
+            )?);
+            let t = Instant::now();
+            for _ in 0..100 {
+                avg.add(&model);
+            }
+            let add_seconds = t.elapsed().as_secs_f64() / 100.0;
+            let t = Instant::now();
+            eval::recompute_bn(&avg.model, &data, 128, None, 1, 0);
+            let bn_seconds = t.elapsed().as_secs_f64();
+            let per_epoch = 20;
+            let train = experiment_for("quick", tmp.path(), per_epoch, 4, 128)?;
+            let rate = mean(&train_in_worker(train, &device, tmp.path(), false, |_| {})?);
+            let epoch_seconds = data.train.len as f64 / rate;
+            serde_json::json!({
+                "average_seconds": add_seconds,
+                "bn_recompute_seconds": bn_seconds,
+                "epoch_seconds": epoch_seconds,
+                "average_fraction_of_epoch": add_seconds / epoch_seconds,
+                "bn_recompute_fraction_of_epoch": bn_seconds / epoch_seconds,
+            })
+        }
+        What::Probe => {
+            let exp = quick(&[])?;
+            let data = Dataset::load(&exp.data, None, exp.seed, device.device)?;
+            let build = || Model::build(&exp.model, &data.input_shape, data.classes, device.device);
+            let (sgd, swa, scratch) = (build()?, build()?, build()?);
+            let ctx = ProbeContext {
+                data: &data,
+                sgd: &sgd,
+                swa: Some(&swa),
+                scratch: &scratch,
+                seed: 1,
+                eval_batch: exp.eval.batch_for(device.device.is_cuda()),
+                epoch: 0,
+                step: 0,
+                swa_n: 1,
+                source: "bench".into(),
+            };
+            let mut modes = serde_json::Map::new();
+            for bn in [BnMode::Recompute, BnMode::Frozen, BnMode::Batch] {
+                let spec = ProbeSpec {
+                    bn,
+                    points: Some(11),
+                    ..ProbeSpec::default()
+                };
+                let r = runner::run_one(&ctx, &spec, None, &mut Quiet)?;
+                modes.insert(
+                    bn.as_str().into(),
+                    serde_json::json!({
+                        "seconds_per_point": r.cost.seconds_per_point,
+                        "forward_seconds": r.cost.forward_seconds,
+                        "ratio_to_forward": r.cost.ratio_to_forward,
+                    }),
+                );
+            }
+            let interp = ProbeSpec {
+                direction: DirectionKind::Interp,
+                points: Some(41),
+                ..ProbeSpec::default()
+            };
+            let r = runner::run_one(&ctx, &interp, None, &mut Quiet)?;
+            // The authors' work per point: BN over the whole training set, then the whole
+            // training and test sets evaluated.
+            let full = ProbeSpec {
+                train_subset: Some(data.train.len),
+                bn_subset: Some(data.train.len),
+                ..interp
+            };
+            let f = runner::run_one(&ctx, &full, None, &mut Quiet)?;
+            serde_json::json!({
+                "modes": modes,
+                "interp_41_seconds": r.cost.seconds,
+                "interp_41_seconds_per_point": r.cost.seconds_per_point,
+                "interp_41_full_sets_seconds": f.cost.seconds,
+            })
+        }
+        What::Ui => {
+            let per_epoch = 40;
+            let headless = mean(&train_in_worker(
+                experiment_for("quick", tmp.path(), per_epoch, 5, 128)?,
+                &device,
+                tmp.path(),
+                false,
+                |_| {},
+            )?);
+            let drawn = mean(&train_in_worker(
+                experiment_for("quick", tmp.path(), per_epoch, 5, 128)?,
+                &device,
+                tmp.path(),
+                true,
+                |_| {},
+            )?);
+            serde_json::json!({ "headless_samples_per_s": headless, "dashboard_samples_per_s": drawn, "overhead": 1.0 - drawn / headless })
+        }
+        What::Memory { steps } => {
+            let per_epoch = 625;
+            let epochs = steps.div_ceil(per_epoch);
+            let mut exp = experiment_for("quick", tmp.path(), per_epoch, epochs, 16)?;
+            exp.eval.every_epochs = 1;
+            exp.checkpoint.every_epochs = 1;
+            exp.swa.enabled = true;
+            exp.swa.start_epoch = Some(2);
+            let mut samples: Vec<(f64, u64)> = Vec::new();
+            let started = Instant::now();
+            let mut last = Instant::now();
+            train_in_worker(exp, &device, tmp.path(), false, |_| {
+                if last.elapsed() >= Duration::from_secs(1) {
+                    samples.push((started.elapsed().as_secs_f64(), rss_bytes()));
+                    last = Instant::now();
+                }
+            })?;
+            let n = samples.len();
+            let at = |f: f64| {
+                samples
+                    .get(((n as f64 - 1.0) * f) as usize)
+                    .map_or(0, |s| s.1)
+            };
+            let (first_half, second_half) = (at(0.5), at(1.0));
+            serde_json::json!({
+                "steps": epochs * per_epoch,
+                "seconds": started.elapsed().as_secs_f64(),
+                "rss_mb_at_10pct": at(0.1) as f64 / 1e6,
+                "rss_mb_at_50pct": first_half as f64 / 1e6,
+                "rss_mb_at_end": second_half as f64 / 1e6,
+                "rss_growth_second_half_mb": (second_half as f64 - first_half as f64) / 1e6,
+                "samples": samples.iter().map(|(t, b)| [*t, *b as f64 / 1e6]).collect::<Vec<_>>(),
+            })
+        }
+    };
+    let mut out = common;
+    if let (Some(o), serde_json::Value::Object(r)) = (out.as_object_mut(), result) {
+        o.extend(r);
+    }
+    println!("{out}");
+    Ok(())
+}
