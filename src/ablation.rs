@@ -283,20 +283,8 @@ pub fn dir(run: &RunDir) -> PathBuf {
 }
 
 fn next_id(run: &RunDir, kind: AblationKind) -> String {
-    let taken = std::fs::read_dir(dir(run))
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok())
-                .filter_map(|e| {
-                    e.file_name()
-                        .to_str()
-                        .and_then(|n| n.get(..3)?.parse::<u32>().ok())
-                })
-                .max()
-                .unwrap_or(0)
-        })
-        .unwrap_or(0);
-    format!("{:03}-{}", taken + 1, kind.as_str())
+    let n = crate::rundir::next_sequence_number(&dir(run));
+    format!("{n:03}-{}", kind.as_str())
 }
 
 /// The arm table as CSV.
@@ -342,18 +330,7 @@ pub fn write(run: &RunDir, result: &AblationResult) -> Result<PathBuf, RunDirErr
 
 /// Every ablation stored in a run, in id order.
 pub fn read_all(run: &RunDir) -> Vec<AblationResult> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir(run))
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    paths.sort();
-    paths
-        .iter()
-        .filter_map(|p| std::fs::read_to_string(p).ok())
-        .filter_map(|t| serde_json::from_str(&t).ok())
-        .collect()
+    crate::rundir::read_json_files(&dir(run))
 }
 
 /// The probes an arm refers to, read back from their files (`root` is the ablation's run).

@@ -172,6 +172,39 @@ impl MetricsWriter {
     }
 }
 
+/// One more than the highest `NNN-…` sequence number among the entries of `dir` (1 when it
+/// has none or does not exist): ids of stored probes and ablations sort in creation order.
+pub fn next_sequence_number(dir: &Path) -> u32 {
+    let highest = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.get(..3)?.parse::<u32>().ok())
+        })
+        .max();
+    highest.unwrap_or(0) + 1
+}
+
+/// Every `*.json` file in `dir` that parses as a `T`, in file-name order. Files that do not
+/// parse (another kind of result, a newer format) are skipped; a missing `dir` holds none.
+pub fn read_json_files<T: serde::de::DeserializeOwned>(dir: &Path) -> Vec<T> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .filter_map(|text| serde_json::from_str(&text).ok())
+        .collect()
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same directory, synced before it
 /// is renamed into place: readers and crashes see the old file or the new one, never a mix.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RunDirError> {
@@ -230,6 +263,30 @@ mod tests {
             RunDir::open(tmp.path()),
             Err(RunDirError::NotARun(_))
         ));
+    }
+
+    #[test]
+    fn stored_results_are_numbered_in_sequence_and_read_back_in_id_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("probes");
+        assert_eq!(next_sequence_number(&dir), 1, "a missing directory");
+        std::fs::create_dir(&dir).unwrap();
+        for (name, text) in [
+            ("010-b.json", "{\"v\": 10}"),
+            ("002-a.json", "{\"v\": 2}"),
+            ("003-torn.json", "{\"v\": "),
+            ("004-other.json", "{\"w\": 4}"),
+            ("005-c.csv", "v\n5\n"),
+        ] {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        assert_eq!(next_sequence_number(&dir), 11);
+        #[derive(serde::Deserialize)]
+        struct V {
+            v: u32,
+        }
+        let read: Vec<u32> = read_json_files::<V>(&dir).iter().map(|x| x.v).collect();
+        assert_eq!(read, [2, 10]);
     }
 
     #[test]

@@ -585,17 +585,8 @@ fn ablation_figure(run: &RunDir, a: &AblationResult, log_y: bool) -> Result<Stri
 }
 
 fn read_batches(run: &RunDir) -> Vec<BatchSummary> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(store::dir(run))
+    crate::rundir::read_json_files::<BatchSummary>(&store::dir(run))
         .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    paths.sort();
-    paths
-        .iter()
-        .filter_map(|p| std::fs::read_to_string(p).ok())
-        .filter_map(|t| serde_json::from_str::<BatchSummary>(&t).ok())
         .filter(|b| b.batch)
         .collect()
 }

@@ -13,20 +13,8 @@ pub fn dir(run: &RunDir) -> PathBuf {
 
 /// A fresh id: a sequence number, the direction and the centre, e.g. "003-uniform-swa".
 pub fn next_id(run: &RunDir, spec: &ProbeSpec, label: &str) -> String {
-    let taken = std::fs::read_dir(dir(run))
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok())
-                .filter_map(|e| {
-                    e.file_name()
-                        .to_str()
-                        .and_then(|n| n.get(..3)?.parse::<u32>().ok())
-                })
-                .max()
-                .unwrap_or(0)
-        })
-        .unwrap_or(0);
-    format!("{:03}-{}-{label}", taken + 1, spec.direction.as_str())
+    let n = crate::rundir::next_sequence_number(&dir(run));
+    format!("{n:03}-{}-{label}", spec.direction.as_str())
 }
 
 /// The CSV of a probe's curves.
@@ -77,17 +65,5 @@ pub fn write_json(
 
 /// Every single-probe result stored in a run, in id order (batch summaries are skipped).
 pub fn read_all(run: &RunDir) -> Vec<ProbeResult> {
-    let Ok(entries) = std::fs::read_dir(dir(run)) else {
-        return Vec::new();
-    };
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    paths.sort();
-    paths
-        .iter()
-        .filter_map(|p| std::fs::read_to_string(p).ok())
-        .filter_map(|text| serde_json::from_str(&text).ok())
-        .collect()
+    crate::rundir::read_json_files(&dir(run))
 }

@@ -64,6 +64,14 @@ pub(super) fn panel<'a>(app: &App, title: impl Into<Line<'a>>) -> Block<'a> {
         .title(title.into().style(app.theme.title()))
 }
 
+/// A titled panel holding one centred line: what to do where there is nothing to show yet.
+pub(super) fn render_hint(app: &App, frame: &mut Frame, area: Rect, title: &str, hint: &str) {
+    let text = Paragraph::new(hint.to_owned())
+        .alignment(Alignment::Center)
+        .block(panel(app, title.to_owned()));
+    frame.render_widget(text, area);
+}
+
 fn render_too_small(frame: &mut Frame, area: Rect) {
     let text = format!(
         "terminal too small: {}x{}\nvalleys needs at least {MIN_WIDTH}x{MIN_HEIGHT}",

@@ -4,13 +4,13 @@
 
 use super::dashboard::render_chart;
 use super::plot::{self, Axes};
-use super::{centred, panel};
+use super::{centred, panel, render_hint};
 use crate::ablation::{AblationKind, AblationResult};
 use crate::probe::{ProbeResult, format_c};
 use crate::protocol::{Iterate, Split};
 use crate::ui::app::App;
 use ratatui::Frame;
-use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
 use ratatui::widgets::{Clear, Dataset, GraphType, Paragraph};
 
@@ -32,13 +32,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             } else {
                 "no twin: `valleys ablate RUN_DIR --twin` trains one"
             };
-            let block = panel(app, " without BN (twin) ");
-            frame.render_widget(
-                Paragraph::new(hint)
-                    .alignment(Alignment::Center)
-                    .block(block),
-                right,
-            );
+            render_hint(app, frame, right, " without BN (twin) ", hint);
         }
     }
     let show = |g: Option<f64>| g.map_or("–".to_owned(), |g| format!("{g:+.4}"));
@@ -58,15 +52,9 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         }
         Some((result, _)) => render_table(app, frame, detail, result),
         None => {
-            let block = panel(app, " ablation ");
             let hint =
                 "b opens the menu: g groups · m BN modes · s summary · t twin · x stale-BN SWA";
-            frame.render_widget(
-                Paragraph::new(hint)
-                    .alignment(Alignment::Center)
-                    .block(block),
-                detail,
-            );
+            render_hint(app, frame, detail, " ablation ", hint);
         }
     }
 }

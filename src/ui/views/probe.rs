@@ -3,7 +3,7 @@
 //! of this run's probes; and the c histograms of batches. Also the probe form overlay.
 
 use super::plot::{self, Axes};
-use super::{centred, panel};
+use super::{centred, panel, render_hint};
 use crate::probe::runner::{BatchSummary, C_BIN_EDGES};
 use crate::probe::score::{Score, Side};
 use crate::probe::{DirectionKind, ProbePoint, ProbeResult, describe_score, format_c};
@@ -11,7 +11,7 @@ use crate::protocol::{Iterate, Split};
 use crate::ui::app::{App, Quantity};
 use crate::ui::chart;
 use ratatui::Frame;
-use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Dataset, GraphType, Paragraph};
@@ -84,13 +84,7 @@ fn render_chart(app: &App, frame: &mut Frame, area: Rect, shown: Option<&Shown>)
         } else {
             "probes run on the live weights: `valleys probe RUN_DIR` probes a saved checkpoint"
         };
-        let block = panel(app, " probe ");
-        frame.render_widget(
-            Paragraph::new(hint)
-                .alignment(Alignment::Center)
-                .block(block),
-            area,
-        );
+        render_hint(app, frame, area, " probe ", hint);
         return;
     };
     let acc = app.chart.quantity == Quantity::Accuracy;
