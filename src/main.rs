@@ -108,6 +108,7 @@ const EXIT_DIVERGED: u8 = 3;
 const EXIT_STOPPED: u8 = 130;
 
 fn main() -> ExitCode {
+    runtime::tune_allocator();
     // Before anything can ask libtorch about CUDA (see runtime).
     runtime::init_cuda_backend();
     install_panic_hook();

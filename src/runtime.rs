@@ -27,6 +27,26 @@ pub enum CudaBackend {
 
 static CUDA_BACKEND: OnceLock<CudaBackend> = OnceLock::new();
 
+/// Keeps freed memory in the process instead of handing it back to the kernel at once.
+///
+/// libtorch allocates every activation with `malloc`. By default glibc trims the heap top as
+/// soon as a couple of megabytes lie free, so each batch faults in and zeroes its activations
+/// again: on a 2-core CPU half of an evaluation pass went to page faults. With blocks up to
+/// 32 MiB served from the heap and up to 256 MiB of free heap kept, evaluation runs about 1.7x
+/// faster and training faster too, while the resident size stays at the working set. Settings
+/// of the user's own (any `MALLOC_*` variable) are left alone.
+pub fn tune_allocator() {
+    if std::env::vars_os().any(|(k, _)| k.to_string_lossy().starts_with("MALLOC_")) {
+        return;
+    }
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters; called before any other thread runs.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
+    }
+}
+
 /// Loads libtorch's CUDA backend if it is there. Call it first thing in `main`; later calls
 /// return the first result.
 pub fn init_cuda_backend() -> &'static CudaBackend {
