@@ -322,7 +322,8 @@ pub struct DirectionInfo {
 pub struct ProbeCost {
     pub seconds: f64,
     pub seconds_per_point: f64,
-    /// One forward pass (eval mode, no BN work) over the training subset and the test set.
+    /// One plain forward pass (eval mode) over every sample a point reads: the training
+    /// subset, the test set and, when BN is recomputed, the BN pass's samples.
     pub forward_seconds: f64,
     /// seconds_per_point / forward_seconds.
     pub ratio_to_forward: f64,

@@ -149,10 +149,28 @@ fn probe(
     let grid = spec.grid();
     observer.started(&id, spec, &grid);
 
-    // The lower bound a point is measured against: one plain forward pass over the samples.
+    // The lower bound a point is measured against: one plain forward pass over every sample
+    // the point reads, the BN pass's too when it recomputes BN. One batch first, so that
+    // one-off set-up costs do not count.
+    let bn_samples = match spec.bn {
+        BnMode::Recompute if centre.has_bn() => Some(
+            ctx.data
+                .train_subset(spec.bn_subset.unwrap_or(1000), ctx.seed),
+        ),
+        _ => None,
+    };
+    let warm_up = ctx.eval_batch.min(test.len as i64);
+    if warm_up > 0 {
+        let (x, _) = ctx.data.eval_batch(&test, 0, warm_up);
+        let _ = tch::no_grad(|| ctx.scratch.forward(&x, Mode::Eval));
+    }
     let forward_started = Instant::now();
-    let _ = eval::evaluate(ctx.scratch, ctx.data, &train, ctx.eval_batch);
-    let _ = eval::evaluate(ctx.scratch, ctx.data, &test, ctx.eval_batch);
+    for split in [Some(&train), Some(&test), bn_samples.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        let _ = eval::evaluate(ctx.scratch, ctx.data, split, ctx.eval_batch);
+    }
     let forward_seconds = forward_started.elapsed().as_secs_f64();
 
     let end = other.map(|o| o.flat());
