@@ -47,7 +47,11 @@ enum What {
     /// interpolation with the default subsets.
     Probe,
     /// Training throughput with the dashboard drawing (TestBackend, 10 fps) against headless.
-    Ui,
+    Ui {
+        /// Frames a second (the dashboard's default --fps).
+        #[arg(long, default_value_t = 10)]
+        fps: u32,
+    },
     /// Resident memory over a long run (the quick model, batch 16).
     Memory {
         #[arg(long, default_value_t = 20_000)]
@@ -124,7 +128,7 @@ fn train_in_worker(
     exp: Experiment,
     device: &DeviceChoice,
     tmp: &Path,
-    draw: bool,
+    mut frames: Option<(&mut Vec<f64>, u32)>,
     mut on_tick: impl FnMut(&App),
 ) -> anyhow::Result<Vec<f64>> {
     let data = WorkerData::Raw(valleys::data::read(&exp.data, exp.seed)?);
@@ -156,9 +160,12 @@ fn train_in_worker(
         let event = match worker.events.try_recv() {
             Ok(e) => e,
             Err(_) => {
-                if draw && last_draw.elapsed() >= Duration::from_millis(100) {
-                    terminal.draw(|f| valleys::ui::views::render(&app, f))?;
+                if let Some((frames, fps)) = frames.as_mut()
+                    && last_draw.elapsed().as_secs_f64() * f64::from(*fps) >= 1.0
+                {
                     last_draw = Instant::now();
+                    terminal.draw(|f| valleys::ui::views::render(&app, f))?;
+                    frames.push(last_draw.elapsed().as_secs_f64());
                 }
                 on_tick(&app);
                 std::thread::sleep(Duration::from_millis(2));
@@ -188,6 +195,12 @@ fn rand_suffix() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     N.fetch_add(1, Ordering::Relaxed)
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 fn mean(v: &[f64]) -> f64 {
@@ -231,7 +244,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             let per_epoch = 20;
             let epochs = 1 + steps.div_ceil(per_epoch);
             let exp = experiment_for(model, tmp.path(), per_epoch, epochs, 128)?;
-            let rates = train_in_worker(exp, &device, tmp.path(), false, |_| {})?;
+            let rates = train_in_worker(exp, &device, tmp.path(), None, |_| {})?;
             serde_json::json!({ "samples_per_s": mean(&rates), "epochs_measured": rates.len(), "steps": (epochs - 1) * per_epoch })
         }
         What::Swa => {
@@ -254,7 +267,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             let bn_seconds = t.elapsed().as_secs_f64();
             let per_epoch = 20;
             let train = experiment_for("quick", tmp.path(), per_epoch, 4, 128)?;
-            let rate = mean(&train_in_worker(train, &device, tmp.path(), false, |_| {})?);
+            let rate = mean(&train_in_worker(train, &device, tmp.path(), None, |_| {})?);
             let epoch_seconds = data.train.len as f64 / rate;
             serde_json::json!({
                 "average_seconds": add_seconds,
@@ -319,23 +332,40 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 "interp_41_full_sets_seconds": f.cost.seconds,
             })
         }
-        What::Ui => {
+        What::Ui { fps } => {
+            // Alternate the two, three times each, and compare medians: a 2-core machine is noisy.
             let per_epoch = 40;
-            let headless = mean(&train_in_worker(
-                experiment_for("quick", tmp.path(), per_epoch, 5, 128)?,
-                &device,
-                tmp.path(),
-                false,
-                |_| {},
-            )?);
-            let drawn = mean(&train_in_worker(
-                experiment_for("quick", tmp.path(), per_epoch, 5, 128)?,
-                &device,
-                tmp.path(),
-                true,
-                |_| {},
-            )?);
-            serde_json::json!({ "headless_samples_per_s": headless, "dashboard_samples_per_s": drawn, "overhead": 1.0 - drawn / headless })
+            let (mut headless, mut drawn, mut frames) = (Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..3 {
+                let exp = experiment_for("quick", tmp.path(), per_epoch, 5, 128)?;
+                headless.push(mean(&train_in_worker(
+                    exp,
+                    &device,
+                    tmp.path(),
+                    None,
+                    |_| {},
+                )?));
+                let exp = experiment_for("quick", tmp.path(), per_epoch, 5, 128)?;
+                drawn.push(mean(&train_in_worker(
+                    exp,
+                    &device,
+                    tmp.path(),
+                    Some((&mut frames, *fps)),
+                    |_| {},
+                )?));
+            }
+            let (headless, drawn) = (median(&headless), median(&drawn));
+            let frame = median(&frames);
+            serde_json::json!({
+                "headless_samples_per_s": headless,
+                "dashboard_samples_per_s": drawn,
+                "overhead": 1.0 - drawn / headless,
+                "frame_ms_median": 1e3 * frame,
+                "frames": frames.len(),
+                // The drawing thread's share of the machine.
+                "fps": fps,
+                "frame_cpu_fraction": frame * f64::from(*fps) / tch::get_num_threads().max(1) as f64,
+            })
         }
         What::Memory { steps } => {
             let per_epoch = 625;
@@ -348,26 +378,27 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             let mut samples: Vec<(f64, u64)> = Vec::new();
             let started = Instant::now();
             let mut last = Instant::now();
-            train_in_worker(exp, &device, tmp.path(), false, |_| {
+            train_in_worker(exp, &device, tmp.path(), None, |_| {
                 if last.elapsed() >= Duration::from_secs(1) {
                     samples.push((started.elapsed().as_secs_f64(), rss_bytes()));
                     last = Instant::now();
                 }
             })?;
-            let n = samples.len();
-            let at = |f: f64| {
-                samples
-                    .get(((n as f64 - 1.0) * f) as usize)
-                    .map_or(0, |s| s.1)
+            // Medians over a tenth of the run each: checkpoints and evaluations make brief peaks.
+            let mb: Vec<f64> = samples.iter().map(|s| s.1 as f64 / 1e6).collect();
+            let window = |from: f64| {
+                let n = mb.len() as f64;
+                median(&mb[(n * from) as usize..(n * (from + 0.1)).ceil() as usize])
             };
-            let (first_half, second_half) = (at(0.5), at(1.0));
+            let (middle, end) = (window(0.4), window(0.9));
             serde_json::json!({
                 "steps": epochs * per_epoch,
                 "seconds": started.elapsed().as_secs_f64(),
-                "rss_mb_at_10pct": at(0.1) as f64 / 1e6,
-                "rss_mb_at_50pct": first_half as f64 / 1e6,
-                "rss_mb_at_end": second_half as f64 / 1e6,
-                "rss_growth_second_half_mb": (second_half as f64 - first_half as f64) / 1e6,
+                "rss_mb_10_to_20pct": window(0.1),
+                "rss_mb_40_to_50pct": middle,
+                "rss_mb_90_to_100pct": end,
+                "rss_mb_peak": mb.iter().copied().fold(0.0, f64::max),
+                "rss_growth_second_half_mb": end - middle,
                 "samples": samples.iter().map(|(t, b)| [*t, *b as f64 / 1e6]).collect::<Vec<_>>(),
             })
         }
