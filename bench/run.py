@@ -38,7 +38,7 @@ def machine(threads):
         "cpu": cpu,
         "cores": os.cpu_count(),
         "threads": threads,
-        "os": platform.platform(),
+        "os": f"{platform.system()} {platform.machine()}, glibc {platform.libc_ver()[1]}",
         "python": platform.python_version(),
     }
 
