@@ -15,7 +15,7 @@ use crate::config::{Experiment, Norm};
 use crate::probe::runner::{self, CentreStats, ProbeContext};
 use crate::probe::{BnMode, ParamGroup, ProbeError, ProbeResult, ProbeSpec};
 use crate::protocol::{Iterate, Split};
-use crate::rundir::{RunDir, RunDirError, write_atomic};
+use crate::rundir::{RunDir, RunDirError};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -312,20 +312,7 @@ pub fn csv(result: &AblationResult) -> String {
 
 /// Writes ablations/<id>.json and .csv.
 pub fn write(run: &RunDir, result: &AblationResult) -> Result<PathBuf, RunDirError> {
-    let dir = dir(run);
-    std::fs::create_dir_all(&dir).map_err(|source| RunDirError::Io {
-        path: dir.clone(),
-        action: "cannot create the directory",
-        source,
-    })?;
-    let json = dir.join(format!("{}.json", result.id));
-    write_atomic(
-        &dir.join(format!("{}.csv", result.id)),
-        csv(result).as_bytes(),
-    )?;
-    let text = serde_json::to_string_pretty(result).expect("ablations serialise");
-    write_atomic(&json, format!("{text}\n").as_bytes())?;
-    Ok(json)
+    crate::rundir::write_result(&dir(run), &result.id, result, Some(&csv(result)))
 }
 
 /// Every ablation stored in a run, in id order.

@@ -188,6 +188,24 @@ pub fn next_sequence_number(dir: &Path) -> u32 {
     highest.unwrap_or(0) + 1
 }
 
+/// Writes `dir/<id>.csv` (when there is a table) and then `dir/<id>.json`, each atomically,
+/// creating `dir` first; the JSON comes last, so a reader that finds it finds the CSV too.
+pub fn write_result(
+    dir: &Path,
+    id: &str,
+    value: &impl serde::Serialize,
+    csv: Option<&str>,
+) -> Result<PathBuf, RunDirError> {
+    std::fs::create_dir_all(dir).map_err(io_err(dir, "cannot create the directory"))?;
+    if let Some(csv) = csv {
+        write_atomic(&dir.join(format!("{id}.csv")), csv.as_bytes())?;
+    }
+    let json = dir.join(format!("{id}.json"));
+    let text = serde_json::to_string_pretty(value).expect("results serialise to JSON");
+    write_atomic(&json, format!("{text}\n").as_bytes())?;
+    Ok(json)
+}
+
 /// Every `*.json` file in `dir` that parses as a `T`, in file-name order. Files that do not
 /// parse (another kind of result, a newer format) are skipped; a missing `dir` holds none.
 pub fn read_json_files<T: serde::de::DeserializeOwned>(dir: &Path) -> Vec<T> {

@@ -3,7 +3,7 @@
 //! atomically; batch summaries in probes/<id>.json with `"batch": true`.
 
 use super::{ProbeResult, ProbeSpec};
-use crate::rundir::{RunDir, RunDirError, write_atomic};
+use crate::rundir::{RunDir, RunDirError};
 use std::path::PathBuf;
 
 /// The probes directory of a run.
@@ -31,18 +31,8 @@ pub fn csv(result: &ProbeResult) -> String {
 
 /// Writes probes/<id>.json and probes/<id>.csv.
 pub fn write(run: &RunDir, result: &ProbeResult) -> Result<(PathBuf, PathBuf), RunDirError> {
-    let dir = dir(run);
-    std::fs::create_dir_all(&dir).map_err(|source| RunDirError::Io {
-        path: dir.clone(),
-        action: "cannot create the directory",
-        source,
-    })?;
-    let json = dir.join(format!("{}.json", result.id));
-    let csv_path = dir.join(format!("{}.csv", result.id));
-    write_atomic(&csv_path, csv(result).as_bytes())?;
-    let text = serde_json::to_string_pretty(result).expect("probe results serialise");
-    write_atomic(&json, format!("{text}\n").as_bytes())?;
-    Ok((json, csv_path))
+    let json = crate::rundir::write_result(&dir(run), &result.id, result, Some(&csv(result)))?;
+    Ok((json.clone(), json.with_extension("csv")))
 }
 
 /// Writes a JSON document (a batch summary) as probes/<id>.json.
@@ -51,16 +41,7 @@ pub fn write_json(
     id: &str,
     value: &serde_json::Value,
 ) -> Result<PathBuf, RunDirError> {
-    let dir = dir(run);
-    std::fs::create_dir_all(&dir).map_err(|source| RunDirError::Io {
-        path: dir.clone(),
-        action: "cannot create the directory",
-        source,
-    })?;
-    let path = dir.join(format!("{id}.json"));
-    let text = serde_json::to_string_pretty(value).expect("JSON values serialise");
-    write_atomic(&path, format!("{text}\n").as_bytes())?;
-    Ok(path)
+    crate::rundir::write_result(&dir(run), id, value, None)
 }
 
 /// Every single-probe result stored in a run, in id order (batch summaries are skipped).
