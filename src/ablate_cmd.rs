@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use valleys::ablation::{self, AblationConfig, AblationKind, Subject};
-use valleys::config::Experiment;
+use valleys::config::{Experiment, MAX_DIRECTIONS, Norm};
+use valleys::error::BadInputExt;
 use valleys::probe::offline::SavedRun;
 use valleys::rundir::RunDir;
 use valleys::runtime::{self, DeviceChoice, DeviceRequest};
@@ -24,7 +25,8 @@ pub struct AblateArgs {
     /// Random directions per arm and centre (summary).
     #[arg(long)]
     pub directions: Option<usize>,
-    /// Train the no-BN twin first if the run has none.
+    /// Train the no-BN twin first if the run has none (without it, a twin trained before
+    /// is used if there is one).
     #[arg(long)]
     pub twin: bool,
     /// Checkpoint of the run (and of its twin) to probe.
@@ -45,16 +47,30 @@ fn kinds(word: &str) -> anyhow::Result<Vec<AblationKind>> {
             AblationKind::BnModes,
             AblationKind::Summary,
         ],
-        other => anyhow::bail!("--kind {other}: expected groups, bn-modes, summary or all"),
+        other => valleys::bad_input!("--kind {other}: expected groups, bn-modes, summary or all"),
     })
 }
 
 /// `valleys ablate`.
 pub fn run(args: &AblateArgs, stop: &Arc<AtomicBool>) -> anyhow::Result<bool> {
     let kinds = kinds(&args.kind)?;
-    let device = runtime::choose_device(DeviceRequest::parse(&args.device)?)?;
-    let run = RunDir::open(&args.run_dir)?;
-    let experiment = Experiment::load(&run.config_path(), &[])?;
+    if let Some(n) = args.directions
+        && !(2..=MAX_DIRECTIONS).contains(&n)
+    {
+        valleys::bad_input!("--directions {n}: expected 2..={MAX_DIRECTIONS} directions per arm");
+    }
+    let device = DeviceRequest::parse(&args.device)
+        .and_then(runtime::choose_device)
+        .bad_input()?;
+    let run = RunDir::open(&args.run_dir).bad_input()?;
+    let _lock = run.lock().bad_input()?;
+    let experiment = Experiment::load(&run.config_path(), &[]).bad_input()?;
+    if experiment.model.norm == Norm::None {
+        valleys::bad_input!(
+            "{}: the model has no batch norm (model.norm: none); BN ablations need a run with BN",
+            run.root().display()
+        );
+    }
     let mut config = experiment
         .ablation
         .clone()
@@ -65,7 +81,10 @@ pub fn run(args: &AblateArgs, stop: &Arc<AtomicBool>) -> anyhow::Result<bool> {
     if let Some(n) = args.directions {
         config.directions = n;
     }
-    config.twin |= args.twin;
+    // The experiment's `ablation.twin` is for `valleys run`; here the twin is trained only
+    // when asked for.
+    config.twin = args.twin;
+    crate::probe_cmd::check_writable(&ablation::dir(&run))?;
     analyse(
         &run,
         &experiment,
@@ -94,10 +113,20 @@ pub fn analyse(
             return Ok(false);
         }
     }
-    let main = SavedRun::load(run.root(), checkpoint, device.device)?;
-    let twin = if twin_root.join("checkpoints").is_dir() {
-        Some(SavedRun::load(&twin_root, checkpoint, device.device)?)
+    let main = SavedRun::load(run.root(), checkpoint, device.device).bad_input()?;
+    let twin_run = RunDir::open(&twin_root).ok();
+    let twin_ready = twin_run
+        .as_ref()
+        .is_some_and(|t| valleys::probe::offline::resolve_checkpoint(t, checkpoint).is_ok());
+    let twin = if twin_ready {
+        Some(SavedRun::load(&twin_root, checkpoint, device.device).bad_input()?)
     } else {
+        if twin_run.is_some() {
+            println!(
+                "the no-BN twin in {} has no checkpoint '{checkpoint}' yet (--twin trains it on); comparing without it",
+                twin_root.display()
+            );
+        }
         None
     };
     let main_subject = Subject {

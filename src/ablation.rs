@@ -246,7 +246,7 @@ pub fn run(
                     Some(subject.run),
                     observer,
                 )?;
-                let stored = crate::probe::store::read_all(subject.run);
+                let (stored, _) = crate::probe::store::read_all(subject.run);
                 for centre in &batch.centres {
                     arms.push(arm(name, rel, &results_of(&stored, centre), threshold));
                 }
@@ -315,9 +315,9 @@ pub fn write(run: &RunDir, result: &AblationResult) -> Result<PathBuf, RunDirErr
     crate::rundir::write_result(&dir(run), &result.id, result, Some(&csv(result)))
 }
 
-/// Every ablation stored in a run, in id order.
-pub fn read_all(run: &RunDir) -> Vec<AblationResult> {
-    crate::rundir::read_json_files(&dir(run))
+/// Every ablation stored in a run, in id order, and the files that could not be read.
+pub fn read_all(run: &RunDir) -> (Vec<AblationResult>, Vec<String>) {
+    crate::rundir::read_json_files(&dir(run), |_| true)
 }
 
 /// The probes an arm refers to, read back from their files (`root` is the ablation's run).
@@ -325,7 +325,7 @@ pub fn arm_probes(root: &Path, arm: &Arm) -> Vec<ProbeResult> {
     let Ok(run) = RunDir::open(&root.join(&arm.run)) else {
         return Vec::new();
     };
-    let stored = crate::probe::store::read_all(&run);
+    let (stored, _) = crate::probe::store::read_all(&run);
     arm.probes
         .iter()
         .filter_map(|id| stored.iter().find(|r| &r.id == id).cloned())

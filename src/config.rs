@@ -7,6 +7,7 @@ mod schema;
 mod validate;
 
 pub use schema::*;
+pub use validate::MAX_DIRECTIONS;
 
 use serde_yaml::Value;
 use std::path::{Path, PathBuf};
@@ -38,7 +39,7 @@ pub enum ConfigError {
         value: String,
         expected: String,
     },
-    #[error("--set {arg}: {message}")]
+    #[error("--set {}: {}", arg.escape_debug(), message.replace('\n', " "))]
     Override { arg: String, message: String },
 }
 
@@ -54,6 +55,11 @@ impl Experiment {
 
     /// Parses an experiment from YAML text; `origin` names the source in messages.
     pub fn from_yaml(text: &str, origin: &str, overrides: &[String]) -> Result<Self, ConfigError> {
+        Self::parse(text, origin, overrides).map_err(|e| blame_override(e, overrides))
+    }
+
+    fn parse(text: &str, origin: &str, overrides: &[String]) -> Result<Self, ConfigError> {
+        check_size(text, origin)?;
         let mut value: Value = serde_yaml::from_str(text).map_err(|e| syntax_error(origin, &e))?;
         if value.is_null() {
             return Err(ConfigError::Empty {
@@ -120,6 +126,79 @@ fn field_error(origin: &str, e: serde_path_to_error::Error<serde_yaml::Error>) -
     }
 }
 
+/// The largest experiment file read, and the deepest nesting of `[` and `{`: far beyond any
+/// real experiment, and small enough that a hostile file fails at once (the YAML parser
+/// spends quadratic time on deep flow collections before it gives up).
+const MAX_FILE_BYTES: usize = 1 << 20;
+const MAX_FLOW_DEPTH: usize = 64;
+
+fn check_size(text: &str, origin: &str) -> Result<(), ConfigError> {
+    let syntax = |message: String| ConfigError::Syntax {
+        origin: origin.to_owned(),
+        message,
+    };
+    if text.len() > MAX_FILE_BYTES {
+        return Err(syntax(format!(
+            "the text is {} bytes; expected an experiment of at most {MAX_FILE_BYTES} bytes",
+            text.len()
+        )));
+    }
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut quote: Option<char> = None;
+    let mut comment = false;
+    for c in text.chars() {
+        match (quote, c) {
+            (_, '\n') => comment = false,
+            _ if comment => {}
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '#') => comment = true,
+            (None, '[' | '{') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (None, ']' | '}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    if deepest > MAX_FLOW_DEPTH {
+        return Err(syntax(format!(
+            "lists or maps nested {deepest} deep; expected at most {MAX_FLOW_DEPTH} levels"
+        )));
+    }
+    Ok(())
+}
+
+/// An error in a field that a `--set` override wrote is the override's, not the file's.
+fn blame_override(e: ConfigError, overrides: &[String]) -> ConfigError {
+    let field = match &e {
+        ConfigError::Field { field, .. } | ConfigError::Invalid { field, .. } => field.clone(),
+        _ => return e,
+    };
+    let culprit = overrides.iter().rev().find(|arg| {
+        let key = arg.split_once('=').map_or(arg.as_str(), |(k, _)| k).trim();
+        field == key || field.starts_with(&format!("{key}."))
+    });
+    let Some(arg) = culprit else {
+        return e;
+    };
+    let message = match e {
+        ConfigError::Field { field, message, .. } => format!("{field}: {message}"),
+        ConfigError::Invalid {
+            field,
+            value,
+            expected,
+            ..
+        } => format!("{field} = {value}: expected {expected}"),
+        other => return other,
+    };
+    ConfigError::Override {
+        arg: arg.clone(),
+        message,
+    }
+}
+
 /// serde_yaml appends " at line L column C"; the location is already in the prefix.
 fn strip_location(message: &str) -> String {
     match message.rfind(" at line ") {
@@ -162,6 +241,7 @@ fn apply_override(root: &mut Value, arg: &str) -> Result<(), ConfigError> {
     if parts.iter().any(|p| p.is_empty()) {
         return Err(bad("the key has an empty part; expected e.g. train.lr"));
     }
+    check_size(raw, "--set").map_err(|e| bad(&e.to_string()))?;
     let value: Value =
         serde_yaml::from_str(raw).map_err(|e| bad(&format!("the value is not valid YAML: {e}")))?;
     let mut node = root;
@@ -218,7 +298,7 @@ train: {epochs: 10, batch_size: 64, lr: 0.1}
         assert_eq!(e.swa.lr, Some(0.05));
         assert_eq!(e.data.augment.flip, Some(true));
         assert_eq!(e.data.augment.crop_padding, Some(0));
-        assert_eq!(e.train.schedule, Schedule::Swa);
+        assert_eq!(e.train.schedule, Schedule::Swa {});
     }
 
     #[test]
@@ -300,6 +380,38 @@ train: {epochs: 10, batch_size: 64, lr: 0.1}
         assert!(err.contains("YAML syntax error"), "{err}");
         let err = load("# only a comment\n", &[]).unwrap_err();
         assert!(err.contains("the file is empty"), "{err}");
+    }
+
+    #[test]
+    fn an_error_in_an_overridden_field_names_the_override() {
+        let err = load(MINIMAL, &["foo=1"]).unwrap_err();
+        assert!(err.starts_with("--set foo=1: "), "{err}");
+        assert!(err.contains("unknown field `foo`"), "{err}");
+        let err = load(MINIMAL, &["train.lr=-1"]).unwrap_err();
+        assert!(
+            err.starts_with("--set train.lr=-1: train.lr = -1: expected a positive"),
+            "{err}"
+        );
+        let err = load(MINIMAL, &["train.schedule={kind: swa, warmup: 3}"]).unwrap_err();
+        assert!(err.contains("unknown field `warmup`"), "{err}");
+        let err = load(MINIMAL, &["name=a\nb: [c"]).unwrap_err();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with("--set name=a\\nb: [c: "), "{err}");
+    }
+
+    #[test]
+    fn deeply_nested_or_huge_text_fails_at_once() {
+        let start = std::time::Instant::now();
+        let err = load(&"[".repeat(100_000), &[]).unwrap_err();
+        assert!(err.contains("nested 100000 deep"), "{err}");
+        let err = load(&format!("name: t\n#{}\n", "x".repeat(2 << 20)), &[]).unwrap_err();
+        assert!(err.contains("at most 1048576 bytes"), "{err}");
+        let err = load(MINIMAL, &[&format!("seed={}", "[".repeat(1000))]).unwrap_err();
+        assert!(err.contains("nested 1000 deep"), "{err}");
+        assert!(start.elapsed().as_secs_f64() < 2.0, "{:?}", start.elapsed());
+        // Brackets inside quotes and comments do not count.
+        let quoted = format!("{MINIMAL}# {}\nseed: 3\n", "[".repeat(100));
+        assert!(load(&quoted, &[]).is_ok());
     }
 
     #[test]

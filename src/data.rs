@@ -104,6 +104,26 @@ pub struct RawDataset {
 }
 
 impl RawDataset {
+    /// Samples that go to the device: the training and test splits after their subsets.
+    pub fn sample_count(&self, cfg: &DataConfig) -> usize {
+        let take = |len: usize, subset: Option<usize>| subset.map_or(len, |n| n.min(len));
+        take(self.train.len(), cfg.train_subset) + take(self.test.len(), cfg.test_subset)
+    }
+
+    /// Bytes held as read from disk.
+    pub fn raw_bytes(&self) -> usize {
+        [&self.train, &self.test]
+            .iter()
+            .map(|split| {
+                split.labels.len()
+                    + match &split.features {
+                        Features::Images(img) => img.pixels.len(),
+                        Features::Vectors { values, .. } => values.len() * 4,
+                    }
+            })
+            .sum()
+    }
+
     /// The shape of one input once on the device: `[C, H, W]` (after `pad_to`) or `[D]`.
     pub fn input_shape(&self, pad_to: Option<u32>) -> Result<Vec<i64>, DataError> {
         Ok(match &self.train.features {
@@ -140,8 +160,25 @@ mod embedded {
         include_bytes!("../assets/fashion-mnist-10k/t10k-labels-idx1-ubyte.gz");
 }
 
-/// Reads the data set an experiment names, from its directory or the embedded copy.
+/// Reads the data set an experiment names, from its directory or the embedded copy; a
+/// split without a single sample is refused.
 pub fn read(cfg: &DataConfig, seed: u64) -> Result<RawDataset, DataError> {
+    let data = read_any(cfg, seed)?;
+    for (name, split) in [("training", &data.train), ("test", &data.test)] {
+        if split.is_empty() {
+            let place = cfg
+                .dir
+                .as_ref()
+                .map_or_else(|| data.source.clone(), |d| d.display().to_string());
+            return Err(DataError::Mismatch(format!(
+                "{place}: the {name} split holds no samples; expected at least one"
+            )));
+        }
+    }
+    Ok(data)
+}
+
+fn read_any(cfg: &DataConfig, seed: u64) -> Result<RawDataset, DataError> {
     match (cfg.dataset, &cfg.dir) {
         (DatasetName::Toy, _) => Ok(toy::generate(cfg.toy_points.unwrap_or(10), seed)),
         (DatasetName::FashionMnist, None) => read_embedded_fashion(),

@@ -8,9 +8,12 @@
 pub mod ablation;
 pub mod config;
 pub mod data;
+pub mod error;
 pub mod export;
+pub mod footprint;
 pub mod headless;
 pub mod model;
+pub mod nonfinite;
 pub mod probe;
 pub mod protocol;
 pub mod rundir;

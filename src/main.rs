@@ -12,12 +12,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use valleys::ablation::AblationKind;
-use valleys::config::{ConfigError, Experiment};
-use valleys::data::DataError;
+use valleys::config::Experiment;
+use valleys::error::{BadInput, BadInputExt};
 use valleys::headless::EpochPrinter;
-use valleys::model::{Model, ModelError};
+use valleys::model::{Layout, Model};
 use valleys::protocol::Outcome;
-use valleys::rundir::RunDir;
+use valleys::rundir::{RunDir, RunLock};
 use valleys::runtime::{self, DeviceRequest};
 use valleys::train::resume;
 use valleys::ui::theme::Theme;
@@ -61,6 +61,9 @@ enum Command {
         /// Loss axes on a log scale.
         #[arg(long)]
         log: bool,
+        /// Write into --out even if it already holds files.
+        #[arg(long)]
+        force: bool,
     },
     /// Show the libtorch in use and the devices it can see.
     Info,
@@ -101,7 +104,9 @@ fn parse_fps(s: &str) -> Result<f64, String> {
     }
 }
 
-/// Exit codes: 0 done, 1 failure, 2 bad input, 3 diverged, 130 stopped by a signal or key.
+/// Exit codes: 0 done, 1 failure (including an internal error), 2 bad input (a file, field,
+/// flag or run directory the user can fix; see `valleys::error`), 3 diverged, 130 stopped by
+/// a signal or key.
 const EXIT_FAILURE: u8 = 1;
 const EXIT_BAD_INPUT: u8 = 2;
 const EXIT_DIVERGED: u8 = 3;
@@ -113,21 +118,15 @@ fn main() -> ExitCode {
     runtime::init_cuda_backend();
     install_panic_hook();
     let cli = Cli::parse();
-    match dispatch(cli) {
+    // The panic hook has said what went wrong, in one line.
+    let Ok(result) = std::panic::catch_unwind(|| dispatch(cli)) else {
+        return ExitCode::from(EXIT_FAILURE);
+    };
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("valleys: error: {}", one_line(&e));
-            let bad_input = e.chain().any(|c| {
-                c.is::<ConfigError>()
-                    || c.is::<runtime::DeviceError>()
-                    || c.is::<valleys::rundir::RunDirError>()
-                    || c.is::<DataError>()
-                    || c.is::<ModelError>()
-                    || c.is::<valleys::train::checkpoint::CheckpointError>()
-                    || c.is::<resume::ResumeError>()
-                    || c.is::<valleys::export::report::ReportError>()
-            });
-            ExitCode::from(if bad_input {
+            ExitCode::from(if valleys::error::is_bad_input(&e) {
                 EXIT_BAD_INPUT
             } else {
                 EXIT_FAILURE
@@ -182,9 +181,23 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Run(args) => run(args),
         Command::Watch { run_dir, display } => watch(&run_dir, display),
-        Command::Report { run_dir, out, log } => {
-            let run = RunDir::open(&run_dir)?;
-            let report = valleys::export::report::write(&run, out.as_deref(), log)?;
+        Command::Report {
+            run_dir,
+            out,
+            log,
+            force,
+        } => {
+            use valleys::export::report::{self, ReportError};
+            let run = RunDir::open(&run_dir).bad_input()?;
+            let report = report::write(&run, out.as_deref(), log, force).map_err(|e| match e {
+                ReportError::OutExists(_) | ReportError::Config(_) => {
+                    anyhow::Error::from(BadInput::new(e))
+                }
+                e => e.into(),
+            })?;
+            for problem in &report.unreadable {
+                eprintln!("valleys: warning: left out of the report: {problem}");
+            }
             println!(
                 "wrote {} with {} figures (SVG and PNG) in {}",
                 report.markdown.display(),
@@ -213,9 +226,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn watch(path: &std::path::Path, display: Display) -> anyhow::Result<ExitCode> {
-    let dir = RunDir::open(path)?;
+    let dir = RunDir::open(path).bad_input()?;
     if !std::io::stdout().is_terminal() {
-        anyhow::bail!(
+        valleys::bad_input!(
             "watch needs a terminal: stdout is not one (read {} instead)",
             dir.metrics_path().display()
         );
@@ -228,7 +241,9 @@ fn watch(path: &std::path::Path, display: Display) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A flag raised by SIGINT, SIGTERM and SIGHUP (a dropped SSH connection).
+/// A flag raised by SIGINT, SIGTERM and SIGHUP (a dropped SSH connection). A signal that
+/// our parent set to be ignored stays ignored: under `nohup` a hang-up must not stop the run,
+/// nor Ctrl-C a job started in the background by a script.
 fn signal_flag() -> anyhow::Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [
@@ -236,6 +251,9 @@ fn signal_flag() -> anyhow::Result<Arc<AtomicBool>> {
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGHUP,
     ] {
+        if runtime::signal_is_ignored(signal) {
+            continue;
+        }
         signal_hook::flag::register(signal, stop.clone()).context("installing signal handlers")?;
     }
     Ok(stop)
@@ -267,11 +285,25 @@ struct RunArgs {
     display: Display,
 }
 
-fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    // Everything that can be wrong with the input is checked before anything is written.
-    let experiment = match (&args.experiment, &args.resume) {
-        (_, Some(dir)) => Experiment::load(&RunDir::open(dir)?.config_path(), &args.overrides)?,
-        (Some(path), None) => Experiment::load(path, &args.overrides)?,
+/// What `valleys run` checked before writing anything.
+struct CheckedRun {
+    experiment: Experiment,
+    /// The run directory's stored experiment, when resuming.
+    stored: Option<Experiment>,
+    device: runtime::DeviceChoice,
+    data: valleys::data::RawDataset,
+    layout: Layout,
+}
+
+/// Every check of `valleys run`'s input; nothing is written.
+fn check_run(args: &RunArgs) -> anyhow::Result<CheckedRun> {
+    let (experiment, stored) = match (&args.experiment, &args.resume) {
+        (_, Some(dir)) => {
+            let config = RunDir::open(dir)?.config_path();
+            let stored = Experiment::load(&config, &[])?;
+            (Experiment::load(&config, &args.overrides)?, Some(stored))
+        }
+        (Some(path), None) => (Experiment::load(path, &args.overrides)?, None),
         (None, None) => unreachable!("clap requires one of them"),
     };
     let request = DeviceRequest::parse(args.device.as_deref().unwrap_or(&experiment.device))?;
@@ -279,19 +311,69 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // Read (and check) the data here, but leave every tensor operation to the worker thread.
     let data = valleys::data::read(&experiment.data, experiment.seed)?;
     let input_shape = data.input_shape(experiment.data.pad_to)?;
-    Model::check_input(&experiment.model, &input_shape, data.classes)?;
-    let run_dir = match &args.resume {
+    let layout = Model::layout(&experiment.model, &input_shape, data.classes)?;
+    if !device.device.is_cuda()
+        && let Some((available, why)) = valleys::footprint::available_cpu_memory()
+    {
+        let footprint = valleys::footprint::Footprint::estimate(
+            &experiment,
+            &layout,
+            data.sample_count(&experiment.data) as u64,
+            input_shape.iter().product::<i64>() as u64,
+            data.raw_bytes() as u64,
+        );
+        footprint
+            .check(available, why, &experiment)
+            .map_err(anyhow::Error::msg)?;
+    }
+    Ok(CheckedRun {
+        experiment,
+        stored,
+        device,
+        data,
+        layout,
+    })
+}
+
+fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    // Everything that can be wrong with the input is checked before anything is written.
+    let checked = check_run(&args).bad_input()?;
+    let CheckedRun {
+        experiment,
+        stored,
+        device,
+        data,
+        layout,
+    } = checked;
+    let (run_dir, _lock): (RunDir, RunLock) = match &args.resume {
         Some(dir) => {
-            let run_dir = RunDir::open(dir)?;
-            resume::prepare(&run_dir, &experiment)?;
-            run_dir
+            let run_dir = RunDir::open(dir).bad_input()?;
+            let lock = run_dir.lock().bad_input()?;
+            let stored = stored.as_ref().expect("read with the resume directory");
+            match resume::prepare(&run_dir, stored, &experiment, &layout).bad_input()? {
+                resume::Resumption::From(_) => {}
+                resume::Resumption::Recovered(what) => {
+                    for line in what {
+                        eprintln!("valleys: {line}");
+                    }
+                    println!(
+                        "{}: the run had finished its {} epochs; nothing to train",
+                        run_dir.root().display(),
+                        experiment.train.epochs
+                    );
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+            (run_dir, lock)
         }
         None => {
             let root = args
                 .out
                 .clone()
                 .unwrap_or_else(|| RunDir::default_path(&experiment.name));
-            RunDir::create(&root, &experiment)?
+            let run_dir = RunDir::create(&root, &experiment).bad_input()?;
+            let lock = run_dir.lock()?;
+            (run_dir, lock)
         }
     };
     let dashboard = !args.headless && std::io::stdout().is_terminal();

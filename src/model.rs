@@ -114,40 +114,8 @@ impl Model {
         device: Device,
     ) -> Result<Self, ModelError> {
         let inputs = Self::check_input(cfg, input_shape, classes)?;
-        let bn = cfg.norm == Norm::Batch;
-        let classes_i = classes as i64;
         let builder = Builder::new(device);
-        let s = builder.root();
-        let depth = cfg.depth.unwrap_or(0) as i64;
-        let (net, name): (Box<dyn Network>, String) = match cfg.arch {
-            Arch::Preresnet => (
-                Box::new(preresnet::PreResNet::new(&s, depth, inputs, classes_i, bn)),
-                format!("preresnet-{depth}"),
-            ),
-            Arch::Wrn => {
-                let k = cfg.width.unwrap_or(10) as i64;
-                (
-                    Box::new(wrn::WideResNet::new(&s, depth, k, inputs, classes_i, bn)),
-                    format!("wrn-{depth}-{k}"),
-                )
-            }
-            Arch::Vgg16 => (
-                Box::new(vgg::Vgg16::new(&s, inputs, classes_i, bn)),
-                "vgg16".into(),
-            ),
-            Arch::DensenetBc => (
-                Box::new(densenet::DenseNetBc::new(&s, depth, inputs, classes_i, bn)),
-                format!("densenet-bc-{depth}"),
-            ),
-            Arch::Mlp => {
-                let hidden = cfg.hidden.unwrap_or(256) as i64;
-                (
-                    Box::new(mlp::Mlp::new(&s, inputs, hidden, classes_i, bn)),
-                    format!("mlp-{hidden}"),
-                )
-            }
-            Arch::Toy => (Box::new(toy::Toy::new(&s)), "toy".into()),
-        };
+        let (net, name) = network(cfg, &builder.root(), inputs, classes as i64);
         let objective = if cfg.arch == Arch::Toy {
             Objective::Logistic
         } else {
@@ -169,6 +137,25 @@ impl Model {
             buffers: built.buffers,
             batch_norms: built.batch_norms,
             objective,
+        })
+    }
+
+    /// The names and shapes of the tensors the configured model holds (parameters, then BN
+    /// statistics), found without allocating the parameters: what a checkpoint of it must
+    /// contain, and how large it is.
+    pub fn layout(
+        cfg: &ModelConfig,
+        input_shape: &[i64],
+        classes: usize,
+    ) -> Result<Layout, ModelError> {
+        let inputs = Self::check_input(cfg, input_shape, classes)?;
+        let builder = Builder::counting();
+        let (_net, name) = network(cfg, &builder.root(), inputs, classes as i64);
+        let (params, buffers) = builder.shapes();
+        Ok(Layout {
+            name,
+            params,
+            buffers,
         })
     }
 
@@ -339,6 +326,70 @@ impl Model {
     pub fn is_finite(&self) -> bool {
         let finite = |t: &Tensor| t.isfinite().all().int64_value(&[]) == 1;
         finite(&self.flat) && self.buffers.iter().all(|(_, t)| finite(t))
+    }
+}
+
+/// The tensors of a model, by name and shape, in checkpoint order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layout {
+    /// e.g. "mlp-16".
+    pub name: String,
+    pub params: Vec<(String, Vec<i64>)>,
+    pub buffers: Vec<(String, Vec<i64>)>,
+}
+
+impl Layout {
+    /// Trainable parameters.
+    pub fn parameter_count(&self) -> u64 {
+        self.params
+            .iter()
+            .map(|(_, shape)| shape.iter().product::<i64>().max(0) as u64)
+            .sum()
+    }
+
+    /// Every tensor a checkpoint holds for one copy of the model.
+    pub fn tensors(&self) -> impl Iterator<Item = &(String, Vec<i64>)> {
+        self.params.iter().chain(&self.buffers)
+    }
+}
+
+/// The configured network, its parameters created through `s`, and its short name.
+fn network(
+    cfg: &ModelConfig,
+    s: &params::Scope,
+    inputs: i64,
+    classes_i: i64,
+) -> (Box<dyn Network>, String) {
+    let bn = cfg.norm == Norm::Batch;
+    let depth = cfg.depth.unwrap_or(0) as i64;
+    match cfg.arch {
+        Arch::Preresnet => (
+            Box::new(preresnet::PreResNet::new(s, depth, inputs, classes_i, bn)),
+            format!("preresnet-{depth}"),
+        ),
+        Arch::Wrn => {
+            let k = cfg.width.unwrap_or(10) as i64;
+            (
+                Box::new(wrn::WideResNet::new(s, depth, k, inputs, classes_i, bn)),
+                format!("wrn-{depth}-{k}"),
+            )
+        }
+        Arch::Vgg16 => (
+            Box::new(vgg::Vgg16::new(s, inputs, classes_i, bn)),
+            "vgg16".into(),
+        ),
+        Arch::DensenetBc => (
+            Box::new(densenet::DenseNetBc::new(s, depth, inputs, classes_i, bn)),
+            format!("densenet-bc-{depth}"),
+        ),
+        Arch::Mlp => {
+            let hidden = cfg.hidden.unwrap_or(256) as i64;
+            (
+                Box::new(mlp::Mlp::new(s, inputs, hidden, classes_i, bn)),
+                format!("mlp-{hidden}"),
+            )
+        }
+        Arch::Toy => (Box::new(toy::Toy::new(s)), "toy".into()),
     }
 }
 

@@ -216,7 +216,7 @@ impl ProbeSpec {
             .collect()
     }
 
-    /// Checks values that would make a meaningless probe; `field` names use the YAML keys.
+    /// Checks values that would make a meaningless (or impossibly large) probe; `field` names use the YAML keys.
     pub fn validate(&self) -> Result<(), String> {
         let (a, b) = (self.from.unwrap_or(-10.0), self.to.unwrap_or(10.0));
         if !(a.is_finite() && b.is_finite() && a < b) {
@@ -224,10 +224,16 @@ impl ProbeSpec {
                 "probe range [{a}, {b}]: expected from < to, both finite"
             ));
         }
-        if self.points.is_some_and(|n| n < 3) {
+        if let Some(n) = self.points
+            && !(3..=MAX_POINTS).contains(&n)
+        {
+            return Err(format!("probe.points = {n}: expected 3..={MAX_POINTS}"));
+        }
+        if let Some(n) = self.hessian_iterations
+            && n > 10_000
+        {
             return Err(format!(
-                "probe.points = {}: expected at least 3",
-                self.points.unwrap_or(0)
+                "probe.hessian_iterations = {n}: expected at most 10000"
             ));
         }
         for (name, v) in [
@@ -282,10 +288,15 @@ impl ProbeSpec {
 /// One point of a probe's curves.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ProbePoint {
+    #[serde(with = "crate::nonfinite")]
     pub t: f64,
+    #[serde(with = "crate::nonfinite")]
     pub train_loss: f64,
+    #[serde(with = "crate::nonfinite")]
     pub train_acc: f64,
+    #[serde(with = "crate::nonfinite")]
     pub test_loss: f64,
+    #[serde(with = "crate::nonfinite")]
     pub test_acc: f64,
 }
 
@@ -305,10 +316,13 @@ pub struct ProbeCentre {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DirectionInfo {
     /// ||d|| over the moved parameters (for interp: the SWA-SGD distance).
+    #[serde(with = "crate::nonfinite")]
     pub norm: f64,
     /// ||w_c|| over the moved parameters.
+    #[serde(with = "crate::nonfinite")]
     pub centre_norm: f64,
     /// Fraction of moved entries whose sign agrees with the centre's weights.
+    #[serde(with = "crate::nonfinite")]
     pub sign_consistency: f64,
     /// Hessian directions: the top eigenvalue and the power iterations it took.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -396,6 +410,9 @@ pub fn format_c(c: f64) -> String {
     }
 }
 
+/// At most this many points on a probe's grid.
+pub const MAX_POINTS: usize = 100_001;
+
 /// Why a probe could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
@@ -445,7 +462,7 @@ mod tests {
             points: Some(2),
             ..Default::default()
         };
-        assert!(bad.validate().unwrap_err().contains("at least 3"));
+        assert!(bad.validate().unwrap_err().contains("expected 3..="));
         assert!(ProbeSpec::default().resolved(1).validate().is_ok());
     }
 

@@ -6,6 +6,8 @@ use serde::de::DeserializeOwned;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use valleys::config::MAX_DIRECTIONS;
+use valleys::error::{BadInput, BadInputExt};
 use valleys::probe::offline::SavedRun;
 use valleys::probe::runner::{self, BatchSummary, C_BIN_EDGES, Observer};
 use valleys::probe::{
@@ -153,10 +155,39 @@ impl Observer for Console<'_> {
     }
 }
 
+/// Everything about the flags that can be checked before the run is loaded.
+fn check_flags(args: &ProbeArgs) -> Result<(), String> {
+    let spec = args.spec(&ProbeSpec::default());
+    spec.validate()?;
+    if let Some(n) = args.directions
+        && !(1..=MAX_DIRECTIONS).contains(&n)
+    {
+        return Err(format!(
+            "--directions {n}: expected 1..={MAX_DIRECTIONS} (1 probes a single direction)"
+        ));
+    }
+    Ok(())
+}
+
+/// Fails early, before any computing, if results cannot be stored in `dir`.
+pub fn check_writable(dir: &std::path::Path) -> anyhow::Result<()> {
+    let probe = std::fs::create_dir_all(dir).and_then(|()| tempfile::tempfile_in(dir));
+    if let Err(e) = probe {
+        valleys::bad_input!(
+            "{}: cannot store results there ({e}); make the run directory writable or copy it",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
 /// Runs the command; returns true if the probe completed.
 pub fn run(args: &ProbeArgs, stop: &AtomicBool) -> anyhow::Result<bool> {
-    let device = runtime::choose_device(DeviceRequest::parse(&args.device)?)?;
-    let saved = SavedRun::load(&args.run_dir, &args.checkpoint, device.device)?;
+    check_flags(args).map_err(BadInput::msg)?;
+    let device = DeviceRequest::parse(&args.device)
+        .and_then(runtime::choose_device)
+        .bad_input()?;
+    let saved = SavedRun::load(&args.run_dir, &args.checkpoint, device.device).bad_input()?;
     eprintln!(
         "run {} at {} (epoch {}, step {}, {} SWA snapshots) on {}",
         saved.run.root().display(),
@@ -167,6 +198,8 @@ pub fn run(args: &ProbeArgs, stop: &AtomicBool) -> anyhow::Result<bool> {
         device.name
     );
     let spec = args.spec(&saved.experiment.probe);
+    spec.validate().map_err(BadInput::msg)?;
+    check_writable(&valleys::probe::store::dir(&saved.run))?;
     let ctx = saved.context();
     let mut console = Console::new(stop);
     let mut out = std::io::stdout().lock();

@@ -73,8 +73,10 @@ pub struct MetricRow {
     pub step: u64,
     pub iterate: Iterate,
     pub split: Split,
+    #[serde(with = "crate::nonfinite")]
     pub loss: f64,
     /// Accuracy as a fraction in [0, 1].
+    #[serde(with = "crate::nonfinite")]
     pub acc: f64,
     /// Learning rate of the last epoch.
     pub lr: f64,

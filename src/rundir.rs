@@ -26,6 +26,10 @@ pub enum RunDirError {
     Missing(PathBuf),
     #[error("{0}: not a run directory (it has no config.yaml)")]
     NotARun(PathBuf),
+    #[error(
+        "{path}: another valleys process is writing this run directory ({holder}); wait for it to end or stop it"
+    )]
+    Busy { path: PathBuf, holder: String },
     #[error("{path}: {action}: {source}")]
     Io {
         path: PathBuf,
@@ -116,10 +120,86 @@ impl RunDir {
         self.root.join("checkpoints")
     }
 
+    /// Takes the run directory for writing: training, resuming and ablating hold this lock
+    /// for as long as they run, so that two processes never write one run. It is an
+    /// advisory `flock`, released by the kernel when the process ends however it ends.
+    pub fn lock(&self) -> Result<RunLock, RunDirError> {
+        let path = self.root.join(".lock");
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io_err(&path, "cannot open the lock file"))?;
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a descriptor we own; no memory is involved.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let holder = std::fs::read_to_string(&path)
+                .ok()
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(|| "a process that has not said which".into());
+            return Err(RunDirError::Busy {
+                path: self.root.clone(),
+                holder,
+            });
+        }
+        let argv: Vec<String> = std::env::args().collect();
+        let note = format!("pid {}: {}", std::process::id(), argv.join(" "));
+        let _ = file.set_len(0);
+        let _ = file.write_all(note.as_bytes());
+        Ok(RunLock { _file: file })
+    }
+
+    /// Removes temporary files left by processes killed while writing (whole files are
+    /// renamed into place, so the real files are intact). A temporary file names its
+    /// writer's pid; those of living processes are left alone.
+    pub fn remove_stale_temporaries(&self) -> usize {
+        let mut removed = 0;
+        let dirs = ["", "checkpoints", "probes", "ablations", "report"].map(|d| self.root.join(d));
+        for dir in dirs {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if temporary_owner(&name).is_some_and(|pid| !process_alive(pid))
+                    && std::fs::remove_file(entry.path()).is_ok()
+                {
+                    removed += 1;
+                }
+            }
+        }
+        removed
+    }
+
     /// Writes run.json.
     pub fn write_run_info(&self, info: &serde_json::Value) -> Result<(), RunDirError> {
         let text = serde_json::to_string_pretty(info).expect("JSON values serialise");
         write_atomic(&self.run_info_path(), format!("{text}\n").as_bytes())
+    }
+
+    /// run.json as JSON (null when missing or unreadable).
+    pub fn run_info(&self) -> serde_json::Value {
+        std::fs::read_to_string(self.run_info_path())
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default()
+    }
+
+    /// How the run ended, as recorded in run.json; None while it runs (or if it was killed).
+    pub fn outcome(&self) -> Option<crate::protocol::Outcome> {
+        serde_json::from_value(self.run_info().get("outcome")?.clone()).ok()
+    }
+
+    /// Adds the outcome and the end time to run.json, so that `watch` and reports know how
+    /// the run ended.
+    pub fn record_outcome(&self, outcome: &crate::protocol::Outcome) -> Result<(), RunDirError> {
+        let mut value = self.run_info();
+        if !value.is_object() {
+            value = serde_json::json!({ "program": "valleys" });
+        }
+        value["outcome"] = serde_json::to_value(outcome).expect("outcomes serialise");
+        value["finished"] = serde_json::Value::String(jiff::Zoned::now().to_string());
+        self.write_run_info(&value)
     }
 
     /// Opens metrics.jsonl for appending.
@@ -146,6 +226,12 @@ impl RunDir {
             .filter_map(|line| serde_json::from_str(line).ok())
             .collect())
     }
+}
+
+/// Held while a process writes a run directory; dropping it releases the directory.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: File,
 }
 
 /// Appends metric rows, one `write` per line so that readers never see half a row.
@@ -206,9 +292,13 @@ pub fn write_result(
     Ok(json)
 }
 
-/// Every `*.json` file in `dir` that parses as a `T`, in file-name order. Files that do not
-/// parse (another kind of result, a newer format) are skipped; a missing `dir` holds none.
-pub fn read_json_files<T: serde::de::DeserializeOwned>(dir: &Path) -> Vec<T> {
+/// Every `*.json` file in `dir` that parses as a `T`, in file-name order, with the files that
+/// did not and why. `belongs` tells files of this kind from other results stored beside them
+/// (those are passed over without a word); a missing `dir` holds none.
+pub fn read_json_files<T: serde::de::DeserializeOwned>(
+    dir: &Path,
+    belongs: impl Fn(&serde_json::Value) -> bool,
+) -> (Vec<T>, Vec<String>) {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
@@ -216,11 +306,43 @@ pub fn read_json_files<T: serde::de::DeserializeOwned>(dir: &Path) -> Vec<T> {
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     paths.sort();
-    paths
-        .iter()
-        .filter_map(|p| std::fs::read_to_string(p).ok())
-        .filter_map(|text| serde_json::from_str(&text).ok())
-        .collect()
+    let mut read = Vec::new();
+    let mut skipped = Vec::new();
+    for path in &paths {
+        let value = std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| {
+                serde_json::from_str::<serde_json::Value>(&text).map_err(|e| e.to_string())
+            });
+        let value = match value {
+            Ok(v) if !belongs(&v) => continue,
+            Ok(v) => v,
+            Err(e) => {
+                skipped.push(format!("{}: {e}", path.display()));
+                continue;
+            }
+        };
+        match serde_json::from_value(value) {
+            Ok(t) => read.push(t),
+            Err(e) => skipped.push(format!("{}: {e}", path.display())),
+        }
+    }
+    (read, skipped)
+}
+
+/// The pid in a temporary file name written by [`write_atomic`]: `.NAME.PID.tmp`.
+fn temporary_owner(name: &str) -> Option<u32> {
+    let stem = name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    stem.rsplit_once('.')?.1.parse().ok()
+}
+
+fn process_alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    // SAFETY: signal 0 only asks whether the process exists.
+    let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory, synced before it
@@ -303,8 +425,11 @@ mod tests {
         struct V {
             v: u32,
         }
-        let read: Vec<u32> = read_json_files::<V>(&dir).iter().map(|x| x.v).collect();
+        let (read, skipped) = read_json_files::<V>(&dir, |v| v.get("w").is_none());
+        let read: Vec<u32> = read.iter().map(|x| x.v).collect();
         assert_eq!(read, [2, 10]);
+        assert_eq!(skipped.len(), 1, "the torn file is named: {skipped:?}");
+        assert!(skipped[0].contains("003-torn.json"), "{skipped:?}");
     }
 
     #[test]
@@ -333,6 +458,33 @@ mod tests {
             .write_all(b"{\"epoch\": 2, \"st")
             .unwrap();
         assert_eq!(dir.read_metrics().unwrap(), vec![row]);
+    }
+
+    #[test]
+    fn temporaries_of_dead_writers_are_removed_and_a_second_writer_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = RunDir::create(&tmp.path().join("r"), &experiment()).unwrap();
+        // pid 0x7ffffff0 does not exist; our own temporary file is being written.
+        let dead = dir
+            .checkpoints_dir()
+            .join(".latest.safetensors.2147483632.tmp");
+        let ours = dir
+            .root()
+            .join(format!(".run.json.{}.tmp", std::process::id()));
+        std::fs::write(&dead, "x").unwrap();
+        std::fs::write(&ours, "x").unwrap();
+        assert_eq!(dir.remove_stale_temporaries(), 1);
+        assert!(!dead.exists() && ours.exists());
+        let lock = dir.lock().unwrap();
+        // flock locks belong to the open file: a second open in this process conflicts too.
+        let err = dir.lock().unwrap_err().to_string();
+        assert!(err.contains("another valleys process is writing"), "{err}");
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        drop(lock);
+        assert!(dir.lock().is_ok(), "released when dropped");
     }
 
     #[test]

@@ -27,6 +27,16 @@ pub enum CudaBackend {
 
 static CUDA_BACKEND: OnceLock<CudaBackend> = OnceLock::new();
 
+/// True when `signal` is set to be ignored (inherited from the parent, as under `nohup`).
+pub fn signal_is_ignored(signal: i32) -> bool {
+    // SAFETY: with a null new action, sigaction only reads the current one into `current`.
+    unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut current) == 0
+            && current.sa_sigaction == libc::SIG_IGN
+    }
+}
+
 /// Keeps freed memory in the process instead of handing it back to the kernel at once.
 ///
 /// libtorch allocates every activation with `malloc`. By default glibc trims the heap top as

@@ -41,6 +41,23 @@ impl Drop for TerminalGuard {
     }
 }
 
+/// Raw mode and the alternate screen, with a panic hook that restores the terminal before
+/// a panic on this (the UI) thread is reported. Panics on the worker threads are caught and
+/// reported by the workers as events, so the dashboard keeps the screen (ratatui's own
+/// `init` would restore the terminal on any thread's panic, leaving a blank dashboard).
+fn enter_terminal() -> std::io::Result<DefaultTerminal> {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().name() != Some(crate::worker::THREAD_NAME) {
+            let _ = ratatui::try_restore();
+        }
+        previous(info);
+    }));
+    crossterm::terminal::enable_raw_mode()?;
+    crossterm::execute!(std::io::stdout(), crossterm::terminal::EnterAlternateScreen)?;
+    ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(std::io::stdout()))
+}
+
 /// Runs the dashboard until the user quits. `commands` is None when watching a run directory.
 /// `stop` is raised by SIGTERM/SIGHUP handlers; the dashboard then quits once the worker has
 /// stopped. Returns the run's outcome if it ended while the dashboard was open.
@@ -53,8 +70,7 @@ pub fn run_dashboard(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()?;
-    // Installs a panic hook that restores the terminal before the previous hook reports.
-    let mut terminal = ratatui::try_init()?;
+    let mut terminal = enter_terminal()?;
     let _guard = TerminalGuard;
     let mut app = App::new(options.theme, commands.is_some());
     let outcome = runtime.block_on(event_loop(

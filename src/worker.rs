@@ -113,7 +113,7 @@ pub fn run_to_end(spec: WorkerSpec, commands: &Receiver<Command>, sink: &EventSi
     let run_dir = spec.run_dir.clone();
     let finished = std::cell::Cell::new(false);
     let finish = |outcome: Outcome| {
-        if let Err(e) = record_outcome(&run_dir, &outcome) {
+        if let Err(e) = run_dir.record_outcome(&outcome) {
             sink.log(format!("could not record the outcome in run.json: {e}"));
         }
         finished.set(true);
@@ -228,16 +228,4 @@ fn run(
         engine.serve(commands)?;
     }
     Ok(())
-}
-
-/// Adds the outcome and the end time to run.json, so that `watch` and reports know how the
-/// run ended.
-fn record_outcome(run_dir: &RunDir, outcome: &Outcome) -> Result<(), crate::rundir::RunDirError> {
-    let mut value: serde_json::Value = std::fs::read_to_string(run_dir.run_info_path())
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_else(|| serde_json::json!({ "program": "valleys" }));
-    value["outcome"] = serde_json::to_value(outcome).expect("outcomes serialise");
-    value["finished"] = serde_json::Value::String(jiff::Zoned::now().to_string());
-    run_dir.write_run_info(&value)
 }

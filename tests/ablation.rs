@@ -99,7 +99,8 @@ fn a_run_and_its_twin_are_compared_and_the_summary_recomputes_from_the_probe_fil
         "no BN tensor in the twin"
     );
 
-    let stored = ablation::read_all(&run);
+    let (stored, unreadable) = ablation::read_all(&run);
+    assert!(unreadable.is_empty(), "{unreadable:?}");
     let kinds: Vec<AblationKind> = stored.iter().map(|a| a.kind).collect();
     assert_eq!(
         kinds,

@@ -39,10 +39,17 @@ fn variant(dir: &Path, from: &str, to: &str) -> String {
 }
 
 fn idx_dir(dir: &Path, images: &[u8]) -> String {
+    idx_dir_with_labels(dir, images, &[1, 2])
+}
+
+fn idx_dir_with_labels(dir: &Path, images: &[u8], label_values: &[u8]) -> String {
     let d = dir.join("idx");
     std::fs::create_dir_all(&d).unwrap();
-    let mut labels: Vec<u8> = [2049u32, 2].iter().flat_map(|w| w.to_be_bytes()).collect();
-    labels.extend([1, 2]);
+    let mut labels: Vec<u8> = [2049u32, label_values.len() as u32]
+        .iter()
+        .flat_map(|w| w.to_be_bytes())
+        .collect();
+    labels.extend(label_values);
     for split in ["train", "t10k"] {
         std::fs::write(d.join(format!("{split}-images-idx3-ubyte")), images).unwrap();
         std::fs::write(d.join(format!("{split}-labels-idx1-ubyte")), &labels).unwrap();
@@ -292,6 +299,276 @@ fn every_bad_input_is_one_clear_line_and_exit_code_2() {
             }),
             "no checkpoint 'epoch-0003'; expected one of: (none yet)",
         ),
+        (
+            "a model too large for any machine",
+            Box::new(|d| {
+                write(d, "x.yaml", GOOD);
+                vec![
+                    "run".into(),
+                    "x.yaml".into(),
+                    "--set".into(),
+                    "model.hidden=4000000000".into(),
+                ]
+            }),
+            "model.hidden = 4000000000: expected 1..=16777216 hidden units",
+        ),
+        (
+            "a widening factor out of range",
+            Box::new(|d| {
+                let wrn = GOOD.replace("{arch: mlp, hidden: 16}", "{arch: wrn, depth: 10}");
+                write(d, "x.yaml", &wrn);
+                vec![
+                    "run".into(),
+                    "x.yaml".into(),
+                    "--set".into(),
+                    "model.width=100000".into(),
+                ]
+            }),
+            "model.width = 100000: expected a widening factor in 1..=1024",
+        ),
+        (
+            "a model larger than this machine's memory",
+            Box::new(|d| {
+                let wrn = GOOD.replace(
+                    "{arch: mlp, hidden: 16}",
+                    "{arch: wrn, depth: 16, width: 1024}",
+                );
+                write(d, "x.yaml", &wrn);
+                vec!["run".into(), "x.yaml".into()]
+            }),
+            "parameters (",
+        ),
+        (
+            "too many toy points",
+            Box::new(|d| {
+                let toy = GOOD
+                    .replace(
+                        "dataset: fashion-mnist, train_subset: 256, test_subset: 128",
+                        "dataset: toy",
+                    )
+                    .replace("{arch: mlp, hidden: 16}", "{arch: toy}");
+                write(d, "x.yaml", &toy);
+                vec![
+                    "run".into(),
+                    "x.yaml".into(),
+                    "--set".into(),
+                    "data.toy_points=4000000000".into(),
+                ]
+            }),
+            "data.toy_points = 4000000000: expected at most 10000000 points",
+        ),
+        (
+            "a probe of four billion points",
+            Box::new(|_| {
+                vec![
+                    "probe".into(),
+                    "runs/nope".into(),
+                    "--points".into(),
+                    "4000000000".into(),
+                ]
+            }),
+            "probe.points = 4000000000: expected 3..=100001",
+        ),
+        (
+            "a probe of no points",
+            Box::new(|_| {
+                vec![
+                    "probe".into(),
+                    "runs/nope".into(),
+                    "--points".into(),
+                    "0".into(),
+                ]
+            }),
+            "probe.points = 0: expected 3..=100001",
+        ),
+        (
+            "a probe range of NaN",
+            Box::new(|_| {
+                vec![
+                    "probe".into(),
+                    "runs/nope".into(),
+                    "--range".into(),
+                    "nan".into(),
+                ]
+            }),
+            "probe range [NaN, NaN]: expected from < to, both finite",
+        ),
+        (
+            "a probe of zero directions",
+            Box::new(|_| {
+                vec![
+                    "probe".into(),
+                    "runs/nope".into(),
+                    "--directions".into(),
+                    "0".into(),
+                ]
+            }),
+            "--directions 0: expected 1..=10000",
+        ),
+        (
+            "an ablation of zero directions",
+            Box::new(|_| {
+                vec![
+                    "ablate".into(),
+                    "runs/nope".into(),
+                    "--directions".into(),
+                    "0".into(),
+                ]
+            }),
+            "--directions 0: expected 2..=10000 directions per arm",
+        ),
+        (
+            "an ablation of one direction",
+            Box::new(|_| {
+                vec![
+                    "ablate".into(),
+                    "runs/nope".into(),
+                    "--directions".into(),
+                    "1".into(),
+                ]
+            }),
+            "--directions 1: expected 2..=10000 directions per arm",
+        ),
+        (
+            "an ablation of four billion directions",
+            Box::new(|_| {
+                vec![
+                    "ablate".into(),
+                    "runs/nope".into(),
+                    "--directions".into(),
+                    "4000000000".into(),
+                ]
+            }),
+            "--directions 4000000000: expected 2..=10000 directions per arm",
+        ),
+        (
+            "an unknown ablation kind",
+            Box::new(|_| {
+                vec![
+                    "ablate".into(),
+                    "runs/nope".into(),
+                    "--kind".into(),
+                    "foo".into(),
+                ]
+            }),
+            "--kind foo: expected groups, bn-modes, summary or all",
+        ),
+        (
+            "an ablation of a run without batch norm",
+            Box::new(|d| {
+                let yaml = GOOD.replace("hidden: 16}", "hidden: 16, norm: none}");
+                let exp = valleys::config::Experiment::from_yaml(&yaml, "g", &[]).unwrap();
+                valleys::rundir::RunDir::create(&d.join("r"), &exp).unwrap();
+                vec!["ablate".into(), "r".into()]
+            }),
+            "r: the model has no batch norm (model.norm: none)",
+        ),
+        (
+            "watch without a terminal",
+            Box::new(|d| {
+                let exp = valleys::config::Experiment::from_yaml(GOOD, "g", &[]).unwrap();
+                valleys::rundir::RunDir::create(&d.join("r"), &exp).unwrap();
+                vec!["watch".into(), "r".into()]
+            }),
+            "watch needs a terminal: stdout is not one",
+        ),
+        (
+            "an unknown key in a schedule without fields",
+            Box::new(|d| {
+                vec![
+                    "run".into(),
+                    variant(d, "lr: 0.1}", "lr: 0.1, schedule: {kind: swa, warmup: 3}}"),
+                ]
+            }),
+            "unknown field `warmup`",
+        ),
+        (
+            "an override of an unknown field",
+            Box::new(|d| {
+                write(d, "x.yaml", GOOD);
+                vec![
+                    "run".into(),
+                    "x.yaml".into(),
+                    "--set".into(),
+                    "foo=1".into(),
+                ]
+            }),
+            "--set foo=1: foo: unknown field `foo`",
+        ),
+        (
+            "an override without a value",
+            Box::new(|d| {
+                write(d, "x.yaml", GOOD);
+                vec![
+                    "run".into(),
+                    "x.yaml".into(),
+                    "--set".into(),
+                    "train.epochs".into(),
+                ]
+            }),
+            "--set train.epochs: expected KEY=VALUE",
+        ),
+        (
+            "a multi-line override",
+            Box::new(|d| {
+                write(d, "x.yaml", GOOD);
+                vec![
+                    "run".into(),
+                    "x.yaml".into(),
+                    "--set".into(),
+                    "name=a\nb: [c".into(),
+                ]
+            }),
+            "--set name=a\\nb: [c: the value is not valid YAML",
+        ),
+        (
+            "a deeply nested file",
+            Box::new(|d| {
+                write(d, "x.yaml", &"[".repeat(100_000));
+                vec!["run".into(), "x.yaml".into()]
+            }),
+            "x.yaml: YAML syntax error: lists or maps nested 100000 deep",
+        ),
+        (
+            "an empty training split",
+            Box::new(|d| {
+                vec![
+                    "run".into(),
+                    idx_dir_with_labels(d, &idx_images(2051, 0, 0), &[]),
+                ]
+            }),
+            "the training split holds no samples",
+        ),
+        (
+            "a hidden run name",
+            Box::new(|d| vec!["run".into(), variant(d, "name: t", "name: .")]),
+            "name = \".\": expected a name of 1 to 100 letters",
+        ),
+        (
+            "a parent-directory run name",
+            Box::new(|d| vec!["run".into(), variant(d, "name: t", "name: ..")]),
+            "name = \"..\": expected a name of 1 to 100 letters",
+        ),
+        (
+            "batch norm over single samples",
+            Box::new(|d| vec!["run".into(), variant(d, "batch_size: 64", "batch_size: 1")]),
+            "train.batch_size = 1: expected at least 2 with batch norm on an mlp",
+        ),
+        (
+            "a report of a missing run",
+            Box::new(|_| vec!["report".into(), "runs/nope".into()]),
+            "runs/nope: no such run directory",
+        ),
+        (
+            "a report into a directory that holds files",
+            Box::new(|d| {
+                let exp = valleys::config::Experiment::from_yaml(GOOD, "g", &[]).unwrap();
+                valleys::rundir::RunDir::create(&d.join("r"), &exp).unwrap();
+                write(d, "mine/notes.md", "my own notes");
+                vec!["report".into(), "r".into(), "--out".into(), "mine".into()]
+            }),
+            "mine: the directory exists and holds files; choose a new directory, or add --force",
+        ),
     ];
     for (name, setup, want) in cases {
         let tmp = tempfile::tempdir().unwrap();
@@ -313,7 +590,65 @@ fn every_bad_input_is_one_clear_line_and_exit_code_2() {
             "{name}: {stderr}"
         );
         assert!(!tmp.path().join("runs").exists(), "{name}: nothing written");
+        let r = tmp.path().join("r");
+        if r.is_dir() {
+            let entries: Vec<String> = std::fs::read_dir(&r)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n != ".lock")
+                .collect();
+            let mut entries = entries;
+            entries.sort();
+            assert_eq!(
+                entries,
+                ["checkpoints", "config.yaml"],
+                "{name}: nothing written in r"
+            );
+        }
     }
+    assert!(cases_count() >= 40);
+}
+
+fn cases_count() -> usize {
+    // Counted by the test above; kept as a function so the floor is visible.
+    include_str!("bad_input.rs")
+        .matches("\n        (\n            \"")
+        .count()
+}
+
+#[test]
+fn a_memory_limit_refuses_what_cannot_fit_before_anything_is_written() {
+    // 10 000 + 2 000 Fashion-MNIST images padded to 512x512 take 12 GiB as floats.
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write(
+        d,
+        "x.yaml",
+        &GOOD.replace("train_subset: 256, test_subset: 128", "pad_to: 512"),
+    );
+    let out = Command::new("bash")
+        .current_dir(d)
+        .args([
+            "-c",
+            "ulimit -v 6000000 && exec \"$0\" run x.yaml --headless",
+        ])
+        .arg(env!("CARGO_BIN_EXE_valleys"))
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("is available (the address-space limit (ulimit -v))"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("the data take 11.") || stderr.contains("the data take 12."),
+        "{stderr}"
+    );
+    assert!(stderr.contains("data.pad_to"), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(!d.join("runs").exists());
 }
 
 #[test]

@@ -122,7 +122,7 @@ fn a_report_of_a_probed_run_has_valid_figures_resolving_links_and_captions_from_
         "{md}"
     );
     let probes =
-        valleys::probe::store::read_all(&valleys::rundir::RunDir::open(&d.join("r")).unwrap());
+        valleys::probe::store::read_all(&valleys::rundir::RunDir::open(&d.join("r")).unwrap()).0;
     let first = probes[0].train_score.as_ref().unwrap();
     assert!(md.contains(&format!("c = {}", valleys::probe::format_c(first.c))));
     assert!(md.contains("```yaml\nname: rep"));

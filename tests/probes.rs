@@ -153,7 +153,7 @@ fn a_probe_in_the_middle_of_training_leaves_the_run_bit_identical() {
         losses(rows("probed")),
         "identical metrics"
     );
-    let stored = store::read_all(&RunDir::open(&tmp.path().join("probed")).unwrap());
+    let stored = store::read_all(&RunDir::open(&tmp.path().join("probed")).unwrap()).0;
     assert_eq!(stored.len(), 3);
 }
 
@@ -251,7 +251,7 @@ fn the_toy_curve_matches_its_closed_form() {
     assert!(stdout.contains("train c = "), "{stdout}");
 
     let run = RunDir::open(&out).unwrap();
-    let result: ProbeResult = store::read_all(&run).pop().unwrap();
+    let result: ProbeResult = store::read_all(&run).0.pop().unwrap();
     assert_eq!(result.points.len(), 31);
     // The curve, recomputed here in double precision from the data, the averaged weights and
     // the direction: L(t) = mean over points of softplus(-z) for label 1, softplus(z) for 0,
@@ -323,7 +323,7 @@ fn a_batch_summary_is_recomputed_from_its_stored_probes() {
         std::fs::read_to_string(store::dir(&run).join(format!("{}.json", summary.id))).unwrap();
     let stored: BatchSummary = serde_json::from_str(&text).unwrap();
     assert_eq!(stored, *summary);
-    let probes = store::read_all(&run);
+    let probes = store::read_all(&run).0;
     assert_eq!(probes.len(), 6);
     for centre in &stored.centres {
         let mine: Vec<ProbeResult> = probes

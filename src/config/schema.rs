@@ -199,13 +199,14 @@ fn default_weight_decay() -> f64 {
     1e-4
 }
 
-/// Learning-rate schedules, evaluated once per epoch (see `train::schedule`).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+/// Learning-rate schedules, evaluated once per epoch (see `train::schedule`). Every variant
+/// has braces, even without fields: serde checks unknown keys only on struct variants, so
+/// `{kind: swa, warmup: 3}` is refused instead of silently ignoring `warmup`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Schedule {
     /// The SWA papers' piecewise schedule: constant, linear decay to `swa.lr`, constant.
-    #[default]
-    Swa,
+    Swa {},
     /// Multiply by `gamma` at each milestone epoch.
     Step {
         milestones: Vec<u32>,
@@ -216,7 +217,13 @@ pub enum Schedule {
         #[serde(default)]
         min_lr: f64,
     },
-    Constant,
+    Constant {},
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Self::Swa {}
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -51,8 +51,11 @@ impl Experiment {
                 expected: expected.to_owned(),
             })
         };
+        // The name becomes a directory under runs/: no hidden, relative or over-long names.
         let valid_name = |s: &str| {
             !s.is_empty()
+                && s.len() <= 100
+                && !s.starts_with('.')
                 && s.chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         };
@@ -60,7 +63,7 @@ impl Experiment {
             return bad(
                 "name",
                 &format!("{:?}", self.name),
-                "a non-empty name of letters, digits, '-', '_' or '.'",
+                "a name of 1 to 100 letters, digits, '-', '_' or '.', not starting with '.'",
             );
         }
         if crate::runtime::DeviceRequest::parse(&self.device).is_err() {
@@ -69,6 +72,16 @@ impl Experiment {
         self.validate_data(&bad)?;
         self.validate_model(&bad)?;
         self.validate_train(&bad)?;
+        if self.model.arch == Arch::Mlp
+            && self.model.norm == Norm::Batch
+            && self.train.batch_size == 1
+        {
+            return bad(
+                "train.batch_size",
+                &1,
+                "at least 2 with batch norm on an mlp (one sample has no batch variance)",
+            );
+        }
         self.validate_swa(&bad)?;
         if self.eval.every_epochs == 0 {
             return bad("eval.every_epochs", &0, "at least 1");
@@ -87,11 +100,11 @@ impl Experiment {
             return bad("checkpoint.every_epochs", &0, "at least 1");
         }
         if let Some(a) = &self.ablation {
-            if a.directions < 2 {
+            if !(2..=MAX_DIRECTIONS).contains(&a.directions) {
                 return bad(
                     "ablation.directions",
                     &a.directions,
-                    "at least 2 directions per arm",
+                    &format!("2..={MAX_DIRECTIONS} directions per arm"),
                 );
             }
             if let Err(problem) = a.probe.validate() {
@@ -143,6 +156,15 @@ impl Experiment {
                 return bad(field, &0, "at least 1");
             }
         }
+        if let Some(n) = d.toy_points
+            && n > MAX_TOY_POINTS
+        {
+            return bad(
+                "data.toy_points",
+                &n,
+                &format!("at most {MAX_TOY_POINTS} points"),
+            );
+        }
         Ok(())
     }
 
@@ -160,7 +182,9 @@ impl Experiment {
         let depth_ok = match m.arch {
             Arch::Preresnet if depth < 44 => depth >= 8 && (depth - 2).is_multiple_of(6),
             Arch::Preresnet => depth <= 164 && (depth - 2).is_multiple_of(9),
-            Arch::Wrn | Arch::DensenetBc => depth >= 10 && (depth - 4).is_multiple_of(6),
+            Arch::Wrn | Arch::DensenetBc => {
+                (10..=MAX_DEPTH).contains(&depth) && (depth - 4).is_multiple_of(6)
+            }
             Arch::Vgg16 => depth == 16,
             Arch::Mlp | Arch::Toy => m.depth.is_none(),
         };
@@ -169,7 +193,7 @@ impl Experiment {
                 Arch::Preresnet => {
                     "8..=164 with depth = 6n+2 below 44 (basic blocks) or 9n+2 from 44 (bottleneck), e.g. 8, 20, 56, 110, 164"
                 }
-                Arch::Wrn | Arch::DensenetBc => "depth = 6n+4, at least 10, e.g. 28 or 100",
+                Arch::Wrn | Arch::DensenetBc => "depth = 6n+4 in 10..=1000, e.g. 28 or 100",
                 Arch::Vgg16 => "16",
                 Arch::Mlp | Arch::Toy => "no depth (this model has a fixed depth)",
             };
@@ -182,8 +206,14 @@ impl Experiment {
                 "no width: it is only for wrn",
             );
         }
-        if m.width == Some(0) {
-            return bad("model.width", &0, "a widening factor of at least 1");
+        if let Some(k) = m.width
+            && !(1..=MAX_WIDTH).contains(&k)
+        {
+            return bad(
+                "model.width",
+                &k,
+                &format!("a widening factor in 1..={MAX_WIDTH}"),
+            );
         }
         if m.hidden.is_some() && m.arch != Arch::Mlp {
             return bad(
@@ -192,8 +222,14 @@ impl Experiment {
                 "no hidden: it is only for mlp",
             );
         }
-        if m.hidden == Some(0) {
-            return bad("model.hidden", &0, "at least 1 hidden unit");
+        if let Some(h) = m.hidden
+            && !(1..=MAX_HIDDEN).contains(&h)
+        {
+            return bad(
+                "model.hidden",
+                &h,
+                &format!("1..={MAX_HIDDEN} hidden units"),
+            );
         }
         Ok(())
     }
@@ -242,7 +278,7 @@ impl Experiment {
                     return bad("train.schedule.min_lr", min_lr, "a rate in [0, train.lr]");
                 }
             }
-            Schedule::Swa | Schedule::Constant => {}
+            Schedule::Swa {} | Schedule::Constant {} => {}
         }
         Ok(())
     }
@@ -288,5 +324,12 @@ impl Experiment {
         Ok(())
     }
 }
+
+/// Bounds that no machine could hold beyond; the memory check refines them for this one.
+pub const MAX_DIRECTIONS: usize = 10_000;
+const MAX_TOY_POINTS: usize = 10_000_000;
+const MAX_DEPTH: u32 = 1000;
+const MAX_WIDTH: u32 = 1024;
+const MAX_HIDDEN: u32 = 1 << 24;
 
 type Bad<'a> = dyn Fn(&str, &dyn std::fmt::Display, &str) -> Result<(), ConfigError> + 'a;

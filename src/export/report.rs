@@ -23,6 +23,10 @@ pub enum ReportError {
     RunDir(#[from] RunDirError),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error(
+        "{0}: the directory exists and holds files; choose a new directory, or add --force to write over them"
+    )]
+    OutExists(PathBuf),
     #[error("{name}: cannot draw the figure: {problem}")]
     Figure { name: String, problem: String },
     #[error("{name}: {source}")]
@@ -39,6 +43,8 @@ pub struct Report {
     pub markdown: PathBuf,
     /// Every figure, as (SVG, PNG).
     pub figures: Vec<(PathBuf, PathBuf)>,
+    /// Stored results that could not be read (left out of the report), each with why.
+    pub unreadable: Vec<String>,
 }
 
 /// Writes `name`.svg and `name`.png into `dir`.
@@ -215,8 +221,22 @@ fn caption_score(r: &ProbeResult) -> String {
 }
 
 /// Writes the report of `run` into `out` (default RUN_DIR/report).
-pub fn write(run: &RunDir, out: Option<&Path>, log_y: bool) -> Result<Report, ReportError> {
+/// Writes the report into `out` (default RUN_DIR/report, which is rewritten each time). A
+/// directory given by the user that already holds files is written into only with `force`.
+pub fn write(
+    run: &RunDir,
+    out: Option<&Path>,
+    log_y: bool,
+    force: bool,
+) -> Result<Report, ReportError> {
     let dir = out.map_or_else(|| run.root().join("report"), Path::to_owned);
+    let holds_files = std::fs::read_dir(&dir).is_ok_and(|mut entries| entries.next().is_some());
+    if out.is_some() && holds_files && !force {
+        return Err(ReportError::OutExists(dir));
+    }
+    if dir.exists() && !dir.is_dir() {
+        return Err(ReportError::OutExists(dir));
+    }
     std::fs::create_dir_all(&dir).map_err(|source| RunDirError::Io {
         path: dir.clone(),
         action: "cannot create the directory",
@@ -232,6 +252,7 @@ pub fn write(run: &RunDir, out: Option<&Path>, log_y: bool) -> Result<Report, Re
         markdown: dir.join("report.md"),
         dir: dir.clone(),
         figures: Vec::new(),
+        unreadable: Vec::new(),
     };
     let mut md = String::new();
     let text = |v: &serde_json::Value| v.as_str().unwrap_or("unknown").to_owned();
@@ -306,7 +327,8 @@ pub fn write(run: &RunDir, out: Option<&Path>, log_y: bool) -> Result<Report, Re
     }
 
     // Probes.
-    let probes = store::read_all(run);
+    let (probes, unreadable) = store::read_all(run);
+    report.unreadable.extend(unreadable);
     if !probes.is_empty() {
         let _ = writeln!(md, "## Probes\n");
         let _ = writeln!(
@@ -392,7 +414,8 @@ pub fn write(run: &RunDir, out: Option<&Path>, log_y: bool) -> Result<Report, Re
     }
 
     // Batches.
-    let batches = read_batches(run);
+    let (batches, unreadable) = read_batches(run);
+    report.unreadable.extend(unreadable);
     if !batches.is_empty() {
         let _ = writeln!(md, "## Batches of random directions\n");
         for b in &batches {
@@ -456,7 +479,8 @@ pub fn write(run: &RunDir, out: Option<&Path>, log_y: bool) -> Result<Report, Re
     }
 
     // Ablations.
-    let ablations = ablation::read_all(run);
+    let (ablations, unreadable) = ablation::read_all(run);
+    report.unreadable.extend(unreadable);
     if !ablations.is_empty() {
         let _ = writeln!(md, "## Batch-norm ablations\n");
         for a in &ablations {
@@ -473,6 +497,13 @@ pub fn write(run: &RunDir, out: Option<&Path>, log_y: bool) -> Result<Report, Re
         }
     }
 
+    if !report.unreadable.is_empty() {
+        let _ = writeln!(md, "## Stored results left out\n");
+        for problem in &report.unreadable {
+            let _ = writeln!(md, "- `{problem}`");
+        }
+        let _ = writeln!(md);
+    }
     let _ = writeln!(md, "## Settings\n\n```yaml\n{}```", exp.to_yaml());
     write_atomic(&report.markdown, md.as_bytes())?;
     Ok(report)
@@ -584,11 +615,10 @@ fn ablation_figure(run: &RunDir, a: &AblationResult, log_y: bool) -> Result<Stri
     }
 }
 
-fn read_batches(run: &RunDir) -> Vec<BatchSummary> {
-    crate::rundir::read_json_files::<BatchSummary>(&store::dir(run))
-        .into_iter()
-        .filter(|b| b.batch)
-        .collect()
+fn read_batches(run: &RunDir) -> (Vec<BatchSummary>, Vec<String>) {
+    crate::rundir::read_json_files::<BatchSummary>(&store::dir(run), |v| {
+        v.get("batch").and_then(|b| b.as_bool()) == Some(true)
+    })
 }
 
 /// The run's metrics as CSV.

@@ -44,6 +44,8 @@ pub struct ParamInfo {
 /// Collects tensors while a model is being built.
 pub struct Builder {
     device: Device,
+    /// Only shapes are wanted: parameters take no memory (see [`Builder::counting`]).
+    counting: bool,
     params: RefCell<Vec<(String, Tensor, Role)>>,
     buffers: RefCell<Vec<(String, Tensor)>>,
     batch_norms: RefCell<Vec<Rc<BatchNorm>>>,
@@ -61,10 +63,34 @@ impl Builder {
     pub fn new(device: Device) -> Self {
         Self {
             device,
+            counting: false,
             params: RefCell::default(),
             buffers: RefCell::default(),
             batch_norms: RefCell::default(),
         }
+    }
+
+    /// A builder that records names and shapes without storing parameter values: each
+    /// parameter is one zero broadcast to its shape, so a model of any size costs a few bytes
+    /// (BN statistics, one entry per channel, are still allocated).
+    pub fn counting() -> Self {
+        Self {
+            counting: true,
+            ..Self::new(Device::Cpu)
+        }
+    }
+
+    /// Names and shapes of the parameters and buffers built so far.
+    pub(super) fn shapes(&self) -> (Shapes, Shapes) {
+        let params = self.params.borrow();
+        let buffers = self.buffers.borrow();
+        (
+            params
+                .iter()
+                .map(|(n, t, _)| (n.clone(), t.size()))
+                .collect(),
+            buffers.iter().map(|(n, t)| (n.clone(), t.size())).collect(),
+        )
     }
 
     /// The top-level scope.
@@ -124,6 +150,9 @@ impl Builder {
     }
 }
 
+/// Tensors by name and shape.
+pub type Shapes = Vec<(String, Vec<i64>)>;
+
 pub(super) struct Built {
     pub flat: Tensor,
     pub infos: Vec<ParamInfo>,
@@ -156,7 +185,11 @@ impl<'a> Scope<'a> {
 
     /// A new trainable parameter, initialised by `init`.
     pub fn param(&self, name: &str, shape: &[i64], init: Init, role: Role) -> Tensor {
-        let tensor = tch::nn::init(init, shape, self.builder.device);
+        let tensor = if self.builder.counting {
+            Tensor::zeros([1], (Kind::Float, Device::Cpu)).expand(shape, false)
+        } else {
+            tch::nn::init(init, shape, self.builder.device)
+        };
         self.builder
             .params
             .borrow_mut()

@@ -19,10 +19,12 @@ fn flatten(parts: &[Tensor], like: &[Tensor]) -> Tensor {
         .iter()
         .zip(like)
         .map(|(g, p)| {
+            // Gradients of convolutions may come back non-contiguous (channels-last
+            // strides): reshape copies where view cannot.
             if g.defined() {
-                g.view([-1])
+                g.reshape([-1])
             } else {
-                p.zeros_like().view([-1])
+                p.zeros_like().reshape([-1])
             }
         })
         .collect();

@@ -44,10 +44,15 @@ impl Side {
 pub struct Score {
     pub half_range: f64,
     pub r: f64,
+    #[serde(with = "crate::nonfinite")]
     pub centre_loss: f64,
+    #[serde(with = "crate::nonfinite")]
     pub rise_minus: f64,
+    #[serde(with = "crate::nonfinite")]
     pub rise_plus: f64,
+    #[serde(with = "crate::nonfinite")]
     pub slope_minus: f64,
+    #[serde(with = "crate::nonfinite")]
     pub slope_plus: f64,
     /// Ratio of the steeper to the flatter side's slope; `None` stands for infinity in JSON.
     #[serde(with = "finite_or_null")]
@@ -56,6 +61,7 @@ pub struct Score {
     pub threshold: f64,
     pub asymmetric: bool,
     /// t of the lowest loss along the line.
+    #[serde(with = "crate::nonfinite")]
     pub bias: f64,
 }
 

@@ -12,10 +12,15 @@ use serde::{Deserialize, Serialize};
 /// ξ_δ / ξ_0 over a range of shifts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShiftCheck {
+    #[serde(with = "crate::nonfinite::vec")]
     pub deltas: Vec<f64>,
+    #[serde(with = "crate::nonfinite::vec")]
     pub xi: Vec<f64>,
+    #[serde(with = "crate::nonfinite::vec")]
     pub ratio: Vec<f64>,
+    #[serde(with = "crate::nonfinite")]
     pub best_delta: f64,
+    #[serde(with = "crate::nonfinite")]
     pub best_ratio: f64,
 }
 

@@ -44,7 +44,8 @@ pub fn write_json(
     crate::rundir::write_result(&dir(run), id, value, None)
 }
 
-/// Every single-probe result stored in a run, in id order (batch summaries are skipped).
-pub fn read_all(run: &RunDir) -> Vec<ProbeResult> {
-    crate::rundir::read_json_files(&dir(run))
+/// Every single-probe result stored in a run, in id order (batch summaries are passed
+/// over), and the files that could not be read, each with why.
+pub fn read_all(run: &RunDir) -> (Vec<ProbeResult>, Vec<String>) {
+    crate::rundir::read_json_files(&dir(run), |v| v.get("batch").is_none())
 }

@@ -9,7 +9,7 @@ use crate::model::Model;
 use crate::rundir::{RunDirError, write_atomic};
 use safetensors::tensor::{Dtype, TensorView};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
 
@@ -138,6 +138,79 @@ pub fn read_state(path: &Path) -> Result<TrainingState, CheckpointError> {
     Ok(header(path, &bytes)?.0)
 }
 
+/// A checkpoint's header: where training stood, which model wrote it, and every tensor's
+/// name and shape. Reads no tensor data.
+#[derive(Debug)]
+pub struct Header {
+    pub state: TrainingState,
+    pub model: String,
+    pub tensors: BTreeMap<String, Vec<i64>>,
+}
+
+/// Reads a checkpoint's header.
+pub fn read_header(path: &Path) -> Result<Header, CheckpointError> {
+    let bytes = read(path)?;
+    let (state, model) = header(path, &bytes)?;
+    let (_, meta) =
+        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| CheckpointError::Corrupt {
+            path: path.to_owned(),
+            problem: format!("unreadable safetensors header: {e}"),
+        })?;
+    let tensors = meta
+        .tensors()
+        .into_iter()
+        .map(|(name, info)| (name, info.shape.iter().map(|&d| d as i64).collect()))
+        .collect();
+    Ok(Header {
+        state,
+        model,
+        tensors,
+    })
+}
+
+impl Header {
+    /// Checks that the tensors under `prefix` ("sgd/", "swa/") are exactly those of a model
+    /// laid out as `layout`, with the same shapes: none missing, none extra.
+    pub fn check_layout(
+        &self,
+        path: &Path,
+        prefix: &str,
+        layout: &crate::model::Layout,
+    ) -> Result<(), CheckpointError> {
+        let other = |problem: String| CheckpointError::OtherModel {
+            path: path.to_owned(),
+            problem: format!("{problem}; it was written by {}", self.model),
+            model: layout.name.clone(),
+        };
+        for (name, shape) in layout.tensors() {
+            let key = format!("{prefix}{name}");
+            match self.tensors.get(&key) {
+                None => return Err(other(format!("tensor {key} is missing"))),
+                Some(found) if found != shape => {
+                    return Err(other(format!(
+                        "tensor {key} has shape {found:?}, the model expects {shape:?}"
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
+        let expected: std::collections::BTreeSet<String> = layout
+            .tensors()
+            .map(|(name, _)| format!("{prefix}{name}"))
+            .collect();
+        if let Some(extra) = self
+            .tensors
+            .keys()
+            .find(|k| k.starts_with(prefix) && !expected.contains(*k))
+        {
+            return Err(other(format!(
+                "tensor {extra} is in the checkpoint but not in the model"
+            )));
+        }
+        Ok(())
+    }
+}
+
 fn read(path: &Path) -> Result<Vec<u8>, CheckpointError> {
     std::fs::read(path).map_err(|source| CheckpointError::Read {
         path: path.to_owned(),
@@ -188,6 +261,25 @@ pub fn load(path: &Path, sgd: &Model, swa: Option<&Model>) -> Result<Loaded, Che
         problem: format!("{e}; it was written by {written_by}"),
         model: sgd.description().to_owned(),
     };
+    let extra = |prefix: &str, model: &Model| {
+        let names: std::collections::HashSet<String> = model
+            .named_state()
+            .into_iter()
+            .map(|(n, _)| format!("{prefix}{n}"))
+            .collect();
+        tensors
+            .names()
+            .into_iter()
+            .find(|k| k.starts_with(prefix) && !names.contains(*k))
+            .map(|k| {
+                other_model(crate::model::ModelError::State(format!(
+                    "tensor {k} is in the checkpoint but not in the model"
+                )))
+            })
+    };
+    if let Some(e) = extra("sgd/", sgd) {
+        return Err(e);
+    }
     sgd.load_named_state("sgd/", &lookup).map_err(other_model)?;
     if let Some(swa) = swa
         && state.swa_n > 0

@@ -116,10 +116,17 @@ pub struct Engine {
     clock: Instant,
     /// Set once the weights are no longer finite; no checkpoint is written from then on.
     diverged: bool,
-    /// Fault injection for tests: `VALLEYS_FAULT=panic-at-step:N` panics before step N.
+    /// Fault injection for tests: `VALLEYS_FAULT=panic-at-step:N` panics before step N,
+    /// `stop-at-step:N` raises the stop flag before step N (as a signal would).
     fault_panic_step: Option<u64>,
+    fault_stop_step: Option<u64>,
     /// Said once the run starts (after the header), when it was resumed.
     resume_note: Option<String>,
+    /// The evaluation before the first step is in metrics.jsonl (a run stopped before its
+    /// first batch and resumed must not write it twice).
+    initial_evaluated: bool,
+    /// Whether a checkpoint has been written in this run directory (for what divergence keeps).
+    checkpoint_written: bool,
     device: DeviceChoice,
     /// The no-BN twin's worker, once started.
     twin: Option<crate::worker::Worker>,
@@ -181,9 +188,10 @@ impl Engine {
             clock: Instant::now(),
             diverged: false,
             resume_note: None,
-            fault_panic_step: std::env::var("VALLEYS_FAULT")
-                .ok()
-                .and_then(|f| f.strip_prefix("panic-at-step:")?.parse().ok()),
+            initial_evaluated: false,
+            checkpoint_written: false,
+            fault_panic_step: fault("panic-at-step:"),
+            fault_stop_step: fault("stop-at-step:"),
             exp,
             data,
             sgd,
@@ -249,8 +257,14 @@ impl Engine {
 
     /// Optimiser steps per epoch (the last batch may be smaller).
     pub fn batches_per_epoch(&self) -> u32 {
-        let bs = self.exp.train.batch_size as usize;
-        self.data.train.len.div_ceil(bs) as u32
+        // Only an MLP's BN normalises each feature over the batch alone; a convolution's
+        // also spans the pixels, so a single image still has a variance.
+        let bn_over_samples = self.sgd.has_bn() && self.exp.model.arch == crate::config::Arch::Mlp;
+        batches_per_epoch(
+            self.data.train.len,
+            self.exp.train.batch_size as usize,
+            bn_over_samples,
+        )
     }
 
     fn eval_batch(&self) -> i64 {
@@ -282,6 +296,13 @@ impl Engine {
         );
         self.state = state.clone();
         let dropped = resume::truncate_metrics(&self.run, state.step)?;
+        self.checkpoint_written = true;
+        self.initial_evaluated = state.step > 0
+            || self
+                .run
+                .read_metrics()?
+                .iter()
+                .any(|r| r.step == 0 && r.split == Split::Test && r.iterate == Iterate::Sgd);
         // The file was replaced: append to the new one.
         self.metrics = self.run.metrics_writer()?;
         self.clock = Instant::now();
@@ -297,8 +318,11 @@ impl Engine {
         if let Some(note) = self.resume_note.take() {
             self.events.log(note);
         }
-        if self.state.step == 0 && self.state.batch == 0 {
-            self.evaluate(0.0)?;
+        if !self.initial_evaluated {
+            self.initial_evaluated = true;
+            if !self.evaluate(0.0)? {
+                return Ok(self.diverge());
+            }
         }
         while self.state.epoch < self.exp.train.epochs {
             let lr = self.schedule.lr_at(self.state.epoch);
@@ -325,8 +349,13 @@ impl Engine {
     fn diverge(&mut self) -> Outcome {
         self.diverged = true;
         let _ = self.metrics.sync();
+        let kept = if self.checkpoint_written {
+            "the last finite checkpoint is kept"
+        } else {
+            "no checkpoint had been written yet"
+        };
         self.events.log(format!(
-            "diverged at epoch {} step {}: the loss is not finite; the last finite checkpoint is kept",
+            "diverged at epoch {} step {}: the loss is not finite; {kept}",
             self.state.epoch + 1,
             self.state.step
         ));
@@ -357,6 +386,10 @@ impl Engine {
         let mut epoch_samples = 0usize;
 
         for b in self.state.batch..batches {
+            if self.fault_stop_step == Some(self.state.step) {
+                self.fault_stop_step = None;
+                self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             if let Some(interrupt) = self.handle_commands(commands)? {
                 return Ok(Some(interrupt));
             }
@@ -444,8 +477,9 @@ impl Engine {
             ));
         }
         let last = epoch == self.exp.train.epochs;
-        if epoch.is_multiple_of(self.exp.eval.every_epochs) || last {
-            self.evaluate(lr)?;
+        if (epoch.is_multiple_of(self.exp.eval.every_epochs) || last) && !self.evaluate(lr)? {
+            self.diverged = true;
+            return Ok(());
         }
         if epoch.is_multiple_of(self.exp.checkpoint.every_epochs) || last {
             self.save_checkpoint("latest")?;
@@ -459,14 +493,17 @@ impl Engine {
     }
 
     /// Evaluates the SGD iterate and, if it holds snapshots, the SWA average (after
-    /// recomputing its BN statistics).
-    fn evaluate(&mut self, lr: f64) -> anyhow::Result<()> {
+    /// recomputing its BN statistics). False when a loss is not finite: the run diverged
+    /// (e.g. its BN statistics did), however finite its training loss.
+    fn evaluate(&mut self, lr: f64) -> anyhow::Result<bool> {
         let batch = self.eval_batch();
+        let mut finite = true;
         for (split, e) in evaluate_splits(&self.sgd, &self.data, batch) {
+            finite &= e.loss.is_finite();
             self.record_eval(Iterate::Sgd, split, lr, e, None)?;
         }
         let Some(swa) = self.swa.as_mut().filter(|s| s.n > 0) else {
-            return Ok(());
+            return Ok(finite);
         };
         if !swa.bn_is_fresh() {
             let bn_batch = self.exp.train.batch_size as i64;
@@ -493,12 +530,14 @@ impl Engine {
             evaluate_splits(&self.scratch, &self.data, batch)
         });
         for (split, e) in fresh {
+            finite &= e.loss.is_finite();
             self.record_eval(Iterate::Swa, split, lr, e, Some(n))?;
         }
+        // The stale-BN variant is an ablation: its losses may be anything.
         for (split, e) in stale.into_iter().flatten() {
             self.record_eval(Iterate::SwaStale, split, lr, e, Some(n))?;
         }
-        Ok(())
+        Ok(finite)
     }
 
     fn record_eval(
@@ -563,6 +602,7 @@ impl Engine {
             .join(format!("{name}.safetensors"));
         let swa = self.swa.as_ref().filter(|s| s.n > 0).map(|s| &s.model);
         checkpoint::save(&path, &self.sgd, swa, self.opt.momentum_buffer(), &state)?;
+        self.checkpoint_written = true;
         self.events.send(Event::CheckpointWritten {
             path,
             epoch: state.epoch,
@@ -570,6 +610,22 @@ impl Engine {
         });
         Ok(())
     }
+}
+
+/// The step of a `VALLEYS_FAULT=<kind>N` fault injection, if one of that kind is set.
+fn fault(kind: &str) -> Option<u64> {
+    std::env::var("VALLEYS_FAULT")
+        .ok()
+        .and_then(|f| f.strip_prefix(kind)?.parse().ok())
+}
+
+/// Optimiser steps per epoch over `n` samples. With BN over samples alone (`bn`), a last batch of a single sample is
+/// left out (as PyTorch's `drop_last` would): its batch variance is 0 and the unbiased
+/// running variance 0/0, which would poison the BN statistics with NaN.
+pub fn batches_per_epoch(n: usize, batch_size: usize, bn: bool) -> u32 {
+    let batches = n.div_ceil(batch_size);
+    let drop_single = bn && batch_size > 1 && n % batch_size == 1;
+    (batches - usize::from(drop_single)) as u32
 }
 
 /// Train (the fixed evaluation subset) and test evaluations of `model`.
@@ -581,4 +637,16 @@ fn evaluate_splits(model: &Model, data: &Dataset, batch: i64) -> [(Split, Evalua
         ),
         (Split::Test, eval::evaluate(model, data, &data.test, batch)),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_last_batch_of_one_sample_is_dropped_only_under_batch_norm_over_samples() {
+        assert_eq!(super::batches_per_epoch(257, 64, true), 4);
+        assert_eq!(super::batches_per_epoch(257, 64, false), 5);
+        assert_eq!(super::batches_per_epoch(258, 64, true), 5);
+        assert_eq!(super::batches_per_epoch(256, 64, true), 4);
+        assert_eq!(super::batches_per_epoch(5, 1, false), 5);
+    }
 }

@@ -115,16 +115,29 @@ pub fn serve(
     };
     while let Some(job) = observer.waiting.take() {
         observer.cancel = false;
-        let outcome = match job {
-            Job::Probe(request) => probe(engine, &request, &mut observer),
-            Job::Ablate { kind, directions } => ablate(engine, kind, directions, &mut observer),
-        };
-        let event = outcome.unwrap_or_else(|e| Event::ProbeFailed {
-            message: match e {
-                ProbeError::Cancelled => "probe cancelled".into(),
-                other => format!("probe failed: {other}"),
+        // A probe that panics (a libtorch error surfaces as a panic in tch) fails alone:
+        // the run, its weights and the dashboard go on.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if std::env::var("VALLEYS_FAULT").is_ok_and(|f| f == "panic-in-probe") {
+                panic!("injected fault: panic in a probe (VALLEYS_FAULT)");
+            }
+            match job {
+                Job::Probe(request) => probe(engine, &request, &mut observer),
+                Job::Ablate { kind, directions } => ablate(engine, kind, directions, &mut observer),
+            }
+        }));
+        let event = match outcome {
+            Ok(Ok(event)) => event,
+            Ok(Err(ProbeError::Cancelled)) => Event::ProbeFailed {
+                message: "probe cancelled".into(),
             },
-        });
+            Ok(Err(other)) => Event::ProbeFailed {
+                message: format!("probe failed: {other}"),
+            },
+            Err(panic) => Event::ProbeFailed {
+                message: format!("probe failed: {}", crate::worker::panic_message(&panic)),
+            },
+        };
         observer.events.send(event);
         if observer.deferred.stop {
             break;

@@ -1,12 +1,13 @@
 //! Resuming a run from its latest checkpoint: what must hold before, and the metrics written
 //! after the checkpoint, which the resumed run writes again.
 
-use super::checkpoint::{self, TrainingState};
+use super::checkpoint::{self, CheckpointError, TrainingState};
 use crate::config::Experiment;
+use crate::model::Layout;
 use crate::rundir::{RunDir, RunDirError, write_atomic};
 use std::path::PathBuf;
 
-/// Why a run cannot be resumed.
+/// Why a run cannot be resumed. Each is input the user can change.
 #[derive(Debug, thiserror::Error)]
 pub enum ResumeError {
     #[error(
@@ -21,6 +22,26 @@ pub enum ResumeError {
         epochs: u32,
         more: u32,
     },
+    #[error(
+        "{dir}: {field} cannot change when resuming (it changes the tensors the checkpoint holds: {problem}); start a new run for it"
+    )]
+    Changed {
+        dir: PathBuf,
+        field: String,
+        problem: String,
+    },
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+}
+
+/// What resuming a run will do.
+#[derive(Debug)]
+pub enum Resumption {
+    /// Train on from this state.
+    From(TrainingState),
+    /// The run had finished all its epochs but was killed before it said so: what was
+    /// recovered (the final checkpoint, the outcome in run.json), nothing to train.
+    Recovered(Vec<String>),
 }
 
 /// The checkpoint a resumed run starts from.
@@ -29,36 +50,122 @@ pub fn latest(run: &RunDir) -> PathBuf {
 }
 
 /// Checks that `run` can go on under `experiment` (its config.yaml, perhaps with --set
-/// overrides), and stores the experiment if the overrides changed it.
-pub fn prepare(run: &RunDir, experiment: &Experiment) -> anyhow::Result<TrainingState> {
+/// overrides) with a model laid out as `layout`, and only then writes: stale temporary
+/// files are removed, a finished run's missing final checkpoint and outcome are recovered,
+/// and the experiment is stored if the overrides changed it. Call with the run's lock held.
+pub fn prepare(
+    run: &RunDir,
+    stored: &Experiment,
+    experiment: &Experiment,
+    layout: &Layout,
+) -> Result<Resumption, ResumeError> {
     let path = latest(run);
     if !path.is_file() {
-        return Err(ResumeError::NoCheckpoint(run.root().to_owned()).into());
+        return Err(ResumeError::NoCheckpoint(run.root().to_owned()));
     }
-    let state = checkpoint::read_state(&path)?;
+    let header = checkpoint::read_header(&path)?;
+    let changed = |field: &str, problem: String| ResumeError::Changed {
+        dir: run.root().to_owned(),
+        field: field.to_owned(),
+        problem,
+    };
+    if let Err(e) = header.check_layout(&path, "sgd/", layout) {
+        let field = changed_field(stored, experiment);
+        return Err(changed(&field, e.to_string()));
+    }
+    let state = header.state.clone();
+    if state.swa_n > 0 && !experiment.swa.enabled {
+        return Err(changed(
+            "swa.enabled",
+            format!(
+                "the checkpoint holds an SWA average of {} snapshots",
+                state.swa_n
+            ),
+        ));
+    }
+    if state.swa_n > 0 {
+        header.check_layout(&path, "swa/", layout)?;
+    }
+    run.remove_stale_temporaries();
     if state.epoch >= experiment.train.epochs {
-        return Err(ResumeError::Finished {
-            dir: run.root().to_owned(),
-            epochs: experiment.train.epochs,
-            more: experiment.train.epochs * 2,
+        let recovered = recover_finished(run, &path)?;
+        if recovered.is_empty() {
+            return Err(ResumeError::Finished {
+                dir: run.root().to_owned(),
+                epochs: experiment.train.epochs,
+                more: experiment.train.epochs * 2,
+            });
         }
-        .into());
+        return Ok(Resumption::Recovered(recovered));
     }
-    // A process killed while writing leaves its temporary file behind; the real files are whole.
-    for dir in [run.root().to_owned(), run.checkpoints_dir()] {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') && name.ends_with(".tmp") {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
-    }
-    let stored = std::fs::read_to_string(run.config_path()).unwrap_or_default();
+    let current = std::fs::read_to_string(run.config_path()).unwrap_or_default();
     let yaml = experiment.to_yaml();
-    if stored != yaml {
-        write_atomic(&run.config_path(), yaml.as_bytes())?;
+    if current != yaml {
+        write_atomic(&run.config_path(), yaml.as_bytes()).map_err(CheckpointError::from)?;
     }
-    Ok(state)
+    Ok(Resumption::From(state))
+}
+
+/// The first top-level field of the model or data that differs between the two experiments
+/// (the cause of a different tensor set), e.g. "model.norm".
+fn changed_field(stored: &Experiment, now: &Experiment) -> String {
+    let fields = |e: &Experiment| -> Vec<(String, serde_yaml::Value)> {
+        let value = serde_yaml::to_value(e).unwrap_or_default();
+        ["model", "data"]
+            .iter()
+            .flat_map(|section| {
+                value
+                    .get(section)
+                    .and_then(|v| v.as_mapping())
+                    .into_iter()
+                    .flatten()
+                    .map(move |(k, v)| {
+                        (
+                            format!("{section}.{}", k.as_str().unwrap_or_default()),
+                            v.clone(),
+                        )
+                    })
+            })
+            .collect()
+    };
+    let (before, after) = (fields(stored), fields(now));
+    after
+        .iter()
+        .find(|(k, v)| before.iter().find(|(k2, _)| k2 == k).map(|(_, v2)| v2) != Some(v))
+        .or_else(|| {
+            before
+                .iter()
+                .find(|(k, _)| !after.iter().any(|(k2, _)| k2 == k))
+        })
+        .map_or_else(|| "the model".to_owned(), |(k, _)| k.clone())
+}
+
+/// A run whose latest checkpoint is at its last epoch, killed before its final checkpoint
+/// or its outcome were written: writes them now (the final checkpoint is the latest one, as
+/// a finished run writes it). Returns what was recovered.
+fn recover_finished(run: &RunDir, latest: &std::path::Path) -> Result<Vec<String>, ResumeError> {
+    let mut recovered = Vec::new();
+    let final_path = run.checkpoints_dir().join("final.safetensors");
+    if !final_path.is_file() {
+        let bytes = std::fs::read(latest).map_err(|source| CheckpointError::Read {
+            path: latest.to_owned(),
+            source,
+        })?;
+        write_atomic(&final_path, &bytes).map_err(CheckpointError::from)?;
+        recovered.push(format!(
+            "recreated {} from latest.safetensors",
+            final_path.display()
+        ));
+    }
+    if run.outcome() != Some(crate::protocol::Outcome::Completed) {
+        run.record_outcome(&crate::protocol::Outcome::Completed)
+            .map_err(CheckpointError::from)?;
+        recovered.push(format!(
+            "recorded the outcome (completed) in {}",
+            run.run_info_path().display()
+        ));
+    }
+    Ok(recovered)
 }
 
 /// The lines of a metrics.jsonl text measured at or before optimiser step `step`, unchanged;

@@ -33,7 +33,7 @@ impl LrSchedule {
     pub fn lr_at(&self, epoch: u32) -> f64 {
         let e = f64::from(epoch);
         match &self.kind {
-            Schedule::Swa => {
+            Schedule::Swa {} => {
                 // The SWA papers' schedule (timgaripov/swa `schedule`): constant for the first
                 // half of the run up to swa_start, linear decay until 90%, then constant.
                 let (t, ratio) = match self.swa {
@@ -57,7 +57,7 @@ impl LrSchedule {
                 let progress = e / f64::from(self.epochs);
                 min_lr + (self.lr - min_lr) * (1.0 + (std::f64::consts::PI * progress).cos()) / 2.0
             }
-            Schedule::Constant => self.lr,
+            Schedule::Constant {} => self.lr,
         }
     }
 }
@@ -82,7 +82,7 @@ mod tests {
     #[test]
     fn the_paper_preset_holds_then_decays_then_settles() {
         // PreResNet-164: lr 0.1, swa_start 126, swa_lr 0.05 (paper.md E4).
-        let s = schedule(Schedule::Swa, Some((126, 0.05)));
+        let s = schedule(Schedule::Swa {}, Some((126, 0.05)));
         assert!(close(s.lr_at(0), 0.1));
         assert!(close(s.lr_at(63), 0.1), "t = 0.5 is still the first phase");
         let e64 = 0.1 * (1.0 - 0.5 * (64.0 / 126.0 - 0.5) / 0.4);
@@ -95,7 +95,7 @@ mod tests {
 
     #[test]
     fn without_swa_the_schedule_ends_at_one_percent() {
-        let s = schedule(Schedule::Swa, None);
+        let s = schedule(Schedule::Swa {}, None);
         assert!(close(s.lr_at(112), 0.1)); // t = 0.4978
         assert!(close(s.lr_at(224), 0.001)); // t = 0.9956
     }
@@ -118,6 +118,6 @@ mod tests {
             c.lr_at(112),
             0.1 * (1.0 + (std::f64::consts::PI * 112.0 / 225.0).cos()) / 2.0
         ));
-        assert!(schedule(Schedule::Constant, None).lr_at(200) == 0.1);
+        assert!(schedule(Schedule::Constant {}, None).lr_at(200) == 0.1);
     }
 }

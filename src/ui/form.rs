@@ -313,7 +313,7 @@ mod tests {
         form.input('2');
         assert_eq!(form.fields[7].text(), "2");
         assert!(
-            form.error.as_deref().unwrap().contains("at least 3"),
+            form.error.as_deref().unwrap().contains("expected 3..="),
             "{:?}",
             form.error
         );

@@ -105,9 +105,15 @@ pub fn follow(
                 }
             }
             // Probes written by `valleys probe` (or an earlier dashboard) show in the probe view.
-            for result in crate::probe::store::read_all(&dir) {
+            let (stored, unreadable) = crate::probe::store::read_all(&dir);
+            for result in stored {
                 if probes_seen.insert(result.id.clone()) {
                     let _ = tx.send(Event::ProbeFinished(Box::new(result)));
+                }
+            }
+            for problem in unreadable {
+                if probes_seen.insert(problem.clone()) {
+                    let _ = tx.send(Event::Log(format!("cannot read a stored probe: {problem}")));
                 }
             }
             if !finished && let Some((_, Some(outcome))) = status {

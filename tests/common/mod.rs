@@ -1,0 +1,78 @@
+//! What the integration tests share: running the binary in a directory, writing files, and a
+//! tiny experiment that trains in a second or two.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A 1-epoch MLP on 256 embedded samples: the cheapest real run.
+pub const TINY: &str = "\
+name: t
+data: {dataset: fashion-mnist, train_subset: 256, test_subset: 128}
+model: {arch: mlp, hidden: 16}
+train: {epochs: 1, batch_size: 64, lr: 0.1}
+eval: {train_subset: 128}
+";
+
+/// The binary, run in `dir`, without a backtrace setting of ours.
+pub fn valleys(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_valleys"));
+    c.current_dir(dir).env_remove("RUST_BACKTRACE");
+    c
+}
+
+/// What a finished command said.
+#[derive(Debug)]
+pub struct Said {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the binary in `dir` with `args` and waits for it.
+pub fn run(dir: &Path, args: &[&str]) -> Said {
+    let out = valleys(dir).args(args).output().unwrap();
+    Said {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Writes `text` to `dir/name`, creating folders.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Trains `yaml` headless into `dir/out` and checks that it completed.
+pub fn train(dir: &Path, yaml: &str, out: &str) -> PathBuf {
+    write(dir, "train.yaml", yaml);
+    let said = run(dir, &["run", "train.yaml", "--headless", "--out", out]);
+    assert_eq!(said.code, Some(0), "training {out}: {said:?}");
+    dir.join(out)
+}
+
+/// Every file below `dir` with its contents, for "nothing changed" checks.
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            // A refused writer may leave its pid in the lock file; that is not run data.
+            if path.file_name().is_some_and(|n| n == ".lock") {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push((path.clone(), std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    files.sort();
+    files
+}
