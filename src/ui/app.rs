@@ -158,6 +158,8 @@ pub struct ProbeBoard {
     pub selected: usize,
     /// Show the random-shift curve instead of the loss curves.
     pub shift_curve: bool,
+    /// Why the last probe or ablation ended without a result (until the next one starts).
+    pub failure: Option<String>,
 }
 
 /// Finished probes kept for the view; older ones stay on disk.
@@ -313,6 +315,7 @@ impl App {
             Event::Finished(outcome) => self.finish(outcome),
             Event::ProbeStarted { id, summary, grid } => {
                 self.log(format!("probe {id}: {summary}"));
+                self.probes.failure = None;
                 self.probes.live = Some(LiveProbe {
                     points: vec![None; grid.len()],
                     id,
@@ -351,7 +354,8 @@ impl App {
             }
             Event::ProbeFailed { message } => {
                 self.probes.live = None;
-                self.log(message);
+                self.probes.failure = Some(message.clone());
+                self.log(format!("error: {message}"));
             }
             Event::AblationFinished { result, probes } => {
                 for line in crate::ablation::table(&result) {

@@ -424,3 +424,22 @@ fn b_opens_the_ablation_menu_whose_keys_send_ablations() {
     key(&mut app, 'b');
     assert_eq!(key(&mut app, 'x'), Some(Command::TrackStaleBn(true)));
 }
+
+#[test]
+fn a_failed_probe_stays_on_the_probe_board_until_the_next_one_starts() {
+    let mut app = running();
+    app.handle_event(Event::ProbeFailed {
+        message: "probe failed: view size is not compatible".into(),
+    });
+    assert_eq!(
+        app.probes.failure.as_deref(),
+        Some("probe failed: view size is not compatible")
+    );
+    assert!(app.probes.live.is_none());
+    app.handle_event(Event::ProbeStarted {
+        id: "002-uniform-swa".into(),
+        summary: "uniform".into(),
+        grid: vec![-1.0, 0.0, 1.0],
+    });
+    assert_eq!(app.probes.failure, None);
+}

@@ -79,7 +79,9 @@ fn render_chart(app: &App, frame: &mut Frame, area: Rect, shown: Option<&Shown>)
         return render_shift(app, frame, area, result);
     }
     let Some(s) = shown else {
-        let hint = if app.controllable {
+        let hint = if let Some(failure) = &app.probes.failure {
+            failure.as_str()
+        } else if app.controllable {
             "no probe yet: press p for the probe form"
         } else {
             "probes run on the live weights: `valleys probe RUN_DIR` probes a saved checkpoint"
@@ -222,6 +224,9 @@ fn side_labels(app: &App, score: &Score) -> Line<'static> {
 
 fn render_scores(app: &App, frame: &mut Frame, area: Rect, result: Option<&ProbeResult>) {
     let mut lines = Vec::new();
+    if let Some(failure) = &app.probes.failure {
+        lines.push(Line::styled(failure.clone(), app.theme.bad()));
+    }
     if let Some(r) = result {
         for (name, score) in [("train", &r.train_score), ("test", &r.test_score)] {
             lines.push(match score {
