@@ -258,20 +258,38 @@ impl MetricsWriter {
     }
 }
 
-/// One more than the highest `NNN-…` sequence number among the entries of `dir` (1 when it
-/// has none or does not exist): ids of stored probes and ablations sort in creation order.
+/// A fresh sequence number for a result in `dir`: one more than the highest `NNN-…` entry
+/// (1 when it has none or does not exist), so that ids sort in creation order. The number is
+/// reserved with a marker file `.NNN.taken` created exclusively, so two processes storing
+/// results in one run at the same moment (the dashboard and `valleys probe`) never share one.
 pub fn next_sequence_number(dir: &Path) -> u32 {
+    let number = |name: &str| {
+        let name = name.strip_prefix('.').unwrap_or(name);
+        name.get(..3)?.parse::<u32>().ok()
+    };
     let highest = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()
-                .and_then(|n| n.get(..3)?.parse::<u32>().ok())
-        })
+        .filter_map(|e| e.file_name().to_str().and_then(number))
         .max();
-    highest.unwrap_or(0) + 1
+    let mut n = highest.unwrap_or(0) + 1;
+    if std::fs::create_dir_all(dir).is_err() {
+        return n;
+    }
+    loop {
+        let marker = dir.join(format!(".{n:03}.taken"));
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&marker)
+        {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
+            // Taken now, or the directory cannot hold a marker (then writing fails later
+            // with a message of its own).
+            _ => return n,
+        }
+    }
 }
 
 /// Writes `dir/<id>.csv` (when there is a table) and then `dir/<id>.json`, each atomically,
@@ -410,7 +428,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("probes");
         assert_eq!(next_sequence_number(&dir), 1, "a missing directory");
-        std::fs::create_dir(&dir).unwrap();
+        assert!(dir.join(".001.taken").is_file(), "1 is reserved");
         for (name, text) in [
             ("010-b.json", "{\"v\": 10}"),
             ("002-a.json", "{\"v\": 2}"),
@@ -421,6 +439,7 @@ mod tests {
             std::fs::write(dir.join(name), text).unwrap();
         }
         assert_eq!(next_sequence_number(&dir), 11);
+        assert_eq!(next_sequence_number(&dir), 12, "11 is taken now");
         #[derive(serde::Deserialize)]
         struct V {
             v: u32,

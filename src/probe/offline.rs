@@ -52,10 +52,19 @@ pub fn resolve_checkpoint(run: &RunDir, name: &str) -> anyhow::Result<PathBuf> {
     Err(CheckpointError::NotFound {
         dir: run.checkpoints_dir(),
         name: name.to_owned(),
-        available: if available.is_empty() {
-            "(none yet)".into()
-        } else {
-            available.join(", ")
+        available: {
+            let mut listed = if available.is_empty() {
+                "(none yet)".to_owned()
+            } else {
+                available.join(", ")
+            };
+            if stem == "final" && !available.is_empty() {
+                listed += &format!(
+                    " (a run writes 'final' when it finishes; if it was killed at the end, `valleys run --resume {}` completes it)",
+                    run.root().display()
+                );
+            }
+            listed
         },
     }
     .into())
