@@ -3,6 +3,8 @@
 //! Every error names the file, the field path and the offending value, and says what was
 //! expected, so that one line on stderr is enough to fix the file.
 
+pub mod ablation;
+pub mod probe;
 mod schema;
 mod validate;
 

@@ -66,6 +66,18 @@ macro_rules! bad_input {
     };
 }
 
+/// The text of a panic payload.
+pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        // tch's errors carry a C++ backtrace after the first line; the first line says it.
+        s.lines().next().unwrap_or_default().to_owned()
+    } else {
+        "unknown panic".into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

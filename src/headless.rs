@@ -2,8 +2,28 @@
 //! pipes, batch schedulers and terminals without the dashboard.
 
 use crate::protocol::{Event, Iterate, MetricRow, Outcome, Progress, RunInfo, Split};
+use crate::worker::Worker;
 use std::collections::BTreeMap;
 use std::io::Write;
+
+/// Prints a worker's events as lines on stdout until its run ends; returns how it ended.
+pub fn follow(mut worker: Worker) -> Outcome {
+    let mut printer = EpochPrinter::default();
+    let mut stdout = std::io::stdout().lock();
+    let outcome = loop {
+        let Some(event) = worker.events.blocking_recv() else {
+            break Outcome::Failed {
+                message: "the training worker ended without a word".into(),
+            };
+        };
+        // A closed stdout (e.g. `| head`) must not stop training.
+        if let Ok(Some(outcome)) = printer.handle(event, &mut stdout) {
+            break outcome;
+        }
+    };
+    worker.finish();
+    outcome
+}
 
 /// Collects the rows of one epoch and prints them as one line.
 #[derive(Default)]

@@ -4,6 +4,7 @@
 //! running statistics, and the loss it is trained with. Copies of a model (the SWA average,
 //! probe points) are built from the same configuration and filled with [`Model::copy_from`].
 
+pub mod eval;
 pub mod layers;
 pub mod params;
 

@@ -1,9 +1,8 @@
-//! Training: schedules, the optimiser, the SWA average, evaluation, checkpoints and the loop
+//! Training: schedules, the optimiser, the SWA average, checkpoints and the loop
 //! that ties them together.
 
 pub mod checkpoint;
 pub mod engine;
-pub mod eval;
 pub mod probing;
 pub mod resume;
 pub mod schedule;

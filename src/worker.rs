@@ -7,7 +7,7 @@ use crate::data::dataset::Dataset;
 use crate::protocol::{Command, Event, Outcome, RunInfo};
 use crate::rundir::RunDir;
 use crate::runtime::DeviceChoice;
-use crate::train::engine::{Engine, EventSink};
+use crate::train::engine::{Engine, EventSink, TwinJob, TwinLauncher};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -125,7 +125,7 @@ pub fn run_to_end(spec: WorkerSpec, commands: &Receiver<Command>, sink: &EventSi
         Ok(Err(e)) => Some(format!("{e:#}")),
         Err(panic) => Some(format!(
             "the training worker panicked: {}",
-            panic_message(&panic)
+            crate::error::panic_message(&panic)
         )),
     };
     match failure {
@@ -136,16 +136,34 @@ pub fn run_to_end(spec: WorkerSpec, commands: &Receiver<Command>, sink: &EventSi
     }
 }
 
-/// The text of a panic payload.
-pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        // tch's errors carry a C++ backtrace after the first line; the first line says it.
-        s.lines().next().unwrap_or_default().to_owned()
-    } else {
-        "unknown panic".into()
+/// Trains no-BN twins as workers of their own.
+struct Twins;
+
+impl TwinLauncher for Twins {
+    fn spawn(&self, job: TwinJob) -> std::io::Result<Box<dyn std::any::Any>> {
+        let (spec, sink) = twin_spec(job);
+        Ok(Box::new(Worker::spawn_with_events(spec, sink)?))
     }
+
+    fn run_here(&self, job: TwinJob) {
+        let (spec, sink) = twin_spec(job);
+        // No sender: the twin takes no commands and ends as soon as it has trained.
+        let (_, no_commands) = std::sync::mpsc::channel();
+        run_to_end(spec, &no_commands, &sink);
+    }
+}
+
+fn twin_spec(job: TwinJob) -> (WorkerSpec, EventSink) {
+    let spec = WorkerSpec {
+        experiment: job.experiment,
+        device: job.device,
+        data: WorkerData::Device(job.data),
+        run_dir: job.run_dir,
+        resume: job.resume,
+        stop: job.stop,
+        argv: vec!["(twin of this run)".into()],
+    };
+    (spec, job.events)
 }
 
 fn run(
@@ -174,6 +192,7 @@ fn run(
         sink.clone(),
         spec.stop,
     )?;
+    engine.set_twin_launcher(Box::new(Twins));
     let resumed_from = if spec.resume {
         Some(engine.resume()?)
     } else {

@@ -10,7 +10,8 @@ use valleys::data::dataset::Dataset;
 use valleys::model::Model;
 use valleys::protocol::{Iterate, MetricRow, Split};
 use valleys::rundir::RunDir;
-use valleys::train::{checkpoint, eval};
+use valleys::model::eval;
+use valleys::train::checkpoint;
 
 fn valleys() -> Command {
     Command::new(env!("CARGO_BIN_EXE_valleys"))

@@ -5,7 +5,7 @@ use valleys::config::{DataConfig, DatasetName, ModelConfig};
 use valleys::data::dataset::Dataset;
 use valleys::data::{Features, Images, RawDataset, RawSplit};
 use valleys::model::Model;
-use valleys::train::eval;
+use valleys::model::eval;
 use valleys::train::swa::SwaAverage;
 
 fn mlp(yaml: &str) -> Model {

@@ -30,10 +30,10 @@ pub struct Experiment {
     pub checkpoint: CheckpointConfig,
     /// Defaults for probes (the dashboard's form and `valleys probe`).
     #[serde(default)]
-    pub probe: crate::probe::ProbeSpec,
+    pub probe: super::probe::ProbeSpec,
     /// Batch-norm ablations to run after training (see the ablation module).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ablation: Option<crate::ablation::AblationConfig>,
+    pub ablation: Option<super::ablation::AblationConfig>,
 }
 
 fn default_seed() -> u64 {

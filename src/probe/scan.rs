@@ -3,8 +3,8 @@
 
 use super::{BnMode, ProbePoint};
 use crate::data::dataset::{Dataset, DeviceSplit};
+use crate::model::eval;
 use crate::model::{Mode, Model};
-use crate::train::eval;
 use tch::Tensor;
 
 /// Where the line is and how points are measured.

@@ -2,7 +2,6 @@
 //! commands between batches and reporting everything as [`Event`]s and run-directory files.
 
 use super::checkpoint::{self, TrainingState};
-use super::eval::{self, Evaluation};
 use super::resume;
 use super::schedule::LrSchedule;
 use super::sgd::Sgd;
@@ -10,6 +9,7 @@ use super::swa::SwaAverage;
 use crate::config::Experiment;
 use crate::data::dataset::Dataset;
 use crate::data::rng::{self, Purpose};
+use crate::model::eval::{self, Evaluation};
 use crate::model::{Mode, Model};
 use crate::probe::runner::ProbeContext;
 use crate::protocol::{Command, Event, Iterate, MetricRow, Outcome, Progress, Split};
@@ -60,6 +60,29 @@ impl EventSink {
     pub fn log(&self, message: impl Into<String>) {
         self.send(Event::Log(message.into()));
     }
+}
+
+/// A no-BN twin to train: what the engine knows of it.
+pub struct TwinJob {
+    pub experiment: Experiment,
+    pub device: DeviceChoice,
+    /// The run's own data, already on the device.
+    pub data: Dataset,
+    pub run_dir: RunDir,
+    /// Continue from the twin's latest checkpoint.
+    pub resume: bool,
+    pub stop: Arc<AtomicBool>,
+    /// The run's event channel, marking events as the twin's.
+    pub events: EventSink,
+}
+
+/// Runs a no-BN twin for the engine: the engine decides when and what, the launcher (the
+/// worker module, which owns threads) how.
+pub trait TwinLauncher {
+    /// Trains the twin on a thread of its own beside this run; the handle keeps it alive.
+    fn spawn(&self, job: TwinJob) -> std::io::Result<Box<dyn std::any::Any>>;
+    /// Trains the twin on this thread and returns when it is done.
+    fn run_here(&self, job: TwinJob);
 }
 
 /// Why training stopped early inside an epoch.
@@ -128,8 +151,10 @@ pub struct Engine {
     /// Whether a checkpoint has been written in this run directory (for what divergence keeps).
     checkpoint_written: bool,
     device: DeviceChoice,
-    /// The no-BN twin's worker, once started.
-    twin: Option<crate::worker::Worker>,
+    /// How to train the no-BN twin (given by the worker, which owns threads).
+    twin_launcher: Option<Box<dyn TwinLauncher>>,
+    /// The no-BN twin training beside this run, kept alive until the run ends.
+    twin: Option<Box<dyn std::any::Any>>,
     /// The twin was asked for while this run trains on a CPU: start it afterwards.
     twin_queued: bool,
     /// Training has ended; only probes, ablations and checkpoints remain.
@@ -176,6 +201,7 @@ impl Engine {
         }
         Ok(Self {
             device: choice,
+            twin_launcher: None,
             twin: None,
             twin_queued: false,
             training_done: false,
@@ -201,6 +227,11 @@ impl Engine {
             metrics,
             stop,
         })
+    }
+
+    /// Lets the engine train a no-BN twin when asked.
+    pub fn set_twin_launcher(&mut self, launcher: Box<dyn TwinLauncher>) {
+        self.twin_launcher = Some(launcher);
     }
 
     /// The data set on the device.

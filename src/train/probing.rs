@@ -9,8 +9,9 @@
 use super::engine::{Engine, EventSink};
 use crate::ablation::{self, AblationKind, Subject};
 use crate::probe::offline::SavedRun;
+use crate::probe::runner::ProbeError;
 use crate::probe::runner::{self, Observer};
-use crate::probe::{ProbeError, ProbePoint, ProbeSpec};
+use crate::probe::{ProbePoint, ProbeSpec};
 use crate::protocol::{Command, Event, ProbeRequest};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
@@ -135,7 +136,7 @@ pub fn serve(
                 message: format!("probe failed: {other}"),
             },
             Err(panic) => Event::ProbeFailed {
-                message: format!("probe failed: {}", crate::worker::panic_message(&panic)),
+                message: format!("probe failed: {}", crate::error::panic_message(&panic)),
             },
         };
         observer.events.send(event);

@@ -4,7 +4,6 @@
 use super::{Engine, Interrupt};
 use crate::probe::ProbeSpec;
 use crate::protocol::{Command, Event};
-use crate::rundir::RunDir;
 use crate::train::probing;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -118,34 +117,29 @@ impl Engine {
             return Ok(());
         }
         self.twin_queued = false;
-        let experiment = crate::ablation::twin_of(&self.exp);
-        let root = crate::ablation::twin_dir(&self.run);
-        let resume = root.join("checkpoints/latest.safetensors").is_file();
-        let run_dir = if resume {
-            RunDir::open(&root)?
-        } else {
-            RunDir::create(&root, &experiment)?
+        let Some(launcher) = self.twin_launcher.as_ref() else {
+            self.events
+                .log("this run cannot train a twin (no worker to run it)");
+            return Ok(());
         };
-        self.events
-            .log(format!("training the no-BN twin in {}", root.display()));
-        let spec = crate::worker::WorkerSpec {
+        let (experiment, run_dir, resume) = crate::ablation::twin::prepare(&self.run, &self.exp)?;
+        self.events.log(format!(
+            "training the no-BN twin in {}",
+            run_dir.root().display()
+        ));
+        let job = super::TwinJob {
             experiment,
             device: self.device.clone(),
-            data: crate::worker::WorkerData::Device(self.data.shallow_clone()),
+            data: self.data.shallow_clone(),
             run_dir,
             resume,
             stop: self.stop.clone(),
-            argv: vec!["(twin of this run)".into()],
+            events: self.events.for_twin(),
         };
         if gpu {
-            self.twin = Some(crate::worker::Worker::spawn_with_events(
-                spec,
-                self.events.for_twin(),
-            )?);
+            self.twin = Some(launcher.spawn(job)?);
         } else {
-            // No sender: the twin takes no commands and ends as soon as it has trained.
-            let (_, no_commands) = std::sync::mpsc::channel();
-            crate::worker::run_to_end(spec, &no_commands, &self.events.for_twin());
+            launcher.run_here(job);
             self.twin_done = true;
         }
         Ok(())

@@ -9,10 +9,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use valleys::config::MAX_DIRECTIONS;
 use valleys::error::{BadInput, BadInputExt};
 use valleys::probe::offline::SavedRun;
-use valleys::probe::runner::{self, BatchSummary, C_BIN_EDGES, Observer};
+use valleys::probe::runner::{self, Observer, ProbeError};
+use valleys::probe::summary::{BatchSummary, C_BIN_EDGES};
 use valleys::probe::{
-    BiasBn, BnMode, CentreKind, DirectionKind, Normalisation, ParamGroup, ProbeError, ProbePoint,
-    ProbeResult, ProbeSpec, describe_score, format_c,
+    BiasBn, BnMode, CentreKind, DirectionKind, Normalisation, ParamGroup, ProbePoint, ProbeResult,
+    ProbeSpec, describe_score, format_c,
 };
 use valleys::runtime::{self, DeviceRequest};
 

@@ -1,9 +1,9 @@
 //! `valleys ablate RUN_DIR` and the ablations `valleys run` does after training when the
 //! experiment has an `ablation:` section: trains the no-BN twin if asked, then compares.
 
-use crate::probe_cmd::Console;
+use crate::cli::probe::Console;
 use clap::Args;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use valleys::ablation::{self, AblationConfig, AblationKind, Subject};
@@ -84,7 +84,7 @@ pub fn run(args: &AblateArgs, stop: &Arc<AtomicBool>) -> anyhow::Result<bool> {
     // The experiment's `ablation.twin` is for `valleys run`; here the twin is trained only
     // when asked for.
     config.twin = args.twin;
-    crate::probe_cmd::check_writable(&ablation::dir(&run))?;
+    crate::cli::probe::check_writable(&ablation::dir(&run))?;
     analyse(
         &run,
         &experiment,
@@ -109,7 +109,7 @@ pub fn analyse(
     let twin_root = ablation::twin_dir(run);
     if config.twin && !twin_root.join("checkpoints/final.safetensors").is_file() {
         println!("\ntraining the no-BN twin in {}", twin_root.display());
-        if !train_twin(experiment, &twin_root, device.clone(), stop.clone())? {
+        if !train_twin(run, experiment, device.clone(), stop.clone())? {
             return Ok(false);
         }
     }
@@ -149,7 +149,7 @@ pub fn analyse(
             &mut console,
         ) {
             Ok(r) => r,
-            Err(valleys::probe::ProbeError::Cancelled) => return Ok(false),
+            Err(valleys::probe::runner::ProbeError::Cancelled) => return Ok(false),
             Err(e) => return Err(e.into()),
         };
         for line in ablation::table(&result) {
@@ -166,18 +166,12 @@ pub fn analyse(
 
 /// Trains the twin headless; false if it was stopped.
 fn train_twin(
+    run: &RunDir,
     experiment: &Experiment,
-    root: &Path,
     device: DeviceChoice,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<bool> {
-    let twin = ablation::twin_of(experiment);
-    let resume = root.join("checkpoints/latest.safetensors").is_file();
-    let run_dir = if resume {
-        RunDir::open(root)?
-    } else {
-        RunDir::create(root, &twin)?
-    };
+    let (twin, run_dir, resume) = ablation::twin::prepare(run, experiment)?;
     let data = WorkerData::Raw(valleys::data::read(&twin.data, twin.seed)?);
     let worker = Worker::spawn(WorkerSpec {
         experiment: twin,
@@ -188,6 +182,6 @@ fn train_twin(
         stop,
         argv: std::env::args().collect(),
     })?;
-    let outcome = crate::print_headless(worker)?;
+    let outcome = valleys::headless::follow(worker);
     Ok(matches!(outcome, valleys::protocol::Outcome::Completed))
 }

@@ -1,0 +1,129 @@
+//! Batch-norm ablations: is BN what makes the valleys asymmetric?
+//!
+//! - a *twin* run: the same experiment (seed, data order, schedule) with `norm: none`;
+//! - *groups*: one random direction restricted to BN parameters, to the others, and to all;
+//! - *BN modes*: one direction with BN statistics recomputed, frozen, or per batch;
+//! - a *summary* over N random directions per arm: the fraction of asymmetric directions and
+//!   the mean c, with BN against without (the twin), BN-only against non-BN directions, SGD
+//!   against SWA centres.
+//!
+//! Each ablation is written to RUN_DIR/ablations/<id>.json (arms and their scores, the probe
+//! files they come from) and <id>.csv (the arm table); the probes themselves go to the probes/
+//! directory of the run they probe.
+
+pub mod result;
+pub mod store;
+pub mod twin;
+
+pub use crate::config::ablation::AblationConfig;
+use crate::probe::runner::ProbeError;
+use crate::probe::runner::{self, CentreStats, ProbeContext};
+use crate::probe::{BnMode, ParamGroup, ProbeResult, ProbeSpec};
+use crate::rundir::RunDir;
+pub use result::{AblationKind, AblationResult, Arm, SwaGain, arm, csv, table};
+pub use store::{arm_probes, dir, read_all, swa_gain, write};
+pub use twin::{twin_dir, twin_of};
+
+/// A run to probe: its weights and where its probes go.
+pub struct Subject<'a> {
+    pub ctx: ProbeContext<'a>,
+    pub run: &'a RunDir,
+}
+
+/// Runs one ablation of `kind` and stores it under `main`'s ablations/.
+pub fn run(
+    kind: AblationKind,
+    main: &Subject,
+    twin: Option<&Subject>,
+    base: &ProbeSpec,
+    directions: usize,
+    observer: &mut dyn runner::Observer,
+) -> Result<AblationResult, ProbeError> {
+    let base = base.resolved(main.ctx.seed);
+    let threshold = base.threshold.unwrap_or(3.0);
+    let one = |spec: ProbeSpec, subject: &Subject, observer: &mut dyn runner::Observer| {
+        runner::run_one(&subject.ctx, &spec, Some(subject.run), observer)
+    };
+    let mut arms = Vec::new();
+    match kind {
+        AblationKind::Groups => {
+            for (group, name) in [
+                (ParamGroup::Bn, "bn-only"),
+                (ParamGroup::NonBn, "non-bn"),
+                (ParamGroup::All, "all"),
+            ] {
+                let r = one(
+                    ProbeSpec {
+                        params: group,
+                        ..base.clone()
+                    },
+                    main,
+                    observer,
+                )?;
+                arms.push(arm(name, ".", &[r], threshold));
+            }
+        }
+        AblationKind::BnModes => {
+            for mode in [BnMode::Recompute, BnMode::Frozen, BnMode::Batch] {
+                let r = one(
+                    ProbeSpec {
+                        bn: mode,
+                        ..base.clone()
+                    },
+                    main,
+                    observer,
+                )?;
+                arms.push(arm(mode.as_str(), ".", &[r], threshold));
+            }
+        }
+        AblationKind::Summary => {
+            let mut subjects = vec![
+                ("bn", main, ParamGroup::All, "."),
+                ("bn-only", main, ParamGroup::Bn, "."),
+                ("non-bn", main, ParamGroup::NonBn, "."),
+            ];
+            if let Some(twin) = twin {
+                subjects.push(("none", twin, ParamGroup::All, "twin-nobn"));
+            }
+            for (name, subject, group, rel) in subjects {
+                let spec = ProbeSpec {
+                    params: group,
+                    ..base.clone()
+                };
+                let batch = runner::run_batch(
+                    &subject.ctx,
+                    &spec,
+                    directions.max(2),
+                    Some(subject.run),
+                    observer,
+                )?;
+                let (stored, _) = crate::probe::store::read_all(subject.run);
+                for centre in &batch.centres {
+                    arms.push(arm(name, rel, &results_of(&stored, centre), threshold));
+                }
+            }
+        }
+    }
+    let result = AblationResult {
+        id: store::next_id(main.run, kind),
+        kind,
+        threshold,
+        spec: base,
+        arms,
+        swa_gain: SwaGain {
+            bn: swa_gain(main.run),
+            none: twin.and_then(|t| swa_gain(t.run)),
+        },
+        created: jiff::Zoned::now().to_string(),
+    };
+    write(main.run, &result)?;
+    Ok(result)
+}
+
+fn results_of(stored: &[ProbeResult], centre: &CentreStats) -> Vec<ProbeResult> {
+    centre
+        .probes
+        .iter()
+        .filter_map(|id| stored.iter().find(|r| &r.id == id).cloned())
+        .collect()
+}

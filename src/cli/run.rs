@@ -1,0 +1,202 @@
+//! `valleys run`: train an experiment (or resume a run) with the dashboard or headless.
+
+use super::{Display, EXIT_DIVERGED, EXIT_STOPPED, signal_flag};
+use anyhow::Context;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use valleys::ablation::AblationKind;
+use valleys::config::Experiment;
+use valleys::error::BadInputExt;
+use valleys::model::{Layout, Model};
+use valleys::protocol::Outcome;
+use valleys::rundir::{RunDir, RunLock};
+use valleys::runtime::{self, DeviceRequest};
+use valleys::train::resume;
+use valleys::ui;
+use valleys::worker::{Worker, WorkerData, WorkerSpec};
+
+/// Flags of `valleys run`.
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// The experiment file (YAML), e.g. experiments/quick.yaml.
+    #[arg(required_unless_present = "resume", conflicts_with = "resume")]
+    experiment: Option<PathBuf>,
+    /// Continue the run in RUN_DIR from its latest checkpoint (its config.yaml is the
+    /// experiment; --set may change it, e.g. train.epochs).
+    #[arg(long, value_name = "RUN_DIR", conflicts_with = "out")]
+    resume: Option<PathBuf>,
+    /// Print progress lines instead of opening the dashboard.
+    #[arg(long)]
+    headless: bool,
+    /// auto, cpu, cuda or cuda:N (overrides the experiment's `device`).
+    #[arg(long)]
+    device: Option<String>,
+    /// Override a field of the experiment, e.g. --set train.epochs=3 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+    /// The run directory to create (default runs/<name>-<date>-<time>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    display: Display,
+}
+
+/// What `valleys run` checked before writing anything.
+struct CheckedRun {
+    experiment: Experiment,
+    /// The run directory's stored experiment, when resuming.
+    stored: Option<Experiment>,
+    device: runtime::DeviceChoice,
+    data: valleys::data::RawDataset,
+    layout: Layout,
+}
+
+/// Every check of `valleys run`'s input; nothing is written.
+fn check_run(args: &RunArgs) -> anyhow::Result<CheckedRun> {
+    let (experiment, stored) = match (&args.experiment, &args.resume) {
+        (_, Some(dir)) => {
+            let config = RunDir::open(dir)?.config_path();
+            let stored = Experiment::load(&config, &[])?;
+            (Experiment::load(&config, &args.overrides)?, Some(stored))
+        }
+        (Some(path), None) => (Experiment::load(path, &args.overrides)?, None),
+        (None, None) => unreachable!("clap requires one of them"),
+    };
+    let request = DeviceRequest::parse(args.device.as_deref().unwrap_or(&experiment.device))?;
+    let device = runtime::choose_device(request)?;
+    // Read (and check) the data here, but leave every tensor operation to the worker thread.
+    let data = valleys::data::read(&experiment.data, experiment.seed)?;
+    let input_shape = data.input_shape(experiment.data.pad_to)?;
+    let layout = Model::layout(&experiment.model, &input_shape, data.classes)?;
+    if !device.device.is_cuda()
+        && let Some((available, why)) = valleys::footprint::available_cpu_memory()
+    {
+        let footprint = valleys::footprint::Footprint::estimate(
+            &experiment,
+            &layout,
+            data.sample_count(&experiment.data) as u64,
+            input_shape.iter().product::<i64>() as u64,
+            data.raw_bytes() as u64,
+        );
+        footprint
+            .check(available, why, &experiment)
+            .map_err(anyhow::Error::msg)?;
+    }
+    Ok(CheckedRun {
+        experiment,
+        stored,
+        device,
+        data,
+        layout,
+    })
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    // Everything that can be wrong with the input is checked before anything is written.
+    let checked = check_run(&args).bad_input()?;
+    let CheckedRun {
+        experiment,
+        stored,
+        device,
+        data,
+        layout,
+    } = checked;
+    let (run_dir, _lock): (RunDir, RunLock) = match &args.resume {
+        Some(dir) => {
+            let run_dir = RunDir::open(dir).bad_input()?;
+            let lock = run_dir.lock().bad_input()?;
+            let stored = stored.as_ref().expect("read with the resume directory");
+            match resume::prepare(&run_dir, stored, &experiment, &layout).bad_input()? {
+                resume::Resumption::From(_) => {}
+                resume::Resumption::Recovered(what) => {
+                    for line in what {
+                        eprintln!("valleys: {line}");
+                    }
+                    println!(
+                        "{}: the run had finished its {} epochs; nothing to train",
+                        run_dir.root().display(),
+                        experiment.train.epochs
+                    );
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+            (run_dir, lock)
+        }
+        None => {
+            let root = args
+                .out
+                .clone()
+                .unwrap_or_else(|| RunDir::default_path(&experiment.name));
+            let run_dir = RunDir::create(&root, &experiment).bad_input()?;
+            let lock = run_dir.lock()?;
+            (run_dir, lock)
+        }
+    };
+    let dashboard = !args.headless && std::io::stdout().is_terminal();
+    if !args.headless && !dashboard {
+        eprintln!("valleys: stdout is not a terminal: running headless");
+    }
+    let stop = signal_flag()?;
+    let ablations = experiment
+        .ablation
+        .clone()
+        .map(|config| (config, experiment.clone(), run_dir.clone(), device.clone()));
+    let worker = Worker::spawn(WorkerSpec {
+        experiment,
+        device,
+        data: WorkerData::Raw(data),
+        run_dir,
+        resume: args.resume.is_some(),
+        stop: stop.clone(),
+        argv: std::env::args().collect(),
+    })
+    .context("starting the training worker")?;
+    if dashboard {
+        return run_with_dashboard(worker, stop, args.display);
+    }
+    let outcome = valleys::headless::follow(worker);
+    if let (Outcome::Completed, Some((config, experiment, run_dir, device))) = (&outcome, ablations)
+    {
+        let kinds = [
+            AblationKind::Groups,
+            AblationKind::BnModes,
+            AblationKind::Summary,
+        ];
+        if !super::ablate::analyse(
+            &run_dir,
+            &experiment,
+            &config,
+            &kinds,
+            "final",
+            device,
+            &stop,
+        )? {
+            return Ok(ExitCode::from(EXIT_STOPPED));
+        }
+    }
+    exit_code(outcome)
+}
+
+fn run_with_dashboard(
+    worker: Worker,
+    stop: Arc<AtomicBool>,
+    display: Display,
+) -> anyhow::Result<ExitCode> {
+    let (commands, events, thread) = worker.split();
+    // The dashboard drops the command sender when it closes, which ends the worker.
+    let outcome = ui::run_dashboard(events, Some(commands), stop, display.options())?;
+    thread.join();
+    exit_code(outcome.unwrap_or(Outcome::Stopped))
+}
+
+fn exit_code(outcome: Outcome) -> anyhow::Result<ExitCode> {
+    match outcome {
+        Outcome::Completed => Ok(ExitCode::SUCCESS),
+        Outcome::Stopped => Ok(ExitCode::from(EXIT_STOPPED)),
+        Outcome::Diverged { .. } => Ok(ExitCode::from(EXIT_DIVERGED)),
+        Outcome::Failed { message } => anyhow::bail!("{message}"),
+    }
+}

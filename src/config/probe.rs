@@ -1,0 +1,332 @@
+//! The experiment's `probe:` section (and the probe form's and flags' settings): what to
+//! probe and how. Plain data; the probe module carries it out.
+
+use serde::{Deserialize, Serialize};
+
+/// Where the line goes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum CentreKind {
+    /// The SGD iterate.
+    Sgd,
+    /// The SWA average (falls back to SGD while the average is empty).
+    #[default]
+    Swa,
+}
+
+/// How the direction is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum DirectionKind {
+    /// U(0, 1) entries, unit L2 norm over the chosen parameters (the paper's setting).
+    #[default]
+    Uniform,
+    /// N(0, 1) entries, normalised as `norm` says.
+    Gaussian,
+    /// |N(0, 1)| with the sign of the centre's weights (sign-consistent noise, the 2024
+    /// follow-up), unit L2 norm.
+    Sign,
+    /// Towards the other iterate: from SWA (t = 0) to SGD (t = 1), as in the authors' code.
+    Interp,
+    /// The top eigenvector of the training-loss Hessian at the centre (power iteration).
+    Hessian,
+}
+
+impl DirectionKind {
+    /// The name as written in files and flags.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Uniform => "uniform",
+            Self::Gaussian => "gaussian",
+            Self::Sign => "sign",
+            Self::Interp => "interp",
+            Self::Hessian => "hessian",
+        }
+    }
+
+    /// True for the kinds drawn from a seed.
+    pub fn is_random(self) -> bool {
+        matches!(self, Self::Uniform | Self::Gaussian | Self::Sign)
+    }
+}
+
+/// How a Gaussian direction is scaled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Normalisation {
+    /// Unit L2 norm over all chosen parameters.
+    #[default]
+    Global,
+    /// Each parameter tensor scaled to the norm of the matching weights.
+    Layer,
+    /// Each filter (output slice) scaled to the norm of the matching weight filter
+    /// (Li et al. 2018).
+    Filter,
+}
+
+/// What layer and filter normalisation do with 1-D tensors (biases, BN scales and shifts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum BiasBn {
+    /// Zero them: the line moves only weight matrices and filters (`--xignore biasbn`).
+    #[default]
+    Zero,
+    /// Set them to the weights' own values, as Li et al. do without `--xignore`.
+    Keep,
+}
+
+/// Which parameters the direction may move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ParamGroup {
+    #[default]
+    All,
+    /// Batch-norm scales and shifts only.
+    Bn,
+    /// Everything but batch-norm scales and shifts.
+    NonBn,
+}
+
+impl ParamGroup {
+    /// The name as written in files and flags.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::Bn => "bn",
+            Self::NonBn => "non-bn",
+        }
+    }
+}
+
+/// BN statistics at each point of the line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum BnMode {
+    /// Recomputed exactly over a training subset at every point, as the authors do.
+    #[default]
+    Recompute,
+    /// The centre's running statistics, unchanged along the line.
+    Frozen,
+    /// Batch statistics of each evaluation batch (train mode without updates).
+    Batch,
+}
+
+impl BnMode {
+    /// The name as written in files and flags.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Recompute => "recompute",
+            Self::Frozen => "frozen",
+            Self::Batch => "batch",
+        }
+    }
+}
+
+/// A probe as configured (the experiment's `probe:` section, the form, or the flags). Fields
+/// left out take defaults that depend on the direction; see [`ProbeSpec::resolved`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeSpec {
+    #[serde(default)]
+    pub centre: CentreKind,
+    #[serde(default)]
+    pub direction: DirectionKind,
+    #[serde(default)]
+    pub norm: Normalisation,
+    #[serde(default)]
+    pub bias_bn: BiasBn,
+    #[serde(default)]
+    pub params: ParamGroup,
+    /// Start of the t grid (default -10, or -2 for interp).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<f64>,
+    /// End of the t grid (default 10, or 3 for interp).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<f64>,
+    /// Grid points (default 41, or 201 for interp).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub points: Option<usize>,
+    /// Training samples the training loss is measured on (default 2000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_subset: Option<usize>,
+    /// Test samples the test loss is measured on (default: the whole test set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_subset: Option<usize>,
+    #[serde(default)]
+    pub bn: BnMode,
+    /// Training samples of each BN recomputation (default 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bn_subset: Option<usize>,
+    /// Seed of random directions (default: the experiment's seed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// c at or above which a direction counts as asymmetric (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    /// Power iterations of the Hessian direction (default 20) and its batch (default 512).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hessian_iterations: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hessian_batch: Option<usize>,
+}
+
+impl ProbeSpec {
+    /// Every default filled in for `seed` (the experiment's).
+    pub fn resolved(&self, seed: u64) -> Self {
+        let interp = self.direction == DirectionKind::Interp;
+        let train_subset = self.train_subset.unwrap_or(2000);
+        Self {
+            from: Some(self.from.unwrap_or(if interp { -2.0 } else { -10.0 })),
+            to: Some(self.to.unwrap_or(if interp { 3.0 } else { 10.0 })),
+            points: Some(self.points.unwrap_or(if interp { 201 } else { 41 })),
+            train_subset: Some(train_subset),
+            bn_subset: Some(self.bn_subset.unwrap_or(1000)),
+            seed: Some(self.seed.unwrap_or(seed)),
+            threshold: Some(self.threshold.unwrap_or(3.0)),
+            hessian_iterations: Some(self.hessian_iterations.unwrap_or(20)),
+            hessian_batch: Some(self.hessian_batch.unwrap_or(512)),
+            ..self.clone()
+        }
+    }
+
+    /// The t grid: `points` evenly spaced values from `from` to `to`.
+    pub fn grid(&self) -> Vec<f64> {
+        let (a, b) = (self.from.unwrap_or(-10.0), self.to.unwrap_or(10.0));
+        let n = self.points.unwrap_or(41).max(2);
+        (0..n)
+            .map(|i| {
+                let t = a + (b - a) * i as f64 / (n - 1) as f64;
+                // Snap to the grid's own spacing so that t = 0 is exactly 0.
+                (t * 1e9).round() / 1e9
+            })
+            .collect()
+    }
+
+    /// Checks values that would make a meaningless (or impossibly large) probe; `field` names use the YAML keys.
+    pub fn validate(&self) -> Result<(), String> {
+        let (a, b) = (self.from.unwrap_or(-10.0), self.to.unwrap_or(10.0));
+        if !(a.is_finite() && b.is_finite() && a < b) {
+            return Err(format!(
+                "probe range [{a}, {b}]: expected from < to, both finite"
+            ));
+        }
+        if let Some(n) = self.points
+            && !(3..=MAX_POINTS).contains(&n)
+        {
+            return Err(format!("probe.points = {n}: expected 3..={MAX_POINTS}"));
+        }
+        if let Some(n) = self.hessian_iterations
+            && n > 10_000
+        {
+            return Err(format!(
+                "probe.hessian_iterations = {n}: expected at most 10000"
+            ));
+        }
+        for (name, v) in [
+            ("train_subset", self.train_subset),
+            ("bn_subset", self.bn_subset),
+            ("test_subset", self.test_subset),
+            ("hessian_iterations", self.hessian_iterations),
+            ("hessian_batch", self.hessian_batch),
+        ] {
+            if v == Some(0) {
+                return Err(format!("probe.{name} = 0: expected at least 1"));
+            }
+        }
+        if let Some(c) = self.threshold
+            && !(c.is_finite() && c >= 1.0)
+        {
+            return Err(format!("probe.threshold = {c}: expected c >= 1"));
+        }
+        Ok(())
+    }
+
+    /// A short description, e.g. "uniform seed 7 · swa · all · BN recompute · 41 pts".
+    pub fn summary(&self) -> String {
+        let mut s = self.direction.as_str().to_owned();
+        if self.direction == DirectionKind::Gaussian {
+            s += &format!(
+                " ({})",
+                match self.norm {
+                    Normalisation::Global => "global",
+                    Normalisation::Layer => "layer",
+                    Normalisation::Filter => "filter",
+                }
+            );
+        }
+        if self.direction.is_random() {
+            s += &format!(" seed {}", self.seed.unwrap_or(0));
+        }
+        let centre = match (self.direction, self.centre) {
+            (DirectionKind::Interp, _) => "swa→sgd",
+            (_, CentreKind::Sgd) => "sgd",
+            (_, CentreKind::Swa) => "swa",
+        };
+        format!(
+            "{s} · {centre} · {} · BN {} · {} pts",
+            self.params.as_str(),
+            self.bn.as_str(),
+            self.points.unwrap_or(41)
+        )
+    }
+}
+
+/// At most this many points on a probe's grid.
+pub const MAX_POINTS: usize = 100_001;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_depend_on_the_direction() {
+        let uniform = ProbeSpec::default().resolved(7);
+        assert_eq!(
+            (uniform.from, uniform.to, uniform.points),
+            (Some(-10.0), Some(10.0), Some(41))
+        );
+        assert_eq!(uniform.seed, Some(7));
+        let interp = ProbeSpec {
+            direction: DirectionKind::Interp,
+            ..Default::default()
+        }
+        .resolved(1);
+        let grid = interp.grid();
+        assert_eq!(grid.len(), 201);
+        assert_eq!(
+            (grid[0], grid[80], grid[120], grid[200]),
+            (-2.0, 0.0, 1.0, 3.0)
+        );
+        assert!(uniform.grid().contains(&0.0));
+    }
+
+    #[test]
+    fn an_empty_range_or_too_few_points_is_refused() {
+        let bad = ProbeSpec {
+            from: Some(1.0),
+            to: Some(1.0),
+            ..Default::default()
+        };
+        assert!(bad.validate().unwrap_err().contains("expected from < to"));
+        let bad = ProbeSpec {
+            points: Some(2),
+            ..Default::default()
+        };
+        assert!(bad.validate().unwrap_err().contains("expected 3..="));
+        assert!(ProbeSpec::default().resolved(1).validate().is_ok());
+    }
+
+    #[test]
+    fn the_yaml_section_reads_with_kebab_case_values() {
+        let spec: ProbeSpec = serde_yaml::from_str(
+            "{centre: sgd, direction: gaussian, norm: filter, params: non-bn, bn: frozen, points: 21}",
+        )
+        .unwrap();
+        assert_eq!(spec.params, ParamGroup::NonBn);
+        assert_eq!(
+            spec.summary(),
+            "gaussian (filter) seed 0 · sgd · non-bn · BN frozen · 21 pts"
+        );
+        assert!(serde_yaml::from_str::<ProbeSpec>("{direction: diagonal}").is_err());
+    }
+}
