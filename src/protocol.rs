@@ -1,8 +1,8 @@
 //! The messages between the training worker and whoever watches it (the headless printer, the
 //! dashboard, the run-directory reader of `watch`). Plain owned data: no tensors cross here.
 
-use crate::ablation::{AblationKind, AblationResult};
-use crate::probe::runner::BatchSummary;
+use crate::ablation::result::{AblationKind, AblationResult};
+use crate::probe::summary::BatchSummary;
 use crate::probe::{ProbePoint, ProbeResult, ProbeSpec};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -124,6 +124,20 @@ pub struct Progress {
     pub running_loss: f64,
     pub running_acc: f64,
     pub elapsed_s: f64,
+}
+
+/// SGD test loss minus SWA test loss at the last evaluation among `rows` (in the order
+/// written): what averaging bought. None until both have been evaluated.
+pub fn swa_gain<'a>(rows: impl IntoIterator<Item = &'a MetricRow>) -> Option<f64> {
+    let (mut sgd, mut swa) = (None, None);
+    for r in rows.into_iter().filter(|r| r.split == Split::Test) {
+        match r.iterate {
+            Iterate::Sgd => sgd = Some(r.loss),
+            Iterate::Swa => swa = Some(r.loss),
+            _ => {}
+        }
+    }
+    Some(sgd? - swa?)
 }
 
 /// How a run ended.

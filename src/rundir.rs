@@ -15,6 +15,12 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+mod lock;
+mod results;
+
+pub use lock::RunLock;
+pub use results::{next_sequence_number, read_json_files, write_result};
+
 /// Why a run directory could not be created, opened or written.
 #[derive(Debug, thiserror::Error)]
 pub enum RunDirError {
@@ -120,57 +126,6 @@ impl RunDir {
         self.root.join("checkpoints")
     }
 
-    /// Takes the run directory for writing: training, resuming and ablating hold this lock
-    /// for as long as they run, so that two processes never write one run. It is an
-    /// advisory `flock`, released by the kernel when the process ends however it ends.
-    pub fn lock(&self) -> Result<RunLock, RunDirError> {
-        let path = self.root.join(".lock");
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io_err(&path, "cannot open the lock file"))?;
-        use std::os::fd::AsRawFd;
-        // SAFETY: flock on a descriptor we own; no memory is involved.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            let holder = std::fs::read_to_string(&path)
-                .ok()
-                .map(|t| t.trim().to_owned())
-                .filter(|t| !t.is_empty())
-                .unwrap_or_else(|| "a process that has not said which".into());
-            return Err(RunDirError::Busy {
-                path: self.root.clone(),
-                holder,
-            });
-        }
-        let argv: Vec<String> = std::env::args().collect();
-        let note = format!("pid {}: {}", std::process::id(), argv.join(" "));
-        let _ = file.set_len(0);
-        let _ = file.write_all(note.as_bytes());
-        Ok(RunLock { _file: file })
-    }
-
-    /// Removes temporary files left by processes killed while writing (whole files are
-    /// renamed into place, so the real files are intact). A temporary file names its
-    /// writer's pid; those of living processes are left alone.
-    pub fn remove_stale_temporaries(&self) -> usize {
-        let mut removed = 0;
-        let dirs = ["", "checkpoints", "probes", "ablations", "report"].map(|d| self.root.join(d));
-        for dir in dirs {
-            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if temporary_owner(&name).is_some_and(|pid| !process_alive(pid))
-                    && std::fs::remove_file(entry.path()).is_ok()
-                {
-                    removed += 1;
-                }
-            }
-        }
-        removed
-    }
-
     /// Writes run.json.
     pub fn write_run_info(&self, info: &serde_json::Value) -> Result<(), RunDirError> {
         let text = serde_json::to_string_pretty(info).expect("JSON values serialise");
@@ -228,12 +183,6 @@ impl RunDir {
     }
 }
 
-/// Held while a process writes a run directory; dropping it releases the directory.
-#[derive(Debug)]
-pub struct RunLock {
-    _file: File,
-}
-
 /// Appends metric rows, one `write` per line so that readers never see half a row.
 #[derive(Debug)]
 pub struct MetricsWriter {
@@ -256,111 +205,6 @@ impl MetricsWriter {
             .sync_data()
             .map_err(io_err(&self.path, "cannot sync"))
     }
-}
-
-/// A fresh sequence number for a result in `dir`: one more than the highest `NNN-…` entry
-/// (1 when it has none or does not exist), so that ids sort in creation order. The number is
-/// reserved with a marker file `.NNN.taken` created exclusively, so two processes storing
-/// results in one run at the same moment (the dashboard and `valleys probe`) never share one.
-pub fn next_sequence_number(dir: &Path) -> u32 {
-    let number = |name: &str| {
-        let name = name.strip_prefix('.').unwrap_or(name);
-        name.get(..3)?.parse::<u32>().ok()
-    };
-    let highest = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str().and_then(number))
-        .max();
-    let mut n = highest.unwrap_or(0) + 1;
-    if std::fs::create_dir_all(dir).is_err() {
-        return n;
-    }
-    loop {
-        let marker = dir.join(format!(".{n:03}.taken"));
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&marker)
-        {
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
-            // Taken now, or the directory cannot hold a marker (then writing fails later
-            // with a message of its own).
-            _ => return n,
-        }
-    }
-}
-
-/// Writes `dir/<id>.csv` (when there is a table) and then `dir/<id>.json`, each atomically,
-/// creating `dir` first; the JSON comes last, so a reader that finds it finds the CSV too.
-pub fn write_result(
-    dir: &Path,
-    id: &str,
-    value: &impl serde::Serialize,
-    csv: Option<&str>,
-) -> Result<PathBuf, RunDirError> {
-    std::fs::create_dir_all(dir).map_err(io_err(dir, "cannot create the directory"))?;
-    if let Some(csv) = csv {
-        write_atomic(&dir.join(format!("{id}.csv")), csv.as_bytes())?;
-    }
-    let json = dir.join(format!("{id}.json"));
-    let text = serde_json::to_string_pretty(value).expect("results serialise to JSON");
-    write_atomic(&json, format!("{text}\n").as_bytes())?;
-    Ok(json)
-}
-
-/// Every `*.json` file in `dir` that parses as a `T`, in file-name order, with the files that
-/// did not and why. `belongs` tells files of this kind from other results stored beside them
-/// (those are passed over without a word); a missing `dir` holds none.
-pub fn read_json_files<T: serde::de::DeserializeOwned>(
-    dir: &Path,
-    belongs: impl Fn(&serde_json::Value) -> bool,
-) -> (Vec<T>, Vec<String>) {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    paths.sort();
-    let mut read = Vec::new();
-    let mut skipped = Vec::new();
-    for path in &paths {
-        let value = std::fs::read_to_string(path)
-            .map_err(|e| e.to_string())
-            .and_then(|text| {
-                serde_json::from_str::<serde_json::Value>(&text).map_err(|e| e.to_string())
-            });
-        let value = match value {
-            Ok(v) if !belongs(&v) => continue,
-            Ok(v) => v,
-            Err(e) => {
-                skipped.push(format!("{}: {e}", path.display()));
-                continue;
-            }
-        };
-        match serde_json::from_value(value) {
-            Ok(t) => read.push(t),
-            Err(e) => skipped.push(format!("{}: {e}", path.display())),
-        }
-    }
-    (read, skipped)
-}
-
-/// The pid in a temporary file name written by [`write_atomic`]: `.NAME.PID.tmp`.
-fn temporary_owner(name: &str) -> Option<u32> {
-    let stem = name.strip_prefix('.')?.strip_suffix(".tmp")?;
-    stem.rsplit_once('.')?.1.parse().ok()
-}
-
-fn process_alive(pid: u32) -> bool {
-    if pid == std::process::id() {
-        return true;
-    }
-    // SAFETY: signal 0 only asks whether the process exists.
-    let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
-    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory, synced before it
@@ -424,34 +268,6 @@ mod tests {
     }
 
     #[test]
-    fn stored_results_are_numbered_in_sequence_and_read_back_in_id_order() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("probes");
-        assert_eq!(next_sequence_number(&dir), 1, "a missing directory");
-        assert!(dir.join(".001.taken").is_file(), "1 is reserved");
-        for (name, text) in [
-            ("010-b.json", "{\"v\": 10}"),
-            ("002-a.json", "{\"v\": 2}"),
-            ("003-torn.json", "{\"v\": "),
-            ("004-other.json", "{\"w\": 4}"),
-            ("005-c.csv", "v\n5\n"),
-        ] {
-            std::fs::write(dir.join(name), text).unwrap();
-        }
-        assert_eq!(next_sequence_number(&dir), 11);
-        assert_eq!(next_sequence_number(&dir), 12, "11 is taken now");
-        #[derive(serde::Deserialize)]
-        struct V {
-            v: u32,
-        }
-        let (read, skipped) = read_json_files::<V>(&dir, |v| v.get("w").is_none());
-        let read: Vec<u32> = read.iter().map(|x| x.v).collect();
-        assert_eq!(read, [2, 10]);
-        assert_eq!(skipped.len(), 1, "the torn file is named: {skipped:?}");
-        assert!(skipped[0].contains("003-torn.json"), "{skipped:?}");
-    }
-
-    #[test]
     fn metric_rows_round_trip_and_a_torn_last_line_is_skipped() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = RunDir::create(&tmp.path().join("r"), &experiment()).unwrap();
@@ -477,33 +293,6 @@ mod tests {
             .write_all(b"{\"epoch\": 2, \"st")
             .unwrap();
         assert_eq!(dir.read_metrics().unwrap(), vec![row]);
-    }
-
-    #[test]
-    fn temporaries_of_dead_writers_are_removed_and_a_second_writer_is_refused() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = RunDir::create(&tmp.path().join("r"), &experiment()).unwrap();
-        // pid 0x7ffffff0 does not exist; our own temporary file is being written.
-        let dead = dir
-            .checkpoints_dir()
-            .join(".latest.safetensors.2147483632.tmp");
-        let ours = dir
-            .root()
-            .join(format!(".run.json.{}.tmp", std::process::id()));
-        std::fs::write(&dead, "x").unwrap();
-        std::fs::write(&ours, "x").unwrap();
-        assert_eq!(dir.remove_stale_temporaries(), 1);
-        assert!(!dead.exists() && ours.exists());
-        let lock = dir.lock().unwrap();
-        // flock locks belong to the open file: a second open in this process conflicts too.
-        let err = dir.lock().unwrap_err().to_string();
-        assert!(err.contains("another valleys process is writing"), "{err}");
-        assert!(
-            err.contains(&format!("pid {}", std::process::id())),
-            "{err}"
-        );
-        drop(lock);
-        assert!(dir.lock().is_ok(), "released when dropped");
     }
 
     #[test]

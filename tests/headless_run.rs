@@ -8,9 +8,9 @@ use tch::{Device, Kind, Tensor};
 use valleys::config::Experiment;
 use valleys::data::dataset::Dataset;
 use valleys::model::Model;
+use valleys::model::eval;
 use valleys::protocol::{Iterate, MetricRow, Split};
 use valleys::rundir::RunDir;
-use valleys::model::eval;
 use valleys::train::checkpoint;
 
 fn valleys() -> Command {

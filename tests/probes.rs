@@ -11,7 +11,7 @@ use std::time::Duration;
 use tch::{Device, Tensor};
 use valleys::config::Experiment;
 use valleys::probe::offline::SavedRun;
-use valleys::probe::runner::{BatchSummary, summarise};
+use valleys::probe::summary::{BatchSummary, summarise};
 use valleys::probe::{DirectionKind, ProbeResult, ProbeSpec, store};
 use valleys::protocol::{Command, Event, Iterate, Outcome, ProbeRequest, Split};
 use valleys::rundir::RunDir;

@@ -17,7 +17,8 @@ pub mod twin;
 
 pub use crate::config::ablation::AblationConfig;
 use crate::probe::runner::ProbeError;
-use crate::probe::runner::{self, CentreStats, ProbeContext};
+use crate::probe::runner::{self, ProbeContext};
+use crate::probe::summary::CentreStats;
 use crate::probe::{BnMode, ParamGroup, ProbeResult, ProbeSpec};
 use crate::rundir::RunDir;
 pub use result::{AblationKind, AblationResult, Arm, SwaGain, arm, csv, table};

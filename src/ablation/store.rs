@@ -3,7 +3,6 @@
 
 use super::result::{AblationKind, AblationResult, Arm, csv};
 use crate::probe::ProbeResult;
-use crate::protocol::{Iterate, Split};
 use crate::rundir::{RunDir, RunDirError};
 use std::path::{Path, PathBuf};
 
@@ -41,11 +40,5 @@ pub fn arm_probes(root: &Path, arm: &Arm) -> Vec<ProbeResult> {
 
 /// SGD test loss minus SWA test loss at the last evaluation of a run.
 pub fn swa_gain(run: &RunDir) -> Option<f64> {
-    let rows = run.read_metrics().ok()?;
-    let last = |it: Iterate| {
-        rows.iter()
-            .rev()
-            .find(|r| r.iterate == it && r.split == Split::Test)
-    };
-    Some(last(Iterate::Sgd)?.loss - last(Iterate::Swa)?.loss)
+    crate::protocol::swa_gain(&run.read_metrics().ok()?)
 }

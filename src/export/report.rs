@@ -6,7 +6,7 @@ use super::figure::{self, Figure, Line, palette};
 use super::raster;
 use crate::ablation::{self, AblationKind, AblationResult};
 use crate::config::Experiment;
-use crate::probe::runner::{BatchSummary, C_BIN_EDGES};
+use crate::probe::summary::{BatchSummary, C_BIN_EDGES};
 use crate::probe::{DirectionKind, ProbeResult, format_c, store};
 use crate::protocol::{Iterate, MetricRow, Split};
 use crate::rundir::{RunDir, RunDirError, write_atomic};

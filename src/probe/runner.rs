@@ -3,7 +3,7 @@
 
 use super::direction::{self, Direction};
 use super::scan::{self, Line};
-pub use super::summary::{BatchSummary, C_BIN_EDGES, CentreStats, summarise};
+use super::summary::{BatchSummary, summarise};
 use super::{
     BnMode, CentreKind, DirectionInfo, DirectionKind, ParamGroup, ProbeCentre, ProbeCost,
     ProbePoint, ProbeResult, ProbeSpec, hessian, score, shift, store,

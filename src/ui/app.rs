@@ -7,7 +7,7 @@ use super::keymap::{self, Action, Binding};
 use super::series::Series;
 use super::theme::Theme;
 use crate::ablation::{AblationKind, AblationResult};
-use crate::probe::runner::BatchSummary;
+use crate::probe::summary::BatchSummary;
 use crate::probe::{ProbePoint, ProbeResult, ProbeSpec};
 use crate::protocol::{Command, Event, Iterate, MetricRow, Outcome, Progress, RunInfo, Split};
 use std::collections::{HashMap, VecDeque};
@@ -586,9 +586,7 @@ impl App {
 
     /// SGD test loss minus SWA test loss at the latest evaluation: what averaging buys.
     pub fn swa_gain(&self) -> Option<f64> {
-        let sgd = self.latest.get(&(Iterate::Sgd, Split::Test))?;
-        let swa = self.latest.get(&(Iterate::Swa, Split::Test))?;
-        Some(sgd.loss - swa.loss)
+        crate::protocol::swa_gain(self.latest.values())
     }
 
     /// The last completed epoch seen.

@@ -14,7 +14,7 @@ impl Engine {
     /// or until nobody can send commands any more.
     pub fn serve(&mut self, commands: &Receiver<Command>) -> anyhow::Result<()> {
         self.training_done = true;
-        if self.twin_queued {
+        if self.twin.queued {
             self.start_twin()?;
         }
         let mut paused = false;
@@ -91,58 +91,6 @@ impl Engine {
                 .send(if pause { Event::Paused } else { Event::Resumed });
         }
         Ok(deferred.stop.then_some(Interrupt::Stop))
-    }
-
-    /// Trains the no-BN twin in RUN_DIR/twin-nobn, reporting through this run's events. On a
-    /// GPU it starts now, in a worker of its own beside this run. On a CPU, which one run
-    /// already fills, it waits for this run to end and then trains on this thread (a second
-    /// thread of libtorch work would slow both); commands wait until it is done, the stop flag
-    /// still stops it.
-    fn start_twin(&mut self) -> anyhow::Result<()> {
-        if self.twin.is_some() || self.twin_done {
-            self.events
-                .log("the no-BN twin has been trained already (or is training)");
-            return Ok(());
-        }
-        if !self.sgd.has_bn() {
-            self.events
-                .log("this run has no BN: it is its own no-BN twin");
-            return Ok(());
-        }
-        let gpu = self.device.device.is_cuda();
-        if !self.training_done && !gpu {
-            self.twin_queued = true;
-            self.events
-                .log("the no-BN twin will start when this run ends (one CPU run at a time)");
-            return Ok(());
-        }
-        self.twin_queued = false;
-        let Some(launcher) = self.twin_launcher.as_ref() else {
-            self.events
-                .log("this run cannot train a twin (no worker to run it)");
-            return Ok(());
-        };
-        let (experiment, run_dir, resume) = crate::ablation::twin::prepare(&self.run, &self.exp)?;
-        self.events.log(format!(
-            "training the no-BN twin in {}",
-            run_dir.root().display()
-        ));
-        let job = super::TwinJob {
-            experiment,
-            device: self.device.clone(),
-            data: self.data.shallow_clone(),
-            run_dir,
-            resume,
-            stop: self.stop.clone(),
-            events: self.events.for_twin(),
-        };
-        if gpu {
-            self.twin = Some(launcher.spawn(job)?);
-        } else {
-            launcher.run_here(job);
-            self.twin_done = true;
-        }
-        Ok(())
     }
 
     /// The settings ablation probes start from: the experiment's `ablation.probe`, else its

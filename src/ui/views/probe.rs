@@ -4,8 +4,8 @@
 
 use super::plot::{self, Axes};
 use super::{centred, panel, render_hint};
-use crate::probe::runner::{BatchSummary, C_BIN_EDGES};
 use crate::probe::score::{Score, Side};
+use crate::probe::summary::{BatchSummary, C_BIN_EDGES};
 use crate::probe::{DirectionKind, ProbePoint, ProbeResult, describe_score, format_c};
 use crate::protocol::{Iterate, Split};
 use crate::ui::app::{App, Quantity};
