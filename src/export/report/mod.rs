@@ -1,0 +1,154 @@
+//! `valleys report RUN_DIR`: publication figures (SVG and PNG) of a run's training curves,
+//! probes, random-shift checks, batches and ablations, and a report.md that embeds them with
+//! the run's settings. Every number in a caption is read from the run's files. One file per
+//! section: training, probes (with batches), ablations.
+
+use super::raster;
+use crate::config::Experiment;
+use crate::rundir::{RunDir, RunDirError, write_atomic};
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+mod ablations;
+mod probes;
+mod training;
+
+pub use probes::probe_figure;
+pub use training::{metrics_csv, training_figure};
+
+const WIDTH: u32 = 820;
+const HEIGHT: u32 = 500;
+
+/// Why a report could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    RunDir(#[from] RunDirError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(
+        "{0}: the directory exists and holds files; choose a new directory, or add --force to write over them"
+    )]
+    OutExists(PathBuf),
+    #[error("{name}: cannot draw the figure: {problem}")]
+    Figure { name: String, problem: String },
+    #[error("{name}: {source}")]
+    Raster {
+        name: String,
+        source: raster::RasterError,
+    },
+}
+
+/// What a report contains.
+#[derive(Debug)]
+pub struct Report {
+    pub dir: PathBuf,
+    pub markdown: PathBuf,
+    /// Every figure, as (SVG, PNG).
+    pub figures: Vec<(PathBuf, PathBuf)>,
+    /// Stored results that could not be read (left out of the report), each with why.
+    pub unreadable: Vec<String>,
+}
+
+/// The report being written: its markdown, its numbered figures and what it holds.
+struct Doc {
+    md: String,
+    figures: usize,
+    report: Report,
+}
+
+impl Doc {
+    /// Writes `name`.svg and `name`.png into the report's directory.
+    fn save(&mut self, name: &str, svg: Result<String, String>) -> Result<(), ReportError> {
+        let svg = svg.map_err(|problem| ReportError::Figure {
+            name: name.to_owned(),
+            problem,
+        })?;
+        let png = raster::png(&svg, 1.0).map_err(|source| ReportError::Raster {
+            name: name.to_owned(),
+            source,
+        })?;
+        let dir = &self.report.dir;
+        let (svg_path, png_path) = (
+            dir.join(format!("{name}.svg")),
+            dir.join(format!("{name}.png")),
+        );
+        write_atomic(&svg_path, svg.as_bytes())?;
+        write_atomic(&png_path, &png)?;
+        self.report.figures.push((svg_path, png_path));
+        Ok(())
+    }
+
+    /// Embeds figure `file` with its number and caption.
+    fn caption(&mut self, file: &str, alt: &str, text: String) {
+        self.figures += 1;
+        let n = self.figures;
+        let _ = writeln!(
+            self.md,
+            "![{alt}]({file}.svg)\n\n*Figure {n}. {text}* ([PNG]({file}.png))\n"
+        );
+    }
+}
+
+/// Writes the report into `out` (default RUN_DIR/report, which is rewritten each time). A
+/// directory given by the user that already holds files is written into only with `force`.
+pub fn write(
+    run: &RunDir,
+    out: Option<&Path>,
+    log_y: bool,
+    force: bool,
+) -> Result<Report, ReportError> {
+    let dir = out.map_or_else(|| run.root().join("report"), Path::to_owned);
+    let holds_files = std::fs::read_dir(&dir).is_ok_and(|mut entries| entries.next().is_some());
+    if (out.is_some() && holds_files && !force) || (dir.exists() && !dir.is_dir()) {
+        return Err(ReportError::OutExists(dir));
+    }
+    std::fs::create_dir_all(&dir).map_err(|source| RunDirError::Io {
+        path: dir.clone(),
+        action: "cannot create the directory",
+        source,
+    })?;
+    let exp = Experiment::load(&run.config_path(), &[])?;
+    let info = run.run_info();
+    let rows = run.read_metrics()?;
+    let mut doc = Doc {
+        md: String::new(),
+        figures: 0,
+        report: Report {
+            markdown: dir.join("report.md"),
+            dir,
+            figures: Vec::new(),
+            unreadable: Vec::new(),
+        },
+    };
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("unknown").to_owned();
+    let _ = writeln!(doc.md, "# valleys report: {}\n", exp.name);
+    let _ = writeln!(
+        doc.md,
+        "Run `{}` · experiment `{}` · model {} · seed {} · device {} ({}) · valleys {} · started {} · outcome: {}\n",
+        run.root().display(),
+        exp.name,
+        text(&info["model"]),
+        exp.seed,
+        text(&info["device"]["name"]),
+        text(&info["device"]["reason"]),
+        text(&info["version"]),
+        text(&info["started"]),
+        info["outcome"]["outcome"].as_str().unwrap_or("running")
+    );
+    let _ = writeln!(doc.md, "Data: {}\n", text(&info["data"]));
+    training::section(&mut doc, &rows, &exp, log_y)?;
+    probes::section(&mut doc, run, log_y)?;
+    probes::batches_section(&mut doc, run)?;
+    ablations::section(&mut doc, run, log_y)?;
+    if !doc.report.unreadable.is_empty() {
+        let _ = writeln!(doc.md, "## Stored results left out\n");
+        for problem in &doc.report.unreadable {
+            let _ = writeln!(doc.md, "- `{problem}`");
+        }
+        let _ = writeln!(doc.md);
+    }
+    let _ = writeln!(doc.md, "## Settings\n\n```yaml\n{}```", exp.to_yaml());
+    write_atomic(&doc.report.markdown, doc.md.as_bytes())?;
+    Ok(doc.report)
+}

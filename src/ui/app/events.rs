@@ -1,0 +1,170 @@
+//! What worker events do to the dashboard's state.
+
+use super::*;
+
+impl App {
+    /// Applies a worker event.
+    pub fn handle_event(&mut self, event: Event) {
+        match event {
+            Event::Ready(info) => {
+                self.log(format!(
+                    "{} on {} ({})",
+                    info.model, info.device, info.device_reason
+                ));
+                self.form = ProbeForm::new(&info.probe, info.seed);
+                self.info = Some(*info);
+                if self.state == RunState::Starting {
+                    self.state = RunState::Running;
+                }
+            }
+            Event::Progress(p) => {
+                self.elapsed_s = p.elapsed_s;
+                self.progress = Some(p);
+            }
+            Event::Metric(row) => self.add_metric(row),
+            Event::CheckpointWritten { path, epoch, step } => {
+                self.last_checkpoint = Some((epoch, step));
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+                self.log(format!(
+                    "checkpoint {} (epoch {epoch}, step {step})",
+                    name.unwrap_or_default()
+                ));
+            }
+            Event::Log(message) => self.log(message),
+            Event::Paused => {
+                if self.state == RunState::Running {
+                    self.state = RunState::Paused;
+                }
+                self.log("paused");
+            }
+            Event::Resumed => {
+                if self.state == RunState::Paused {
+                    self.state = RunState::Running;
+                }
+                self.log("resumed");
+            }
+            Event::Finished(outcome) => self.finish(outcome),
+            Event::ProbeStarted { id, summary, grid } => {
+                self.log(format!("probe {id}: {summary}"));
+                self.probes.failure = None;
+                self.probes.live = Some(LiveProbe {
+                    points: vec![None; grid.len()],
+                    id,
+                    summary,
+                    grid,
+                });
+            }
+            Event::ProbePoint { id, index, point } => {
+                if let Some(live) = self.probes.live.as_mut().filter(|l| l.id == id)
+                    && let Some(slot) = live.points.get_mut(index)
+                {
+                    *slot = Some(point);
+                }
+            }
+            Event::ProbeFinished(result) => {
+                self.probes.live = None;
+                self.log(crate::probe::one_line(&result));
+                self.probes.results.push(*result);
+                if self.probes.results.len() > PROBES_KEPT {
+                    self.probes.results.remove(0);
+                }
+                self.probes.selected = self.probes.results.len() - 1;
+            }
+            Event::ProbeBatchFinished(summary) => {
+                for c in &summary.centres {
+                    self.log(format!(
+                        "batch {}: {} centre, {}/{} asymmetric (c >= {})",
+                        summary.id,
+                        c.centre,
+                        c.asymmetric,
+                        c.probes.len(),
+                        summary.threshold
+                    ));
+                }
+                self.probes.batches.push(*summary);
+            }
+            Event::ProbeFailed { message } => {
+                self.probes.live = None;
+                self.probes.failure = Some(message.clone());
+                self.log(format!("error: {message}"));
+            }
+            Event::AblationFinished { result, probes } => {
+                for line in crate::ablation::table(&result) {
+                    self.log(format!("ablation {}: {line}", result.id));
+                }
+                self.ablations.push((*result, probes));
+            }
+            Event::Twin(event) => {
+                if let Event::Finished(outcome) = &*event {
+                    self.log(format!("no-BN twin: {}", outcome_word(outcome)));
+                }
+                let theme = self.theme;
+                let twin = self
+                    .twin
+                    .get_or_insert_with(|| Box::new(App::new(theme, true)));
+                twin.handle_event(*event);
+            }
+        }
+    }
+
+    fn finish(&mut self, outcome: Outcome) {
+        self.state = match outcome {
+            Outcome::Completed => RunState::Finished,
+            Outcome::Stopped => RunState::Stopped,
+            Outcome::Diverged { .. } => RunState::Diverged,
+            Outcome::Failed { message } => {
+                self.log(format!("error: {message}"));
+                RunState::Failed(message)
+            }
+        };
+        self.log(match &self.state {
+            RunState::Finished => "finished".to_owned(),
+            RunState::Stopped => "stopped; resume from the latest checkpoint".to_owned(),
+            RunState::Diverged => {
+                "diverged: the loss is not finite; the last finite checkpoint is kept".to_owned()
+            }
+            _ => "the run ended with an error".to_owned(),
+        });
+        if self.quitting {
+            self.should_quit = true;
+        }
+    }
+
+    fn add_metric(&mut self, row: MetricRow) {
+        self.elapsed_s = self.elapsed_s.max(row.elapsed_s);
+        if row.split == Split::Test {
+            let name = match row.iterate {
+                Iterate::Sgd => "sgd",
+                Iterate::Swa => "swa",
+                Iterate::SwaStale => "swa with stale BN",
+            };
+            self.log(format!(
+                "epoch {}: {name} test loss {:.4}, acc {:.1}%",
+                row.epoch,
+                row.loss,
+                100.0 * row.acc
+            ));
+        }
+        let key = (row.iterate, row.split);
+        self.series
+            .entry(key)
+            .or_insert_with(|| Series::new(SERIES_CAPACITY))
+            .push(Point {
+                epoch: f64::from(row.epoch),
+                step: row.step as f64,
+                loss: row.loss,
+                acc: row.acc,
+            });
+        self.latest.insert(key, row);
+    }
+}
+
+/// How a run ended, in a word.
+fn outcome_word(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Completed => "finished".into(),
+        Outcome::Stopped => "stopped".into(),
+        Outcome::Diverged { .. } => "diverged".into(),
+        Outcome::Failed { message } => format!("failed: {message}"),
+    }
+}
