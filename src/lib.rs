@@ -13,6 +13,7 @@ pub mod export;
 pub mod footprint;
 pub mod headless;
 pub mod model;
+mod names;
 pub mod nonfinite;
 pub mod probe;
 pub mod protocol;

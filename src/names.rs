@@ -76,7 +76,10 @@ mod tests {
         assert_eq!(Colour::ALL, [Colour::Red, Colour::DarkBlue]);
         assert_eq!(Colour::from_name("dark-blue"), Some(Colour::DarkBlue));
         assert_eq!(Colour::from_name("blue"), None);
-        assert_eq!(serde_json::to_string(&Colour::DarkBlue).unwrap(), "\"dark-blue\"");
+        assert_eq!(
+            serde_json::to_string(&Colour::DarkBlue).unwrap(),
+            "\"dark-blue\""
+        );
         let back: Colour = serde_yaml::from_str("red").unwrap();
         assert_eq!(back, Colour::Red);
         use clap::ValueEnum;

@@ -2,6 +2,7 @@
 //! dashboard, the run-directory reader of `watch`). Plain owned data: no tensors cross here.
 
 use crate::ablation::result::{AblationKind, AblationResult};
+use crate::names::named_enum;
 use crate::probe::summary::BatchSummary;
 use crate::probe::{ProbePoint, ProbeResult, ProbeSpec};
 use serde::{Deserialize, Serialize};
@@ -40,28 +41,30 @@ pub enum Command {
     TrackStaleBn(bool),
 }
 
-/// Which weights a measurement is of.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Iterate {
-    /// The plain SGD iterate.
-    Sgd,
-    /// The stochastic weight average.
-    Swa,
-    /// The average evaluated with the SGD iterate's BN statistics, without recomputing them.
-    SwaStale,
+named_enum! {
+    /// Which weights a measurement is of.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    pub enum Iterate {
+        /// The plain SGD iterate.
+        Sgd = "sgd",
+        /// The stochastic weight average.
+        Swa = "swa",
+        /// The average evaluated with the SGD iterate's BN statistics, without recomputing them.
+        SwaStale = "swastale",
+    }
 }
 
-/// Which data a measurement is on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Split {
-    /// Training data, un-augmented, in eval mode (the fixed evaluation subset).
-    Train,
-    /// Test data, in eval mode.
-    Test,
-    /// The epoch's mean training-mode loss over the augmented batches as the weights moved.
-    TrainRunning,
+named_enum! {
+    /// Which data a measurement is on.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    pub enum Split {
+        /// Training data, un-augmented, in eval mode (the fixed evaluation subset).
+        Train = "train",
+        /// Test data, in eval mode.
+        Test = "test",
+        /// The epoch's mean training-mode loss over the augmented batches as the weights moved.
+        TrainRunning = "train_running",
+    }
 }
 
 /// One row of metrics.jsonl.
@@ -197,12 +200,4 @@ pub enum Event {
     },
     /// An event of the no-BN twin run.
     Twin(Box<Event>),
-}
-
-/// The word a unit enum value is written as in files (e.g. `swa_stale`, `non-bn`).
-pub fn word(value: &impl Serialize) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }

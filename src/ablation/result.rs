@@ -2,28 +2,20 @@
 //! probe results (no tensors), read by the dashboard, the reports and the protocol.
 
 use crate::config::probe::ProbeSpec;
+use crate::names::named_enum;
 use crate::probe::{ProbeResult, format_c};
 use serde::{Deserialize, Serialize};
 
-/// Which comparison an ablation makes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AblationKind {
-    /// One direction through BN-only, non-BN and all parameters.
-    Groups,
-    /// One direction with recomputed, frozen and batch BN statistics.
-    BnModes,
-    /// N directions per arm: BN vs none, BN-only vs non-BN, SGD vs SWA.
-    Summary,
-}
-
-impl AblationKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Groups => "groups",
-            Self::BnModes => "bn-modes",
-            Self::Summary => "summary",
-        }
+named_enum! {
+    /// Which comparison an ablation makes.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum AblationKind {
+        /// One direction through BN-only, non-BN and all parameters.
+        Groups = "groups",
+        /// One direction with recomputed, frozen and batch BN statistics.
+        BnModes = "bn-modes",
+        /// N directions per arm: BN vs none, BN-only vs non-BN, SGD vs SWA.
+        Summary = "summary",
     }
 }
 

@@ -38,17 +38,16 @@ pub struct AblateArgs {
 }
 
 fn kinds(word: &str) -> anyhow::Result<Vec<AblationKind>> {
-    Ok(match word {
-        "groups" => vec![AblationKind::Groups],
-        "bn-modes" => vec![AblationKind::BnModes],
-        "summary" => vec![AblationKind::Summary],
-        "all" => vec![
-            AblationKind::Groups,
-            AblationKind::BnModes,
-            AblationKind::Summary,
-        ],
-        other => valleys::bad_input!("--kind {other}: expected groups, bn-modes, summary or all"),
-    })
+    if word == "all" {
+        return Ok(AblationKind::ALL.to_vec());
+    }
+    match AblationKind::from_name(word) {
+        Some(kind) => Ok(vec![kind]),
+        None => valleys::bad_input!(
+            "--kind {word}: expected {} or all",
+            AblationKind::NAMES.join(", ")
+        ),
+    }
 }
 
 /// `valleys ablate`.

@@ -2,7 +2,6 @@
 //! curve, the scores and the cost; results go to RUN_DIR/probes/ like the dashboard's.
 
 use clap::Args;
-use serde::de::DeserializeOwned;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,13 +16,6 @@ use valleys::probe::{
 };
 use valleys::runtime::{self, DeviceRequest};
 
-/// A word of an experiment-file enum (e.g. "non-bn"), parsed the way the YAML is.
-fn word<T: DeserializeOwned>(allowed: &'static str) -> impl Fn(&str) -> Result<T, String> + Clone {
-    move |s: &str| {
-        serde_yaml::from_str::<T>(s).map_err(|_| format!("'{s}': expected one of {allowed}"))
-    }
-}
-
 /// Flags of `valleys probe`; anything left out comes from the experiment's `probe:` section.
 #[derive(Args)]
 pub struct ProbeArgs {
@@ -32,26 +24,28 @@ pub struct ProbeArgs {
     /// Checkpoint: latest, final, epoch-NNNN, or a path.
     #[arg(long, default_value = "latest")]
     pub checkpoint: String,
-    /// sgd or swa.
-    #[arg(long, value_parser = word::<CentreKind>("sgd, swa"))]
+    /// The point the line goes through.
+    #[arg(long, value_enum)]
     pub centre: Option<CentreKind>,
-    /// uniform, gaussian, sign, interp (SWA to SGD) or hessian.
-    #[arg(long, value_parser = word::<DirectionKind>("uniform, gaussian, sign, interp, hessian"))]
+    /// How the direction is drawn (interp: from SWA to SGD).
+    #[arg(long, value_enum)]
     pub direction: Option<DirectionKind>,
-    /// Gaussian normalisation: global, layer or filter.
-    #[arg(long, value_parser = word::<Normalisation>("global, layer, filter"))]
+    /// How a Gaussian direction is scaled.
+    #[arg(long, value_enum)]
     pub norm: Option<Normalisation>,
-    /// Layer/filter normalisation of biases and BN: zero or keep.
-    #[arg(long = "bias-bn", value_parser = word::<BiasBn>("zero, keep"))]
+    /// What layer/filter normalisation does with biases and BN.
+    #[arg(long = "bias-bn", value_enum)]
     pub bias_bn: Option<BiasBn>,
-    /// Parameters the direction moves: all, bn or non-bn.
-    #[arg(long, value_parser = word::<ParamGroup>("all, bn, non-bn"))]
+    /// Parameters the direction moves.
+    #[arg(long, value_enum)]
     pub params: Option<ParamGroup>,
     /// t from -RANGE to RANGE.
     #[arg(long, conflicts_with_all = ["from", "to"])]
     pub range: Option<f64>,
+    /// Start of the t grid.
     #[arg(long, allow_hyphen_values = true)]
     pub from: Option<f64>,
+    /// End of the t grid.
     #[arg(long, allow_hyphen_values = true)]
     pub to: Option<f64>,
     /// Grid points.
@@ -60,8 +54,8 @@ pub struct ProbeArgs {
     /// Training samples the training loss is measured on.
     #[arg(long = "train-subset")]
     pub train_subset: Option<usize>,
-    /// BN statistics at each point: recompute, frozen or batch.
-    #[arg(long, value_parser = word::<BnMode>("recompute, frozen, batch"))]
+    /// BN statistics at each point.
+    #[arg(long, value_enum)]
     pub bn: Option<BnMode>,
     /// Training samples of each BN recomputation.
     #[arg(long = "bn-subset")]

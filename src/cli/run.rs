@@ -159,23 +159,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let outcome = valleys::headless::follow(worker);
     if let (Outcome::Completed, Some((config, experiment, run_dir, device))) = (&outcome, ablations)
-    {
-        let kinds = [
-            AblationKind::Groups,
-            AblationKind::BnModes,
-            AblationKind::Summary,
-        ];
-        if !super::ablate::analyse(
+        && !super::ablate::analyse(
             &run_dir,
             &experiment,
             &config,
-            &kinds,
+            AblationKind::ALL,
             "final",
             device,
             &stop,
-        )? {
-            return Ok(ExitCode::from(EXIT_STOPPED));
-        }
+        )?
+    {
+        return Ok(ExitCode::from(EXIT_STOPPED));
     }
     exit_code(outcome)
 }

@@ -1,126 +1,104 @@
 //! The experiment's `probe:` section (and the probe form's and flags' settings): what to
 //! probe and how. Plain data; the probe module carries it out.
 
+use crate::names::named_enum;
 use serde::{Deserialize, Serialize};
 
-/// Where the line goes through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum CentreKind {
-    /// The SGD iterate.
-    Sgd,
-    /// The SWA average (falls back to SGD while the average is empty).
-    #[default]
-    Swa,
+named_enum! {
+    /// Where the line goes through.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum CentreKind {
+        /// The SGD iterate.
+        Sgd = "sgd",
+        /// The SWA average (falls back to SGD while the average is empty).
+        #[default]
+        Swa = "swa",
+    }
 }
 
-/// How the direction is drawn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum DirectionKind {
-    /// U(0, 1) entries, unit L2 norm over the chosen parameters (the paper's setting).
-    #[default]
-    Uniform,
-    /// N(0, 1) entries, normalised as `norm` says.
-    Gaussian,
-    /// |N(0, 1)| with the sign of the centre's weights (sign-consistent noise, the 2024
-    /// follow-up), unit L2 norm.
-    Sign,
-    /// Towards the other iterate: from SWA (t = 0) to SGD (t = 1), as in the authors' code.
-    Interp,
-    /// The top eigenvector of the training-loss Hessian at the centre (power iteration).
-    Hessian,
+named_enum! {
+    /// How the direction is drawn.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum DirectionKind {
+        /// U(0, 1) entries, unit L2 norm over the chosen parameters (the paper's setting).
+        #[default]
+        Uniform = "uniform",
+        /// N(0, 1) entries, normalised as `norm` says.
+        Gaussian = "gaussian",
+        /// |N(0, 1)| with the sign of the centre's weights (sign-consistent noise, the 2024
+        /// follow-up), unit L2 norm.
+        Sign = "sign",
+        /// Towards the other iterate: from SWA (t = 0) to SGD (t = 1), as in the authors' code.
+        Interp = "interp",
+        /// The top eigenvector of the training-loss Hessian at the centre (power iteration).
+        Hessian = "hessian",
+    }
 }
 
 impl DirectionKind {
-    /// The name as written in files and flags.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Uniform => "uniform",
-            Self::Gaussian => "gaussian",
-            Self::Sign => "sign",
-            Self::Interp => "interp",
-            Self::Hessian => "hessian",
-        }
-    }
-
     /// True for the kinds drawn from a seed.
     pub fn is_random(self) -> bool {
         matches!(self, Self::Uniform | Self::Gaussian | Self::Sign)
     }
 }
 
-/// How a Gaussian direction is scaled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum Normalisation {
-    /// Unit L2 norm over all chosen parameters.
-    #[default]
-    Global,
-    /// Each parameter tensor scaled to the norm of the matching weights.
-    Layer,
-    /// Each filter (output slice) scaled to the norm of the matching weight filter
-    /// (Li et al. 2018).
-    Filter,
-}
-
-/// What layer and filter normalisation do with 1-D tensors (biases, BN scales and shifts).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum BiasBn {
-    /// Zero them: the line moves only weight matrices and filters (`--xignore biasbn`).
-    #[default]
-    Zero,
-    /// Set them to the weights' own values, as Li et al. do without `--xignore`.
-    Keep,
-}
-
-/// Which parameters the direction may move.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum ParamGroup {
-    #[default]
-    All,
-    /// Batch-norm scales and shifts only.
-    Bn,
-    /// Everything but batch-norm scales and shifts.
-    NonBn,
-}
-
-impl ParamGroup {
-    /// The name as written in files and flags.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::All => "all",
-            Self::Bn => "bn",
-            Self::NonBn => "non-bn",
-        }
+named_enum! {
+    /// How a Gaussian direction is scaled.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum Normalisation {
+        /// Unit L2 norm over all chosen parameters.
+        #[default]
+        Global = "global",
+        /// Each parameter tensor scaled to the norm of the matching weights.
+        Layer = "layer",
+        /// Each filter (output slice) scaled to the norm of the matching weight filter
+        /// (Li et al. 2018).
+        Filter = "filter",
     }
 }
 
-/// BN statistics at each point of the line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum BnMode {
-    /// Recomputed exactly over a training subset at every point, as the authors do.
-    #[default]
-    Recompute,
-    /// The centre's running statistics, unchanged along the line.
-    Frozen,
-    /// Batch statistics of each evaluation batch (train mode without updates).
-    Batch,
-}
-
-impl BnMode {
-    /// The name as written in files and flags.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Recompute => "recompute",
-            Self::Frozen => "frozen",
-            Self::Batch => "batch",
-        }
+named_enum! {
+    /// What layer and filter normalisation do with 1-D tensors (biases, BN scales and shifts).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum BiasBn {
+        /// Zero them: the line moves only weight matrices and filters (`--xignore biasbn`).
+        #[default]
+        Zero = "zero",
+        /// Set them to the weights' own values, as Li et al. do without `--xignore`.
+        Keep = "keep",
     }
 }
+
+named_enum! {
+    /// Which parameters the direction may move.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum ParamGroup {
+        #[default]
+        All = "all",
+        /// Batch-norm scales and shifts only.
+        Bn = "bn",
+        /// Everything but batch-norm scales and shifts.
+        NonBn = "non-bn",
+    }
+}
+
+impl ParamGroup {}
+
+named_enum! {
+    /// BN statistics at each point of the line.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum BnMode {
+        /// Recomputed exactly over a training subset at every point, as the authors do.
+        #[default]
+        Recompute = "recompute",
+        /// The centre's running statistics, unchanged along the line.
+        Frozen = "frozen",
+        /// Batch statistics of each evaluation batch (train mode without updates).
+        Batch = "batch",
+    }
+}
+
+impl BnMode {}
 
 /// A probe as configured (the experiment's `probe:` section, the form, or the flags). Fields
 /// left out take defaults that depend on the direction; see [`ProbeSpec::resolved`].

@@ -2,7 +2,7 @@
 //! with ←/→, numbers typed in place. It only becomes a request when every value is valid.
 
 use crate::probe::{BnMode, CentreKind, DirectionKind, Normalisation, ParamGroup, ProbeSpec};
-use crate::protocol::{ProbeRequest, word};
+use crate::protocol::ProbeRequest;
 
 /// What a field holds.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,11 +34,8 @@ impl Field {
     }
 }
 
+/// The form offers the SWA centre first: it is what the paper probes.
 const CENTRES: &[&str] = &["swa", "sgd"];
-const DIRECTIONS: &[&str] = &["uniform", "gaussian", "sign", "interp", "hessian"];
-const NORMS: &[&str] = &["global", "layer", "filter"];
-const PARAMS: &[&str] = &["all", "bn", "non-bn"];
-const BN_MODES: &[&str] = &["recompute", "frozen", "batch"];
 
 /// The form's state.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,11 +74,11 @@ impl ProbeForm {
         let s = spec.resolved(seed);
         let mut form = Self {
             fields: vec![
-                choice("centre", CENTRES, &word(&s.centre)),
-                choice("direction", DIRECTIONS, &word(&s.direction)),
-                choice("norm", NORMS, &word(&s.norm)),
-                choice("params", PARAMS, &word(&s.params)),
-                choice("bn", BN_MODES, &word(&s.bn)),
+                choice("centre", CENTRES, s.centre.as_str()),
+                choice("direction", DirectionKind::NAMES, s.direction.as_str()),
+                choice("norm", Normalisation::NAMES, s.norm.as_str()),
+                choice("params", ParamGroup::NAMES, s.params.as_str()),
+                choice("bn", BnMode::NAMES, s.bn.as_str()),
                 number("from", s.from.unwrap_or(-10.0), false),
                 number("to", s.to.unwrap_or(10.0), false),
                 number("points", s.points.unwrap_or(41) as f64, true),
@@ -198,6 +195,13 @@ impl ProbeForm {
         self.error = self.request().err();
     }
 
+    /// The value chosen in field `name`, parsed by `parse` (choices are the enums' own names,
+    /// so every one parses; a miss is reported, never replaced by a default).
+    fn chosen<T>(&self, name: &str, parse: fn(&str) -> Option<T>) -> Result<T, String> {
+        let text = self.get(name).text();
+        parse(&text).ok_or_else(|| format!("{name}: '{text}' is not a choice"))
+    }
+
     /// The request the form describes, or why it cannot be fired.
     pub fn request(&self) -> Result<ProbeRequest, String> {
         let num = |name: &str| -> Result<f64, String> {
@@ -207,35 +211,12 @@ impl ProbeForm {
                 .filter(|v| v.is_finite())
                 .ok_or_else(|| format!("{name}: '{text}' is not a number"))
         };
-        let pick = |name: &str| self.get(name).text();
         let spec = ProbeSpec {
-            centre: if pick("centre") == "sgd" {
-                CentreKind::Sgd
-            } else {
-                CentreKind::Swa
-            },
-            direction: match pick("direction").as_str() {
-                "gaussian" => DirectionKind::Gaussian,
-                "sign" => DirectionKind::Sign,
-                "interp" => DirectionKind::Interp,
-                "hessian" => DirectionKind::Hessian,
-                _ => DirectionKind::Uniform,
-            },
-            norm: match pick("norm").as_str() {
-                "layer" => Normalisation::Layer,
-                "filter" => Normalisation::Filter,
-                _ => Normalisation::Global,
-            },
-            params: match pick("params").as_str() {
-                "bn" => ParamGroup::Bn,
-                "non-bn" => ParamGroup::NonBn,
-                _ => ParamGroup::All,
-            },
-            bn: match pick("bn").as_str() {
-                "frozen" => BnMode::Frozen,
-                "batch" => BnMode::Batch,
-                _ => BnMode::Recompute,
-            },
+            centre: self.chosen("centre", CentreKind::from_name)?,
+            direction: self.chosen("direction", DirectionKind::from_name)?,
+            norm: self.chosen("norm", Normalisation::from_name)?,
+            params: self.chosen("params", ParamGroup::from_name)?,
+            bn: self.chosen("bn", BnMode::from_name)?,
             from: Some(num("from")?),
             to: Some(num("to")?),
             points: Some(num("points")? as usize),

@@ -60,6 +60,13 @@ pub struct Binding {
     pub bar: Option<&'static str>,
 }
 
+impl Binding {
+    /// The same binding, listed in the help but not in the one-line key bar.
+    const fn off_bar(self) -> Self {
+        Self { bar: None, ..self }
+    }
+}
+
 const fn bind(
     keys: &'static [KeyCode],
     label: &'static str,
@@ -78,46 +85,55 @@ const fn bind(
     }
 }
 
+// Keys that mean the same in every view, defined once; the views' tables list them where
+// they belong in the key bar and help.
+#[rustfmt::skip]
+mod shared {
+    use super::*;
+    pub const PAUSE: Binding = bind(&[KeyCode::Char(' ')], "space", Action::TogglePause, "pause / resume training", "run", Some("pause"));
+    pub const QUIT: Binding = bind(&[KeyCode::Char('q')], "q", Action::Quit, "quit (asks while training; saves a checkpoint)", "run", Some("quit"));
+    pub const NEXT_VIEW: Binding = bind(&[KeyCode::Tab], "Tab", Action::NextView, "next view", "view", None);
+    pub const SHOW_DASHBOARD: Binding = bind(&[KeyCode::Char('1')], "1", Action::ShowView(0), "dashboard", "view", None);
+    pub const SHOW_PROBES: Binding = bind(&[KeyCode::Char('2')], "2", Action::ShowView(1), "probes", "view", None);
+    pub const SHOW_ABLATIONS: Binding = bind(&[KeyCode::Char('3')], "3", Action::ShowView(2), "ablations", "view", None);
+    pub const EXPORT: Binding = bind(&[KeyCode::Char('e')], "e", Action::Export, "export the screen: SVG, PNG and its data as CSV", "view", None);
+    pub const HELP_KEY: Binding = bind(&[KeyCode::Char('?')], "?", Action::Help, "this help", "view", Some("help"));
+    pub const LOG_Y: Binding = bind(&[KeyCode::Char('l')], "l", Action::ToggleLogScale, "log-scale loss axis", "chart", Some("log-y"));
+    pub const LOSS_ACC: Binding = bind(&[KeyCode::Char('a')], "a", Action::ToggleQuantity, "loss / accuracy", "chart", Some("loss/acc"));
+    pub const ABLATE_MENU: Binding = bind(&[KeyCode::Char('b')], "b", Action::OpenAblationMenu, "batch-norm ablations (menu)", "probe", Some("ablate"));
+}
+use shared::*;
+
 /// The dashboard's keys.
 #[rustfmt::skip]
 pub const DASHBOARD: &[Binding] = &[
-    bind(&[KeyCode::Char(' ')], "space", Action::TogglePause, "pause / resume training", "run", Some("pause")),
+    PAUSE,
     bind(&[KeyCode::Char('c')], "c", Action::Checkpoint, "write a checkpoint now", "run", None),
-    bind(&[KeyCode::Char('q')], "q", Action::Quit, "quit (asks while training; saves a checkpoint)", "run", Some("quit")),
+    QUIT,
     bind(&[KeyCode::Char('p')], "p", Action::OpenProbeForm, "probe the live weights along a line", "probe", Some("probe")),
-    bind(&[KeyCode::Char('b')], "b", Action::OpenAblationMenu, "batch-norm ablations (menu)", "probe", Some("ablate")),
-    bind(&[KeyCode::Char('l')], "l", Action::ToggleLogScale, "log-scale loss axis", "chart", Some("log-y")),
+    ABLATE_MENU,
+    LOG_Y,
     bind(&[KeyCode::Char('s')], "s", Action::ToggleSmoothing, "smoothing (raw data kept)", "chart", Some("smooth")),
     bind(&[KeyCode::Char('t')], "t", Action::CycleSplits, "series: train+test / train / test", "chart", Some("train/test")),
-    bind(&[KeyCode::Char('a')], "a", Action::ToggleQuantity, "loss / accuracy", "chart", Some("loss/acc")),
+    LOSS_ACC,
     bind(&[KeyCode::Char('x')], "x", Action::ToggleXAxis, "x axis: epoch / step", "chart", None),
     bind(&[KeyCode::Right], "→", Action::ZoomIn, "zoom in on the latest epochs", "chart", None),
     bind(&[KeyCode::Left, KeyCode::Char('h')], "← h", Action::ZoomOut, "zoom out", "chart", None),
     bind(&[KeyCode::Up, KeyCode::Char('k')], "↑ k", Action::ScrollUp, "scroll the log back", "log", None),
     bind(&[KeyCode::Down, KeyCode::Char('j')], "↓ j", Action::ScrollDown, "scroll the log forward", "log", None),
-    bind(&[KeyCode::Tab], "Tab", Action::NextView, "next view", "view", None),
-    bind(&[KeyCode::Char('1')], "1", Action::ShowView(0), "dashboard", "view", None),
-    bind(&[KeyCode::Char('2')], "2", Action::ShowView(1), "probes", "view", None),
-    bind(&[KeyCode::Char('3')], "3", Action::ShowView(2), "ablations", "view", None),
-    bind(&[KeyCode::Char('e')], "e", Action::Export, "export the screen: SVG, PNG and its data as CSV", "view", None),
-    bind(&[KeyCode::Char('?')], "?", Action::Help, "this help", "view", Some("help")),
+    NEXT_VIEW, SHOW_DASHBOARD, SHOW_PROBES, SHOW_ABLATIONS, EXPORT, HELP_KEY,
 ];
 
 /// The ablation view's keys.
 #[rustfmt::skip]
 pub const ABLATIONS: &[Binding] = &[
-    bind(&[KeyCode::Char('b')], "b", Action::OpenAblationMenu, "batch-norm ablations (menu)", "probe", Some("ablate")),
+    ABLATE_MENU,
     bind(&[KeyCode::Esc], "Esc", Action::CancelProbe, "cancel the running ablation", "probe", Some("cancel")),
-    bind(&[KeyCode::Char('l')], "l", Action::ToggleLogScale, "log-scale loss axis", "chart", Some("log-y")),
-    bind(&[KeyCode::Char('a')], "a", Action::ToggleQuantity, "loss / accuracy", "chart", Some("loss/acc")),
-    bind(&[KeyCode::Char(' ')], "space", Action::TogglePause, "pause / resume training", "run", None),
-    bind(&[KeyCode::Char('q')], "q", Action::Quit, "quit (asks while training; saves a checkpoint)", "run", Some("quit")),
-    bind(&[KeyCode::Tab], "Tab", Action::NextView, "next view", "view", None),
-    bind(&[KeyCode::Char('1')], "1", Action::ShowView(0), "dashboard", "view", None),
-    bind(&[KeyCode::Char('2')], "2", Action::ShowView(1), "probes", "view", None),
-    bind(&[KeyCode::Char('3')], "3", Action::ShowView(2), "ablations", "view", None),
-    bind(&[KeyCode::Char('e')], "e", Action::Export, "export the screen: SVG, PNG and its data as CSV", "view", None),
-    bind(&[KeyCode::Char('?')], "?", Action::Help, "this help", "view", Some("help")),
+    LOG_Y,
+    LOSS_ACC,
+    PAUSE.off_bar(),
+    QUIT,
+    NEXT_VIEW, SHOW_DASHBOARD, SHOW_PROBES, SHOW_ABLATIONS, EXPORT, HELP_KEY,
 ];
 
 /// Keys while the ablation menu is open.
@@ -135,21 +151,16 @@ pub const ABLATION_MENU: &[Binding] = &[
 #[rustfmt::skip]
 pub const PROBES: &[Binding] = &[
     bind(&[KeyCode::Char('p')], "p", Action::OpenProbeForm, "new probe (a form with defaults)", "probe", Some("new probe")),
-    bind(&[KeyCode::Char('b')], "b", Action::OpenAblationMenu, "batch-norm ablations (menu)", "probe", None),
+    ABLATE_MENU.off_bar(),
     bind(&[KeyCode::Esc], "Esc", Action::CancelProbe, "cancel the running probe", "probe", Some("cancel")),
     bind(&[KeyCode::Up, KeyCode::Char('k')], "↑ k", Action::SelectUp, "previous probe", "probe", None),
     bind(&[KeyCode::Down, KeyCode::Char('j')], "↓ j", Action::SelectDown, "next probe", "probe", None),
-    bind(&[KeyCode::Char('a')], "a", Action::ToggleQuantity, "loss / accuracy", "chart", Some("loss/acc")),
-    bind(&[KeyCode::Char('l')], "l", Action::ToggleLogScale, "log-scale loss axis", "chart", Some("log-y")),
+    LOSS_ACC,
+    LOG_Y,
     bind(&[KeyCode::Char('r')], "r", Action::ToggleShiftCurve, "random-shift check: ξ_δ/ξ_0 against δ", "chart", Some("shift")),
-    bind(&[KeyCode::Char(' ')], "space", Action::TogglePause, "pause / resume training", "run", None),
-    bind(&[KeyCode::Char('q')], "q", Action::Quit, "quit (asks while training; saves a checkpoint)", "run", Some("quit")),
-    bind(&[KeyCode::Tab], "Tab", Action::NextView, "next view", "view", None),
-    bind(&[KeyCode::Char('1')], "1", Action::ShowView(0), "dashboard", "view", None),
-    bind(&[KeyCode::Char('2')], "2", Action::ShowView(1), "probes", "view", None),
-    bind(&[KeyCode::Char('3')], "3", Action::ShowView(2), "ablations", "view", None),
-    bind(&[KeyCode::Char('e')], "e", Action::Export, "export the screen: SVG, PNG and its data as CSV", "view", None),
-    bind(&[KeyCode::Char('?')], "?", Action::Help, "this help", "view", Some("help")),
+    PAUSE.off_bar(),
+    QUIT,
+    NEXT_VIEW, SHOW_DASHBOARD, SHOW_PROBES, SHOW_ABLATIONS, EXPORT, HELP_KEY,
 ];
 
 #[rustfmt::skip]

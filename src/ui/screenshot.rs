@@ -3,7 +3,7 @@
 
 use super::app::{App, View};
 use crate::export::{raster, screen};
-use crate::protocol::{Iterate, Split, word};
+use crate::protocol::{Iterate, Split};
 use crate::rundir::write_atomic;
 use ratatui::buffer::Buffer;
 use std::fmt::Write;
@@ -21,8 +21,8 @@ pub fn screen_data(app: &App) -> Vec<(String, String)> {
                 let _ = writeln!(
                     csv,
                     "{},{},{},{},{},{}",
-                    word(&key.0),
-                    word(&key.1),
+                    key.0.as_str(),
+                    key.1.as_str(),
                     p.epoch,
                     p.step,
                     p.loss,
