@@ -129,6 +129,24 @@ pub struct Progress {
     pub elapsed_s: f64,
 }
 
+/// A test row of the SGD iterate after `epoch` epochs of `steps_per_epoch` steps, its loss
+/// falling as 1/(epoch + 1): a fixture for tests of what reads metrics.
+#[cfg(test)]
+pub(crate) fn sgd_test_row(epoch: u32, steps_per_epoch: u64) -> MetricRow {
+    MetricRow {
+        epoch,
+        step: u64::from(epoch) * steps_per_epoch,
+        iterate: Iterate::Sgd,
+        split: Split::Test,
+        loss: 1.0 / f64::from(epoch + 1),
+        acc: 0.5,
+        lr: 0.1,
+        elapsed_s: f64::from(epoch),
+        samples: 100,
+        swa_n: None,
+    }
+}
+
 /// SGD test loss minus SWA test loss at the last evaluation among `rows` (in the order
 /// written): what averaging bought. None until both have been evaluated.
 pub fn swa_gain<'a>(rows: impl IntoIterator<Item = &'a MetricRow>) -> Option<f64> {

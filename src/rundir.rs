@@ -235,11 +235,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RunDirError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::protocol::{Iterate, Split};
 
-    fn experiment() -> Experiment {
+    pub(crate) fn experiment() -> Experiment {
         let yaml = "name: t\ndata: {dataset: fashion-mnist}\nmodel: {arch: mlp}\ntrain: {epochs: 2, batch_size: 8, lr: 0.1}\n";
         Experiment::from_yaml(yaml, "t.yaml", &[]).unwrap()
     }

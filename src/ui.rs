@@ -66,7 +66,7 @@ pub fn run_dashboard(
     commands: Option<Sender<Command>>,
     stop: Arc<AtomicBool>,
     options: UiOptions,
-) -> anyhow::Result<Option<Outcome>> {
+) -> std::io::Result<Option<Outcome>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()?;
@@ -86,32 +86,39 @@ pub fn run_dashboard(
 
 /// Renders the current screen off-screen and exports it, reporting the paths in the log.
 fn screenshot_now(app: &mut App, width: u16, height: u16) {
-    let result = (|| -> anyhow::Result<Vec<std::path::PathBuf>> {
-        let mut off = ratatui::Terminal::new(ratatui::backend::TestBackend::new(width, height))?;
-        off.draw(|frame| views::render(app, frame))?;
-        let dir = app.info.as_ref().map_or_else(
-            || std::path::PathBuf::from("screenshots"),
-            |i| i.run_dir.join("screenshots"),
-        );
-        let stem = format!(
-            "{}-{}",
-            app.view.title(),
-            jiff::Zoned::now().strftime("%Y%m%d-%H%M%S")
-        );
-        screenshot::export(
-            off.backend().buffer(),
-            &screenshot::screen_data(app),
-            &dir,
-            &stem,
-        )
-    })();
-    match result {
+    match export_screen(app, width, height) {
         Ok(paths) => {
             let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
             app.log(format!("exported {}", names.join(", ")));
         }
         Err(e) => app.log(format!("error: export failed: {e:#}")),
     }
+}
+
+/// The screen as `width` x `height` cells, written to the run's screenshots/ folder.
+fn export_screen(
+    app: &App,
+    width: u16,
+    height: u16,
+) -> Result<Vec<std::path::PathBuf>, screenshot::ExportError> {
+    // Drawing into memory cannot fail (the test backend's error type is Infallible).
+    let Ok(mut off) = ratatui::Terminal::new(ratatui::backend::TestBackend::new(width, height));
+    let Ok(_) = off.draw(|frame| views::render(app, frame));
+    let dir = app.info.as_ref().map_or_else(
+        || std::path::PathBuf::from("screenshots"),
+        |i| i.run_dir.join("screenshots"),
+    );
+    let stem = format!(
+        "{}-{}",
+        app.view.title(),
+        jiff::Zoned::now().strftime("%Y%m%d-%H%M%S")
+    );
+    screenshot::export(
+        off.backend().buffer(),
+        &screenshot::screen_data(app),
+        &dir,
+        &stem,
+    )
 }
 
 async fn event_loop(

@@ -136,6 +136,18 @@ pub fn run_to_end(spec: WorkerSpec, commands: &Receiver<Command>, sink: &EventSi
     }
 }
 
+/// Why a worker could not run: its data could not go to the device, or the engine or the
+/// run directory failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    #[error(transparent)]
+    Engine(#[from] crate::train::engine::EngineError),
+    #[error(transparent)]
+    RunDir(#[from] crate::rundir::RunDirError),
+}
+
 /// Trains no-BN twins as workers of their own.
 struct Twins;
 
@@ -171,7 +183,7 @@ fn run(
     commands: &Receiver<Command>,
     sink: &EventSink,
     finish: &dyn Fn(Outcome),
-) -> anyhow::Result<()> {
+) -> Result<(), WorkerError> {
     let exp = spec.experiment;
     let run_dir = spec.run_dir.clone();
     let data = match spec.data {

@@ -2,8 +2,9 @@
 //! statistics differ, frozen BN affine parameters stay put, and every stored summary number
 //! can be recomputed from the stored probe files.
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 use tch::{Device, Tensor};
 use valleys::ablation::{self, AblationKind};
 use valleys::config::Experiment;
@@ -25,11 +26,7 @@ ablation:
 ";
 
 fn valleys(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_valleys"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
+    common::valleys(dir).args(args).output().unwrap()
 }
 
 #[test]

@@ -1,7 +1,10 @@
 //! Every kind of bad input gets one line naming the file, field or value and what was
 //! expected, exit code 2, no backtrace, and nothing written.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{run, write};
+use std::path::Path;
 use std::process::Command;
 
 const GOOD: &str = "\
@@ -10,26 +13,6 @@ data: {dataset: fashion-mnist, train_subset: 256, test_subset: 128}
 model: {arch: mlp, hidden: 16}
 train: {epochs: 15, batch_size: 64, lr: 0.1}
 ";
-
-fn valleys(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_valleys"))
-        .current_dir(dir)
-        .env_remove("RUST_BACKTRACE")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(&path, text).unwrap();
-    path
-}
 
 /// An experiment file with `from` replaced by `to`.
 fn variant(dir: &Path, from: &str, to: &str) -> String {
@@ -574,7 +557,8 @@ fn every_bad_input_is_one_clear_line_and_exit_code_2() {
         let tmp = tempfile::tempdir().unwrap();
         let args = setup(tmp.path());
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (code, stderr) = valleys(tmp.path(), &args);
+        let said = run(tmp.path(), &args);
+        let (code, stderr) = (said.code, said.stderr);
         assert_eq!(code, Some(2), "{name}: exit code; stderr: {stderr}");
         assert!(
             stderr.contains(want),
@@ -656,7 +640,8 @@ fn a_checkpoint_of_another_model_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     write(d, "x.yaml", &GOOD.replace("epochs: 15", "epochs: 1"));
-    let (code, stderr) = valleys(d, &["run", "x.yaml", "--headless", "--out", "r"]);
+    let said = run(d, &["run", "x.yaml", "--headless", "--out", "r"]);
+    let (code, stderr) = (said.code, said.stderr);
     assert_eq!(code, Some(0), "{stderr}");
     // Change the model behind the run's back, then probe its checkpoint.
     let config = d.join("r/config.yaml");
@@ -664,7 +649,8 @@ fn a_checkpoint_of_another_model_is_refused() {
         .unwrap()
         .replace("hidden: 16", "hidden: 32");
     std::fs::write(&config, text).unwrap();
-    let (code, stderr) = valleys(d, &["probe", "r", "--checkpoint", "final"]);
+    let said = run(d, &["probe", "r", "--checkpoint", "final"]);
+    let (code, stderr) = (said.code, said.stderr);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("written for another model (tensor sgd/fc1.weight has shape [16, 784], the model expects [32, 784]"), "{stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");

@@ -2,9 +2,12 @@
 //! uninterrupted one; a kill during a checkpoint write leaves the previous one loadable; a
 //! panic, a divergence and a full disk are reported and leave the run directory intact.
 
+mod common;
+
+use common::valleys;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 use tch::Device;
 use valleys::config::Experiment;
@@ -22,12 +25,6 @@ train: {epochs: 3, batch_size: 64, lr: 0.05, weight_decay: 5.0e-4}
 swa: {start_epoch: 2, lr: 0.02}
 eval: {train_subset: 256}
 ";
-
-fn valleys(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_valleys"));
-    c.current_dir(dir).env_remove("RUST_BACKTRACE");
-    c
-}
 
 fn experiment(dir: &Path, text: &str) {
     std::fs::write(dir.join("x.yaml"), text).unwrap();

@@ -1,6 +1,8 @@
 //! End to end: the quick experiment, shortened, trains headless on the CPU and leaves a
 //! complete run directory whose checkpoints load back bit for bit.
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
@@ -14,7 +16,7 @@ use valleys::rundir::RunDir;
 use valleys::train::checkpoint;
 
 fn valleys() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_valleys"))
+    common::valleys(Path::new("."))
 }
 
 fn read_safetensors(path: &Path) -> HashMap<String, Tensor> {

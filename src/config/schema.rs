@@ -4,6 +4,7 @@
 //! augmentation, SWA's start epoch) are `Option`s that [`Experiment::resolve`](super::Experiment)
 //! fills in, so the stored `config.yaml` spells out every value the run used.
 
+use crate::names::named_enum;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -44,28 +45,16 @@ fn default_device() -> String {
     "auto".into()
 }
 
-/// The data sets valleys reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DatasetName {
-    FashionMnist,
-    Mnist,
-    Cifar10,
-    Cifar100,
-    /// The paper's 1-D two-class toy problem (E1).
-    Toy,
-}
-
-impl DatasetName {
-    /// The name as written in experiment files.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::FashionMnist => "fashion-mnist",
-            Self::Mnist => "mnist",
-            Self::Cifar10 => "cifar10",
-            Self::Cifar100 => "cifar100",
-            Self::Toy => "toy",
-        }
+named_enum! {
+    /// The data sets valleys reads.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum DatasetName {
+        FashionMnist = "fashion-mnist",
+        Mnist = "mnist",
+        Cifar10 = "cifar10",
+        Cifar100 = "cifar100",
+        /// The paper's 1-D two-class toy problem (E1).
+        Toy = "toy",
     }
 }
 
@@ -112,45 +101,33 @@ pub struct AugmentConfig {
     pub flip: Option<bool>,
 }
 
-/// Model families of the zoo.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Arch {
-    /// Pre-activation ResNet of the SWA code (depth 8..=164).
-    Preresnet,
-    /// WideResNet-depth-k.
-    Wrn,
-    /// VGG-16 with the SWA code's 512-wide classifier.
-    Vgg16,
-    /// DenseNet-BC (growth 12, compression 0.5).
-    DensenetBc,
-    /// Two-layer perceptron.
-    Mlp,
-    /// One Linear(1, 1) neuron with a sigmoid: the paper's 2-parameter toy.
-    Toy,
-}
-
-impl Arch {
-    /// The name as written in experiment files.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Preresnet => "preresnet",
-            Self::Wrn => "wrn",
-            Self::Vgg16 => "vgg16",
-            Self::DensenetBc => "densenet-bc",
-            Self::Mlp => "mlp",
-            Self::Toy => "toy",
-        }
+named_enum! {
+    /// Model families of the zoo.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Arch {
+        /// Pre-activation ResNet of the SWA code (depth 8..=164).
+        Preresnet = "preresnet",
+        /// WideResNet-depth-k.
+        Wrn = "wrn",
+        /// VGG-16 with the SWA code's 512-wide classifier.
+        Vgg16 = "vgg16",
+        /// DenseNet-BC (growth 12, compression 0.5).
+        DensenetBc = "densenet-bc",
+        /// Two-layer perceptron.
+        Mlp = "mlp",
+        /// One Linear(1, 1) neuron with a sigmoid: the paper's 2-parameter toy.
+        Toy = "toy",
     }
 }
 
-/// Whether the model uses batch normalisation wherever its architecture has it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Norm {
-    #[default]
-    Batch,
-    None,
+named_enum! {
+    /// Whether the model uses batch normalisation wherever its architecture has it.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub enum Norm {
+        #[default]
+        Batch = "batch",
+        None = "none",
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -7,9 +7,23 @@ use crate::data::dataset::Dataset;
 use crate::model::Model;
 use crate::rundir::RunDir;
 use crate::train::checkpoint::{self, CheckpointError, TrainingState};
-use anyhow::Context;
 use std::path::{Path, PathBuf};
 use tch::Device;
+
+/// Why a saved run could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    RunDir(#[from] crate::rundir::RunDirError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error("loading the run's data: {0}")]
+    Data(crate::data::DataError),
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+}
 
 /// A run directory's experiment, data and models at one checkpoint.
 pub struct SavedRun {
@@ -25,7 +39,7 @@ pub struct SavedRun {
 
 /// `name` as a checkpoint of `run`: a path to a file, or a name under checkpoints/
 /// ("latest", "final", "epoch-0010").
-pub fn resolve_checkpoint(run: &RunDir, name: &str) -> anyhow::Result<PathBuf> {
+pub fn resolve_checkpoint(run: &RunDir, name: &str) -> Result<PathBuf, CheckpointError> {
     let as_path = Path::new(name);
     if as_path.is_file() {
         return Ok(as_path.to_owned());
@@ -66,13 +80,12 @@ pub fn resolve_checkpoint(run: &RunDir, name: &str) -> anyhow::Result<PathBuf> {
             }
             listed
         },
-    }
-    .into())
+    })
 }
 
 impl SavedRun {
     /// Rebuilds the run at `checkpoint` on `device`.
-    pub fn load(dir: &Path, checkpoint_name: &str, device: Device) -> anyhow::Result<Self> {
+    pub fn load(dir: &Path, checkpoint_name: &str, device: Device) -> Result<Self, LoadError> {
         let run = RunDir::open(dir)?;
         let experiment = Experiment::load(&run.config_path(), &[])?;
         let checkpoint = resolve_checkpoint(&run, checkpoint_name)?;
@@ -82,7 +95,7 @@ impl SavedRun {
             experiment.seed,
             device,
         )
-        .context("loading the run's data")?;
+        .map_err(LoadError::Data)?;
         let build = || Model::build(&experiment.model, &data.input_shape, data.classes, device);
         let (sgd, swa_model, scratch) = (build()?, build()?, build()?);
         let loaded = checkpoint::load(&checkpoint, &sgd, Some(&swa_model))?;

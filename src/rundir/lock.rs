@@ -82,12 +82,7 @@ fn process_alive(pid: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Experiment;
-
-    fn experiment() -> Experiment {
-        let yaml = "name: t\ndata: {dataset: fashion-mnist}\nmodel: {arch: mlp}\ntrain: {epochs: 2, batch_size: 8, lr: 0.1}\n";
-        Experiment::from_yaml(yaml, "t.yaml", &[]).unwrap()
-    }
+    use crate::rundir::tests::experiment;
 
     #[test]
     fn temporaries_of_dead_writers_are_removed_and_a_second_writer_is_refused() {

@@ -34,6 +34,20 @@ use running::Running;
 use twin::Twin;
 pub use twin::{TwinJob, TwinLauncher};
 
+/// Why the engine could not go on: the run directory or a checkpoint could not be written,
+/// the model could not be built, or the twin's thread could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    RunDir(#[from] crate::rundir::RunDirError),
+    #[error(transparent)]
+    Checkpoint(#[from] super::checkpoint::CheckpointError),
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    #[error("cannot start the no-BN twin's thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
 /// Why training stopped early inside an epoch.
 enum Interrupt {
     Stop,
@@ -84,7 +98,7 @@ impl Engine {
         run: RunDir,
         events: EventSink,
         stop: Arc<AtomicBool>,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, EngineError> {
         let device = choice.device;
         // libtorch's generator is global: another run starting in this process at the same
         // moment (a twin, a test) must not interleave its draws with this initialisation.
@@ -208,7 +222,7 @@ impl Engine {
     }
 
     /// Trains to the last epoch, or until stopped or diverged.
-    pub fn run(&mut self, commands: &Receiver<Command>) -> anyhow::Result<Outcome> {
+    pub fn run(&mut self, commands: &Receiver<Command>) -> Result<Outcome, EngineError> {
         if let Some(note) = self.resume_note.take() {
             self.events.log(note);
         }
@@ -263,7 +277,7 @@ impl Engine {
         &mut self,
         lr: f64,
         commands: &Receiver<Command>,
-    ) -> anyhow::Result<Option<Interrupt>> {
+    ) -> Result<Option<Interrupt>, EngineError> {
         let epoch = self.state.epoch;
         let seed = self.exp.seed;
         let n = self.data.train.len;
@@ -335,7 +349,7 @@ impl Engine {
         Ok(None)
     }
 
-    fn finish_epoch(&mut self, lr: f64) -> anyhow::Result<()> {
+    fn finish_epoch(&mut self, lr: f64) -> Result<(), EngineError> {
         let (loss, acc, _, _) = self.running.read();
         self.state.epoch += 1;
         self.state.batch = 0;

@@ -4,7 +4,7 @@
 use super::app::{App, View};
 use crate::export::{raster, screen};
 use crate::protocol::{Iterate, Split};
-use crate::rundir::write_atomic;
+use crate::rundir::{RunDirError, write_atomic};
 use ratatui::buffer::Buffer;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -77,14 +77,27 @@ pub fn screen_data(app: &App) -> Vec<(String, String)> {
     out
 }
 
+/// Why a screenshot could not be exported.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Write(#[from] RunDirError),
+    #[error(transparent)]
+    Raster(#[from] crate::export::raster::RasterError),
+}
+
 /// Writes `<stem>.svg`, `<stem>.png` and the CSVs into `dir`; returns every path written.
 pub fn export(
     buffer: &Buffer,
     data: &[(String, String)],
     dir: &Path,
     stem: &str,
-) -> anyhow::Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir)?;
+) -> Result<Vec<PathBuf>, ExportError> {
+    std::fs::create_dir_all(dir).map_err(|source| RunDirError::Io {
+        path: dir.to_owned(),
+        action: "cannot create the directory",
+        source,
+    })?;
     let svg = screen::to_svg(buffer);
     let png = raster::png(&svg, 1.0)?;
     let mut written = Vec::new();

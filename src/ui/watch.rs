@@ -129,22 +129,11 @@ pub fn follow(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{Iterate, Split};
+
     use std::io::Write;
 
     fn row(epoch: u32) -> MetricRow {
-        MetricRow {
-            epoch,
-            step: u64::from(epoch) * 10,
-            iterate: Iterate::Sgd,
-            split: Split::Test,
-            loss: 1.0 / f64::from(epoch + 1),
-            acc: 0.5,
-            lr: 0.1,
-            elapsed_s: f64::from(epoch),
-            samples: 100,
-            swa_n: None,
-        }
+        crate::protocol::sgd_test_row(epoch, 10)
     }
 
     fn line(epoch: u32) -> String {

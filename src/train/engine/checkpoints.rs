@@ -1,6 +1,7 @@
 //! Checkpoints of a run: writing them (never from non-finite weights) and resuming from the
 //! latest one.
 
+use super::EngineError;
 use super::{Engine, Running};
 use crate::protocol::{Event, Iterate, Split};
 use crate::train::checkpoint::{self, TrainingState};
@@ -12,7 +13,7 @@ impl Engine {
     /// Restores the run from checkpoints/latest.safetensors: weights, momentum, the SWA
     /// average and its count, the position in the schedule and the epoch's running loss. The
     /// metrics written after that checkpoint are dropped; the run writes them again.
-    pub fn resume(&mut self) -> anyhow::Result<TrainingState> {
+    pub fn resume(&mut self) -> Result<TrainingState, EngineError> {
         let path = resume::latest(&self.run);
         let swa_model = self.swa.as_ref().map(|s| &s.model);
         let loaded = checkpoint::load(&path, &self.sgd, swa_model)?;
@@ -48,7 +49,7 @@ impl Engine {
     }
 
     /// Writes checkpoints/<name>.safetensors, unless the weights are no longer finite.
-    pub fn save_checkpoint(&mut self, name: &str) -> anyhow::Result<()> {
+    pub fn save_checkpoint(&mut self, name: &str) -> Result<(), EngineError> {
         if self.diverged || !self.sgd.is_finite() {
             self.events
                 .log("checkpoint skipped: the weights are not finite");

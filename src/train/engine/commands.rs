@@ -1,6 +1,7 @@
 //! What the engine does when told: commands between batches and after training, and the
 //! no-BN twin an ablation trains against.
 
+use super::EngineError;
 use super::{Engine, Interrupt};
 use crate::probe::ProbeSpec;
 use crate::protocol::{Command, Event};
@@ -12,7 +13,7 @@ use std::time::Duration;
 impl Engine {
     /// After training: answers probes, ablations and checkpoint requests until told to stop
     /// or until nobody can send commands any more.
-    pub fn serve(&mut self, commands: &Receiver<Command>) -> anyhow::Result<()> {
+    pub fn serve(&mut self, commands: &Receiver<Command>) -> Result<(), EngineError> {
         self.training_done = true;
         if self.twin.queued {
             self.start_twin()?;
@@ -40,7 +41,7 @@ impl Engine {
         command: Command,
         commands: &Receiver<Command>,
         paused: &mut bool,
-    ) -> anyhow::Result<Option<Interrupt>> {
+    ) -> Result<Option<Interrupt>, EngineError> {
         let job = match command {
             Command::Stop => return Ok(Some(Interrupt::Stop)),
             Command::Pause | Command::Resume => {
@@ -111,7 +112,7 @@ impl Engine {
     pub(super) fn handle_commands(
         &mut self,
         commands: &Receiver<Command>,
-    ) -> anyhow::Result<Option<Interrupt>> {
+    ) -> Result<Option<Interrupt>, EngineError> {
         let mut paused = false;
         loop {
             if self.stop.load(Ordering::Relaxed) {

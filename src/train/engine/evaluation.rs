@@ -2,6 +2,7 @@
 //! optionally with stale statistics), each row written to metrics.jsonl and sent as an event.
 
 use super::Engine;
+use super::EngineError;
 use crate::data::dataset::Dataset;
 use crate::model::Model;
 use crate::model::eval::{self, Evaluation};
@@ -11,7 +12,7 @@ impl Engine {
     /// Evaluates the SGD iterate and, if it holds snapshots, the SWA average (after
     /// recomputing its BN statistics). False when a loss is not finite: the run diverged
     /// (e.g. its BN statistics did), however finite its training loss.
-    pub(super) fn evaluate(&mut self, lr: f64) -> anyhow::Result<bool> {
+    pub(super) fn evaluate(&mut self, lr: f64) -> Result<bool, EngineError> {
         let batch = self.eval_batch();
         let mut finite = true;
         for (split, e) in evaluate_splits(&self.sgd, &self.data, batch) {
@@ -63,7 +64,7 @@ impl Engine {
         lr: f64,
         e: Evaluation,
         swa_n: Option<u64>,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), EngineError> {
         self.record(iterate, split, lr, e.loss, e.acc, e.samples, swa_n)
     }
 
@@ -77,7 +78,7 @@ impl Engine {
         acc: f64,
         samples: usize,
         swa_n: Option<u64>,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), EngineError> {
         let row = MetricRow {
             epoch: self.state.epoch,
             step: self.state.step,

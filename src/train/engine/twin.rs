@@ -1,6 +1,7 @@
 //! The no-BN twin as the engine sees it: when to start it and what to train. How it runs
 //! (a worker beside this run, or this thread once training is done) is the launcher's.
 
+use super::EngineError;
 use super::{Engine, EventSink};
 use crate::config::Experiment;
 use crate::data::dataset::Dataset;
@@ -56,7 +57,7 @@ impl Engine {
     /// already fills, it waits for this run to end and then trains on this thread (a second
     /// thread of libtorch work would slow both); commands wait until it is done, the stop flag
     /// still stops it.
-    pub(super) fn start_twin(&mut self) -> anyhow::Result<()> {
+    pub(super) fn start_twin(&mut self) -> Result<(), EngineError> {
         if self.twin.running.is_some() || self.twin.done {
             self.events
                 .log("the no-BN twin has been trained already (or is training)");

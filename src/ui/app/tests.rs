@@ -10,7 +10,8 @@ fn theme() -> Theme {
     }
 }
 
-fn info() -> RunInfo {
+/// The quick experiment's run, as the worker announces it.
+pub(crate) fn info() -> RunInfo {
     RunInfo {
         experiment: "quick".into(),
         model: "preresnet-8 (BN, 77 562 parameters)".into(),
@@ -296,18 +297,7 @@ fn a_watched_run_cannot_be_commanded_and_quits_at_once() {
 fn metrics_update_the_series_and_the_latest_values() {
     let mut app = running();
     for epoch in 0..3u32 {
-        app.handle_event(Event::Metric(MetricRow {
-            epoch,
-            step: u64::from(epoch) * 79,
-            iterate: Iterate::Sgd,
-            split: Split::Test,
-            loss: 1.0 / f64::from(epoch + 1),
-            acc: 0.5,
-            lr: 0.05,
-            elapsed_s: f64::from(epoch),
-            samples: 2000,
-            swa_n: None,
-        }));
+        app.handle_event(Event::Metric(crate::protocol::sgd_test_row(epoch, 79)));
     }
     assert_eq!(app.series[&(Iterate::Sgd, Split::Test)].pushed(), 3);
     assert_eq!(app.latest[&(Iterate::Sgd, Split::Test)].epoch, 2);

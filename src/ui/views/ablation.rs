@@ -7,12 +7,11 @@ use super::plot::{self, Axes};
 use super::{centred, panel, render_hint};
 use crate::ablation::{AblationKind, AblationResult};
 use crate::probe::{ProbeResult, format_c};
-use crate::protocol::{Iterate, Split};
 use crate::ui::app::App;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
-use ratatui::widgets::{Clear, Dataset, GraphType, Paragraph};
+use ratatui::widgets::{Clear, Paragraph};
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let [runs, gain, detail] = Layout::vertical([
@@ -87,17 +86,7 @@ fn render_multiples(
         let block = panel(app, format!(" {} · c {c} ", arm.name));
         let axes = Axes::fit(x, y, *cell, false, false);
         let marks: Vec<[(f64, f64); 2]> = axes.vertical(0.0).into_iter().collect();
-        let mut datasets: Vec<Dataset> = marks
-            .iter()
-            .map(|m| plot::marker_line(m, &app.theme))
-            .collect();
-        datasets.push(
-            Dataset::default()
-                .marker(app.theme.marker(Iterate::Swa, Split::Train))
-                .graph_type(GraphType::Line)
-                .style(app.theme.series(Iterate::Swa, Split::Train))
-                .data(curve),
-        );
+        let datasets = plot::marked_curve(&marks, curve, &app.theme);
         axes.render(frame, *cell, datasets, block, &app.theme);
     }
 }

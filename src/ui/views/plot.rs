@@ -145,6 +145,25 @@ pub fn marker_line<'a>(points: &'a [(f64, f64)], theme: &Theme) -> Dataset<'a> {
         .data(points)
 }
 
+/// Dim vertical marker lines and one curve drawn as the SWA training series: a probe's
+/// small chart (an ablation arm, a random-shift check).
+pub fn marked_curve<'a>(
+    marks: &'a [[(f64, f64); 2]],
+    curve: &'a [(f64, f64)],
+    theme: &Theme,
+) -> Vec<Dataset<'a>> {
+    use crate::protocol::{Iterate, Split};
+    let mut datasets: Vec<Dataset> = marks.iter().map(|m| marker_line(m, theme)).collect();
+    datasets.push(
+        Dataset::default()
+            .marker(theme.marker(Iterate::Swa, Split::Train))
+            .graph_type(GraphType::Line)
+            .style(theme.series(Iterate::Swa, Split::Train))
+            .data(curve),
+    );
+    datasets
+}
+
 /// The x and y extent of several point lists (y over finite values only).
 pub fn extent<'a>(
     series: impl Iterator<Item = &'a [(f64, f64)]> + Clone,

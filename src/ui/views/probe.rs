@@ -179,17 +179,8 @@ fn render_shift(app: &App, frame: &mut Frame, area: Rect, result: &ProbeResult) 
     );
     let axes = Axes::fit(x, (y.0.min(0.0), y.1.max(1.0)), area, false, false);
     let best = axes.vertical(shift.best_delta);
-    let mut datasets: Vec<Dataset> = best
-        .iter()
-        .map(|m| plot::marker_line(m, &app.theme))
-        .collect();
-    datasets.push(
-        Dataset::default()
-            .marker(app.theme.marker(Iterate::Swa, Split::Train))
-            .graph_type(GraphType::Line)
-            .style(app.theme.series(Iterate::Swa, Split::Train))
-            .data(&curve),
-    );
+    let best: Vec<[(f64, f64); 2]> = best.into_iter().collect();
+    let datasets = plot::marked_curve(&best, &curve, &app.theme);
     axes.render(frame, area, datasets, block, &app.theme);
 }
 

@@ -5,24 +5,14 @@ use crate::ui::keymap::Action;
 use crate::ui::theme::Theme;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use std::path::PathBuf;
 
 /// A fixed history: 12 epochs of the quick experiment, SWA from epoch 9, epoch 13 under way.
 fn history(theme: Theme) -> App {
     let mut app = App::new(theme, true);
     app.handle_event(Event::Ready(Box::new(RunInfo {
-        experiment: "quick".into(),
-        model: "preresnet-8 (BN, 77 562 parameters)".into(),
         data: "embedded Fashion-MNIST subset".into(),
-        device: "cpu".into(),
         device_reason: "auto: no CUDA".into(),
-        run_dir: PathBuf::from("runs/quick"),
-        epochs: 15,
-        batches_per_epoch: 79,
-        swa_start_epoch: Some(9),
-        program_version: "0.1.0".into(),
-        seed: 1,
-        probe: Default::default(),
+        ..crate::ui::app::tests::info()
     })));
     for epoch in 0..=12u32 {
         let e = f64::from(epoch);
