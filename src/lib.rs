@@ -17,6 +17,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod export;
+pub mod follow;
 pub mod footprint;
 pub mod headless;
 pub mod model;

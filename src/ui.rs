@@ -10,7 +10,6 @@ pub mod screenshot;
 pub mod series;
 pub mod theme;
 pub mod views;
-pub mod watch;
 
 use crate::protocol::{Command, Event, Outcome};
 use app::App;

@@ -28,7 +28,7 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let done = Arc::new(AtomicBool::new(false));
-    let events = ui::watch::follow(dir, std::time::Duration::from_millis(500), done.clone());
+    let events = valleys::follow::follow(dir, std::time::Duration::from_millis(500), done.clone());
     let stop = signal_flag()?;
     ui::run_dashboard(events, None, stop, args.display.options())?;
     done.store(true, std::sync::atomic::Ordering::Relaxed);

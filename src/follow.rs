@@ -1,7 +1,8 @@
-//! `valleys watch RUN_DIR`: the dashboard on a run directory written by another process
-//! (a headless run under nohup, tmux or a batch scheduler). A follower reads run.json and
-//! tails metrics.jsonl as it grows, turning what it finds into the same [`Event`]s a worker
-//! sends; watching can stop and start again without touching the run.
+//! A run directory followed as it grows: the event source behind `valleys watch RUN_DIR`
+//! (a run written by another process: a headless run under nohup, tmux or a batch
+//! scheduler). A follower reads run.json and tails metrics.jsonl, turning what it finds into
+//! the same [`Event`]s a worker sends; following can stop and start again without touching
+//! the run.
 
 use crate::protocol::{Event, MetricRow, Outcome, RunInfo};
 use crate::rundir::RunDir;
