@@ -104,10 +104,13 @@ pub struct RawDataset {
 }
 
 impl RawDataset {
-    /// Samples that go to the device: the training and test splits after their subsets.
-    pub fn sample_count(&self, cfg: &DataConfig) -> usize {
+    /// Training and test samples that go to the device, after their subsets.
+    pub fn sample_counts(&self, cfg: &DataConfig) -> (usize, usize) {
         let take = |len: usize, subset: Option<usize>| subset.map_or(len, |n| n.min(len));
-        take(self.train.len(), cfg.train_subset) + take(self.test.len(), cfg.test_subset)
+        (
+            take(self.train.len(), cfg.train_subset),
+            take(self.test.len(), cfg.test_subset),
+        )
     }
 
     /// Bytes held as read from disk.

@@ -24,15 +24,16 @@ pub struct Footprint {
 }
 
 impl Footprint {
-    /// The estimate for `experiment` with the model `layout`, `samples` training plus test
+    /// The estimate for `experiment` with the model `layout`, `train` training and `test` test
     /// samples of `input_numel` values each (after `data.pad_to`).
     pub fn estimate(
         experiment: &Experiment,
         layout: &Layout,
-        samples: u64,
+        (train, test): (u64, u64),
         input_numel: u64,
         raw_bytes: u64,
     ) -> Self {
+        let samples = train + test;
         let parameters = layout.parameter_count();
         let parameter_bytes = parameters
             .saturating_mul(4)
@@ -52,7 +53,8 @@ impl Footprint {
             Some([_, channels, _, _]) => input_numel / (*channels).max(1) as u64,
             _ => 1,
         };
-        let batch = u64::from(experiment.train.batch_size);
+        // A batch never holds more than the training set.
+        let batch = u64::from(experiment.train.batch_size).min(train.max(1));
         let activation_bytes = batch
             .saturating_mul(input_numel.saturating_add(spatial.saturating_mul(first_width)))
             .saturating_mul(4);
@@ -221,13 +223,24 @@ mod tests {
     #[test]
     fn the_estimate_adds_parameter_copies_data_and_one_batch() {
         // 784*10 + 10 + 10*10 + 10 = 7960 parameters.
-        let f = Footprint::estimate(&experiment(), &mlp_layout(784, 10, 10), 1000, 784, 784_000);
+        let f = Footprint::estimate(
+            &experiment(),
+            &mlp_layout(784, 10, 10),
+            (800, 200),
+            784,
+            784_000,
+        );
         assert_eq!(f.parameters, 7960);
         assert_eq!(f.parameter_bytes, 7960 * 4 * PARAMETER_COPIES);
         assert_eq!(f.data_bytes, 1000 * 784 * 4 + 784_000);
         // A batch of 100 inputs of 784 values and their first layer's 10 outputs.
         assert_eq!(f.activation_bytes, 100 * (784 + 10) * 4);
         assert!(f.check(f.total(), "test", &experiment()).is_ok());
+        // A batch larger than the training set holds only the training set.
+        let mut big_batch = experiment();
+        big_batch.train.batch_size = u32::MAX;
+        let f = Footprint::estimate(&big_batch, &mlp_layout(784, 10, 10), (50, 10), 784, 0);
+        assert_eq!(f.activation_bytes, 50 * (784 + 10) * 4);
     }
 
     #[test]
@@ -235,7 +248,7 @@ mod tests {
         let huge = Footprint::estimate(
             &experiment(),
             &mlp_layout(784, 4_000_000_000, 10),
-            1000,
+            (800, 200),
             784,
             0,
         );
@@ -250,7 +263,7 @@ mod tests {
         let data = Footprint::estimate(
             &experiment(),
             &mlp_layout(784, 10, 10),
-            10_000,
+            (8_000, 2_000),
             512 * 512,
             0,
         );

@@ -538,6 +538,16 @@ fn every_bad_input_is_one_clear_line_and_exit_code_2() {
             "train.batch_size = 1: expected at least 2 with batch norm on an mlp",
         ),
         (
+            "batch norm on an mlp over a single training sample",
+            Box::new(|d| {
+                vec![
+                    "run".into(),
+                    variant(d, "train_subset: 256", "train_subset: 1"),
+                ]
+            }),
+            "data.train_subset: 1 training sample; batch norm on an mlp needs at least 2",
+        ),
+        (
             "a report of a missing run",
             Box::new(|_| vec!["report".into(), "runs/nope".into()]),
             "runs/nope: no such run directory",

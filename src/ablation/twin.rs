@@ -3,7 +3,7 @@
 
 use crate::config::{Experiment, Norm};
 use crate::rundir::RunDir;
-use crate::rundir::RunDirError;
+use crate::rundir::{RunDirError, RunLock, write_atomic};
 use std::path::PathBuf;
 
 /// The experiment of the no-BN twin: identical but for `norm: none`.
@@ -20,20 +20,73 @@ pub fn twin_dir(run: &RunDir) -> PathBuf {
     run.root().join("twin-nobn")
 }
 
-/// The twin of the run in `run` under `experiment`, ready to train: its experiment, its run
-/// directory (created, or opened to resume when it has a checkpoint) and whether it resumes.
-/// The dashboard and `valleys ablate --twin` both start their twins from here.
-pub fn prepare(
-    run: &RunDir,
-    experiment: &Experiment,
-) -> Result<(Experiment, RunDir, bool), RunDirError> {
+/// A twin ready to train: its experiment, its run directory (locked for as long as this
+/// lives) and whether it resumes from a checkpoint.
+pub struct PreparedTwin {
+    pub experiment: Experiment,
+    pub run_dir: RunDir,
+    pub resume: bool,
+    pub lock: RunLock,
+}
+
+/// The twin of the run in `run` under `experiment`, ready to train. Its directory is created,
+/// or opened to resume when it has a checkpoint; a twin killed before its first checkpoint
+/// starts again from scratch (it is derived data). The dashboard and `valleys ablate --twin`
+/// both start their twins from here.
+pub fn prepare(run: &RunDir, experiment: &Experiment) -> Result<PreparedTwin, RunDirError> {
     let twin = twin_of(experiment);
     let root = twin_dir(run);
     let resume = root.join("checkpoints/latest.safetensors").is_file();
-    let run_dir = if resume {
+    let run_dir = if root.join("config.yaml").is_file() {
         RunDir::open(&root)?
     } else {
         RunDir::create(&root, &twin)?
     };
-    Ok((twin, run_dir, resume))
+    let lock = run_dir.lock()?;
+    if !resume {
+        // Whatever a killed first attempt wrote is replaced.
+        for stale in [run_dir.metrics_path(), run_dir.run_info_path()] {
+            match std::fs::remove_file(&stale) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(RunDirError::Io {
+                        path: stale,
+                        action: "cannot remove",
+                        source: e,
+                    });
+                }
+                _ => {}
+            }
+        }
+        write_atomic(&run_dir.config_path(), twin.to_yaml().as_bytes())?;
+    }
+    Ok(PreparedTwin {
+        experiment: twin,
+        run_dir,
+        resume,
+        lock,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_twin_killed_before_its_first_checkpoint_starts_again_and_is_locked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let exp = crate::rundir::tests::experiment();
+        let run = RunDir::create(&tmp.path().join("r"), &exp).unwrap();
+        let first = prepare(&run, &exp).unwrap();
+        assert!(!first.resume);
+        std::fs::write(first.run_dir.metrics_path(), "{\"half\": ").unwrap();
+        let busy = prepare(&run, &exp)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(busy.contains("another valleys process"), "{busy}");
+        drop(first);
+        let again = prepare(&run, &exp).unwrap();
+        assert!(!again.resume && !again.run_dir.metrics_path().exists());
+        assert_eq!(again.experiment.model.norm, Norm::None);
+    }
 }

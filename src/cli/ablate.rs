@@ -170,14 +170,18 @@ fn train_twin(
     device: DeviceChoice,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<bool> {
-    let (twin, run_dir, resume) = ablation::twin::prepare(run, experiment)?;
-    let data = WorkerData::Raw(valleys::data::read(&twin.data, twin.seed)?);
+    let twin = ablation::twin::prepare(run, experiment)?;
+    let data = WorkerData::Raw(valleys::data::read(
+        &twin.experiment.data,
+        twin.experiment.seed,
+    )?);
+    let _lock = twin.lock;
     let worker = Worker::spawn(WorkerSpec {
-        experiment: twin,
+        experiment: twin.experiment,
         device,
         data,
-        run_dir,
-        resume,
+        run_dir: twin.run_dir,
+        resume: twin.resume,
         stop,
         argv: std::env::args().collect(),
     })?;

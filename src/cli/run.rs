@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use valleys::ablation::AblationKind;
-use valleys::config::Experiment;
+use valleys::config::{Arch, Experiment, Norm};
 use valleys::error::BadInputExt;
 use valleys::model::{Layout, Model};
 use valleys::protocol::Outcome;
@@ -71,13 +71,20 @@ fn check_run(args: &RunArgs) -> anyhow::Result<CheckedRun> {
     let data = valleys::data::read(&experiment.data, experiment.seed)?;
     let input_shape = data.input_shape(experiment.data.pad_to)?;
     let layout = Model::layout(&experiment.model, &input_shape, data.classes)?;
+    let (train_samples, test_samples) = data.sample_counts(&experiment.data);
+    let m = &experiment.model;
+    if m.arch == Arch::Mlp && m.norm == Norm::Batch && train_samples < 2 {
+        valleys::bad_input!(
+            "data.train_subset: {train_samples} training sample; batch norm on an mlp needs at least 2 (one sample has no batch variance)"
+        );
+    }
     if !device.device.is_cuda()
         && let Some((available, why)) = valleys::footprint::available_cpu_memory()
     {
         let footprint = valleys::footprint::Footprint::estimate(
             &experiment,
             &layout,
-            data.sample_count(&experiment.data) as u64,
+            (train_samples as u64, test_samples as u64),
             input_shape.iter().product::<i64>() as u64,
             data.raw_bytes() as u64,
         );

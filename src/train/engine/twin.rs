@@ -81,22 +81,24 @@ impl Engine {
                 .log("this run cannot train a twin (no worker to run it)");
             return Ok(());
         };
-        let (experiment, run_dir, resume) = crate::ablation::twin::prepare(&self.run, &self.exp)?;
+        let twin = crate::ablation::twin::prepare(&self.run, &self.exp)?;
         self.events.log(format!(
             "training the no-BN twin in {}",
-            run_dir.root().display()
+            twin.run_dir.root().display()
         ));
         let job = TwinJob {
-            experiment,
+            experiment: twin.experiment,
             device: self.device.clone(),
             data: self.data.shallow_clone(),
-            run_dir,
-            resume,
+            run_dir: twin.run_dir,
+            resume: twin.resume,
             stop: self.stop.clone(),
             events: self.events.for_twin(),
         };
         if gpu {
-            self.twin.running = Some(launcher.spawn(job)?);
+            // The twin's directory stays locked while it trains beside this run.
+            let handle = launcher.spawn(job)?;
+            self.twin.running = Some(Box::new((handle, twin.lock)));
         } else {
             launcher.run_here(job);
             self.twin.done = true;
