@@ -12,7 +12,7 @@ ARGS ?=
 .DEFAULT_GOAL := run
 RUNS ?= $(wildcard runs/*)
 
-.PHONY: setup build run test lint fmt assets figures bench
+.PHONY: setup build run test lint fmt assets figures bench gpu-check
 
 ## Find or fetch libtorch 2.11.0 and point cargo at it (.cargo/config.toml).
 setup:
@@ -51,6 +51,12 @@ bench/.venv/.ready:
 	python3 -m venv bench/.venv
 	bench/.venv/bin/pip install --quiet torch==2.11.0
 	touch $@
+
+## The GPU check (about 5 minutes on one GPU): CUDA, a run against the CPU, probes, the twin
+## beside a run, training throughput against PyTorch, the dashboard; writes OUT (default
+## gpu-check-out/) gpu-check.json and gpu-check.log. ARGS go to scripts/gpu-check.sh.
+gpu-check: build
+	scripts/gpu-check.sh --valleys target/release/valleys $(ARGS)
 
 ## Regenerate the embedded data in assets/ from the pinned upstream packages.
 assets:

@@ -46,17 +46,41 @@ class BasicBlock(nn.Module):
         return out + residual
 
 
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, inplanes, planes, stride=1, downsample=None):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(inplanes)
+        self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
+        self.downsample = downsample
+
+    def forward(self, x):
+        out = F.relu(self.bn1(x))
+        residual = self.downsample(out) if self.downsample is not None else x
+        out = self.conv1(out)
+        out = self.conv2(F.relu(self.bn2(out)))
+        out = self.conv3(F.relu(self.bn3(out)))
+        return out + residual
+
+
 class PreResNet(nn.Module):
     def __init__(self, depth, in_channels, classes):
         super().__init__()
-        n = (depth - 2) // 6
+        # Basic blocks below depth 44, bottlenecks from 44 on, as in the SWA code.
+        block, n = (Bottleneck, (depth - 2) // 9) if depth >= 44 else (BasicBlock, (depth - 2) // 6)
+        self.block = block
         self.inplanes = 16
         self.conv1 = nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False)
         self.layer1 = self._make_layer(16, n)
         self.layer2 = self._make_layer(32, n, stride=2)
         self.layer3 = self._make_layer(64, n, stride=2)
-        self.bn = nn.BatchNorm2d(64)
-        self.fc = nn.Linear(64, classes)
+        self.bn = nn.BatchNorm2d(64 * block.expansion)
+        self.fc = nn.Linear(64 * block.expansion, classes)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 k = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
@@ -66,12 +90,13 @@ class PreResNet(nn.Module):
                 m.bias.data.zero_()
 
     def _make_layer(self, planes, blocks, stride=1):
+        block, out = self.block, planes * self.block.expansion
         downsample = None
-        if stride != 1 or self.inplanes != planes:
-            downsample = nn.Sequential(nn.Conv2d(self.inplanes, planes, 1, stride, bias=False))
-        layers = [BasicBlock(self.inplanes, planes, stride, downsample)]
-        self.inplanes = planes
-        layers += [BasicBlock(planes, planes) for _ in range(1, blocks)]
+        if stride != 1 or self.inplanes != out:
+            downsample = nn.Sequential(nn.Conv2d(self.inplanes, out, 1, stride, bias=False))
+        layers = [block(self.inplanes, planes, stride, downsample)]
+        self.inplanes = out
+        layers += [block(out, planes) for _ in range(1, blocks)]
         return nn.Sequential(*layers)
 
     def forward(self, x):
@@ -118,9 +143,13 @@ def prepare(xb, mean, std, flip=None):
     return (x - mean) / std
 
 
+# The bench's models: the quick preset, and PreResNets on CIFAR-shaped data.
+DEPTHS = {"quick": 8, "preresnet20": 20, "preresnet110": 110, "preresnet164": 164}
+
+
 def model_for(name, device):
-    depth, channels = (8, 1) if name == "quick" else (20, 3)
-    return PreResNet(depth, channels, 10).to(device)
+    channels = 1 if name == "quick" else 3
+    return PreResNet(DEPTHS[name], channels, 10).to(device)
 
 
 # --- commands ----------------------------------------------------------------------------
@@ -219,7 +248,7 @@ def protocol(args, device):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("command", choices=["train", "protocol"])
-    ap.add_argument("--model", choices=["quick", "preresnet20"], default="quick")
+    ap.add_argument("--model", choices=sorted(DEPTHS), default="quick")
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--batch", type=int, default=128)

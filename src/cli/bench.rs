@@ -34,7 +34,8 @@ pub struct BenchArgs {
 
 #[derive(Subcommand)]
 enum What {
-    /// Training samples/s of the real engine (quick or preresnet20 on CIFAR-shaped data).
+    /// Training samples/s of the real engine (quick, or preresnetN such as preresnet20 and
+    /// preresnet164 on CIFAR-shaped data).
     Train {
         #[arg(long, default_value = "quick")]
         model: String,
@@ -106,19 +107,24 @@ fn experiment_for(
         format!("checkpoint.every_epochs={}", epochs),
         "probe={}".into(),
     ];
-    if model == "preresnet20" {
+    if let Some(depth) = model
+        .strip_prefix("preresnet")
+        .and_then(|d| d.parse::<u32>().ok())
+    {
         let dir = tmp.join("cifar");
         synthetic_cifar(&dir, 10240, 512)?;
         set.extend([
-            "name=bench-preresnet20".into(),
+            format!("name=bench-{model}"),
             "data={dataset: cifar10}".into(),
             format!("data.dir={}", dir.display()),
             format!("data.train_subset={}", steps_per_epoch * batch),
             "data.augment={crop_padding: 0, flip: true}".into(),
-            "model={arch: preresnet, depth: 20}".into(),
+            format!("model={{arch: preresnet, depth: {depth}}}"),
         ]);
     } else if model != "quick" {
-        anyhow::bail!("--model {model}: expected quick or preresnet20");
+        anyhow::bail!(
+            "--model {model}: expected quick or preresnetN (e.g. preresnet20, preresnet164)"
+        );
     }
     quick(&set)
 }

@@ -1,0 +1,313 @@
+#!/usr/bin/env bash
+# The GPU check: proves a release binary's CUDA path in one go (about 5 minutes on one GPU) and
+# writes OUT/gpu-check.json (every figure) and OUT/gpu-check.log (everything printed).
+#
+#   scripts/gpu-check.sh [--valleys BIN] [--python PY] [--device cuda|cuda:N|cpu] [--small]
+#                        [--out DIR]
+#
+# Steps: `valleys info` (the CUDA backend loaded, the GPU named); the quick experiment for 3
+# epochs on the device and on the CPU (close, not bit-equal); probes of the device run (an
+# interpolation and 5 random directions) with seconds per point; `valleys bench train` against
+# bench/reference.py (PyTorch) for PreResNet-20 and PreResNet-164 on CIFAR-shaped data; the
+# dashboard in tmux on a device run with the no-BN twin training beside it (one screen
+# captured); the peak GPU memory seen by nvidia-smi while all of this ran.
+#
+# Any CUDA problem fails the check: a non-zero exit and one line `gpu-check: FAILED: ...`.
+# --device cpu --small runs every step on the CPU with small sizes (the test suite does, so the
+# script itself is tested where there is no GPU). When the installed PyTorch has a libtorch of
+# its own (a GPU box's), the binary is pointed at it through LD_LIBRARY_PATH.
+set -uo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+valleys="$repo/target/release/valleys"
+python=python3
+device=cuda
+small=0
+out="${OUT:-$repo/gpu-check-out}"
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --valleys) valleys=$2; shift 2 ;;
+        --python) python=$2; shift 2 ;;
+        --device) device=$2; shift 2 ;;
+        --small) small=1; shift ;;
+        --out) out=$2; shift 2 ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        *) echo "gpu-check: FAILED: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+mkdir -p "$out" || { echo "gpu-check: FAILED: cannot create $out" >&2; exit 1; }
+out=$(cd "$out" && pwd)
+valleys=$(cd "$(dirname "$valleys")" 2>/dev/null && pwd)/$(basename "$valleys")
+log="$out/gpu-check.log"
+: > "$log"
+exec > >(tee -a "$log") 2>&1
+work=$(mktemp -d)
+results="$work/results.jsonl"
+: > "$results"
+sampler=""
+session="valleys-gpu-check-$$"
+
+cleanup() {
+    [ -n "$sampler" ] && kill "$sampler" 2>/dev/null
+    tmux kill-session -t "$session" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# record KEY JSON: one result of the check.
+record() { printf '{"key": "%s", "value": %s}\n' "$1" "$2" >> "$results"; }
+
+# write STATUS [MESSAGE]: gpu-check.json from every result recorded so far.
+write_json() {
+    "$python" - "$results" "$out/gpu-check.json" "$1" "${2:-}" <<'PY'
+import json, sys
+results, path, status, message = sys.argv[1:5]
+doc = {"status": status}
+if message:
+    doc["failure"] = message
+for line in open(results):
+    item = json.loads(line)
+    doc[item["key"]] = item["value"]
+with open(path, "w") as f:
+    json.dump(doc, f, indent=2)
+    f.write("\n")
+PY
+}
+
+fail() {
+    echo "gpu-check: FAILED: $*"
+    write_json failed "$*"
+    exit 1
+}
+
+step() { echo; echo "== $* ($(date +%H:%M:%S))"; }
+
+# A JSON string of a file's text.
+json_text() { "$python" -c 'import json,sys; print(json.dumps(open(sys.argv[1]).read()))' "$1"; }
+
+command -v "$python" >/dev/null || { echo "gpu-check: FAILED: $python not found (--python)"; exit 1; }
+[ -x "$valleys" ] || fail "$valleys is not an executable (build it with 'cargo build --release', or pass --valleys)"
+cd "$repo" || fail "cannot enter $repo"
+
+torch_lib=$("$python" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))' 2>/dev/null)
+have_torch=0
+if [ -n "$torch_lib" ]; then
+    have_torch=1
+    if [ -e "$torch_lib/libtorch_cpu.so" ]; then
+        export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    fi
+fi
+on_gpu=0
+case "$device" in cuda*) on_gpu=1 ;; cpu) ;; *) fail "--device $device: expected cuda, cuda:N or cpu" ;; esac
+record device "\"$device\""
+record small "$([ $small = 1 ] && echo true || echo false)"
+
+if [ $small = 1 ]; then
+    epochs=2
+    sizes=(--set data.train_subset=1024 --set data.test_subset=256 --set eval.train_subset=256
+           --set swa.start_epoch=1)
+    probe_sizes=(--points 9 --train-subset 256 --bn-subset 256)
+    bench_models=(preresnet20)
+    bench_steps=4
+else
+    epochs=3
+    sizes=(--set swa.start_epoch=2)
+    probe_sizes=()
+    bench_models=(preresnet20 preresnet164)
+    bench_steps=100
+fi
+
+step "valleys info"
+"$valleys" info > "$work/info.txt" 2>&1 || fail "valleys info: $(tail -n1 "$work/info.txt")"
+cat "$work/info.txt"
+record info "$(json_text "$work/info.txt")"
+if [ $on_gpu = 1 ]; then
+    grep -q '^CUDA available: true' "$work/info.txt" ||
+        fail "CUDA is not available to valleys: $(grep -E '^CUDA' "$work/info.txt" | tr '\n' ' ')"
+    command -v nvidia-smi >/dev/null || fail "nvidia-smi not found: no NVIDIA driver on this machine"
+    gpu=$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader -i "${device#cuda:}" 2>/dev/null ||
+          nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | head -n1)
+    echo "GPU: $gpu"
+    record gpu "\"$gpu\""
+    # Peak GPU memory over the whole check.
+    ( while true; do nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits >> "$work/memory.txt" 2>/dev/null; sleep 0.5; done ) &
+    sampler=$!
+fi
+
+step "the quick experiment for $epochs epochs on $device and on the CPU"
+# train DEVICE DIR: the quick experiment, headless; its wall time goes to DIR.seconds.
+train() {
+    local where=$1 dir=$2 start end
+    start=$(date +%s.%N)
+    "$valleys" run experiments/quick.yaml --headless --device "$where" --out "$dir" \
+        --set train.epochs=$epochs "${sizes[@]}" > "$dir.log" 2>&1 ||
+        fail "training on $where: $(tail -n1 "$dir.log")"
+    end=$(date +%s.%N)
+    tail -n2 "$dir.log"
+    echo "$start $end" | awk '{printf "%.2f", $2 - $1}' > "$dir.seconds"
+}
+train "$device" "$work/run-device"
+train cpu "$work/run-cpu"
+device_seconds=$(cat "$work/run-device.seconds")
+cpu_seconds=$(cat "$work/run-cpu.seconds")
+comparison=$("$python" - "$work/run-device" "$work/run-cpu" "$device" "$device_seconds" "$cpu_seconds" <<'PY'
+import json, math, os, sys
+dev, cpu, device, dev_s, cpu_s = sys.argv[1:6]
+def last(run):
+    rows = [json.loads(l) for l in open(os.path.join(run, "metrics.jsonl"))]
+    out = {}
+    for r in rows:
+        if r["split"] == "test" and r["iterate"] in ("sgd", "swa"):
+            out[r["iterate"]] = r["loss"]
+    return out
+a, b = last(dev), last(cpu)
+info = json.load(open(os.path.join(dev, "run.json")))
+close = all(isinstance(a.get(k), (int, float)) and isinstance(b.get(k), (int, float))
+            and math.isfinite(a[k]) and abs(a[k] - b[k]) <= 0.1 * max(abs(b[k]), 0.1) for k in ("sgd", "swa"))
+print(json.dumps({
+    "device_run": {"test_loss": a, "seconds": float(dev_s), "device": info["device"]["name"]},
+    "cpu_run": {"test_loss": b, "seconds": float(cpu_s)},
+    "close": close,
+    "bit_equal": a == b,
+}))
+PY
+) || fail "comparing the runs"
+echo "$comparison"
+record runs "$comparison"
+"$python" -c 'import json,sys; d=json.loads(sys.argv[1]); sys.exit(0 if d["close"] else 1)' "$comparison" ||
+    fail "the $device run's test losses are not close to the CPU run's: $comparison"
+if [ $on_gpu = 1 ]; then
+    "$python" -c 'import json,sys; d=json.loads(sys.argv[1]); sys.exit(0 if d["device_run"]["device"].startswith("cuda") else 1)' "$comparison" ||
+        fail "the run did not train on CUDA: $comparison"
+    "$python" -c 'import json,sys; d=json.loads(sys.argv[1]); sys.exit(1 if d["bit_equal"] else 0)' "$comparison" ||
+        echo "note: the $device and CPU runs are bit-equal, which a GPU run should not be"
+fi
+
+step "probes of the $device run: an interpolation and 5 uniform directions"
+"$valleys" probe "$work/run-device" --device "$device" --direction interp "${probe_sizes[@]}" \
+    > "$work/probe-interp.log" 2>&1 || fail "interp probe: $(tail -n1 "$work/probe-interp.log")"
+tail -n3 "$work/probe-interp.log"
+"$valleys" probe "$work/run-device" --device "$device" --direction uniform --directions 5 "${probe_sizes[@]}" \
+    > "$work/probe-uniform.log" 2>&1 || fail "uniform probes: $(tail -n1 "$work/probe-uniform.log")"
+tail -n4 "$work/probe-uniform.log"
+probes=$("$python" - "$work/run-device/probes" <<'PY'
+import glob, json, statistics, sys
+kinds = {}
+for path in sorted(glob.glob(sys.argv[1] + "/*.json")):
+    doc = json.load(open(path))
+    if doc.get("batch"):
+        continue
+    kinds.setdefault(doc["spec"]["direction"], []).append(doc["cost"])
+print(json.dumps({k: {
+    "probes": len(v),
+    "seconds_per_point_median": statistics.median(c["seconds_per_point"] for c in v),
+    "ratio_to_forward_median": statistics.median(c["ratio_to_forward"] for c in v),
+} for k, v in kinds.items()}))
+PY
+) || fail "reading the probe results"
+echo "$probes"
+record probes "$probes"
+
+step "training throughput: valleys bench train against PyTorch on $device"
+bench="{}"
+for model in "${bench_models[@]}"; do
+    mine=$("$valleys" bench train --model "$model" --device "$device" --steps "$bench_steps" 2> "$work/bench-$model.log" | tail -n1) ||
+        fail "valleys bench train --model $model: $(tail -n1 "$work/bench-$model.log")"
+    if [ $have_torch = 1 ]; then
+        theirs=$("$python" bench/reference.py train --model "$model" --device "$device" --steps "$bench_steps" \
+            2> "$work/reference-$model.log" | tail -n1) ||
+            fail "bench/reference.py train --model $model: $(tail -n1 "$work/reference-$model.log")"
+    elif [ $small = 1 ]; then
+        theirs='null'
+        echo "note: PyTorch is not importable by $python: the reference is skipped (--small only)"
+    else
+        fail "PyTorch is not importable by $python: the reference loop cannot run (--python)"
+    fi
+    bench=$("$python" - "$bench" "$model" "$mine" "$theirs" <<'PY'
+import json, sys
+bench, model, mine, theirs = json.loads(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
+entry = {"valleys_samples_per_s": mine["samples_per_s"]}
+if theirs:
+    entry["pytorch_samples_per_s"] = theirs["samples_per_s"]
+    entry["ratio"] = mine["samples_per_s"] / theirs["samples_per_s"]
+    entry["torch"] = theirs.get("torch")
+    entry["device_name"] = theirs.get("device_name")
+bench[model] = entry
+print(json.dumps(bench))
+PY
+) || fail "reading the bench results of $model"
+    echo "$model: $bench"
+done
+record bench "$bench"
+
+step "the dashboard in tmux on $device, with the no-BN twin beside the run"
+command -v tmux >/dev/null || fail "tmux not found: the dashboard cannot be checked"
+dash="$work/run-dash"
+tmux new-session -d -s "$session" -x 160 -y 48 \
+    "'$valleys' run experiments/quick.yaml --device '$device' --out '$dash' --set train.epochs=$epochs ${sizes[*]}; echo \$? > '$work/dash.exit'" ||
+    fail "tmux could not start the dashboard"
+# wait_for CONDITION SECONDS: true once CONDITION holds, false if it never did in time.
+wait_for() {
+    local what=$1 seconds=$2 i=0
+    while ! eval "$what"; do
+        sleep 0.5
+        i=$((i + 1))
+        if [ $i -gt $((seconds * 2)) ]; then
+            return 1
+        fi
+    done
+    return 0
+}
+wait_for "tmux capture-pane -p -t '$session' 2>/dev/null | grep 'epoch' >/dev/null" 120 ||
+    fail "the dashboard did not start: $(tmux capture-pane -p -t "$session" 2>/dev/null | head -n3 | tr -s ' ')"
+tmux send-keys -t "$session" b
+sleep 0.5
+tmux send-keys -t "$session" t
+twin_asked=$(date +%s.%N)
+wait_for "[ -f '$dash/checkpoints/final.safetensors' ] && [ -f '$dash/twin-nobn/checkpoints/final.safetensors' ]" 300 ||
+    fail "the run and its twin did not finish: $(tmux capture-pane -p -t "$session" | tail -n5 | tr '\n' ' ')"
+tmux send-keys -t "$session" 1
+sleep 1
+tmux capture-pane -p -t "$session" > "$out/dashboard.txt"
+cat "$out/dashboard.txt"
+tmux send-keys -t "$session" q
+wait_for "[ -f '$work/dash.exit' ]" 60 || fail "the dashboard did not quit on q"
+[ "$(cat "$work/dash.exit")" = 0 ] || fail "the dashboard exited with $(cat "$work/dash.exit")"
+twin=$("$python" - "$dash" "$twin_asked" <<'PY'
+import datetime, json, os, sys
+dash, asked = sys.argv[1], float(sys.argv[2])
+def stamp(path, key):
+    text = json.load(open(path)).get(key, "")
+    # jiff writes RFC 3339 with a zone name in brackets.
+    return datetime.datetime.fromisoformat(text.split("[")[0]).timestamp() if text else None
+run_finished = stamp(os.path.join(dash, "run.json"), "finished")
+twin_started = stamp(os.path.join(dash, "twin-nobn", "run.json"), "started")
+twin_finished = stamp(os.path.join(dash, "twin-nobn", "run.json"), "finished")
+print(json.dumps({
+    "twin_started_s_after_key": None if twin_started is None else twin_started - asked,
+    "twin_seconds": None if None in (twin_started, twin_finished) else twin_finished - twin_started,
+    "beside_the_run": None if None in (twin_started, run_finished) else twin_started < run_finished,
+}))
+PY
+) || fail "reading the twin's run"
+echo "$twin"
+record twin "$twin"
+record dashboard "$(json_text "$out/dashboard.txt")"
+if [ $on_gpu = 1 ]; then
+    "$python" -c 'import json,sys; sys.exit(0 if json.loads(sys.argv[1])["beside_the_run"] else 1)' "$twin" ||
+        fail "on $device the twin should train beside the run, not after it: $twin"
+fi
+
+if [ -n "$sampler" ]; then
+    kill "$sampler" 2>/dev/null
+    sampler=""
+    peak=$(sort -n "$work/memory.txt" | tail -n1)
+    echo "peak GPU memory: ${peak:-?} MiB"
+    record peak_gpu_memory_mib "${peak:-null}"
+fi
+
+write_json ok
+echo
+echo "gpu-check: OK ($device); wrote $out/gpu-check.json, $out/gpu-check.log and $out/dashboard.txt"

@@ -1,0 +1,93 @@
+//! scripts/gpu-check.sh, the check a GPU machine runs in one go, runs end to end here on the
+//! CPU with small sizes, and fails loudly when CUDA is asked for and missing.
+
+mod common;
+
+use std::process::Command;
+
+fn gpu_check(args: &[&str]) -> (Option<i32>, String) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/gpu-check.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .args(["--valleys", env!("CARGO_BIN_EXE_valleys")])
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn the_gpu_check_runs_every_step_on_the_cpu_with_small_sizes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let (code, said) = gpu_check(&["--device", "cpu", "--small", "--out", out.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("gpu-check: OK (cpu)"), "{said}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("gpu-check.json")).unwrap())
+            .unwrap();
+    assert_eq!(doc["status"], "ok");
+    assert_eq!(doc["runs"]["close"], true, "{doc}");
+    assert_eq!(doc["runs"]["device_run"]["device"], "cpu");
+    for kind in ["interp", "uniform"] {
+        let s = doc["probes"][kind]["seconds_per_point_median"]
+            .as_f64()
+            .unwrap();
+        assert!(s > 0.0, "{kind}: {doc}");
+    }
+    assert_eq!(
+        doc["probes"]["uniform"]["probes"], 10,
+        "5 directions through 2 centres"
+    );
+    assert!(
+        doc["bench"]["preresnet20"]["valleys_samples_per_s"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    // On a CPU the twin waits for the run; it trained, and the dashboard was captured.
+    assert_eq!(doc["twin"]["beside_the_run"], false, "{doc}");
+    assert!(doc["twin"]["twin_seconds"].as_f64().unwrap() > 0.0);
+    let screen = std::fs::read_to_string(out.join("dashboard.txt")).unwrap();
+    assert!(screen.contains("valleys · quick"), "{screen}");
+    assert!(out.join("gpu-check.log").is_file());
+}
+
+#[test]
+fn the_gpu_check_fails_loudly_without_cuda() {
+    let tmp = tempfile::tempdir().unwrap();
+    let info = common::run(tmp.path(), &["info"]);
+    if info.stdout.contains("CUDA available: true") {
+        eprintln!("this machine has CUDA: the failure path is not reachable here");
+        return;
+    }
+    let out = tmp.path().join("out");
+    let (code, said) = gpu_check(&["--device", "cuda", "--out", out.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{said}");
+    let last = said
+        .trim_end()
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        last.starts_with(
+            "gpu-check: FAILED: CUDA is not available to valleys: CUDA backend: absent"
+        ),
+        "{said}"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("gpu-check.json")).unwrap())
+            .unwrap();
+    assert_eq!(doc["status"], "failed");
+    assert!(
+        doc["failure"]
+            .as_str()
+            .unwrap()
+            .contains("CUDA is not available")
+    );
+}
