@@ -91,6 +91,10 @@ def main():
     for mode, m in probe["modes"].items():
         results[f"probe_point_ratio_{mode}"] = m["ratio_to_forward"]
         rows.append((f"probe point / forward pass, BN {mode}", m["seconds_per_point"], m["forward_seconds"], m["ratio_to_forward"], "<= 1.3"))
+    per_point = probe["point_batch_seconds_per_point"]
+    for k in ("4", "16"):
+        results[f"probe_point_batch_{k}_speedup_ratio"] = per_point["1"] / per_point[k]
+        rows.append((f"probe s/point, {k} points per pass / one by one", per_point[k], per_point["1"], results[f"probe_point_batch_{k}_speedup_ratio"], "speed-up"))
     authors = run_json(ref + ["protocol", "--model", "quick", "--points", "41"])
     results["interp_authors_protocol"] = authors
     authors_tuned = run_json(ref + ["protocol", "--model", "quick", "--points", "41"], TUNED_MALLOC)

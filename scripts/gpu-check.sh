@@ -210,6 +210,67 @@ PY
 echo "$probes"
 record probes "$probes"
 
+step "points side by side: one by one against 16 per forward pass (same numbers, less time?)"
+stacked="{}"
+for k in 1 16; do
+    "$valleys" probe "$work/run-device" --device "$device" --direction uniform --point-batch $k \
+        --seed 7 "${probe_sizes[@]}" > "$work/probe-k$k.log" 2>&1 ||
+        fail "probe with --point-batch $k: $(tail -n1 "$work/probe-k$k.log")"
+    grep '^cost' "$work/probe-k$k.log"
+done
+stacked=$("$python" - "$work/run-device/probes" <<'PY'
+import glob, json, sys
+docs = [json.load(open(p)) for p in sorted(glob.glob(sys.argv[1] + "/*.json"))]
+docs = [d for d in docs if not d.get("batch") and d["spec"].get("point_batch") in (1, 16) and d["spec"].get("seed") == 7]
+one, many = docs[-2], docs[-1]
+worst = max(abs(a[f] - b[f]) for a, b in zip(one["points"], many["points"])
+            for f in ("train_loss", "test_loss", "train_acc", "test_acc"))
+print(json.dumps({
+    "seconds_per_point_one_by_one": one["cost"]["seconds_per_point"],
+    "seconds_per_point_16_per_pass": many["cost"]["seconds_per_point"],
+    "speedup": one["cost"]["seconds_per_point"] / many["cost"]["seconds_per_point"],
+    "largest_difference": worst,
+}))
+PY
+) || fail "comparing the stacked probe with the one-by-one probe"
+echo "$stacked"
+record point_batch "$stacked"
+"$python" -c 'import json,sys; sys.exit(0 if json.loads(sys.argv[1])["largest_difference"] <= 1e-4 else 1)' "$stacked" ||
+    fail "points measured 16 at a time differ from points measured one by one: $stacked"
+
+if [ $small = 0 ]; then
+    step "the probe target: 100 directions x 41 points through a PreResNet-164, 10 000 + 10 000 samples, BN on 2 000"
+    "$python" - "$work/cifar" <<'PY' || fail "writing CIFAR-shaped data"
+import os, random, sys
+d = sys.argv[1]
+os.makedirs(d, exist_ok=True)
+rng = random.Random(0)
+for name, n in (("data_batch_1.bin", 10000), ("test_batch.bin", 10000)):
+    with open(os.path.join(d, name), "wb") as f:
+        for _ in range(n):
+            f.write(bytes([rng.randrange(10)]) + os.urandom(3072))
+PY
+    "$valleys" run experiments/quick.yaml --headless --device "$device" --out "$work/run-164" \
+        --set name=preresnet164 --set 'model={arch: preresnet, depth: 164}' \
+        --set "data={dataset: cifar10, dir: $work/cifar}" --set train.epochs=2 --set swa.start_epoch=2 \
+        --set eval.train_subset=2000 > "$work/run-164.log" 2>&1 ||
+        fail "training the PreResNet-164: $(tail -n1 "$work/run-164.log")"
+    "$valleys" probe "$work/run-164" --device "$device" --direction uniform --points 41 \
+        --train-subset 10000 --bn-subset 2000 > "$work/probe-164.log" 2>&1 ||
+        fail "probing the PreResNet-164: $(tail -n1 "$work/probe-164.log")"
+    grep '^cost' "$work/probe-164.log"
+    target=$("$python" - "$work/run-164/probes" <<'PY'
+import glob, json, sys
+doc = [json.load(open(p)) for p in sorted(glob.glob(sys.argv[1] + "/*.json"))][-1]
+s = doc["cost"]["seconds_per_point"]
+print(json.dumps({"seconds_per_point": s, "projected_seconds_for_4100_points": s * 4100,
+                  "within_5_minutes": s * 4100 <= 300}))
+PY
+) || fail "reading the PreResNet-164 probe"
+    echo "$target"
+    record probe_target "$target"
+fi
+
 step "training throughput: valleys bench train against PyTorch on $device"
 bench="{}"
 for model in "${bench_models[@]}"; do
@@ -245,8 +306,10 @@ record bench "$bench"
 step "the dashboard in tmux on $device, with the no-BN twin beside the run"
 command -v tmux >/dev/null || fail "tmux not found: the dashboard cannot be checked"
 dash="$work/run-dash"
+# Long enough on a GPU that the twin, asked for at the first epoch, starts while the run trains.
+dash_epochs=$([ $small = 1 ] && echo $epochs || echo 15)
 tmux new-session -d -s "$session" -x 160 -y 48 \
-    "'$valleys' run experiments/quick.yaml --device '$device' --out '$dash' --set train.epochs=$epochs ${sizes[*]}; echo \$? > '$work/dash.exit'" ||
+    "'$valleys' run experiments/quick.yaml --device '$device' --out '$dash' --set train.epochs=$dash_epochs ${sizes[*]}; echo \$? > '$work/dash.exit'" ||
     fail "tmux could not start the dashboard"
 # wait_for CONDITION SECONDS: true once CONDITION holds, false if it never did in time.
 wait_for() {

@@ -87,6 +87,60 @@ impl Objective {
     }
 }
 
+impl Objective {
+    /// Summed loss and correct count of each of `k` stacked copies (logits `[N, k * C]` or, for
+    /// the single-logit toy, `[N, k]`), as `[k]` device tensors.
+    pub fn loss_and_correct_per_copy(
+        self,
+        logits: &Tensor,
+        y: &Tensor,
+        k: i64,
+    ) -> (Tensor, Tensor) {
+        let n = logits.size()[0];
+        let per_copy = logits.view([n, k, -1]).transpose(0, 1); // [k, N, C]
+        let ys = y.unsqueeze(0).expand([k, n], false);
+        match self {
+            Self::CrossEntropy => {
+                let c = per_copy.size()[2];
+                let flat = per_copy.reshape([k * n, c]);
+                let loss = flat
+                    .cross_entropy_loss::<Tensor>(
+                        &ys.reshape([-1]),
+                        None,
+                        Reduction::None,
+                        -100,
+                        0.0,
+                    )
+                    .view([k, n])
+                    .sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
+                let correct = per_copy.argmax(-1, false).eq_tensor(&ys).sum_dim_intlist(
+                    [1i64].as_slice(),
+                    false,
+                    Kind::Int64,
+                );
+                (loss, correct)
+            }
+            Self::Logistic => {
+                let logit = per_copy.reshape([k, n]);
+                let target = ys.to_kind(Kind::Float);
+                let loss = logit
+                    .binary_cross_entropy_with_logits::<Tensor>(
+                        &target,
+                        None,
+                        None,
+                        Reduction::None,
+                    )
+                    .sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
+                let correct = logit
+                    .gt(0.0)
+                    .eq_tensor(&ys.to_kind(Kind::Bool))
+                    .sum_dim_intlist([1i64].as_slice(), false, Kind::Int64);
+                (loss, correct)
+            }
+        }
+    }
+}
+
 /// A network with its parameters in one flat vector.
 pub struct Model {
     net: Box<dyn Network>,
@@ -97,6 +151,12 @@ pub struct Model {
     batch_norms: Vec<Rc<BatchNorm>>,
     objective: Objective,
     description: String,
+    /// What it was built from, to build stacked copies of it.
+    cfg: ModelConfig,
+    input_shape: Vec<i64>,
+    classes: usize,
+    /// Copies side by side (see [`Model::stacked`]); 1 for a plain model.
+    stack: i64,
 }
 
 impl std::fmt::Debug for Model {
@@ -114,8 +174,25 @@ impl Model {
         classes: usize,
         device: Device,
     ) -> Result<Self, ModelError> {
+        Self::build_with(Builder::new(device), cfg, input_shape, classes)
+    }
+
+    /// `k` copies of this model's architecture side by side, evaluated in one forward pass
+    /// (parameters zero until [`Model::load_points`] fills them): a probe measures `k` points
+    /// of its line at once.
+    pub fn stacked(&self, k: i64) -> Result<Self, ModelError> {
+        let builder = Builder::stacked(self.flat.device(), k);
+        Self::build_with(builder, &self.cfg, &self.input_shape, self.classes)
+    }
+
+    fn build_with(
+        builder: Builder,
+        cfg: &ModelConfig,
+        input_shape: &[i64],
+        classes: usize,
+    ) -> Result<Self, ModelError> {
         let inputs = Self::check_input(cfg, input_shape, classes)?;
-        let builder = Builder::new(device);
+        let stack = builder.root().stack();
         let (net, name) = network(cfg, &builder.root(), inputs, classes as i64);
         let objective = if cfg.arch == Arch::Toy {
             Objective::Logistic
@@ -138,7 +215,36 @@ impl Model {
             buffers: built.buffers,
             batch_norms: built.batch_norms,
             objective,
+            cfg: cfg.clone(),
+            input_shape: input_shape.to_vec(),
+            classes,
+            stack,
         })
+    }
+
+    /// Copies side by side (1 for a plain model).
+    pub fn stack(&self) -> i64 {
+        self.stack
+    }
+
+    /// Fills a stacked model with `weights`, one row per copy (`[k, P]`, each row a flat
+    /// parameter vector of the plain model), and every copy's BN statistics with `stats`'s.
+    pub fn load_points(&self, weights: &Tensor, stats: &Model) {
+        let k = self.stack;
+        // The stacked vector holds each parameter's k copies one after another.
+        let mut base = 0;
+        let mut pieces = Vec::with_capacity(self.params.len());
+        for p in &self.params {
+            let numel = p.numel / k;
+            pieces.push(weights.narrow(1, base, numel).reshape([-1]));
+            base += numel;
+        }
+        tch::no_grad(|| {
+            self.flat.shallow_clone().copy_(&Tensor::cat(&pieces, 0));
+            for ((_, mine), (_, theirs)) in self.buffers.iter().zip(&stats.buffers) {
+                mine.shallow_clone().copy_(&theirs.repeat([k]));
+            }
+        });
     }
 
     /// The names and shapes of the tensors the configured model holds (parameters, then BN
@@ -201,6 +307,12 @@ impl Model {
 
     /// Logits for a batch.
     pub fn forward(&self, x: &Tensor, mode: Mode) -> Tensor {
+        if self.stack > 1 {
+            // Every copy sees the same batch: the input repeated along the channels.
+            let mut times = vec![1i64; x.dim()];
+            times[1] = self.stack;
+            return self.net.forward(&x.repeat(times.as_slice()), mode);
+        }
         self.net.forward(x, mode)
     }
 

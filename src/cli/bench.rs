@@ -306,6 +306,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 let spec = ProbeSpec {
                     bn,
                     points: Some(11),
+                    point_batch: Some(1),
                     ..ProbeSpec::default()
                 };
                 let r = runner::run_one(&ctx, &spec, None, &mut Quiet)?;
@@ -321,6 +322,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             let interp = ProbeSpec {
                 direction: DirectionKind::Interp,
                 points: Some(41),
+                point_batch: Some(1),
                 ..ProbeSpec::default()
             };
             let r = runner::run_one(&ctx, &interp, None, &mut Quiet)?;
@@ -332,7 +334,19 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 ..interp
             };
             let f = runner::run_one(&ctx, &full, None, &mut Quiet)?;
+            // Points side by side in one forward pass against one by one (BN recomputed).
+            let mut stacked = serde_json::Map::new();
+            for k in [1usize, 4, 16] {
+                let spec = ProbeSpec {
+                    points: Some(16),
+                    point_batch: Some(k),
+                    ..ProbeSpec::default()
+                };
+                let r = runner::run_one(&ctx, &spec, None, &mut Quiet)?;
+                stacked.insert(k.to_string(), r.cost.seconds_per_point.into());
+            }
             serde_json::json!({
+                "point_batch_seconds_per_point": stacked,
                 "modes": modes,
                 "interp_41_seconds": r.cost.seconds,
                 "interp_41_seconds_per_point": r.cost.seconds_per_point,

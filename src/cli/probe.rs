@@ -66,6 +66,9 @@ pub struct ProbeArgs {
     /// c at or above which a direction counts as asymmetric.
     #[arg(long)]
     pub threshold: Option<f64>,
+    /// Points measured at once, side by side in one forward pass (1: one by one).
+    #[arg(long = "point-batch")]
+    pub point_batch: Option<usize>,
     /// Probe N random directions through the SGD and the SWA centre and summarise them.
     #[arg(long)]
     pub directions: Option<usize>,
@@ -97,6 +100,7 @@ impl ProbeArgs {
             (&mut s.points, self.points),
             (&mut s.train_subset, self.train_subset),
             (&mut s.bn_subset, self.bn_subset),
+            (&mut s.point_batch, self.point_batch),
         ] {
             if value.is_some() {
                 *target = value;

@@ -146,6 +146,10 @@ pub struct ProbeSpec {
     pub hessian_iterations: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hessian_batch: Option<usize>,
+    /// Points measured at once, side by side in one forward pass (default 16 on a GPU, 1 on
+    /// a CPU, where it is slower); the numbers are the same either way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub point_batch: Option<usize>,
 }
 
 impl ProbeSpec {
@@ -192,6 +196,11 @@ impl ProbeSpec {
             && !(3..=MAX_POINTS).contains(&n)
         {
             return Err(format!("probe.points = {n}: expected 3..={MAX_POINTS}"));
+        }
+        if let Some(n) = self.point_batch
+            && !(1..=64).contains(&n)
+        {
+            return Err(format!("probe.point_batch = {n}: expected 1..=64"));
         }
         if let Some(n) = self.hessian_iterations
             && n > 10_000

@@ -26,6 +26,8 @@ struct Transition {
 }
 
 pub struct DenseNetBc {
+    /// Copies side by side (a stacked model's).
+    stack: i64,
     conv0: Conv2d,
     blocks: Vec<(Vec<DenseLayer>, Option<Transition>)>,
     norm_final: MaybeBn,
@@ -80,12 +82,28 @@ impl DenseNetBc {
             torch_default(channels),
         );
         Self {
+            stack: s.stack(),
             conv0,
             blocks,
             norm_final,
             classifier,
         }
     }
+}
+
+/// `[a, b]` joined along the channels; in a stacked model each copy's channels are joined
+/// with its own, so that the copies stay contiguous groups.
+fn cat_channels(a: &Tensor, b: &Tensor, stack: i64) -> Tensor {
+    if stack == 1 {
+        return Tensor::cat(&[a, b], 1);
+    }
+    let grouped = |t: &Tensor| {
+        let s = t.size();
+        t.view([s[0], stack, s[1] / stack, s[2], s[3]])
+    };
+    let joined = Tensor::cat(&[grouped(a), grouped(b)], 2);
+    let s = joined.size();
+    joined.view([s[0], s[1] * s[2], s[3], s[4]])
 }
 
 impl Network for DenseNetBc {
@@ -95,7 +113,7 @@ impl Network for DenseNetBc {
             for l in layers {
                 let y = l.conv1.forward(&apply_bn(&l.norm1, &x, mode).relu());
                 let y = l.conv2.forward(&apply_bn(&l.norm2, &y, mode).relu());
-                x = Tensor::cat(&[x, y], 1);
+                x = cat_channels(&x, &y, self.stack);
             }
             if let Some(t) = transition {
                 x = t

@@ -53,6 +53,47 @@ pub fn evaluate_in_mode(
     }
 }
 
+/// Like [`evaluate_in_mode`] for each copy of a stacked model (see `Model::stacked`), in one
+/// pass over the split.
+pub fn evaluate_copies(
+    model: &Model,
+    data: &Dataset,
+    split: &DeviceSplit,
+    batch: i64,
+    mode: Mode,
+) -> Vec<Evaluation> {
+    let n = split.len as i64;
+    let k = model.stack();
+    let (losses, corrects) = tch::no_grad(|| {
+        let device = split.y.device();
+        let mut loss_sum = Tensor::zeros([k], (Kind::Double, device));
+        let mut correct = Tensor::zeros([k], (Kind::Int64, device));
+        let mut start = 0;
+        while start < n {
+            let len = batch.min(n - start);
+            let (x, y) = data.eval_batch(split, start, len);
+            let logits = model.forward(&x, mode);
+            let (l, c) = model.objective().loss_and_correct_per_copy(&logits, &y, k);
+            loss_sum += l.to_kind(Kind::Double);
+            correct += c;
+            start += len;
+        }
+        (
+            Vec::<f64>::try_from(&loss_sum).unwrap_or_default(),
+            Vec::<i64>::try_from(&correct).unwrap_or_default(),
+        )
+    });
+    losses
+        .iter()
+        .zip(&corrects)
+        .map(|(&loss, &correct)| Evaluation {
+            loss: loss / n.max(1) as f64,
+            acc: correct as f64 / n.max(1) as f64,
+            samples: n as usize,
+        })
+        .collect()
+}
+
 /// Sets every BN layer's running statistics to the exact mean and unbiased variance of its
 /// input over one pass of augmented training batches (like the SWA code's `bn_update`, but with
 /// the moments of the whole pass rather than an average of per-batch variances). `subset`

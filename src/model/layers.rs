@@ -45,6 +45,8 @@ pub struct Conv2d {
     bias: Option<Tensor>,
     stride: i64,
     padding: i64,
+    /// Copies side by side (a stacked model's), run as convolution groups.
+    stack: i64,
 }
 
 /// How a convolution is shaped and initialised.
@@ -113,6 +115,7 @@ impl Conv2d {
             bias,
             stride: spec.stride,
             padding: spec.padding,
+            stack: s.stack(),
         }
     }
 
@@ -131,6 +134,22 @@ impl Conv2d {
     }
 
     pub fn forward(&self, x: &Tensor) -> Tensor {
+        if self.stack > 1 {
+            // [k, out, in, h, w] as k groups of one convolution over [N, k * in, H, W].
+            let size = self.weight.size();
+            let weight = self
+                .weight
+                .view([size[0] * size[1], size[2], size[3], size[4]]);
+            let bias = self.bias.as_ref().map(|b| b.view([-1]));
+            return x.conv2d(
+                &weight,
+                bias.as_ref(),
+                [self.stride, self.stride],
+                [self.padding, self.padding],
+                [1, 1],
+                self.stack,
+            );
+        }
         x.conv2d(
             &self.weight,
             self.bias.as_ref(),
@@ -147,6 +166,8 @@ impl Conv2d {
 pub struct Linear {
     weight: Tensor,
     bias: Tensor,
+    /// Copies side by side (a stacked model's), run as one batched matrix product.
+    stack: i64,
 }
 
 impl Linear {
@@ -165,6 +186,7 @@ impl Linear {
                 torch_default(in_features),
                 Role::Bias,
             ),
+            stack: s.stack(),
         }
     }
 
@@ -173,10 +195,22 @@ impl Linear {
         Self {
             weight: s.param("weight", &[out_features, in_features], init, Role::Weight),
             bias: s.param("bias", &[out_features], Init::Const(0.0), Role::Bias),
+            stack: s.stack(),
         }
     }
 
     pub fn forward(&self, x: &Tensor) -> Tensor {
+        if self.stack > 1 {
+            // [N, k * in] -> [k, N, in] x [k, in, out] -> [N, k * out].
+            let n = x.size()[0];
+            let k = self.stack;
+            let out = x
+                .view([n, k, -1])
+                .transpose(0, 1)
+                .bmm(&self.weight.transpose(1, 2))
+                + self.bias.unsqueeze(1);
+            return out.transpose(0, 1).reshape([n, -1]);
+        }
         x.linear(&self.weight, Some(&self.bias))
     }
 }
@@ -210,17 +244,15 @@ impl BatchNorm {
     /// A batch norm with a PyTorch-style `momentum` (weight of the new batch).
     pub fn with_momentum(s: &Scope, channels: i64, momentum: f64) -> Rc<Self> {
         let device = s.device();
+        // A stacked model's copies are channel groups: k times the channels, one after another.
+        let all = channels * s.stack();
         let bn = Self {
+            // Views of these are taken at each pass: the builder moves parameters into the
+            // model's flat vector after construction, and a view taken now would not follow.
             weight: s.param("weight", &[channels], Init::Const(1.0), Role::BnWeight),
             bias: s.param("bias", &[channels], Init::Const(0.0), Role::BnBias),
-            running_mean: s.buffer(
-                "running_mean",
-                Tensor::zeros([channels], (Kind::Float, device)),
-            ),
-            running_var: s.buffer(
-                "running_var",
-                Tensor::ones([channels], (Kind::Float, device)),
-            ),
+            running_mean: s.buffer("running_mean", Tensor::zeros([all], (Kind::Float, device))),
+            running_var: s.buffer("running_var", Tensor::ones([all], (Kind::Float, device))),
             momentum,
             eps: 1e-5,
             moments: RefCell::new(None),
@@ -229,7 +261,8 @@ impl BatchNorm {
     }
 
     pub fn forward(&self, x: &Tensor, mode: Mode) -> Tensor {
-        let (w, b) = (Some(&self.weight), Some(&self.bias));
+        let (weight, bias) = (self.weight.view([-1]), self.bias.view([-1]));
+        let (w, b) = (Some(&weight), Some(&bias));
         let cudnn = true;
         match mode {
             Mode::Train => {

@@ -46,6 +46,8 @@ pub struct Builder {
     device: Device,
     /// Only shapes are wanted: parameters take no memory (see [`Builder::counting`]).
     counting: bool,
+    /// Copies of the model side by side (see [`Builder::stacked`]); 1 for a plain model.
+    stack: i64,
     params: RefCell<Vec<(String, Tensor, Role)>>,
     buffers: RefCell<Vec<(String, Tensor)>>,
     batch_norms: RefCell<Vec<Rc<BatchNorm>>>,
@@ -64,6 +66,7 @@ impl Builder {
         Self {
             device,
             counting: false,
+            stack: 1,
             params: RefCell::default(),
             buffers: RefCell::default(),
             batch_norms: RefCell::default(),
@@ -77,6 +80,18 @@ impl Builder {
         Self {
             counting: true,
             ..Self::new(Device::Cpu)
+        }
+    }
+
+    /// A builder of `k` copies of a model evaluated side by side in one forward pass: every
+    /// parameter gets a leading dimension `k`, every BN layer `k` times the channels, and the
+    /// layers run the copies as groups (grouped convolutions, batched matrix products), so
+    /// that a probe measures `k` points of its line at once. Values start at zero; they are
+    /// copied in from the points' weight vectors.
+    pub fn stacked(device: Device, k: i64) -> Self {
+        Self {
+            stack: k.max(1),
+            ..Self::new(device)
         }
     }
 
@@ -183,10 +198,19 @@ impl<'a> Scope<'a> {
         self.builder.device
     }
 
+    /// Copies of the model built side by side (1 for a plain model).
+    pub fn stack(&self) -> i64 {
+        self.builder.stack
+    }
+
     /// A new trainable parameter, initialised by `init`.
     pub fn param(&self, name: &str, shape: &[i64], init: Init, role: Role) -> Tensor {
+        let k = self.builder.stack;
         let tensor = if self.builder.counting {
             Tensor::zeros([1], (Kind::Float, Device::Cpu)).expand(shape, false)
+        } else if k > 1 {
+            let stacked: Vec<i64> = std::iter::once(k).chain(shape.iter().copied()).collect();
+            Tensor::zeros(stacked.as_slice(), (Kind::Float, self.builder.device))
         } else {
             tch::nn::init(init, shape, self.builder.device)
         };

@@ -66,6 +66,55 @@ impl Line<'_> {
     }
 }
 
+impl Line<'_> {
+    /// Measures the points at `ts` at once on `stacked`, a stacked copy of the model with at
+    /// least `ts.len()` copies (see `Model::stacked`); `centre` holds the centre's BN
+    /// statistics, used as they are in `Frozen` mode. The same numbers as [`Line::evaluate`]
+    /// one point at a time.
+    pub fn evaluate_points(&self, stacked: &Model, centre: &Model, ts: &[f64]) -> Vec<ProbePoint> {
+        let k = stacked.stack() as usize;
+        assert!(
+            !ts.is_empty() && ts.len() <= k,
+            "{} points for {k} copies",
+            ts.len()
+        );
+        // Spare copies repeat the last point; their results are dropped.
+        let padded: Vec<f64> = (0..k).map(|i| ts[i.min(ts.len() - 1)]).collect();
+        let weights = Tensor::stack(
+            &padded.iter().map(|&t| self.weights(t)).collect::<Vec<_>>(),
+            0,
+        );
+        stacked.load_points(&weights, centre);
+        let mode = match self.bn {
+            BnMode::Recompute => {
+                eval::recompute_bn(
+                    stacked,
+                    self.data,
+                    self.eval_batch,
+                    Some(self.bn_subset),
+                    self.seed,
+                    0,
+                );
+                Mode::Eval
+            }
+            BnMode::Frozen => Mode::Eval,
+            BnMode::Batch => Mode::BatchStats,
+        };
+        let train = eval::evaluate_copies(stacked, self.data, self.train, self.eval_batch, mode);
+        let test = eval::evaluate_copies(stacked, self.data, self.test, self.eval_batch, mode);
+        ts.iter()
+            .zip(train.iter().zip(&test))
+            .map(|(&t, (train, test))| ProbePoint {
+                t,
+                train_loss: train.loss,
+                train_acc: train.acc,
+                test_loss: test.loss,
+                test_acc: test.acc,
+            })
+            .collect()
+    }
+}
+
 /// The order in which to evaluate a grid of `n` points: every 8th point first, then every 4th,
 /// and so on, so that the whole shape of the curve appears early and sharpens.
 pub fn coarse_to_fine(n: usize) -> Vec<usize> {
