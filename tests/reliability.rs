@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TINY, run, snapshot, train, valleys, write};
+use common::{TINY, run, snapshot, train, trained_tiny, valleys, write};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -77,9 +77,9 @@ fn resuming_under_a_model_that_changes_the_tensors_is_refused_and_changes_nothin
 
 #[test]
 fn a_run_killed_while_finishing_is_completed_by_resume() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = trained_tiny();
     let d = tmp.path();
-    let r = train(d, TINY, "r");
+    let r = d.join("r");
     let checkpoints = r.join("checkpoints");
     // As if killed during the final checkpoint's write: the temporary file of a dead
     // process, no final.safetensors, no outcome in run.json.
@@ -140,23 +140,21 @@ fn a_stop_before_the_first_batch_and_a_resume_write_the_first_evaluation_once() 
 
 #[test]
 fn a_second_writer_is_refused_while_another_holds_the_run() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = trained_tiny();
     let d = tmp.path();
-    let r = train(d, TINY, "r");
+    let r = d.join("r");
     let lock = RunDir::open(&r).unwrap().lock().unwrap();
     let before = snapshot(&r);
-    for args in [
-        vec![
-            "run",
-            "--resume",
-            "r",
-            "--headless",
-            "--set",
-            "train.epochs=2",
-        ],
-        vec!["ablate", "r", "--kind", "groups"],
-    ] {
-        let said = run(d, &args);
+    let resume = [
+        "run",
+        "--resume",
+        "r",
+        "--headless",
+        "--set",
+        "train.epochs=2",
+    ];
+    for args in [&resume[..], &["ablate", "r", "--kind", "groups"]] {
+        let said = run(d, args);
         assert_eq!(said.code, Some(2), "{args:?}: {said:?}");
         assert!(
             said.stderr
@@ -174,25 +172,14 @@ fn a_second_writer_is_refused_while_another_holds_the_run() {
     let said = run(d, &["probe", "r", "--points", "5"]);
     assert_eq!(said.code, Some(0), "{said:?}");
     drop(lock);
-    let said = run(
-        d,
-        &[
-            "run",
-            "--resume",
-            "r",
-            "--headless",
-            "--set",
-            "train.epochs=2",
-        ],
-    );
+    let said = run(d, &resume);
     assert_eq!(said.code, Some(0), "{said:?}");
 }
 
 #[test]
 fn two_resumes_at_once_never_interleave_their_metrics() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = trained_tiny();
     let d = tmp.path();
-    train(d, TINY, "r");
     let resume = || {
         valleys(d)
             .args([
@@ -270,9 +257,8 @@ fn a_run_that_diverges_before_any_checkpoint_says_so() {
 
 #[test]
 fn report_out_never_overwrites_a_directory_of_files_without_force() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = trained_tiny();
     let d = tmp.path();
-    train(d, TINY, "r");
     let notes = write(d, "mine/report.md", "my own report");
     let said = run(d, &["report", "r", "--out", "mine"]);
     assert_eq!(said.code, Some(2), "{said:?}");
@@ -289,9 +275,8 @@ fn report_out_never_overwrites_a_directory_of_files_without_force() {
 
 #[test]
 fn probe_results_that_are_not_finite_are_stored_and_read_back() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = trained_tiny();
     let d = tmp.path();
-    train(d, TINY, "r");
     // So far out along the line that the weights overflow: the losses are not finite.
     let said = run(
         d,
@@ -323,9 +308,8 @@ fn probe_results_that_are_not_finite_are_stored_and_read_back() {
 
 #[test]
 fn a_probe_of_a_run_that_cannot_store_it_fails_before_computing() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = trained_tiny();
     let d = tmp.path();
-    train(d, TINY, "r");
     // (Tests run as root, for whom nothing is read-only: a file where probes/ should be
     // blocks writing the same way.)
     write(d, "r/probes", "not a directory");

@@ -34,15 +34,13 @@ impl Line<'_> {
         }
     }
 
-    /// Measures the point at `t` on `scratch`, whose BN buffers hold the centre's statistics
-    /// (used as they are in `Frozen` mode).
-    pub fn evaluate(&self, scratch: &Model, t: f64) -> ProbePoint {
-        tch::no_grad(|| scratch.flat().shallow_clone().copy_(&self.weights(t)));
-        let mode = match self.bn {
+    /// Sets `model`'s BN statistics as the probe asks; returns the mode to evaluate in.
+    fn set_bn(&self, model: &Model) -> Mode {
+        match self.bn {
             BnMode::Recompute => {
                 // The same batches at every point, so that the curve is smooth in t.
                 eval::recompute_bn(
-                    scratch,
+                    model,
                     self.data,
                     self.eval_batch,
                     Some(self.bn_subset),
@@ -53,7 +51,14 @@ impl Line<'_> {
             }
             BnMode::Frozen => Mode::Eval,
             BnMode::Batch => Mode::BatchStats,
-        };
+        }
+    }
+
+    /// Measures the point at `t` on `scratch`, whose BN buffers hold the centre's statistics
+    /// (used as they are in `Frozen` mode).
+    pub fn evaluate(&self, scratch: &Model, t: f64) -> ProbePoint {
+        tch::no_grad(|| scratch.flat().shallow_clone().copy_(&self.weights(t)));
+        let mode = self.set_bn(scratch);
         let train = eval::evaluate_in_mode(scratch, self.data, self.train, self.eval_batch, mode);
         let test = eval::evaluate_in_mode(scratch, self.data, self.test, self.eval_batch, mode);
         ProbePoint {
@@ -85,21 +90,7 @@ impl Line<'_> {
             0,
         );
         stacked.load_points(&weights, centre);
-        let mode = match self.bn {
-            BnMode::Recompute => {
-                eval::recompute_bn(
-                    stacked,
-                    self.data,
-                    self.eval_batch,
-                    Some(self.bn_subset),
-                    self.seed,
-                    0,
-                );
-                Mode::Eval
-            }
-            BnMode::Frozen => Mode::Eval,
-            BnMode::Batch => Mode::BatchStats,
-        };
+        let mode = self.set_bn(stacked);
         let train = eval::evaluate_copies(stacked, self.data, self.train, self.eval_batch, mode);
         let test = eval::evaluate_copies(stacked, self.data, self.test, self.eval_batch, mode);
         ts.iter()

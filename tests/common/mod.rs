@@ -55,6 +55,13 @@ pub fn train(dir: &Path, yaml: &str, out: &str) -> PathBuf {
     dir.join(out)
 }
 
+/// A fresh directory holding the tiny experiment trained into `r/`.
+pub fn trained_tiny() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    train(tmp.path(), TINY, "r");
+    tmp
+}
+
 /// Every file below `dir` with its contents, for "nothing changed" checks.
 pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut files = Vec::new();
