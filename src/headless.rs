@@ -32,6 +32,38 @@ pub struct EpochPrinter {
     rows: BTreeMap<(u32, Iterate, Split), MetricRow>,
     last_progress: Option<Progress>,
     finals: BTreeMap<Iterate, MetricRow>,
+    /// The run directory, once the run has said it.
+    run_dir: Option<std::path::PathBuf>,
+}
+
+/// The command that continues the run in `dir`, quoted for a POSIX shell when it must be.
+pub fn resume_command(dir: &std::path::Path) -> String {
+    let text = dir.display().to_string();
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:@%,=".contains(c));
+    let quoted = if plain {
+        text
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    };
+    format!("valleys run --resume {quoted}")
+}
+
+/// One line for the terminal once the dashboard has closed: the run directory, how the run
+/// stands, and what to run next.
+pub fn farewell(dir: &std::path::Path, outcome: &Outcome) -> String {
+    let shown = dir.display();
+    match outcome {
+        Outcome::Completed => format!("{shown}: finished; report it with: valleys report {shown}"),
+        Outcome::Stopped => format!("{shown}: stopped; continue with: {}", resume_command(dir)),
+        Outcome::Diverged { epoch, .. } => format!(
+            "{shown}: diverged in epoch {}; its last finite checkpoint can be probed: valleys probe {shown}",
+            epoch + 1
+        ),
+        Outcome::Failed { message } => format!("{shown}: failed: {message}"),
+    }
 }
 
 /// "1:02:03" or "2:03".
@@ -53,7 +85,10 @@ impl EpochPrinter {
         out: &mut impl Write,
     ) -> std::io::Result<Option<Outcome>> {
         match event {
-            Event::Ready(info) => self.header(&info, out)?,
+            Event::Ready(info) => {
+                self.run_dir = Some(info.run_dir.clone());
+                self.header(&info, out)?
+            }
             Event::Progress(p) => {
                 if p.epoch > self.last_progress.as_ref().map_or(0, |q| q.epoch) {
                     self.flush(out)?;
@@ -178,7 +213,10 @@ impl EpochPrinter {
                 }
                 writeln!(out, "{line}")
             }
-            Outcome::Stopped => writeln!(out, "stopped; resume from the latest checkpoint"),
+            Outcome::Stopped => match &self.run_dir {
+                Some(dir) => writeln!(out, "stopped; continue with: {}", resume_command(dir)),
+                None => writeln!(out, "stopped; resume from the latest checkpoint"),
+            },
             Outcome::Diverged { epoch, step } => writeln!(
                 out,
                 "diverged in epoch {} (step {step}): the loss is not finite",
@@ -192,6 +230,21 @@ impl EpochPrinter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_farewell_names_the_run_and_the_command_that_continues_it() {
+        let dir = std::path::Path::new("runs/quick-20261201-101500");
+        assert_eq!(
+            farewell(dir, &Outcome::Stopped),
+            "runs/quick-20261201-101500: stopped; continue with: valleys run --resume runs/quick-20261201-101500"
+        );
+        assert!(farewell(dir, &Outcome::Completed).contains("finished"));
+        let odd = std::path::Path::new("my runs/it's");
+        assert_eq!(
+            resume_command(odd),
+            "valleys run --resume 'my runs/it'\\''s'"
+        );
+    }
 
     fn row(epoch: u32, iterate: Iterate, split: Split, loss: f64) -> Event {
         Event::Metric(MetricRow {

@@ -127,6 +127,11 @@ fn a_stop_before_the_first_batch_and_a_resume_write_the_first_evaluation_once() 
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(130), "{out:?}");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.contains("stopped; continue with: valleys run --resume r"),
+        "{printed}"
+    );
     let said = run(d, &["run", "--resume", "r", "--headless"]);
     assert_eq!(said.code, Some(0), "{said:?}");
     let rows = metric_rows(&d.join("r"));
@@ -423,7 +428,7 @@ fn a_probe_that_fails_in_the_dashboard_is_reported_and_the_dashboard_goes_on() {
             .unwrap()
     };
     let command = format!(
-        "VALLEYS_FAULT=panic-in-probe {} run x.yaml --out r; echo exit=$? > done",
+        "VALLEYS_FAULT=panic-in-probe {} run x.yaml --out r; echo exit=$? > done; sleep 60",
         env!("CARGO_BIN_EXE_valleys")
     );
     let started = tmux(&[
@@ -482,6 +487,10 @@ fn a_probe_that_fails_in_the_dashboard_is_reported_and_the_dashboard_goes_on() {
         std::fs::read_to_string(d.join("done")).unwrap().trim(),
         "exit=0"
     );
-    // The shell's screen is back: the dashboard's frame is gone.
+    // The shell's screen is back, the dashboard's frame gone, and one line says what next.
     assert!(!s.contains("probe failed"), "{s}");
+    assert!(
+        s.contains("r: finished; report it with: valleys report r"),
+        "{s}"
+    );
 }

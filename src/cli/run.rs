@@ -151,6 +151,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .ablation
         .clone()
         .map(|config| (config, experiment.clone(), run_dir.clone(), device.clone()));
+    let dir_for_farewell = run_dir.root().to_owned();
     let worker = Worker::spawn(WorkerSpec {
         experiment,
         device,
@@ -162,7 +163,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     })
     .context("starting the training worker")?;
     if dashboard {
-        return run_with_dashboard(worker, stop, args.display);
+        return run_with_dashboard(worker, stop, args.display, &dir_for_farewell);
     }
     let outcome = valleys::headless::follow(worker);
     if let (Outcome::Completed, Some((config, experiment, run_dir, device))) = (&outcome, ablations)
@@ -185,12 +186,18 @@ fn run_with_dashboard(
     worker: Worker,
     stop: Arc<AtomicBool>,
     display: Display,
+    run_dir: &std::path::Path,
 ) -> anyhow::Result<ExitCode> {
     let (commands, events, thread) = worker.split();
     // The dashboard drops the command sender when it closes, which ends the worker.
     let outcome = ui::run_dashboard(events, Some(commands), stop, display.options())?;
     thread.join();
-    exit_code(outcome.unwrap_or(Outcome::Stopped))
+    let outcome = outcome.unwrap_or(Outcome::Stopped);
+    // The terminal is restored by now: say where the run is and what to run next.
+    if !matches!(outcome, Outcome::Failed { .. }) {
+        println!("{}", valleys::headless::farewell(run_dir, &outcome));
+    }
+    exit_code(outcome)
 }
 
 fn exit_code(outcome: Outcome) -> anyhow::Result<ExitCode> {
