@@ -4,7 +4,7 @@
 //! the same [`Event`]s a worker sends; following can stop and start again without touching
 //! the run.
 
-use crate::protocol::{Event, MetricRow, Outcome, RunInfo};
+use crate::protocol::{Event, History, MetricRow, Outcome, RunInfo};
 use crate::rundir::RunDir;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
@@ -125,6 +125,37 @@ pub fn follow(
         }
     });
     rx
+}
+
+/// What `run` has stored: its metrics, probes, batches and ablations (with their arms'
+/// curves), for a dashboard that opens on a resumed run. Unreadable files are left out here;
+/// `valleys report` names them.
+pub fn history(run: &RunDir) -> History {
+    let (probes, _) = crate::probe::store::read_all(run);
+    let (batches, _) = crate::rundir::read_json_files(&crate::probe::store::dir(run), |v| {
+        v.get("batch").and_then(|b| b.as_bool()) == Some(true)
+    });
+    let (ablations, _) = crate::ablation::read_all(run);
+    let ablations = ablations
+        .into_iter()
+        .map(|a| {
+            let curves = match a.kind {
+                crate::ablation::AblationKind::Summary => Vec::new(),
+                _ => a
+                    .arms
+                    .iter()
+                    .flat_map(|arm| crate::ablation::arm_probes(run.root(), arm))
+                    .collect(),
+            };
+            (a, curves)
+        })
+        .collect();
+    History {
+        rows: run.read_metrics().unwrap_or_default(),
+        probes,
+        batches,
+        ablations,
+    }
 }
 
 #[cfg(test)]

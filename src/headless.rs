@@ -103,6 +103,8 @@ impl EpochPrinter {
             }
             Event::CheckpointWritten { .. } => self.flush(out)?,
             Event::Log(message) => writeln!(out, "  {message}")?,
+            // Earlier epochs were printed when they ran.
+            Event::History(_) => {}
             Event::Paused => writeln!(out, "  paused")?,
             Event::Resumed => writeln!(out, "  resumed")?,
             Event::Finished(outcome) => {

@@ -218,4 +218,17 @@ pub enum Event {
     },
     /// An event of the no-BN twin run.
     Twin(Box<Event>),
+    /// What a resumed run had already measured: its metrics up to the checkpoint it resumes
+    /// from and its stored results, so that the dashboard starts where the run stands.
+    History(Box<History>),
+}
+
+/// A run's history as stored in its directory.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    pub rows: Vec<MetricRow>,
+    pub probes: Vec<ProbeResult>,
+    pub batches: Vec<BatchSummary>,
+    /// Each ablation with the curves of its arms.
+    pub ablations: Vec<(AblationResult, Vec<ProbeResult>)>,
 }

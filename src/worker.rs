@@ -252,6 +252,18 @@ fn run(
         "info": info,
     }))?;
     sink.send(Event::Ready(Box::new(info)));
+    if resumed_from.is_some() {
+        // The dashboard opens where the run stands: its metrics up to the checkpoint (the
+        // rest were dropped and are measured again), its probes, ablations and twin.
+        sink.send(Event::History(Box::new(crate::follow::history(&run_dir))));
+        let twin = crate::ablation::twin_dir(&run_dir);
+        if let Ok(twin) = RunDir::open(&twin) {
+            let history = crate::follow::history(&twin);
+            if !history.rows.is_empty() {
+                sink.send(Event::Twin(Box::new(Event::History(Box::new(history)))));
+            }
+        }
+    }
     let outcome = engine.run(commands)?;
     let failed = matches!(outcome, Outcome::Failed { .. });
     finish(outcome);

@@ -94,6 +94,26 @@ impl App {
                 }
                 self.ablations.push((*result, probes));
             }
+            Event::History(history) => {
+                let h = *history;
+                let (epochs, probes, ablations) = (
+                    h.rows.iter().map(|r| r.epoch).max().unwrap_or(0),
+                    h.probes.len(),
+                    h.ablations.len(),
+                );
+                for row in h.rows {
+                    self.add_metric(row);
+                }
+                self.probes.results.extend(h.probes);
+                let excess = self.probes.results.len().saturating_sub(PROBES_KEPT);
+                self.probes.results.drain(..excess);
+                self.probes.selected = self.probes.results.len().saturating_sub(1);
+                self.probes.batches.extend(h.batches);
+                self.ablations.extend(h.ablations);
+                self.log(format!(
+                    "history: {epochs} epochs of metrics, {probes} probes, {ablations} ablations"
+                ));
+            }
             Event::Twin(event) => {
                 if let Event::Finished(outcome) = &*event {
                     self.log(format!("no-BN twin: {}", outcome_word(outcome)));

@@ -433,3 +433,30 @@ fn a_failed_probe_stays_on_the_probe_board_until_the_next_one_starts() {
     });
     assert_eq!(app.probes.failure, None);
 }
+
+#[test]
+fn a_resumed_run_opens_with_its_history() {
+    let mut app = running();
+    app.handle_event(Event::History(Box::new(crate::protocol::History {
+        rows: (0..4)
+            .map(|e| crate::protocol::sgd_test_row(e, 79))
+            .collect(),
+        probes: vec![
+            probe_result("001-uniform-swa"),
+            probe_result("002-uniform-sgd"),
+        ],
+        batches: Vec::new(),
+        ablations: Vec::new(),
+    })));
+    assert_eq!(app.last_epoch(), 3);
+    assert_eq!(app.series[&(Iterate::Sgd, Split::Test)].pushed(), 4);
+    assert_eq!(app.probes.results.len(), 2);
+    assert_eq!(app.probes.selected, 1, "the newest probe is shown");
+    assert!(
+        app.log
+            .iter()
+            .any(|l| l.contains("history: 3 epochs of metrics, 2 probes, 0 ablations")),
+        "{:?}",
+        app.log
+    );
+}
