@@ -55,7 +55,7 @@ impl<T, E: Into<anyhow::Error>> BadInputExt<T> for Result<T, E> {
 
 /// True when `error`, or anything it wraps, is [`BadInput`].
 pub fn is_bad_input(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| cause.is::<BadInput>()) || error.is::<BadInput>()
+    error.chain().any(|cause| cause.is::<BadInput>())
 }
 
 /// Returns early with a [`BadInput`] built from a format string.

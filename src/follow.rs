@@ -63,8 +63,7 @@ impl MetricsFollower {
 
 /// What run.json says about the run, if it has been written yet.
 pub fn read_run_json(dir: &RunDir) -> Option<(RunInfo, Option<Outcome>)> {
-    let text = std::fs::read_to_string(dir.run_info_path()).ok()?;
-    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let value = dir.run_info();
     let info: RunInfo = serde_json::from_value(value.get("info")?.clone()).ok()?;
     let outcome = value
         .get("outcome")
@@ -132,21 +131,29 @@ pub fn follow(
 /// `valleys report` names them.
 pub fn history(run: &RunDir) -> History {
     let (probes, _) = crate::probe::store::read_all(run);
-    let (batches, _) = crate::rundir::read_json_files(&crate::probe::store::dir(run), |v| {
-        v.get("batch").and_then(|b| b.as_bool()) == Some(true)
-    });
+    let (batches, _) = crate::probe::store::read_batches(run);
     let (ablations, _) = crate::ablation::read_all(run);
+    // The probes of each run the arms refer to (this one, its twin), read once.
+    let mut stored: std::collections::HashMap<String, Vec<crate::probe::ProbeResult>> =
+        std::collections::HashMap::new();
     let ablations = ablations
         .into_iter()
         .map(|a| {
-            let curves = match a.kind {
-                crate::ablation::AblationKind::Summary => Vec::new(),
-                _ => a
-                    .arms
-                    .iter()
-                    .flat_map(|arm| crate::ablation::arm_probes(run.root(), arm))
-                    .collect(),
-            };
+            let mut curves = Vec::new();
+            if a.kind != crate::ablation::AblationKind::Summary {
+                for arm in &a.arms {
+                    let probes = stored.entry(arm.run.clone()).or_insert_with(|| {
+                        RunDir::open(&run.root().join(&arm.run))
+                            .map(|r| crate::probe::store::read_all(&r).0)
+                            .unwrap_or_default()
+                    });
+                    curves.extend(
+                        arm.probes
+                            .iter()
+                            .filter_map(|id| probes.iter().find(|p| &p.id == id).cloned()),
+                    );
+                }
+            }
             (a, curves)
         })
         .collect();

@@ -225,10 +225,7 @@ fn run(
         probe: exp.probe.clone(),
     };
     // A resumed run keeps its first start time and lists every resumption.
-    let previous: serde_json::Value = std::fs::read_to_string(run_dir.run_info_path())
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
+    let previous = run_dir.run_info();
     let now = jiff::Zoned::now().to_string();
     let mut resumed = previous["resumed"].as_array().cloned().unwrap_or_default();
     if let Some(state) = &resumed_from {

@@ -233,6 +233,8 @@ pub struct BatchNorm {
     momentum: f64,
     eps: f64,
     moments: RefCell<Option<Moments>>,
+    /// A stacked model's: weight and bias are `[k, C]` and are flattened at each pass.
+    stacked: bool,
 }
 
 impl BatchNorm {
@@ -247,7 +249,7 @@ impl BatchNorm {
         // A stacked model's copies are channel groups: k times the channels, one after another.
         let all = channels * s.stack();
         let bn = Self {
-            // Views of these are taken at each pass: the builder moves parameters into the
+            // A stacked model flattens these at each pass: the builder moves parameters into the
             // model's flat vector after construction, and a view taken now would not follow.
             weight: s.param("weight", &[channels], Init::Const(1.0), Role::BnWeight),
             bias: s.param("bias", &[channels], Init::Const(0.0), Role::BnBias),
@@ -256,13 +258,19 @@ impl BatchNorm {
             momentum,
             eps: 1e-5,
             moments: RefCell::new(None),
+            stacked: s.stack() > 1,
         };
         s.register_batch_norm(Rc::new(bn))
     }
 
     pub fn forward(&self, x: &Tensor, mode: Mode) -> Tensor {
-        let (weight, bias) = (self.weight.view([-1]), self.bias.view([-1]));
-        let (w, b) = (Some(&weight), Some(&bias));
+        let flattened;
+        let (w, b) = if self.stacked {
+            flattened = (self.weight.view([-1]), self.bias.view([-1]));
+            (Some(&flattened.0), Some(&flattened.1))
+        } else {
+            (Some(&self.weight), Some(&self.bias))
+        };
         let cudnn = true;
         match mode {
             Mode::Train => {

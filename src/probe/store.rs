@@ -44,6 +44,13 @@ pub fn write_json(
     crate::rundir::write_result(&dir(run), id, value, None)
 }
 
+/// Every batch summary stored in a run, in id order, and the files that could not be read.
+pub fn read_batches(run: &RunDir) -> (Vec<super::summary::BatchSummary>, Vec<String>) {
+    crate::rundir::read_json_files(&dir(run), |v| {
+        v.get("batch").and_then(|b| b.as_bool()) == Some(true)
+    })
+}
+
 /// Every single-probe result stored in a run, in id order (batch summaries are passed
 /// over), and the files that could not be read, each with why.
 pub fn read_all(run: &RunDir) -> (Vec<ProbeResult>, Vec<String>) {

@@ -3,7 +3,7 @@
 
 use super::{Doc, HEIGHT, ReportError, WIDTH};
 use crate::export::figure::{self, Figure, Line, palette};
-use crate::probe::summary::{BatchSummary, C_BIN_EDGES};
+use crate::probe::summary::C_BIN_EDGES;
 use crate::probe::{DirectionKind, ProbeResult, format_c, store};
 use crate::rundir::RunDir;
 use std::fmt::Write;
@@ -90,7 +90,7 @@ pub(super) fn section(doc: &mut Doc, run: &RunDir, log_y: bool) -> Result<(), Re
 }
 
 pub(super) fn batches_section(doc: &mut Doc, run: &RunDir) -> Result<(), ReportError> {
-    let (batches, unreadable) = read_batches(run);
+    let (batches, unreadable) = store::read_batches(run);
     doc.report.unreadable.extend(unreadable);
     if !batches.is_empty() {
         let _ = writeln!(doc.md, "## Batches of random directions\n");
@@ -220,10 +220,4 @@ fn caption_score(r: &ProbeResult) -> String {
         ),
         None => "not scored".into(),
     }
-}
-
-fn read_batches(run: &RunDir) -> (Vec<BatchSummary>, Vec<String>) {
-    crate::rundir::read_json_files::<BatchSummary>(&store::dir(run), |v| {
-        v.get("batch").and_then(|b| b.as_bool()) == Some(true)
-    })
 }
