@@ -27,6 +27,7 @@ pub mod probe;
 pub mod protocol;
 pub mod rundir;
 pub mod runtime;
+pub mod stats;
 pub mod train;
 pub mod ui;
 pub mod worker;

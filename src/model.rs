@@ -88,9 +88,9 @@ impl Objective {
 }
 
 impl Objective {
-    /// Summed loss and correct count of each of `k` stacked copies (logits `[N, k * C]` or, for
-    /// the single-logit toy, `[N, k]`), as `[k]` device tensors.
-    pub fn loss_and_correct_per_copy(
+    /// Per-sample losses `[k, N]` and correct counts `[k]` of each of `k` stacked copies
+    /// (logits `[N, k * C]` or, for the single-logit toy, `[N, k]`), as device tensors.
+    pub fn losses_and_correct_per_copy(
         self,
         logits: &Tensor,
         y: &Tensor,
@@ -111,8 +111,7 @@ impl Objective {
                         -100,
                         0.0,
                     )
-                    .view([k, n])
-                    .sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
+                    .view([k, n]);
                 let correct = per_copy.argmax(-1, false).eq_tensor(&ys).sum_dim_intlist(
                     [1i64].as_slice(),
                     false,
@@ -123,14 +122,12 @@ impl Objective {
             Self::Logistic => {
                 let logit = per_copy.reshape([k, n]);
                 let target = ys.to_kind(Kind::Float);
-                let loss = logit
-                    .binary_cross_entropy_with_logits::<Tensor>(
-                        &target,
-                        None,
-                        None,
-                        Reduction::None,
-                    )
-                    .sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
+                let loss = logit.binary_cross_entropy_with_logits::<Tensor>(
+                    &target,
+                    None,
+                    None,
+                    Reduction::None,
+                );
                 let correct = logit
                     .gt(0.0)
                     .eq_tensor(&ys.to_kind(Kind::Bool))

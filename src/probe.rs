@@ -9,6 +9,7 @@
 pub mod direction;
 pub mod hessian;
 pub mod offline;
+pub mod range;
 pub mod runner;
 pub mod scan;
 pub mod score;
@@ -32,6 +33,30 @@ pub struct ProbePoint {
     pub test_loss: f64,
     #[serde(with = "crate::nonfinite")]
     pub test_acc: f64,
+    /// Standard errors of the two mean losses (absent from results of earlier versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_loss_se: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_loss_se: Option<f64>,
+}
+
+impl ProbePoint {
+    /// A point measured on the training and the test samples.
+    pub fn measured(
+        t: f64,
+        train: &crate::model::eval::Evaluation,
+        test: &crate::model::eval::Evaluation,
+    ) -> Self {
+        Self {
+            t,
+            train_loss: train.loss,
+            train_acc: train.acc,
+            test_loss: test.loss,
+            test_acc: test.acc,
+            train_loss_se: Some(train.loss_se),
+            test_loss_se: Some(test.loss_se),
+        }
+    }
 }
 
 /// Which weights a probe's line goes through.
@@ -91,6 +116,21 @@ pub struct ProbeResult {
     pub shift: Option<shift::ShiftCheck>,
     pub cost: ProbeCost,
     pub created: String,
+    /// The samples the losses were measured on (absent from results of earlier versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<ProbeSamples>,
+    /// How an `auto` range was chosen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_range: Option<range::AutoRange>,
+}
+
+/// How many samples a probe's losses and BN statistics come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeSamples {
+    pub train: usize,
+    pub test: usize,
+    /// Samples of each BN recomputation; None when BN was not recomputed.
+    pub bn: Option<usize>,
 }
 
 impl ProbeResult {
@@ -106,7 +146,12 @@ pub fn one_line(r: &ProbeResult) -> String {
         Some(s) => format!(
             "c = {}{} · flat side {} · bias {:+.2}",
             format_c(s.c),
-            if s.asymmetric { " (asymmetric)" } else { "" },
+            match s.class {
+                _ if s.asymmetric => " (asymmetric)",
+                score::Class::Unclassified | score::Class::Symmetric => "",
+                score::Class::Flat => " (flat: rises within noise)",
+                _ => " (undecided: one side within noise)",
+            },
             s.flat_side.symbol(),
             s.bias
         ),
@@ -115,24 +160,58 @@ pub fn one_line(r: &ProbeResult) -> String {
     format!("probe {}: {} · {score}", r.id, r.spec.summary())
 }
 
-/// One line about a score, most telling first: c, flat side, bias, then rises and slopes.
+/// One line about a score, most telling first: c and its class, flat side, bias, then the
+/// rises against the noise floor and the slopes.
 pub fn describe_score(name: &str, s: &score::Score) -> String {
-    let verdict = if s.asymmetric {
-        format!(" → asymmetric (≥ {})", s.threshold)
-    } else {
-        String::new()
+    let verdict = match s.class {
+        score::Class::Asymmetric => format!(" → asymmetric (≥ {})", s.threshold),
+        score::Class::Unclassified if s.asymmetric => format!(" → asymmetric (≥ {})", s.threshold),
+        score::Class::Unclassified => String::new(),
+        other => format!(" → {}", other.as_str()),
     };
     format!(
-        "{name:<5} c = {}{verdict} · flat {} · bias {:+.2} · rise -T {:.3} +T {:.3} · slopes beyond r={:.2}: {:.3} / {:.3}",
+        "{name:<5} c = {}{verdict} · flat {} · bias {:+.2} · rise -T {:.3} +T {:.3} (noise floor {:.3}) · slopes beyond r={:.2}: {:.3} / {:.3}",
         format_c(s.c),
         s.flat_side.symbol(),
         s.bias,
         s.rise_minus,
         s.rise_plus,
+        s.noise_floor,
         s.r,
         s.slope_minus,
         s.slope_plus,
     )
+}
+
+/// How an `auto` range was chosen, in one line.
+pub fn describe_auto_range(a: &range::AutoRange) -> String {
+    if a.reached {
+        format!(
+            "auto range: T = {} where the training loss reached {:.3} ({:.0}% of the way from {:.3} to chance {:.3}); {} extra points",
+            a.half_range,
+            a.target_loss,
+            100.0 * a.fraction,
+            a.centre_loss,
+            a.chance_loss,
+            a.evaluations
+        )
+    } else {
+        format!(
+            "auto range: the training loss stayed below {:.3} up to T = {}; the grid stops there",
+            a.target_loss, a.half_range
+        )
+    }
+}
+
+/// Which samples a probe measured, in one line.
+pub fn describe_samples(n: &ProbeSamples) -> String {
+    match n.bn {
+        Some(bn) => format!(
+            "samples: {} training, {} test; BN statistics recomputed at each point over {bn} training samples",
+            n.train, n.test
+        ),
+        None => format!("samples: {} training, {} test", n.train, n.test),
+    }
 }
 
 /// c for display: "4.1", or "∞".

@@ -130,7 +130,7 @@ fn a_run_and_its_twin_are_compared_and_the_summary_recomputes_from_the_probe_fil
         let probes = ablation::arm_probes(run.root(), arm);
         assert_eq!(probes.len(), 2, "{}: every probe file is there", arm.name);
         assert_eq!(
-            ablation::arm(&arm.name, &arm.run, &probes, summary.threshold),
+            ablation::arm(&arm.name, &arm.run, &probes),
             *arm,
             "{} recomputes",
             arm.name

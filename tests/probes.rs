@@ -337,6 +337,6 @@ fn a_batch_summary_is_recomputed_from_its_stored_probes() {
             .iter()
             .filter(|p| p.train_score.as_ref().is_some_and(|s| s.c >= 3.0))
             .count();
-        assert_eq!(flagged, centre.asymmetric);
+        assert_eq!(flagged, centre.stats.asymmetric);
     }
 }

@@ -53,7 +53,11 @@ fn stacked_points_match_points_measured_one_at_a_time() {
                 direction: &direction,
                 end: None,
                 bn,
-                bn_subset: 64,
+                bn_pass: valleys::model::eval::BnPass {
+                    batch: 40,
+                    subset: Some(64),
+                    key: 0,
+                },
                 eval_batch: 40,
                 seed: 3,
             };

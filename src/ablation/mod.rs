@@ -18,7 +18,7 @@ pub mod twin;
 pub use crate::config::ablation::AblationConfig;
 use crate::probe::runner::ProbeError;
 use crate::probe::runner::{self, ProbeContext};
-use crate::probe::summary::CentreStats;
+use crate::probe::summary::{CentreStats, compare};
 use crate::probe::{BnMode, ParamGroup, ProbeResult, ProbeSpec};
 use crate::rundir::RunDir;
 pub use result::{AblationKind, AblationResult, Arm, SwaGain, arm, csv, table};
@@ -42,6 +42,7 @@ pub fn run(
 ) -> Result<AblationResult, ProbeError> {
     let base = base.resolved(main.ctx.seed);
     let threshold = base.threshold.unwrap_or(3.0);
+    let mut comparisons = Vec::new();
     let one = |spec: ProbeSpec, subject: &Subject, observer: &mut dyn runner::Observer| {
         runner::run_one(&subject.ctx, &spec, Some(subject.run), observer)
     };
@@ -61,7 +62,7 @@ pub fn run(
                     main,
                     observer,
                 )?;
-                arms.push(arm(name, ".", &[r], threshold));
+                arms.push(arm(name, ".", &[r]));
             }
         }
         AblationKind::BnModes => {
@@ -74,7 +75,7 @@ pub fn run(
                     main,
                     observer,
                 )?;
-                arms.push(arm(mode.as_str(), ".", &[r], threshold));
+                arms.push(arm(mode.as_str(), ".", &[r]));
             }
         }
         AblationKind::Summary => {
@@ -86,6 +87,8 @@ pub fn run(
             if let Some(twin) = twin {
                 subjects.push(("none", twin, ParamGroup::All, "twin-nobn"));
             }
+            // Per arm, per centre: the probes behind it.
+            let mut sets: Vec<(&str, String, Vec<ProbeResult>)> = Vec::new();
             for (name, subject, group, rel) in subjects {
                 let spec = ProbeSpec {
                     params: group,
@@ -100,7 +103,21 @@ pub fn run(
                 )?;
                 let (stored, _) = crate::probe::store::read_all(subject.run);
                 for centre in &batch.centres {
-                    arms.push(arm(name, rel, &results_of(&stored, centre), threshold));
+                    let results = results_of(&stored, centre);
+                    arms.push(arm(name, rel, &results));
+                    sets.push((name, centre.centre.clone(), results));
+                }
+            }
+            for (a, b) in [("bn-only", "non-bn"), ("bn", "none")] {
+                for (name, centre, results) in &sets {
+                    if *name != a {
+                        continue;
+                    }
+                    if let Some((_, _, other)) =
+                        sets.iter().find(|(n, c, _)| *n == b && c == centre)
+                    {
+                        comparisons.push(compare((a, results), (b, other), centre));
+                    }
                 }
             }
         }
@@ -111,6 +128,7 @@ pub fn run(
         threshold,
         spec: base,
         arms,
+        comparisons,
         swa_gain: SwaGain {
             bn: swa_gain(main.run),
             none: twin.and_then(|t| swa_gain(t.run)),

@@ -3,7 +3,9 @@
 
 use crate::config::probe::ProbeSpec;
 use crate::names::named_enum;
+use crate::probe::summary::{Asymmetry, Comparison, asymmetry};
 use crate::probe::{ProbeResult, format_c};
+use crate::stats;
 use serde::{Deserialize, Serialize};
 
 named_enum! {
@@ -30,13 +32,10 @@ pub struct Arm {
     pub centre: String,
     /// Probe ids (files under `<run>/probes/`).
     pub probes: Vec<String>,
-    pub asymmetric: usize,
-    pub fraction_asymmetric: f64,
-    /// Mean and median of c over the directions with a finite c.
+    /// Mean of c over the directions with a finite c.
     pub mean_c: Option<f64>,
-    pub median_c: Option<f64>,
-    /// Directions whose c is infinite (one side flat or falling).
-    pub infinite_c: usize,
+    #[serde(flatten)]
+    pub stats: Asymmetry,
 }
 
 /// SGD test loss minus SWA test loss at the end of a run: what averaging bought.
@@ -54,29 +53,22 @@ pub struct AblationResult {
     pub threshold: f64,
     pub spec: ProbeSpec,
     pub arms: Vec<Arm>,
+    /// Arm against arm (BN-only against non-BN, with BN against without), per centre.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub comparisons: Vec<Comparison>,
     pub swa_gain: SwaGain,
     pub created: String,
 }
 
 /// Arm statistics from probe results (the same numbers whether the results are fresh or read
 /// back from their files).
-pub fn arm(name: &str, run: &str, results: &[ProbeResult], threshold: f64) -> Arm {
-    let cs: Vec<f64> = results
+pub fn arm(name: &str, run: &str, results: &[ProbeResult]) -> Arm {
+    let finite: Vec<f64> = results
         .iter()
         .filter_map(|r| r.train_score.as_ref())
         .map(|s| s.c)
+        .filter(|c| c.is_finite())
         .collect();
-    let mut finite: Vec<f64> = cs.iter().copied().filter(|c| c.is_finite()).collect();
-    finite.sort_by(f64::total_cmp);
-    let asymmetric = cs.iter().filter(|&&c| c >= threshold).count();
-    let median_c = (!finite.is_empty()).then(|| {
-        let m = finite.len() / 2;
-        if finite.len() % 2 == 1 {
-            finite[m]
-        } else {
-            (finite[m - 1] + finite[m]) / 2.0
-        }
-    });
     Arm {
         name: name.to_owned(),
         run: run.to_owned(),
@@ -85,56 +77,80 @@ pub fn arm(name: &str, run: &str, results: &[ProbeResult], threshold: f64) -> Ar
             .map(|r| r.centre.iterate.clone())
             .unwrap_or_default(),
         probes: results.iter().map(|r| r.id.clone()).collect(),
-        asymmetric,
-        fraction_asymmetric: asymmetric as f64 / results.len().max(1) as f64,
         mean_c: (!finite.is_empty()).then(|| finite.iter().sum::<f64>() / finite.len() as f64),
-        median_c,
-        infinite_c: cs.len() - finite.len(),
+        stats: asymmetry(results),
     }
 }
 
-/// The arm table as CSV.
+/// The arm table as CSV, with each arm's 95% intervals.
 pub fn csv(result: &AblationResult) -> String {
     let mut out = String::from(
-        "arm,run,centre,directions,asymmetric,fraction_asymmetric,mean_c,median_c,infinite_c\n",
+        "arm,run,centre,directions,asymmetric,flat,undecided,fraction_asymmetric,fraction_lo,fraction_hi,mean_c,median_c,median_c_lo,median_c_hi,infinite_c\n",
     );
     let opt = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
     for a in &result.arms {
+        let s = &a.stats;
+        let (f, m) = (s.fraction_interval, s.median_c_interval);
         out += &format!(
-            "{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             a.name,
             a.run,
             a.centre,
             a.probes.len(),
-            a.asymmetric,
-            a.fraction_asymmetric,
+            s.asymmetric,
+            s.flat,
+            s.undecided,
+            s.fraction_asymmetric,
+            opt(f.map(|i| i.lo)),
+            opt(f.map(|i| i.hi)),
             opt(a.mean_c),
-            opt(a.median_c),
-            a.infinite_c
+            opt(s.median_c),
+            opt(m.map(|i| i.lo)),
+            opt(m.map(|i| i.hi)),
+            s.infinite_c
         );
     }
     out
 }
 
-/// A table of arms, one line each, for terminals and logs.
+/// A table of arms, one line each, then the comparisons, for terminals and logs.
 pub fn table(result: &AblationResult) -> Vec<String> {
     let mut lines = vec![format!(
-        "{:<10} {:<10} {:<8} {:>10} {:>11} {:>7} {:>9}",
-        "arm", "run", "centre", "directions", "asymmetric", "mean c", "median c"
+        "{:<8} {:<9} {:<7} {:>5} {:>5} {:>14} {:>5} {:>20}",
+        "arm", "run", "centre", "dirs", "asym", "% [95% CI]", "flat", "median c [95% CI]"
     )];
-    let c = |v: Option<f64>| v.map_or("∞".to_owned(), format_c);
+    let c = |v: Option<f64>| v.map_or("–".to_owned(), format_c);
     for a in &result.arms {
+        let s = &a.stats;
+        let percent = s.fraction_interval.map_or_else(
+            || format!("{:.0}%", 100.0 * s.fraction_asymmetric),
+            |i| {
+                format!(
+                    "{:.0}% [{:.0},{:.0}]",
+                    100.0 * s.fraction_asymmetric,
+                    100.0 * i.lo,
+                    100.0 * i.hi
+                )
+            },
+        );
+        let median = match (s.median_c, &s.median_c_interval) {
+            (Some(m), Some(i)) => format!("{} {}", format_c(m), stats::format_interval(i, 2)),
+            (m, _) => c(m),
+        };
         lines.push(format!(
-            "{:<10} {:<10} {:<8} {:>10} {:>5} ({:>3.0}%) {:>7} {:>9}",
+            "{:<8} {:<9} {:<7} {:>5} {:>5} {:>14} {:>5} {:>20}",
             a.name,
             a.run,
             a.centre,
             a.probes.len(),
-            a.asymmetric,
-            100.0 * a.fraction_asymmetric,
-            c(a.mean_c),
-            c(a.median_c)
+            s.asymmetric,
+            percent,
+            s.flat,
+            median
         ));
+    }
+    for comparison in &result.comparisons {
+        lines.push(comparison.describe());
     }
     let gain = |g: Option<f64>| g.map_or("–".to_owned(), |g| format!("{g:+.4}"));
     lines.push(format!(

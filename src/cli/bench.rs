@@ -296,10 +296,17 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 scratch: &scratch,
                 seed: 1,
                 eval_batch: exp.eval.batch_for(device.device.is_cuda()),
+                bn_pass: valleys::train::swa::bn_pass(&exp, 0),
                 epoch: 0,
                 step: 0,
                 swa_n: 1,
                 source: "bench".into(),
+            };
+            // Subsets of a quick look: 2000 training samples, BN on 1000.
+            let subsets = ProbeSpec {
+                train_subset: Some(2000),
+                bn_subset: Some(1000),
+                ..ProbeSpec::default()
             };
             let mut modes = serde_json::Map::new();
             for bn in [BnMode::Recompute, BnMode::Frozen, BnMode::Batch] {
@@ -307,7 +314,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                     bn,
                     points: Some(11),
                     point_batch: Some(1),
-                    ..ProbeSpec::default()
+                    ..subsets.clone()
                 };
                 let r = runner::run_one(&ctx, &spec, None, &mut Quiet)?;
                 modes.insert(
@@ -323,14 +330,14 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 direction: DirectionKind::Interp,
                 points: Some(41),
                 point_batch: Some(1),
-                ..ProbeSpec::default()
+                ..subsets.clone()
             };
             let r = runner::run_one(&ctx, &interp, None, &mut Quiet)?;
             // The authors' work per point: BN over the whole training set, then the whole
             // training and test sets evaluated.
             let full = ProbeSpec {
-                train_subset: Some(data.train.len),
-                bn_subset: Some(data.train.len),
+                train_subset: Some(usize::MAX),
+                bn_subset: Some(usize::MAX),
                 ..interp
             };
             let f = runner::run_one(&ctx, &full, None, &mut Quiet)?;
@@ -340,7 +347,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 let spec = ProbeSpec {
                     points: Some(16),
                     point_batch: Some(k),
-                    ..ProbeSpec::default()
+                    ..subsets.clone()
                 };
                 let r = runner::run_one(&ctx, &spec, None, &mut Quiet)?;
                 stacked.insert(k.to_string(), r.cost.seconds_per_point.into());

@@ -6,6 +6,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use valleys::config::MAX_DIRECTIONS;
+use valleys::config::probe::samples;
 use valleys::error::{BadInput, BadInputExt};
 use valleys::probe::offline::SavedRun;
 use valleys::probe::runner::{self, Observer, ProbeError};
@@ -15,6 +16,7 @@ use valleys::probe::{
     ProbeSpec, describe_score, format_c,
 };
 use valleys::runtime::{self, DeviceRequest};
+use valleys::stats;
 
 /// Flags of `valleys probe`; anything left out comes from the experiment's `probe:` section.
 #[derive(Args)]
@@ -39,9 +41,13 @@ pub struct ProbeArgs {
     /// Parameters the direction moves.
     #[arg(long, value_enum)]
     pub params: Option<ParamGroup>,
-    /// t from -RANGE to RANGE.
-    #[arg(long, conflicts_with_all = ["from", "to"])]
-    pub range: Option<f64>,
+    /// t from -RANGE to RANGE, or `auto`: per direction, where the training loss has gone
+    /// --auto-fraction of the way from the centre's loss to chance.
+    #[arg(long, conflicts_with_all = ["from", "to"], value_parser = parse_range, allow_hyphen_values = true)]
+    pub range: Option<Range>,
+    /// With --range auto: the fraction of the way to chance loss at which T is set.
+    #[arg(long = "auto-fraction", default_value_t = 0.5)]
+    pub auto_fraction: f64,
     /// Start of the t grid.
     #[arg(long, allow_hyphen_values = true)]
     pub from: Option<f64>,
@@ -51,14 +57,19 @@ pub struct ProbeArgs {
     /// Grid points.
     #[arg(long)]
     pub points: Option<usize>,
-    /// Training samples the training loss is measured on.
-    #[arg(long = "train-subset")]
+    /// Training samples the training loss is measured on, or `all` (default: the run's
+    /// own evaluation subset, so that t = 0 matches the dashboard).
+    #[arg(long = "train-subset", value_parser = samples::parse)]
     pub train_subset: Option<usize>,
+    /// Test samples the test loss is measured on, or `all` (the default).
+    #[arg(long = "test-subset", value_parser = samples::parse)]
+    pub test_subset: Option<usize>,
     /// BN statistics at each point.
     #[arg(long, value_enum)]
     pub bn: Option<BnMode>,
-    /// Training samples of each BN recomputation.
-    #[arg(long = "bn-subset")]
+    /// Training samples of each BN recomputation, or `all` (default: the run's own pass,
+    /// swa.bn_subset).
+    #[arg(long = "bn-subset", value_parser = samples::parse)]
     pub bn_subset: Option<usize>,
     /// Seed of a random direction (of the first, with --directions).
     #[arg(long)]
@@ -66,6 +77,10 @@ pub struct ProbeArgs {
     /// c at or above which a direction counts as asymmetric.
     #[arg(long)]
     pub threshold: Option<f64>,
+    /// The smallest rise of the loss that counts when the losses' standard errors are
+    /// smaller (default 0.001).
+    #[arg(long = "min-rise")]
+    pub min_rise: Option<f64>,
     /// Points measured at once, side by side in one forward pass (1: one by one).
     #[arg(long = "point-batch")]
     pub point_batch: Option<usize>,
@@ -77,20 +92,49 @@ pub struct ProbeArgs {
     pub device: String,
 }
 
+/// `--range`: a half-width or `auto`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Range {
+    HalfWidth(f64),
+    Auto,
+}
+
+fn parse_range(text: &str) -> Result<Range, String> {
+    match text {
+        "auto" => Ok(Range::Auto),
+        t => t
+            .parse()
+            .map(Range::HalfWidth)
+            .map_err(|_| format!("'{text}': expected a half-width such as 5, or auto")),
+    }
+}
+
 impl ProbeArgs {
     fn spec(&self, base: &ProbeSpec) -> ProbeSpec {
-        let mut s = base.clone();
+        // The experiment's grid belongs to its direction (see ProbeSpec::with_direction).
+        let mut s = match self.direction {
+            Some(d) => base.with_direction(d),
+            None => base.clone(),
+        };
         macro_rules! set {
             ($($field:ident),*) => { $( if let Some(v) = self.$field { s.$field = v; } )* };
         }
-        set!(centre, direction, norm, bias_bn, params, bn);
-        if let Some(r) = self.range {
-            (s.from, s.to) = (Some(-r), Some(r));
+        set!(centre, norm, bias_bn, params, bn);
+        if self.range.is_some() || self.from.is_some() || self.to.is_some() {
+            s.auto_range = None;
+        }
+        match self.range {
+            Some(Range::HalfWidth(r)) => (s.from, s.to) = (Some(-r), Some(r)),
+            Some(Range::Auto) => {
+                (s.from, s.to, s.auto_range) = (None, None, Some(self.auto_fraction));
+            }
+            None => {}
         }
         for (target, value) in [
             (&mut s.from, self.from),
             (&mut s.to, self.to),
             (&mut s.threshold, self.threshold),
+            (&mut s.min_rise, self.min_rise),
         ] {
             if value.is_some() {
                 *target = value;
@@ -99,6 +143,7 @@ impl ProbeArgs {
         for (target, value) in [
             (&mut s.points, self.points),
             (&mut s.train_subset, self.train_subset),
+            (&mut s.test_subset, self.test_subset),
             (&mut s.bn_subset, self.bn_subset),
             (&mut s.point_batch, self.point_batch),
         ] {
@@ -268,11 +313,13 @@ fn print_result(
     }
     writeln!(out)?;
     if let Some(shift) = &r.shift {
-        writeln!(
-            out,
-            "random shift: best δ {:+.3} (ξ_δ/ξ_0 = {:.3})",
-            shift.best_delta, shift.best_ratio
-        )?;
+        writeln!(out, "random shift: {}", shift.describe())?;
+    }
+    if let Some(a) = &r.auto_range {
+        writeln!(out, "{}", valleys::probe::describe_auto_range(a))?;
+    }
+    if let Some(n) = &r.samples {
+        writeln!(out, "{}", valleys::probe::describe_samples(n))?;
     }
     let c = &r.cost;
     writeln!(
@@ -291,8 +338,8 @@ fn print_batch(out: &mut impl Write, b: &BatchSummary) -> std::io::Result<()> {
         b.id, b.directions, b.threshold
     )?;
     let mut header = format!(
-        "{:<7} {:>12} {:>9} {:>9}  c histogram:",
-        "centre", "asymmetric", "median c", "flat +/-"
+        "{:<7} {:>9} {:>14} {:>5} {:>18} {:>9}  c histogram:",
+        "centre", "asym", "% [95% CI]", "flat", "median c [95% CI]", "flat +/-"
     );
     let mut lower = 1.0;
     for edge in C_BIN_EDGES {
@@ -302,19 +349,29 @@ fn print_batch(out: &mut impl Write, b: &BatchSummary) -> std::io::Result<()> {
     header += &format!(" ≥{lower}");
     writeln!(out, "{header}")?;
     for c in &b.centres {
+        let s = &c.stats;
         let hist: Vec<String> = c.histogram.iter().map(|n| n.to_string()).collect();
+        let median = match (s.median_c, &s.median_c_interval) {
+            (Some(m), Some(i)) => format!("{} {}", format_c(m), stats::format_interval(i, 2)),
+            (Some(m), None) => format_c(m),
+            (None, _) => "–".into(),
+        };
         writeln!(
             out,
-            "{:<7} {:>5}/{:<3} {:>3.0}% {:>9} {:>5}/{:<3}  {}",
+            "{:<7} {:>5}/{:<3} {:>14} {:>5} {:>18} {:>5}/{:<3}  {}",
             c.centre,
-            c.asymmetric,
+            s.asymmetric,
             c.probes.len(),
-            100.0 * c.fraction_asymmetric,
-            c.median_c.map_or("∞".into(), format_c),
-            c.flat_plus,
-            c.flat_minus,
+            stats::format_percent(s.fraction_asymmetric, s.fraction_interval.as_ref()),
+            s.flat,
+            median,
+            s.flat_plus,
+            s.flat_minus,
             hist.join(" ")
         )?;
+    }
+    for comparison in &b.comparisons {
+        writeln!(out, "{}", comparison.describe())?;
     }
     Ok(())
 }

@@ -124,16 +124,22 @@ pub struct ProbeSpec {
     /// Grid points (default 41, or 201 for interp).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub points: Option<usize>,
-    /// Training samples the training loss is measured on (default 2000).
+    /// Choose the range per direction: T where the training loss has covered this fraction
+    /// of the way from the centre's loss to chance (e.g. 0.5), the grid then [-T, T].
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_range: Option<f64>,
+    /// Training samples the training loss is measured on (default: the run's own evaluation
+    /// subset, `eval.train_subset`, so that t = 0 matches the dashboard; `all`: every one).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "samples")]
     pub train_subset: Option<usize>,
     /// Test samples the test loss is measured on (default: the whole test set).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "samples")]
     pub test_subset: Option<usize>,
     #[serde(default)]
     pub bn: BnMode,
-    /// Training samples of each BN recomputation (default 1000).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Training samples of each BN recomputation (default: the run's own pass over
+    /// `swa.bn_subset`, every training sample unless set; `all`: every one).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "samples")]
     pub bn_subset: Option<usize>,
     /// Seed of random directions (default: the experiment's seed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -141,6 +147,10 @@ pub struct ProbeSpec {
     /// c at or above which a direction counts as asymmetric (default 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f64>,
+    /// The smallest rise of the loss that counts, when the losses' standard errors are
+    /// smaller (default 0.001); see `score`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_rise: Option<f64>,
     /// Power iterations of the Hessian direction (default 20) and its batch (default 512).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hessian_iterations: Option<usize>,
@@ -153,22 +163,46 @@ pub struct ProbeSpec {
 }
 
 impl ProbeSpec {
-    /// Every default filled in for `seed` (the experiment's).
+    /// Every default filled in for `seed` (the experiment's). The subsets stay unset when
+    /// they are the run's own (see the fields).
     pub fn resolved(&self, seed: u64) -> Self {
         let interp = self.direction == DirectionKind::Interp;
-        let train_subset = self.train_subset.unwrap_or(2000);
+        let (from, to) = match self.auto_range {
+            // The range is found per direction; until then, the default's.
+            Some(_) => (self.from.or(Some(-10.0)), self.to.or(Some(10.0))),
+            None => (
+                Some(self.from.unwrap_or(if interp { -2.0 } else { -10.0 })),
+                Some(self.to.unwrap_or(if interp { 3.0 } else { 10.0 })),
+            ),
+        };
         Self {
-            from: Some(self.from.unwrap_or(if interp { -2.0 } else { -10.0 })),
-            to: Some(self.to.unwrap_or(if interp { 3.0 } else { 10.0 })),
+            from,
+            to,
             points: Some(self.points.unwrap_or(if interp { 201 } else { 41 })),
-            train_subset: Some(train_subset),
-            bn_subset: Some(self.bn_subset.unwrap_or(1000)),
             seed: Some(self.seed.unwrap_or(seed)),
             threshold: Some(self.threshold.unwrap_or(3.0)),
+            min_rise: Some(
+                self.min_rise
+                    .unwrap_or(crate::probe::score::DEFAULT_MIN_RISE),
+            ),
             hessian_iterations: Some(self.hessian_iterations.unwrap_or(20)),
             hessian_batch: Some(self.hessian_batch.unwrap_or(512)),
             ..self.clone()
         }
+    }
+
+    /// These settings for a probe along `direction`: the grid (range, points, auto range)
+    /// belongs to the direction it was set for, so moving between interpolation (t from SWA
+    /// to SGD, default [-2, 3]) and directions through a centre (default [-10, 10]) drops it
+    /// and the new kind's defaults apply.
+    pub fn with_direction(&self, direction: DirectionKind) -> Self {
+        let interp = |d: DirectionKind| d == DirectionKind::Interp;
+        let mut s = self.clone();
+        if interp(direction) != interp(self.direction) {
+            (s.from, s.to, s.points, s.auto_range) = (None, None, None, None);
+        }
+        s.direction = direction;
+        s
     }
 
     /// The t grid: `points` evenly spaced values from `from` to `to`.
@@ -225,6 +259,23 @@ impl ProbeSpec {
         {
             return Err(format!("probe.threshold = {c}: expected c >= 1"));
         }
+        if let Some(m) = self.min_rise
+            && !(m.is_finite() && m >= 0.0)
+        {
+            return Err(format!("probe.min_rise = {m}: expected a finite rise >= 0"));
+        }
+        if let Some(f) = self.auto_range {
+            if !(f.is_finite() && f > 0.0 && f < 1.0) {
+                return Err(format!(
+                    "probe.auto_range = {f}: expected a fraction of the way to chance loss, 0 < f < 1"
+                ));
+            }
+            if self.direction == DirectionKind::Interp {
+                return Err(
+                    "probe.auto_range: interp runs from SWA (t = 0) to SGD (t = 1); set its from/to instead".into(),
+                );
+            }
+        }
         Ok(())
     }
 
@@ -260,6 +311,53 @@ impl ProbeSpec {
 
 /// At most this many points on a probe's grid.
 pub const MAX_POINTS: usize = 100_001;
+
+/// Sample counts that may also be `all` (every sample; stored as `usize::MAX`, which every
+/// subset of a smaller set is).
+pub mod samples {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<usize>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(usize::MAX) => s.serialize_str("all"),
+            Some(n) => s.serialize_u64(*n as u64),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Count(usize),
+            Word(String),
+        }
+        match Option::<Repr>::deserialize(d)? {
+            None => Ok(None),
+            Some(Repr::Count(n)) => Ok(Some(n)),
+            Some(Repr::Word(w)) => parse(&w).map(Some).map_err(serde::de::Error::custom),
+        }
+    }
+
+    /// A count or `all`, as flags take it.
+    pub fn parse(text: &str) -> Result<usize, String> {
+        match text.trim() {
+            "all" => Ok(usize::MAX),
+            t => t
+                .parse()
+                .map_err(|_| format!("'{text}': expected a number of samples or 'all'")),
+        }
+    }
+
+    /// "all" or the count.
+    pub fn describe(n: usize) -> String {
+        if n == usize::MAX {
+            "all".into()
+        } else {
+            n.to_string()
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

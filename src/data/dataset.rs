@@ -23,7 +23,7 @@ pub struct DeviceSplit {
 }
 
 impl DeviceSplit {
-    fn shallow_clone(&self) -> Self {
+    pub fn shallow_clone(&self) -> Self {
         Self {
             x: self.x.shallow_clone(),
             y: self.y.shallow_clone(),

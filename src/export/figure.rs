@@ -195,11 +195,19 @@ pub fn svg(figure: &Figure, width: u32, height: u32) -> Result<String, String> {
     Ok(out)
 }
 
-/// A bar chart of labelled values in [0, 1] (e.g. fractions of asymmetric directions).
+/// One bar of a bar chart, with its 95% interval drawn as a whisker when known.
+pub struct Bar {
+    pub name: String,
+    pub value: f64,
+    pub color: RGBColor,
+    pub interval: Option<crate::stats::Interval>,
+}
+
+/// A bar chart of fractions (labelled in percent), whiskers for intervals.
 pub fn bars(
     title: &str,
     y_label: &str,
-    bars: &[(String, f64, RGBColor)],
+    bars: &[Bar],
     width: u32,
     height: u32,
 ) -> Result<String, String> {
@@ -209,7 +217,11 @@ pub fn bars(
         let root = SVGBackend::with_string(&mut out, (width, height)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let n = bars.len().max(1);
-        let top = bars.iter().map(|b| b.1).fold(1.0f64, f64::max);
+        let top = bars
+            .iter()
+            .map(|b| b.interval.map_or(b.value, |i| i.hi.max(b.value)))
+            .filter(|v| v.is_finite())
+            .fold(1.0f64, f64::max);
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 20))
             .margin(14)
@@ -217,7 +229,7 @@ pub fn bars(
             .y_label_area_size(64)
             .build_cartesian_2d(0.0..n as f64, 0.0..top * 1.05)
             .map_err(|e| e.to_string())?;
-        let names: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
+        let names: Vec<String> = bars.iter().map(|b| b.name.clone()).collect();
         let label = move |x: &f64| {
             let i = x.floor() as usize;
             if (x - i as f64 - 0.5).abs() < 0.26 {
@@ -237,18 +249,35 @@ pub fn bars(
             .draw()
             .map_err(|e| e.to_string())?;
         chart
-            .draw_series(bars.iter().enumerate().map(|(i, (_, v, color))| {
+            .draw_series(bars.iter().enumerate().map(|(i, b)| {
                 Rectangle::new(
-                    [(i as f64 + 0.15, 0.0), (i as f64 + 0.85, *v)],
-                    color.filled(),
+                    [(i as f64 + 0.15, 0.0), (i as f64 + 0.85, b.value)],
+                    b.color.filled(),
                 )
             }))
             .map_err(|e| e.to_string())?;
+        // Whiskers: the interval's span and a cap at each end.
+        let whiskers = bars.iter().enumerate().filter_map(|(i, b)| {
+            let iv = b.interval?;
+            let (x, lo, hi) = (i as f64 + 0.5, iv.lo.max(0.0), iv.hi.min(top * 1.05));
+            Some([
+                vec![(x, lo), (x, hi)],
+                vec![(x - 0.08, lo), (x + 0.08, lo)],
+                vec![(x - 0.08, hi), (x + 0.08, hi)],
+            ])
+        });
         chart
-            .draw_series(bars.iter().enumerate().map(|(i, (_, v, _))| {
+            .draw_series(
+                whiskers
+                    .flatten()
+                    .map(|segment| PathElement::new(segment, BLACK.stroke_width(2))),
+            )
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(bars.iter().enumerate().map(|(i, b)| {
                 Text::new(
-                    format!("{:.0}%", 100.0 * v),
-                    (i as f64 + 0.35, *v),
+                    format!("{:.0}%", 100.0 * b.value),
+                    (i as f64 + 0.18, b.value),
                     ("sans-serif", 13).into_font(),
                 )
             }))

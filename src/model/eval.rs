@@ -11,6 +11,27 @@ pub struct Evaluation {
     pub loss: f64,
     pub acc: f64,
     pub samples: usize,
+    /// Standard error of the mean loss, from the per-sample losses' spread: how far the loss
+    /// could move with another sample of the same size.
+    pub loss_se: f64,
+}
+
+impl Evaluation {
+    fn from_sums(loss_sum: f64, loss_sq_sum: f64, correct: i64, n: i64) -> Self {
+        let count = n.max(1) as f64;
+        let mean = loss_sum / count;
+        let variance = if n > 1 {
+            ((loss_sq_sum - count * mean * mean) / (count - 1.0)).max(0.0)
+        } else {
+            0.0
+        };
+        Self {
+            loss: mean,
+            acc: correct as f64 / count,
+            samples: n as usize,
+            loss_se: (variance / count).sqrt(),
+        }
+    }
 }
 
 /// Evaluates `model` on the whole of `split` in eval mode, `batch` samples at a time.
@@ -27,9 +48,10 @@ pub fn evaluate_in_mode(
     mode: Mode,
 ) -> Evaluation {
     let n = split.len as i64;
-    let (loss, correct) = tch::no_grad(|| {
+    let (loss, loss_sq, correct) = tch::no_grad(|| {
         let device = split.y.device();
         let mut loss_sum = Tensor::zeros([], (Kind::Double, device));
+        let mut loss_sq_sum = Tensor::zeros([], (Kind::Double, device));
         let mut correct = Tensor::zeros([], (Kind::Int64, device));
         let mut start = 0;
         while start < n {
@@ -38,19 +60,21 @@ pub fn evaluate_in_mode(
             let logits = model.forward(&x, mode);
             let (l, c) = model
                 .objective()
-                .loss_and_correct(&logits, &y, Reduction::Sum);
-            loss_sum += l.to_kind(Kind::Double);
+                .loss_and_correct(&logits, &y, Reduction::None);
+            let l = l.to_kind(Kind::Double);
+            loss_sum += l.sum(Kind::Double);
+            loss_sq_sum += l.square().sum(Kind::Double);
             correct += c;
             start += len;
         }
         // One synchronisation per pass, not per batch.
-        (loss_sum.double_value(&[]), correct.int64_value(&[]))
+        (
+            loss_sum.double_value(&[]),
+            loss_sq_sum.double_value(&[]),
+            correct.int64_value(&[]),
+        )
     });
-    Evaluation {
-        loss: loss / n.max(1) as f64,
-        acc: correct as f64 / n.max(1) as f64,
-        samples: n as usize,
-    }
+    Evaluation::from_sums(loss, loss_sq, correct, n)
 }
 
 /// Like [`evaluate_in_mode`] for each copy of a stacked model (see `Model::stacked`), in one
@@ -64,34 +88,48 @@ pub fn evaluate_copies(
 ) -> Vec<Evaluation> {
     let n = split.len as i64;
     let k = model.stack();
-    let (losses, corrects) = tch::no_grad(|| {
+    let (losses, squares, corrects) = tch::no_grad(|| {
         let device = split.y.device();
         let mut loss_sum = Tensor::zeros([k], (Kind::Double, device));
+        let mut loss_sq_sum = Tensor::zeros([k], (Kind::Double, device));
         let mut correct = Tensor::zeros([k], (Kind::Int64, device));
         let mut start = 0;
         while start < n {
             let len = batch.min(n - start);
             let (x, y) = data.eval_batch(split, start, len);
             let logits = model.forward(&x, mode);
-            let (l, c) = model.objective().loss_and_correct_per_copy(&logits, &y, k);
-            loss_sum += l.to_kind(Kind::Double);
+            let (l, c) = model
+                .objective()
+                .losses_and_correct_per_copy(&logits, &y, k);
+            let l = l.to_kind(Kind::Double);
+            let per_copy = |t: Tensor| t.sum_dim_intlist([1i64].as_slice(), false, Kind::Double);
+            loss_sum += per_copy(l.shallow_clone());
+            loss_sq_sum += per_copy(l.square());
             correct += c;
             start += len;
         }
         (
             Vec::<f64>::try_from(&loss_sum).unwrap_or_default(),
+            Vec::<f64>::try_from(&loss_sq_sum).unwrap_or_default(),
             Vec::<i64>::try_from(&correct).unwrap_or_default(),
         )
     });
     losses
         .iter()
+        .zip(&squares)
         .zip(&corrects)
-        .map(|(&loss, &correct)| Evaluation {
-            loss: loss / n.max(1) as f64,
-            acc: correct as f64 / n.max(1) as f64,
-            samples: n as usize,
-        })
+        .map(|((&loss, &square), &correct)| Evaluation::from_sums(loss, square, correct, n))
         .collect()
+}
+
+/// One pass that recomputes BN statistics: its batch size, how many training samples (None:
+/// all) and the key of its random stream. Batches and augmentation depend on all three, so a
+/// probe that repeats a run's own pass gets the run's statistics exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BnPass {
+    pub batch: i64,
+    pub subset: Option<usize>,
+    pub key: u64,
 }
 
 /// Sets every BN layer's running statistics to the exact mean and unbiased variance of its
@@ -128,4 +166,23 @@ pub fn recompute_bn(
         }
         model.finish_bn_recompute();
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Evaluation;
+
+    #[test]
+    fn the_standard_error_is_the_sample_deviation_over_root_n() {
+        // Losses 1, 2, 3, 4: mean 2.5, sample variance 5/3, SE sqrt(5/3 / 4) ≈ 0.6455.
+        let e = Evaluation::from_sums(10.0, 30.0, 3, 4);
+        assert_eq!((e.loss, e.acc, e.samples), (2.5, 0.75, 4));
+        assert!(
+            (e.loss_se - (5.0f64 / 12.0).sqrt()).abs() < 1e-12,
+            "{}",
+            e.loss_se
+        );
+        // One sample has no spread to measure.
+        assert_eq!(Evaluation::from_sums(0.7, 0.49, 1, 1).loss_se, 0.0);
+    }
 }

@@ -124,6 +124,7 @@ impl SavedRun {
                 .experiment
                 .eval
                 .batch_for(self.sgd.flat().device().is_cuda()),
+            bn_pass: crate::train::swa::bn_pass(&self.experiment, self.state.step),
             epoch: self.state.epoch,
             step: self.state.step,
             swa_n: self.state.swa_n,

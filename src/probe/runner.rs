@@ -3,10 +3,10 @@
 
 use super::direction::{self, Direction};
 use super::scan::{self, Line};
-use super::summary::{BatchSummary, summarise};
+use super::summary::{BatchSummary, compare, summarise};
 use super::{
     BnMode, CentreKind, DirectionInfo, DirectionKind, ParamGroup, ProbeCentre, ProbeCost,
-    ProbePoint, ProbeResult, ProbeSpec, hessian, score, shift, store,
+    ProbePoint, ProbeResult, ProbeSamples, ProbeSpec, hessian, range, score, shift, store,
 };
 use crate::data::dataset::Dataset;
 use crate::model::eval;
@@ -26,6 +26,9 @@ pub struct ProbeContext<'a> {
     /// The experiment's seed (the default direction seed).
     pub seed: u64,
     pub eval_batch: i64,
+    /// The run's own recomputation of the average's BN statistics, which probes repeat
+    /// unless told another subset.
+    pub bn_pass: eval::BnPass,
     pub epoch: u32,
     pub step: u64,
     pub swa_n: u64,
@@ -91,6 +94,12 @@ fn choose_centre<'a>(
     Ok((centre, other, label))
 }
 
+/// The loss of a model that knows nothing: ln(classes) for cross-entropy, ln 2 for the
+/// single-logit objective.
+fn chance_loss(classes: usize) -> f64 {
+    (classes.max(2) as f64).ln()
+}
+
 /// Points measured side by side in one forward pass when the spec does not say. On a CPU
 /// grouped convolutions are slower than the same work one point at a time (`make bench`:
 /// 4 points per pass took 1.5x as long per point on 2 cores, 16 took 2.3x), so a CPU measures them one by
@@ -109,12 +118,18 @@ fn probe(
     observer: &mut dyn Observer,
 ) -> Result<ProbeResult, ProbeError> {
     let started = Instant::now();
-    let train = ctx
-        .data
-        .train_subset(spec.train_subset.unwrap_or(2000), ctx.seed);
+    // By default the run's own evaluation subset, so that t = 0 matches the dashboard.
+    let train = match spec.train_subset {
+        Some(n) => ctx.data.train_subset(n, ctx.seed),
+        None => ctx.data.train_eval.shallow_clone(),
+    };
     let test = ctx
         .data
         .test_subset(spec.test_subset.unwrap_or(usize::MAX), ctx.seed);
+    let bn_pass = eval::BnPass {
+        subset: spec.bn_subset.or(ctx.bn_pass.subset),
+        ..ctx.bn_pass
+    };
     let mask = direction::group_mask(centre, spec.params);
     ctx.scratch.copy_from(centre);
     let mut eigen = None;
@@ -154,6 +169,35 @@ fn probe(
             centre,
         ),
     };
+    let end = other.map(|o| o.flat());
+    let line = Line {
+        data: ctx.data,
+        train: &train,
+        test: &test,
+        centre: centre.flat(),
+        direction: &dir.vector,
+        // Interpolation over a parameter subset keeps the other parameters at the centre.
+        end: end.filter(|_| spec.params == ParamGroup::All),
+        bn: spec.bn,
+        bn_pass,
+        eval_batch: ctx.eval_batch,
+        seed: ctx.seed,
+    };
+    let mut spec = spec.clone();
+    let auto_range = match spec.auto_range {
+        Some(fraction) => {
+            if observer.cancelled() {
+                return Err(ProbeError::Cancelled);
+            }
+            let found = range::find(fraction, chance_loss(ctx.data.classes), |t| {
+                line.evaluate(ctx.scratch, t).train_loss
+            });
+            (spec.from, spec.to) = (Some(-found.half_range), Some(found.half_range));
+            Some(found)
+        }
+        None => None,
+    };
+    let spec = &spec;
     let grid = spec.grid();
     observer.started(&id, spec, &grid);
 
@@ -163,7 +207,7 @@ fn probe(
     let bn_samples = match spec.bn {
         BnMode::Recompute if centre.has_bn() => Some(
             ctx.data
-                .train_subset(spec.bn_subset.unwrap_or(1000), ctx.seed),
+                .train_subset(bn_pass.subset.unwrap_or(usize::MAX), ctx.seed),
         ),
         _ => None,
     };
@@ -180,21 +224,6 @@ fn probe(
         let _ = eval::evaluate(ctx.scratch, ctx.data, split, ctx.eval_batch);
     }
     let forward_seconds = forward_started.elapsed().as_secs_f64();
-
-    let end = other.map(|o| o.flat());
-    let line = Line {
-        data: ctx.data,
-        train: &train,
-        test: &test,
-        centre: centre.flat(),
-        direction: &dir.vector,
-        // Interpolation over a parameter subset keeps the other parameters at the centre.
-        end: end.filter(|_| spec.params == ParamGroup::All),
-        bn: spec.bn,
-        bn_subset: spec.bn_subset.unwrap_or(1000),
-        eval_batch: ctx.eval_batch,
-        seed: ctx.seed,
-    };
     let points_started = Instant::now();
     let mut points: Vec<Option<ProbePoint>> = vec![None; grid.len()];
     let order = scan::coarse_to_fine(grid.len());
@@ -232,7 +261,14 @@ fn probe(
     let ts: Vec<f64> = points.iter().map(|p| p.t).collect();
     let train_loss: Vec<f64> = points.iter().map(|p| p.train_loss).collect();
     let test_loss: Vec<f64> = points.iter().map(|p| p.test_loss).collect();
-    let threshold = spec.threshold.unwrap_or(3.0);
+    let ses = |f: fn(&ProbePoint) -> Option<f64>| -> Vec<f64> {
+        points.iter().map(|p| f(p).unwrap_or(f64::NAN)).collect()
+    };
+    let (train_se, test_se) = (ses(|p| p.train_loss_se), ses(|p| p.test_loss_se));
+    let scoring = score::Scoring::new(
+        spec.threshold.unwrap_or(3.0),
+        spec.min_rise.unwrap_or(score::DEFAULT_MIN_RISE),
+    );
     let span = grid[grid.len() - 1] - grid[0];
     Ok(ProbeResult {
         id,
@@ -254,8 +290,14 @@ fn probe(
             eigenvalue: eigen.map(|e| e.0),
             hessian_iterations: eigen.map(|e| e.1),
         },
-        train_score: score::score(&ts, &train_loss, 0.5, threshold),
-        test_score: score::score(&ts, &test_loss, 0.5, threshold),
+        train_score: score::score(&ts, &train_loss, &train_se, scoring),
+        test_score: score::score(&ts, &test_loss, &test_se, scoring),
+        samples: Some(ProbeSamples {
+            train: train.len,
+            test: test.len,
+            bn: bn_samples.as_ref().map(|s| s.len),
+        }),
+        auto_range,
         shift: shift::random_shift(&ts, &train_loss, &test_loss, span / 8.0, 40),
         points,
         cost: ProbeCost {
@@ -290,6 +332,7 @@ pub fn run_batch(
         centres.push(CentreKind::Swa);
     }
     let mut stats = Vec::new();
+    let mut sets = Vec::new();
     for centre in centres {
         let mut results = Vec::new();
         for k in 0..directions as u64 {
@@ -305,7 +348,14 @@ pub fn run_batch(
             CentreKind::Swa => "swa",
         };
         stats.push(summarise(label, &results));
+        sets.push((label, results));
     }
+    let comparisons = match sets.as_slice() {
+        [(sgd, sgd_results), (swa, swa_results)] => {
+            vec![compare((swa, swa_results), (sgd, sgd_results), "")]
+        }
+        _ => Vec::new(),
+    };
     let id = match run {
         Some(run) => {
             let n = store::next_id(run, &base, "batch");
@@ -324,6 +374,7 @@ pub fn run_batch(
         spec: base,
         directions,
         centres: stats,
+        comparisons,
     };
     if let Some(run) = run {
         let value = serde_json::to_value(&summary).expect("summaries serialise");

@@ -19,8 +19,9 @@ pub struct Line<'a> {
     /// ends exactly.
     pub end: Option<&'a Tensor>,
     pub bn: BnMode,
-    pub bn_subset: usize,
-    /// Batch size of evaluations and of BN recomputation passes (no autograd, so large).
+    /// The BN recomputation at each point (in `Recompute` mode).
+    pub bn_pass: eval::BnPass,
+    /// Batch size of evaluations (no autograd, so large).
     pub eval_batch: i64,
     pub seed: u64,
 }
@@ -42,10 +43,10 @@ impl Line<'_> {
                 eval::recompute_bn(
                     model,
                     self.data,
-                    self.eval_batch,
-                    Some(self.bn_subset),
+                    self.bn_pass.batch,
+                    self.bn_pass.subset,
                     self.seed,
-                    0,
+                    self.bn_pass.key,
                 );
                 Mode::Eval
             }
@@ -61,13 +62,7 @@ impl Line<'_> {
         let mode = self.set_bn(scratch);
         let train = eval::evaluate_in_mode(scratch, self.data, self.train, self.eval_batch, mode);
         let test = eval::evaluate_in_mode(scratch, self.data, self.test, self.eval_batch, mode);
-        ProbePoint {
-            t,
-            train_loss: train.loss,
-            train_acc: train.acc,
-            test_loss: test.loss,
-            test_acc: test.acc,
-        }
+        ProbePoint::measured(t, &train, &test)
     }
 }
 
@@ -95,13 +90,7 @@ impl Line<'_> {
         let test = eval::evaluate_copies(stacked, self.data, self.test, self.eval_batch, mode);
         ts.iter()
             .zip(train.iter().zip(&test))
-            .map(|(&t, (train, test))| ProbePoint {
-                t,
-                train_loss: train.loss,
-                train_acc: train.acc,
-                test_loss: test.loss,
-                test_acc: test.acc,
-            })
+            .map(|(&t, (train, test))| ProbePoint::measured(t, train, test))
             .collect()
     }
 }

@@ -10,6 +10,14 @@
 //! - the direction is (r, p, c)-asymmetric, with p the flat side's slope, when c >= threshold
 //!   (He et al.'s definition asks the sharp side to rise at least c times as fast as the flat
 //!   side beyond r);
+//! - the noise floor F: how much a rise could be sampling noise, 2·sqrt(SE(0)² + SE(±T)²)
+//!   from the standard errors of the measured losses (the larger side's), and never below a
+//!   stated minimum rise. c is only a measurement when the rises stand out of that noise: a
+//!   direction is *flat* when neither rise exceeds F, *asymmetric* when c >= threshold and
+//!   either both rises exceed F or one does by at least threshold·F (the other side, within
+//!   noise, then rises at least threshold times less), *symmetric* when both exceed F and
+//!   c < threshold, and *undecided* when one side is within noise and the other rises less
+//!   than threshold·F;
 //! - the bias: where along the line the loss is lowest (the grid's minimum refined by a
 //!   parabola through it and its neighbours; exact for smooth minima, within half a grid step
 //!   for kinks); positive means towards +.
@@ -39,6 +47,60 @@ impl Side {
     }
 }
 
+/// What a curve's rises say, given the noise floor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Class {
+    Asymmetric,
+    Symmetric,
+    /// Neither side rises above the noise floor.
+    Flat,
+    /// One side is within noise and the other rises too little to bound c.
+    Undecided,
+    /// Scored before the noise floor existed.
+    #[default]
+    Unclassified,
+}
+
+impl Class {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Asymmetric => "asymmetric",
+            Self::Symmetric => "symmetric",
+            Self::Flat => "flat",
+            Self::Undecided => "undecided",
+            Self::Unclassified => "unclassified",
+        }
+    }
+}
+
+/// How curves are scored: where r sits, the c that counts as asymmetric and the smallest rise
+/// that is not noise.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scoring {
+    pub r_fraction: f64,
+    pub threshold: f64,
+    pub min_rise: f64,
+}
+
+/// Standard errors between the floor and a rise: rises below 2 SE of their difference are
+/// not told from noise (about 98% one-sided).
+pub const NOISE_Z: f64 = 2.0;
+
+/// The smallest rise that counts when the losses' standard errors are smaller (or unknown).
+pub const DEFAULT_MIN_RISE: f64 = 1e-3;
+
+impl Scoring {
+    /// r at T/2, the stated threshold and minimum rise.
+    pub fn new(threshold: f64, min_rise: f64) -> Self {
+        Self {
+            r_fraction: 0.5,
+            threshold,
+            min_rise,
+        }
+    }
+}
+
 /// The asymmetry of one curve.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Score {
@@ -59,7 +121,13 @@ pub struct Score {
     pub c: f64,
     pub flat_side: Side,
     pub threshold: f64,
+    /// True for the class `Asymmetric`.
     pub asymmetric: bool,
+    /// The smallest rise that is not sampling noise (see the module's notes).
+    #[serde(default, with = "crate::nonfinite")]
+    pub noise_floor: f64,
+    #[serde(default)]
+    pub class: Class,
     /// t of the lowest loss along the line.
     #[serde(with = "crate::nonfinite")]
     pub bias: f64,
@@ -103,9 +171,15 @@ pub fn interpolate(ts: &[f64], ys: &[f64], t: f64) -> f64 {
 /// Slopes at or below this count as flat (losses are O(1); this is far below noise).
 const FLAT: f64 = 1e-9;
 
-/// Scores a curve sampled at ascending `ts`. `r_fraction` places r as a fraction of T.
-/// Returns None unless the grid has points on both sides of 0.
-pub fn score(ts: &[f64], losses: &[f64], r_fraction: f64, threshold: f64) -> Option<Score> {
+/// Scores a curve sampled at ascending `ts`, with the standard errors of its losses (`ses`,
+/// empty when unknown: the floor is then the minimum rise). Returns None unless the grid has
+/// points on both sides of 0.
+pub fn score(ts: &[f64], losses: &[f64], ses: &[f64], how: Scoring) -> Option<Score> {
+    let Scoring {
+        r_fraction,
+        threshold,
+        min_rise,
+    } = how;
     if ts.len() < 3 || ts.len() != losses.len() || losses.iter().any(|l| !l.is_finite()) {
         return None;
     }
@@ -135,20 +209,46 @@ pub fn score(ts: &[f64], losses: &[f64], r_fraction: f64, threshold: f64) -> Opt
     } else {
         Side::Minus
     };
+    let (rise_minus, rise_plus) = (at(-big_t) - centre, at(big_t) - centre);
+    let noise_floor = if ses.len() == ts.len() && ses.iter().all(|s| s.is_finite()) {
+        let se = |t: f64| interpolate(ts, ses, t);
+        let far = se(-big_t).max(se(big_t));
+        (NOISE_Z * (se(0.0).powi(2) + far.powi(2)).sqrt()).max(min_rise)
+    } else {
+        min_rise
+    };
+    let class = classify(rise_minus, rise_plus, c, noise_floor, threshold);
     Some(Score {
         half_range: big_t,
         r,
         centre_loss: centre,
-        rise_minus: at(-big_t) - centre,
-        rise_plus: at(big_t) - centre,
+        rise_minus,
+        rise_plus,
         slope_minus,
         slope_plus,
         c,
-        flat_side,
+        flat_side: if class == Class::Flat {
+            Side::Neither
+        } else {
+            flat_side
+        },
         threshold,
-        asymmetric: c >= threshold,
+        asymmetric: class == Class::Asymmetric,
+        noise_floor,
+        class,
         bias: minimum_location(ts, losses),
     })
+}
+
+fn classify(rise_minus: f64, rise_plus: f64, c: f64, floor: f64, threshold: f64) -> Class {
+    let sharp = rise_minus.max(rise_plus);
+    match (rise_minus > floor, rise_plus > floor) {
+        (false, false) => Class::Flat,
+        (true, true) if c >= threshold => Class::Asymmetric,
+        (true, true) => Class::Symmetric,
+        _ if c >= threshold && sharp >= threshold * floor => Class::Asymmetric,
+        _ => Class::Undecided,
+    }
 }
 
 /// Where the sampled curve is lowest: the grid minimum refined by the parabola through it and
@@ -189,7 +289,7 @@ mod tests {
             .iter()
             .map(|&t| if t >= 0.0 { 0.1 * t } else { -0.4 * t })
             .collect();
-        let s = score(&ts, &ls, 0.5, 3.0).unwrap();
+        let s = score(&ts, &ls, &[], Scoring::new(3.0, 1e-3)).unwrap();
         assert!((s.c - 4.0).abs() < 1e-12, "{}", s.c);
         assert_eq!(s.flat_side, Side::Plus);
         assert!(s.asymmetric);
@@ -204,7 +304,7 @@ mod tests {
     fn a_symmetric_quadratic_is_not_asymmetric() {
         let ts = grid(-4.0, 4.0, 17);
         let ls: Vec<f64> = ts.iter().map(|t| 0.3 + t * t).collect();
-        let s = score(&ts, &ls, 0.5, 3.0).unwrap();
+        let s = score(&ts, &ls, &[], Scoring::new(3.0, 1e-3)).unwrap();
         assert!((s.c - 1.0).abs() < 1e-12);
         assert_eq!(s.flat_side, Side::Neither);
         assert!(!s.asymmetric);
@@ -216,7 +316,7 @@ mod tests {
         // (t - 0.3)^2 sampled every 0.5: the parabola fit recovers 0.3 exactly.
         let ts = grid(-5.0, 5.0, 21);
         let ls: Vec<f64> = ts.iter().map(|t| (t - 0.3) * (t - 0.3)).collect();
-        let s = score(&ts, &ls, 0.5, 3.0).unwrap();
+        let s = score(&ts, &ls, &[], Scoring::new(3.0, 1e-3)).unwrap();
         assert!((s.bias - 0.3).abs() < 1e-9, "{}", s.bias);
         // Shifting the minimum right makes the left side steeper beyond r: flat side +.
         assert_eq!(s.flat_side, Side::Plus);
@@ -229,7 +329,7 @@ mod tests {
             .iter()
             .map(|&t| if t > 0.0 { 1.0 } else { 1.0 - t })
             .collect();
-        let s = score(&ts, &ls, 0.5, 3.0).unwrap();
+        let s = score(&ts, &ls, &[], Scoring::new(3.0, 1e-3)).unwrap();
         assert!(s.c.is_infinite() && s.asymmetric);
         assert_eq!(s.flat_side, Side::Plus);
         let json = serde_json::to_string(&s).unwrap();
@@ -239,11 +339,65 @@ mod tests {
     }
 
     #[test]
+    fn rises_within_noise_are_flat_not_asymmetric() {
+        // A sign probe over range 2 whose rises are -0.001 and 0.008: c is large, but with a
+        // standard error of 0.011 per point the floor is 2·sqrt(2)·0.011 ≈ 0.031.
+        let ts = grid(-2.0, 2.0, 9);
+        let ls: Vec<f64> = ts
+            .iter()
+            .map(|&t| 0.2229 + if t > 0.0 { 0.004 * t } else { 0.0005 * t })
+            .collect();
+        let ses = vec![0.011; ts.len()];
+        let s = score(&ts, &ls, &ses, Scoring::new(3.0, 1e-3)).unwrap();
+        assert!(s.c.is_infinite(), "{}", s.c);
+        assert!((s.rise_minus + 0.001).abs() < 1e-12 && (s.rise_plus - 0.008).abs() < 1e-12);
+        assert!((s.noise_floor - 2.0 * (2.0f64).sqrt() * 0.011).abs() < 1e-12);
+        assert_eq!((s.class, s.asymmetric), (Class::Flat, false));
+        assert_eq!(s.flat_side, Side::Neither);
+        // With only a stated minimum of 0.001 the same curve would count (0.008 >= 3 · 0.001):
+        // the standard error is what tells it is noise.
+        let s = score(&ts, &ls, &[], Scoring::new(3.0, 1e-3)).unwrap();
+        assert_eq!(s.noise_floor, 1e-3);
+        assert_eq!(s.class, Class::Asymmetric);
+    }
+
+    #[test]
+    fn one_side_within_noise_counts_only_when_the_other_rises_far_above_it() {
+        // + rises 0.01 (within a floor of 0.05), - rises 0.5 = 10 floors: asymmetric.
+        let ts = grid(-4.0, 4.0, 9);
+        let ls: Vec<f64> = ts
+            .iter()
+            .map(|&t| if t > 0.0 { 0.0025 * t } else { -0.125 * t })
+            .collect();
+        let s = score(&ts, &ls, &[], Scoring::new(3.0, 0.05)).unwrap();
+        assert_eq!((s.class, s.flat_side), (Class::Asymmetric, Side::Plus));
+        // - rises 0.1 = 2 floors: not enough to say c >= 3.
+        let ls: Vec<f64> = ts
+            .iter()
+            .map(|&t| if t > 0.0 { 0.0025 * t } else { -0.025 * t })
+            .collect();
+        let s = score(&ts, &ls, &[], Scoring::new(3.0, 0.05)).unwrap();
+        assert_eq!((s.class, s.asymmetric), (Class::Undecided, false));
+        // Both sides well above the floor and alike: symmetric.
+        let ls: Vec<f64> = ts.iter().map(|t| 0.1 * t * t).collect();
+        let s = score(&ts, &ls, &[], Scoring::new(3.0, 0.05)).unwrap();
+        assert_eq!(s.class, Class::Symmetric);
+    }
+
+    #[test]
     fn one_sided_grids_and_bad_curves_are_not_scored() {
         let ts = grid(0.0, 1.0, 5);
-        assert!(score(&ts, &[1.0; 5], 0.5, 3.0).is_none());
+        assert!(score(&ts, &[1.0; 5], &[], Scoring::new(3.0, 1e-3)).is_none());
         let ts = grid(-1.0, 1.0, 5);
-        assert!(score(&ts, &[1.0, 1.0, f64::NAN, 1.0, 1.0], 0.5, 3.0).is_none());
+        assert!(
+            score(
+                &ts,
+                &[1.0, 1.0, f64::NAN, 1.0, 1.0],
+                &[],
+                Scoring::new(3.0, 1e-3)
+            )
+            .is_none()
+        );
     }
 
     #[test]

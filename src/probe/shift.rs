@@ -24,6 +24,27 @@ pub struct ShiftCheck {
     pub best_ratio: f64,
 }
 
+impl ShiftCheck {
+    /// True when the best shift is the largest tried on its side: the true best may lie
+    /// beyond, and the ratio is only an upper bound.
+    pub fn at_edge(&self) -> bool {
+        let edge = self.deltas.iter().fold(0.0f64, |m, d| m.max(d.abs()));
+        edge > 0.0 && self.best_delta.abs() >= edge - 1e-12
+    }
+
+    /// "best δ +0.300 (ξ ratio 0.412)", with a warning when it sits at the edge.
+    pub fn describe(&self) -> String {
+        let mut s = format!(
+            "best δ {:+.3} (ξ ratio {:.3})",
+            self.best_delta, self.best_ratio
+        );
+        if self.at_edge() {
+            s += " — at the edge of the shifts tried: the best shift may lie further out";
+        }
+        s
+    }
+}
+
 /// How far the training curve and the test curve shifted by `delta` are from differing by a
 /// constant: the mean absolute deviation of their gap.
 pub fn xi(ts: &[f64], train: &[f64], test: &[f64], delta: f64) -> Option<f64> {
@@ -104,6 +125,11 @@ mod tests {
         let zero = c.deltas.iter().position(|d| *d == 0.0).unwrap();
         assert_eq!(c.ratio[zero], 1.0);
         assert_eq!(c.deltas.len(), 41);
+        assert!(!c.at_edge());
+        // Allowing shifts of at most 0.2, the best is the edge, and it says so.
+        let c = random_shift(&ts, &train, &test, 0.2, 4).unwrap();
+        assert!((c.best_delta - 0.2).abs() < 1e-9 && c.at_edge());
+        assert!(c.describe().contains("at the edge"), "{}", c.describe());
     }
 
     #[test]

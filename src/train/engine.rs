@@ -189,6 +189,7 @@ impl Engine {
             scratch: &self.scratch,
             seed: self.exp.seed,
             eval_batch: self.eval_batch(),
+            bn_pass: crate::train::swa::bn_pass(&self.exp, self.state.step),
             epoch: self.state.epoch,
             step: self.state.step,
             swa_n: swa.map_or(0, |s| s.n),

@@ -19,7 +19,7 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 /// Work that reads the live weights.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Job {
-    Probe(ProbeRequest),
+    Probe(Box<ProbeRequest>),
     Ablate {
         kind: AblationKind,
         directions: Option<usize>,
@@ -76,7 +76,7 @@ impl Observer for LiveObserver<'_> {
             };
             match command {
                 Command::CancelProbe => self.cancel = true,
-                Command::Probe(request) => self.waiting = Some(Job::Probe(*request)),
+                Command::Probe(request) => self.waiting = Some(Job::Probe(request)),
                 Command::Ablate { kind, directions } => {
                     self.waiting = Some(Job::Ablate { kind, directions })
                 }

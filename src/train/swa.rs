@@ -2,7 +2,20 @@
 //! a model of its own. BN statistics are not averaged; they are recomputed for the averaged
 //! weights before the average is evaluated (see `eval::recompute_bn`).
 
+use crate::config::Experiment;
 use crate::model::Model;
+use crate::model::eval::BnPass;
+
+/// The pass that recomputes the average's BN statistics at optimiser step `step`: the
+/// training batch size, `swa.bn_subset` samples (all unless set). Probes repeat it, so that a
+/// probe's t = 0 through the average measures what the dashboard shows.
+pub fn bn_pass(exp: &Experiment, step: u64) -> BnPass {
+    BnPass {
+        batch: i64::from(exp.train.batch_size),
+        subset: exp.swa.bn_subset,
+        key: step,
+    }
+}
 
 /// A running average of snapshots of a model's parameters.
 pub struct SwaAverage {

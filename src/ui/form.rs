@@ -44,7 +44,16 @@ pub struct ProbeForm {
     pub selected: usize,
     /// Why the current values cannot be fired, if they cannot.
     pub error: Option<String>,
+    /// The experiment's settings: what the form does not show comes from here, and a new
+    /// direction takes its grid from here (or its kind's defaults).
+    base: ProbeSpec,
+    seed: u64,
+    /// True until the selected number is typed into: the first digit replaces it.
+    fresh: bool,
 }
+
+/// What the train-subset field shows for the run's own evaluation subset.
+const RUNS_OWN: &str = "run";
 
 fn choice(name: &'static str, options: &'static [&'static str], current: &str) -> Field {
     Field {
@@ -82,12 +91,23 @@ impl ProbeForm {
                 number("from", s.from.unwrap_or(-10.0), false),
                 number("to", s.to.unwrap_or(10.0), false),
                 number("points", s.points.unwrap_or(41) as f64, true),
-                number("train subset", s.train_subset.unwrap_or(2000) as f64, true),
+                Field {
+                    name: "train subset",
+                    value: Value::Number {
+                        text: s
+                            .train_subset
+                            .map_or(RUNS_OWN.to_owned(), crate::config::probe::samples::describe),
+                        integer: true,
+                    },
+                },
                 number("seed", s.seed.unwrap_or(seed) as f64, true),
                 number("directions", 1.0, true),
             ],
             selected: 1,
             error: None,
+            base: spec.clone(),
+            seed,
+            fresh: true,
         };
         form.check();
         form
@@ -136,11 +156,12 @@ impl ProbeForm {
             }
         }
         self.selected = i as usize;
+        self.fresh = true;
     }
 
     /// Cycles a choice, or nudges a number, by `by`.
     pub fn cycle(&mut self, by: isize) {
-        let was_interp = self.get("direction").text() == "interp";
+        let was_direction = self.get("direction").text();
         let field = &mut self.fields[self.selected];
         match &mut field.value {
             Value::Choice { options, index } => {
@@ -158,27 +179,33 @@ impl ProbeForm {
                 }
             }
         }
-        // Interpolation has its own natural range: SWA at 0, SGD at 1.
-        let is_interp = self.get("direction").text() == "interp";
-        if is_interp != was_interp {
-            let (from, to, points) = if is_interp {
-                (-2.0, 3.0, 201.0)
-            } else {
-                (-10.0, 10.0, 41.0)
-            };
-            self.set_number("from", from);
-            self.set_number("to", to);
-            self.set_number("points", points);
+        // Each direction has its own grid: the experiment's for its direction's kind, else
+        // the kind's defaults (interpolation: SWA at 0, SGD at 1, [-2, 3]).
+        let direction = self.get("direction").text();
+        if self.fields[self.selected].name == "direction"
+            && direction != was_direction
+            && let Some(kind) = DirectionKind::from_name(&direction)
+        {
+            let s = self.base.with_direction(kind).resolved(self.seed);
+            self.set_number("from", s.from.unwrap_or(-10.0));
+            self.set_number("to", s.to.unwrap_or(10.0));
+            self.set_number("points", s.points.unwrap_or(41) as f64);
         }
+        self.fresh = false;
         self.check();
     }
 
-    /// Types a character into the selected number.
+    /// Types a character into the selected number; the first one after the field is
+    /// selected replaces what it showed.
     pub fn input(&mut self, c: char) {
         if let Value::Number { text, integer } = &mut self.fields[self.selected].value
             && (c.is_ascii_digit() || (!*integer && (c == '.' || c == '-')))
         {
+            if self.fresh || text.chars().any(|c| c.is_ascii_alphabetic()) {
+                text.clear();
+            }
             text.push(c);
+            self.fresh = false;
         }
         self.check();
     }
@@ -188,6 +215,7 @@ impl ProbeForm {
         if let Value::Number { text, .. } = &mut self.fields[self.selected].value {
             text.pop();
         }
+        self.fresh = false;
         self.check();
     }
 
@@ -220,9 +248,15 @@ impl ProbeForm {
             from: Some(num("from")?),
             to: Some(num("to")?),
             points: Some(num("points")? as usize),
-            train_subset: Some(num("train subset")? as usize),
+            train_subset: match self.get("train subset").text().as_str() {
+                "" | RUNS_OWN => None,
+                "all" => Some(usize::MAX),
+                _ => Some(num("train subset")? as usize),
+            },
             seed: Some(num("seed")? as u64),
-            ..ProbeSpec::default()
+            // A range typed in the form is the range: no auto range over it.
+            auto_range: None,
+            ..self.base.clone()
         };
         spec.validate()?;
         let directions = num("directions")? as usize;
@@ -283,6 +317,50 @@ mod tests {
             form.selected, 1,
             "skips the fields interp ignores, wrapping round"
         );
+    }
+
+    #[test]
+    fn each_direction_gets_its_grid_back_and_typing_replaces_a_number() {
+        let base = ProbeSpec {
+            from: Some(-5.0),
+            to: Some(5.0),
+            points: Some(21),
+            bn_subset: Some(300),
+            min_rise: Some(0.01),
+            ..Default::default()
+        };
+        let mut form = ProbeForm::new(&base, 1);
+        form.selected = 1;
+        let grid = |form: &ProbeForm| {
+            let s = form.request().unwrap().spec;
+            (s.from, s.to, s.points)
+        };
+        for _ in 0..3 {
+            form.cycle(1);
+        }
+        assert_eq!(grid(&form), (Some(-2.0), Some(3.0), Some(201)));
+        form.cycle(1); // hessian: the experiment's grid again
+        assert_eq!(grid(&form), (Some(-5.0), Some(5.0), Some(21)));
+        form.cycle(1);
+        assert_eq!(form.fields[1].text(), "uniform");
+        assert_eq!(grid(&form), (Some(-5.0), Some(5.0), Some(21)));
+        // Settings the form does not show come from the experiment.
+        let spec = form.request().unwrap().spec;
+        assert_eq!((spec.bn_subset, spec.min_rise), (Some(300), Some(0.01)));
+        // Select "to" and type: the digits replace 5, then append.
+        form.selected = 5;
+        form.step(1);
+        assert_eq!(form.fields[form.selected].name, "to");
+        form.input('1');
+        form.input('2');
+        assert_eq!(form.fields[6].text(), "12");
+        // The train subset shows the run's own until a number is typed.
+        assert_eq!(form.fields[8].text(), "run");
+        assert_eq!(form.request().unwrap().spec.train_subset, None);
+        form.selected = 7;
+        form.step(1);
+        form.input('5');
+        assert_eq!(form.request().unwrap().spec.train_subset, Some(5));
     }
 
     #[test]

@@ -5,6 +5,7 @@ use crate::ablation::{self, AblationKind, AblationResult};
 use crate::export::figure::{self, Figure, Line, palette};
 use crate::probe::format_c;
 use crate::rundir::RunDir;
+use crate::stats;
 use std::fmt::Write;
 
 pub(super) fn section(doc: &mut Doc, run: &RunDir, log_y: bool) -> Result<(), ReportError> {
@@ -37,18 +38,25 @@ fn ablation_caption(a: &AblationResult) -> String {
                 .iter()
                 .map(|arm| {
                     format!(
-                        "{} through {}: {:.0}%",
+                        "{} through {}: {}",
                         arm.name,
                         arm.centre,
-                        100.0 * arm.fraction_asymmetric
+                        stats::format_percent(
+                            arm.stats.fraction_asymmetric,
+                            arm.stats.fraction_interval.as_ref()
+                        )
                     )
                 })
                 .collect();
-            format!(
-                "Fraction of asymmetric directions (c ≥ {}) per arm: {}.",
+            let mut caption = format!(
+                "Fraction of asymmetric directions (c ≥ {}, both rises above the noise floor) per arm, with Wilson 95% intervals (whiskers): {}.",
                 a.threshold,
                 arms.join(", ")
-            )
+            );
+            for comparison in &a.comparisons {
+                caption += &format!(" {}.", comparison.describe());
+            }
+            caption
         }
         _ => {
             let arms: Vec<String> = a
@@ -83,16 +91,15 @@ fn ablation_figure(run: &RunDir, a: &AblationResult, log_y: bool) -> Result<Stri
     ];
     match a.kind {
         AblationKind::Summary => {
-            let bars: Vec<(String, f64, _)> = a
+            let bars: Vec<figure::Bar> = a
                 .arms
                 .iter()
                 .enumerate()
-                .map(|(i, arm)| {
-                    (
-                        format!("{} {}", arm.name, arm.centre),
-                        arm.fraction_asymmetric,
-                        colors[i / 2 % colors.len()],
-                    )
+                .map(|(i, arm)| figure::Bar {
+                    name: format!("{} {}", arm.name, arm.centre),
+                    value: arm.stats.fraction_asymmetric,
+                    color: colors[i / 2 % colors.len()],
+                    interval: arm.stats.fraction_interval,
                 })
                 .collect();
             figure::bars(

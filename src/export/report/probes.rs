@@ -78,8 +78,9 @@ pub(super) fn section(doc: &mut Doc, run: &RunDir, log_y: bool) -> Result<(), Re
                 doc.caption(&name,
                     &name,
                     format!(
-                        "How well the test curve of probe {} matches the training curve shifted by δ, up to a constant: best at δ = {:+.3}, where ξ falls to {:.3} of its unshifted value.",
-                        r.id, shift.best_delta, shift.best_ratio
+                        "How well the test curve of probe {} matches the training curve shifted by δ, up to a constant: best at δ = {:+.3}, where ξ falls to {:.3} of its unshifted value{}.",
+                        r.id, shift.best_delta, shift.best_ratio,
+                        if shift.at_edge() { " (at the edge of the shifts tried: the best shift may lie further out)" } else { "" }
                     ),
                 );
             }
@@ -107,11 +108,12 @@ pub(super) fn batches_section(doc: &mut Doc, run: &RunDir) -> Result<(), ReportE
             for (c, color) in b.centres.iter().zip([palette::VERMILLION, palette::BLUE]) {
                 let total = c.probes.len().max(1) as f64;
                 for (count, label) in c.histogram.iter().zip(&labels) {
-                    bars.push((
-                        format!("{} {label}", c.centre),
-                        *count as f64 / total,
+                    bars.push(figure::Bar {
+                        name: format!("{} {label}", c.centre),
+                        value: *count as f64 / total,
                         color,
-                    ));
+                        interval: None,
+                    });
                 }
             }
             doc.save(
@@ -124,24 +126,17 @@ pub(super) fn batches_section(doc: &mut Doc, run: &RunDir) -> Result<(), ReportE
                     HEIGHT,
                 ),
             )?;
-            let fractions: Vec<String> = b
+            let mut fractions: Vec<String> = b
                 .centres
                 .iter()
-                .map(|c| {
-                    format!(
-                        "{}: {}/{} asymmetric ({:.0}%)",
-                        c.centre,
-                        c.asymmetric,
-                        c.probes.len(),
-                        100.0 * c.fraction_asymmetric
-                    )
-                })
+                .map(|c| format!("{}: {}", c.centre, c.stats.describe()))
                 .collect();
+            fractions.extend(b.comparisons.iter().map(|c| c.describe()));
             doc.caption(
                 &name,
                 &name,
                 format!(
-                    "Histogram of c over {} {} directions per centre (asymmetric when c ≥ {}): {}.",
+                    "Histogram of c over {} {} directions per centre (asymmetric when c ≥ {} and the rises stand above the noise floor; 95% intervals in brackets): {}.",
                     b.directions,
                     b.spec.direction.as_str(),
                     b.threshold,

@@ -70,7 +70,7 @@ impl Engine {
                 self.start_twin()?;
                 return Ok(None);
             }
-            Command::Probe(request) => probing::Job::Probe(*request),
+            Command::Probe(request) => probing::Job::Probe(request),
             Command::Ablate { kind, directions } => probing::Job::Ablate { kind, directions },
         };
         let deferred = probing::serve(self, job, commands, &self.stop);

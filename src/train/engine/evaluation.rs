@@ -23,15 +23,14 @@ impl Engine {
             return Ok(finite);
         };
         if !swa.bn_is_fresh() {
-            let bn_batch = self.exp.train.batch_size as i64;
-            let (subset, seed) = (self.exp.swa.bn_subset, self.exp.seed);
+            let pass = crate::train::swa::bn_pass(&self.exp, self.state.step);
             eval::recompute_bn(
                 &swa.model,
                 &self.data,
-                bn_batch,
-                subset,
-                seed,
-                self.state.step,
+                pass.batch,
+                pass.subset,
+                self.exp.seed,
+                pass.key,
             );
             swa.mark_bn_fresh();
         }

@@ -73,13 +73,15 @@ impl App {
             Event::ProbeBatchFinished(summary) => {
                 for c in &summary.centres {
                     self.log(format!(
-                        "batch {}: {} centre, {}/{} asymmetric (c >= {})",
+                        "batch {}: {} centre, {} (c >= {})",
                         summary.id,
                         c.centre,
-                        c.asymmetric,
-                        c.probes.len(),
+                        c.stats.describe(),
                         summary.threshold
                     ));
+                }
+                for comparison in &summary.comparisons {
+                    self.log(format!("batch {}: {}", summary.id, comparison.describe()));
                 }
                 self.probes.batches.push(*summary);
             }

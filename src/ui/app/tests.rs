@@ -45,6 +45,8 @@ pub fn probe_result(id: &str) -> crate::probe::ProbeResult {
                 train_acc: 0.9,
                 test_loss: loss + 0.05,
                 test_acc: 0.88,
+                train_loss_se: Some(0.01),
+                test_loss_se: Some(0.012),
             }
         })
         .collect();
@@ -74,8 +76,8 @@ pub fn probe_result(id: &str) -> crate::probe::ProbeResult {
             eigenvalue: None,
             hessian_iterations: None,
         },
-        train_score: score::score(&ts, &train, 0.5, 3.0),
-        test_score: score::score(&ts, &test, 0.5, 3.0),
+        train_score: score::score(&ts, &train, &[], score::Scoring::new(3.0, 0.01)),
+        test_score: score::score(&ts, &test, &[], score::Scoring::new(3.0, 0.01)),
         shift: shift::random_shift(&ts, &train, &test, 1.0, 10),
         points,
         cost: ProbeCost {
@@ -85,6 +87,8 @@ pub fn probe_result(id: &str) -> crate::probe::ProbeResult {
             ratio_to_forward: 1.5,
         },
         created: "2026-11-27T12:00:00Z".into(),
+        samples: None,
+        auto_range: None,
     }
 }
 
@@ -115,7 +119,7 @@ pub fn ablation_result(
     let arms = names
         .iter()
         .zip(&probes)
-        .map(|(name, p)| crate::ablation::arm(name, ".", std::slice::from_ref(p), 3.0))
+        .map(|(name, p)| crate::ablation::arm(name, ".", std::slice::from_ref(p)))
         .collect();
     let result = crate::ablation::AblationResult {
         id: format!("001-{}", kind.as_str()),
@@ -123,6 +127,7 @@ pub fn ablation_result(
         threshold: 3.0,
         spec: crate::probe::ProbeSpec::default(),
         arms,
+        comparisons: Vec::new(),
         swa_gain: crate::ablation::SwaGain {
             bn: Some(0.05),
             none: Some(-0.002),

@@ -208,6 +208,9 @@ fn side_labels(app: &App, score: &Score) -> Line<'static> {
     let text = match score.flat_side {
         Side::Plus => " ◀ sharp side · flat side ▶ ",
         Side::Minus => " ◀ flat side · sharp side ▶ ",
+        Side::Neither if score.class == crate::probe::score::Class::Flat => {
+            " flat: both rises within noise "
+        }
         Side::Neither => " symmetric ",
     };
     Line::styled(text, app.theme.dim()).right_aligned()
@@ -246,8 +249,10 @@ fn render_scores(app: &App, frame: &mut Frame, area: Rect, result: Option<&Probe
         }
         if let Some(shift) = &r.shift {
             facts += &format!(
-                " · shift δ {:+.2} (ξ ratio {:.2})",
-                shift.best_delta, shift.best_ratio
+                " · shift δ {:+.2}{} (ξ ratio {:.2})",
+                shift.best_delta,
+                if shift.at_edge() { " (edge)" } else { "" },
+                shift.best_ratio
             );
         }
         lines.push(Line::raw(facts));
@@ -295,7 +300,12 @@ fn render_table(app: &App, frame: &mut Frame, area: Rect) {
             r.spec.bn.as_str(),
             s.map_or("–".into(), |s| format_c(s.c)),
             s.map_or("–", |s| s.flat_side.symbol()),
-            s.map_or("–", |s| if s.asymmetric { "yes" } else { "no" }),
+            s.map_or("–", |s| match s.class {
+                _ if s.asymmetric => "yes",
+                crate::probe::score::Class::Flat => "flat",
+                crate::probe::score::Class::Undecided => "?",
+                _ => "no",
+            }),
         );
         let style = if i == app.probes.selected {
             app.theme.key()
@@ -328,14 +338,7 @@ fn render_batch(app: &App, frame: &mut Frame, area: Rect, batch: &BatchSummary) 
     let (full, _) = app.theme.bar_chars();
     for c in &batch.centres {
         lines.push(Line::styled(
-            format!(
-                "{}: {}/{} asymmetric ({:.0}%) · median c {}",
-                c.centre,
-                c.asymmetric,
-                c.probes.len(),
-                100.0 * c.fraction_asymmetric,
-                c.median_c.map_or("∞".into(), format_c)
-            ),
+            format!("{}: {}", c.centre, c.stats.describe()),
             app.theme.title(),
         ));
         let most = c.histogram.iter().copied().max().unwrap_or(1).max(1);
@@ -350,7 +353,13 @@ fn render_batch(app: &App, frame: &mut Frame, area: Rect, batch: &BatchSummary) 
             .collect();
         lines.extend(row.chunks(2).map(|pair| Line::raw(pair.join("  "))));
     }
-    let title = format!(" batch {} · threshold c ≥ {} ", batch.id, batch.threshold);
+    for comparison in &batch.comparisons {
+        lines.push(Line::raw(comparison.describe()));
+    }
+    let title = format!(
+        " batch {} · threshold c ≥ {} · [95% intervals] ",
+        batch.id, batch.threshold
+    );
     frame.render_widget(Paragraph::new(lines).block(panel(app, title)), area);
 }
 

@@ -1,0 +1,299 @@
+//! Uncertainty of the conclusions valleys draws from a handful of random directions: 95%
+//! intervals for a fraction (Wilson), for the difference of two fractions (Newcombe's hybrid
+//! score interval) and for a median and a difference of medians (percentile bootstrap over
+//! directions). Pure maths, no tensors.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// The two-sided 95% normal quantile.
+pub const Z95: f64 = 1.959_963_984_540_054;
+
+/// Bootstrap resamples behind every median interval: the 2.5% and 97.5% percentiles move by
+/// well under a grid step of c at this count.
+pub const RESAMPLES: usize = 4000;
+
+/// A two-sided interval. Bounds may be infinite (a median c can be).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    #[serde(with = "crate::nonfinite")]
+    pub lo: f64,
+    #[serde(with = "crate::nonfinite")]
+    pub hi: f64,
+}
+
+impl Interval {
+    pub fn contains(&self, x: f64) -> bool {
+        self.lo <= x && x <= self.hi
+    }
+
+    /// True when the whole interval lies above 0 (a difference that is there).
+    pub fn above_zero(&self) -> bool {
+        self.lo > 0.0
+    }
+
+    /// True when the whole interval lies below 0.
+    pub fn below_zero(&self) -> bool {
+        self.hi < 0.0
+    }
+}
+
+/// Wilson's score interval for `k` successes in `n` trials; None for `n = 0`. Unlike the
+/// normal approximation it stays inside [0, 1] and is not degenerate at 0 or n successes,
+/// which matter with 5 to 20 directions.
+pub fn wilson(k: usize, n: usize, z: f64) -> Option<Interval> {
+    if n == 0 || k > n {
+        return None;
+    }
+    let (k, n) = (k as f64, n as f64);
+    let p = k / n;
+    let z2 = z * z;
+    let denominator = 1.0 + z2 / n;
+    let centre = (p + z2 / (2.0 * n)) / denominator;
+    let half = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denominator;
+    // At 0 or n successes one bound is exactly 0 or 1; rounding must not move it.
+    Some(Interval {
+        lo: if k == 0.0 {
+            0.0
+        } else {
+            (centre - half).max(0.0)
+        },
+        hi: if k == n {
+            1.0
+        } else {
+            (centre + half).min(1.0)
+        },
+    })
+}
+
+/// Newcombe's hybrid score interval (his method 10) for p1 − p2 of two independent
+/// proportions, built from the two Wilson intervals.
+pub fn proportion_difference(
+    k1: usize,
+    n1: usize,
+    k2: usize,
+    n2: usize,
+    z: f64,
+) -> Option<Interval> {
+    let (a, b) = (wilson(k1, n1, z)?, wilson(k2, n2, z)?);
+    let (p1, p2) = (k1 as f64 / n1 as f64, k2 as f64 / n2 as f64);
+    let d = p1 - p2;
+    Some(Interval {
+        lo: d - ((p1 - a.lo).powi(2) + (b.hi - p2).powi(2)).sqrt(),
+        hi: d + ((a.hi - p1).powi(2) + (p2 - b.lo).powi(2)).sqrt(),
+    })
+}
+
+/// The median (the mean of the middle two for an even count); None when empty. Infinite
+/// values take part like any other (c is infinite when one side is flat).
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+    if sorted.is_empty() {
+        return None;
+    }
+    sorted.sort_by(f64::total_cmp);
+    let m = sorted.len() / 2;
+    Some(if sorted.len() % 2 == 1 {
+        sorted[m]
+    } else if sorted[m - 1] == sorted[m] {
+        // Keeps ∞ + ∞ from becoming anything but ∞.
+        sorted[m]
+    } else {
+        (sorted[m - 1] + sorted[m]) / 2.0
+    })
+}
+
+/// The percentile bootstrap 95% interval of the median of `values`, resampling the values
+/// (the directions) with replacement; None with fewer than two values.
+pub fn bootstrap_median(values: &[f64], seed: u64) -> Option<Interval> {
+    if values.len() < 2 {
+        return None;
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let medians: Vec<f64> = (0..RESAMPLES)
+        .filter_map(|_| median(&resample(values, &mut rng)))
+        .collect();
+    percentile_interval(medians)
+}
+
+/// The percentile bootstrap 95% interval of median(a) − median(b), resampling each set on its
+/// own. Resamples where both medians are infinite have no difference and are left out; None
+/// when more than 5% of them are, or either set has fewer than two values.
+pub fn bootstrap_median_difference(a: &[f64], b: &[f64], seed: u64) -> Option<Interval> {
+    if a.len() < 2 || b.len() < 2 {
+        return None;
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let differences: Vec<f64> = (0..RESAMPLES)
+        .filter_map(|_| {
+            let (ma, mb) = (
+                median(&resample(a, &mut rng))?,
+                median(&resample(b, &mut rng))?,
+            );
+            let d = ma - mb;
+            (!d.is_nan()).then_some(d)
+        })
+        .collect();
+    if differences.len() * 20 < RESAMPLES * 19 {
+        return None;
+    }
+    percentile_interval(differences)
+}
+
+fn resample(values: &[f64], rng: &mut ChaCha8Rng) -> Vec<f64> {
+    (0..values.len())
+        .map(|_| values[rng.gen_range(0..values.len())])
+        .collect()
+}
+
+fn percentile_interval(mut samples: Vec<f64>) -> Option<Interval> {
+    if samples.is_empty() {
+        return None;
+    }
+    samples.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        samples[((q * (samples.len() - 1) as f64).round() as usize).min(samples.len() - 1)]
+    };
+    Some(Interval {
+        lo: at(0.025),
+        hi: at(0.975),
+    })
+}
+
+/// "[0.12, 0.48]" with `digits` decimals; infinite bounds as ∞.
+pub fn format_interval(i: &Interval, digits: usize) -> String {
+    let f = |v: f64| {
+        if v.is_finite() {
+            format!("{v:.digits$}")
+        } else if v > 0.0 {
+            "∞".to_owned()
+        } else {
+            "-∞".to_owned()
+        }
+    };
+    format!("[{}, {}]", f(i.lo), f(i.hi))
+}
+
+/// A fraction and its interval as percentages: "40% [17, 69]".
+pub fn format_percent(p: f64, i: Option<&Interval>) -> String {
+    match i {
+        Some(i) => format!(
+            "{:.0}% [{:.0}, {:.0}]",
+            100.0 * p,
+            100.0 * i.lo,
+            100.0 * i.hi
+        ),
+        None => format!("{:.0}%", 100.0 * p),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64, tol: f64) -> bool {
+        (a - b).abs() <= tol
+    }
+
+    #[test]
+    fn wilson_matches_published_values() {
+        // Newcombe (1998), table I: 81/263 → [0.2553, 0.3662]; 0/10 → [0, 0.2775];
+        // 1/29 → [0.0061, 0.1718]; 15/148 → [0.0624, 0.1605].
+        for (k, n, lo, hi) in [
+            (81, 263, 0.2553, 0.3662),
+            (0, 10, 0.0, 0.2775),
+            (1, 29, 0.0061, 0.1718),
+            (15, 148, 0.0624, 0.1605),
+        ] {
+            let i = wilson(k, n, Z95).unwrap();
+            assert!(
+                close(i.lo, lo, 1e-4) && close(i.hi, hi, 1e-4),
+                "{k}/{n}: {i:?}"
+            );
+        }
+        // All successes: the mirror image of none.
+        let i = wilson(10, 10, Z95).unwrap();
+        assert!(close(i.lo, 1.0 - 0.2775, 1e-4) && i.hi == 1.0, "{i:?}");
+        assert!(wilson(0, 0, Z95).is_none() && wilson(3, 2, Z95).is_none());
+    }
+
+    #[test]
+    fn the_difference_of_proportions_matches_newcombe() {
+        // Newcombe (1998b), table II, method 10: 56/70 − 48/80 → [0.0524, 0.3339];
+        // 9/10 − 3/10 → [0.1705, 0.8090].
+        for ((k1, n1, k2, n2), (lo, hi)) in [
+            ((56, 70, 48, 80), (0.0524, 0.3339)),
+            ((9, 10, 3, 10), (0.1705, 0.8090)),
+        ] {
+            let i = proportion_difference(k1, n1, k2, n2, Z95).unwrap();
+            assert!(close(i.lo, lo, 1e-4) && close(i.hi, hi, 1e-4), "{i:?}");
+            assert!(i.above_zero());
+        }
+        let i = proportion_difference(5, 10, 5, 10, Z95).unwrap();
+        assert!(i.contains(0.0) && close(i.lo, -i.hi, 1e-12));
+    }
+
+    #[test]
+    fn medians_of_odd_even_and_infinite_sets() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(
+            median(&[1.0, f64::INFINITY, f64::INFINITY]),
+            Some(f64::INFINITY)
+        );
+        assert_eq!(median(&[f64::INFINITY, f64::INFINITY]), Some(f64::INFINITY));
+        assert_eq!(median(&[]), None);
+    }
+
+    #[test]
+    fn the_bootstrap_median_interval_agrees_with_order_statistics() {
+        // For 1..=101 the distribution-free 95% interval of the median runs between the
+        // 41st and 61st order statistics (binomial(101, 1/2) quantiles); the bootstrap's
+        // percentile interval lands close to it.
+        let values: Vec<f64> = (1..=101).map(f64::from).collect();
+        let i = bootstrap_median(&values, 7).unwrap();
+        assert!(
+            (38.0..=45.0).contains(&i.lo) && (57.0..=64.0).contains(&i.hi),
+            "{i:?}"
+        );
+        // A constant set has no spread; one value has no interval.
+        let i = bootstrap_median(&[2.5; 9], 1).unwrap();
+        assert_eq!((i.lo, i.hi), (2.5, 2.5));
+        assert!(bootstrap_median(&[1.0], 1).is_none());
+        // The same seed gives the same interval.
+        assert_eq!(bootstrap_median(&values, 7), bootstrap_median(&values, 7));
+    }
+
+    #[test]
+    fn the_median_difference_interval_separates_shifted_sets() {
+        let a: Vec<f64> = (0..20).map(|i| 10.0 + f64::from(i) * 0.1).collect();
+        let b: Vec<f64> = (0..20).map(|i| 1.0 + f64::from(i) * 0.1).collect();
+        let i = bootstrap_median_difference(&a, &b, 3).unwrap();
+        assert!(i.contains(9.0) && i.above_zero(), "{i:?}");
+        let i = bootstrap_median_difference(&b, &b, 3).unwrap();
+        assert!(i.contains(0.0), "{i:?}");
+        // Mostly infinite on both sides: no difference can be told.
+        let inf = [f64::INFINITY; 5];
+        assert!(bootstrap_median_difference(&inf, &inf, 3).is_none());
+    }
+
+    #[test]
+    fn intervals_print_compactly() {
+        let i = Interval {
+            lo: 0.25,
+            hi: f64::INFINITY,
+        };
+        assert_eq!(format_interval(&i, 2), "[0.25, ∞]");
+        assert_eq!(
+            format_percent(
+                0.4,
+                Some(&Interval {
+                    lo: 0.168,
+                    hi: 0.687
+                })
+            ),
+            "40% [17, 69]"
+        );
+    }
+}
