@@ -12,7 +12,7 @@ ARGS ?=
 .DEFAULT_GOAL := run
 RUNS ?= $(wildcard runs/*)
 
-.PHONY: setup build run test lint fmt assets figures bench gpu-check
+.PHONY: setup build run test lint fmt assets figures bench gpu-check science
 
 ## Find or fetch libtorch 2.11.0 and point cargo at it (.cargo/config.toml).
 setup:
@@ -51,6 +51,12 @@ bench/.venv/.ready:
 	python3 -m venv bench/.venv
 	bench/.venv/bin/pip install --quiet torch==2.11.0
 	touch $@
+
+## The long check of the BN claim (about 15 minutes on two CPU cores; not part of `make test`):
+## the quick run, then 20 BN-only and 20 non-BN U(0,1) directions per centre; prints and writes
+## OUT (default science-out/) science.json with the difference and its 95% interval.
+science: build
+	scripts/science.sh --valleys target/release/valleys $(ARGS)
 
 ## The GPU check (about 5 minutes on one GPU): CUDA, a run against the CPU, probes, the twin
 ## beside a run, training throughput against PyTorch, the dashboard; writes OUT (default

@@ -116,6 +116,24 @@ pub fn follow(
                     let _ = tx.send(Event::Log(format!("cannot read a stored probe: {problem}")));
                 }
             }
+            // So do batches and ablations, with the arms' curves.
+            let (batches, _) = crate::probe::store::read_batches(&dir);
+            for batch in batches {
+                if probes_seen.insert(format!("batch {}", batch.id)) {
+                    let _ = tx.send(Event::ProbeBatchFinished(Box::new(batch)));
+                }
+            }
+            let (ablations, _) = crate::ablation::read_all(&dir);
+            let new: Vec<_> = ablations
+                .into_iter()
+                .filter(|a| probes_seen.insert(format!("ablation {}", a.id)))
+                .collect();
+            for (result, probes) in with_curves(&dir, new) {
+                let _ = tx.send(Event::AblationFinished {
+                    result: Box::new(result),
+                    probes,
+                });
+            }
             if !finished && let Some((_, Some(outcome))) = status {
                 finished = true;
                 let _ = tx.send(Event::Finished(outcome));
@@ -133,10 +151,27 @@ pub fn history(run: &RunDir) -> History {
     let (probes, _) = crate::probe::store::read_all(run);
     let (batches, _) = crate::probe::store::read_batches(run);
     let (ablations, _) = crate::ablation::read_all(run);
+    History {
+        rows: run.read_metrics().unwrap_or_default(),
+        probes,
+        batches,
+        ablations: with_curves(run, ablations),
+    }
+}
+
+/// Each ablation with the curves of its arms' probes (none for a summary, whose many probes
+/// stay on disk).
+fn with_curves(
+    run: &RunDir,
+    ablations: Vec<crate::ablation::AblationResult>,
+) -> Vec<(
+    crate::ablation::AblationResult,
+    Vec<crate::probe::ProbeResult>,
+)> {
     // The probes of each run the arms refer to (this one, its twin), read once.
     let mut stored: std::collections::HashMap<String, Vec<crate::probe::ProbeResult>> =
         std::collections::HashMap::new();
-    let ablations = ablations
+    ablations
         .into_iter()
         .map(|a| {
             let mut curves = Vec::new();
@@ -156,13 +191,7 @@ pub fn history(run: &RunDir) -> History {
             }
             (a, curves)
         })
-        .collect();
-    History {
-        rows: run.read_metrics().unwrap_or_default(),
-        probes,
-        batches,
-        ablations,
-    }
+        .collect()
 }
 
 #[cfg(test)]
@@ -234,6 +263,8 @@ mod tests {
             program_version: "0".into(),
             seed: 1,
             probe: Default::default(),
+            ablation_probe: Default::default(),
+            ablation_directions: 5,
         };
         dir.write_run_info(&serde_json::json!({ "info": info }))
             .unwrap();

@@ -119,7 +119,9 @@ impl EpochPrinter {
                     writeln!(out, "  {line}")?;
                 }
             }
-            Event::ProbeStarted { .. }
+            // Headless output is one line per epoch; a phase is part of it.
+            Event::Phase(_)
+            | Event::ProbeStarted { .. }
             | Event::ProbePoint { .. }
             | Event::ProbeBatchFinished(_)
             | Event::Twin(_) => {}

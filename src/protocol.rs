@@ -50,7 +50,9 @@ named_enum! {
         /// The stochastic weight average.
         Swa = "swa",
         /// The average evaluated with the SGD iterate's BN statistics, without recomputing them.
-        SwaStale = "swastale",
+        /// (Runs written before 0.2 spelled it "swastale".)
+        #[serde(alias = "swastale")]
+        SwaStale = "swa_stale",
     }
 }
 
@@ -110,6 +112,16 @@ pub struct RunInfo {
     pub seed: u64,
     #[serde(default)]
     pub probe: ProbeSpec,
+    /// The probe settings and directions per arm of ablations (the experiment's `ablation:`
+    /// section, or its `probe:` and 5), for the menu's cost estimates.
+    #[serde(default)]
+    pub ablation_probe: ProbeSpec,
+    #[serde(default = "five")]
+    pub ablation_directions: usize,
+}
+
+fn five() -> usize {
+    5
 }
 
 /// Where training is, sent a few times per second at most.
@@ -126,7 +138,13 @@ pub struct Progress {
     /// Mean training-mode loss and accuracy over this epoch's batches so far.
     pub running_loss: f64,
     pub running_acc: f64,
+    /// The same over the batches since the previous report: the per-step training curve.
+    pub recent_loss: f64,
+    pub recent_acc: f64,
     pub elapsed_s: f64,
+    /// Of `elapsed_s`, the time spent training and evaluating (not probing, not paused): what
+    /// the time left is estimated from.
+    pub training_s: f64,
 }
 
 /// A test row of the SGD iterate after `epoch` epochs of `steps_per_epoch` steps, its loss
@@ -190,6 +208,9 @@ pub enum Event {
         step: u64,
     },
     Log(String),
+    /// A long step of training began (what it is) or ended (None): the header shows it with
+    /// its time so far.
+    Phase(Option<String>),
     Paused,
     Resumed,
     Finished(Outcome),
@@ -231,4 +252,23 @@ pub struct History {
     pub batches: Vec<BatchSummary>,
     /// Each ablation with the curves of its arms.
     pub ablations: Vec<(AblationResult, Vec<ProbeResult>)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Iterate;
+
+    #[test]
+    fn the_stale_bn_series_is_swa_stale_and_old_runs_still_read() {
+        assert_eq!(
+            serde_json::to_string(&Iterate::SwaStale).unwrap(),
+            "\"swa_stale\""
+        );
+        for word in ["\"swa_stale\"", "\"swastale\""] {
+            assert_eq!(
+                serde_json::from_str::<Iterate>(word).unwrap(),
+                Iterate::SwaStale
+            );
+        }
+    }
 }

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod chart;
+pub mod curves;
 pub mod form;
 pub mod keymap;
 pub mod screenshot;
@@ -137,6 +138,7 @@ async fn event_loop(
     let mut terminal_ok = true;
     let mut stop_seen = false;
     let mut dirty = true;
+    let opened = std::time::Instant::now();
     let send = |command: Option<Command>| {
         if let (Some(c), Some(tx)) = (command, &commands) {
             let _ = tx.send(c);
@@ -190,6 +192,9 @@ async fn event_loop(
                 }
             },
             _ = tick.tick() => {
+                if app.tick(opened.elapsed().as_secs_f64()) {
+                    dirty = true;
+                }
                 if !stop_seen && stop.load(Ordering::Relaxed) {
                     stop_seen = true;
                     app.log("stop requested by a signal");

@@ -25,12 +25,31 @@ pub struct WorkerSpec {
     /// The data set: read from disk (moved to the device by the worker), or already there.
     pub data: WorkerData,
     pub run_dir: RunDir,
-    /// Continue from the run directory's latest checkpoint.
-    pub resume: bool,
+    /// A new run, a resumed one, or a finished one opened for probing.
+    pub start: Start,
     /// Raised by signal handlers; the engine stops at the next batch.
     pub stop: Arc<AtomicBool>,
     /// The command line, recorded in run.json.
     pub argv: Vec<String>,
+}
+
+/// How a worker begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// Train from the first epoch.
+    New,
+    /// Continue from the run directory's latest checkpoint.
+    Resume,
+    /// Load the latest checkpoint and train nothing: the dashboard probes and ablates the
+    /// weights (`valleys open` on a finished run).
+    Open,
+}
+
+impl Start {
+    /// `Resume` when `resume`, else `New`.
+    pub fn resuming(resume: bool) -> Self {
+        if resume { Self::Resume } else { Self::New }
+    }
 }
 
 /// The data a worker trains on.
@@ -111,9 +130,11 @@ impl Worker {
 /// [`Outcome::Failed`].
 pub fn run_to_end(spec: WorkerSpec, commands: &Receiver<Command>, sink: &EventSink) {
     let run_dir = spec.run_dir.clone();
+    // An opened run was over before: its outcome stays as it was recorded.
+    let record = spec.start != Start::Open;
     let finished = std::cell::Cell::new(false);
     let finish = |outcome: Outcome| {
-        if let Err(e) = run_dir.record_outcome(&outcome) {
+        if record && let Err(e) = run_dir.record_outcome(&outcome) {
             sink.log(format!("could not record the outcome in run.json: {e}"));
         }
         finished.set(true);
@@ -171,7 +192,7 @@ fn twin_spec(job: TwinJob) -> (WorkerSpec, EventSink) {
         device: job.device,
         data: WorkerData::Device(job.data),
         run_dir: job.run_dir,
-        resume: job.resume,
+        start: Start::resuming(job.resume),
         stop: job.stop,
         argv: vec!["(twin of this run)".into()],
     };
@@ -205,10 +226,10 @@ fn run(
         spec.stop,
     )?;
     engine.set_twin_launcher(Box::new(Twins));
-    let resumed_from = if spec.resume {
-        Some(engine.resume()?)
-    } else {
-        None
+    let resumed_from = match spec.start {
+        Start::New => None,
+        Start::Resume => Some(engine.resume()?),
+        Start::Open => Some(engine.load_latest()?),
     };
     let info = RunInfo {
         experiment: exp.name.clone(),
@@ -223,7 +244,21 @@ fn run(
         program_version: env!("CARGO_PKG_VERSION").into(),
         seed: exp.seed,
         probe: exp.probe.clone(),
+        ablation_probe: engine.ablation_probe(),
+        ablation_directions: engine.ablation_directions(),
     };
+    if spec.start == Start::Open {
+        // Nothing trains: run.json stays as the run left it.
+        sink.send(Event::Ready(Box::new(info)));
+        sink.send(Event::History(Box::new(crate::follow::history(&run_dir))));
+        send_twin_history(&run_dir, sink);
+        let outcome = crate::follow::read_run_json(&run_dir)
+            .and_then(|(_, outcome)| outcome)
+            .unwrap_or(Outcome::Stopped);
+        finish(outcome);
+        engine.serve(commands)?;
+        return Ok(());
+    }
     // A resumed run keeps its first start time and lists every resumption.
     let previous = run_dir.run_info();
     let now = jiff::Zoned::now().to_string();
@@ -253,13 +288,7 @@ fn run(
         // The dashboard opens where the run stands: its metrics up to the checkpoint (the
         // rest were dropped and are measured again), its probes, ablations and twin.
         sink.send(Event::History(Box::new(crate::follow::history(&run_dir))));
-        let twin = crate::ablation::twin_dir(&run_dir);
-        if let Ok(twin) = RunDir::open(&twin) {
-            let history = crate::follow::history(&twin);
-            if !history.rows.is_empty() {
-                sink.send(Event::Twin(Box::new(Event::History(Box::new(history)))));
-            }
-        }
+        send_twin_history(&run_dir, sink);
     }
     let outcome = engine.run(commands)?;
     let failed = matches!(outcome, Outcome::Failed { .. });
@@ -268,4 +297,15 @@ fn run(
         engine.serve(commands)?;
     }
     Ok(())
+}
+
+/// The no-BN twin's stored curves, for the ablation view.
+fn send_twin_history(run_dir: &RunDir, sink: &EventSink) {
+    let twin = crate::ablation::twin_dir(run_dir);
+    if let Ok(twin) = RunDir::open(&twin) {
+        let history = crate::follow::history(&twin);
+        if !history.rows.is_empty() {
+            sink.send(Event::Twin(Box::new(Event::History(Box::new(history)))));
+        }
+    }
 }

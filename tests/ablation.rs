@@ -222,7 +222,7 @@ fn the_live_run_trains_its_twin_after_itself_on_a_cpu_and_ablates_against_it() {
         device: valleys::runtime::choose_device(valleys::runtime::DeviceRequest::Cpu).unwrap(),
         data,
         run_dir: run_dir.clone(),
-        resume: false,
+        start: valleys::worker::Start::New,
         stop: Arc::new(AtomicBool::new(false)),
         argv: vec![],
     })

@@ -241,6 +241,47 @@ fn every_bad_input_is_one_clear_line_and_exit_code_2() {
             "runs/nope: no such run directory",
         ),
         (
+            "a missing run directory to open",
+            Box::new(|_| vec!["open".into(), "runs/nope".into()]),
+            "runs/nope: no such run directory",
+        ),
+        (
+            "open without a terminal",
+            Box::new(|d| {
+                let exp = valleys::config::Experiment::from_yaml(GOOD, "g", &[]).unwrap();
+                valleys::rundir::RunDir::create(&d.join("r"), &exp).unwrap();
+                vec!["open".into(), "r".into()]
+            }),
+            "open needs a terminal: stdout is not one",
+        ),
+        (
+            "probe flags that contradict each other",
+            Box::new(|_| {
+                ["probe", "r", "--range", "5", "--auto-fraction", "0.3"]
+                    .map(String::from)
+                    .to_vec()
+            }),
+            "--range 5 with --auto-fraction 0.3: a fixed range has no fraction",
+        ),
+        (
+            "an auto range for interp",
+            Box::new(|_| {
+                ["probe", "r", "--direction", "interp", "--range", "auto"]
+                    .map(String::from)
+                    .to_vec()
+            }),
+            "probe.auto_range: interp runs from SWA (t = 0) to SGD (t = 1)",
+        ),
+        (
+            "a bad sample count",
+            Box::new(|_| {
+                ["probe", "r", "--bn-subset", "most"]
+                    .map(String::from)
+                    .to_vec()
+            }),
+            "'most': expected a number of samples or 'all'",
+        ),
+        (
             "a missing run directory to resume",
             Box::new(|_| vec!["run".into(), "--resume".into(), "runs/nope".into()]),
             "runs/nope: no such run directory",

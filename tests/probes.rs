@@ -65,7 +65,7 @@ fn start(root: &Path) -> Worker {
     Worker::spawn(WorkerSpec {
         experiment: exp,
         data,
-        resume: false,
+        start: valleys::worker::Start::New,
         device: runtime::choose_device(DeviceRequest::Cpu).unwrap(),
         run_dir,
         stop: Arc::new(AtomicBool::new(false)),

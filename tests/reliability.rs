@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TINY, run, snapshot, train, trained_tiny, valleys, write};
+use common::{TINY, Tmux, run, snapshot, train, trained_tiny, valleys, write};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -409,80 +409,37 @@ fn a_hangup_that_the_parent_ignores_does_not_stop_the_run() {
 /// screen, the dashboard keeps drawing, and quitting restores the terminal.
 #[test]
 fn a_probe_that_fails_in_the_dashboard_is_reported_and_the_dashboard_goes_on() {
-    if std::process::Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_err()
-    {
-        eprintln!("tmux is not installed: this test needs a terminal");
-        return;
-    }
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     write(d, "x.yaml", TINY);
-    let session = format!("valleys-test-{}", std::process::id());
-    let tmux = |args: &[&str]| {
-        std::process::Command::new("tmux")
-            .args(args)
-            .output()
-            .unwrap()
-    };
     let command = format!(
         "VALLEYS_FAULT=panic-in-probe {} run x.yaml --out r; echo exit=$? > done; sleep 60",
         env!("CARGO_BIN_EXE_valleys")
     );
-    let started = tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &session,
-        "-x",
-        "120",
-        "-y",
-        "40",
-        "-c",
-        d.to_str().unwrap(),
-        &command,
-    ]);
-    assert!(started.status.success(), "{started:?}");
-    let screen = || {
-        String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", &session]).stdout).into_owned()
+    let Some(tmux) = Tmux::start(d, "fault", &command) else {
+        return;
     };
-    let wait_for = |what: &dyn Fn(&str) -> bool, label: &str| {
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
-            let s = screen();
-            if what(&s) {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "waiting for {label}; screen:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    };
+    let wait_for = |what: &dyn Fn(&str) -> bool, label: &str| tmux.wait_for(what, label);
     wait_for(
         &|s| d.join("r/checkpoints/final.safetensors").is_file() && s.contains("valleys"),
         "the run to finish",
     );
-    tmux(&["send-keys", "-t", &session, "p"]);
+    tmux.send("p");
     std::thread::sleep(Duration::from_millis(500));
-    tmux(&["send-keys", "-t", &session, "Enter"]);
+    tmux.send("Enter");
     let s = wait_for(&|s| s.contains("probe failed"), "the failure on screen");
     assert!(s.contains("injected fault"), "{s}");
-    tmux(&["send-keys", "-t", &session, "q"]);
+    tmux.send("q");
     let deadline = Instant::now() + Duration::from_secs(30);
     while !d.join("done").is_file() {
-        if Instant::now() > deadline {
-            let s = screen();
-            tmux(&["kill-session", "-t", &session]);
-            panic!("the dashboard did not quit; screen:\n{s}");
-        }
+        assert!(
+            Instant::now() < deadline,
+            "the dashboard did not quit; screen:\n{}",
+            tmux.screen()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let s = screen();
-    tmux(&["kill-session", "-t", &session]);
+    let s = tmux.screen();
     assert_eq!(
         std::fs::read_to_string(d.join("done")).unwrap().trim(),
         "exit=0"

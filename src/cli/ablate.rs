@@ -1,7 +1,7 @@
 //! `valleys ablate RUN_DIR` and the ablations `valleys run` does after training when the
 //! experiment has an `ablation:` section: trains the no-BN twin if asked, then compares.
 
-use crate::cli::probe::Console;
+use crate::cli::probe::{Console, ProbeFlags};
 use clap::Args;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -35,6 +35,9 @@ pub struct AblateArgs {
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
+    /// Probe settings of every arm (the arms set the parameters, BN mode and centre).
+    #[command(flatten)]
+    pub probe: ProbeFlags,
 }
 
 fn kinds(word: &str) -> anyhow::Result<Vec<AblationKind>> {
@@ -80,6 +83,12 @@ pub fn run(args: &AblateArgs, stop: &Arc<AtomicBool>) -> anyhow::Result<bool> {
     if let Some(n) = args.directions {
         config.directions = n;
     }
+    args.probe.check().map_err(valleys::error::BadInput::msg)?;
+    config.probe = args.probe.spec(&config.probe);
+    config
+        .probe
+        .validate()
+        .map_err(valleys::error::BadInput::msg)?;
     // The experiment's `ablation.twin` is for `valleys run`; here the twin is trained only
     // when asked for.
     config.twin = args.twin;
@@ -181,7 +190,7 @@ fn train_twin(
         device,
         data,
         run_dir: twin.run_dir,
-        resume: twin.resume,
+        start: valleys::worker::Start::resuming(twin.resume),
         stop,
         argv: std::env::args().collect(),
     })?;

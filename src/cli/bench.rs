@@ -149,7 +149,7 @@ fn train_in_worker(
         device: device.clone(),
         data,
         run_dir,
-        resume: false,
+        start: valleys::worker::Start::New,
         stop: Arc::new(AtomicBool::new(false)),
         argv: vec![],
     })?;

@@ -4,6 +4,7 @@
 mod ablate;
 mod bench;
 mod info;
+mod open;
 mod probe;
 mod report;
 mod run;
@@ -34,6 +35,9 @@ enum Command {
     /// Open the dashboard on a run directory written by another (headless) run, following it
     /// as it grows; quitting leaves the run untouched.
     Watch(watch::WatchArgs),
+    /// Open the dashboard on a finished (or stopped) run's latest checkpoint, training
+    /// nothing, to probe and ablate its weights from the keyboard.
+    Open(open::OpenArgs),
     /// Probe a saved checkpoint along a line: loss curves, asymmetry score, files in
     /// RUN_DIR/probes/.
     Probe(probe::ProbeArgs),
@@ -96,7 +100,10 @@ pub fn main() -> ExitCode {
     // Before anything can ask libtorch about CUDA (see runtime).
     runtime::init_cuda_backend();
     install_panic_hook();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return flag_error(e),
+    };
     // The panic hook has said what went wrong, in one line.
     let Ok(result) = std::panic::catch_unwind(|| dispatch(cli)) else {
         return ExitCode::from(EXIT_FAILURE);
@@ -112,6 +119,25 @@ pub fn main() -> ExitCode {
             })
         }
     }
+}
+
+/// A flag that does not parse: clap's first line (what and why), exit 2. Help and version
+/// requests print as clap prints them.
+fn flag_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    let text = e.render().to_string();
+    let line = text.lines().next().unwrap_or_default();
+    let line = line.strip_prefix("error: ").unwrap_or(line);
+    eprintln!("valleys: error: {line} (valleys --help lists the flags)");
+    ExitCode::from(EXIT_BAD_INPUT)
 }
 
 fn one_line(e: &anyhow::Error) -> String {
@@ -156,6 +182,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Run(args) => run::run(args),
         Command::Watch(args) => watch::run(&args),
+        Command::Open(args) => open::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Info => info::run(),
         Command::Ablate(args) => {

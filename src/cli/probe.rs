@@ -18,14 +18,10 @@ use valleys::probe::{
 use valleys::runtime::{self, DeviceRequest};
 use valleys::stats;
 
-/// Flags of `valleys probe`; anything left out comes from the experiment's `probe:` section.
+/// The settings of a probe as flags, shared by `valleys probe` and `valleys ablate`; each one
+/// given replaces the experiment's.
 #[derive(Args)]
-pub struct ProbeArgs {
-    /// The run directory, e.g. runs/quick-20261127-101500.
-    pub run_dir: PathBuf,
-    /// Checkpoint: latest, final, epoch-NNNN, or a path.
-    #[arg(long, default_value = "latest")]
-    pub checkpoint: String,
+pub struct ProbeFlags {
     /// The point the line goes through.
     #[arg(long, value_enum)]
     pub centre: Option<CentreKind>,
@@ -45,9 +41,10 @@ pub struct ProbeArgs {
     /// --auto-fraction of the way from the centre's loss to chance.
     #[arg(long, conflicts_with_all = ["from", "to"], value_parser = parse_range, allow_hyphen_values = true)]
     pub range: Option<Range>,
-    /// With --range auto: the fraction of the way to chance loss at which T is set.
-    #[arg(long = "auto-fraction", default_value_t = 0.5)]
-    pub auto_fraction: f64,
+    /// The fraction of the way to chance loss at which an auto range sets T (default 0.5;
+    /// implies --range auto).
+    #[arg(long = "auto-fraction", conflicts_with_all = ["from", "to"])]
+    pub auto_fraction: Option<f64>,
     /// Start of the t grid.
     #[arg(long, allow_hyphen_values = true)]
     pub from: Option<f64>,
@@ -84,6 +81,18 @@ pub struct ProbeArgs {
     /// Points measured at once, side by side in one forward pass (1: one by one).
     #[arg(long = "point-batch")]
     pub point_batch: Option<usize>,
+}
+
+/// Flags of `valleys probe`; anything left out comes from the experiment's `probe:` section.
+#[derive(Args)]
+pub struct ProbeArgs {
+    /// The run directory, e.g. runs/quick-20261127-101500.
+    pub run_dir: PathBuf,
+    /// Checkpoint: latest, final, epoch-NNNN, or a path.
+    #[arg(long, default_value = "latest")]
+    pub checkpoint: String,
+    #[command(flatten)]
+    pub probe: ProbeFlags,
     /// Probe N random directions through the SGD and the SWA centre and summarise them.
     #[arg(long)]
     pub directions: Option<usize>,
@@ -109,8 +118,19 @@ fn parse_range(text: &str) -> Result<Range, String> {
     }
 }
 
-impl ProbeArgs {
-    fn spec(&self, base: &ProbeSpec) -> ProbeSpec {
+impl ProbeFlags {
+    /// What the flags say about each other, before anything is loaded.
+    pub fn check(&self) -> Result<(), String> {
+        if let (Some(Range::HalfWidth(r)), Some(f)) = (self.range, self.auto_fraction) {
+            return Err(format!(
+                "--range {r} with --auto-fraction {f}: a fixed range has no fraction; use --range auto"
+            ));
+        }
+        self.spec(&ProbeSpec::default()).validate()
+    }
+
+    /// `base` (the experiment's settings) with these flags applied.
+    pub fn spec(&self, base: &ProbeSpec) -> ProbeSpec {
         // The experiment's grid belongs to its direction (see ProbeSpec::with_direction).
         let mut s = match self.direction {
             Some(d) => base.with_direction(d),
@@ -123,12 +143,13 @@ impl ProbeArgs {
         if self.range.is_some() || self.from.is_some() || self.to.is_some() {
             s.auto_range = None;
         }
-        match self.range {
-            Some(Range::HalfWidth(r)) => (s.from, s.to) = (Some(-r), Some(r)),
-            Some(Range::Auto) => {
-                (s.from, s.to, s.auto_range) = (None, None, Some(self.auto_fraction));
+        match (self.range, self.auto_fraction) {
+            (Some(Range::HalfWidth(r)), _) => (s.from, s.to) = (Some(-r), Some(r)),
+            (Some(Range::Auto), fraction) | (None, fraction @ Some(_)) => {
+                (s.from, s.to) = (None, None);
+                s.auto_range = Some(fraction.unwrap_or(0.5));
             }
-            None => {}
+            (None, None) => {}
         }
         for (target, value) in [
             (&mut s.from, self.from),
@@ -201,8 +222,7 @@ impl Observer for Console<'_> {
 
 /// Everything about the flags that can be checked before the run is loaded.
 fn check_flags(args: &ProbeArgs) -> Result<(), String> {
-    let spec = args.spec(&ProbeSpec::default());
-    spec.validate()?;
+    args.probe.check()?;
     if let Some(n) = args.directions
         && !(1..=MAX_DIRECTIONS).contains(&n)
     {
@@ -241,7 +261,7 @@ pub fn run(args: &ProbeArgs, stop: &AtomicBool) -> anyhow::Result<bool> {
         saved.state.swa_n,
         device.name
     );
-    let spec = args.spec(&saved.experiment.probe);
+    let spec = args.probe.spec(&saved.experiment.probe);
     spec.validate().map_err(BadInput::msg)?;
     check_writable(&valleys::probe::store::dir(&saved.run))?;
     let ctx = saved.context();

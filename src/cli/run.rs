@@ -157,7 +157,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         device,
         data: WorkerData::Raw(data),
         run_dir,
-        resume: args.resume.is_some(),
+        start: valleys::worker::Start::resuming(args.resume.is_some()),
         stop: stop.clone(),
         argv: std::env::args().collect(),
     })
@@ -182,7 +182,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     exit_code(outcome)
 }
 
-fn run_with_dashboard(
+pub(super) fn run_with_dashboard(
     worker: Worker,
     stop: Arc<AtomicBool>,
     display: Display,

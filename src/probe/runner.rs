@@ -40,6 +40,9 @@ pub struct ProbeContext<'a> {
 pub trait Observer {
     fn started(&mut self, id: &str, spec: &ProbeSpec, grid: &[f64]);
     fn point(&mut self, id: &str, index: usize, point: &ProbePoint);
+    /// A probe finished (and was stored, when it has a run): each of a batch or an ablation
+    /// as well as a single one.
+    fn finished(&mut self, _result: &ProbeResult) {}
     /// Asked between points; true stops the probe.
     fn cancelled(&mut self) -> bool;
 }
@@ -66,6 +69,7 @@ pub fn run_one(
     if let Some(run) = run {
         store::write(run, &result)?;
     }
+    observer.finished(&result);
     Ok(result)
 }
 

@@ -133,6 +133,19 @@ pub struct Score {
     pub bias: f64,
 }
 
+impl Score {
+    /// "yes" (asymmetric), "no", "flat" (neither rise above the noise floor) or "?" (one side
+    /// within noise, the other rising too little): the verdict in tables.
+    pub fn verdict(&self) -> &'static str {
+        match self.class {
+            _ if self.asymmetric => "yes",
+            Class::Flat => "flat",
+            Class::Undecided => "?",
+            _ => "no",
+        }
+    }
+}
+
 /// Serialises infinity as null, since JSON has no infinity.
 mod finite_or_null {
     use serde::{Deserialize, Deserializer, Serializer};

@@ -172,14 +172,14 @@ impl Comparison {
             format!(" ({})", self.centre)
         };
         let mut s = format!(
-            "{} − {}{centre}: asymmetric {:+.0} points",
+            "{} − {}{centre}: asymmetric {} points",
             self.a,
             self.b,
-            100.0 * self.fraction_difference
+            points(self.fraction_difference)
         );
         match &self.fraction_interval {
             Some(i) => {
-                s += &format!(" [{:+.0}, {:+.0}]", 100.0 * i.lo, 100.0 * i.hi);
+                s += &format!(" [{}, {}]", points(i.lo), points(i.hi));
                 s += if i.above_zero() || i.below_zero() {
                     ", a difference"
                 } else {
@@ -195,6 +195,16 @@ impl Comparison {
             }
         }
         s
+    }
+}
+
+/// A difference of fractions in percentage points with its sign: "+25", "-3", "0".
+fn points(v: f64) -> String {
+    let p = (100.0 * v).round();
+    if p == 0.0 {
+        "0".into()
+    } else {
+        format!("{p:+.0}")
     }
 }
 

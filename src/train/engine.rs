@@ -71,6 +71,8 @@ pub struct Engine {
     metrics: MetricsWriter,
     stop: Arc<AtomicBool>,
     clock: Instant,
+    /// Seconds of this process spent serving probes and ablations or paused: not training.
+    waited_s: f64,
     /// Set once the weights are no longer finite; no checkpoint is written from then on.
     diverged: bool,
     faults: Faults,
@@ -133,6 +135,7 @@ impl Engine {
             running: Running::new(device, 0.0, 0.0, 0),
             state: TrainingState::default(),
             clock: Instant::now(),
+            waited_s: 0.0,
             diverged: false,
             resume_note: None,
             initial_evaluated: false,
@@ -222,6 +225,12 @@ impl Engine {
         self.state.elapsed_s + self.clock.elapsed().as_secs_f64()
     }
 
+    /// Seconds of the run spent training and evaluating: the elapsed time without probes,
+    /// ablations and pauses (of this process; a resumed run counts earlier ones as elapsed).
+    fn training_seconds(&self) -> f64 {
+        (self.elapsed() - self.waited_s).max(0.0)
+    }
+
     /// Trains to the last epoch, or until stopped or diverged.
     pub fn run(&mut self, commands: &Receiver<Command>) -> Result<Outcome, EngineError> {
         if let Some(note) = self.resume_note.take() {
@@ -292,11 +301,19 @@ impl Engine {
         let swa_active = epoch + 1 >= self.exp.swa.start_epoch.unwrap_or(u32::MAX);
         let mut last_report = Instant::now();
         let epoch_start = Instant::now();
+        let waited_before = self.waited_s;
         let mut epoch_samples = 0usize;
+        // Sums at the last report, for the mean over the batches since (the per-step curve);
+        // a resumed epoch starts from the checkpoint's.
+        let (_, _, loss_at_start, correct_at_start) = self.running.read();
+        let mut reported = (loss_at_start, correct_at_start, self.running.seen);
 
         for b in self.state.batch..batches {
             self.faults.before_step(self.state.step, &self.stop);
-            if let Some(interrupt) = self.handle_commands(commands)? {
+            let asked = Instant::now();
+            let interrupt = self.handle_commands(commands)?;
+            self.waited_s += asked.elapsed().as_secs_f64();
+            if let Some(interrupt) = interrupt {
                 return Ok(Some(interrupt));
             }
             let start = b as i64 * bs;
@@ -328,11 +345,18 @@ impl Engine {
                 swa.add(&self.sgd);
             }
             if last_report.elapsed() >= PROGRESS_EVERY || b + 1 == batches {
-                let (loss, acc, _, _) = self.running.read();
+                let (loss, acc, loss_sum, correct) = self.running.read();
                 if !loss.is_finite() {
                     return Ok(Some(Interrupt::Diverged));
                 }
-                let dt = epoch_start.elapsed().as_secs_f64();
+                let window = (self.running.seen - reported.2).max(1) as f64;
+                let (recent_loss, recent_acc) = (
+                    (loss_sum - reported.0) / window,
+                    (correct - reported.1) / window,
+                );
+                reported = (loss_sum, correct, self.running.seen);
+                // Throughput of training alone: probes and pauses are not training.
+                let dt = epoch_start.elapsed().as_secs_f64() - (self.waited_s - waited_before);
                 self.events.send(Event::Progress(Progress {
                     epoch: epoch + 1,
                     batch: b + 1,
@@ -342,7 +366,10 @@ impl Engine {
                     samples_per_s: epoch_samples as f64 / dt.max(1e-9),
                     running_loss: loss,
                     running_acc: acc,
+                    recent_loss,
+                    recent_acc,
                     elapsed_s: self.elapsed(),
+                    training_s: self.training_seconds(),
                 }));
                 last_report = Instant::now();
             }

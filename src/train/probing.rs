@@ -11,7 +11,7 @@ use crate::ablation::{self, AblationKind, Subject};
 use crate::probe::offline::SavedRun;
 use crate::probe::runner::ProbeError;
 use crate::probe::runner::{self, Observer};
-use crate::probe::{ProbePoint, ProbeSpec};
+use crate::probe::{ProbePoint, ProbeResult, ProbeSpec};
 use crate::protocol::{Command, Event, ProbeRequest};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
@@ -41,7 +41,8 @@ struct LiveObserver<'a> {
     commands: &'a Receiver<Command>,
     events: &'a EventSink,
     stop: &'a AtomicBool,
-    waiting: Option<Job>,
+    /// Jobs asked for meanwhile, in order.
+    waiting: std::collections::VecDeque<Job>,
     cancel: bool,
     deferred: Deferred,
 }
@@ -63,6 +64,11 @@ impl Observer for LiveObserver<'_> {
         });
     }
 
+    fn finished(&mut self, result: &ProbeResult) {
+        self.events
+            .send(Event::ProbeFinished(Box::new(result.clone())));
+    }
+
     fn cancelled(&mut self) -> bool {
         loop {
             let command = match self.commands.try_recv() {
@@ -76,9 +82,9 @@ impl Observer for LiveObserver<'_> {
             };
             match command {
                 Command::CancelProbe => self.cancel = true,
-                Command::Probe(request) => self.waiting = Some(Job::Probe(request)),
+                Command::Probe(request) => self.waiting.push_back(Job::Probe(request)),
                 Command::Ablate { kind, directions } => {
-                    self.waiting = Some(Job::Ablate { kind, directions })
+                    self.waiting.push_back(Job::Ablate { kind, directions })
                 }
                 Command::Stop => {
                     self.deferred.stop = true;
@@ -110,11 +116,11 @@ pub fn serve(
         commands,
         events: engine.events(),
         stop,
-        waiting: Some(first),
+        waiting: std::collections::VecDeque::from([first]),
         cancel: false,
         deferred: Deferred::default(),
     };
-    while let Some(job) = observer.waiting.take() {
+    while let Some(job) = observer.waiting.pop_front() {
         observer.cancel = false;
         // A probe that panics (a libtorch error surfaces as a panic in tch) fails alone:
         // the run, its weights and the dashboard go on.
@@ -128,18 +134,22 @@ pub fn serve(
             }
         }));
         let event = match outcome {
-            Ok(Ok(event)) => event,
-            Ok(Err(ProbeError::Cancelled)) => Event::ProbeFailed {
+            // A single probe was announced as it finished.
+            Ok(Ok(None)) => None,
+            Ok(Ok(Some(event))) => Some(event),
+            Ok(Err(ProbeError::Cancelled)) => Some(Event::ProbeFailed {
                 message: "probe cancelled".into(),
-            },
-            Ok(Err(other)) => Event::ProbeFailed {
+            }),
+            Ok(Err(other)) => Some(Event::ProbeFailed {
                 message: format!("probe failed: {other}"),
-            },
-            Err(panic) => Event::ProbeFailed {
+            }),
+            Err(panic) => Some(Event::ProbeFailed {
                 message: format!("probe failed: {}", crate::error::panic_message(&panic)),
-            },
+            }),
         };
-        observer.events.send(event);
+        if let Some(event) = event {
+            observer.events.send(event);
+        }
         if observer.deferred.stop {
             break;
         }
@@ -151,14 +161,13 @@ fn probe(
     engine: &Engine,
     request: &ProbeRequest,
     observer: &mut LiveObserver,
-) -> Result<Event, ProbeError> {
+) -> Result<Option<Event>, ProbeError> {
     let ctx = engine.probe_context();
     let run = Some(engine.run_dir());
     match request.directions.filter(|&n| n > 1) {
         Some(n) => runner::run_batch(&ctx, &request.spec, n, run, observer)
-            .map(|s| Event::ProbeBatchFinished(Box::new(s))),
-        None => runner::run_one(&ctx, &request.spec, run, observer)
-            .map(|r| Event::ProbeFinished(Box::new(r))),
+            .map(|s| Some(Event::ProbeBatchFinished(Box::new(s)))),
+        None => runner::run_one(&ctx, &request.spec, run, observer).map(|_| None),
     }
 }
 
@@ -167,7 +176,7 @@ fn ablate(
     kind: AblationKind,
     directions: Option<usize>,
     observer: &mut LiveObserver,
-) -> Result<Event, ProbeError> {
+) -> Result<Option<Event>, ProbeError> {
     let directions = directions.unwrap_or_else(|| engine.ablation_directions());
     let main = Subject {
         ctx: engine.probe_context(),
@@ -207,8 +216,8 @@ fn ablate(
             .flat_map(|arm| ablation::arm_probes(engine.run_dir().root(), arm))
             .collect(),
     };
-    Ok(Event::AblationFinished {
+    Ok(Some(Event::AblationFinished {
         result: Box::new(result),
         probes,
-    })
+    }))
 }

@@ -60,6 +60,37 @@ pub fn prepare(
     layout: &Layout,
 ) -> Result<Resumption, ResumeError> {
     let path = latest(run);
+    let state = check_latest(run, stored, experiment, layout)?;
+    run.remove_stale_temporaries();
+    if state.epoch >= experiment.train.epochs {
+        let recovered = recover_finished(run, &path)?;
+        if recovered.is_empty() {
+            return Err(ResumeError::Finished {
+                dir: run.root().to_owned(),
+                epochs: experiment.train.epochs,
+                more: experiment.train.epochs * 2,
+            });
+        }
+        return Ok(Resumption::Recovered(recovered));
+    }
+    let current = std::fs::read_to_string(run.config_path()).unwrap_or_default();
+    let yaml = experiment.to_yaml();
+    if current != yaml {
+        write_atomic(&run.config_path(), yaml.as_bytes()).map_err(CheckpointError::from)?;
+    }
+    Ok(Resumption::From(state))
+}
+
+/// Checks, reading only its header, that the latest checkpoint exists and holds exactly the
+/// tensors of a model laid out as `layout` under `experiment` (`stored`: the run's own
+/// experiment, to name a changed field); returns its state.
+pub fn check_latest(
+    run: &RunDir,
+    stored: &Experiment,
+    experiment: &Experiment,
+    layout: &Layout,
+) -> Result<TrainingState, ResumeError> {
+    let path = latest(run);
     if !path.is_file() {
         return Err(ResumeError::NoCheckpoint(run.root().to_owned()));
     }
@@ -86,24 +117,7 @@ pub fn prepare(
     if state.swa_n > 0 {
         header.check_layout(&path, "swa/", layout)?;
     }
-    run.remove_stale_temporaries();
-    if state.epoch >= experiment.train.epochs {
-        let recovered = recover_finished(run, &path)?;
-        if recovered.is_empty() {
-            return Err(ResumeError::Finished {
-                dir: run.root().to_owned(),
-                epochs: experiment.train.epochs,
-                more: experiment.train.epochs * 2,
-            });
-        }
-        return Ok(Resumption::Recovered(recovered));
-    }
-    let current = std::fs::read_to_string(run.config_path()).unwrap_or_default();
-    let yaml = experiment.to_yaml();
-    if current != yaml {
-        write_atomic(&run.config_path(), yaml.as_bytes()).map_err(CheckpointError::from)?;
-    }
-    Ok(Resumption::From(state))
+    Ok(state)
 }
 
 /// The first top-level field of the model or data that differs between the two experiments

@@ -76,6 +76,8 @@ impl SplitFilter {
 pub enum Quantity {
     Loss,
     Accuracy,
+    /// The learning rate the schedule set (per step while training here).
+    LearningRate,
 }
 
 /// The chart's x axis.
@@ -89,12 +91,20 @@ pub enum XAxis {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ChartSettings {
     pub log_y: bool,
-    pub smooth: bool,
+    /// Smoothing strength, one of `chart::SMOOTHING_STEPS` (0: raw).
+    pub smooth: f64,
     pub splits: SplitFilter,
     pub quantity: Quantity,
     pub x: XAxis,
     /// Show only the last this-many epochs (None: all).
     pub window: Option<u32>,
+    /// Scale the y axis to the 5th–95th percentiles (and the latest values), not to outliers
+    /// such as the first evaluation.
+    pub clip_outliers: bool,
+    /// Also draw the training loss over the batches between two reports (per step).
+    pub per_step: bool,
+    /// The x the value cursor stands on, if shown.
+    pub cursor: Option<f64>,
 }
 
 /// An overlay drawn over the current view.
@@ -165,16 +175,50 @@ pub struct ProbeBoard {
     pub failure: Option<String>,
 }
 
+/// What a job asked for from the dashboard is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    Probe,
+    /// Random directions through each centre.
+    Batch {
+        directions: usize,
+    },
+    Ablation(AblationKind),
+}
+
+/// A probe or ablation asked for from the dashboard.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub kind: JobKind,
+    /// "probe interp", "batch of 20 uniform", "ablation summary".
+    pub label: String,
+    /// The dashboard's clock when it started (None while it waits).
+    pub started_s: Option<f64>,
+    /// Probes of it finished so far.
+    pub probes_done: usize,
+    /// Probes it will take, when known.
+    pub probes_total: Option<usize>,
+}
+
+/// The jobs the worker runs one after another, as far as the dashboard asked for them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Jobs {
+    pub running: Option<Job>,
+    pub queued: VecDeque<Job>,
+}
+
 /// Finished probes kept for the view; older ones stay on disk.
 const PROBES_KEPT: usize = 200;
 
-/// One evaluation, as stored for the chart: x by epoch and by step, loss and accuracy.
+/// One evaluation, as stored for the chart: x by epoch and by step, loss, accuracy and the
+/// learning rate then.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Point {
     pub epoch: f64,
     pub step: f64,
     pub loss: f64,
     pub acc: f64,
+    pub lr: f64,
 }
 
 /// Capacity of each chart series; older points are decimated, never dropped wholesale.
@@ -188,6 +232,8 @@ pub struct App {
     pub state: RunState,
     pub progress: Option<Progress>,
     pub series: HashMap<(Iterate, Split), Series<Point>>,
+    /// The training loss between progress reports, per step (this process's training only).
+    pub per_step: Series<Point>,
     pub latest: HashMap<(Iterate, Split), MetricRow>,
     pub log: VecDeque<String>,
     /// Lines scrolled back from the newest.
@@ -212,6 +258,15 @@ pub struct App {
     pub stale_bn: bool,
     /// The newest elapsed time seen, for log timestamps.
     elapsed_s: f64,
+    /// Probes and ablations running and waiting.
+    pub jobs: Jobs,
+    /// A long step of training under way and the clock when it began.
+    pub phase: Option<(String, f64)>,
+    /// Seconds since the dashboard opened (set by the event loop; tests set it by hand).
+    pub clock_s: f64,
+    /// `clock_s` when the newest metric row arrived: a watched run's time left counts down
+    /// from it.
+    pub last_row_at_s: f64,
 }
 
 impl App {
@@ -226,16 +281,20 @@ impl App {
             },
             progress: None,
             series: HashMap::new(),
+            per_step: Series::new(SERIES_CAPACITY),
             latest: HashMap::new(),
             log: VecDeque::new(),
             log_scroll: 0,
             chart: ChartSettings {
                 log_y: false,
-                smooth: false,
+                smooth: 0.0,
                 splits: SplitFilter::Both,
                 quantity: Quantity::Loss,
                 x: XAxis::Epoch,
                 window: None,
+                clip_outliers: true,
+                per_step: false,
+                cursor: None,
             },
             overlay: None,
             view: View::Dashboard,
@@ -250,6 +309,42 @@ impl App {
             ablations: Vec::new(),
             stale_bn: false,
             elapsed_s: 0.0,
+            jobs: Jobs::default(),
+            phase: None,
+            clock_s: 0.0,
+            last_row_at_s: 0.0,
+        }
+    }
+
+    /// Advances the dashboard's clock; true when a time shown on screen (a job's or a watched
+    /// run's time left) may have changed.
+    pub fn tick(&mut self, now_s: f64) -> bool {
+        let whole_second = now_s.floor() > self.clock_s.floor();
+        self.clock_s = now_s;
+        whole_second
+            && (self.jobs.running.is_some()
+                || self.phase.is_some()
+                || self.state == RunState::Watching)
+    }
+
+    /// Whether `action` does anything now: what the key bar and the help offer.
+    pub fn offers(&self, action: Action) -> bool {
+        let busy = self.jobs.running.is_some() || self.probes.live.is_some();
+        match action {
+            Action::TogglePause => {
+                self.controllable && matches!(self.state, RunState::Running | RunState::Paused)
+            }
+            Action::Checkpoint => self.controllable && self.state.is_live(),
+            Action::CancelProbe => self.controllable && busy,
+            Action::OpenProbeForm
+            | Action::OpenAblationMenu
+            | Action::AblateGroups
+            | Action::AblateBnModes
+            | Action::AblateSummary
+            | Action::StartTwin
+            | Action::ToggleStaleBn => self.controllable,
+            Action::SelectUp | Action::SelectDown => self.probes.results.len() > 1,
+            _ => true,
         }
     }
 

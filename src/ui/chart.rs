@@ -9,17 +9,122 @@ pub fn log10_saturating(v: f64) -> f64 {
     v.max(1e-12).log10()
 }
 
-/// TensorBoard-style smoothing: an exponential moving average with weight `w` in [0, 1),
-/// debiased so that early points are not pulled towards zero. `w = 0` returns the data.
+/// The smoothing strengths `s` cycles through (0: the raw data).
+pub const SMOOTHING_STEPS: [f64; 5] = [0.0, 0.6, 0.8, 0.9, 0.95];
+
+/// Smoothing with strength `w` in [0, 1): at each point, the value at that point of a straight
+/// line fitted by least squares with weights w^|i − j| over its neighbours on both sides.
+/// Unlike TensorBoard's exponential moving average it does not lag behind a trend (a straight
+/// line comes back unchanged, at the ends too), while noise is averaged away as strongly.
+/// `w = 0` returns the data.
 pub fn smooth(values: &[f64], w: f64) -> Vec<f64> {
-    let mut acc = 0.0;
-    let mut out = Vec::with_capacity(values.len());
-    for (i, &v) in values.iter().enumerate() {
-        acc = w * acc + (1.0 - w) * v;
-        let debias = 1.0 - w.powi(i as i32 + 1);
-        out.push(if debias > 0.0 { acc / debias } else { v });
+    if w <= 0.0 || values.len() < 3 {
+        return values.to_vec();
+    }
+    // Weights below 1e-3 change nothing visible; cutting them keeps this linear in n.
+    let reach = ((1e-3f64).ln() / w.ln()).ceil().max(1.0) as usize;
+    let n = values.len();
+    (0..n)
+        .map(|i| {
+            let (lo, hi) = (i.saturating_sub(reach), (i + reach).min(n - 1));
+            let (mut sw, mut sx, mut sy, mut sxx, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0);
+            for (j, &y) in values.iter().enumerate().take(hi + 1).skip(lo) {
+                if !y.is_finite() {
+                    continue;
+                }
+                let x = j as f64 - i as f64;
+                let weight = w.powi(x.abs() as i32);
+                sw += weight;
+                sx += weight * x;
+                sy += weight * y;
+                sxx += weight * x * x;
+                sxy += weight * x * y;
+            }
+            let det = sw * sxx - sx * sx;
+            if sw == 0.0 {
+                values[i]
+            } else if det.abs() < 1e-12 * sw * sw.max(1.0) {
+                sy / sw
+            } else {
+                // The fitted line's value at x = 0, the point itself.
+                (sxx * sy - sx * sxy) / det
+            }
+        })
+        .collect()
+}
+
+/// The y range that ignores outliers (like TensorBoard's default): the 5th to the 95th
+/// percentile of all `ys`, widened to take in every value of `keep` (the latest points, which
+/// must stay on the chart), or None when there is no finite value. With few points (under 20)
+/// every value is kept.
+pub fn robust_range(ys: &[f64], keep: &[f64]) -> Option<(f64, f64)> {
+    let mut sorted: Vec<f64> = ys.iter().copied().filter(|y| y.is_finite()).collect();
+    if sorted.is_empty() {
+        return None;
+    }
+    sorted.sort_by(f64::total_cmp);
+    let (mut lo, mut hi) = if sorted.len() < 20 {
+        (sorted[0], sorted[sorted.len() - 1])
+    } else {
+        let at = |q: f64| sorted[(q * (sorted.len() - 1) as f64).round() as usize];
+        (at(0.05), at(0.95))
+    };
+    for &k in keep.iter().filter(|k| k.is_finite()) {
+        (lo, hi) = (lo.min(k), hi.max(k));
+    }
+    Some((lo, hi))
+}
+
+/// A polyline as the dots of a dashed line: points every half dot along it, in dashes of
+/// `on` dots separated by gaps of `off` dots, where one dot is 1/`scale.0` along x and
+/// 1/`scale.1` along y (a braille cell is 2 × 4 dots). Test curves are drawn so, to tell them
+/// from training curves without colour.
+pub fn dashed(points: &[(f64, f64)], scale: (f64, f64), on: f64, off: f64) -> Vec<(f64, f64)> {
+    let mut out = Vec::new();
+    let period = on + off;
+    let mut travelled = 0.0;
+    for pair in points.windows(2) {
+        let [(x0, y0), (x1, y1)] = [pair[0], pair[1]];
+        if !(x0.is_finite() && y0.is_finite() && x1.is_finite() && y1.is_finite()) {
+            continue;
+        }
+        let (dx, dy) = ((x1 - x0) * scale.0, (y1 - y0) * scale.1);
+        let length = dx.hypot(dy);
+        let steps = (length * 2.0).ceil().max(1.0) as usize;
+        for k in 0..steps {
+            let f = k as f64 / steps as f64;
+            if (travelled + f * length) % period < on {
+                out.push((x0 + f * (x1 - x0), y0 + f * (y1 - y0)));
+            }
+        }
+        travelled += length;
+    }
+    if let Some(&last) = points.last().filter(|p| p.0.is_finite() && p.1.is_finite()) {
+        out.push(last);
     }
     out
+}
+
+/// Small crosses of dots (one dot each way) around measured points, to mark them on a line
+/// drawn at braille resolution; none when the points are closer than `min_gap` dots on
+/// average along x (a dense per-step series is its own mark).
+pub fn point_marks(points: &[(f64, f64)], scale: (f64, f64), min_gap: f64) -> Vec<(f64, f64)> {
+    let finite: Vec<(f64, f64)> = points
+        .iter()
+        .copied()
+        .filter(|p| p.0.is_finite() && p.1.is_finite())
+        .collect();
+    if finite.len() > 1 {
+        let span = (finite[finite.len() - 1].0 - finite[0].0) * scale.0;
+        if span / ((finite.len() - 1) as f64) < min_gap {
+            return Vec::new();
+        }
+    }
+    let (ex, ey) = (1.0 / scale.0, 1.0 / scale.1);
+    finite
+        .iter()
+        .flat_map(|&(x, y)| [(x, y), (x - ex, y), (x + ex, y), (x, y - ey), (x, y + ey)])
+        .collect()
 }
 
 /// Evenly spaced "nice" ticks (1, 2, 2.5 or 5 times a power of ten apart) covering [lo, hi]
@@ -71,9 +176,10 @@ fn clean_zero(v: f64) -> f64 {
     if v.abs() < 1e-12 { 0.0 } else { v }
 }
 
-/// Ticks for a log axis, as log10 values: whole decades when the data span two or more,
-/// otherwise evenly spaced ticks in log space (labelled with their values), so that a curve
-/// spanning 0.2 to 3 fills the chart instead of a third of it.
+/// Ticks for a log axis, as log10 values: whole decades when the data span two or more;
+/// otherwise the 1-2-5 values (…, 0.1, 0.2, 0.5, 1, 2, …) around the data, or, when fewer than
+/// four of those cover it, 1-1.5-2-3-5-7. The axis runs from the first tick to the last, so
+/// the ticks are not evenly spaced: each is drawn at its own height.
 pub fn log_ticks(lo: f64, hi: f64, max_ticks: usize) -> Vec<f64> {
     let (a, b) = (log10_saturating(lo), log10_saturating(hi));
     let (first, last) = (a.floor(), b.ceil().max(a.floor() + 1.0));
@@ -87,10 +193,46 @@ pub fn log_ticks(lo: f64, hi: f64, max_ticks: usize) -> Vec<f64> {
         if *ticks.last().unwrap_or(&first) < last {
             ticks.push(ticks.last().unwrap_or(&first) + step as f64);
         }
-        ticks
-    } else {
-        nice_ticks(a, b, max_ticks)
+        return ticks;
     }
+    for mantissas in [&[1.0, 2.0, 5.0][..], &[1.0, 1.5, 2.0, 3.0, 5.0, 7.0]] {
+        let candidates: Vec<f64> = (first as i32 - 1..=last as i32)
+            .flat_map(|e| mantissas.iter().map(move |m| (m * 10f64.powi(e)).log10()))
+            .collect();
+        // The tick just below the data, those on it, and the one just above.
+        let below = candidates
+            .iter()
+            .copied()
+            .filter(|&t| t <= a + 1e-12)
+            .fold(f64::NEG_INFINITY, f64::max);
+        let above = candidates
+            .iter()
+            .copied()
+            .filter(|&t| t >= b - 1e-12)
+            .fold(f64::INFINITY, f64::min);
+        let ticks: Vec<f64> = candidates
+            .into_iter()
+            .filter(|&t| t >= below - 1e-12 && t <= above + 1e-12)
+            .collect();
+        if ticks.len() >= 4 || mantissas.len() > 3 {
+            return thin(ticks, max_ticks);
+        }
+    }
+    unreachable!("the second mantissa set always returns")
+}
+
+/// At most `max` ticks, keeping the first and the last.
+fn thin(ticks: Vec<f64>, max: usize) -> Vec<f64> {
+    let max = max.max(2);
+    if ticks.len() <= max {
+        return ticks;
+    }
+    let stride = (ticks.len() - 1).div_ceil(max - 1);
+    let mut kept: Vec<f64> = ticks.iter().copied().step_by(stride).collect();
+    if kept.last() != ticks.last() {
+        kept.push(ticks[ticks.len() - 1]);
+    }
+    kept
 }
 
 /// A label for a tick: as many decimals as the spacing between ticks needs.
@@ -104,19 +246,23 @@ pub fn tick_label(v: f64, spacing: f64) -> String {
     format!("{v:.decimals$}")
 }
 
-/// The label of a log-axis tick given as log10: "0.01", "1", "100", or "1e-5" / "1e5" beyond.
+/// The label of a log-axis tick given as log10: "0.01", "0.2", "1.5", "100", or "1e-5" /
+/// "2e5" beyond; the fewest digits that give the tick's value.
 pub fn log_tick_label(log_value: f64) -> String {
     let v = 10f64.powf(log_value);
-    if (log_value - log_value.round()).abs() < 1e-9 {
-        let e = log_value.round() as i32;
-        return match e {
-            -3..=0 => format!("{:.*}", (-e) as usize, v),
-            1..=4 => format!("{v:.0}"),
-            _ => format!("1e{e}"),
+    let e = v.log10().floor() as i32;
+    if !(-4..=4).contains(&e) {
+        let m = v / 10f64.powi(e);
+        return if (m - m.round()).abs() < 1e-6 {
+            format!("{}e{e}", m.round())
+        } else {
+            format!("{m:.1}e{e}")
         };
     }
-    let digits = (2 - v.log10().floor() as i32).max(0) as usize;
-    format!("{v:.digits$}")
+    (0..8)
+        .map(|d| format!("{v:.d$}"))
+        .find(|text| text.parse::<f64>().is_ok_and(|p| (p - v).abs() <= 1e-6 * v))
+        .unwrap_or_else(|| format!("{v}"))
 }
 
 /// The smallest and largest finite y over several series, or None if there is none.
@@ -145,16 +291,64 @@ mod tests {
     }
 
     #[test]
-    fn smoothing_is_a_debiased_moving_average() {
+    fn smoothing_keeps_lines_and_averages_noise_away() {
         assert_eq!(smooth(&[1.0, 2.0, 3.0], 0.0), vec![1.0, 2.0, 3.0]);
-        let s = smooth(&[2.0, 2.0, 2.0], 0.9);
+        // A falling straight line comes back as it is, its last point too: no lag.
+        let line: Vec<f64> = (0..15).map(|i| 0.9 - 0.04 * f64::from(i)).collect();
+        for w in SMOOTHING_STEPS {
+            let s = smooth(&line, w);
+            assert!(
+                line.iter().zip(&s).all(|(a, b)| (a - b).abs() < 1e-9),
+                "w {w}: {s:?}"
+            );
+        }
+        // Alternating noise around 1: the smoothed middle is much closer to 1.
+        let noisy: Vec<f64> = (0..41)
+            .map(|i| 1.0 + if i % 2 == 0 { 0.1 } else { -0.1 })
+            .collect();
+        let s = smooth(&noisy, 0.9);
+        assert!((s[20] - 1.0).abs() < 0.02, "{}", s[20]);
+        // Weighted least squares by hand at the middle of [1, 3, 2] with w = 0.5: weights
+        // 0.5, 1, 0.5 at x = -1, 0, 1; symmetric, so the intercept is the weighted mean 2.25.
+        assert!((smooth(&[1.0, 3.0, 2.0], 0.5)[1] - 2.25).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_robust_range_ignores_a_first_outlier_but_keeps_the_latest_points() {
+        // Accuracy: 10% at epoch 0, then 80..89%: the 10% no longer sets the axis.
+        let mut ys = vec![10.0];
+        ys.extend((0..30).map(|i| 80.0 + 0.3 * f64::from(i)));
+        let (lo, hi) = robust_range(&ys, &[88.7]).unwrap();
+        assert!(lo > 79.0 && hi >= 88.7, "{lo}..{hi}");
+        // A latest value outside the percentiles is kept on the chart.
+        let (lo, _) = robust_range(&ys, &[10.0]).unwrap();
+        assert_eq!(lo, 10.0);
+        // Few points: everything counts.
+        assert_eq!(robust_range(&[10.0, 80.0, 81.0], &[]), Some((10.0, 81.0)));
+        assert_eq!(robust_range(&[f64::NAN], &[]), None);
+    }
+
+    #[test]
+    fn a_dashed_line_has_gaps_and_marks_cross_each_point() {
+        // A horizontal line 20 dots long, dashes of 3 dots and gaps of 2.
+        let dots = dashed(&[(0.0, 1.0), (20.0, 1.0)], (1.0, 1.0), 3.0, 2.0);
+        assert!(dots.iter().all(|p| p.1 == 1.0));
+        let on = |x: f64| x % 5.0 < 3.0;
+        assert!(dots[..dots.len() - 1].iter().all(|p| on(p.0)), "{dots:?}");
         assert!(
-            s.iter().all(|v| (v - 2.0).abs() < 1e-12),
-            "a constant stays constant: {s:?}"
+            dots.iter().any(|p| p.0 > 14.0 && p.0 < 16.0),
+            "dashes go on to the end"
         );
-        // Second point: acc = 0.5*(0.5*1) + 0.5*3 = 1.75, debias 1 - 0.25 = 0.75.
-        let s = smooth(&[1.0, 3.0], 0.5);
-        assert!((s[1] - 1.75 / 0.75).abs() < 1e-12);
+        assert!(
+            !dots.iter().any(|p| p.0 > 3.5 && p.0 < 4.9),
+            "there is a gap"
+        );
+        let marks = point_marks(&[(0.0, 0.0), (10.0, 1.0)], (2.0, 4.0), 4.0);
+        assert_eq!(marks.len(), 10);
+        assert!(marks.contains(&(0.5, 0.0)) && marks.contains(&(10.0, 1.25)));
+        // Points a dot apart mark nothing.
+        let dense: Vec<(f64, f64)> = (0..100).map(|i| (f64::from(i), 0.0)).collect();
+        assert!(point_marks(&dense, (1.0, 1.0), 4.0).is_empty());
     }
 
     #[test]
@@ -190,9 +384,23 @@ mod tests {
             .collect();
         assert_eq!(labels, ["0.01", "0.1", "1", "10"]);
         assert_eq!(log_tick_label(-6.0), "1e-6");
-        // Less than a decade: evenly spaced in log space, labelled with values.
-        let t = log_ticks(0.25, 0.6, 4);
-        assert!(t.len() >= 2 && t[0] <= 0.25f64.log10() && *t.last().unwrap() >= 0.6f64.log10());
+        // Less than two decades: 1-2-5 ticks, labelled with their values.
+        let labels = |lo, hi, n| -> Vec<String> {
+            log_ticks(lo, hi, n)
+                .into_iter()
+                .map(log_tick_label)
+                .collect()
+        };
+        assert_eq!(labels(0.15, 2.3, 8), ["0.1", "0.2", "0.5", "1", "2", "5"]);
+        // Within one 1-2-5 step: the finer 1-1.5-2-3-5-7 ticks.
+        assert_eq!(labels(0.25, 0.6, 8), ["0.2", "0.3", "0.5", "0.7"]);
+        // Too many for the room: thinned, first and last kept.
+        let t = labels(0.011, 0.95, 3);
+        assert!(
+            t.len() <= 3 && t[0] == "0.01" && t[t.len() - 1] == "1",
+            "{t:?}"
+        );
+        assert_eq!(log_tick_label(5.0f64.log10() + 5.0), "5e5");
     }
 
     #[test]

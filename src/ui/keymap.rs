@@ -15,6 +15,11 @@ pub enum Action {
     Help,
     ToggleLogScale,
     ToggleSmoothing,
+    ToggleOutliers,
+    TogglePerStep,
+    CursorLeft,
+    CursorRight,
+    HideCursor,
     CycleSplits,
     ToggleQuantity,
     ToggleXAxis,
@@ -99,7 +104,7 @@ mod shared {
     pub const EXPORT: Binding = bind(&[KeyCode::Char('e')], "e", Action::Export, "export the screen: SVG, PNG and its data as CSV", "view", None);
     pub const HELP_KEY: Binding = bind(&[KeyCode::Char('?')], "?", Action::Help, "this help", "view", Some("help"));
     pub const LOG_Y: Binding = bind(&[KeyCode::Char('l')], "l", Action::ToggleLogScale, "log-scale loss axis", "chart", Some("log-y"));
-    pub const LOSS_ACC: Binding = bind(&[KeyCode::Char('a')], "a", Action::ToggleQuantity, "loss / accuracy", "chart", Some("loss/acc"));
+    pub const LOSS_ACC: Binding = bind(&[KeyCode::Char('a')], "a", Action::ToggleQuantity, "loss / accuracy / learning rate", "chart", Some("loss/acc/lr"));
     pub const ABLATE_MENU: Binding = bind(&[KeyCode::Char('b')], "b", Action::OpenAblationMenu, "batch-norm ablations (menu)", "probe", Some("ablate"));
 }
 use shared::*;
@@ -113,12 +118,17 @@ pub const DASHBOARD: &[Binding] = &[
     bind(&[KeyCode::Char('p')], "p", Action::OpenProbeForm, "probe the live weights along a line", "probe", Some("probe")),
     ABLATE_MENU,
     LOG_Y,
-    bind(&[KeyCode::Char('s')], "s", Action::ToggleSmoothing, "smoothing (raw data kept)", "chart", Some("smooth")),
+    bind(&[KeyCode::Char('s')], "s", Action::ToggleSmoothing, "smoothing strength 0 / 0.6 / 0.8 / 0.9 / 0.95 (raw data kept)", "chart", Some("smooth")),
     bind(&[KeyCode::Char('t')], "t", Action::CycleSplits, "series: train+test / train / test", "chart", Some("train/test")),
     LOSS_ACC,
+    bind(&[KeyCode::Char('r')], "r", Action::TogglePerStep, "training loss per step (between progress reports)", "chart", None),
+    bind(&[KeyCode::Char('o')], "o", Action::ToggleOutliers, "y axis: ignore outliers / every value", "chart", None),
     bind(&[KeyCode::Char('x')], "x", Action::ToggleXAxis, "x axis: epoch / step", "chart", None),
-    bind(&[KeyCode::Right], "→", Action::ZoomIn, "zoom in on the latest epochs", "chart", None),
-    bind(&[KeyCode::Left, KeyCode::Char('h')], "← h", Action::ZoomOut, "zoom out", "chart", None),
+    bind(&[KeyCode::Left, KeyCode::Char('h')], "← h", Action::CursorLeft, "value cursor: every series' value at an earlier point", "chart", Some("cursor")),
+    bind(&[KeyCode::Right], "→", Action::CursorRight, "value cursor: a later point", "chart", None),
+    bind(&[KeyCode::Esc], "Esc", Action::HideCursor, "hide the value cursor", "chart", None),
+    bind(&[KeyCode::Char('+'), KeyCode::Char('=')], "+", Action::ZoomIn, "zoom in on the latest epochs", "chart", None),
+    bind(&[KeyCode::Char('-')], "-", Action::ZoomOut, "zoom out", "chart", None),
     bind(&[KeyCode::Up, KeyCode::Char('k')], "↑ k", Action::ScrollUp, "scroll the log back", "log", None),
     bind(&[KeyCode::Down, KeyCode::Char('j')], "↓ j", Action::ScrollDown, "scroll the log forward", "log", None),
     NEXT_VIEW, SHOW_DASHBOARD, SHOW_PROBES, SHOW_ABLATIONS, EXPORT, HELP_KEY,

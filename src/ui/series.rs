@@ -60,6 +60,11 @@ impl<T: Copy> Series<T> {
         self.points.len() + usize::from(self.tail.is_some())
     }
 
+    /// True before the first point.
+    pub fn is_empty(&self) -> bool {
+        self.seen == 0
+    }
+
     /// Number of points pushed.
     pub fn pushed(&self) -> usize {
         self.seen

@@ -45,31 +45,52 @@ impl Theme {
         }
     }
 
-    /// The marker of a series: braille lines for train, dots for test; in monochrome the two
-    /// iterates get different markers too; in ASCII, letters.
+    /// The marker of a series: braille (exact to a quarter of a row) for every series; in
+    /// ASCII, letters.
     pub fn marker(&self, iterate: Iterate, split: Split) -> Marker {
         let test = split == Split::Test;
-        match (self.ascii, self.color, iterate, test) {
-            (true, _, Iterate::SwaStale, _) => Marker::Custom('s'),
-            (false, _, Iterate::SwaStale, _) => Marker::Custom('∘'),
-            (true, _, Iterate::Sgd, false) => Marker::Custom('.'),
-            (true, _, Iterate::Sgd, true) => Marker::Custom('o'),
-            (true, _, Iterate::Swa, false) => Marker::Custom('+'),
-            (true, _, Iterate::Swa, true) => Marker::Custom('x'),
-            (false, false, Iterate::Swa, false) => Marker::Custom('+'),
-            (false, false, Iterate::Swa, true) => Marker::Custom('×'),
-            (false, _, _, false) => Marker::Braille,
-            (false, _, _, true) => Marker::Dot,
+        match (self.ascii, iterate, test) {
+            (true, Iterate::SwaStale, _) => Marker::Custom('s'),
+            (true, Iterate::Sgd, false) => Marker::Custom('.'),
+            (true, Iterate::Sgd, true) => Marker::Custom('o'),
+            (true, Iterate::Swa, false) => Marker::Custom('+'),
+            (true, Iterate::Swa, true) => Marker::Custom('x'),
+            (false, ..) => Marker::Braille,
         }
     }
 
-    /// The marker drawn in legends and tables for a series.
-    pub fn marker_char(&self, iterate: Iterate, split: Split) -> char {
-        match self.marker(iterate, split) {
-            Marker::Custom(c) => c,
-            Marker::Dot => '•',
-            _ => '─',
+    /// How a series' line is broken, as (dash, gap) in braille dots; None draws it solid.
+    /// Test curves are dashed so that they are told from training curves without colour; in
+    /// monochrome the two iterates get patterns of their own too.
+    pub fn dash(&self, iterate: Iterate, split: Split) -> Option<(f64, f64)> {
+        if self.ascii {
+            return None;
         }
+        let test = split == Split::Test;
+        match (self.color, iterate, test) {
+            (_, Iterate::SwaStale, _) => Some((1.0, 2.0)),
+            (true, _, true) => Some((3.0, 2.0)),
+            (true, _, false) => None,
+            (false, Iterate::Sgd, false) => None,
+            (false, Iterate::Sgd, true) => Some((3.0, 2.0)),
+            (false, Iterate::Swa, false) => Some((1.0, 1.0)),
+            (false, Iterate::Swa, true) => Some((6.0, 3.0)),
+        }
+    }
+
+    /// A series' sample in legends: its letter in ASCII, else its dash pattern.
+    pub fn legend_sample(&self, iterate: Iterate, split: Split) -> String {
+        if let Marker::Custom(c) = self.marker(iterate, split) {
+            return c.to_string();
+        }
+        match self.dash(iterate, split) {
+            None => "──",
+            Some((d, _)) if d >= 6.0 => "━ ",
+            Some((d, _)) if d >= 3.0 => "╌╌",
+            Some((_, g)) if g >= 2.0 => "··",
+            Some(_) => "┈┈",
+        }
+        .to_owned()
     }
 
     pub fn title(&self) -> Style {

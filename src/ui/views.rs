@@ -86,30 +86,130 @@ fn render_too_small(frame: &mut Frame, area: Rect) {
 }
 
 /// Fraction done and seconds left, from the latest progress (or, when watching, the latest
-/// evaluated epoch).
-fn progress(app: &App) -> Option<(f64, Option<f64>, String)> {
+/// evaluated epoch), and the completed epochs as "epoch 12/15": the same words whether the
+/// run is driven or watched. The time left counts training only (probes and pauses are not
+/// training); a watched run's counts down between evaluations.
+pub fn progress(app: &App) -> Option<(f64, Option<f64>, String)> {
     let info = app.info.as_ref()?;
-    let total_steps = f64::from(info.epochs) * f64::from(info.batches_per_epoch.max(1));
-    let (done, elapsed, epoch_label) = match &app.progress {
+    let per_epoch = f64::from(info.batches_per_epoch.max(1));
+    let total_steps = f64::from(info.epochs) * per_epoch;
+    let running = app.state.is_live() || app.state == RunState::Watching;
+    let (done, eta) = match &app.progress {
+        Some(p) if running => {
+            let done_steps =
+                f64::from(p.epoch - 1) * f64::from(p.batches_per_epoch) + f64::from(p.batch);
+            let done = (done_steps / total_steps).clamp(0.0, 1.0);
+            let eta = (done > 0.0 && done < 1.0).then(|| p.training_s * (1.0 - done) / done);
+            (done, eta)
+        }
         Some(p) => {
             let done_steps =
                 f64::from(p.epoch - 1) * f64::from(p.batches_per_epoch) + f64::from(p.batch);
-            (done_steps / total_steps, p.elapsed_s, p.epoch)
+            ((done_steps / total_steps).clamp(0.0, 1.0), None)
         }
         None => {
             let epoch = app.last_epoch();
             let elapsed = app.latest.values().map(|r| r.elapsed_s).fold(0.0, f64::max);
-            (
-                f64::from(epoch) / f64::from(info.epochs.max(1)),
-                elapsed,
-                epoch,
-            )
+            let done = (f64::from(epoch) / f64::from(info.epochs.max(1))).clamp(0.0, 1.0);
+            let eta = (running && done > 0.0 && done < 1.0).then(|| {
+                let since_row = (app.clock_s - app.last_row_at_s).max(0.0);
+                (elapsed * (1.0 - done) / done - since_row).max(0.0)
+            });
+            (done, eta)
         }
     };
-    let done = done.clamp(0.0, 1.0);
-    let running = app.state.is_live() || app.state == RunState::Watching;
-    let eta = (running && done > 0.0 && done < 1.0).then(|| elapsed * (1.0 - done) / done);
-    Some((done, eta, format!("epoch {epoch_label}/{}", info.epochs)))
+    let completed = (done * f64::from(info.epochs) + 1e-9).floor() as u32;
+    Some((done, eta, format!("epoch {completed}/{}", info.epochs)))
+}
+
+/// What the running probe or ablation has done and has left, and how many jobs wait:
+/// "probe interp 12/41 pts · ETA 0:12 · 1 queued".
+pub fn job_status(app: &App) -> Option<String> {
+    let job = app.jobs.running.as_ref()?;
+    let live = app.probes.live.as_ref();
+    let point_fraction = live.map_or(0.0, |l| l.done() as f64 / l.grid.len().max(1) as f64);
+    let mut s = job.label.clone();
+    let fraction = match (job.kind, job.probes_total) {
+        (crate::ui::app::JobKind::Probe, _) => {
+            if let Some(l) = live {
+                s += &format!(" {}/{} pts", l.done(), l.grid.len());
+            }
+            Some(point_fraction)
+        }
+        (_, Some(total)) => {
+            s += &format!(" {}/{total} probes", job.probes_done);
+            Some((job.probes_done as f64 + point_fraction) / total.max(1) as f64)
+        }
+        (_, None) => {
+            s += &format!(" {} probes done", job.probes_done);
+            None
+        }
+    };
+    if let (Some(f), Some(started)) = (fraction, job.started_s) {
+        let elapsed = (app.clock_s - started).max(0.0);
+        s += &format!(" {}", clock(elapsed));
+        if f > 0.0 && f < 1.0 {
+            s += &format!(" · ETA {}", clock(elapsed * (1.0 - f) / f));
+        }
+    }
+    if !app.jobs.queued.is_empty() {
+        s += &format!(" · {} queued", app.jobs.queued.len());
+    }
+    Some(s)
+}
+
+/// Pieces of a line that give way whole, least important first, when the line is too narrow:
+/// a number is dropped with its field, never cut.
+pub(super) struct Pieces {
+    /// (styled texts, rank): a piece goes whole; a higher rank goes first; rank 0 stays.
+    items: Vec<(Vec<(String, Style)>, u8)>,
+}
+
+impl Pieces {
+    pub(super) fn new() -> Self {
+        Self { items: Vec::new() }
+    }
+
+    pub(super) fn push(&mut self, text: impl Into<String>, style: Style, rank: u8) {
+        self.items.push((vec![(text.into(), style)], rank));
+    }
+
+    /// A piece of several styled texts (a key and its word) that stay or go together.
+    pub(super) fn push_group(&mut self, texts: Vec<(String, Style)>, rank: u8) {
+        self.items.push((texts, rank));
+    }
+
+    fn width(&self) -> usize {
+        self.items
+            .iter()
+            .flat_map(|i| &i.0)
+            .map(|(t, _)| t.chars().count())
+            .sum()
+    }
+
+    /// The pieces that fit in `width`, in their order.
+    pub(super) fn fit(mut self, width: usize) -> Line<'static> {
+        while self.width() > width {
+            let Some(worst) = self
+                .items
+                .iter()
+                .enumerate()
+                .filter(|(_, item)| item.1 > 0)
+                .max_by_key(|(i, item)| (item.1, *i))
+                .map(|(i, _)| i)
+            else {
+                break;
+            };
+            self.items.remove(worst);
+        }
+        Line::from(
+            self.items
+                .into_iter()
+                .flat_map(|(texts, _)| texts)
+                .map(|(t, s)| Span::styled(t, s))
+                .collect::<Vec<_>>(),
+        )
+    }
 }
 
 fn render_header(app: &App, frame: &mut Frame, area: Rect) {
@@ -120,7 +220,44 @@ fn render_header(app: &App, frame: &mut Frame, area: Rect) {
         RunState::Paused | RunState::Stopping | RunState::Stopped => theme.warn(),
         _ => Style::new(),
     };
-    let mut right = String::new();
+    let mut left = Pieces::new();
+    left.push(" valleys", theme.title(), 0);
+    let name = app
+        .info
+        .as_ref()
+        .map_or("…".to_owned(), |i| i.experiment.clone());
+    left.push(format!(" · {name}"), Style::new(), 3);
+    if let Some(info) = &app.info {
+        let model = info.model.split(" (").next().unwrap_or(&info.model);
+        left.push(format!(" · {model}"), Style::new(), 7);
+        left.push(format!(" · {}", info.device), Style::new(), 5);
+    }
+    // Training waits while a probe runs; say so.
+    let busy = app.probes.live.is_some() || app.jobs.running.is_some();
+    let label = if busy && app.state.is_live() {
+        "PROBING"
+    } else {
+        app.state.label()
+    };
+    left.push(" · ", Style::new(), 0);
+    left.push(
+        label,
+        state_style.add_modifier(ratatui::style::Modifier::BOLD),
+        0,
+    );
+    // A run that is over is not done while its twin still trains.
+    if let Some(twin) = app.twin.as_ref().filter(|t| t.state.is_live()) {
+        let epoch = progress(twin).map_or(String::new(), |(_, _, e)| format!(" {e}"));
+        left.push(format!(" · twin training{epoch}"), theme.warn(), 2);
+    }
+    if let Some(job) = job_status(app) {
+        left.push(format!(" · {job}"), theme.key(), 1);
+    }
+    if let Some((what, began)) = &app.phase {
+        let took = clock((app.clock_s - began).max(0.0));
+        left.push(format!(" · {what} {took}"), theme.dim(), 2);
+    }
+    let mut right = Pieces::new();
     if let Some((done, eta, epoch)) = progress(app) {
         let (full, empty) = theme.bar_chars();
         let width = 12;
@@ -128,66 +265,51 @@ fn render_header(app: &App, frame: &mut Frame, area: Rect) {
         let bar: String = std::iter::repeat_n(full, filled)
             .chain(std::iter::repeat_n(empty, width - filled))
             .collect();
-        right = format!("{epoch} {bar} {:>3.0}%", 100.0 * done);
+        right.push(format!(" {epoch}"), Style::new(), 1);
+        right.push(format!(" {bar}"), Style::new(), 6);
+        right.push(format!(" {:>3.0}%", 100.0 * done), Style::new(), 4);
         if let Some(eta) = eta {
-            right += &format!(" ETA {}", clock(eta));
+            right.push(format!(" ETA {}", clock(eta)), Style::new(), 2);
         }
-        right.push(' ');
+        right.push(" ", Style::new(), 0);
     }
-    let name = app
-        .info
-        .as_ref()
-        .map_or("…".to_owned(), |i| i.experiment.clone());
-    let mut left = vec![
-        Span::styled(" valleys", theme.title()),
-        Span::raw(format!(" · {name}")),
-    ];
-    if let Some(info) = &app.info {
-        let room = area.width as usize;
-        let used = 12
-            + name.len()
-            + right.chars().count()
-            + app.state.label().len()
-            + info.device.len()
-            + 6;
-        let model = info.model.split(" (").next().unwrap_or(&info.model);
-        if used + model.len() + 3 < room {
-            left.push(Span::raw(format!(" · {model}")));
-        }
-        left.push(Span::raw(format!(" · {}", info.device)));
-    }
-    left.push(Span::raw(" · "));
-    // Training waits while a probe runs; say so.
-    let label = if app.probes.live.is_some() && app.state.is_live() {
-        "PROBING"
-    } else {
-        app.state.label()
-    };
-    left.push(Span::styled(
-        label,
-        state_style.add_modifier(ratatui::style::Modifier::BOLD),
-    ));
-    let right_width = right.chars().count() as u16;
+    // The right side gives way first, down to what leaves the left its essentials.
+    let total = usize::from(area.width);
+    let left_min = 12 + label.len();
+    let right = right.fit(total.saturating_sub(left_min));
+    let right_width = right.width() as u16;
     let [l, r] =
         Layout::horizontal([Constraint::Min(0), Constraint::Length(right_width)]).areas(area);
-    frame.render_widget(Paragraph::new(Line::from(left)), l);
+    frame.render_widget(Paragraph::new(left.fit(usize::from(l.width))), l);
     frame.render_widget(Paragraph::new(right).alignment(Alignment::Right), r);
 }
 
 fn render_key_bar(app: &App, frame: &mut Frame, area: Rect) {
-    let mut spans = vec![Span::raw(" ")];
-    // A watched run cannot be commanded: its run keys would do nothing.
-    let shown = app
+    // Only keys that do something now; `? help` is kept whatever else gives way.
+    let mut bar = Pieces::new();
+    bar.push(" ", Style::new(), 0);
+    let shown: Vec<_> = app
         .bindings()
         .iter()
-        .filter(|b| app.controllable || b.group != "run" || b.action == Action::Quit);
-    for b in shown {
-        if let Some(word) = b.bar {
-            spans.push(Span::styled(b.label, app.theme.key()));
-            spans.push(Span::raw(format!(" {word}  ")));
-        }
+        .filter(|b| app.offers(b.action) && b.bar.is_some())
+        .collect();
+    let n = shown.len();
+    for (i, b) in shown.into_iter().enumerate() {
+        let rank = if b.action == Action::Help {
+            0
+        } else {
+            // Later keys give way first.
+            (1 + i * 200 / n.max(1)).min(250) as u8
+        };
+        bar.push_group(
+            vec![
+                (b.label.to_owned(), app.theme.key()),
+                (format!(" {}  ", b.bar.unwrap_or_default()), Style::new()),
+            ],
+            rank,
+        );
     }
-    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    frame.render_widget(Paragraph::new(bar.fit(usize::from(area.width))), area);
 }
 
 /// A rectangle of at most `width` x `height`, centred in `area`.
@@ -206,7 +328,7 @@ fn render_help(app: &App, frame: &mut Frame, area: Rect) {
     let bindings = app.view.bindings();
     let mut lines: Vec<Line> = Vec::new();
     let mut group = "";
-    for b in bindings {
+    for b in bindings.iter().filter(|b| app.offers(b.action)) {
         if b.group != group {
             if !lines.is_empty() {
                 lines.push(Line::raw(""));
@@ -219,15 +341,26 @@ fn render_help(app: &App, frame: &mut Frame, area: Rect) {
             Span::raw(b.description),
         ]));
     }
-    lines.push(Line::raw(""));
-    lines.push(Line::styled(
-        "Esc, ? or q closes this help",
-        app.theme.dim(),
-    ));
+    let title = format!(" keys · {} · Esc, ? or q closes ", app.view.title());
+    // Too tall for the screen: two columns, each key with its description, cut at the
+    // column's width rather than losing whole keys.
+    if lines.len() as u16 + 2 > area.height {
+        let half = lines.len().div_ceil(2);
+        let right = lines.split_off(half);
+        let rect = centred(area, area.width.min(130), half as u16 + 2);
+        frame.render_widget(Clear, rect);
+        let block = panel(app, title);
+        let inner = block.inner(rect);
+        frame.render_widget(block, rect);
+        let [a, b] =
+            Layout::horizontal([Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)]).areas(inner);
+        frame.render_widget(Paragraph::new(lines), a);
+        frame.render_widget(Paragraph::new(right), b);
+        return;
+    }
     let height = lines.len() as u16 + 2;
-    let rect = centred(area, 64, height);
+    let rect = centred(area, 70, height);
     frame.render_widget(Clear, rect);
-    let title = format!(" keys · {} ", app.view.title());
     frame.render_widget(Paragraph::new(lines).block(panel(app, title)), rect);
 }
 

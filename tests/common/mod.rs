@@ -83,3 +83,78 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     files.sort();
     files
 }
+
+/// A command in a detached tmux session of 120x40: a real terminal for the dashboard.
+pub struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    /// None (after saying why) when tmux is not installed.
+    pub fn start(dir: &Path, name: &str, command: &str) -> Option<Self> {
+        if Command::new("tmux").arg("-V").output().is_err() {
+            eprintln!("tmux is not installed: this test needs a terminal");
+            return None;
+        }
+        let session = format!("valleys-{name}-{}", std::process::id());
+        let started = Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &session,
+                "-x",
+                "120",
+                "-y",
+                "40",
+                "-c",
+            ])
+            .arg(dir)
+            .arg(command)
+            .output()
+            .unwrap();
+        assert!(started.status.success(), "{started:?}");
+        Some(Self { session })
+    }
+
+    /// What the terminal shows now.
+    pub fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.session])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Types `keys` (tmux key names, e.g. "p", "Enter").
+    pub fn send(&self, keys: &str) {
+        Command::new("tmux")
+            .args(["send-keys", "-t", &self.session, keys])
+            .output()
+            .unwrap();
+    }
+
+    /// Waits up to 90 s until `what` holds for the screen; returns that screen.
+    pub fn wait_for(&self, what: &dyn Fn(&str) -> bool, label: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+        loop {
+            let s = self.screen();
+            if what(&s) {
+                return s;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "waiting for {label}; screen:\n{s}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .output();
+    }
+}

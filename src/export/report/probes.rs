@@ -15,7 +15,7 @@ pub(super) fn section(doc: &mut Doc, run: &RunDir, log_y: bool) -> Result<(), Re
         let _ = writeln!(doc.md, "## Probes\n");
         let _ = writeln!(
             doc.md,
-            "| probe | direction | centre (epoch) | params | BN | c | flat side | asymmetric | bias |"
+            "| probe | direction | centre (epoch) | params | BN | c | flat side | asymmetric (flat: no rise above noise; ?: undecided) | bias |"
         );
         let _ = writeln!(doc.md, "|---|---|---|---|---|---|---|---|---|");
         for r in &probes {
@@ -31,7 +31,7 @@ pub(super) fn section(doc: &mut Doc, run: &RunDir, log_y: bool) -> Result<(), Re
                 r.spec.bn.as_str(),
                 s.map_or("–".into(), |s| format_c(s.c)),
                 s.map_or("–", |s| s.flat_side.symbol()),
-                s.map_or("–", |s| if s.asymmetric { "yes" } else { "no" }),
+                s.map_or("–", |s| s.verdict()),
                 s.map_or("–".into(), |s| format!("{:+.2}", s.bias)),
             );
         }
@@ -203,15 +203,21 @@ pub fn probe_figure(r: &ProbeResult, log_y: bool) -> Figure {
 fn caption_score(r: &ProbeResult) -> String {
     match &r.train_score {
         Some(s) => format!(
-            "c = {} ({}asymmetric at c ≥ {}), flat side {}, training-loss minimum at t = {:+.2}; rises {:.3} at −T and {:.3} at +T (T = {})",
+            "c = {} ({} at c ≥ {}), flat side {}, training-loss minimum at t = {:+.2}; rises {:.3} at −T and {:.3} at +T (T = {}) against a noise floor of {:.3}",
             format_c(s.c),
-            if s.asymmetric { "" } else { "not " },
+            match s.verdict() {
+                "yes" => "asymmetric",
+                "flat" => "flat: neither rise above the noise floor",
+                "?" => "undecided: one side within noise",
+                _ => "not asymmetric",
+            },
             s.threshold,
             s.flat_side.symbol(),
             s.bias,
             s.rise_minus,
             s.rise_plus,
-            s.half_range
+            s.half_range,
+            s.noise_floor
         ),
         None => "not scored".into(),
     }

@@ -14,6 +14,28 @@ impl Engine {
     /// average and its count, the position in the schedule and the epoch's running loss. The
     /// metrics written after that checkpoint are dropped; the run writes them again.
     pub fn resume(&mut self) -> Result<TrainingState, EngineError> {
+        let state = self.load_latest()?;
+        let dropped = resume::truncate_metrics(&self.run, state.step)?;
+        self.checkpoint_written = true;
+        self.initial_evaluated = state.step > 0
+            || self
+                .run
+                .read_metrics()?
+                .iter()
+                .any(|r| r.step == 0 && r.split == Split::Test && r.iterate == Iterate::Sgd);
+        // The file was replaced: append to the new one.
+        self.metrics = self.run.metrics_writer()?;
+        self.clock = Instant::now();
+        self.resume_note = Some(format!(
+            "resumed at epoch {} batch {} (step {}); {dropped} metric rows after it dropped",
+            state.epoch, state.batch, state.step
+        ));
+        Ok(state)
+    }
+
+    /// Loads checkpoints/latest.safetensors into the models, the optimiser and the state, and
+    /// writes nothing: what `valleys open` probes.
+    pub fn load_latest(&mut self) -> Result<TrainingState, EngineError> {
         let path = resume::latest(&self.run);
         let swa_model = self.swa.as_ref().map(|s| &s.model);
         let loaded = checkpoint::load(&path, &self.sgd, swa_model)?;
@@ -30,21 +52,6 @@ impl Engine {
             state.running_seen,
         );
         self.state = state.clone();
-        let dropped = resume::truncate_metrics(&self.run, state.step)?;
-        self.checkpoint_written = true;
-        self.initial_evaluated = state.step > 0
-            || self
-                .run
-                .read_metrics()?
-                .iter()
-                .any(|r| r.step == 0 && r.split == Split::Test && r.iterate == Iterate::Sgd);
-        // The file was replaced: append to the new one.
-        self.metrics = self.run.metrics_writer()?;
-        self.clock = Instant::now();
-        self.resume_note = Some(format!(
-            "resumed at epoch {} batch {} (step {}); {dropped} metric rows after it dropped",
-            state.epoch, state.batch, state.step
-        ));
         Ok(state)
     }
 

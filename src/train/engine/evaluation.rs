@@ -24,6 +24,10 @@ impl Engine {
         };
         if !swa.bn_is_fresh() {
             let pass = crate::train::swa::bn_pass(&self.exp, self.state.step);
+            let samples = pass.subset.unwrap_or(usize::MAX).min(self.data.train.len);
+            self.events.send(Event::Phase(Some(format!(
+                "recomputing the average's BN statistics over {samples} samples"
+            ))));
             eval::recompute_bn(
                 &swa.model,
                 &self.data,
@@ -32,6 +36,7 @@ impl Engine {
                 self.exp.seed,
                 pass.key,
             );
+            self.events.send(Event::Phase(None));
             swa.mark_bn_fresh();
         }
         let n = swa.n;

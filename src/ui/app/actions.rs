@@ -30,7 +30,19 @@ impl App {
             }
             Action::Checkpoint => self.log("no training is running here to checkpoint"),
             Action::ToggleLogScale => self.chart.log_y = !self.chart.log_y,
-            Action::ToggleSmoothing => self.chart.smooth = !self.chart.smooth,
+            Action::ToggleSmoothing => {
+                let steps = crate::ui::chart::SMOOTHING_STEPS;
+                let i = steps
+                    .iter()
+                    .position(|&w| w == self.chart.smooth)
+                    .unwrap_or(0);
+                self.chart.smooth = steps[(i + 1) % steps.len()];
+            }
+            Action::ToggleOutliers => self.chart.clip_outliers = !self.chart.clip_outliers,
+            Action::TogglePerStep => self.chart.per_step = !self.chart.per_step,
+            Action::CursorLeft => self.move_cursor(-1),
+            Action::CursorRight => self.move_cursor(1),
+            Action::HideCursor => self.chart.cursor = None,
             Action::CycleSplits => {
                 self.chart.splits = match self.chart.splits {
                     SplitFilter::Both => SplitFilter::TrainOnly,
@@ -41,7 +53,8 @@ impl App {
             Action::ToggleQuantity => {
                 self.chart.quantity = match self.chart.quantity {
                     Quantity::Loss => Quantity::Accuracy,
-                    Quantity::Accuracy => Quantity::Loss,
+                    Quantity::Accuracy => Quantity::LearningRate,
+                    Quantity::LearningRate => Quantity::Loss,
                 }
             }
             Action::ToggleXAxis => {
@@ -90,6 +103,17 @@ impl App {
                 if let Ok(request) = self.form.request() {
                     self.overlay = None;
                     self.view = View::Probes;
+                    let (kind, label) = match request.directions {
+                        Some(n) => (
+                            JobKind::Batch { directions: n },
+                            format!("batch of {n} {}", request.spec.direction.as_str()),
+                        ),
+                        None => (
+                            JobKind::Probe,
+                            format!("probe {}", request.spec.direction.as_str()),
+                        ),
+                    };
+                    self.ask(kind, label);
                     return Some(Command::Probe(Box::new(request)));
                 }
             }
@@ -114,6 +138,10 @@ impl App {
                     Action::AblateBnModes => AblationKind::BnModes,
                     _ => AblationKind::Summary,
                 };
+                self.ask(
+                    JobKind::Ablation(kind),
+                    format!("ablation {}", kind.as_str()),
+                );
                 return Some(Command::Ablate {
                     kind,
                     directions: None,
@@ -122,11 +150,21 @@ impl App {
             Action::StartTwin => {
                 self.overlay = None;
                 self.view = View::Ablations;
+                self.log(if self.state.is_live() && !self.runs_on_gpu() {
+                    "no-BN twin asked for: it trains when this run ends (one CPU job at a time)"
+                } else {
+                    "no-BN twin asked for: starting it"
+                });
                 return Some(Command::StartTwin);
             }
             Action::ToggleStaleBn => {
                 self.overlay = None;
                 self.stale_bn = !self.stale_bn;
+                self.log(if self.stale_bn {
+                    "stale-BN SWA series asked for: from the next evaluation on"
+                } else {
+                    "stale-BN SWA series off from the next evaluation on"
+                });
                 return Some(Command::TrackStaleBn(self.stale_bn));
             }
             Action::SelectUp => self.probes.selected = self.probes.selected.saturating_sub(1),
@@ -136,6 +174,79 @@ impl App {
             }
         }
         None
+    }
+
+    /// Moves the value cursor to the previous (`-1`) or next (`+1`) x that has a measurement
+    /// on the chart; the first press puts it on the newest.
+    fn move_cursor(&mut self, by: i32) {
+        let mut xs: Vec<f64> = crate::ui::curves::curves(self)
+            .iter()
+            .flat_map(|s| s.measured.iter().map(|p| p.0))
+            .collect();
+        xs.sort_by(f64::total_cmp);
+        xs.dedup();
+        let Some(&last) = xs.last() else {
+            return;
+        };
+        self.chart.cursor = Some(match self.chart.cursor {
+            None => last,
+            Some(at) => {
+                let i = xs.partition_point(|&x| x < at - 1e-9);
+                let i = if by < 0 {
+                    i.saturating_sub(1)
+                } else {
+                    (i + 1).min(xs.len() - 1)
+                };
+                xs[i]
+            }
+        });
+    }
+
+    /// Records a job sent to the worker and says at once whether it runs or waits.
+    fn ask(&mut self, kind: JobKind, label: String) {
+        let probes_total = match kind {
+            JobKind::Probe => Some(1),
+            JobKind::Batch { directions } => Some(directions * self.centres()),
+            JobKind::Ablation(AblationKind::Groups | AblationKind::BnModes) => Some(3),
+            JobKind::Ablation(AblationKind::Summary) => None,
+        };
+        let mut job = Job {
+            kind,
+            label,
+            started_s: None,
+            probes_done: 0,
+            probes_total,
+        };
+        match &self.jobs.running {
+            Some(running) => {
+                let mut after = running.label.clone();
+                if let Some(last) = self.jobs.queued.back() {
+                    after = last.label.clone();
+                }
+                self.log(format!("queued: {}, after {after}", job.label));
+                self.jobs.queued.push_back(job);
+            }
+            None => {
+                job.started_s = Some(self.clock_s);
+                self.log(format!("started: {}", job.label));
+                self.jobs.running = Some(job);
+            }
+        }
+    }
+
+    /// Centres a batch of random directions goes through: SGD, and SWA once it averages.
+    fn centres(&self) -> usize {
+        if self.latest.keys().any(|(it, _)| *it == Iterate::Swa) {
+            2
+        } else {
+            1
+        }
+    }
+
+    fn runs_on_gpu(&self) -> bool {
+        self.info
+            .as_ref()
+            .is_some_and(|i| i.device.starts_with("cuda"))
     }
 
     fn toggle_pause(&mut self) -> Option<Command> {

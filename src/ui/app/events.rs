@@ -19,6 +19,14 @@ impl App {
             }
             Event::Progress(p) => {
                 self.elapsed_s = p.elapsed_s;
+                self.per_step.push(Point {
+                    epoch: f64::from(p.epoch - 1)
+                        + f64::from(p.batch) / f64::from(p.batches_per_epoch.max(1)),
+                    step: p.step as f64,
+                    loss: p.recent_loss,
+                    acc: p.recent_acc,
+                    lr: p.lr,
+                });
                 self.progress = Some(p);
             }
             Event::Metric(row) => self.add_metric(row),
@@ -31,6 +39,16 @@ impl App {
                 ));
             }
             Event::Log(message) => self.log(message),
+            Event::Phase(Some(what)) => self.phase = Some((what, self.clock_s)),
+            Event::Phase(None) => {
+                if let Some((what, began)) = self.phase.take() {
+                    let seconds = self.clock_s - began;
+                    // Only steps long enough to notice are worth a line.
+                    if seconds >= 1.0 {
+                        self.log(format!("{what}: {seconds:.0} s"));
+                    }
+                }
+            }
             Event::Paused => {
                 if self.state == RunState::Running {
                     self.state = RunState::Paused;
@@ -63,6 +81,12 @@ impl App {
             }
             Event::ProbeFinished(result) => {
                 self.probes.live = None;
+                if let Some(job) = self.jobs.running.as_mut() {
+                    job.probes_done += 1;
+                    if job.kind == JobKind::Probe {
+                        self.job_ended();
+                    }
+                }
                 self.log(crate::probe::one_line(&result));
                 self.probes.results.push(*result);
                 if self.probes.results.len() > PROBES_KEPT {
@@ -71,6 +95,8 @@ impl App {
                 self.probes.selected = self.probes.results.len() - 1;
             }
             Event::ProbeBatchFinished(summary) => {
+                self.probes.live = None;
+                self.job_ended();
                 for c in &summary.centres {
                     self.log(format!(
                         "batch {}: {} centre, {} (c >= {})",
@@ -87,10 +113,13 @@ impl App {
             }
             Event::ProbeFailed { message } => {
                 self.probes.live = None;
+                self.job_ended();
                 self.probes.failure = Some(message.clone());
                 self.log(format!("error: {message}"));
             }
             Event::AblationFinished { result, probes } => {
+                self.probes.live = None;
+                self.job_ended();
                 for line in crate::ablation::table(&result) {
                     self.log(format!("ablation {}: {line}", result.id));
                 }
@@ -129,6 +158,14 @@ impl App {
         }
     }
 
+    /// The running job is over: the next one waiting starts.
+    fn job_ended(&mut self) {
+        self.jobs.running = self.jobs.queued.pop_front().map(|mut job| {
+            job.started_s = Some(self.clock_s);
+            job
+        });
+    }
+
     fn finish(&mut self, outcome: Outcome) {
         self.state = match outcome {
             Outcome::Completed => RunState::Finished,
@@ -154,6 +191,7 @@ impl App {
 
     fn add_metric(&mut self, row: MetricRow) {
         self.elapsed_s = self.elapsed_s.max(row.elapsed_s);
+        self.last_row_at_s = self.clock_s;
         if row.split == Split::Test {
             let name = match row.iterate {
                 Iterate::Sgd => "sgd",
@@ -176,6 +214,7 @@ impl App {
                 step: row.step as f64,
                 loss: row.loss,
                 acc: row.acc,
+                lr: row.lr,
             });
         self.latest.insert(key, row);
     }

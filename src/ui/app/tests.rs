@@ -25,6 +25,8 @@ pub(crate) fn info() -> RunInfo {
         program_version: "0.1.0".into(),
         seed: 1,
         probe: Default::default(),
+        ablation_probe: Default::default(),
+        ablation_directions: 5,
     }
 }
 
@@ -259,7 +261,7 @@ fn chart_toggles_flip_their_settings() {
     key(&mut app, 's');
     key(&mut app, 'a');
     key(&mut app, 'x');
-    assert!(app.chart.log_y && app.chart.smooth);
+    assert!(app.chart.log_y && app.chart.smooth > 0.0);
     assert_eq!(
         (app.chart.quantity, app.chart.x),
         (Quantity::Accuracy, XAxis::Step)
@@ -461,6 +463,275 @@ fn a_resumed_run_opens_with_its_history() {
         app.log
             .iter()
             .any(|l| l.contains("history: 3 epochs of metrics, 2 probes, 0 ablations")),
+        "{:?}",
+        app.log
+    );
+}
+
+/// A fixed history: 12 epochs of the quick experiment, SWA from epoch 9, epoch 13 under way.
+pub fn history(theme: crate::ui::theme::Theme) -> App {
+    let mut app = App::new(theme, true);
+    app.handle_event(Event::Ready(Box::new(RunInfo {
+        data: "embedded Fashion-MNIST subset".into(),
+        device_reason: "auto: no CUDA".into(),
+        ..info()
+    })));
+    for epoch in 0..=12u32 {
+        let e = f64::from(epoch);
+        let sgd_train = 2.3 * (-0.35 * e).exp() + 0.22;
+        let sgd_test = 2.3 * (-0.33 * e).exp() + 0.31 + 0.02 * (e * 1.7).sin();
+        let mut rows = vec![
+            (Iterate::Sgd, Split::Train, sgd_train, 1.0 - sgd_train / 2.6),
+            (Iterate::Sgd, Split::Test, sgd_test, 1.0 - sgd_test / 2.6),
+        ];
+        if epoch >= 9 {
+            rows.push((
+                Iterate::Swa,
+                Split::Train,
+                sgd_train + 0.015,
+                1.0 - (sgd_train + 0.015) / 2.6,
+            ));
+            rows.push((
+                Iterate::Swa,
+                Split::Test,
+                sgd_test - 0.02,
+                1.0 - (sgd_test - 0.02) / 2.6,
+            ));
+        }
+        for (iterate, split, loss, acc) in rows {
+            app.handle_event(Event::Metric(MetricRow {
+                epoch,
+                step: u64::from(epoch) * 79,
+                iterate,
+                split,
+                loss,
+                acc,
+                lr: 0.01,
+                elapsed_s: 11.0 * e,
+                samples: 2000,
+                swa_n: (iterate == Iterate::Swa).then(|| u64::from(epoch - 8)),
+            }));
+        }
+    }
+    app.handle_event(Event::Progress(Progress {
+        epoch: 13,
+        batch: 40,
+        batches_per_epoch: 79,
+        step: 988,
+        lr: 0.01,
+        samples_per_s: 1540.0,
+        running_loss: 0.2506,
+        running_acc: 0.912,
+        recent_loss: 0.2431,
+        recent_acc: 0.915,
+        elapsed_s: 138.0,
+        training_s: 120.0,
+    }));
+    app
+}
+
+#[test]
+fn jobs_are_acknowledged_at_the_keypress_and_queued_in_order() {
+    let mut app = running();
+    app.tick(10.0);
+    // Fire a probe from the form, then an ablation while it runs (the worker answers later).
+    app.update(Action::OpenProbeForm);
+    assert!(app.update(Action::FireProbe).is_some());
+    assert!(
+        app.log.back().unwrap().ends_with("started: probe uniform"),
+        "{:?}",
+        app.log
+    );
+    app.update(Action::OpenAblationMenu);
+    assert!(app.update(Action::AblateSummary).is_some());
+    assert!(
+        app.log
+            .back()
+            .unwrap()
+            .ends_with("queued: ablation summary, after probe uniform"),
+        "{:?}",
+        app.log
+    );
+    assert_eq!(app.jobs.queued.len(), 1);
+    // The probe runs: its progress and time left are in the header's job status.
+    let result = probe_result("001-uniform-swa");
+    app.handle_event(Event::ProbeStarted {
+        id: result.id.clone(),
+        summary: "uniform".into(),
+        grid: result.ts(),
+    });
+    for index in 0..3 {
+        app.handle_event(Event::ProbePoint {
+            id: result.id.clone(),
+            index,
+            point: result.points[index],
+        });
+    }
+    app.tick(16.0);
+    let status = crate::ui::views::job_status(&app).unwrap();
+    // 3 of 9 points in 6 s: 12 s left.
+    assert_eq!(status, "probe uniform 3/9 pts 0:06 · ETA 0:12 · 1 queued");
+    // It finishes: the ablation starts, with no known total for a summary.
+    app.handle_event(Event::ProbeFinished(Box::new(result)));
+    let job = app.jobs.running.as_ref().unwrap();
+    assert_eq!(
+        (job.label.as_str(), job.started_s),
+        ("ablation summary", Some(16.0))
+    );
+    assert!(app.jobs.queued.is_empty());
+    // Each probe of the ablation lands in the probe list as it finishes.
+    app.handle_event(Event::ProbeFinished(Box::new(probe_result(
+        "002-uniform-sgd",
+    ))));
+    assert_eq!(app.jobs.running.as_ref().unwrap().probes_done, 1);
+    assert_eq!(app.probes.results.len(), 2);
+    let (result, probes) = ablation_result(crate::ablation::AblationKind::Summary);
+    app.handle_event(Event::AblationFinished {
+        result: Box::new(result),
+        probes,
+    });
+    assert!(app.jobs.running.is_none() && app.probes.live.is_none());
+}
+
+#[test]
+fn after_an_ablation_the_probe_view_is_free_again() {
+    let mut app = running();
+    app.update(Action::ShowView(1));
+    // An ablation's probe was under way when the ablation ended.
+    app.handle_event(Event::ProbeStarted {
+        id: "005-uniform-swa".into(),
+        summary: "uniform".into(),
+        grid: vec![-1.0, 0.0, 1.0],
+    });
+    for id in ["001-uniform-swa", "002-uniform-swa", "003-uniform-swa"] {
+        app.handle_event(Event::ProbeFinished(Box::new(probe_result(id))));
+    }
+    let (result, probes) = ablation_result(crate::ablation::AblationKind::Groups);
+    app.handle_event(Event::AblationFinished {
+        result: Box::new(result),
+        probes,
+    });
+    assert!(app.probes.live.is_none(), "no probe is shown as running");
+    assert_eq!(app.probes.selected, 2);
+    key(&mut app, 'k');
+    assert_eq!(app.probes.selected, 1, "↑/k moves through the probes");
+    assert!(
+        !app.offers(Action::CancelProbe),
+        "Esc offers nothing to cancel"
+    );
+}
+
+#[test]
+fn only_keys_that_do_something_are_offered() {
+    let mut app = running();
+    assert!(app.offers(Action::TogglePause) && app.offers(Action::Checkpoint));
+    assert!(!app.offers(Action::CancelProbe));
+    app.handle_event(Event::Finished(Outcome::Completed));
+    assert!(
+        !app.offers(Action::TogglePause),
+        "nothing to pause once finished"
+    );
+    assert!(!app.offers(Action::Checkpoint));
+    assert!(
+        app.offers(Action::OpenProbeForm),
+        "the final weights still take probes"
+    );
+    let mut watched = App::new(theme(), false);
+    watched.handle_event(Event::Ready(Box::new(info())));
+    for action in [
+        Action::TogglePause,
+        Action::Checkpoint,
+        Action::OpenProbeForm,
+        Action::OpenAblationMenu,
+        Action::CancelProbe,
+    ] {
+        assert!(!watched.offers(action), "{action:?} in watch");
+    }
+    assert!(watched.offers(Action::Quit) && watched.offers(Action::Help));
+}
+
+#[test]
+fn the_value_cursor_walks_the_measurements_and_smoothing_cycles() {
+    let mut app = history(theme());
+    app.update(Action::CursorLeft);
+    assert_eq!(
+        app.chart.cursor,
+        Some(12.0),
+        "the first press: the newest epoch"
+    );
+    app.update(Action::CursorLeft);
+    app.update(Action::CursorLeft);
+    assert_eq!(app.chart.cursor, Some(10.0));
+    app.update(Action::CursorRight);
+    assert_eq!(app.chart.cursor, Some(11.0));
+    app.update(Action::HideCursor);
+    assert_eq!(app.chart.cursor, None);
+    let mut strengths = Vec::new();
+    for _ in 0..5 {
+        app.update(Action::ToggleSmoothing);
+        strengths.push(app.chart.smooth);
+    }
+    assert_eq!(strengths, [0.6, 0.8, 0.9, 0.95, 0.0]);
+    app.update(Action::ToggleQuantity);
+    app.update(Action::ToggleQuantity);
+    assert_eq!(app.chart.quantity, Quantity::LearningRate);
+}
+
+#[test]
+fn the_header_says_the_twin_still_trains() {
+    let mut app = running();
+    app.handle_event(Event::Finished(Outcome::Completed));
+    app.handle_event(Event::Twin(Box::new(Event::Ready(Box::new(info())))));
+    assert!(app.twin.as_ref().unwrap().state.is_live());
+    let backend = ratatui::backend::TestBackend::new(120, 30);
+    let mut terminal = ratatui::Terminal::new(backend).unwrap();
+    terminal
+        .draw(|f| crate::ui::views::render(&app, f))
+        .unwrap();
+    let top: String = (0..120)
+        .map(|x| terminal.backend().buffer()[(x, 0)].symbol().to_owned())
+        .collect();
+    assert!(top.contains("FINISHED · twin training"), "{top}");
+}
+
+#[test]
+fn a_resumed_run_logs_on_its_own_clock_and_shows_long_phases() {
+    let mut app = running();
+    let mut row = crate::protocol::sgd_test_row(3, 79);
+    row.elapsed_s = 125.0;
+    app.handle_event(Event::History(Box::new(crate::protocol::History {
+        rows: vec![row],
+        probes: Vec::new(),
+        batches: Vec::new(),
+        ablations: Vec::new(),
+    })));
+    assert!(
+        app.log.back().unwrap().starts_with("2:05 "),
+        "{:?}",
+        app.log
+    );
+    // A BN recomputation shows in the header while it runs and is logged with its time.
+    app.tick(50.0);
+    app.handle_event(Event::Phase(Some(
+        "recomputing the average's BN statistics".into(),
+    )));
+    app.tick(53.0);
+    let backend = ratatui::backend::TestBackend::new(160, 30);
+    let mut terminal = ratatui::Terminal::new(backend).unwrap();
+    terminal
+        .draw(|f| crate::ui::views::render(&app, f))
+        .unwrap();
+    let top: String = (0..160)
+        .map(|x| terminal.backend().buffer()[(x, 0)].symbol().to_owned())
+        .collect();
+    assert!(
+        top.contains("recomputing the average's BN statistics 0:03"),
+        "{top}"
+    );
+    app.handle_event(Event::Phase(None));
+    assert!(app.phase.is_none());
+    assert!(
+        app.log.back().unwrap().ends_with("BN statistics: 3 s"),
         "{:?}",
         app.log
     );

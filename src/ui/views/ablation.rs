@@ -45,6 +45,18 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         Paragraph::new(text).block(panel(app, " what averaging buys ")),
         gain,
     );
+    // An ablation under way: what it has done and has left, in place of the last result.
+    let running = app
+        .jobs
+        .running
+        .as_ref()
+        .filter(|j| matches!(j.kind, crate::ui::app::JobKind::Ablation(_)));
+    if running.is_some()
+        && let Some(status) = super::job_status(app)
+    {
+        render_hint(app, frame, detail, " ablation under way ", &status);
+        return;
+    }
     match app.ablations.last() {
         Some((result, probes)) if result.kind != AblationKind::Summary && !probes.is_empty() => {
             render_multiples(app, frame, detail, result, probes)
@@ -107,7 +119,13 @@ fn render_table(app: &App, frame: &mut Frame, area: Rect, result: &AblationResul
 pub fn render_menu(app: &App, frame: &mut Frame, area: Rect) {
     let mut lines: Vec<Line> = crate::ui::keymap::ABLATION_MENU
         .iter()
-        .map(|b| Line::raw(format!(" {:<4} {}", b.label, b.description)))
+        .flat_map(|b| {
+            let mut out = vec![Line::raw(format!(" {:<4} {}", b.label, b.description))];
+            if let Some(cost) = menu_cost(app, b.action) {
+                out.push(Line::styled(format!("      {cost}"), app.theme.dim()));
+            }
+            out
+        })
         .collect();
     lines.push(Line::raw(""));
     let stale = if app.stale_bn { "on" } else { "off" };
@@ -121,4 +139,45 @@ pub fn render_menu(app: &App, frame: &mut Frame, area: Rect) {
         Paragraph::new(lines).block(panel(app, " batch-norm ablations ")),
         rect,
     );
+}
+
+/// What an ablation will take: probes × points, and the time at the last probe's seconds
+/// per point (once there has been one).
+fn menu_cost(app: &App, action: crate::ui::keymap::Action) -> Option<String> {
+    use crate::ui::keymap::Action;
+    let info = app.info.as_ref()?;
+    let spec = info.ablation_probe.resolved(info.seed);
+    // An auto range first searches for T: about 17 points more per probe.
+    let points = spec.points.unwrap_or(41) + if spec.auto_range.is_some() { 17 } else { 0 };
+    let centres = if app
+        .latest
+        .keys()
+        .any(|(it, _)| *it == crate::protocol::Iterate::Swa)
+    {
+        2
+    } else {
+        1
+    };
+    let twin = app
+        .twin
+        .as_ref()
+        .is_some_and(|t| t.state == crate::ui::app::RunState::Finished);
+    let probes = match action {
+        Action::AblateGroups | Action::AblateBnModes => 3,
+        Action::AblateSummary => {
+            (3 + usize::from(twin)) * centres * info.ablation_directions.max(2)
+        }
+        _ => return None,
+    };
+    let per_point = app.probes.results.last().map(|r| r.cost.seconds_per_point);
+    Some(ablation_cost(probes, points, per_point))
+}
+
+/// "3 probes × 41 points ≈ 0:25" (the time only when a speed is known).
+pub fn ablation_cost(probes: usize, points: usize, seconds_per_point: Option<f64>) -> String {
+    let mut s = format!("{probes} probes × {points} points");
+    if let Some(sp) = seconds_per_point.filter(|s| s.is_finite() && *s > 0.0) {
+        s += &format!(" ≈ {}", super::clock(sp * (probes * points) as f64));
+    }
+    s
 }

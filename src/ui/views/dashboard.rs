@@ -1,30 +1,20 @@
 //! The dashboard: SGD vs SWA curves, the "now" panel that says who is ahead, and the log.
 
 use super::panel;
-use super::plot::{self, Axes};
+use super::plot::{self, Axes, CurveShape};
 use crate::protocol::{Iterate, Split};
-use crate::ui::app::{App, Point, Quantity, XAxis};
-use crate::ui::chart;
+use crate::ui::app::{App, Quantity, XAxis};
+use crate::ui::curves::{self, Curve};
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Dataset, GraphType, Paragraph};
+use ratatui::widgets::Paragraph;
 
 /// Width of the "now" panel beside the chart on wide screens.
 const NOW_WIDTH: u16 = 46;
 /// From this width on, the "now" panel sits beside the chart instead of under it.
 const SIDE_BY_SIDE_FROM: u16 = 110;
-
-/// The series in drawing order, with their legend names.
-const SERIES: [(Iterate, Split, &str); 5] = [
-    (Iterate::Sgd, Split::Train, "SGD train"),
-    (Iterate::Sgd, Split::Test, "SGD test"),
-    (Iterate::Swa, Split::Train, "SWA train"),
-    (Iterate::Swa, Split::Test, "SWA test"),
-    // Only present when swa.stale_bn asks for it.
-    (Iterate::SwaStale, Split::Test, "SWA stale-BN test"),
-];
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     if area.width >= SIDE_BY_SIDE_FROM {
@@ -51,86 +41,42 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     }
 }
 
-/// One visible series of the chart, transformed as the settings say.
-pub struct ChartSeries {
-    pub iterate: Iterate,
-    pub split: Split,
-    pub name: &'static str,
-    pub points: Vec<(f64, f64)>,
-}
-
-/// The chart's data: one point list per visible series.
-pub fn chart_series(app: &App) -> Vec<ChartSeries> {
-    let c = &app.chart;
-    let min_epoch = c
-        .window
-        .map(|w| f64::from(app.last_epoch().saturating_sub(w)));
-    SERIES
-        .iter()
-        .filter(|(_, split, _)| c.splits.shows(*split))
-        .filter_map(|&(iterate, split, name)| {
-            let points: Vec<Point> = app.series.get(&(iterate, split))?.points();
-            let points: Vec<&Point> = points
-                .iter()
-                .filter(|p| min_epoch.is_none_or(|m| p.epoch >= m))
-                .collect();
-            let xs = points.iter().map(|p| match c.x {
-                XAxis::Epoch => p.epoch,
-                XAxis::Step => p.step,
-            });
-            let ys: Vec<f64> = points
-                .iter()
-                .map(|p| match c.quantity {
-                    Quantity::Loss => p.loss,
-                    Quantity::Accuracy => 100.0 * p.acc,
-                })
-                .collect();
-            let ys = if c.smooth {
-                chart::smooth(&ys, 0.6)
-            } else {
-                ys
-            };
-            let log = c.log_y && c.quantity == Quantity::Loss;
-            let data: Vec<(f64, f64)> = xs
-                .zip(ys)
-                .map(|(x, y)| (x, if log { chart::log10_saturating(y) } else { y }))
-                .collect();
-            Some(ChartSeries {
-                iterate,
-                split,
-                name,
-                points: data,
-            })
-        })
-        .collect()
-}
-
 /// The SGD/SWA chart of `app`'s run; `label` goes before the title (e.g. "without BN · ").
 pub fn render_chart(app: &App, frame: &mut Frame, area: Rect, label: &str) {
     let c = &app.chart;
-    let log = c.log_y && c.quantity == Quantity::Loss;
+    let log = curves::log_axis(app);
     let mut title = match c.quantity {
         Quantity::Loss => format!(" {label}loss"),
         Quantity::Accuracy => format!(" {label}accuracy %"),
+        Quantity::LearningRate => format!(" {label}learning rate"),
     };
-    for (on, word) in [(log, "log"), (c.smooth, "smoothed")] {
-        if on {
-            title += &format!(" · {word}");
-        }
+    if log {
+        title += " · log";
+    }
+    if c.smooth > 0.0 {
+        title += &format!(" · smoothed {}", c.smooth);
     }
     if let Some(w) = c.window {
         title += &format!(" · last {w} epochs");
     }
     title.push(' ');
-    let series = chart_series(app);
+    let curves = curves::curves(app);
     let x_name = match c.x {
         XAxis::Epoch => " epoch ",
         XAxis::Step => " step ",
     };
+    let bottom = match c.cursor {
+        Some(x) => readout_line(app, &curves, x),
+        None => legend(app, &curves),
+    };
+    let range = curves::y_range(app, &curves);
+    if range.is_some_and(|(_, clipped)| clipped) {
+        title += "· y fitted to the later half (o: all) ";
+    }
     let block = panel(app, title)
-        .title_bottom(legend(app, &series))
+        .title_bottom(bottom)
         .title_bottom(Line::styled(x_name, app.theme.dim()).right_aligned());
-    let Some((y_lo, y_hi)) = chart::y_range(series.iter().map(|s| &s.points[..])) else {
+    let Some(((y_lo, y_hi), _)) = range else {
         let waiting = Paragraph::new("waiting for the first evaluation…")
             .alignment(Alignment::Center)
             .block(block);
@@ -142,47 +88,81 @@ pub fn render_chart(app: &App, frame: &mut Frame, area: Rect, label: &str) {
         XAxis::Epoch => f64::from(i.epochs),
         XAxis::Step => f64::from(i.epochs) * f64::from(i.batches_per_epoch),
     });
-    let x_data_hi = series
-        .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.0))
-        .fold(1.0, f64::max);
+    let xs = || curves.iter().flat_map(|s| s.measured.iter().map(|p| p.0));
+    let x_data_hi = xs().fold(1.0, f64::max);
     let x_hi = if c.window.is_some() {
         x_data_hi
     } else {
         x_data_hi.max(planned)
     };
-    let x_lo = series
-        .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.0))
-        .fold(x_hi, f64::min);
+    let x_lo = xs().fold(x_hi, f64::min);
     let axes = Axes::fit((x_lo, x_hi), (y_lo, y_hi), area, log, true);
-    let marker = swa_start_x(app).and_then(|x| axes.vertical(x));
+    let scale = axes.dots_per_unit(area);
+    let swa_line = swa_start_x(app).and_then(|x| axes.vertical(x));
+    let cursor_line = c.cursor.and_then(|x| axes.vertical(x));
+    // Dashes and marks are computed in data units; they live as long as the datasets.
+    let shapes: Vec<CurveShape> = curves
+        .iter()
+        .map(|s| {
+            let key = (s.iterate, s.split);
+            CurveShape::new(&app.theme, key, &s.drawn, &s.measured, s.marked, scale)
+        })
+        .collect();
     let mut datasets = Vec::new();
-    if let Some(line) = &marker {
+    for line in [&swa_line, &cursor_line].into_iter().flatten() {
         datasets.push(plot::marker_line(line, &app.theme));
     }
-    for s in &series {
-        datasets.push(
-            Dataset::default()
-                .marker(app.theme.marker(s.iterate, s.split))
-                .graph_type(GraphType::Line)
-                .style(app.theme.series(s.iterate, s.split))
-                .data(&s.points),
-        );
+    for (s, shape) in curves.iter().zip(&shapes) {
+        datasets.extend(shape.datasets(&app.theme, (s.iterate, s.split), &s.drawn));
     }
     axes.render(frame, area, datasets, block, &app.theme);
 }
 
-/// The legend, drawn in the chart's title line so that it never covers data.
-fn legend(app: &App, series: &[ChartSeries]) -> Line<'static> {
+/// The legend, drawn in the chart's border so that it never covers data: each curve's
+/// marker (a dash pattern for test curves) and name.
+fn legend(app: &App, curves: &[Curve]) -> Line<'static> {
     let mut spans = vec![Span::raw(" ")];
-    for s in series {
-        let marker = app.theme.marker_char(s.iterate, s.split);
+    for s in curves {
+        let marker = legend_marker(app, s);
         let style = app.theme.series(s.iterate, s.split);
         spans.push(Span::styled(format!("{marker} {}  ", s.name), style));
     }
     if swa_start_x(app).is_some() {
         spans.push(Span::styled("┊ SWA start ", app.theme.dim()));
+    }
+    Line::from(spans)
+}
+
+fn legend_marker(app: &App, s: &Curve) -> String {
+    app.theme.legend_sample(s.iterate, s.split)
+}
+
+/// The value cursor's readout in place of the legend: every curve's measured value at the
+/// cursor and the SGD − SWA test gap.
+fn readout_line(app: &App, curves: &[Curve], x: f64) -> Line<'static> {
+    let (values, gap) = curves::readout(curves, x);
+    let at = match app.chart.x {
+        XAxis::Epoch => format!(" epoch {x}"),
+        XAxis::Step => format!(" step {x}"),
+    };
+    let mut spans = vec![Span::styled(format!("{at}: "), app.theme.key())];
+    let format = |v: f64| match app.chart.quantity {
+        Quantity::Accuracy => format!("{v:.2}%"),
+        Quantity::LearningRate => format!("{v:.5}"),
+        Quantity::Loss => format!("{v:.4}"),
+    };
+    for (s, (name, value)) in curves.iter().zip(values) {
+        if let Some(v) = value {
+            let style = app.theme.series(s.iterate, s.split);
+            spans.push(Span::styled(format!("{name} {}  ", format(v)), style));
+        }
+    }
+    if let Some(g) = gap {
+        let text = match app.chart.quantity {
+            Quantity::Accuracy => format!("{g:+.2}"),
+            _ => format!("{g:+.4}"),
+        };
+        spans.push(Span::raw(format!("SGD−SWA {text} ")));
     }
     Line::from(spans)
 }
@@ -249,35 +229,44 @@ fn render_now(app: &App, frame: &mut Frame, area: Rect, beside: bool) {
         }
         lines.push(Line::from(spans));
     }
-    let status: Vec<Line> = status_lines(app).into_iter().map(Line::raw).collect();
     let block = panel(app, " now ");
     let inner = block.inner(area);
     frame.render_widget(block, area);
+    let status = |width: u16| -> Vec<Line> {
+        status_lines(app)
+            .iter()
+            .map(|fields| Line::raw(fit_fields(fields, usize::from(width))))
+            .collect()
+    };
     if beside {
         // Under the chart the panel is wide and short: the status goes beside the table.
         let [table, side] =
             Layout::horizontal([Constraint::Length(39), Constraint::Min(0)]).areas(inner);
         frame.render_widget(Paragraph::new(lines), table);
-        frame.render_widget(Paragraph::new(status), side);
+        frame.render_widget(Paragraph::new(status(side.width)), side);
     } else {
         lines.push(Line::raw(""));
-        lines.extend(status);
+        lines.extend(status(inner.width));
         frame.render_widget(Paragraph::new(lines), inner);
     }
 }
 
-/// Learning rate, throughput, the running loss, the average and the last checkpoint, briefly.
-fn status_lines(app: &App) -> Vec<String> {
+/// Learning rate, throughput, the running loss, the average and the last checkpoint, briefly:
+/// each line's fields, which give way whole (never cut) where the panel is narrow.
+fn status_lines(app: &App) -> Vec<Vec<String>> {
     let mut out = Vec::new();
     if let Some(p) = &app.progress {
-        out.push(format!("lr {:.4} · {:.0} samples/s", p.lr, p.samples_per_s));
-        out.push(format!(
+        out.push(vec![
+            format!("lr {:.4}", p.lr),
+            format!("{:.0} samples/s", p.samples_per_s),
+        ]);
+        out.push(vec![format!(
             "running {:.4} ({:.1}%)",
             p.running_loss,
             100.0 * p.running_acc
-        ));
+        )]);
     } else if let Some(r) = app.latest.get(&(Iterate::Sgd, Split::Test)) {
-        out.push(format!("lr {:.4} · step {}", r.lr, r.step));
+        out.push(vec![format!("lr {:.4}", r.lr), format!("step {}", r.step)]);
     }
     let swa_n = app
         .latest
@@ -285,15 +274,52 @@ fn status_lines(app: &App) -> Vec<String> {
         .and_then(|r| r.swa_n);
     out.push(
         match (swa_n, app.info.as_ref().and_then(|i| i.swa_start_epoch)) {
-            (Some(n), _) => format!("SWA of {n}, BN recomputed"),
-            (None, Some(start)) => format!("SWA from epoch {start}"),
-            (None, None) => "SWA off".to_owned(),
+            (Some(n), _) => vec![format!("SWA of {n}"), "BN recomputed".to_owned()],
+            (None, Some(start)) => vec![format!("SWA from epoch {start}")],
+            (None, None) => vec!["SWA off".to_owned()],
         },
     );
     if let Some((epoch, step)) = app.last_checkpoint {
-        out.push(format!("checkpoint: epoch {epoch}, step {step}"));
+        out.push(vec![
+            format!("checkpoint: epoch {epoch}"),
+            format!("step {step}"),
+        ]);
     }
     out
+}
+
+/// The fields that fit in `width`, joined by " · ": later fields give way whole.
+fn fit_fields(fields: &[String], width: usize) -> String {
+    let mut line = String::new();
+    for field in fields {
+        let next = if line.is_empty() {
+            field.clone()
+        } else {
+            format!("{line} · {field}")
+        };
+        if next.chars().count() > width {
+            break;
+        }
+        line = next;
+    }
+    line
+}
+
+/// `text` in at most `width` characters: whole, or its start and end around an ellipsis
+/// (a long path keeps its file name).
+pub fn elide_middle(text: &str, width: usize) -> String {
+    let n = text.chars().count();
+    if n <= width {
+        return text.to_owned();
+    }
+    if width < 5 {
+        return text.chars().take(width).collect();
+    }
+    let head = (width - 1) / 2;
+    let tail = width - 1 - head;
+    let start: String = text.chars().take(head).collect();
+    let end: String = text.chars().skip(n - tail).collect();
+    format!("{start}…{end}")
 }
 
 fn render_log(app: &App, frame: &mut Frame, area: Rect) {
@@ -309,7 +335,10 @@ fn render_log(app: &App, frame: &mut Frame, area: Rect) {
             } else {
                 Style::new()
             };
-            Line::styled(l.clone(), style)
+            Line::styled(
+                elide_middle(l, usize::from(area.width.saturating_sub(2))),
+                style,
+            )
         })
         .collect();
     let title = if app.log_scroll > 0 {

@@ -1,6 +1,7 @@
 //! What the dashboard's and the probe view's charts share: axes fitted to the data (ticks,
 //! labels, bounds) and the dim vertical marker lines.
 
+use crate::protocol::{Iterate, Split};
 use crate::ui::chart;
 use crate::ui::theme::Theme;
 use ratatui::Frame;
@@ -14,6 +15,7 @@ pub struct Axes {
     pub y: [f64; 2],
     x_ticks: Vec<f64>,
     x_labels: Vec<String>,
+    y_ticks: Vec<f64>,
     y_labels: Vec<String>,
 }
 
@@ -46,6 +48,7 @@ impl Axes {
             y: [y_ticks[0], y_ticks[y_ticks.len() - 1]],
             x_labels: x_ticks.iter().map(|t| chart::tick_label(*t, xs)).collect(),
             x_ticks: x_ticks.clone(),
+            y_ticks: y_ticks.clone(),
             y_labels: y_ticks
                 .iter()
                 .map(|t| {
@@ -60,8 +63,8 @@ impl Axes {
     }
 
     /// Draws a chart of `datasets` on these axes in `area`, legend off (legends go in the
-    /// border). ratatui spreads x labels evenly rather than at their values, so the x labels
-    /// are written here, each under its own tick.
+    /// border). ratatui spreads axis labels evenly rather than at their values, so the labels
+    /// are written here, each at its own tick (log ticks are not evenly spaced).
     pub fn render<'a>(
         &self,
         frame: &mut Frame,
@@ -85,27 +88,40 @@ impl Axes {
             .y_axis(
                 Axis::default()
                     .bounds(self.y)
-                    .labels(self.y_labels.clone())
+                    // Blank labels of the real labels' width keep ratatui's label column.
+                    .labels(vec![" ".repeat(self.y_label_width()); 2])
                     .style(theme.dim()),
             );
         frame.render_widget(chart, area);
         if inner.height < 3 || inner.width < 4 {
             return;
         }
-        // ratatui's layout: y labels (at most a third of the width), the y axis, then the graph.
-        let y_label_width = self
-            .y_labels
-            .iter()
-            .map(|l| l.chars().count() as u16)
-            .max()
-            .unwrap_or(0);
-        let graph_left = inner.left() + y_label_width.min(inner.width / 3) + 1;
+        // ratatui's layout: y labels (at most a third of the width), the y axis, then the graph;
+        // under it the x axis line and the x labels.
+        let y_label_width = self.y_label_width() as u16;
+        let label_room = y_label_width.min(inner.width / 3);
+        let graph_left = inner.left() + label_room + 1;
         let graph_width = inner.right().saturating_sub(graph_left);
         if graph_width < 2 {
             return;
         }
         let row = inner.bottom() - 1;
         let buf = frame.buffer_mut();
+        let graph_height = inner.height - 2;
+        let y_span = self.y[1] - self.y[0];
+        let mut next_free_row = None;
+        for (value, label) in self.y_ticks.iter().zip(&self.y_labels).rev() {
+            let up = ((value - self.y[0]) / y_span * f64::from(graph_height - 1)).round() as u16;
+            let y = inner.bottom() - 3 - up.min(graph_height - 1);
+            // Labels too close to the one above give way.
+            if next_free_row.is_some_and(|free| y < free) {
+                continue;
+            }
+            let text: String = label.chars().take(usize::from(label_room)).collect();
+            let x = inner.left() + label_room - text.chars().count() as u16;
+            buf.set_string(x, y, text, theme.dim());
+            next_free_row = Some(y + 1);
+        }
         let span = self.x[1] - self.x[0];
         let mut next_free = graph_left;
         for (value, label) in self.x_ticks.iter().zip(&self.x_labels) {
@@ -122,6 +138,29 @@ impl Axes {
             buf.set_string(start, row, label, theme.dim());
             next_free = start + width + 1;
         }
+    }
+
+    fn y_label_width(&self) -> usize {
+        self.y_labels
+            .iter()
+            .map(|l| l.chars().count())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Data units per braille dot along x and y when drawn in `area` (a cell is 2 × 4 dots),
+    /// as dots per unit, for dashes and point marks.
+    pub fn dots_per_unit(&self, area: Rect) -> (f64, f64) {
+        let inner_w = f64::from(
+            area.width
+                .saturating_sub(2 + self.y_label_width() as u16 + 1)
+                .max(1),
+        );
+        let inner_h = f64::from(area.height.saturating_sub(2 + 2).max(1));
+        (
+            2.0 * inner_w / (self.x[1] - self.x[0]).max(1e-12),
+            4.0 * inner_h / (self.y[1] - self.y[0]).max(1e-12),
+        )
     }
 
     /// The end points of a vertical line at `x`, if it is on the chart.
@@ -152,7 +191,6 @@ pub fn marked_curve<'a>(
     curve: &'a [(f64, f64)],
     theme: &Theme,
 ) -> Vec<Dataset<'a>> {
-    use crate::protocol::{Iterate, Split};
     let mut datasets: Vec<Dataset> = marks.iter().map(|m| marker_line(m, theme)).collect();
     datasets.push(
         Dataset::default()
@@ -162,6 +200,66 @@ pub fn marked_curve<'a>(
             .data(curve),
     );
     datasets
+}
+
+/// What a curve adds to its line: the dots of its dashes (empty when it is solid) and the
+/// crosses marking its measured points (empty when not asked for or too dense).
+pub struct CurveShape {
+    pub dashes: Vec<(f64, f64)>,
+    pub marks: Vec<(f64, f64)>,
+}
+
+impl CurveShape {
+    /// The shape of the series (`iterate`, `split`) drawn through `drawn`, its `measured`
+    /// points marked when `mark`, on axes with `scale` dots per unit.
+    pub fn new(
+        theme: &Theme,
+        (iterate, split): (Iterate, Split),
+        drawn: &[(f64, f64)],
+        measured: &[(f64, f64)],
+        mark: bool,
+        scale: (f64, f64),
+    ) -> Self {
+        Self {
+            dashes: theme
+                .dash(iterate, split)
+                .map_or_else(Vec::new, |(on, off)| chart::dashed(drawn, scale, on, off)),
+            marks: if mark && !theme.ascii {
+                chart::point_marks(measured, scale, 6.0)
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    /// The datasets that draw the curve: a braille line (or its dashes) and its marks.
+    pub fn datasets<'a>(
+        &'a self,
+        theme: &Theme,
+        (iterate, split): (Iterate, Split),
+        drawn: &'a [(f64, f64)],
+    ) -> Vec<Dataset<'a>> {
+        let style = theme.series(iterate, split);
+        let marker = theme.marker(iterate, split);
+        let line = if theme.dash(iterate, split).is_some() {
+            Dataset::default()
+                .graph_type(GraphType::Scatter)
+                .data(&self.dashes)
+        } else {
+            Dataset::default().graph_type(GraphType::Line).data(drawn)
+        };
+        let mut out = vec![line.marker(marker).style(style)];
+        if !self.marks.is_empty() {
+            out.push(
+                Dataset::default()
+                    .marker(marker)
+                    .graph_type(GraphType::Scatter)
+                    .style(style)
+                    .data(&self.marks),
+            );
+        }
+        out
+    }
 }
 
 /// The x and y extent of several point lists (y over finite values only).

@@ -2,7 +2,7 @@
 //! interpolation, SWA and SGD) marked and the flat and sharp sides named; its scores; the table
 //! of this run's probes; and the c histograms of batches. Also the probe form overlay.
 
-use super::plot::{self, Axes};
+use super::plot::{self, Axes, CurveShape};
 use super::{centred, panel, render_hint};
 use crate::probe::score::{Score, Side};
 use crate::probe::summary::{BatchSummary, C_BIN_EDGES};
@@ -14,7 +14,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Dataset, GraphType, Paragraph};
+use ratatui::widgets::{Clear, Dataset, Paragraph};
 
 /// What the chart shows: the running probe if there is one, else the selected result.
 struct Shown<'a> {
@@ -130,18 +130,21 @@ fn render_chart(app: &App, frame: &mut Frame, area: Rect, shown: Option<&Shown>)
         .into_iter()
         .filter_map(|t| axes.vertical(t))
         .collect();
+    let scale = axes.dots_per_unit(area);
+    let curves = [(&train, Split::Train), (&test, Split::Test)];
+    let shapes: Vec<CurveShape> = curves
+        .iter()
+        .map(|(data, split)| {
+            // Dense grids are their own marks; a coarse one shows where it was measured.
+            CurveShape::new(&app.theme, (Iterate::Swa, *split), data, data, true, scale)
+        })
+        .collect();
     let mut datasets: Vec<Dataset> = marks
         .iter()
         .map(|m| plot::marker_line(m, &app.theme))
         .collect();
-    for (data, split) in [(&train, Split::Train), (&test, Split::Test)] {
-        datasets.push(
-            Dataset::default()
-                .marker(app.theme.marker(Iterate::Swa, split))
-                .graph_type(GraphType::Line)
-                .style(app.theme.series(Iterate::Swa, split))
-                .data(data),
-        );
+    for ((data, split), shape) in curves.iter().zip(&shapes) {
+        datasets.extend(shape.datasets(&app.theme, (Iterate::Swa, *split), data));
     }
     axes.render(frame, area, datasets, block, &app.theme);
 }
@@ -190,7 +193,7 @@ fn legend(app: &App, interp: bool) -> Line<'static> {
     for (split, name) in [(Split::Train, "train"), (Split::Test, "test")] {
         let style = t.series(Iterate::Swa, split);
         spans.push(Span::styled(
-            format!("{} {name}  ", t.marker_char(Iterate::Swa, split)),
+            format!("{} {name}  ", t.legend_sample(Iterate::Swa, split)),
             style,
         ));
     }
@@ -300,12 +303,7 @@ fn render_table(app: &App, frame: &mut Frame, area: Rect) {
             r.spec.bn.as_str(),
             s.map_or("–".into(), |s| format_c(s.c)),
             s.map_or("–", |s| s.flat_side.symbol()),
-            s.map_or("–", |s| match s.class {
-                _ if s.asymmetric => "yes",
-                crate::probe::score::Class::Flat => "flat",
-                crate::probe::score::Class::Undecided => "?",
-                _ => "no",
-            }),
+            s.map_or("–", |s| s.verdict()),
         );
         let style = if i == app.probes.selected {
             app.theme.key()
@@ -396,7 +394,19 @@ pub fn render_form(app: &App, frame: &mut Frame, area: Rect) {
             app.theme.dim(),
         ),
     });
-    let rect = centred(area, 60, lines.len() as u16 + 2);
+    // A long error wraps inside the form instead of being cut.
+    let width = 60.min(area.width);
+    let inner = usize::from(width.saturating_sub(2)).max(1);
+    let rows: u16 = lines
+        .iter()
+        .map(|l| l.width().div_ceil(inner).max(1) as u16)
+        .sum();
+    let rect = centred(area, width, rows + 2);
     frame.render_widget(Clear, rect);
-    frame.render_widget(Paragraph::new(lines).block(panel(app, " new probe ")), rect);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(ratatui::widgets::Wrap { trim: false })
+            .block(panel(app, " new probe ")),
+        rect,
+    );
 }

@@ -1,69 +1,11 @@
 use super::*;
-use crate::protocol::{Event, Iterate, MetricRow, Progress, RunInfo, Split};
+use crate::protocol::Event;
 use crate::ui::app::App;
+use crate::ui::app::tests::history;
 use crate::ui::keymap::Action;
 use crate::ui::theme::Theme;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-
-/// A fixed history: 12 epochs of the quick experiment, SWA from epoch 9, epoch 13 under way.
-fn history(theme: Theme) -> App {
-    let mut app = App::new(theme, true);
-    app.handle_event(Event::Ready(Box::new(RunInfo {
-        data: "embedded Fashion-MNIST subset".into(),
-        device_reason: "auto: no CUDA".into(),
-        ..crate::ui::app::tests::info()
-    })));
-    for epoch in 0..=12u32 {
-        let e = f64::from(epoch);
-        let sgd_train = 2.3 * (-0.35 * e).exp() + 0.22;
-        let sgd_test = 2.3 * (-0.33 * e).exp() + 0.31 + 0.02 * (e * 1.7).sin();
-        let mut rows = vec![
-            (Iterate::Sgd, Split::Train, sgd_train, 1.0 - sgd_train / 2.6),
-            (Iterate::Sgd, Split::Test, sgd_test, 1.0 - sgd_test / 2.6),
-        ];
-        if epoch >= 9 {
-            rows.push((
-                Iterate::Swa,
-                Split::Train,
-                sgd_train + 0.015,
-                1.0 - (sgd_train + 0.015) / 2.6,
-            ));
-            rows.push((
-                Iterate::Swa,
-                Split::Test,
-                sgd_test - 0.02,
-                1.0 - (sgd_test - 0.02) / 2.6,
-            ));
-        }
-        for (iterate, split, loss, acc) in rows {
-            app.handle_event(Event::Metric(MetricRow {
-                epoch,
-                step: u64::from(epoch) * 79,
-                iterate,
-                split,
-                loss,
-                acc,
-                lr: 0.01,
-                elapsed_s: 11.0 * e,
-                samples: 2000,
-                swa_n: (iterate == Iterate::Swa).then(|| u64::from(epoch - 8)),
-            }));
-        }
-    }
-    app.handle_event(Event::Progress(Progress {
-        epoch: 13,
-        batch: 40,
-        batches_per_epoch: 79,
-        step: 988,
-        lr: 0.01,
-        samples_per_s: 1540.0,
-        running_loss: 0.2506,
-        running_acc: 0.912,
-        elapsed_s: 138.0,
-    }));
-    app
-}
 
 fn screen(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
@@ -236,4 +178,59 @@ fn ablation_summary_and_menu() {
     assert!(text.contains("bn-only"), "{text}");
     app.update(Action::OpenAblationMenu);
     insta::assert_snapshot!(screen(&app, 100, 30).backend());
+}
+
+#[test]
+fn narrow_screens_drop_whole_fields_and_never_cut_a_number() {
+    for (w, h) in [(60, 16), (64, 18), (72, 20), (80, 24), (100, 30)] {
+        let app = history(colour());
+        let text = format!("{}", screen(&app, w, h).backend());
+        for (part, whole) in [
+            ("samples/", "1540 samples/s"),
+            ("ETA", "ETA 0:24"),
+            ("epoch 12", "epoch 12/15"),
+            ("running 0.", "running 0.2506 (91.2%)"),
+            ("checkpoint:", "checkpoint: epoch"),
+        ] {
+            assert!(
+                !text.contains(part) || text.contains(whole),
+                "{w}x{h}: '{part}' without '{whole}':\n{text}"
+            );
+        }
+        assert!(
+            text.contains("? help"),
+            "{w}x{h}: the key bar keeps ? help\n{text}"
+        );
+    }
+}
+
+#[test]
+fn the_value_cursor_reads_out_every_series_and_the_gap() {
+    let mut app = history(colour());
+    app.update(Action::CursorLeft);
+    let text = format!("{}", screen(&app, 160, 40).backend());
+    let sgd = app.latest[&(crate::protocol::Iterate::Sgd, crate::protocol::Split::Test)].loss;
+    let swa = app.latest[&(crate::protocol::Iterate::Swa, crate::protocol::Split::Test)].loss;
+    assert!(text.contains(" epoch 12: "), "{text}");
+    assert!(text.contains(&format!("SGD test {sgd:.4}")), "{text}");
+    assert!(text.contains(&format!("SWA test {swa:.4}")), "{text}");
+    assert!(
+        text.contains(&format!("SGD−SWA {:+.4}", sgd - swa)),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_long_form_error_wraps_instead_of_being_cut() {
+    let mut app = history(colour());
+    app.update(Action::OpenProbeForm);
+    app.form.error = Some(
+        "probe.auto_range: interp runs from SWA (t = 0) to SGD (t = 1); set its from/to instead"
+            .into(),
+    );
+    let text = format!("{}", screen(&app, 80, 30).backend());
+    assert!(
+        text.contains("set its from/to") && text.contains("instead"),
+        "{text}"
+    );
 }
