@@ -12,7 +12,7 @@ ARGS ?=
 .DEFAULT_GOAL := run
 RUNS ?= $(wildcard runs/*)
 
-.PHONY: setup build run test lint fmt assets figures bench gpu-check science
+.PHONY: setup build run test test-slurm lint fmt assets figures bench gpu-check science
 
 ## Find or fetch libtorch 2.11.0 and point cargo at it (.cargo/config.toml).
 setup:
@@ -29,6 +29,13 @@ run: build
 ## Every unit and integration test.
 test: setup
 	$(CARGO) test --all-targets
+
+## The sweep tests against a real single-node Slurm (needs root: scripts/slurm-local.sh installs
+## and starts slurmctld, slurmd and munge, and stops them afterwards). Without Slurm, `make test`
+## runs the same tests, which then say they were skipped.
+test-slurm: setup
+	scripts/slurm-local.sh start
+	$(CARGO) test --test slurm -- --nocapture; status=$$?; scripts/slurm-local.sh stop; exit $$status
 
 ## Formatting and lints, as CI checks them.
 lint: setup

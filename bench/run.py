@@ -27,6 +27,30 @@ def run_json(cmd, env=None):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def sweep_overhead(valleys, runs=8):
+    """What the local executor adds per run: a sweep of `runs` tiny toy runs (one job at a
+    time) against the same runs started one after another with `valleys run`."""
+    import tempfile
+    import time
+
+    base = "name: toy\nmodel: {arch: toy}\ndata: {dataset: toy}\ntrain: {epochs: 2, batch_size: 20, lr: 0.1}\n"
+    with tempfile.TemporaryDirectory() as d:
+        with open(os.path.join(d, "base.yaml"), "w") as f:
+            f.write(base)
+        with open(os.path.join(d, "s.yaml"), "w") as f:
+            f.write(f"experiment: base.yaml\naxes:\n  seed: {list(range(runs))}\n")
+        print("  $ valleys sweep (toy x", runs, ") and the same runs by hand", file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        for seed in range(runs):
+            subprocess.run([valleys, "run", "base.yaml", "--headless", "--out", f"hand{seed}", "--set", f"seed={seed}"],
+                           cwd=d, check=True, capture_output=True)
+        by_hand = time.perf_counter() - start
+        start = time.perf_counter()
+        subprocess.run([valleys, "sweep", "s.yaml", "--jobs", "1", "--out", "s"], cwd=d, check=True, capture_output=True)
+        swept = time.perf_counter() - start
+    return {"runs": runs, "by_hand_s": by_hand, "sweep_s": swept, "overhead_s_per_run": (swept - by_hand) / runs}
+
+
 def machine(threads):
     cpu = "unknown"
     try:
@@ -114,6 +138,10 @@ def main():
     results["ui_overhead_ratio"] = ui["dashboard_samples_per_s"] / ui["headless_samples_per_s"]
     rows.append(("training with the dashboard / headless", ui["dashboard_samples_per_s"], ui["headless_samples_per_s"], results["ui_overhead_ratio"], ">= 0.98"))
     rows.append(("one dashboard frame, ms (share of the CPU at 10 fps)", ui["frame_ms_median"], None, ui["frame_cpu_fraction"], "< 0.02"))
+
+    sweep = sweep_overhead(args.valleys)
+    results["sweep"] = sweep
+    rows.append(("sweep, local executor: s per run over plain runs", sweep["overhead_s_per_run"], None, None, "< 1 s"))
 
     mem = run_json(v + ["memory", "--steps", str(args.memory_steps)])
     results["memory"] = mem

@@ -28,6 +28,7 @@ pub mod protocol;
 pub mod rundir;
 pub mod runtime;
 pub mod stats;
+pub mod sweep;
 pub mod train;
 pub mod ui;
 pub mod worker;

@@ -9,6 +9,7 @@ pub mod form;
 pub mod keymap;
 pub mod screenshot;
 pub mod series;
+pub mod sweep;
 pub mod theme;
 pub mod views;
 

@@ -65,3 +65,50 @@ fn open_probes_a_finished_run_from_the_keyboard_and_leaves_the_run_as_it_was() {
         .collect();
     assert!(changed.is_empty(), "changed: {changed:?}");
 }
+
+#[test]
+fn watch_on_a_sweep_lists_its_runs_and_opens_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    common::write(d, "base.yaml", common::TINY);
+    common::write(
+        d,
+        "s.yaml",
+        "name: w\nexperiment: base.yaml\naxes: {seed: [1, 2]}\n",
+    );
+    let said = common::run(d, &["sweep", "s.yaml", "--out", "s"]);
+    assert_eq!(said.code, Some(0), "{said:?}");
+    let command = format!(
+        "{} watch s; echo exit=$? > done; sleep 60",
+        env!("CARGO_BIN_EXE_valleys")
+    );
+    let Some(tmux) = Tmux::start(d, "sweep", &command) else {
+        return;
+    };
+    let s = tmux.wait_for(&|s| s.contains("2 runs · 2 done"), "the sweep table");
+    assert!(s.contains("000-seed=1") && s.contains("001-seed=2"), "{s}");
+    tmux.send("Down");
+    tmux.send("Enter");
+    tmux.wait_for(
+        &|s| s.contains("valleys · t ·") && s.contains("epoch 1/1"),
+        "the run's dashboard",
+    );
+    tmux.send("q");
+    tmux.wait_for(&|s| s.contains("2 runs · 2 done"), "the table again");
+    tmux.send("g");
+    tmux.wait_for(&|s| s.contains("mean (line)"), "the groups' curves");
+    tmux.send("q");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !d.join("done").is_file() {
+        assert!(
+            Instant::now() < deadline,
+            "did not quit:\n{}",
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        std::fs::read_to_string(d.join("done")).unwrap().trim(),
+        "exit=0"
+    );
+}

@@ -8,6 +8,7 @@ mod open;
 mod probe;
 mod report;
 mod run;
+mod sweep;
 mod watch;
 
 use anyhow::Context;
@@ -47,6 +48,9 @@ enum Command {
     Ablate(ablate::AblateArgs),
     /// Write publication figures (SVG and PNG) of a run and a report.md that embeds them.
     Report(report::ReportArgs),
+    /// Train many variants of an experiment (seeds, models, BN on or off) on this machine or
+    /// as a Slurm job array; --status and --cancel follow and stop them.
+    Sweep(sweep::SweepArgs),
     /// Show the libtorch in use and the devices it can see.
     Info,
     /// Measurements for `make bench` (JSON on stdout).
@@ -183,6 +187,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(args),
         Command::Watch(args) => watch::run(&args),
         Command::Open(args) => open::run(&args),
+        Command::Sweep(args) => sweep::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Info => info::run(),
         Command::Ablate(args) => {

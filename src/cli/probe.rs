@@ -351,7 +351,7 @@ fn print_result(
     writeln!(out, "wrote {}/{}.json and .csv", dir.display(), r.id)
 }
 
-fn print_batch(out: &mut impl Write, b: &BatchSummary) -> std::io::Result<()> {
+pub(super) fn print_batch(out: &mut impl Write, b: &BatchSummary) -> std::io::Result<()> {
     writeln!(
         out,
         "batch {}: {} random directions per centre, asymmetric when c >= {}",

@@ -9,7 +9,7 @@ use valleys::rundir::RunDir;
 /// Flags of `valleys report`.
 #[derive(clap::Args)]
 pub struct ReportArgs {
-    /// The run directory.
+    /// The run directory, or a sweep directory (per-group means over seeds).
     run_dir: PathBuf,
     /// Where to write (default RUN_DIR/report).
     #[arg(long)]
@@ -23,14 +23,17 @@ pub struct ReportArgs {
 }
 
 pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
-    let run = RunDir::open(&args.run_dir).bad_input()?;
-    let report =
-        report::write(&run, args.out.as_deref(), args.log, args.force).map_err(|e| match e {
-            ReportError::OutExists(_) | ReportError::Config(_) => {
-                anyhow::Error::from(BadInput::new(e))
-            }
-            e => e.into(),
-        })?;
+    let written = if valleys::sweep::SweepDir::is_sweep(&args.run_dir) {
+        let sweep = valleys::sweep::SweepDir::open(&args.run_dir).bad_input()?;
+        report::sweep::write(&sweep, args.out.as_deref(), args.log, args.force)
+    } else {
+        let run = RunDir::open(&args.run_dir).bad_input()?;
+        report::write(&run, args.out.as_deref(), args.log, args.force)
+    };
+    let report = written.map_err(|e| match e {
+        ReportError::OutExists(_) | ReportError::Config(_) => anyhow::Error::from(BadInput::new(e)),
+        e => e.into(),
+    })?;
     for problem in &report.unreadable {
         eprintln!("valleys: warning: left out of the report: {problem}");
     }

@@ -52,6 +52,24 @@ fn register_fonts() {
 
 /// The figure as SVG, `width` x `height` units.
 pub fn svg(figure: &Figure, width: u32, height: u32) -> Result<String, String> {
+    svg_with_bands(figure, &[], width, height)
+}
+
+/// A shaded band between two curves over the same x, e.g. mean ± one standard deviation.
+#[derive(Debug, Clone)]
+pub struct Band {
+    /// (x, low, high), ascending in x.
+    pub points: Vec<(f64, f64, f64)>,
+    pub color: RGBColor,
+}
+
+/// Like [`svg`], with shaded bands under the lines.
+pub fn svg_with_bands(
+    figure: &Figure,
+    bands: &[Band],
+    width: u32,
+    height: u32,
+) -> Result<String, String> {
     register_fonts();
     let mut out = String::new();
     {
@@ -64,10 +82,15 @@ pub fn svg(figure: &Figure, width: u32, height: u32) -> Result<String, String> {
                 y
             }
         };
+        let band_points = bands
+            .iter()
+            .flat_map(|b| b.points.iter().flat_map(|&(x, lo, hi)| [(x, lo), (x, hi)]));
         let all: Vec<(f64, f64)> = figure
             .lines
             .iter()
-            .flat_map(|l| l.points.iter().map(|&(x, y)| (x, transform(y))))
+            .flat_map(|l| l.points.iter().copied())
+            .chain(band_points)
+            .map(|(x, y)| (x, transform(y)))
             .filter(|(x, y)| x.is_finite() && y.is_finite())
             .collect();
         let (mut x0, mut x1, mut y0, mut y1) = all.iter().fold(
@@ -138,6 +161,26 @@ pub fn svg(figure: &Figure, width: u32, height: u32) -> Result<String, String> {
                     ("sans-serif", 13).into_font().color(&palette::GREY),
                 )))
                 .map_err(|e| e.to_string())?;
+        }
+        for band in bands {
+            let upper = band.points.iter().map(|&(x, _, hi)| (x, transform(hi)));
+            let lower = band
+                .points
+                .iter()
+                .rev()
+                .map(|&(x, lo, _)| (x, transform(lo)));
+            let outline: Vec<(f64, f64)> = upper
+                .chain(lower)
+                .filter(|(x, y)| x.is_finite() && y.is_finite())
+                .collect();
+            if outline.len() >= 3 {
+                chart
+                    .draw_series(std::iter::once(Polygon::new(
+                        outline,
+                        band.color.mix(0.18).filled(),
+                    )))
+                    .map_err(|e| e.to_string())?;
+            }
         }
         for line in &figure.lines {
             let points: Vec<(f64, f64)> = line

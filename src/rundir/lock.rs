@@ -44,6 +44,19 @@ impl RunDir {
         Ok(RunLock { _file: file })
     }
 
+    /// True while another process holds the run's lock (it is training, resuming or
+    /// ablating it). Takes nothing: a shared probe of the lock, released at once.
+    pub fn is_busy(&self) -> bool {
+        let Ok(file) = File::open(self.root.join(".lock")) else {
+            return false;
+        };
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a descriptor we own; no memory is involved.
+        let free = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0;
+        // Dropping the file releases the shared lock.
+        !free
+    }
+
     /// Removes temporary files left by processes killed while writing (whole files are
     /// renamed into place, so the real files are intact). A temporary file names its
     /// writer's pid; those of living processes are left alone.

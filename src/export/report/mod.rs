@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 mod ablations;
 mod probes;
+pub mod sweep;
 mod training;
 
 pub use probes::probe_figure;

@@ -1,0 +1,543 @@
+//! `valleys sweep`: many runs of one experiment, on this machine (`--executor local`, child
+//! processes) or on a Slurm cluster (`--executor slurm`, one `sbatch` job array); their
+//! status, their cancellation, and (hidden) the task that trains one variant.
+
+use super::{EXIT_STOPPED, signal_flag};
+use anyhow::Context;
+use clap::{Args, Parser, ValueEnum};
+use std::path::PathBuf;
+use std::process::{Child, ExitCode, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use valleys::config::Experiment;
+use valleys::error::{BadInput, BadInputExt};
+use valleys::model::Model;
+use valleys::probe::offline::SavedRun;
+use valleys::probe::runner;
+use valleys::rundir::RunDir;
+use valleys::runtime::{self, DeviceRequest};
+use valleys::sweep::report::{self, RunSummary};
+use valleys::sweep::{SweepDir, SweepFile, Variant, VariantState, slurm};
+
+/// Where the variants run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Executor {
+    /// Child processes on this machine, --jobs at once.
+    Local,
+    /// One sbatch job array on a Slurm cluster.
+    Slurm,
+}
+
+impl Executor {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Slurm => "slurm",
+        }
+    }
+}
+
+/// Flags of `valleys sweep`.
+#[derive(Args)]
+pub struct SweepArgs {
+    /// A sweep file (YAML) to start, or a sweep directory to continue (finished variants
+    /// are skipped, stopped ones resume).
+    pub target: PathBuf,
+    /// local (child processes here) or slurm (an sbatch job array); a directory keeps the
+    /// one it was started with.
+    #[arg(long, value_enum)]
+    pub executor: Option<Executor>,
+    /// Variants trained at once by the local executor (default: the number of GPUs, else 1).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Check every variant and print the plan (and the Slurm script); create nothing.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+    /// The sweep directory to create (default sweeps/<name>-<date>-<time>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print where each variant of SWEEP_DIR stands.
+    #[arg(long, conflicts_with_all = ["cancel", "task", "executor", "dry_run", "out", "jobs"])]
+    pub status: bool,
+    /// Stop SWEEP_DIR's jobs (scancel, or SIGTERM to the local executor): runs checkpoint.
+    #[arg(long, conflicts_with_all = ["task", "executor", "dry_run", "out", "jobs"])]
+    pub cancel: bool,
+    /// Train variant INDEX of SWEEP_DIR (what each job runs).
+    #[arg(long, hide = true, value_name = "INDEX")]
+    pub task: Option<usize>,
+}
+
+/// Most variants trained at once here.
+const MAX_JOBS: usize = 256;
+
+pub fn run(args: &SweepArgs) -> anyhow::Result<ExitCode> {
+    if args.status {
+        return status(&SweepDir::open(&args.target).bad_input()?);
+    }
+    if args.cancel {
+        return cancel(&SweepDir::open(&args.target).bad_input()?);
+    }
+    if let Some(index) = args.task {
+        return task(&SweepDir::open(&args.target).bad_input()?, index);
+    }
+    if let Some(n) = args.jobs
+        && !(1..=MAX_JOBS).contains(&n)
+    {
+        valleys::bad_input!("--jobs {n}: expected 1..={MAX_JOBS} variants at once");
+    }
+    if args.target.is_dir() {
+        let dir = SweepDir::open(&args.target).bad_input()?;
+        let executor = match (args.executor, dir.jobs()) {
+            (Some(e), _) => e,
+            (None, Some(jobs)) if jobs.executor == "slurm" => Executor::Slurm,
+            _ => Executor::Local,
+        };
+        println!("continuing sweep {}", dir.root.display());
+        return launch(&dir, executor, args.jobs);
+    }
+    let text = std::fs::read_to_string(&args.target)
+        .with_context(|| format!("{}: cannot read the sweep file", args.target.display()))
+        .bad_input()?;
+    let file = SweepFile::load(&args.target).bad_input()?;
+    let executor = args.executor.unwrap_or(Executor::Local);
+    let variants = file.variants();
+    let check = checker();
+    if args.dry_run {
+        for v in &variants {
+            let exp = file.experiment_of(v).bad_input()?;
+            check(v, &exp).map_err(|m| BadInput::msg(format!("variant {}: {m}", v.id)))?;
+            println!("{}", v.id);
+        }
+        println!(
+            "{} variants of {} checked; nothing created (drop --dry-run to start them, --executor {})",
+            variants.len(),
+            file.experiment.display(),
+            executor.as_str()
+        );
+        if executor == Executor::Slurm {
+            let root = args
+                .out
+                .clone()
+                .unwrap_or_else(|| SweepDir::default_path(&file.name));
+            print!(
+                "{}",
+                slurm::script(
+                    &file.slurm,
+                    &file.name,
+                    &std::path::absolute(&root).unwrap_or(root),
+                    &std::env::current_exe()?,
+                    variants.len()
+                )
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let root = args
+        .out
+        .clone()
+        .unwrap_or_else(|| SweepDir::default_path(&file.name));
+    let root = std::path::absolute(&root).unwrap_or(root);
+    if executor == Executor::Slurm && root.display().to_string().contains(char::is_whitespace) {
+        valleys::bad_input!(
+            "{}: a Slurm sweep directory may not contain spaces (#SBATCH lines cannot quote them); choose another --out",
+            root.display()
+        );
+    }
+    let dir = SweepDir::create(&root, &file, &text, &check).bad_input()?;
+    println!(
+        "sweep {}: {} variants of {} in {}",
+        file.name,
+        variants.len(),
+        file.experiment.display(),
+        dir.root.display()
+    );
+    if executor == Executor::Slurm {
+        std::fs::write(
+            dir.root.join("job.sbatch"),
+            slurm::script(
+                &file.slurm,
+                &file.name,
+                &dir.root,
+                &std::env::current_exe()?,
+                variants.len(),
+            ),
+        )?;
+    }
+    let launched = launch(&dir, executor, args.jobs);
+    // A submission Slurm refused leaves nothing behind.
+    if executor == Executor::Slurm && launched.is_err() && dir.jobs().is_none() {
+        let _ = std::fs::remove_dir_all(&dir.root);
+    }
+    launched
+}
+
+/// Checks what can be checked of a variant before anything runs: its data can be read and
+/// its model laid out (data read once per distinct data section).
+fn checker() -> impl Fn(&Variant, &Experiment) -> Result<(), String> {
+    let shapes = std::cell::RefCell::new(std::collections::HashMap::new());
+    move |_v: &Variant, exp: &Experiment| {
+        let key = serde_yaml::to_string(&exp.data).unwrap_or_default();
+        let mut shapes = shapes.borrow_mut();
+        if !shapes.contains_key(&key) {
+            let data = valleys::data::read(&exp.data, exp.seed).map_err(|e| e.to_string())?;
+            let shape = data
+                .input_shape(exp.data.pad_to)
+                .map_err(|e| e.to_string())?;
+            shapes.insert(key.clone(), (shape, data.classes));
+        }
+        let (shape, classes) = &shapes[&key];
+        Model::layout(&exp.model, shape, *classes).map_err(|e| e.to_string())?;
+        DeviceRequest::parse(&exp.device).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+fn launch(dir: &SweepDir, executor: Executor, jobs: Option<usize>) -> anyhow::Result<ExitCode> {
+    match executor {
+        Executor::Slurm => {
+            let script = dir.root.join("job.sbatch");
+            if !script.is_file() {
+                valleys::bad_input!(
+                    "{}: no job.sbatch (the sweep was started with the local executor; continue it with --executor local)",
+                    dir.root.display()
+                );
+            }
+            let id = slurm::submit(&script).map_err(BadInput::msg)?;
+            let mut record = dir.jobs_for("slurm").bad_input()?;
+            record.job_id = Some(id.clone());
+            dir.write_jobs(&record)?;
+            println!(
+                "submitted Slurm job {id}: {} array tasks; `valleys sweep --status {}` follows them",
+                record.variants.len(),
+                dir.root.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Executor::Local => local(dir, jobs),
+    }
+}
+
+/// GPUs this process sees.
+fn gpus() -> usize {
+    if tch::Cuda::is_available() {
+        tch::Cuda::device_count().max(0) as usize
+    } else {
+        0
+    }
+}
+
+/// Runs the variants that are not done as child processes, `jobs` at once; on a signal the
+/// children are told to stop (they checkpoint) and the sweep can be continued later.
+fn local(dir: &SweepDir, jobs: Option<usize>) -> anyhow::Result<ExitCode> {
+    let stop = signal_flag()?;
+    let gpus = gpus();
+    let jobs = jobs.unwrap_or(gpus.max(1));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = (cores / jobs).max(1);
+    let mut record = dir.jobs_for("local").bad_input()?;
+    record.pid = Some(std::process::id());
+    dir.write_jobs(&record)?;
+    let variants = dir.variants().bad_input()?;
+    let mut pending = std::collections::VecDeque::new();
+    let mut skipped = 0;
+    for v in &variants {
+        match dir.state(v) {
+            s if s.is_final() => skipped += 1,
+            VariantState::Running => println!(
+                "skipping {}: another process trains it (its run directory is locked)",
+                v.id
+            ),
+            _ => pending.push_back(v),
+        }
+    }
+    if skipped > 0 {
+        println!("{skipped} variants already done");
+    }
+    println!(
+        "{} variants to train, {jobs} at once ({}; {threads} CPU threads each)",
+        pending.len(),
+        if gpus > 0 {
+            format!("{gpus} GPUs")
+        } else {
+            "CPU".into()
+        }
+    );
+    let exe = std::env::current_exe()?;
+    // Slots: which GPU each running child has.
+    let mut running: Vec<(usize, &Variant, Child, Instant)> = Vec::new();
+    let mut failed = 0;
+    let mut stopping = false;
+    loop {
+        if stop.load(Ordering::Relaxed) && !stopping {
+            stopping = true;
+            println!("stopping: every running variant writes a checkpoint");
+            for (_, _, child, _) in &running {
+                // SAFETY: sending a signal to a child we started.
+                unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            }
+        }
+        while !stopping && running.len() < jobs {
+            let Some(v) = pending.pop_front() else { break };
+            let slot = (0..jobs)
+                .find(|s| !running.iter().any(|r| r.0 == *s))
+                .unwrap_or(0);
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.log_path(v))?;
+            let mut command = std::process::Command::new(&exe);
+            command
+                .arg("sweep")
+                .arg(&dir.root)
+                .arg("--task")
+                .arg(v.index.to_string())
+                .stdin(Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .env("OMP_NUM_THREADS", threads.to_string());
+            if gpus > 0 {
+                command.env("CUDA_VISIBLE_DEVICES", (slot % gpus).to_string());
+            }
+            // A task outlives no executor: when this process dies, however it dies, its
+            // tasks get SIGTERM and stop with a checkpoint, and the sweep can be continued.
+            // SAFETY: prctl in the child before exec touches no memory of the parent.
+            unsafe {
+                use std::os::unix::process::CommandExt;
+                command.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                    Ok(())
+                });
+            }
+            let child = command
+                .spawn()
+                .with_context(|| format!("starting variant {}", v.id))?;
+            println!("started {}", v.id);
+            running.push((slot, v, child, Instant::now()));
+        }
+        if running.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let mut i = 0;
+        while i < running.len() {
+            if let Some(status) = running[i].2.try_wait()? {
+                let (_, v, _, started) = running.remove(i);
+                let took = valleys::headless::clock(started.elapsed().as_secs_f64());
+                match status.code() {
+                    Some(0) => println!("finished {} in {took}", v.id),
+                    code => {
+                        failed += usize::from(!stopping);
+                        let word = match code {
+                            Some(c) if c == i32::from(EXIT_STOPPED) => "stopped".to_owned(),
+                            Some(c) => format!("exit {c}"),
+                            None => "killed".to_owned(),
+                        };
+                        println!(
+                            "{} ended ({word}) after {took}; its output is in {}",
+                            v.id,
+                            dir.log_path(v).display()
+                        );
+                    }
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+    if stopping {
+        println!(
+            "stopped; continue with: valleys sweep {}",
+            dir.root.display()
+        );
+        return Ok(ExitCode::from(EXIT_STOPPED));
+    }
+    print_status(dir)?;
+    Ok(if failed > 0 {
+        ExitCode::from(super::EXIT_FAILURE)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Trains variant `index` (resuming it when its run has a checkpoint), then probes it as the
+/// sweep asks. A task of a variant that is done does nothing.
+fn task(dir: &SweepDir, index: usize) -> anyhow::Result<ExitCode> {
+    let variants = dir.variants().bad_input()?;
+    let Some(v) = variants.iter().find(|v| v.index == index) else {
+        valleys::bad_input!(
+            "--task {index}: the sweep has variants 0..{}",
+            variants.len().saturating_sub(1)
+        );
+    };
+    let run_path = dir.run_path(v);
+    let state = dir.state(v);
+    println!(
+        "variant {} ({}): {}",
+        v.id,
+        jiff::Zoned::now().strftime("%Y-%m-%d %H:%M:%S"),
+        state.as_str()
+    );
+    if state.is_final() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if state != VariantState::Trained {
+        let argv: Vec<String> = if run_path.join("checkpoints/latest.safetensors").is_file() {
+            vec![
+                "valleys".into(),
+                "run".into(),
+                "--resume".into(),
+                run_path.display().to_string(),
+                "--headless".into(),
+            ]
+        } else {
+            // A run stopped before its first checkpoint holds nothing to continue.
+            if run_path.exists() {
+                std::fs::remove_dir_all(&run_path)
+                    .with_context(|| format!("removing {}", run_path.display()))?;
+            }
+            vec![
+                "valleys".into(),
+                "run".into(),
+                dir.experiment_path(v).display().to_string(),
+                "--out".into(),
+                run_path.display().to_string(),
+                "--headless".into(),
+            ]
+        };
+        let cli = super::Cli::try_parse_from(&argv).context("the task's run command")?;
+        let code = super::dispatch(cli)?;
+        let run = RunDir::open(&run_path).bad_input()?;
+        if run.outcome() != Some(valleys::protocol::Outcome::Completed) {
+            return Ok(code);
+        }
+    }
+    let Some(probe) = dir.probe() else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let run = RunDir::open(&run_path).bad_input()?;
+    let _lock = run.lock().bad_input()?;
+    let experiment = Experiment::load(&run.config_path(), &[]).bad_input()?;
+    let device = DeviceRequest::parse(&experiment.device)
+        .and_then(runtime::choose_device)
+        .bad_input()?;
+    let saved = SavedRun::load(&run_path, "final", device.device).bad_input()?;
+    let stop = signal_flag()?;
+    let mut console = super::probe::Console::new(&stop);
+    let summary = match runner::run_batch(
+        &saved.context(),
+        &probe.spec,
+        probe.directions,
+        Some(&saved.run),
+        &mut console,
+    ) {
+        Ok(s) => s,
+        Err(runner::ProbeError::Cancelled) => return Ok(ExitCode::from(EXIT_STOPPED)),
+        Err(e) => return Err(e.into()),
+    };
+    super::probe::print_batch(&mut std::io::stdout().lock(), &summary)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn status(dir: &SweepDir) -> anyhow::Result<ExitCode> {
+    print_status(dir)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Every variant's state, progress and numbers, one line each.
+fn print_status(dir: &SweepDir) -> anyhow::Result<()> {
+    let variants = dir.variants().bad_input()?;
+    let jobs = dir.jobs();
+    let queued: Vec<(usize, String)> = jobs
+        .as_ref()
+        .and_then(|j| j.job_id.as_deref())
+        .map(slurm::queue)
+        .unwrap_or_default();
+    let summaries: Vec<RunSummary> = variants.iter().map(|v| report::summarise(dir, v)).collect();
+    let count = |s: VariantState| summaries.iter().filter(|r| r.state == s).count();
+    let how = match &jobs {
+        Some(j) if j.executor == "slurm" => format!(
+            "Slurm job {}",
+            j.job_id.as_deref().unwrap_or("(not submitted)")
+        ),
+        Some(j) => format!("local executor (pid {})", j.pid.unwrap_or(0)),
+        None => "not launched".into(),
+    };
+    println!(
+        "sweep {} · {} variants · {how} · {} done, {} running, {} stopped, {} pending",
+        dir.name(),
+        variants.len(),
+        count(VariantState::Done) + count(VariantState::Trained),
+        count(VariantState::Running),
+        count(VariantState::Stopped),
+        count(VariantState::Pending)
+    );
+    let width = variants
+        .iter()
+        .map(|v| v.id.len())
+        .max()
+        .unwrap_or(7)
+        .max(7);
+    println!(
+        "{:<width$}  {:<9} {:>7}  {:>9} {:>9} {:>9}  asymmetric (swa)",
+        "variant", "state", "epoch", "SGD test", "SWA test", "SWA gain"
+    );
+    for r in &summaries {
+        let mut state = r.state.as_str().to_owned();
+        if let Some((_, s)) = queued.iter().find(|(t, _)| *t == r.variant.index)
+            && matches!(r.state, VariantState::Pending | VariantState::Stopped)
+        {
+            state = s.to_lowercase();
+        }
+        let loss = |row: &Option<valleys::protocol::MetricRow>| {
+            row.as_ref()
+                .map_or("–".into(), |r| format!("{:.4}", r.loss))
+        };
+        let epoch = match r.epochs {
+            Some(e) => format!("{}/{e}", r.epoch),
+            None => "–".into(),
+        };
+        let asym = r
+            .asymmetric
+            .iter()
+            .find(|(c, _, _)| c == "swa")
+            .map_or("–".into(), |(_, k, n)| format!("{k}/{n}"));
+        println!(
+            "{:<width$}  {:<9} {:>7}  {:>9} {:>9} {:>9}  {asym}",
+            r.variant.id,
+            state,
+            epoch,
+            loss(&r.sgd),
+            loss(&r.swa),
+            r.swa_gain.map_or("–".into(), |g| format!("{g:+.4}"))
+        );
+    }
+    Ok(())
+}
+
+fn cancel(dir: &SweepDir) -> anyhow::Result<ExitCode> {
+    let Some(jobs) = dir.jobs() else {
+        valleys::bad_input!(
+            "{}: nothing was launched (no jobs.json)",
+            dir.root.display()
+        );
+    };
+    match (jobs.executor.as_str(), &jobs.job_id, jobs.pid) {
+        ("slurm", Some(id), _) => {
+            slurm::cancel(id).map_err(BadInput::msg)?;
+            println!("cancelled Slurm job {id}; stopped runs resume when the sweep is continued");
+        }
+        (_, _, Some(pid)) => {
+            // SAFETY: a signal to a process id; kill(pid, 0) first tells whether it lives.
+            let alive = unsafe { libc::kill(pid as i32, 0) } == 0;
+            if !alive {
+                println!("the local executor (pid {pid}) is not running; nothing to cancel");
+                return Ok(ExitCode::SUCCESS);
+            }
+            // SAFETY: as above.
+            unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+            println!("asked the local executor (pid {pid}) to stop; its runs write checkpoints");
+        }
+        _ => valleys::bad_input!("{}: jobs.json names no job to cancel", dir.root.display()),
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,199 @@
+//! `valleys report SWEEP_DIR`: per group of the non-seed axes, mean ± standard deviation
+//! (and n) over seeds of SGD and SWA test loss and accuracy and of the SWA gain, the fraction
+//! of asymmetric directions pooled over seeds with Wilson's 95% interval (per centre, and per
+//! ablation arm), the test-loss curves with ±1 std bands, and a table of every run.
+
+use super::{Doc, HEIGHT, Report, ReportError, WIDTH};
+use crate::export::figure::{self, Band, Figure, Line, palette};
+use crate::protocol::Iterate;
+use crate::rundir::{RunDirError, write_atomic};
+use crate::sweep::SweepDir;
+use crate::sweep::report::{self as agg, Group, RunSummary, describe};
+use std::fmt::Write;
+use std::path::Path;
+
+/// Writes the sweep's report into `out` (default SWEEP_DIR/report).
+pub fn write(
+    sweep: &SweepDir,
+    out: Option<&Path>,
+    log_y: bool,
+    force: bool,
+) -> Result<Report, ReportError> {
+    let dir = out.map_or_else(|| sweep.root.join("report"), Path::to_owned);
+    let holds_files = std::fs::read_dir(&dir).is_ok_and(|mut entries| entries.next().is_some());
+    if (out.is_some() && holds_files && !force) || (dir.exists() && !dir.is_dir()) {
+        return Err(ReportError::OutExists(dir));
+    }
+    std::fs::create_dir_all(&dir).map_err(|source| RunDirError::Io {
+        path: dir.clone(),
+        action: "cannot create the directory",
+        source,
+    })?;
+    let variants = sweep.variants().map_err(|e| ReportError::Figure {
+        name: "variants".into(),
+        problem: e.to_string(),
+    })?;
+    let runs: Vec<RunSummary> = variants.iter().map(|v| agg::summarise(sweep, v)).collect();
+    let mut doc = Doc {
+        md: String::new(),
+        figures: 0,
+        report: Report {
+            markdown: dir.join("report.md"),
+            dir,
+            figures: Vec::new(),
+            unreadable: Vec::new(),
+        },
+    };
+    let _ = writeln!(doc.md, "# valleys sweep report: {}\n", sweep.name());
+    let finished = runs
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.state,
+                crate::sweep::VariantState::Done | crate::sweep::VariantState::Trained
+            )
+        })
+        .count();
+    let _ = writeln!(
+        doc.md,
+        "Sweep `{}` · {} variants, {finished} finished (only finished runs enter the means).\n",
+        sweep.root.display(),
+        runs.len()
+    );
+    let groups = agg::group(runs.clone());
+    group_table(&mut doc, &groups);
+    arms_table(&mut doc, &groups);
+    let name = "sweep-test-loss";
+    doc.save(name, curves_figure(&groups, log_y))?;
+    doc.caption(
+        name,
+        name,
+        "Test loss per epoch, mean over seeds in each group: SWA solid, SGD dashed, shaded ±1 standard deviation.".into(),
+    );
+    runs_table(&mut doc, &runs);
+    write_atomic(&doc.report.markdown, doc.md.as_bytes())?;
+    Ok(doc.report)
+}
+
+fn group_table(doc: &mut Doc, groups: &[Group]) {
+    let _ = writeln!(
+        doc.md,
+        "## Per group (mean ± std over seeds)\n\n| group | n | SGD test loss | SWA test loss | SGD test acc % | SWA test acc % | SWA gain (SGD − SWA) | asymmetric, SGD centre | asymmetric, SWA centre |\n|---|---|---|---|---|---|---|---|---|"
+    );
+    for g in groups {
+        let loss = |f: fn(&RunSummary) -> Option<f64>| describe(g.metric(f), 4);
+        let acc = |f: fn(&RunSummary) -> Option<f64>| describe(g.metric(f), 2);
+        let n = g
+            .metric(|r| r.swa_gain.or(r.sgd.as_ref().map(|s| s.loss)))
+            .map_or(0, |s| s.n);
+        let asym = |c: &str| g.asymmetric(c).map_or("–".into(), |p| p.describe());
+        let _ = writeln!(
+            doc.md,
+            "| {} | {n} | {} | {} | {} | {} | {} | {} | {} |",
+            g.label(),
+            loss(|r| r.sgd.as_ref().map(|s| s.loss)),
+            loss(|r| r.swa.as_ref().map(|s| s.loss)),
+            acc(|r| r.sgd.as_ref().map(|s| 100.0 * s.acc)),
+            acc(|r| r.swa.as_ref().map(|s| 100.0 * s.acc)),
+            loss(|r| r.swa_gain),
+            asym("sgd"),
+            asym("swa"),
+        );
+    }
+    let _ = writeln!(
+        doc.md,
+        "\nAsymmetric fractions pool every run's random directions in the group (Wilson 95% interval, asymmetric/directions).\n"
+    );
+}
+
+fn arms_table(doc: &mut Doc, groups: &[Group]) {
+    let rows: Vec<(String, String, String, agg::Pooled)> = groups
+        .iter()
+        .flat_map(|g| {
+            g.arms()
+                .into_iter()
+                .map(move |(arm, centre, p)| (g.label(), arm, centre, p))
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        doc.md,
+        "## Ablation arms (pooled over seeds)\n\n| group | arm | centre | asymmetric [95% CI] |\n|---|---|---|---|"
+    );
+    for (group, arm, centre, p) in rows {
+        let _ = writeln!(doc.md, "| {group} | {arm} | {centre} | {} |", p.describe());
+    }
+    let _ = writeln!(doc.md);
+}
+
+fn runs_table(doc: &mut Doc, runs: &[RunSummary]) {
+    let _ = writeln!(
+        doc.md,
+        "## Every run\n\n| variant | state | epoch | SGD test loss | SWA test loss | SWA gain |\n|---|---|---|---|---|---|"
+    );
+    for r in runs {
+        let loss = |row: &Option<crate::protocol::MetricRow>| {
+            row.as_ref()
+                .map_or("–".into(), |r| format!("{:.4}", r.loss))
+        };
+        let _ = writeln!(
+            doc.md,
+            "| {} | {} | {}/{} | {} | {} | {} |",
+            r.variant.id,
+            r.state.as_str(),
+            r.epoch,
+            r.epochs.map_or("–".into(), |e| e.to_string()),
+            loss(&r.sgd),
+            loss(&r.swa),
+            r.swa_gain.map_or("–".into(), |g| format!("{g:+.4}"))
+        );
+    }
+    let _ = writeln!(doc.md);
+}
+
+fn curves_figure(groups: &[Group], log_y: bool) -> Result<String, String> {
+    let colors = [
+        palette::BLUE,
+        palette::VERMILLION,
+        palette::GREEN,
+        palette::ORANGE,
+        palette::PURPLE,
+        palette::SKY_BLUE,
+    ];
+    let mut lines = Vec::new();
+    let mut bands = Vec::new();
+    for (g, color) in groups.iter().zip(colors.iter().cycle()) {
+        for (iterate, name, dashed) in [(Iterate::Swa, "SWA", false), (Iterate::Sgd, "SGD", true)] {
+            let curve = g.mean_curve(iterate);
+            if curve.is_empty() {
+                continue;
+            }
+            lines.push(Line {
+                name: format!("{} · {name}", g.label()),
+                points: curve.iter().map(|&(x, m, _)| (x, m)).collect(),
+                color: *color,
+                dashed,
+            });
+            bands.push(Band {
+                points: curve.iter().map(|&(x, m, s)| (x, m - s, m + s)).collect(),
+                color: *color,
+            });
+        }
+    }
+    figure::svg_with_bands(
+        &Figure {
+            title: "test loss over seeds, per group".into(),
+            x_label: "epoch".into(),
+            y_label: "test loss".into(),
+            log_y,
+            lines,
+            markers: Vec::new(),
+            notes: Vec::new(),
+        },
+        &bands,
+        WIDTH,
+        HEIGHT,
+    )
+}

@@ -1,0 +1,353 @@
+//! What a sweep found: each run's final numbers, then, per group of the non-seed axes, mean
+//! ± standard deviation over seeds and the asymmetric fractions pooled over seeds with 95%
+//! intervals. Plain data read from the run directories (no tensors).
+
+use super::{SweepDir, Variant, VariantState};
+use crate::protocol::{Iterate, MetricRow, Split};
+use crate::rundir::RunDir;
+use crate::stats::{self, Interval, Z95};
+
+/// One variant's run, as its files say.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub variant: Variant,
+    pub state: VariantState,
+    /// Epochs evaluated so far and planned.
+    pub epoch: u32,
+    pub epochs: Option<u32>,
+    pub sgd: Option<MetricRow>,
+    pub swa: Option<MetricRow>,
+    /// SGD − SWA test loss at the last evaluation.
+    pub swa_gain: Option<f64>,
+    /// Random directions probed after training, per centre: (centre, asymmetric, directions).
+    pub asymmetric: Vec<(String, usize, usize)>,
+    /// Ablation summary arms: (arm, centre, asymmetric, directions).
+    pub arms: Vec<(String, String, usize, usize)>,
+    /// Test loss per epoch of each iterate, for figures.
+    pub curves: Vec<(Iterate, Vec<(f64, f64)>)>,
+}
+
+/// Reads what `v`'s run has written.
+pub fn summarise(dir: &SweepDir, v: &Variant) -> RunSummary {
+    let state = dir.state(v);
+    let mut summary = RunSummary {
+        variant: v.clone(),
+        state,
+        epoch: 0,
+        epochs: None,
+        sgd: None,
+        swa: None,
+        swa_gain: None,
+        asymmetric: Vec::new(),
+        arms: Vec::new(),
+        curves: Vec::new(),
+    };
+    let Ok(run) = RunDir::open(&dir.run_path(v)) else {
+        return summary;
+    };
+    summary.epochs = crate::follow::read_run_json(&run).map(|(info, _)| info.epochs);
+    let rows = run.read_metrics().unwrap_or_default();
+    summary.epoch = rows.iter().map(|r| r.epoch).max().unwrap_or(0);
+    let last = |it: Iterate| {
+        rows.iter()
+            .rev()
+            .find(|r| r.iterate == it && r.split == Split::Test)
+            .cloned()
+    };
+    summary.sgd = last(Iterate::Sgd);
+    summary.swa = last(Iterate::Swa);
+    summary.swa_gain = crate::protocol::swa_gain(rows.iter());
+    for it in [Iterate::Sgd, Iterate::Swa] {
+        let curve: Vec<(f64, f64)> = rows
+            .iter()
+            .filter(|r| r.iterate == it && r.split == Split::Test)
+            .map(|r| (f64::from(r.epoch), r.loss))
+            .collect();
+        if !curve.is_empty() {
+            summary.curves.push((it, curve));
+        }
+    }
+    // The newest batch of random directions.
+    if let Some(batch) = crate::probe::store::read_batches(&run).0.last() {
+        summary.asymmetric = batch
+            .centres
+            .iter()
+            .map(|c| (c.centre.clone(), c.stats.asymmetric, c.probes.len()))
+            .collect();
+    }
+    let (ablations, _) = crate::ablation::read_all(&run);
+    if let Some(a) = ablations
+        .iter()
+        .rev()
+        .find(|a| a.kind == crate::ablation::AblationKind::Summary)
+    {
+        summary.arms = a
+            .arms
+            .iter()
+            .map(|arm| {
+                (
+                    arm.name.clone(),
+                    arm.centre.clone(),
+                    arm.stats.asymmetric,
+                    arm.probes.len(),
+                )
+            })
+            .collect();
+    }
+    summary
+}
+
+/// Mean, sample standard deviation and count of some values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stat {
+    pub mean: f64,
+    /// 0 for a single value.
+    pub std: f64,
+    pub n: usize,
+}
+
+pub fn stat(values: &[f64]) -> Option<Stat> {
+    let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    let n = finite.len();
+    if n == 0 {
+        return None;
+    }
+    let mean = finite.iter().sum::<f64>() / n as f64;
+    let std = if n > 1 {
+        (finite.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
+    } else {
+        0.0
+    };
+    Some(Stat { mean, std, n })
+}
+
+/// Counts pooled over runs, with Wilson's 95% interval of the fraction.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pooled {
+    pub k: usize,
+    pub n: usize,
+    pub interval: Option<Interval>,
+}
+
+impl Pooled {
+    pub fn fraction(&self) -> f64 {
+        self.k as f64 / self.n.max(1) as f64
+    }
+
+    /// "40% [25, 57] (16/40)".
+    pub fn describe(&self) -> String {
+        format!(
+            "{} ({}/{})",
+            stats::format_percent(self.fraction(), self.interval.as_ref()),
+            self.k,
+            self.n
+        )
+    }
+}
+
+fn pool(counts: impl Iterator<Item = (usize, usize)>) -> Option<Pooled> {
+    let (k, n) = counts.fold((0, 0), |(k, n), (a, b)| (k + a, n + b));
+    (n > 0).then(|| Pooled {
+        k,
+        n,
+        interval: stats::wilson(k, n, Z95),
+    })
+}
+
+/// The runs that share every setting but the seed.
+#[derive(Debug, Clone)]
+pub struct Group {
+    /// The non-seed overrides, e.g. [("model.norm", "batch")]; empty for a one-group sweep.
+    pub key: Vec<(String, String)>,
+    pub runs: Vec<RunSummary>,
+}
+
+/// Whether an override key is the seed (what a group averages over).
+pub fn is_seed(key: &str) -> bool {
+    key == "seed"
+}
+
+/// Groups `runs` by their non-seed overrides, in the order the groups first appear.
+pub fn group(runs: Vec<RunSummary>) -> Vec<Group> {
+    let mut groups: Vec<Group> = Vec::new();
+    for run in runs {
+        let key: Vec<(String, String)> = run
+            .variant
+            .overrides
+            .iter()
+            .filter(|(k, _)| !is_seed(k))
+            .cloned()
+            .collect();
+        match groups.iter_mut().find(|g| g.key == key) {
+            Some(g) => g.runs.push(run),
+            None => groups.push(Group {
+                key,
+                runs: vec![run],
+            }),
+        }
+    }
+    groups
+}
+
+impl Group {
+    /// "model.norm=batch" (or "all runs").
+    pub fn label(&self) -> String {
+        if self.key.is_empty() {
+            return "all runs".into();
+        }
+        self.key
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn finished(&self) -> impl Iterator<Item = &RunSummary> {
+        self.runs
+            .iter()
+            .filter(|r| matches!(r.state, VariantState::Done | VariantState::Trained))
+    }
+
+    /// Over the finished runs: SGD and SWA test loss and accuracy and the SWA gain.
+    pub fn metric(&self, f: impl Fn(&RunSummary) -> Option<f64>) -> Option<Stat> {
+        let values: Vec<f64> = self.finished().filter_map(f).collect();
+        stat(&values)
+    }
+
+    /// The fraction of asymmetric random directions through `centre`, pooled over runs.
+    pub fn asymmetric(&self, centre: &str) -> Option<Pooled> {
+        pool(self.finished().flat_map(|r| {
+            r.asymmetric
+                .iter()
+                .filter(|(c, _, _)| c == centre)
+                .map(|&(_, k, n)| (k, n))
+        }))
+    }
+
+    /// (epoch, mean, standard deviation) over the finished runs of one iterate's test loss,
+    /// at the epochs every one of them has.
+    pub fn mean_curve(&self, iterate: Iterate) -> Vec<(f64, f64, f64)> {
+        let curves: Vec<&Vec<(f64, f64)>> = self
+            .finished()
+            .filter_map(|r| {
+                r.curves
+                    .iter()
+                    .find(|(it, _)| *it == iterate)
+                    .map(|(_, c)| c)
+            })
+            .collect();
+        let Some(first) = curves.first() else {
+            return Vec::new();
+        };
+        first
+            .iter()
+            .filter_map(|&(x, _)| {
+                let values: Vec<f64> = curves
+                    .iter()
+                    .filter_map(|c| c.iter().find(|p| p.0 == x).map(|p| p.1))
+                    .collect();
+                (values.len() == curves.len())
+                    .then(|| stat(&values))
+                    .flatten()
+                    .map(|s| (x, s.mean, s.std))
+            })
+            .collect()
+    }
+
+    /// Each ablation arm's fraction through each centre, pooled over runs.
+    pub fn arms(&self) -> Vec<(String, String, Pooled)> {
+        let mut keys: Vec<(String, String)> = Vec::new();
+        for r in self.finished() {
+            for (arm, centre, _, _) in &r.arms {
+                if !keys.iter().any(|(a, c)| a == arm && c == centre) {
+                    keys.push((arm.clone(), centre.clone()));
+                }
+            }
+        }
+        keys.into_iter()
+            .filter_map(|(arm, centre)| {
+                let pooled = pool(self.finished().flat_map(|r| {
+                    r.arms
+                        .iter()
+                        .filter(|(a, c, _, _)| *a == arm && *c == centre)
+                        .map(|&(_, _, k, n)| (k, n))
+                }))?;
+                Some((arm, centre, pooled))
+            })
+            .collect()
+    }
+}
+
+/// "0.3621 ± 0.0042" (n is said elsewhere), or "–".
+pub fn describe(stat: Option<Stat>, digits: usize) -> String {
+    match stat {
+        Some(s) if s.n > 1 => format!("{:.digits$} ± {:.digits$}", s.mean, s.std),
+        Some(s) => format!("{:.digits$}", s.mean),
+        None => "–".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mean_and_sample_deviation_by_hand() {
+        // 1, 2, 3, 4: mean 2.5, sample variance 5/3.
+        let s = stat(&[1.0, 2.0, 3.0, 4.0, f64::NAN]).unwrap();
+        assert_eq!((s.mean, s.n), (2.5, 4));
+        assert!((s.std - (5.0f64 / 3.0).sqrt()).abs() < 1e-12);
+        assert_eq!(stat(&[7.0]).unwrap().std, 0.0);
+        assert!(stat(&[]).is_none());
+        assert_eq!(describe(stat(&[1.0, 2.0, 3.0, 4.0]), 2), "2.50 ± 1.29");
+    }
+
+    #[test]
+    fn pooled_counts_carry_wilsons_interval() {
+        let p = pool([(3, 10), (5, 10)].into_iter()).unwrap();
+        assert_eq!((p.k, p.n), (8, 20));
+        let i = p.interval.unwrap();
+        // Wilson for 8/20: [0.2188, 0.6134].
+        assert!(
+            (i.lo - 0.2188).abs() < 1e-4 && (i.hi - 0.6134).abs() < 1e-4,
+            "{i:?}"
+        );
+        assert!(p.describe().starts_with("40% [22, 61] (8/20)"));
+        assert!(pool(std::iter::empty()).is_none());
+    }
+
+    #[test]
+    fn groups_gather_the_seeds_of_each_setting() {
+        let run = |index: usize, norm: &str, seed: u32| RunSummary {
+            variant: Variant {
+                index,
+                id: format!("{index:03}"),
+                overrides: vec![
+                    ("model.norm".into(), norm.into()),
+                    ("seed".into(), seed.to_string()),
+                ],
+            },
+            state: VariantState::Done,
+            epoch: 3,
+            epochs: Some(3),
+            sgd: None,
+            swa: None,
+            swa_gain: Some(0.01 * f64::from(seed)),
+            asymmetric: vec![("swa".into(), seed as usize, 5)],
+            arms: Vec::new(),
+            curves: Vec::new(),
+        };
+        let groups = group(vec![
+            run(0, "batch", 1),
+            run(1, "batch", 2),
+            run(2, "none", 1),
+            run(3, "none", 2),
+        ]);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[1].label(), "model.norm=none");
+        let gain = groups[0].metric(|r| r.swa_gain).unwrap();
+        assert!((gain.mean - 0.015).abs() < 1e-12 && gain.n == 2);
+        let a = groups[0].asymmetric("swa").unwrap();
+        assert_eq!((a.k, a.n), (3, 10));
+    }
+}

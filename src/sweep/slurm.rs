@@ -1,0 +1,248 @@
+//! The Slurm side of a sweep: one `sbatch --array` job whose tasks each train one variant
+//! (resuming it when its run directory already has a checkpoint, so that a requeued or
+//! preempted task continues exactly), and the few commands around it (submit, cancel, queue).
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::process::Command;
+
+/// The sweep file's `slurm:` section.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlurmConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+    /// Generic resources per task, e.g. "gpu:1".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gres: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus_per_task: Option<u32>,
+    /// Memory per task, e.g. "16G".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem: Option<String>,
+    /// Time limit per task, e.g. "12:00:00".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+    /// Tasks running at once (the array's `%J`; default: no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_parallel: Option<u32>,
+    /// Further `#SBATCH` options, e.g. "--qos=long" or "--account=lab".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra: Vec<String>,
+}
+
+/// Seconds before the time limit at which Slurm sends SIGTERM, so that the run writes a
+/// checkpoint of where it is (a run stops within one batch).
+pub const SIGNAL_LEAD_S: u32 = 120;
+
+impl SlurmConfig {
+    /// Checks the values that would make a broken script; the error starts with the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let one_line = |name: &str, v: &Option<String>| match v {
+            Some(s) if s.trim().is_empty() || s.contains(['\n', '\r']) => {
+                Err(format!("{name}: expected one non-empty word, got {s:?}"))
+            }
+            _ => Ok(()),
+        };
+        one_line("partition", &self.partition)?;
+        one_line("gres", &self.gres)?;
+        one_line("mem", &self.mem)?;
+        one_line("time", &self.time)?;
+        if self.cpus_per_task == Some(0) {
+            return Err("cpus_per_task: 0: expected at least 1".into());
+        }
+        if self.max_parallel == Some(0) {
+            return Err("max_parallel: 0: expected at least 1".into());
+        }
+        for e in &self.extra {
+            if !e.starts_with('-') || e.contains(['\n', '\r']) {
+                return Err(format!(
+                    "extra: {e:?}: expected an sbatch option on one line, e.g. --qos=long"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The job script: an array over the variants whose tasks each run
+/// `valleys sweep SWEEP_DIR --task $SLURM_ARRAY_TASK_ID`. Readable and submittable by hand.
+pub fn script(
+    config: &SlurmConfig,
+    name: &str,
+    sweep_dir: &Path,
+    valleys: &Path,
+    variants: usize,
+) -> String {
+    let mut lines = vec![
+        "#!/bin/bash".to_owned(),
+        format!("# valleys sweep {name}: {variants} variants, one array task each."),
+        "# Resubmit with `sbatch job.sbatch` (finished variants are skipped, stopped ones resume)."
+            .to_owned(),
+        format!("#SBATCH --job-name=valleys-{name}"),
+    ];
+    let mut array = format!("#SBATCH --array=0-{}", variants.saturating_sub(1));
+    if let Some(j) = config.max_parallel {
+        array += &format!("%{j}");
+    }
+    lines.push(array);
+    lines.push(format!(
+        "#SBATCH --output={}/logs/%3a.out",
+        sweep_dir.display()
+    ));
+    lines.push("#SBATCH --open-mode=append".into());
+    // A preempted or requeued task runs again and resumes from its checkpoint.
+    lines.push("#SBATCH --requeue".into());
+    lines.push(format!("#SBATCH --signal=B:TERM@{SIGNAL_LEAD_S}"));
+    for (flag, value) in [
+        ("partition", &config.partition),
+        ("gres", &config.gres),
+        ("mem", &config.mem),
+        ("time", &config.time),
+    ] {
+        if let Some(v) = value {
+            lines.push(format!("#SBATCH --{flag}={v}"));
+        }
+    }
+    if let Some(c) = config.cpus_per_task {
+        lines.push(format!("#SBATCH --cpus-per-task={c}"));
+    }
+    for e in &config.extra {
+        lines.push(format!("#SBATCH {e}"));
+    }
+    lines.push(String::new());
+    // exec: SIGTERM from Slurm (B: the batch shell) reaches valleys itself.
+    lines.push(format!(
+        "exec {} sweep {} --task \"$SLURM_ARRAY_TASK_ID\"",
+        shell_quote(&valleys.display().to_string()),
+        shell_quote(&sweep_dir.display().to_string())
+    ));
+    lines.join("\n") + "\n"
+}
+
+fn shell_quote(s: &str) -> String {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@".contains(c))
+    {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// Runs a Slurm command; its failure is one line naming the command and what it said.
+fn slurm(program: &str, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(program).args(args).output().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            format!("{program} not found: Slurm's client commands must be on PATH for --executor slurm (or use --executor local)")
+        } else {
+            format!("{program}: {e}")
+        }
+    })?;
+    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if out.status.success() {
+        return Ok(stdout);
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let said = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    Err(format!("{program} {}: {said}", args.join(" ")))
+}
+
+/// Submits `script_path`; returns the job id.
+pub fn submit(script_path: &Path) -> Result<String, String> {
+    let path = script_path.display().to_string();
+    let out = slurm("sbatch", &["--parsable", &path])?;
+    // --parsable prints "jobid" or "jobid;cluster".
+    let id = out.split(';').next().unwrap_or_default().trim().to_owned();
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
+        return Err(format!("sbatch {path}: no job id in its answer {out:?}"));
+    }
+    Ok(id)
+}
+
+/// Cancels every task of `job_id`.
+pub fn cancel(job_id: &str) -> Result<(), String> {
+    slurm("scancel", &[job_id]).map(|_| ())
+}
+
+/// The array tasks of `job_id` still queued or running, as (task index, Slurm state), from
+/// squeue; empty when squeue knows none (finished) or is not there.
+pub fn queue(job_id: &str) -> Vec<(usize, String)> {
+    let Ok(out) = slurm("squeue", &["-h", "-r", "-j", job_id, "-o", "%K %T"]) else {
+        return Vec::new();
+    };
+    out.lines()
+        .filter_map(|l| {
+            let mut parts = l.split_whitespace();
+            let task = parts.next()?.parse().ok()?;
+            Some((task, parts.next()?.to_owned()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_script_is_an_array_that_requeues_and_checkpoints_before_the_limit() {
+        let config = SlurmConfig {
+            partition: Some("gpu".into()),
+            gres: Some("gpu:1".into()),
+            cpus_per_task: Some(8),
+            mem: Some("32G".into()),
+            time: Some("12:00:00".into()),
+            max_parallel: Some(4),
+            extra: vec!["--qos=long".into()],
+        };
+        let s = script(
+            &config,
+            "bn",
+            Path::new("/s/bn1"),
+            Path::new("/opt/valleys"),
+            6,
+        );
+        for line in [
+            "#SBATCH --array=0-5%4",
+            "#SBATCH --requeue",
+            "#SBATCH --signal=B:TERM@120",
+            "#SBATCH --partition=gpu",
+            "#SBATCH --gres=gpu:1",
+            "#SBATCH --cpus-per-task=8",
+            "#SBATCH --mem=32G",
+            "#SBATCH --time=12:00:00",
+            "#SBATCH --qos=long",
+            "#SBATCH --output=/s/bn1/logs/%3a.out",
+            "exec /opt/valleys sweep /s/bn1 --task \"$SLURM_ARRAY_TASK_ID\"",
+        ] {
+            assert!(s.lines().any(|l| l == line), "missing {line:?} in\n{s}");
+        }
+        assert!(s.starts_with("#!/bin/bash\n"));
+        assert_eq!(shell_quote("/a b/it's"), "'/a b/it'\\''s'");
+    }
+
+    #[test]
+    fn bad_settings_name_their_field() {
+        let bad = SlurmConfig {
+            extra: vec!["qos=long".into()],
+            ..Default::default()
+        };
+        assert!(bad.validate().unwrap_err().starts_with("extra: "));
+        let bad = SlurmConfig {
+            time: Some("1:00\n#SBATCH --x".into()),
+            ..Default::default()
+        };
+        assert!(bad.validate().unwrap_err().starts_with("time: "));
+    }
+
+    #[test]
+    fn a_missing_sbatch_is_one_line() {
+        let e = slurm("valleys-no-such-sbatch", &[]).unwrap_err();
+        assert!(e.contains("not found") && !e.contains('\n'), "{e}");
+    }
+}

@@ -1,0 +1,385 @@
+//! `valleys watch SWEEP_DIR`: every run of a sweep in one table (variant, state, epoch, SGD
+//! and SWA test loss, SWA gain, asymmetric fraction once probed), refreshed as the runs
+//! write; `↑↓` picks a run and `Enter` opens its dashboard; `g` shows the test loss of each
+//! group of the non-seed axes, mean ± one standard deviation over seeds.
+
+use super::theme::Theme;
+use crate::sweep::report::{self, RunSummary};
+use crate::sweep::{SweepDir, VariantState};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::symbols::Marker;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, Paragraph};
+
+/// The sweep table's state.
+pub struct SweepBoard {
+    pub name: String,
+    pub runs: Vec<RunSummary>,
+    pub selected: usize,
+    /// Show the groups' curves instead of the table.
+    pub groups: bool,
+    pub theme: Theme,
+}
+
+/// What a key asks of the sweep table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SweepKey {
+    Up,
+    Down,
+    Open,
+    ToggleGroups,
+    Quit,
+}
+
+impl SweepBoard {
+    pub fn new(name: String, theme: Theme) -> Self {
+        Self {
+            name,
+            runs: Vec::new(),
+            selected: 0,
+            groups: false,
+            theme,
+        }
+    }
+
+    /// Reads every run again.
+    pub fn refresh(&mut self, dir: &SweepDir) {
+        if let Ok(variants) = dir.variants() {
+            self.runs = variants.iter().map(|v| report::summarise(dir, v)).collect();
+        }
+        self.selected = self.selected.min(self.runs.len().saturating_sub(1));
+    }
+
+    /// Applies a key; returns the run to open on Enter.
+    pub fn key(&mut self, key: SweepKey) -> Option<usize> {
+        match key {
+            SweepKey::Up => self.selected = self.selected.saturating_sub(1),
+            SweepKey::Down => {
+                self.selected = (self.selected + 1).min(self.runs.len().saturating_sub(1))
+            }
+            SweepKey::ToggleGroups => self.groups = !self.groups,
+            SweepKey::Open => return self.runs.get(self.selected).map(|r| r.variant.index),
+            SweepKey::Quit => {}
+        }
+        None
+    }
+
+    pub fn render(&self, frame: &mut Frame) {
+        let [header, body, keys] = Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Min(3),
+            Constraint::Length(1),
+        ])
+        .areas(frame.area());
+        let count = |s: VariantState| self.runs.iter().filter(|r| r.state == s).count();
+        frame.render_widget(
+            Paragraph::new(format!(
+                " valleys · sweep {} · {} runs · {} done · {} running · {} stopped · {} pending",
+                self.name,
+                self.runs.len(),
+                count(VariantState::Done) + count(VariantState::Trained),
+                count(VariantState::Running),
+                count(VariantState::Stopped),
+                count(VariantState::Pending)
+            )),
+            header,
+        );
+        if self.groups {
+            self.render_groups(frame, body);
+        } else {
+            self.render_table(frame, body);
+        }
+        let bar = if self.groups {
+            " g table  q quit"
+        } else {
+            " ↑↓ pick  Enter open its dashboard  g groups over seeds  q quit"
+        };
+        frame.render_widget(Paragraph::new(bar).style(self.theme.dim()), keys);
+    }
+
+    fn render_table(&self, frame: &mut Frame, area: Rect) {
+        let width = self
+            .runs
+            .iter()
+            .map(|r| r.variant.id.chars().count())
+            .max()
+            .unwrap_or(7)
+            .clamp(7, 60);
+        let mut lines = vec![Line::styled(
+            format!(
+                "{:<width$}  {:<8} {:>6}  {:>8} {:>8} {:>8}  asym (swa)",
+                "variant", "state", "epoch", "SGD test", "SWA test", "SWA gain"
+            ),
+            self.theme.dim(),
+        )];
+        let rows = usize::from(area.height.saturating_sub(3));
+        let start = self
+            .selected
+            .saturating_sub(rows.saturating_sub(1))
+            .min(self.runs.len().saturating_sub(rows));
+        for (i, r) in self.runs.iter().enumerate().skip(start).take(rows) {
+            let loss = |row: &Option<crate::protocol::MetricRow>| {
+                row.as_ref()
+                    .map_or("–".into(), |r| format!("{:.4}", r.loss))
+            };
+            let id: String = r.variant.id.chars().take(width).collect();
+            let text = format!(
+                "{id:<width$}  {:<8} {:>6}  {:>8} {:>8} {:>8}  {}",
+                r.state.as_str(),
+                r.epochs.map_or("–".into(), |e| format!("{}/{e}", r.epoch)),
+                loss(&r.sgd),
+                loss(&r.swa),
+                r.swa_gain.map_or("–".into(), |g| format!("{g:+.4}")),
+                r.asymmetric
+                    .iter()
+                    .find(|(c, _, _)| c == "swa")
+                    .map_or("–".into(), |(_, k, n)| format!("{k}/{n}"))
+            );
+            let style = match (i == self.selected, r.state) {
+                (true, _) => self.theme.key().add_modifier(Modifier::REVERSED),
+                (_, VariantState::Failed | VariantState::Diverged) => self.theme.bad(),
+                (_, VariantState::Running) => self.theme.good(),
+                _ => Style::new(),
+            };
+            lines.push(Line::styled(text, style));
+        }
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .title(Line::styled(" runs ", self.theme.title()));
+        frame.render_widget(Paragraph::new(lines).block(block), area);
+    }
+
+    /// Mean ± std over seeds of the SWA test loss per epoch, one colour per group.
+    fn render_groups(&self, frame: &mut Frame, area: Rect) {
+        let groups = report::group(self.runs.clone());
+        // Per group: its name, the mean curve and the curves one std below and above.
+        type Curve = Vec<(f64, f64)>;
+        let curves: Vec<(String, Curve, Curve, Curve)> = groups
+            .iter()
+            .map(|g| {
+                let c = g.mean_curve(crate::protocol::Iterate::Swa);
+                let mean = c.iter().map(|&(x, m, _)| (x, m)).collect();
+                let lo = c.iter().map(|&(x, m, s)| (x, m - s)).collect();
+                let hi = c.iter().map(|&(x, m, s)| (x, m + s)).collect();
+                (g.label(), mean, lo, hi)
+            })
+            .collect();
+        let all = curves.iter().flat_map(|c| c.2.iter().chain(&c.3));
+        let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+        for &(x, y) in all {
+            (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+        }
+        let block = Block::default().borders(Borders::ALL).title(Line::styled(
+            " SWA test loss per group: mean (line) ± 1 std over seeds (dots) ",
+            self.theme.title(),
+        ));
+        if x0 > x1 {
+            frame.render_widget(Paragraph::new("no finished run yet").block(block), area);
+            return;
+        }
+        let colours = [
+            crate::protocol::Iterate::Swa,
+            crate::protocol::Iterate::Sgd,
+            crate::protocol::Iterate::SwaStale,
+        ];
+        let mut datasets = Vec::new();
+        let mut legend = vec![Span::raw(" ")];
+        for (i, (name, mean, lo, hi)) in curves.iter().enumerate() {
+            let style = self
+                .theme
+                .series(colours[i % colours.len()], crate::protocol::Split::Test);
+            datasets.push(
+                Dataset::default()
+                    .marker(Marker::Braille)
+                    .graph_type(GraphType::Line)
+                    .style(style)
+                    .data(mean),
+            );
+            for band in [lo, hi] {
+                datasets.push(
+                    Dataset::default()
+                        .marker(Marker::Braille)
+                        .graph_type(GraphType::Scatter)
+                        .style(style)
+                        .data(band),
+                );
+            }
+            legend.push(Span::styled(format!("── {name}  "), style));
+        }
+        let pad = ((y1 - y0) * 0.05).max(1e-6);
+        let chart = Chart::new(datasets)
+            .block(block.title_bottom(Line::from(legend)))
+            .x_axis(
+                Axis::default()
+                    .bounds([x0, x1.max(x0 + 1.0)])
+                    .labels([format!("{x0:.0}"), format!("{:.0}", x1.max(x0 + 1.0))])
+                    .style(self.theme.dim()),
+            )
+            .y_axis(
+                Axis::default()
+                    .bounds([y0 - pad, y1 + pad])
+                    .labels([format!("{:.3}", y0 - pad), format!("{:.3}", y1 + pad)])
+                    .style(self.theme.dim()),
+            );
+        frame.render_widget(chart, area);
+    }
+}
+
+/// Shows the sweep table until `q`; `Enter` leaves the terminal to `open` (a run's dashboard)
+/// and comes back to the table after it. The table reads the run directories every second.
+pub fn watch(
+    dir: &SweepDir,
+    options: super::UiOptions,
+    stop: &std::sync::atomic::AtomicBool,
+    open: &dyn Fn(&std::path::Path) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    use crossterm::event::{self, Event, KeyCode, KeyEventKind};
+    let mut board = SweepBoard::new(dir.name(), options.theme);
+    loop {
+        let mut terminal = super::enter_terminal()?;
+        let guard = super::TerminalGuard;
+        let mut last = std::time::Instant::now() - std::time::Duration::from_secs(10);
+        let opened = loop {
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                break None;
+            }
+            if last.elapsed() >= std::time::Duration::from_secs(1) {
+                board.refresh(dir);
+                last = std::time::Instant::now();
+            }
+            terminal.draw(|f| {
+                board.render(f);
+                if options.theme.ascii {
+                    super::theme::asciify(f.buffer_mut());
+                }
+            })?;
+            if !event::poll(std::time::Duration::from_millis(250))? {
+                continue;
+            }
+            let Event::Key(k) = event::read()? else {
+                continue;
+            };
+            if k.kind != KeyEventKind::Press {
+                continue;
+            }
+            let key = match k.code {
+                KeyCode::Up | KeyCode::Char('k') => SweepKey::Up,
+                KeyCode::Down | KeyCode::Char('j') => SweepKey::Down,
+                KeyCode::Enter => SweepKey::Open,
+                KeyCode::Char('g') => SweepKey::ToggleGroups,
+                KeyCode::Char('q') | KeyCode::Esc => break None,
+                KeyCode::Char('c')
+                    if k.modifiers
+                        .contains(crossterm::event::KeyModifiers::CONTROL) =>
+                {
+                    break None;
+                }
+                _ => continue,
+            };
+            if let Some(index) = board.key(key) {
+                break Some(index);
+            }
+        };
+        drop(guard);
+        let Some(index) = opened else {
+            return Ok(());
+        };
+        let variants = dir.variants().map_err(std::io::Error::other)?;
+        if let Some(v) = variants.iter().find(|v| v.index == index)
+            && dir.run_path(v).join("run.json").is_file()
+        {
+            open(&dir.run_path(v))?;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sweep::Variant;
+
+    fn board() -> SweepBoard {
+        let mut b = SweepBoard::new(
+            "bn".into(),
+            Theme {
+                color: false,
+                ascii: false,
+            },
+        );
+        for (i, (norm, seed, state)) in [
+            ("batch", 1, VariantState::Done),
+            ("batch", 2, VariantState::Running),
+            ("none", 1, VariantState::Pending),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            b.runs.push(RunSummary {
+                variant: Variant {
+                    index: i,
+                    id: crate::sweep::variant_id(
+                        i,
+                        &[
+                            ("model.norm".into(), norm.into()),
+                            ("seed".into(), seed.to_string()),
+                        ],
+                    ),
+                    overrides: vec![
+                        ("model.norm".into(), norm.into()),
+                        ("seed".into(), seed.to_string()),
+                    ],
+                },
+                state,
+                epoch: 3,
+                epochs: Some(8),
+                sgd: None,
+                swa: None,
+                swa_gain: Some(0.0123),
+                asymmetric: vec![("swa".into(), 4, 10)],
+                arms: Vec::new(),
+                curves: vec![(
+                    crate::protocol::Iterate::Swa,
+                    vec![(1.0, 0.5), (2.0, 0.4), (3.0, 0.35 + 0.01 * f64::from(seed))],
+                )],
+            });
+        }
+        b
+    }
+
+    fn text(b: &SweepBoard) -> String {
+        let mut t = ratatui::Terminal::new(ratatui::backend::TestBackend::new(100, 14)).unwrap();
+        t.draw(|f| b.render(f)).unwrap();
+        format!("{}", t.backend())
+    }
+
+    #[test]
+    fn the_table_lists_every_run_and_enter_opens_the_picked_one() {
+        let mut b = board();
+        let screen = text(&b);
+        assert!(
+            screen.contains("3 runs · 1 done · 1 running · 0 stopped · 1 pending"),
+            "{screen}"
+        );
+        assert!(
+            screen.contains("001-model.norm=batch-seed=2  running     3/8"),
+            "{screen}"
+        );
+        assert!(screen.contains("+0.0123  4/10"), "{screen}");
+        b.key(SweepKey::Down);
+        b.key(SweepKey::Down);
+        b.key(SweepKey::Down);
+        assert_eq!(b.key(SweepKey::Open), Some(2), "clamped to the last run");
+        b.key(SweepKey::ToggleGroups);
+        let screen = text(&b);
+        assert!(
+            screen.contains("mean (line) ± 1 std over seeds"),
+            "{screen}"
+        );
+        assert!(
+            screen.contains("model.norm=batch") && screen.contains("model.norm=none"),
+            "{screen}"
+        );
+    }
+}

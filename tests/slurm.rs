@@ -1,0 +1,178 @@
+//! Sweeps through a real Slurm (`make test-slurm` starts a single-node one with
+//! scripts/slurm-local.sh): a 2×2 sweep as an sbatch array, a requeued task that resumes to
+//! the metrics of an uninterrupted run, a bad partition refused in one line. Without Slurm
+//! these tests say so and pass.
+
+mod common;
+
+use common::{run, write};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn slurm_here() -> bool {
+    let up = Command::new("sinfo")
+        .args(["-h", "-o", "%T"])
+        .output()
+        .is_ok_and(|o| o.status.success() && !o.stdout.is_empty());
+    if !up {
+        eprintln!("skipped: no Slurm answers here (`make test-slurm` starts a local one)");
+    }
+    up
+}
+
+const BASE: &str = "\
+name: tiny
+data: {dataset: fashion-mnist, train_subset: 512, test_subset: 256}
+model: {arch: mlp, hidden: 32, norm: batch}
+train: {epochs: 2, batch_size: 64, lr: 0.05}
+swa: {start_epoch: 2}
+eval: {train_subset: 256}
+";
+
+fn wait_done(d: &Path, sweep: &str, variants: usize) -> String {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let said = run(d, &["sweep", "--status", sweep]);
+        if said.stdout.contains(&format!("{variants} done")) {
+            return said.stdout;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not done in 5 minutes:\n{}",
+            said.stdout
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn rows(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v.as_object_mut().unwrap().remove("elapsed_s");
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn a_two_by_two_sweep_runs_as_an_sbatch_array() {
+    if !slurm_here() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write(d, "base.yaml", BASE);
+    write(
+        d,
+        "s.yaml",
+        "name: t\nexperiment: base.yaml\naxes:\n  model.norm: [batch, none]\n  seed: [1, 2]\nslurm: {cpus_per_task: 1, max_parallel: 2}\n",
+    );
+    let out = d.join("s");
+    let out = out.to_str().unwrap();
+    let said = run(d, &["sweep", "s.yaml", "--executor", "slurm", "--out", out]);
+    assert_eq!(said.code, Some(0), "{said:?}");
+    assert!(
+        said.stdout.contains("submitted Slurm job"),
+        "{}",
+        said.stdout
+    );
+    let jobs: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("s/jobs.json")).unwrap()).unwrap();
+    assert!(jobs["job_id"].as_str().unwrap().parse::<u64>().is_ok());
+    let status = wait_done(d, out, 4);
+    for line in status.lines().skip(2) {
+        assert!(line.contains(" done "), "{status}");
+    }
+    for log in 0..4 {
+        let text = std::fs::read_to_string(d.join(format!("s/logs/{log:03}.out"))).unwrap();
+        assert!(text.contains("finished in"), "task {log}: {text}");
+    }
+}
+
+#[test]
+fn a_requeued_task_resumes_to_the_metrics_of_an_uninterrupted_run() {
+    if !slurm_here() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let base = BASE
+        .replace("train_subset: 512", "train_subset: 4096")
+        .replace("epochs: 2", "epochs: 12");
+    write(d, "base.yaml", &base);
+    write(d, "s.yaml", "name: rq\nexperiment: base.yaml\n");
+    let out = d.join("s");
+    let out = out.to_str().unwrap();
+    let said = run(d, &["sweep", "s.yaml", "--executor", "slurm", "--out", out]);
+    assert_eq!(said.code, Some(0), "{said:?}");
+    let jobs: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("s/jobs.json")).unwrap()).unwrap();
+    let job = jobs["job_id"].as_str().unwrap().to_owned();
+    let run_dir = d.join("s/runs/000");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !run_dir.join("checkpoints/latest.safetensors").is_file() {
+        assert!(Instant::now() < deadline, "no checkpoint within 2 minutes");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let requeue = Command::new("scontrol")
+        .args(["requeue", &format!("{job}_0")])
+        .output()
+        .unwrap();
+    assert!(requeue.status.success(), "{requeue:?}");
+    wait_done(d, out, 1);
+    let log = std::fs::read_to_string(d.join("s/logs/000.out")).unwrap();
+    assert!(log.contains("resumed at epoch"), "the task resumed:\n{log}");
+    // The same experiment, uninterrupted.
+    let said = run(
+        d,
+        &[
+            "run",
+            "s/variants/000.yaml",
+            "--headless",
+            "--out",
+            "straight",
+        ],
+    );
+    assert_eq!(said.code, Some(0), "{said:?}");
+    assert_eq!(rows(&run_dir), rows(&d.join("straight")));
+}
+
+#[test]
+fn a_bad_partition_is_one_clear_line_and_leaves_nothing() {
+    if !slurm_here() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write(d, "base.yaml", BASE);
+    write(
+        d,
+        "s.yaml",
+        "experiment: base.yaml\nslurm: {partition: no-such-partition}\n",
+    );
+    let out = d.join("s");
+    let said = run(
+        d,
+        &[
+            "sweep",
+            "s.yaml",
+            "--executor",
+            "slurm",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(said.code, Some(2), "{said:?}");
+    assert_eq!(said.stderr.lines().count(), 1, "{}", said.stderr);
+    assert!(said.stderr.contains("sbatch"), "{}", said.stderr);
+    assert!(
+        said.stderr.to_lowercase().contains("partition"),
+        "{}",
+        said.stderr
+    );
+    assert!(!out.exists());
+}

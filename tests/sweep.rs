@@ -1,0 +1,240 @@
+//! Sweeps on this machine (`--executor local`): a 2×2 sweep trains with two jobs at once,
+//! a killed sweep continues without redoing finished runs, and a bad variant is refused
+//! before anything is created.
+
+mod common;
+
+use common::{run, valleys, write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const BASE: &str = "\
+name: tiny
+data: {dataset: fashion-mnist, train_subset: 512, test_subset: 256}
+model: {arch: mlp, hidden: 32, norm: batch}
+train: {epochs: 2, batch_size: 64, lr: 0.05}
+swa: {start_epoch: 2}
+eval: {train_subset: 256}
+";
+
+const SWEEP: &str = "\
+name: t
+experiment: base.yaml
+axes:
+  model.norm: [batch, none]
+  seed: [1, 2]
+probe: {directions: 2, range: 2, points: 5}
+";
+
+fn metrics(run: &Path) -> String {
+    std::fs::read_to_string(run.join("metrics.jsonl")).unwrap()
+}
+
+#[test]
+fn a_two_by_two_sweep_trains_two_at_once_and_reports_per_group() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write(d, "base.yaml", BASE);
+    write(d, "s.yaml", SWEEP);
+    let said = run(d, &["sweep", "s.yaml", "--jobs", "2", "--out", "s"]);
+    assert_eq!(said.code, Some(0), "{said:?}");
+    assert!(
+        said.stdout.contains("4 variants to train, 2 at once"),
+        "{}",
+        said.stdout
+    );
+    let ids = [
+        "000-model.norm=batch-seed=1",
+        "001-model.norm=batch-seed=2",
+        "002-model.norm=none-seed=1",
+        "003-model.norm=none-seed=2",
+    ];
+    for id in ids {
+        let r = valleys::rundir::RunDir::open(&d.join("s/runs").join(id)).unwrap();
+        assert_eq!(
+            r.outcome(),
+            Some(valleys::protocol::Outcome::Completed),
+            "{id}"
+        );
+        assert_eq!(
+            valleys::probe::store::read_batches(&r).0.len(),
+            1,
+            "{id} probed"
+        );
+    }
+    // Each run trained what its variant says, exactly as the same run started by hand.
+    write(
+        d,
+        "by-hand.yaml",
+        &std::fs::read_to_string(d.join("s/variants/003-model.norm=none-seed=2.yaml")).unwrap(),
+    );
+    // Two jobs on this machine's cores: the sweep gave each its share of threads.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let by_hand = valleys(d)
+        .args(["run", "by-hand.yaml", "--headless", "--out", "h"])
+        .env("OMP_NUM_THREADS", (cores / 2).max(1).to_string())
+        .output()
+        .unwrap();
+    assert!(by_hand.status.success(), "{by_hand:?}");
+    let strip = |text: String| -> Vec<serde_json::Value> {
+        text.lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v.as_object_mut().unwrap().remove("elapsed_s");
+                v
+            })
+            .collect()
+    };
+    assert_eq!(
+        strip(metrics(&d.join("s/runs/003-model.norm=none-seed=2"))),
+        strip(metrics(&d.join("h")))
+    );
+    let status = run(d, &["sweep", "--status", "s"]);
+    assert_eq!(status.code, Some(0));
+    assert!(
+        status.stdout.contains("4 done, 0 running"),
+        "{}",
+        status.stdout
+    );
+    for id in ids {
+        assert!(
+            status
+                .stdout
+                .lines()
+                .any(|l| l.starts_with(id) && l.contains(" done ")),
+            "{}",
+            status.stdout
+        );
+    }
+    let report = run(d, &["report", "s"]);
+    assert_eq!(report.code, Some(0), "{report:?}");
+    let md = std::fs::read_to_string(d.join("s/report/report.md")).unwrap();
+    assert!(md.contains("| model.norm=batch | 2 |"), "{md}");
+    assert!(md.contains("| model.norm=none | 2 |"), "{md}");
+    assert!(d.join("s/report/sweep-test-loss.png").is_file());
+}
+
+#[test]
+fn a_killed_sweep_continues_without_redoing_finished_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    // The second variant trains long enough to be killed in the middle.
+    let base = BASE
+        .replace("train_subset: 512", "train_subset: 4096")
+        .replace("swa: {start_epoch: 2}\n", "");
+    write(d, "base.yaml", &base);
+    write(
+        d,
+        "s.yaml",
+        "name: k\nexperiment: base.yaml\nruns:\n  - {train.epochs: 1}\n  - {train.epochs: 40}\n",
+    );
+    let mut child = valleys(d)
+        .args(["sweep", "s.yaml", "--out", "s"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let first = d.join("s/runs/000-train.epochs=1");
+    let second = d.join("s/runs/001-train.epochs=40");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !second.join("checkpoints/latest.safetensors").is_file() {
+        assert!(
+            Instant::now() < deadline,
+            "the second variant never checkpointed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The executor dies at once (SIGKILL); its task is told to stop and checkpoints.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let run_dir = valleys::rundir::RunDir::open(&second).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while run_dir.is_busy() {
+        assert!(Instant::now() < deadline, "the orphaned task did not stop");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(run_dir.outcome(), Some(valleys::protocol::Outcome::Stopped));
+    let finished = metrics(&first);
+    let modified = std::fs::metadata(first.join("metrics.jsonl"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let said = run(d, &["sweep", "s", "--jobs", "1"]);
+    assert_eq!(said.code, Some(0), "{said:?}");
+    assert!(
+        said.stdout.contains("1 variants already done"),
+        "{}",
+        said.stdout
+    );
+    assert!(!said.stdout.contains("started 000"), "{}", said.stdout);
+    assert_eq!(metrics(&first), finished);
+    assert_eq!(
+        std::fs::metadata(first.join("metrics.jsonl"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        modified
+    );
+    let log = std::fs::read_to_string(d.join("s/logs/001.out")).unwrap();
+    assert!(log.contains("resumed at epoch"), "{log}");
+    let r = valleys::rundir::RunDir::open(&second).unwrap();
+    assert_eq!(r.outcome(), Some(valleys::protocol::Outcome::Completed));
+}
+
+#[test]
+fn a_bad_variant_is_one_line_naming_it_and_nothing_is_created() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write(d, "base.yaml", BASE);
+    write(
+        d,
+        "s.yaml",
+        "experiment: base.yaml\naxes:\n  model.hidden: [32, -4]\n",
+    );
+    let said = run(d, &["sweep", "s.yaml", "--out", "s"]);
+    assert_eq!(said.code, Some(2), "{said:?}");
+    assert_eq!(said.stderr.lines().count(), 1, "{}", said.stderr);
+    assert!(
+        said.stderr.contains("variant 001-model.hidden=-4"),
+        "{}",
+        said.stderr
+    );
+    assert!(!d.join("s").exists());
+    // A dry run checks the same and creates nothing either; for Slurm it shows the script.
+    write(d, "ok.yaml", SWEEP);
+    let said = run(
+        d,
+        &[
+            "sweep",
+            "ok.yaml",
+            "--dry-run",
+            "--executor",
+            "slurm",
+            "--out",
+            "x",
+        ],
+    );
+    assert_eq!(said.code, Some(0), "{said:?}");
+    assert!(
+        said.stdout.contains("#SBATCH --array=0-3"),
+        "{}",
+        said.stdout
+    );
+    assert!(!d.join("x").exists());
+    // A sweep directory is never reused.
+    let said = run(d, &["sweep", "ok.yaml", "--out", "base.yaml"]);
+    assert_eq!(said.code, Some(2), "{said:?}");
+}
+
+#[test]
+fn the_sweep_presets_read_and_every_variant_is_a_valid_experiment() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/sweeps");
+    for (name, variants) in [("bn-seeds.yaml", 6), ("paper-cifar10.yaml", 9)] {
+        let file = valleys::sweep::SweepFile::load(&dir.join(name)).unwrap();
+        let all = file.variants();
+        assert_eq!(all.len(), variants, "{name}");
+        for v in &all {
+            file.experiment_of(v)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+}
