@@ -42,19 +42,7 @@ fn open_probes_a_finished_run_from_the_keyboard_and_leaves_the_run_as_it_was() {
     }
     tmux.wait_for(&|s| s.contains("001-uniform-swa"), "the probe on screen");
     tmux.send("q");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !d.join("done").is_file() {
-        assert!(
-            Instant::now() < deadline,
-            "did not quit:\n{}",
-            tmux.screen()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(
-        std::fs::read_to_string(d.join("done")).unwrap().trim(),
-        "exit=0"
-    );
+    assert_eq!(tmux.wait_for_exit(&d.join("done")), "exit=0");
     // Everything the run wrote is as it was; the probe added its own files.
     let mut after = files(&d.join("r"));
     after.retain(|path, _| !path.starts_with(&probes));
@@ -98,17 +86,5 @@ fn watch_on_a_sweep_lists_its_runs_and_opens_one() {
     tmux.send("g");
     tmux.wait_for(&|s| s.contains("mean (line)"), "the groups' curves");
     tmux.send("q");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !d.join("done").is_file() {
-        assert!(
-            Instant::now() < deadline,
-            "did not quit:\n{}",
-            tmux.screen()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(
-        std::fs::read_to_string(d.join("done")).unwrap().trim(),
-        "exit=0"
-    );
+    assert_eq!(tmux.wait_for_exit(&d.join("done")), "exit=0");
 }

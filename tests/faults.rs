@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::valleys;
+use common::{metrics_without_times, valleys};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Stdio};
@@ -51,18 +51,6 @@ fn start_until(dir: &Path, out: &str, marker: &str) -> Child {
     // Keep draining so the child never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
     child
-}
-
-fn metrics_without_times(dir: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v.as_object_mut().unwrap().remove("elapsed_s");
-            v
-        })
-        .collect()
 }
 
 fn wait(mut child: Child) -> (Option<i32>, String) {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{run, write};
+use common::{metrics_without_times, run, write};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -21,14 +21,7 @@ fn slurm_here() -> bool {
     up
 }
 
-const BASE: &str = "\
-name: tiny
-data: {dataset: fashion-mnist, train_subset: 512, test_subset: 256}
-model: {arch: mlp, hidden: 32, norm: batch}
-train: {epochs: 2, batch_size: 64, lr: 0.05}
-swa: {start_epoch: 2}
-eval: {train_subset: 256}
-";
+const BASE: &str = common::TINY_BN;
 
 fn wait_done(d: &Path, sweep: &str, variants: usize) -> String {
     let deadline = Instant::now() + Duration::from_secs(300);
@@ -44,18 +37,6 @@ fn wait_done(d: &Path, sweep: &str, variants: usize) -> String {
         );
         std::thread::sleep(Duration::from_millis(500));
     }
-}
-
-fn rows(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v.as_object_mut().unwrap().remove("elapsed_s");
-            v
-        })
-        .collect()
 }
 
 #[test]
@@ -138,7 +119,10 @@ fn a_requeued_task_resumes_to_the_metrics_of_an_uninterrupted_run() {
         ],
     );
     assert_eq!(said.code, Some(0), "{said:?}");
-    assert_eq!(rows(&run_dir), rows(&d.join("straight")));
+    assert_eq!(
+        metrics_without_times(&run_dir),
+        metrics_without_times(&d.join("straight"))
+    );
 }
 
 #[test]

@@ -4,18 +4,11 @@
 
 mod common;
 
-use common::{run, valleys, write};
+use common::{metrics_without_times, run, valleys, write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-const BASE: &str = "\
-name: tiny
-data: {dataset: fashion-mnist, train_subset: 512, test_subset: 256}
-model: {arch: mlp, hidden: 32, norm: batch}
-train: {epochs: 2, batch_size: 64, lr: 0.05}
-swa: {start_epoch: 2}
-eval: {train_subset: 256}
-";
+const BASE: &str = common::TINY_BN;
 
 const SWEEP: &str = "\
 name: t
@@ -76,18 +69,9 @@ fn a_two_by_two_sweep_trains_two_at_once_and_reports_per_group() {
         .output()
         .unwrap();
     assert!(by_hand.status.success(), "{by_hand:?}");
-    let strip = |text: String| -> Vec<serde_json::Value> {
-        text.lines()
-            .map(|l| {
-                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-                v.as_object_mut().unwrap().remove("elapsed_s");
-                v
-            })
-            .collect()
-    };
     assert_eq!(
-        strip(metrics(&d.join("s/runs/003-model.norm=none-seed=2"))),
-        strip(metrics(&d.join("h")))
+        metrics_without_times(&d.join("s/runs/003-model.norm=none-seed=2")),
+        metrics_without_times(&d.join("h"))
     );
     let status = run(d, &["sweep", "--status", "s"]);
     assert_eq!(status.code, Some(0));

@@ -14,6 +14,29 @@ train: {epochs: 1, batch_size: 64, lr: 0.1}
 eval: {train_subset: 128}
 ";
 
+/// A 2-epoch MLP with BN and SWA on 512 embedded samples: a run worth probing in seconds.
+pub const TINY_BN: &str = "\
+name: tiny
+data: {dataset: fashion-mnist, train_subset: 512, test_subset: 256}
+model: {arch: mlp, hidden: 32, norm: batch}
+train: {epochs: 2, batch_size: 64, lr: 0.05}
+swa: {start_epoch: 2}
+eval: {train_subset: 256}
+";
+
+/// The rows of `run`'s metrics.jsonl without their clock times, for "the same run" checks.
+pub fn metrics_without_times(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v.as_object_mut().unwrap().remove("elapsed_s");
+            v
+        })
+        .collect()
+}
+
 /// The binary, run in `dir`, without a backtrace setting of ours.
 pub fn valleys(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_valleys"));
@@ -148,6 +171,23 @@ impl Tmux {
             );
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
+    }
+}
+
+impl Tmux {
+    /// Waits up to 30 s for the command to have written `file` (its exit status), and
+    /// returns what it wrote.
+    pub fn wait_for_exit(&self, file: &Path) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !file.is_file() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the command did not end; screen:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        std::fs::read_to_string(file).unwrap().trim().to_owned()
     }
 }
 

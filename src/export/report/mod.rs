@@ -59,6 +59,31 @@ struct Doc {
 }
 
 impl Doc {
+    /// A report in `out` (or `default`): an `--out` that already holds files is written into
+    /// only with `force` (the default directory is the report's own, rewritten each time).
+    fn create(out: Option<&Path>, default: &Path, force: bool) -> Result<Self, ReportError> {
+        let dir = out.unwrap_or(default).to_owned();
+        let holds_files = std::fs::read_dir(&dir).is_ok_and(|mut entries| entries.next().is_some());
+        if (out.is_some() && holds_files && !force) || (dir.exists() && !dir.is_dir()) {
+            return Err(ReportError::OutExists(dir));
+        }
+        std::fs::create_dir_all(&dir).map_err(|source| RunDirError::Io {
+            path: dir.clone(),
+            action: "cannot create the directory",
+            source,
+        })?;
+        Ok(Self {
+            md: String::new(),
+            figures: 0,
+            report: Report {
+                markdown: dir.join("report.md"),
+                dir,
+                figures: Vec::new(),
+                unreadable: Vec::new(),
+            },
+        })
+    }
+
     /// Writes `name`.svg and `name`.png into the report's directory.
     fn save(&mut self, name: &str, svg: Result<String, String>) -> Result<(), ReportError> {
         let svg = svg.map_err(|problem| ReportError::Figure {
@@ -99,29 +124,10 @@ pub fn write(
     log_y: bool,
     force: bool,
 ) -> Result<Report, ReportError> {
-    let dir = out.map_or_else(|| run.root().join("report"), Path::to_owned);
-    let holds_files = std::fs::read_dir(&dir).is_ok_and(|mut entries| entries.next().is_some());
-    if (out.is_some() && holds_files && !force) || (dir.exists() && !dir.is_dir()) {
-        return Err(ReportError::OutExists(dir));
-    }
-    std::fs::create_dir_all(&dir).map_err(|source| RunDirError::Io {
-        path: dir.clone(),
-        action: "cannot create the directory",
-        source,
-    })?;
+    let mut doc = Doc::create(out, &run.root().join("report"), force)?;
     let exp = Experiment::load(&run.config_path(), &[])?;
     let info = run.run_info();
     let rows = run.read_metrics()?;
-    let mut doc = Doc {
-        md: String::new(),
-        figures: 0,
-        report: Report {
-            markdown: dir.join("report.md"),
-            dir,
-            figures: Vec::new(),
-            unreadable: Vec::new(),
-        },
-    };
     let text = |v: &serde_json::Value| v.as_str().unwrap_or("unknown").to_owned();
     let _ = writeln!(doc.md, "# valleys report: {}\n", exp.name);
     let _ = writeln!(

@@ -6,7 +6,7 @@
 use super::{Doc, HEIGHT, Report, ReportError, WIDTH};
 use crate::export::figure::{self, Band, Figure, Line, palette};
 use crate::protocol::Iterate;
-use crate::rundir::{RunDirError, write_atomic};
+use crate::rundir::write_atomic;
 use crate::sweep::SweepDir;
 use crate::sweep::report::{self as agg, Group, RunSummary, describe};
 use std::fmt::Write;
@@ -19,31 +19,12 @@ pub fn write(
     log_y: bool,
     force: bool,
 ) -> Result<Report, ReportError> {
-    let dir = out.map_or_else(|| sweep.root.join("report"), Path::to_owned);
-    let holds_files = std::fs::read_dir(&dir).is_ok_and(|mut entries| entries.next().is_some());
-    if (out.is_some() && holds_files && !force) || (dir.exists() && !dir.is_dir()) {
-        return Err(ReportError::OutExists(dir));
-    }
-    std::fs::create_dir_all(&dir).map_err(|source| RunDirError::Io {
-        path: dir.clone(),
-        action: "cannot create the directory",
-        source,
-    })?;
+    let mut doc = Doc::create(out, &sweep.root.join("report"), force)?;
     let variants = sweep.variants().map_err(|e| ReportError::Figure {
         name: "variants".into(),
         problem: e.to_string(),
     })?;
     let runs: Vec<RunSummary> = variants.iter().map(|v| agg::summarise(sweep, v)).collect();
-    let mut doc = Doc {
-        md: String::new(),
-        figures: 0,
-        report: Report {
-            markdown: dir.join("report.md"),
-            dir,
-            figures: Vec::new(),
-            unreadable: Vec::new(),
-        },
-    };
     let _ = writeln!(doc.md, "# valleys sweep report: {}\n", sweep.name());
     let finished = runs
         .iter()
