@@ -87,4 +87,17 @@ fn watch_on_a_sweep_lists_its_runs_and_opens_one() {
     tmux.wait_for(&|s| s.contains("mean (line)"), "the groups' curves");
     tmux.send("q");
     assert_eq!(tmux.wait_for_exit(&d.join("done")), "exit=0");
+    drop(tmux);
+    // Run directories named one by one make the same table.
+    let command = format!(
+        "{} watch s/runs/000-seed=1 s/runs/001-seed=2; echo exit=$? > done2; sleep 60",
+        env!("CARGO_BIN_EXE_valleys")
+    );
+    let tmux = Tmux::start(d, "dirs", &command).unwrap();
+    tmux.wait_for(
+        &|s| s.contains("2 run directories · 2 runs · 2 done") && s.contains("001-seed=2"),
+        "the table of two runs",
+    );
+    tmux.send("q");
+    assert_eq!(tmux.wait_for_exit(&d.join("done2")), "exit=0");
 }

@@ -13,28 +13,39 @@ use valleys::ui;
 /// Flags of `valleys watch`.
 #[derive(clap::Args)]
 pub struct WatchArgs {
-    /// The run directory, e.g. runs/quick-20261127-101500, or a sweep directory (a table of
-    /// its runs; Enter opens one).
-    run_dir: PathBuf,
+    /// The run directory, e.g. runs/quick-20261127-101500; a sweep directory, or several run
+    /// directories: a table of the runs (Enter opens one).
+    #[arg(required = true, num_args = 1..)]
+    run_dirs: Vec<PathBuf>,
     #[command(flatten)]
     display: Display,
 }
 
 pub fn run(args: &WatchArgs) -> anyhow::Result<ExitCode> {
-    if valleys::sweep::SweepDir::is_sweep(&args.run_dir) {
+    use valleys::sweep::{RunSet, SweepDir};
+    let first = &args.run_dirs[0];
+    let table = if args.run_dirs.len() > 1 {
+        for dir in &args.run_dirs {
+            RunDir::open(dir).bad_input()?;
+        }
+        Some(RunSet::Dirs(args.run_dirs.clone()))
+    } else if SweepDir::is_sweep(first) {
+        Some(RunSet::Sweep(SweepDir::open(first).bad_input()?))
+    } else {
+        None
+    };
+    if let Some(runs) = table {
         if !std::io::stdout().is_terminal() {
             valleys::bad_input!(
-                "watch needs a terminal: stdout is not one (`valleys sweep --status {}` prints the table)",
-                args.run_dir.display()
+                "watch needs a terminal: stdout is not one (`valleys sweep --status DIR` prints a sweep's table)"
             );
         }
-        let sweep = valleys::sweep::SweepDir::open(&args.run_dir).bad_input()?;
         let stop = signal_flag()?;
         let options = args.display.options();
-        ui::sweep::watch(&sweep, options, &stop, &|run| follow_run(run, options))?;
+        ui::sweep::watch(&runs, options, &stop, &|run| follow_run(run, options))?;
         return Ok(ExitCode::SUCCESS);
     }
-    let dir = RunDir::open(&args.run_dir).bad_input()?;
+    let dir = RunDir::open(first).bad_input()?;
     if !std::io::stdout().is_terminal() {
         valleys::bad_input!(
             "watch needs a terminal: stdout is not one (read {} instead)",

@@ -29,9 +29,13 @@ pub struct RunSummary {
 
 /// Reads what `v`'s run has written.
 pub fn summarise(dir: &SweepDir, v: &Variant) -> RunSummary {
-    let state = dir.state(v);
+    summarise_run(&dir.run_path(v), v.clone(), dir.state(v))
+}
+
+/// Reads what the run at `path` has written, as `variant` in state `state`.
+pub fn summarise_run(path: &std::path::Path, v: Variant, state: VariantState) -> RunSummary {
     let mut summary = RunSummary {
-        variant: v.clone(),
+        variant: v,
         state,
         epoch: 0,
         epochs: None,
@@ -42,7 +46,7 @@ pub fn summarise(dir: &SweepDir, v: &Variant) -> RunSummary {
         arms: Vec::new(),
         curves: Vec::new(),
     };
-    let Ok(run) = RunDir::open(&dir.run_path(v)) else {
+    let Ok(run) = RunDir::open(path) else {
         return summary;
     };
     summary.epochs = crate::follow::read_run_json(&run).map(|(info, _)| info.epochs);

@@ -1,11 +1,11 @@
-//! `valleys watch SWEEP_DIR`: every run of a sweep in one table (variant, state, epoch, SGD
+//! `valleys watch SWEEP_DIR` (or several run directories): every run in one table (variant, state, epoch, SGD
 //! and SWA test loss, SWA gain, asymmetric fraction once probed), refreshed as the runs
 //! write; `↑↓` picks a run and `Enter` opens its dashboard; `g` shows the test loss of each
 //! group of the non-seed axes, mean ± one standard deviation over seeds.
 
 use super::theme::Theme;
 use crate::sweep::report::{self, RunSummary};
-use crate::sweep::{SweepDir, VariantState};
+use crate::sweep::{RunSet, VariantState};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
@@ -45,10 +45,8 @@ impl SweepBoard {
     }
 
     /// Reads every run again.
-    pub fn refresh(&mut self, dir: &SweepDir) {
-        if let Ok(variants) = dir.variants() {
-            self.runs = variants.iter().map(|v| report::summarise(dir, v)).collect();
-        }
+    pub fn refresh(&mut self, runs: &RunSet) {
+        self.runs = runs.summaries();
         self.selected = self.selected.min(self.runs.len().saturating_sub(1));
     }
 
@@ -76,7 +74,7 @@ impl SweepBoard {
         let count = |s: VariantState| self.runs.iter().filter(|r| r.state == s).count();
         frame.render_widget(
             Paragraph::new(format!(
-                " valleys · sweep {} · {} runs · {} done · {} running · {} stopped · {} pending",
+                " valleys · {} · {} runs · {} done · {} running · {} stopped · {} pending",
                 self.name,
                 self.runs.len(),
                 count(VariantState::Done) + count(VariantState::Trained),
@@ -230,13 +228,13 @@ impl SweepBoard {
 /// Shows the sweep table until `q`; `Enter` leaves the terminal to `open` (a run's dashboard)
 /// and comes back to the table after it. The table reads the run directories every second.
 pub fn watch(
-    dir: &SweepDir,
+    runs: &RunSet,
     options: super::UiOptions,
     stop: &std::sync::atomic::AtomicBool,
     open: &dyn Fn(&std::path::Path) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     use crossterm::event::{self, Event, KeyCode, KeyEventKind};
-    let mut board = SweepBoard::new(dir.name(), options.theme);
+    let mut board = SweepBoard::new(runs.name(), options.theme);
     loop {
         let mut terminal = super::enter_terminal()?;
         let guard = super::TerminalGuard;
@@ -246,7 +244,7 @@ pub fn watch(
                 break None;
             }
             if last.elapsed() >= std::time::Duration::from_secs(1) {
-                board.refresh(dir);
+                board.refresh(runs);
                 last = std::time::Instant::now();
             }
             terminal.draw(|f| {
@@ -286,11 +284,8 @@ pub fn watch(
         let Some(index) = opened else {
             return Ok(());
         };
-        let variants = dir.variants().map_err(std::io::Error::other)?;
-        if let Some(v) = variants.iter().find(|v| v.index == index)
-            && dir.run_path(v).join("run.json").is_file()
-        {
-            open(&dir.run_path(v))?;
+        if let Some(path) = runs.path(index).filter(|p| p.join("run.json").is_file()) {
+            open(&path)?;
         }
     }
 }
@@ -302,7 +297,7 @@ mod tests {
 
     fn board() -> SweepBoard {
         let mut b = SweepBoard::new(
-            "bn".into(),
+            "sweep bn".into(),
             Theme {
                 color: false,
                 ascii: false,
