@@ -59,7 +59,7 @@ bench/.venv/.ready:
 	bench/.venv/bin/pip install --quiet torch==2.11.0
 	touch $@
 
-## The long check of the BN claim (about 15 minutes on two CPU cores; not part of `make test`):
+## The long check of the BN claim (about 20 minutes on two idle CPU cores; not part of `make test`):
 ## the quick run, then 20 BN-only and 20 non-BN U(0,1) directions per centre; prints and writes
 ## OUT (default science-out/) science.json with the difference and its 95% interval.
 science: build

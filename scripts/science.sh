@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The long check of He et al.'s BN claim (`make science`; not part of `make test`; about 15
-# minutes on two CPU cores). It trains the quick experiment, then runs
+# The long check of He et al.'s BN claim (`make science`; not part of `make test`; about 20
+# minutes on two idle CPU cores). It trains the quick experiment, then runs
 #   valleys ablate RUN --kind summary --directions 20 --range 5 --points 11 --bn-subset 1000
 # which probes 20 U(0,1) directions per arm (BN-only, non-BN, all) through the SGD iterate and
 # the SWA average, and reads what the ablation concluded for BN-only − non-BN at each centre:

@@ -10,7 +10,8 @@ fn presets(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
-        if path.is_dir() {
+        // Sweep files are not experiments (tests/sweep.rs reads them).
+        if path.is_dir() && !path.ends_with("sweeps") {
             found.extend(presets(&path));
         } else if path.extension().is_some_and(|e| e == "yaml") {
             found.push(path);

@@ -462,15 +462,25 @@ fn print_status(dir: &SweepDir) -> anyhow::Result<()> {
         Some(j) => format!("local executor (pid {})", j.pid.unwrap_or(0)),
         None => "not launched".into(),
     };
-    println!(
+    let mut line = format!(
         "sweep {} · {} variants · {how} · {} done, {} running, {} stopped, {} pending",
         dir.name(),
         variants.len(),
-        count(VariantState::Done) + count(VariantState::Trained),
+        count(VariantState::Done),
         count(VariantState::Running),
         count(VariantState::Stopped),
         count(VariantState::Pending)
     );
+    for (state, word) in [
+        (VariantState::Trained, "trained, probes to run"),
+        (VariantState::Diverged, "diverged"),
+        (VariantState::Failed, "failed"),
+    ] {
+        if count(state) > 0 {
+            line += &format!(", {} {word}", count(state));
+        }
+    }
+    println!("{line}");
     let width = variants
         .iter()
         .map(|v| v.id.len())
