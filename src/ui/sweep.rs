@@ -20,6 +20,8 @@ pub struct SweepBoard {
     pub selected: usize,
     /// Show the groups' curves instead of the table.
     pub groups: bool,
+    /// Whose test loss the groups' curves show.
+    pub iterate: crate::protocol::Iterate,
     pub theme: Theme,
 }
 
@@ -30,6 +32,8 @@ pub enum SweepKey {
     Down,
     Open,
     ToggleGroups,
+    /// The groups' curves: SWA or SGD test loss.
+    ToggleIterate,
     Quit,
 }
 
@@ -40,6 +44,7 @@ impl SweepBoard {
             runs: Vec::new(),
             selected: 0,
             groups: false,
+            iterate: crate::protocol::Iterate::Swa,
             theme,
         }
     }
@@ -58,6 +63,12 @@ impl SweepBoard {
                 self.selected = (self.selected + 1).min(self.runs.len().saturating_sub(1))
             }
             SweepKey::ToggleGroups => self.groups = !self.groups,
+            SweepKey::ToggleIterate => {
+                self.iterate = match self.iterate {
+                    crate::protocol::Iterate::Swa => crate::protocol::Iterate::Sgd,
+                    _ => crate::protocol::Iterate::Swa,
+                }
+            }
             SweepKey::Open => return self.runs.get(self.selected).map(|r| r.variant.index),
             SweepKey::Quit => {}
         }
@@ -90,7 +101,7 @@ impl SweepBoard {
             self.render_table(frame, body);
         }
         let bar = if self.groups {
-            " g table  q quit"
+            " g table  m SWA/SGD  q quit"
         } else {
             " ↑↓ pick  Enter open its dashboard  g groups over seeds  q quit"
         };
@@ -157,7 +168,7 @@ impl SweepBoard {
         let curves: Vec<(String, Curve, Curve, Curve)> = groups
             .iter()
             .map(|g| {
-                let c = g.mean_curve(crate::protocol::Iterate::Swa);
+                let c = g.mean_curve(self.iterate);
                 let mean = c.iter().map(|&(x, m, _)| (x, m)).collect();
                 let lo = c.iter().map(|&(x, m, s)| (x, m - s)).collect();
                 let hi = c.iter().map(|&(x, m, s)| (x, m + s)).collect();
@@ -169,8 +180,12 @@ impl SweepBoard {
         for &(x, y) in all {
             (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
         }
+        let who = match self.iterate {
+            crate::protocol::Iterate::Sgd => "SGD",
+            _ => "SWA",
+        };
         let block = Block::default().borders(Borders::ALL).title(Line::styled(
-            " SWA test loss per group: mean (line) ± 1 std over seeds (dots) ",
+            format!(" {who} test loss per group: mean (line) ± 1 std over seeds (dots) "),
             self.theme.title(),
         ));
         if x0 > x1 {
@@ -267,6 +282,7 @@ pub fn watch(
                 KeyCode::Down | KeyCode::Char('j') => SweepKey::Down,
                 KeyCode::Enter => SweepKey::Open,
                 KeyCode::Char('g') => SweepKey::ToggleGroups,
+                KeyCode::Char('m') => SweepKey::ToggleIterate,
                 KeyCode::Char('q') | KeyCode::Esc => break None,
                 KeyCode::Char('c')
                     if k.modifiers
@@ -376,5 +392,8 @@ mod tests {
             screen.contains("model.norm=batch") && screen.contains("model.norm=none"),
             "{screen}"
         );
+        assert!(screen.contains(" SWA test loss per group"), "{screen}");
+        b.key(SweepKey::ToggleIterate);
+        assert!(text(&b).contains(" SGD test loss per group"));
     }
 }
