@@ -1,7 +1,8 @@
-//! `valleys watch SWEEP_DIR` (or several run directories): every run in one table (variant, state, epoch, SGD
-//! and SWA test loss, SWA gain, asymmetric fraction once probed), refreshed as the runs
-//! write; `↑↓` picks a run and `Enter` opens its dashboard; `g` shows the test loss of each
-//! group of the non-seed axes, mean ± one standard deviation over seeds.
+//! `valleys watch SWEEP_DIR` (or several run directories): every run in one table (variant,
+//! state, epoch, SGD and SWA test loss, SWA gain, asymmetric fraction once probed), refreshed
+//! as the runs write; `↑↓` picks a run and `Enter` opens its dashboard; `g` shows the test
+//! loss of each group of the non-seed axes, mean ± one standard deviation over seeds (`m`:
+//! SWA or SGD).
 
 use super::theme::Theme;
 use crate::sweep::report::{self, RunSummary};
