@@ -144,13 +144,17 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let dir = SweepDir::create(&root, &file, &text, &check).bad_input()?;
-    println!(
+    let created = format!(
         "sweep {}: {} variants of {} in {}",
         file.name,
         variants.len(),
         file.experiment.display(),
         dir.root.display()
     );
+    // A Slurm sweep exists once sbatch took it (a refused one leaves nothing).
+    if executor == Executor::Local {
+        println!("{created}");
+    }
     if executor == Executor::Slurm {
         std::fs::write(
             dir.root.join("job.sbatch"),
@@ -163,12 +167,17 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<ExitCode> {
             ),
         )?;
     }
-    let launched = launch(&dir, executor, args.jobs);
-    // A submission Slurm refused leaves nothing behind.
-    if executor == Executor::Slurm && launched.is_err() && dir.jobs().is_none() {
-        let _ = std::fs::remove_dir_all(&dir.root);
+    if executor == Executor::Slurm {
+        let launched = launch(&dir, executor, args.jobs);
+        // A submission Slurm refused leaves nothing behind.
+        if launched.is_err() && dir.jobs().is_none() {
+            let _ = std::fs::remove_dir_all(&dir.root);
+        } else {
+            println!("{created}");
+        }
+        return launched;
     }
-    launched
+    launch(&dir, executor, args.jobs)
 }
 
 /// Checks what can be checked of a variant before anything runs: its data can be read and
