@@ -23,6 +23,29 @@ fn slurm_here() -> bool {
 
 const BASE: &str = common::TINY_BN;
 
+/// Writes `sweep` (with BASE as base.yaml) and submits it into `d/s`; returns the sweep
+/// directory and the Slurm job id.
+fn submit(d: &Path, base: &str, sweep: &str) -> (String, String) {
+    write(d, "base.yaml", base);
+    write(d, "s.yaml", sweep);
+    let out = d.join("s").to_str().unwrap().to_owned();
+    let said = run(
+        d,
+        &["sweep", "s.yaml", "--executor", "slurm", "--out", &out],
+    );
+    assert_eq!(said.code, Some(0), "{said:?}");
+    assert!(
+        said.stdout.contains("submitted Slurm job"),
+        "{}",
+        said.stdout
+    );
+    let jobs: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("s/jobs.json")).unwrap()).unwrap();
+    let job = jobs["job_id"].as_str().unwrap().to_owned();
+    assert!(job.parse::<u64>().is_ok(), "{jobs}");
+    (out, job)
+}
+
 fn wait_done(d: &Path, sweep: &str, variants: usize) -> String {
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
@@ -46,24 +69,12 @@ fn a_two_by_two_sweep_runs_as_an_sbatch_array() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    write(d, "base.yaml", BASE);
-    write(
+    let (out, _) = submit(
         d,
-        "s.yaml",
+        BASE,
         "name: t\nexperiment: base.yaml\naxes:\n  model.norm: [batch, none]\n  seed: [1, 2]\nslurm: {cpus_per_task: 1, max_parallel: 2}\n",
     );
-    let out = d.join("s");
-    let out = out.to_str().unwrap();
-    let said = run(d, &["sweep", "s.yaml", "--executor", "slurm", "--out", out]);
-    assert_eq!(said.code, Some(0), "{said:?}");
-    assert!(
-        said.stdout.contains("submitted Slurm job"),
-        "{}",
-        said.stdout
-    );
-    let jobs: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d.join("s/jobs.json")).unwrap()).unwrap();
-    assert!(jobs["job_id"].as_str().unwrap().parse::<u64>().is_ok());
+    let out = out.as_str();
     let status = wait_done(d, out, 4);
     for line in status.lines().skip(2) {
         assert!(line.contains(" done "), "{status}");
@@ -84,15 +95,8 @@ fn a_requeued_task_resumes_to_the_metrics_of_an_uninterrupted_run() {
     let base = BASE
         .replace("train_subset: 512", "train_subset: 4096")
         .replace("epochs: 2", "epochs: 12");
-    write(d, "base.yaml", &base);
-    write(d, "s.yaml", "name: rq\nexperiment: base.yaml\n");
-    let out = d.join("s");
-    let out = out.to_str().unwrap();
-    let said = run(d, &["sweep", "s.yaml", "--executor", "slurm", "--out", out]);
-    assert_eq!(said.code, Some(0), "{said:?}");
-    let jobs: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d.join("s/jobs.json")).unwrap()).unwrap();
-    let job = jobs["job_id"].as_str().unwrap().to_owned();
+    let (out, job) = submit(d, &base, "name: rq\nexperiment: base.yaml\n");
+    let out = out.as_str();
     let run_dir = d.join("s/runs/000");
     let deadline = Instant::now() + Duration::from_secs(120);
     while !run_dir.join("checkpoints/latest.safetensors").is_file() {

@@ -47,34 +47,13 @@ pub fn evaluate_in_mode(
     batch: i64,
     mode: Mode,
 ) -> Evaluation {
-    let n = split.len as i64;
-    let (loss, loss_sq, correct) = tch::no_grad(|| {
-        let device = split.y.device();
-        let mut loss_sum = Tensor::zeros([], (Kind::Double, device));
-        let mut loss_sq_sum = Tensor::zeros([], (Kind::Double, device));
-        let mut correct = Tensor::zeros([], (Kind::Int64, device));
-        let mut start = 0;
-        while start < n {
-            let len = batch.min(n - start);
-            let (x, y) = data.eval_batch(split, start, len);
-            let logits = model.forward(&x, mode);
-            let (l, c) = model
-                .objective()
-                .loss_and_correct(&logits, &y, Reduction::None);
-            let l = l.to_kind(Kind::Double);
-            loss_sum += l.sum(Kind::Double);
-            loss_sq_sum += l.square().sum(Kind::Double);
-            correct += c;
-            start += len;
-        }
-        // One synchronisation per pass, not per batch.
-        (
-            loss_sum.double_value(&[]),
-            loss_sq_sum.double_value(&[]),
-            correct.int64_value(&[]),
-        )
-    });
-    Evaluation::from_sums(loss, loss_sq, correct, n)
+    let per_batch = |logits: &Tensor, y: &Tensor| {
+        let (l, c) = model
+            .objective()
+            .loss_and_correct(logits, y, Reduction::None);
+        (l.unsqueeze(0), c.unsqueeze(0))
+    };
+    evaluate_passes(model, data, split, batch, mode, 1, per_batch)[0]
 }
 
 /// Like [`evaluate_in_mode`] for each copy of a stacked model (see `Model::stacked`), in one
@@ -86,8 +65,25 @@ pub fn evaluate_copies(
     batch: i64,
     mode: Mode,
 ) -> Vec<Evaluation> {
-    let n = split.len as i64;
     let k = model.stack();
+    let per_batch =
+        |logits: &Tensor, y: &Tensor| model.objective().losses_and_correct_per_copy(logits, y, k);
+    evaluate_passes(model, data, split, batch, mode, k, per_batch)
+}
+
+/// One pass over `split`, accumulating for each of `k` outputs the sum and the sum of squares
+/// of the per-sample losses and the correct count; `per_batch` turns a batch's logits into
+/// per-sample losses `[k, N]` and correct counts `[k]`.
+fn evaluate_passes(
+    model: &Model,
+    data: &Dataset,
+    split: &DeviceSplit,
+    batch: i64,
+    mode: Mode,
+    k: i64,
+    per_batch: impl Fn(&Tensor, &Tensor) -> (Tensor, Tensor),
+) -> Vec<Evaluation> {
+    let n = split.len as i64;
     let (losses, squares, corrects) = tch::no_grad(|| {
         let device = split.y.device();
         let mut loss_sum = Tensor::zeros([k], (Kind::Double, device));
@@ -97,17 +93,15 @@ pub fn evaluate_copies(
         while start < n {
             let len = batch.min(n - start);
             let (x, y) = data.eval_batch(split, start, len);
-            let logits = model.forward(&x, mode);
-            let (l, c) = model
-                .objective()
-                .losses_and_correct_per_copy(&logits, &y, k);
+            let (l, c) = per_batch(&model.forward(&x, mode), &y);
             let l = l.to_kind(Kind::Double);
-            let per_copy = |t: Tensor| t.sum_dim_intlist([1i64].as_slice(), false, Kind::Double);
-            loss_sum += per_copy(l.shallow_clone());
-            loss_sq_sum += per_copy(l.square());
+            let per_output = |t: Tensor| t.sum_dim_intlist([1i64].as_slice(), false, Kind::Double);
+            loss_sum += per_output(l.shallow_clone());
+            loss_sq_sum += per_output(l.square());
             correct += c;
             start += len;
         }
+        // One synchronisation per pass, not per batch.
         (
             Vec::<f64>::try_from(&loss_sum).unwrap_or_default(),
             Vec::<f64>::try_from(&loss_sq_sum).unwrap_or_default(),

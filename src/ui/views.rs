@@ -95,17 +95,13 @@ pub fn progress(app: &App) -> Option<(f64, Option<f64>, String)> {
     let total_steps = f64::from(info.epochs) * per_epoch;
     let running = app.state.is_live() || app.state == RunState::Watching;
     let (done, eta) = match &app.progress {
-        Some(p) if running => {
-            let done_steps =
-                f64::from(p.epoch - 1) * f64::from(p.batches_per_epoch) + f64::from(p.batch);
-            let done = (done_steps / total_steps).clamp(0.0, 1.0);
-            let eta = (done > 0.0 && done < 1.0).then(|| p.training_s * (1.0 - done) / done);
-            (done, eta)
-        }
         Some(p) => {
             let done_steps =
                 f64::from(p.epoch - 1) * f64::from(p.batches_per_epoch) + f64::from(p.batch);
-            ((done_steps / total_steps).clamp(0.0, 1.0), None)
+            let done = (done_steps / total_steps).clamp(0.0, 1.0);
+            let eta =
+                (running && done > 0.0 && done < 1.0).then(|| p.training_s * (1.0 - done) / done);
+            (done, eta)
         }
         None => {
             let epoch = app.last_epoch();
