@@ -29,6 +29,7 @@ run: build
 ## Every unit and integration test.
 test: setup
 	$(CARGO) test --all-targets
+	@scripts/slurm-local.sh status 2>/dev/null || echo "make test: the Slurm sweep tests (tests/slurm.rs) were skipped: no Slurm answers here; make test-slurm starts one and runs them"
 
 ## The sweep tests against a real single-node Slurm (needs root: scripts/slurm-local.sh installs
 ## and starts slurmctld, slurmd and munge, and stops them afterwards). Without Slurm, `make test`
