@@ -1,8 +1,9 @@
 # valleys: two commands on a fresh machine (git, a Rust toolchain, python3 with pip, make; no root).
 #   make run    sets everything up and trains the default experiment
 #   make test   sets everything up and runs every test
-# libtorch 2.11.0 is fetched once into the XDG cache (see scripts/setup-libtorch.sh); a LIBTORCH
-# you set (e.g. a GPU box's own torch 2.11.0) wins.
+# libtorch 2.11.0 is fetched once into the XDG cache (see scripts/setup-libtorch.sh): its CUDA
+# build (2.5 GB) on a machine with an NVIDIA GPU, its CPU cut (545 MB) elsewhere; VALLEYS_CUDA=1
+# or 0 forces one. A LIBTORCH you set, or python3's torch 2.11.0, wins.
 
 SHELL := bash
 CARGO ?= cargo
@@ -12,7 +13,7 @@ ARGS ?=
 .DEFAULT_GOAL := run
 RUNS ?= $(wildcard runs/*)
 
-.PHONY: setup build run test test-slurm lint fmt assets figures bench gpu-check science
+.PHONY: setup build run test test-slurm lint fmt assets figures bench gpu-check check-cuda-build science
 
 ## Find or fetch libtorch 2.11.0 and point cargo at it (.cargo/config.toml).
 setup:
@@ -30,6 +31,7 @@ run: build
 test: setup
 	$(CARGO) test --all-targets
 	@scripts/slurm-local.sh status 2>/dev/null || echo "make test: the Slurm sweep tests (tests/slurm.rs) were skipped: no Slurm answers here; make test-slurm starts one and runs them"
+	@[ -f "$${XDG_CACHE_HOME:-$$HOME/.cache}/valleys/libtorch-2.11.0-cu130/.complete" ] || echo "make test: the CUDA-build test (tests/cuda_build.rs) was skipped: the CUDA build of libtorch is not in the cache; make check-cuda-build fetches it and runs it"
 
 ## The sweep tests against a real single-node Slurm (needs root: scripts/slurm-local.sh installs
 ## and starts slurmctld, slurmd and munge, and stops them afterwards). Without Slurm, `make test`
@@ -37,6 +39,14 @@ test: setup
 test-slurm: setup
 	scripts/slurm-local.sh start
 	$(CARGO) test --test slurm -- --nocapture; status=$$?; scripts/slurm-local.sh stop; exit $$status
+
+## The CUDA build of libtorch on a machine without a GPU (not part of `make test`; fetches both
+## cached builds, 2.5 GB once): it loads, sees no driver, gives the CPU cut's numbers exactly,
+## and --device cuda is a one-line error.
+check-cuda-build: setup
+	VALLEYS_TEST_CPU_LIBTORCH=$$(scripts/setup-libtorch.sh --no-config --cache cpu) \
+	VALLEYS_TEST_CUDA_LIBTORCH=$$(scripts/setup-libtorch.sh --no-config --cache cuda) \
+	$(CARGO) test --release --test cuda_build -- --nocapture
 
 ## Formatting and lints, as CI checks them.
 lint: setup
@@ -67,10 +77,11 @@ science: build
 	scripts/science.sh --valleys target/release/valleys $(ARGS)
 
 ## The GPU check (about 5 minutes on one GPU): CUDA, a run against the CPU, probes, the twin
-## beside a run, training throughput against PyTorch, the dashboard; writes OUT (default
-## gpu-check-out/) gpu-check.json and gpu-check.log. ARGS go to scripts/gpu-check.sh.
-gpu-check: build
-	scripts/gpu-check.sh --valleys target/release/valleys $(ARGS)
+## beside a run, training throughput against PyTorch (bench/.venv, as make bench), the dashboard;
+## writes OUT (default gpu-check-out/) gpu-check.json and gpu-check.log. It checks the libtorch
+## make set up (the CUDA build on a GPU box). ARGS go to scripts/gpu-check.sh.
+gpu-check: build bench/.venv/.ready
+	scripts/gpu-check.sh --valleys target/release/valleys --python bench/.venv/bin/python $(ARGS)
 
 ## Regenerate the embedded data in assets/ from the pinned upstream packages.
 assets:

@@ -2,8 +2,8 @@
 # The GPU check: proves a release binary's CUDA path in one go (about 5 minutes on one GPU) and
 # writes OUT/gpu-check.json (every figure) and OUT/gpu-check.log (everything printed).
 #
-#   scripts/gpu-check.sh [--valleys BIN] [--python PY] [--device cuda|cuda:N|cpu] [--small]
-#                        [--out DIR]
+#   scripts/gpu-check.sh [--valleys BIN] [--python PY] [--libtorch DIR] [--device cuda|cuda:N|cpu]
+#                        [--small] [--out DIR]
 #
 # Steps: `valleys info` (the CUDA backend loaded, the GPU named); the quick experiment for 3
 # epochs on the device and on the CPU (close, not bit-equal); probes of the device run (an
@@ -14,13 +14,19 @@
 #
 # Any CUDA problem fails the check: a non-zero exit and one line `gpu-check: FAILED: ...`.
 # --device cpu --small runs every step on the CPU with small sizes (the test suite does, so the
-# script itself is tested where there is no GPU). When the installed PyTorch has a libtorch of
-# its own (a GPU box's), the binary is pointed at it through LD_LIBRARY_PATH.
+# script itself is tested where there is no GPU).
+#
+# The libtorch it checks, named in its first lines: --libtorch DIR (a `torch` directory) if given;
+# else the binary's own, the one `make` set up (the cached CUDA build on a GPU box, or python3's
+# torch 2.11.0), when the binary starts with it; else, for a binary carried from another machine,
+# the libtorch of PY's torch 2.11.0 through LD_LIBRARY_PATH. PY (default python3) also runs the
+# PyTorch reference of the bench step (`make gpu-check` passes bench/.venv's).
 set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 valleys="$repo/target/release/valleys"
 python=python3
+libtorch=""
 device=cuda
 small=0
 out="${OUT:-$repo/gpu-check-out}"
@@ -29,10 +35,11 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --valleys) valleys=$2; shift 2 ;;
         --python) python=$2; shift 2 ;;
+        --libtorch) libtorch=$2; shift 2 ;;
         --device) device=$2; shift 2 ;;
         --small) small=1; shift ;;
         --out) out=$2; shift 2 ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) echo "gpu-check: FAILED: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -91,14 +98,27 @@ command -v "$python" >/dev/null || { echo "gpu-check: FAILED: $python not found 
 [ -x "$valleys" ] || fail "$valleys is not an executable (build it with 'cargo build --release', or pass --valleys)"
 cd "$repo" || fail "cannot enter $repo"
 
-torch_lib=$("$python" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))' 2>/dev/null)
+# The libtorch under test, said first.
+torch_version=$("$python" -c 'import torch; print(torch.__version__)' 2>/dev/null)
 have_torch=0
-if [ -n "$torch_lib" ]; then
-    have_torch=1
-    if [ -e "$torch_lib/libtorch_cpu.so" ]; then
-        export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-    fi
+[ -n "$torch_version" ] && have_torch=1
+if [ -n "$libtorch" ]; then
+    [ -e "$libtorch/lib/libtorch_cpu.so" ] || fail "--libtorch $libtorch: no lib/libtorch_cpu.so there (expected a libtorch 2.11.0 'torch' directory)"
+    export LD_LIBRARY_PATH="$libtorch/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    libtorch_origin="given with --libtorch"
+elif "$valleys" info > /dev/null 2>&1; then
+    libtorch_origin="the binary's own: the libtorch it was built against (make setup), or LD_LIBRARY_PATH"
+elif [ "${torch_version%%+*}" = 2.11.0 ]; then
+    torch_lib=$("$python" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
+    export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    libtorch_origin="$python's torch $torch_version (the binary does not start with its own)"
+else
+    fail "$valleys does not start with its own libtorch ($("$valleys" info 2>&1 | head -n1)) and $python has no torch 2.11.0 to lend it one: pass --libtorch DIR or --python PY"
 fi
+libtorch_dir=$("$valleys" info 2>/dev/null | sed -n 's/^libtorch: //p')
+echo "gpu-check: libtorch: $libtorch_dir ($libtorch_origin)"
+echo "gpu-check: $("$valleys" info 2>/dev/null | grep '^CUDA backend:')"
+record libtorch "{\"dir\": \"$libtorch_dir\", \"origin\": \"$libtorch_origin\"}"
 on_gpu=0
 case "$device" in cuda*) on_gpu=1 ;; cpu) ;; *) fail "--device $device: expected cuda, cuda:N or cpu" ;; esac
 record device "\"$device\""

@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use tch::{Cuda, Device};
 
+pub mod driver;
+pub use driver::{CudaVersion, Driver, DriverFit};
+
 /// What happened when looking for libtorch's CUDA backend.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
@@ -144,6 +147,15 @@ pub enum DeviceError {
     NoCuda { requested: String, why: String },
     #[error("--device cuda:{index}: there are only {count} CUDA device(s) (cuda:0..cuda:{last})", last = count.saturating_sub(1))]
     NoSuchCuda { index: usize, count: usize },
+    #[error(
+        "--device {requested}: the NVIDIA driver {driver} is too old for this libtorch's CUDA {cuda} (it needs {needs} or newer): install a driver >= {needs}, or set LIBTORCH to a torch 2.11.0 built for CUDA 12.x and rebuild (make build)"
+    )]
+    DriverTooOld {
+        requested: String,
+        driver: String,
+        cuda: CudaVersion,
+        needs: u32,
+    },
 }
 
 /// The chosen device and, in words, why.
@@ -155,56 +167,136 @@ pub struct DeviceChoice {
     pub name: String,
     pub reason: String,
     pub cuda_backend: CudaBackend,
+    /// The CUDA runtime libtorch was built with (13.0 for PyPI's 2.11.0).
+    pub cuda_runtime: Option<CudaVersion>,
+    pub driver: Option<Driver>,
+}
+
+/// What this process knows about CUDA before choosing a device.
+#[derive(Debug, Clone)]
+pub struct CudaFacts {
+    pub backend: CudaBackend,
+    /// CUDA devices libtorch can use.
+    pub devices: usize,
+    pub runtime: Option<CudaVersion>,
+    pub driver: Option<Driver>,
+}
+
+impl CudaFacts {
+    /// This process's facts, after [`init_cuda_backend`].
+    pub fn detect() -> Self {
+        let backend = init_cuda_backend().clone();
+        let devices = if Cuda::is_available() {
+            Cuda::device_count().max(0) as usize
+        } else {
+            0
+        };
+        Self {
+            backend,
+            devices,
+            runtime: driver::loaded_cuda_runtime(),
+            driver: driver::detect_driver(),
+        }
+    }
+
+    /// The driver when it is too old for the runtime, with the branch the runtime needs.
+    fn too_old_driver(&self) -> Option<(&Driver, CudaVersion, u32)> {
+        match driver::fit(self.driver.as_ref(), self.runtime) {
+            DriverFit::TooOld { needs } => Some((self.driver.as_ref()?, self.runtime?, needs)),
+            _ => None,
+        }
+    }
+
+    /// Why there is no usable CUDA device, in words.
+    fn why_no_cuda(&self) -> String {
+        let gpu_here = self
+            .driver
+            .as_ref()
+            .map(|d| format!("an NVIDIA driver ({}) is here, but ", d.version))
+            .unwrap_or_default();
+        match &self.backend {
+            CudaBackend::Absent { looked_for } => format!(
+                "{gpu_here}this libtorch has no CUDA backend (looked for {}){}",
+                looked_for.display(),
+                if gpu_here.is_empty() {
+                    ""
+                } else {
+                    "; `make setup` fetches the CUDA build on a GPU machine (VALLEYS_CUDA=1 forces it)"
+                }
+            ),
+            CudaBackend::Unloadable { path, error } => {
+                format!("{gpu_here}{} could not be loaded: {error}", path.display())
+            }
+            CudaBackend::Unknown => format!(
+                "{gpu_here}the loaded libtorch_cpu.so was not found, so neither was libtorch_cuda.so next to it"
+            ),
+            CudaBackend::Loaded { path } if self.driver.is_none() => format!(
+                "{} is loaded but there is no NVIDIA driver (no GPU, or none passed to this container)",
+                path.display()
+            ),
+            CudaBackend::Loaded { path } => format!(
+                "{gpu_here}{} sees no usable GPU (check nvidia-smi and CUDA_VISIBLE_DEVICES)",
+                path.display()
+            ),
+        }
+    }
 }
 
 /// Resolves a device request, after [`init_cuda_backend`].
 pub fn choose_device(request: DeviceRequest) -> Result<DeviceChoice, DeviceError> {
-    let backend = init_cuda_backend().clone();
-    let count = if Cuda::is_available() {
-        Cuda::device_count().max(0) as usize
-    } else {
-        0
-    };
-    let why_no_cuda = || match &backend {
-        CudaBackend::Absent { looked_for } => format!(
-            "this libtorch has no CUDA backend (looked for {})",
-            looked_for.display()
-        ),
-        CudaBackend::Unloadable { path, error } => {
-            format!("{} could not be loaded: {error}", path.display())
-        }
-        CudaBackend::Unknown => {
-            "could not locate the loaded libtorch_cpu.so to find libtorch_cuda.so next to it".into()
-        }
-        CudaBackend::Loaded { path } => format!(
-            "{} is loaded but no GPU is usable (no NVIDIA driver or no device)",
-            path.display()
-        ),
-    };
-    let choice = |device: Device, reason: String| DeviceChoice {
+    let facts = CudaFacts::detect();
+    let (device, reason) = decide(request, &facts)?;
+    if device.is_cuda() {
+        Cuda::cudnn_set_benchmark(true);
+    }
+    Ok(DeviceChoice {
         name: device_name(device),
         device,
         reason,
-        cuda_backend: backend.clone(),
-    };
+        cuda_backend: facts.backend,
+        cuda_runtime: facts.runtime,
+        driver: facts.driver,
+    })
+}
+
+/// The device a request gets under `facts`, and why.
+pub fn decide(request: DeviceRequest, facts: &CudaFacts) -> Result<(Device, String), DeviceError> {
+    let requested = |index: Option<usize>| index.map_or("cuda".into(), |i| format!("cuda:{i}"));
+    let count = facts.devices;
     match request {
-        DeviceRequest::Cpu => Ok(choice(Device::Cpu, "requested with --device cpu".into())),
-        DeviceRequest::Auto if count > 0 => Ok(choice(
+        DeviceRequest::Cpu => Ok((Device::Cpu, "requested with --device cpu".into())),
+        DeviceRequest::Auto if count > 0 => Ok((
             Device::Cuda(0),
             format!("auto: {count} CUDA device(s) found, using the first"),
         )),
-        DeviceRequest::Auto => Ok(choice(Device::Cpu, format!("auto: {}", why_no_cuda()))),
-        DeviceRequest::Cuda(index) if count == 0 => Err(DeviceError::NoCuda {
-            requested: index.map_or("cuda".into(), |i| format!("cuda:{i}")),
-            why: why_no_cuda(),
+        DeviceRequest::Auto => match facts.too_old_driver() {
+            Some((driver, cuda, needs)) => Ok((
+                Device::Cpu,
+                format!(
+                    "auto: the NVIDIA driver {} is too old for this libtorch's CUDA {cuda} (needs {needs} or newer), so training runs on the CPU",
+                    driver.version
+                ),
+            )),
+            None => Ok((Device::Cpu, format!("auto: {}", facts.why_no_cuda()))),
+        },
+        DeviceRequest::Cuda(index) if count == 0 => Err(match facts.too_old_driver() {
+            Some((driver, cuda, needs)) => DeviceError::DriverTooOld {
+                requested: requested(index),
+                driver: driver.version.clone(),
+                cuda,
+                needs,
+            },
+            None => DeviceError::NoCuda {
+                requested: requested(index),
+                why: facts.why_no_cuda(),
+            },
         }),
         DeviceRequest::Cuda(index) => {
             let index = index.unwrap_or(0);
             if index >= count {
                 return Err(DeviceError::NoSuchCuda { index, count });
             }
-            Cuda::cudnn_set_benchmark(true);
-            Ok(choice(
+            Ok((
                 Device::Cuda(index),
                 format!("requested; {count} CUDA device(s) found"),
             ))
@@ -222,9 +314,9 @@ pub fn device_name(device: Device) -> String {
 
 /// A multi-line report of the libtorch in use, for `valleys info`.
 pub fn report() -> String {
-    let backend = init_cuda_backend();
+    let facts = CudaFacts::detect();
     let dir = libtorch_dir().map_or("(not found)".into(), |d| d.display().to_string());
-    let cuda = match backend {
+    let cuda = match &facts.backend {
         CudaBackend::Loaded { path } => format!("loaded from {}", path.display()),
         CudaBackend::Absent { looked_for } => {
             format!("absent (looked for {})", looked_for.display())
@@ -234,13 +326,39 @@ pub fn report() -> String {
         }
         CudaBackend::Unknown => "unknown (libtorch_cpu.so not found in the process maps)".into(),
     };
+    let runtime = facts.runtime.map_or_else(
+        || "none (this libtorch carries no CUDA runtime)".to_owned(),
+        |v| format!("{v} (the CUDA runtime this libtorch was built with)"),
+    );
+    let driver = match (
+        &facts.driver,
+        driver::fit(facts.driver.as_ref(), facts.runtime),
+    ) {
+        (None, _) => "none found (no /proc/driver/nvidia/version, no nvidia-smi)".to_owned(),
+        (Some(d), fit) => {
+            let verdict = match (fit, facts.runtime) {
+                (DriverFit::NewEnough { needs }, Some(cuda)) => {
+                    format!("new enough for CUDA {cuda} (needs {needs} or newer)")
+                }
+                (DriverFit::TooOld { needs }, Some(cuda)) => format!(
+                    "TOO OLD for CUDA {cuda} (needs {needs} or newer): install a driver >= {needs}, or set LIBTORCH to a torch 2.11.0 built for CUDA 12.x"
+                ),
+                _ => "not checked against the CUDA runtime".to_owned(),
+            };
+            format!("{} (from {}): {verdict}", d.version, d.source)
+        }
+    };
     format!(
-        "valleys {}\nlibtorch: {dir}\nCUDA backend: {cuda}\nCUDA available: {} ({} device(s)), cuDNN: {}\nCPU threads: {}",
+        "valleys {}\nlibtorch: {dir}\nCUDA backend: {cuda}\nCUDA build: {runtime}\nNVIDIA driver: {driver}\nCUDA available: {} ({} device(s)), cuDNN: {}\nCPU threads: {}\ndevice for --device auto: {}",
         env!("CARGO_PKG_VERSION"),
         Cuda::is_available(),
-        Cuda::device_count(),
+        facts.devices,
         Cuda::cudnn_is_available(),
         tch::get_num_threads(),
+        decide(DeviceRequest::Auto, &facts).map_or_else(
+            |e| e.to_string(),
+            |(d, why)| format!("{} ({why})", device_name(d))
+        ),
     )
 }
 
@@ -266,6 +384,85 @@ mod tests {
             "unknown device 'tpu9': expected auto, cpu, cuda or cuda:N"
         );
         assert!(DeviceRequest::parse("cuda:x").is_err());
+    }
+
+    fn facts(devices: usize, driver: Option<&str>) -> CudaFacts {
+        CudaFacts {
+            backend: CudaBackend::Loaded {
+                path: "/lt/lib/libtorch_cuda.so".into(),
+            },
+            devices,
+            runtime: Some(CudaVersion {
+                major: 13,
+                minor: 0,
+            }),
+            driver: driver.map(|version| Driver {
+                version: version.into(),
+                source: "test",
+            }),
+        }
+    }
+
+    #[test]
+    fn a_new_enough_driver_with_a_gpu_trains_on_it() {
+        let f = facts(2, Some("580.95.05"));
+        assert_eq!(decide(DeviceRequest::Auto, &f).unwrap().0, Device::Cuda(0));
+        assert_eq!(
+            decide(DeviceRequest::Cuda(Some(1)), &f).unwrap().0,
+            Device::Cuda(1)
+        );
+        assert_eq!(decide(DeviceRequest::Cpu, &f).unwrap().0, Device::Cpu);
+        let err = decide(DeviceRequest::Cuda(Some(2)), &f).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--device cuda:2: there are only 2 CUDA device(s) (cuda:0..cuda:1)"
+        );
+    }
+
+    #[test]
+    fn a_driver_too_old_for_cuda_13_falls_back_on_auto_and_is_an_error_on_cuda() {
+        let f = facts(0, Some("535.104.05"));
+        let (device, reason) = decide(DeviceRequest::Auto, &f).unwrap();
+        assert_eq!(device, Device::Cpu);
+        assert_eq!(
+            reason,
+            "auto: the NVIDIA driver 535.104.05 is too old for this libtorch's CUDA 13.0 (needs 580 or newer), so training runs on the CPU"
+        );
+        let err = decide(DeviceRequest::Cuda(None), &f)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "--device cuda: the NVIDIA driver 535.104.05 is too old for this libtorch's CUDA 13.0 (it needs 580 or newer): install a driver >= 580, or set LIBTORCH to a torch 2.11.0 built for CUDA 12.x and rebuild (make build)"
+        );
+        assert!(!err.contains('\n'));
+    }
+
+    #[test]
+    fn without_a_driver_the_loaded_backend_says_so() {
+        let f = facts(0, None);
+        let (device, reason) = decide(DeviceRequest::Auto, &f).unwrap();
+        assert_eq!(device, Device::Cpu);
+        assert_eq!(
+            reason,
+            "auto: /lt/lib/libtorch_cuda.so is loaded but there is no NVIDIA driver (no GPU, or none passed to this container)"
+        );
+        let err = decide(DeviceRequest::Cuda(Some(0)), &f).unwrap_err();
+        assert!(matches!(err, DeviceError::NoCuda { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_gpu_machine_with_the_cpu_cut_is_told_how_to_get_the_cuda_build() {
+        let mut f = facts(0, Some("580.95.05"));
+        f.backend = CudaBackend::Absent {
+            looked_for: "/lt/lib/libtorch_cuda.so".into(),
+        };
+        let (device, reason) = decide(DeviceRequest::Auto, &f).unwrap();
+        assert_eq!(device, Device::Cpu);
+        assert_eq!(
+            reason,
+            "auto: an NVIDIA driver (580.95.05) is here, but this libtorch has no CUDA backend (looked for /lt/lib/libtorch_cuda.so); `make setup` fetches the CUDA build on a GPU machine (VALLEYS_CUDA=1 forces it)"
+        );
     }
 
     #[test]
