@@ -23,8 +23,10 @@
 //! `runs/<variant-id>/`, `jobs.json` (how it was launched), `job.sbatch` for Slurm and the
 //! tasks' output under `logs/`.
 
+mod dir;
 pub mod report;
 pub mod slurm;
+mod state;
 
 use crate::config::Experiment;
 use crate::config::ablation::AblationConfig;
@@ -33,7 +35,9 @@ use crate::rundir::{RunDir, write_atomic};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+pub use dir::{JobEntry, Jobs, SweepDir};
 pub use slurm::SlurmConfig;
+pub use state::{RunSet, VariantState, run_state};
 
 /// Random directions probed through each centre after a variant has trained.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -143,7 +147,7 @@ impl SweepFile {
             fail("experiment: expected the path of the base experiment file".into())
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        let experiment = base.join(experiment);
+        let experiment = tidy_path(&base.join(experiment));
         let name = match get("name") {
             Some(v) => v
                 .as_str()
@@ -286,6 +290,33 @@ impl SweepFile {
     }
 }
 
+/// `path` without `.` and `name/..` steps (`experiments/sweeps/../quick.yaml` is
+/// `experiments/quick.yaml`), for messages and files people read; unchanged where that would
+/// name another file (a step through a symbolic link).
+fn tidy_path(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component> = Vec::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    let tidy: PathBuf = out.iter().collect();
+    let tidy = if tidy.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        tidy
+    };
+    match (tidy.canonicalize(), path.canonicalize()) {
+        (Ok(a), Ok(b)) if a != b => path.to_owned(),
+        _ => tidy,
+    }
+}
+
 fn sweep_probe(value: &serde_yaml::Value) -> Result<SweepProbe, String> {
     let mut map = value
         .as_mapping()
@@ -362,325 +393,6 @@ pub fn variant_id(index: usize, overrides: &[(String, String)]) -> String {
     id
 }
 
-/// How a sweep was launched, in `jobs.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Jobs {
-    /// "local" or "slurm".
-    pub executor: String,
-    /// The Slurm job id of the array.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub job_id: Option<String>,
-    /// The local executor's process (it stops its tasks on SIGTERM).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pid: Option<u32>,
-    pub submitted: String,
-    /// Variant index → id, experiment file and run directory (relative to the sweep).
-    pub variants: Vec<JobEntry>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct JobEntry {
-    pub index: usize,
-    pub id: String,
-    pub experiment: String,
-    pub run: String,
-    /// The Slurm array task id (the index).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub task: Option<String>,
-}
-
-/// A sweep directory.
-#[derive(Debug, Clone)]
-pub struct SweepDir {
-    pub root: PathBuf,
-}
-
-impl SweepDir {
-    /// The default place of a new sweep: sweeps/<name>-<date>-<time>.
-    pub fn default_path(name: &str) -> PathBuf {
-        let now = jiff::Zoned::now();
-        PathBuf::from("sweeps").join(format!("{name}-{}", now.strftime("%Y%m%d-%H%M%S")))
-    }
-
-    /// Whether `path` is a sweep directory (it has sweep.yaml and variants.json).
-    pub fn is_sweep(path: &Path) -> bool {
-        path.join("sweep.yaml").is_file() && path.join("variants.json").is_file()
-    }
-
-    pub fn open(root: &Path) -> Result<Self, SweepError> {
-        if !Self::is_sweep(root) {
-            return Err(SweepError::Dir(format!(
-                "{}: not a sweep directory (no sweep.yaml and variants.json); `valleys sweep SWEEP.yaml` creates one",
-                root.display()
-            )));
-        }
-        Ok(Self {
-            root: root.to_owned(),
-        })
-    }
-
-    /// Creates the directory for `file` with every variant's experiment file, after each
-    /// one was checked (by `check`, which may read data and lay out the model). Nothing is
-    /// created when a variant fails.
-    pub fn create(
-        root: &Path,
-        file: &SweepFile,
-        sweep_text: &str,
-        check: &dyn Fn(&Variant, &Experiment) -> Result<(), String>,
-    ) -> Result<Self, SweepError> {
-        let variants = file.variants();
-        let mut experiments = Vec::new();
-        for v in &variants {
-            let exp = file.experiment_of(v)?;
-            check(v, &exp).map_err(|message| SweepError::Variant {
-                id: v.id.clone(),
-                message,
-            })?;
-            experiments.push(exp);
-        }
-        if root.exists() {
-            return Err(SweepError::Dir(format!(
-                "{}: already exists; a sweep directory is never reused (continue it with `valleys sweep {}`)",
-                root.display(),
-                root.display()
-            )));
-        }
-        let io = |what: &str, e: &dyn std::fmt::Display| {
-            SweepError::Dir(format!("{}: cannot {what} ({e})", root.display()))
-        };
-        for sub in ["variants", "runs", "logs"] {
-            std::fs::create_dir_all(root.join(sub)).map_err(|e| io("create the directory", &e))?;
-        }
-        for (v, exp) in variants.iter().zip(&experiments) {
-            write_atomic(
-                &root.join("variants").join(format!("{}.yaml", v.id)),
-                exp.to_yaml().as_bytes(),
-            )
-            .map_err(|e| io("write a variant's experiment", &e))?;
-        }
-        let resolved = format!(
-            "# as given, with the base experiment resolved to {}\n{sweep_text}",
-            file.experiment.display()
-        );
-        write_atomic(&root.join("sweep.yaml"), resolved.as_bytes())
-            .map_err(|e| io("write sweep.yaml", &e))?;
-        let json = serde_json::to_string_pretty(&variants).expect("variants serialise");
-        write_atomic(&root.join("variants.json"), json.as_bytes())
-            .map_err(|e| io("write variants.json", &e))?;
-        let settings = serde_json::json!({
-            "probe": file.probe,
-            "name": file.name,
-        });
-        write_atomic(
-            &root.join("settings.json"),
-            serde_json::to_string_pretty(&settings)
-                .expect("settings serialise")
-                .as_bytes(),
-        )
-        .map_err(|e| io("write settings.json", &e))?;
-        Ok(Self {
-            root: root.to_owned(),
-        })
-    }
-
-    pub fn variants(&self) -> Result<Vec<Variant>, SweepError> {
-        let path = self.root.join("variants.json");
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| SweepError::Dir(format!("{}: cannot read it ({e})", path.display())))?;
-        serde_json::from_str(&text).map_err(|e| SweepError::Dir(format!("{}: {e}", path.display())))
-    }
-
-    /// The probe to run after training, if the sweep asks for one.
-    pub fn probe(&self) -> Option<SweepProbe> {
-        let text = std::fs::read_to_string(self.root.join("settings.json")).ok()?;
-        let value: serde_json::Value = serde_json::from_str(&text).ok()?;
-        serde_json::from_value(value.get("probe")?.clone()).ok()
-    }
-
-    /// The sweep's name.
-    pub fn name(&self) -> String {
-        std::fs::read_to_string(self.root.join("settings.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|v| v["name"].as_str().map(str::to_owned))
-            .unwrap_or_else(|| "sweep".into())
-    }
-
-    pub fn experiment_path(&self, v: &Variant) -> PathBuf {
-        self.root.join("variants").join(format!("{}.yaml", v.id))
-    }
-
-    pub fn run_path(&self, v: &Variant) -> PathBuf {
-        self.root.join("runs").join(&v.id)
-    }
-
-    pub fn log_path(&self, v: &Variant) -> PathBuf {
-        self.root.join("logs").join(format!("{:03}.out", v.index))
-    }
-
-    pub fn jobs(&self) -> Option<Jobs> {
-        let text = std::fs::read_to_string(self.root.join("jobs.json")).ok()?;
-        serde_json::from_str(&text).ok()
-    }
-
-    pub fn write_jobs(&self, jobs: &Jobs) -> Result<(), crate::rundir::RunDirError> {
-        let json = serde_json::to_string_pretty(jobs).expect("jobs serialise");
-        write_atomic(&self.root.join("jobs.json"), json.as_bytes())
-    }
-
-    /// `jobs.json` for `executor`, every variant listed.
-    pub fn jobs_for(&self, executor: &str) -> Result<Jobs, SweepError> {
-        let rel = |p: PathBuf| {
-            p.strip_prefix(&self.root)
-                .map_or(p.clone(), Path::to_path_buf)
-                .display()
-                .to_string()
-        };
-        Ok(Jobs {
-            executor: executor.to_owned(),
-            job_id: None,
-            pid: None,
-            submitted: jiff::Zoned::now().to_string(),
-            variants: self
-                .variants()?
-                .iter()
-                .map(|v| JobEntry {
-                    index: v.index,
-                    id: v.id.clone(),
-                    experiment: rel(self.experiment_path(v)),
-                    run: rel(self.run_path(v)),
-                    task: (executor == "slurm").then(|| v.index.to_string()),
-                })
-                .collect(),
-        })
-    }
-
-    /// Where a variant stands, from its run directory alone.
-    pub fn state(&self, v: &Variant) -> VariantState {
-        run_state(&self.run_path(v), self.probe().is_some())
-    }
-}
-
-/// Runs shown together: a sweep's, or run directories named one by one.
-pub enum RunSet {
-    Sweep(SweepDir),
-    Dirs(Vec<PathBuf>),
-}
-
-impl RunSet {
-    pub fn name(&self) -> String {
-        match self {
-            Self::Sweep(dir) => format!("sweep {}", dir.name()),
-            Self::Dirs(dirs) => format!("{} run directories", dirs.len()),
-        }
-    }
-
-    /// Every run's summary, in order.
-    pub fn summaries(&self) -> Vec<report::RunSummary> {
-        match self {
-            Self::Sweep(dir) => dir
-                .variants()
-                .unwrap_or_default()
-                .iter()
-                .map(|v| report::summarise(dir, v))
-                .collect(),
-            Self::Dirs(dirs) => dirs
-                .iter()
-                .enumerate()
-                .map(|(index, path)| {
-                    let id = path.file_name().map_or_else(
-                        || path.display().to_string(),
-                        |n| n.to_string_lossy().into_owned(),
-                    );
-                    let v = Variant {
-                        index,
-                        id,
-                        overrides: Vec::new(),
-                    };
-                    report::summarise_run(path, v, run_state(path, false))
-                })
-                .collect(),
-        }
-    }
-
-    /// The run directory of run `index`.
-    pub fn path(&self, index: usize) -> Option<PathBuf> {
-        match self {
-            Self::Sweep(dir) => dir
-                .variants()
-                .ok()?
-                .iter()
-                .find(|v| v.index == index)
-                .map(|v| dir.run_path(v)),
-            Self::Dirs(dirs) => dirs.get(index).cloned(),
-        }
-    }
-}
-
-/// Where the run at `path` stands; `probed` says whether it is done only once it has a batch
-/// of probes.
-pub fn run_state(path: &Path, probed: bool) -> VariantState {
-    let Ok(run) = RunDir::open(path) else {
-        return VariantState::Pending;
-    };
-    if run.is_busy() {
-        return VariantState::Running;
-    }
-    match run.outcome() {
-        Some(crate::protocol::Outcome::Completed) => {
-            if probed && crate::probe::store::read_batches(&run).0.is_empty() {
-                VariantState::Trained
-            } else {
-                VariantState::Done
-            }
-        }
-        Some(crate::protocol::Outcome::Diverged { .. }) => VariantState::Diverged,
-        Some(crate::protocol::Outcome::Failed { .. }) => VariantState::Failed,
-        Some(crate::protocol::Outcome::Stopped) | None => {
-            if path.join("checkpoints/latest.safetensors").is_file() {
-                VariantState::Stopped
-            } else {
-                VariantState::Pending
-            }
-        }
-    }
-}
-
-/// Where a variant stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VariantState {
-    /// Not started (or stopped before its first checkpoint).
-    Pending,
-    /// Its run directory is locked by a process training it.
-    Running,
-    /// Stopped with a checkpoint: the next task resumes it.
-    Stopped,
-    /// Trained; its probes are still to run.
-    Trained,
-    Done,
-    Diverged,
-    Failed,
-}
-
-impl VariantState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Running => "running",
-            Self::Stopped => "stopped",
-            Self::Trained => "trained",
-            Self::Done => "done",
-            Self::Diverged => "diverged",
-            Self::Failed => "failed",
-        }
-    }
-
-    /// Nothing is left to do for the variant (done, or ended in a way a retry won't change).
-    pub fn is_final(self) -> bool {
-        matches!(self, Self::Done | Self::Diverged)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -750,6 +462,23 @@ mod tests {
             assert!(e.contains(want), "{yaml}: {e}");
             assert!(!e.contains('\n'), "one line: {e}");
         }
+    }
+
+    #[test]
+    fn paths_in_messages_lose_their_dot_dot_steps() {
+        assert_eq!(
+            tidy_path(Path::new("experiments/sweeps/../quick.yaml")),
+            PathBuf::from("experiments/quick.yaml")
+        );
+        assert_eq!(
+            tidy_path(Path::new("/a/./b/../../c.yaml")),
+            PathBuf::from("/c.yaml")
+        );
+        assert_eq!(
+            tidy_path(Path::new("../x/./y.yaml")),
+            PathBuf::from("../x/y.yaml")
+        );
+        assert_eq!(tidy_path(Path::new("a/..")), PathBuf::from("."));
     }
 
     #[test]

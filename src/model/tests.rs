@@ -1,6 +1,7 @@
 use super::*;
 use crate::config::ModelConfig;
 use tch::Device;
+use tch::Reduction;
 
 fn build(yaml: &str, input: &[i64], classes: usize) -> Model {
     let cfg: ModelConfig = serde_yaml::from_str(yaml).unwrap();

@@ -1,0 +1,225 @@
+//! The local executor (the variants as child processes on this machine, `--jobs` at once)
+//! and the hidden task that trains, probes and ablates one variant, under either executor.
+
+use super::*;
+
+/// GPUs this process sees.
+fn gpus() -> usize {
+    if tch::Cuda::is_available() {
+        tch::Cuda::device_count().max(0) as usize
+    } else {
+        0
+    }
+}
+
+/// Runs the variants that are not done as child processes, `jobs` at once; on a signal the
+/// children are told to stop (they checkpoint) and the sweep can be continued later.
+pub(super) fn local(dir: &SweepDir, jobs: Option<usize>) -> anyhow::Result<ExitCode> {
+    let stop = signal_flag()?;
+    let gpus = gpus();
+    let jobs = jobs.unwrap_or(gpus.max(1));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = (cores / jobs).max(1);
+    let mut record = dir.jobs_for("local").bad_input()?;
+    record.pid = Some(std::process::id());
+    dir.write_jobs(&record)?;
+    let variants = dir.variants().bad_input()?;
+    let mut pending = std::collections::VecDeque::new();
+    let mut skipped = 0;
+    for v in &variants {
+        match dir.state(v) {
+            s if s.is_final() => skipped += 1,
+            VariantState::Running => println!(
+                "skipping {}: another process trains it (its run directory is locked)",
+                v.id
+            ),
+            _ => pending.push_back(v),
+        }
+    }
+    if skipped > 0 {
+        println!("{skipped} variants already done");
+    }
+    println!(
+        "{} variants to train, {jobs} at once ({}; {threads} CPU threads each)",
+        pending.len(),
+        if gpus > 0 {
+            format!("{gpus} GPUs")
+        } else {
+            "CPU".into()
+        }
+    );
+    let exe = std::env::current_exe()?;
+    // Slots: which GPU each running child has.
+    let mut running: Vec<(usize, &Variant, Child, Instant)> = Vec::new();
+    let mut failed = 0;
+    let mut stopping = false;
+    loop {
+        if stop.load(Ordering::Relaxed) && !stopping {
+            stopping = true;
+            println!("stopping: every running variant writes a checkpoint");
+            for (_, _, child, _) in &running {
+                // SAFETY: sending a signal to a child we started.
+                unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            }
+        }
+        while !stopping && running.len() < jobs {
+            let Some(v) = pending.pop_front() else { break };
+            let slot = (0..jobs)
+                .find(|s| !running.iter().any(|r| r.0 == *s))
+                .unwrap_or(0);
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.log_path(v))?;
+            let mut command = std::process::Command::new(&exe);
+            command
+                .arg("sweep")
+                .arg(&dir.root)
+                .arg("--task")
+                .arg(v.index.to_string())
+                .stdin(Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .env("OMP_NUM_THREADS", threads.to_string());
+            if gpus > 0 {
+                command.env("CUDA_VISIBLE_DEVICES", (slot % gpus).to_string());
+            }
+            // A task outlives no executor: when this process dies, however it dies, its
+            // tasks get SIGTERM and stop with a checkpoint, and the sweep can be continued.
+            // SAFETY: prctl in the child before exec touches no memory of the parent.
+            unsafe {
+                use std::os::unix::process::CommandExt;
+                command.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                    Ok(())
+                });
+            }
+            let child = command
+                .spawn()
+                .with_context(|| format!("starting variant {}", v.id))?;
+            println!("started {}", v.id);
+            running.push((slot, v, child, Instant::now()));
+        }
+        if running.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let mut i = 0;
+        while i < running.len() {
+            if let Some(status) = running[i].2.try_wait()? {
+                let (_, v, _, started) = running.remove(i);
+                let took = valleys::headless::clock(started.elapsed().as_secs_f64());
+                match status.code() {
+                    Some(0) => println!("finished {} in {took}", v.id),
+                    code => {
+                        failed += usize::from(!stopping);
+                        let word = match code {
+                            Some(c) if c == i32::from(EXIT_STOPPED) => "stopped".to_owned(),
+                            Some(c) => format!("exit {c}"),
+                            None => "killed".to_owned(),
+                        };
+                        println!(
+                            "{} ended ({word}) after {took}; its output is in {}",
+                            v.id,
+                            dir.log_path(v).display()
+                        );
+                    }
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+    if stopping {
+        println!(
+            "stopped; continue with: valleys sweep {}",
+            dir.root.display()
+        );
+        return Ok(ExitCode::from(EXIT_STOPPED));
+    }
+    print_status(dir)?;
+    Ok(if failed > 0 {
+        ExitCode::from(crate::cli::EXIT_FAILURE)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Trains variant `index` (resuming it when its run has a checkpoint), then probes it as the
+/// sweep asks. A task of a variant that is done does nothing.
+pub(super) fn task(dir: &SweepDir, index: usize) -> anyhow::Result<ExitCode> {
+    let variants = dir.variants().bad_input()?;
+    let Some(v) = variants.iter().find(|v| v.index == index) else {
+        valleys::bad_input!(
+            "--task {index}: the sweep has variants 0..{}",
+            variants.len().saturating_sub(1)
+        );
+    };
+    let run_path = dir.run_path(v);
+    let state = dir.state(v);
+    println!(
+        "variant {} ({}): {}",
+        v.id,
+        jiff::Zoned::now().strftime("%Y-%m-%d %H:%M:%S"),
+        state.as_str()
+    );
+    if state.is_final() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if state != VariantState::Trained {
+        let argv: Vec<String> = if run_path.join("checkpoints/latest.safetensors").is_file() {
+            vec![
+                "valleys".into(),
+                "run".into(),
+                "--resume".into(),
+                run_path.display().to_string(),
+                "--headless".into(),
+            ]
+        } else {
+            // A run stopped before its first checkpoint holds nothing to continue.
+            if run_path.exists() {
+                std::fs::remove_dir_all(&run_path)
+                    .with_context(|| format!("removing {}", run_path.display()))?;
+            }
+            vec![
+                "valleys".into(),
+                "run".into(),
+                dir.experiment_path(v).display().to_string(),
+                "--out".into(),
+                run_path.display().to_string(),
+                "--headless".into(),
+            ]
+        };
+        let cli = crate::cli::Cli::try_parse_from(&argv).context("the task's run command")?;
+        let code = crate::cli::dispatch(cli)?;
+        let run = RunDir::open(&run_path).bad_input()?;
+        if run.outcome() != Some(valleys::protocol::Outcome::Completed) {
+            return Ok(code);
+        }
+    }
+    let Some(probe) = dir.probe() else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let run = RunDir::open(&run_path).bad_input()?;
+    let _lock = run.lock().bad_input()?;
+    let experiment = Experiment::load(&run.config_path(), &[]).bad_input()?;
+    let device = DeviceRequest::parse(&experiment.device)
+        .and_then(runtime::choose_device)
+        .bad_input()?;
+    let saved = SavedRun::load(&run_path, "final", device.device).bad_input()?;
+    let stop = signal_flag()?;
+    let mut console = crate::cli::probe::Console::new(&stop);
+    let summary = match runner::run_batch(
+        &saved.context(),
+        &probe.spec,
+        probe.directions,
+        Some(&saved.run),
+        &mut console,
+    ) {
+        Ok(s) => s,
+        Err(runner::ProbeError::Cancelled) => return Ok(ExitCode::from(EXIT_STOPPED)),
+        Err(e) => return Err(e.into()),
+    };
+    crate::cli::probe::print_batch(&mut std::io::stdout().lock(), &summary)?;
+    Ok(ExitCode::SUCCESS)
+}
