@@ -182,6 +182,14 @@ impl EpochPrinter {
         if let Some(r) = self.rows.values().next_back() {
             line += &format!("  {}", clock(r.elapsed_s));
         }
+        // Time left, from the training time so far (not probes or pauses) per epoch.
+        if let Some(p) = &self.last_progress
+            && epoch > 0
+            && epoch < self.epochs
+        {
+            let left = p.training_s / f64::from(epoch) * f64::from(self.epochs - epoch);
+            line += &format!("  ETA {}", clock(left));
+        }
         writeln!(out, "{line}")?;
         self.rows.clear();
         Ok(())

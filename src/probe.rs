@@ -161,26 +161,35 @@ pub fn one_line(r: &ProbeResult) -> String {
 }
 
 /// One line about a score, most telling first: c and its class, flat side, bias, then the
-/// rises against the noise floor and the slopes.
+/// rises against the noise floors and the slopes.
 pub fn describe_score(name: &str, s: &score::Score) -> String {
+    score_fields(name, s).join(" · ")
+}
+
+/// The fields of [`describe_score`], most telling first, for views that drop whole fields
+/// where the line is too long.
+pub fn score_fields(name: &str, s: &score::Score) -> Vec<String> {
     let verdict = match s.class {
         score::Class::Asymmetric => format!(" → asymmetric (≥ {})", s.threshold),
         score::Class::Unclassified if s.asymmetric => format!(" → asymmetric (≥ {})", s.threshold),
         score::Class::Unclassified => String::new(),
         other => format!(" → {}", other.as_str()),
     };
-    format!(
-        "{name:<5} c = {}{verdict} · flat {} · bias {:+.2} · rise -T {:.3} +T {:.3} (noise floor {:.3}) · slopes beyond r={:.2}: {:.3} / {:.3}",
-        format_c(s.c),
-        s.flat_side.symbol(),
-        s.bias,
-        s.rise_minus,
-        s.rise_plus,
-        s.noise_floor,
-        s.r,
-        s.slope_minus,
-        s.slope_plus,
-    )
+    vec![
+        format!("{name:<5} c = {}{verdict}", format_c(s.c)),
+        format!("flat {}", s.flat_side.symbol()),
+        format!("bias {:+.2}", s.bias),
+        format!(
+            "rise -T {:.3} +T {:.3} (noise floor {})",
+            s.rise_minus,
+            s.rise_plus,
+            s.describe_noise_floors()
+        ),
+        format!(
+            "slopes beyond r={:.2}: {:.3} / {:.3}",
+            s.r, s.slope_minus, s.slope_plus
+        ),
+    ]
 }
 
 /// How an `auto` range was chosen, in one line.

@@ -3,6 +3,7 @@
 //! stream in. It never waits on the worker and never touches a tensor.
 
 pub mod app;
+pub mod braille;
 pub mod chart;
 pub mod curves;
 pub mod form;

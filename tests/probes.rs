@@ -195,7 +195,7 @@ fn interpolation_starts_at_the_swa_point_and_ends_exactly_at_sgd() {
 struct Quiet;
 
 impl valleys::probe::runner::Observer for Quiet {
-    fn started(&mut self, _: &str, _: &ProbeSpec, _: &[f64]) {}
+    fn started(&mut self, _: &str, _: &ProbeSpec, _: &[f64], _: f64) {}
     fn point(&mut self, _: &str, _: usize, _: &valleys::probe::ProbePoint) {}
     fn cancelled(&mut self) -> bool {
         false

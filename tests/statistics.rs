@@ -98,11 +98,12 @@ fn a_probe_through_swa_starts_at_the_dashboards_swa_numbers() {
 fn interpolation_keeps_its_grid_unless_given_one_and_auto_ranges_stop_at_their_target() {
     let tmp = tempfile::tempdir().unwrap();
     train(tmp.path(), BN_RUN, "r");
-    // The experiment's -5..5 is for random directions; interp keeps [-2, 3] and 201 points.
+    // The experiment's -5..5 is for random directions; interp keeps [-2, 3], with 21 points
+    // on a CPU (201 on a GPU, or when asked for).
     let r = probe(tmp.path(), &["--direction", "interp"]);
     assert_eq!(
         (&r["spec"]["from"], &r["spec"]["to"], &r["spec"]["points"]),
-        (&Value::from(-2.0), &Value::from(3.0), &Value::from(201))
+        (&Value::from(-2.0), &Value::from(3.0), &Value::from(21))
     );
     let r = probe(
         tmp.path(),
@@ -137,6 +138,10 @@ fn interpolation_keeps_its_grid_unless_given_one_and_auto_ranges_stop_at_their_t
     // The ends of the grid reach the target on at least one side...
     let ends = loss(&points[0]).max(loss(&points[points.len() - 1]));
     assert!(ends >= target, "ends {ends} below {target}");
+    // The grid reuses the search's centre and ends; every point is what a probe with that
+    // range given outright measures, digit for digit.
+    let fixed = probe(tmp.path(), &["--range", &t.to_string(), "--points", "9"]);
+    assert_eq!(r["points"], fixed["points"], "T = {t}");
     // ...and the command says what it chose.
     let said = run(
         tmp.path(),

@@ -40,7 +40,7 @@ pub fn run(
     directions: usize,
     observer: &mut dyn runner::Observer,
 ) -> Result<AblationResult, ProbeError> {
-    let base = base.resolved(main.ctx.seed);
+    let base = base.resolved(main.ctx.seed, main.ctx.on_gpu());
     let threshold = base.threshold.unwrap_or(3.0);
     let mut comparisons = Vec::new();
     let one = |spec: ProbeSpec, subject: &Subject, observer: &mut dyn runner::Observer| {

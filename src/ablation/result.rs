@@ -85,19 +85,20 @@ pub fn arm(name: &str, run: &str, results: &[ProbeResult]) -> Arm {
 /// The arm table as CSV, with each arm's 95% intervals.
 pub fn csv(result: &AblationResult) -> String {
     let mut out = String::from(
-        "arm,run,centre,directions,asymmetric,flat,undecided,fraction_asymmetric,fraction_lo,fraction_hi,mean_c,median_c,median_c_lo,median_c_hi,infinite_c\n",
+        "arm,run,centre,directions,asymmetric,symmetric,flat,undecided,fraction_asymmetric,fraction_lo,fraction_hi,mean_c,median_c,median_c_lo,median_c_hi,infinite_c\n",
     );
     let opt = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
     for a in &result.arms {
         let s = &a.stats;
         let (f, m) = (s.fraction_interval, s.median_c_interval);
         out += &format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             a.name,
             a.run,
             a.centre,
             a.probes.len(),
             s.asymmetric,
+            s.symmetric,
             s.flat,
             s.undecided,
             s.fraction_asymmetric,
@@ -115,9 +116,20 @@ pub fn csv(result: &AblationResult) -> String {
 
 /// A table of arms, one line each, then the comparisons, for terminals and logs.
 pub fn table(result: &AblationResult) -> Vec<String> {
+    // Every class is counted, so that the columns add up to the directions probed (an
+    // unscored curve, whose grid missed a side, is the remainder).
     let mut lines = vec![format!(
-        "{:<8} {:<9} {:<7} {:>5} {:>5} {:>14} {:>5} {:>20}",
-        "arm", "run", "centre", "dirs", "asym", "% [95% CI]", "flat", "median c [95% CI]"
+        "{:<8} {:<9} {:<7} {:>5} {:>5} {:>14} {:>5} {:>5} {:>6} {:>20}",
+        "arm",
+        "run",
+        "centre",
+        "dirs",
+        "asym",
+        "% [95% CI]",
+        "sym",
+        "flat",
+        "undec",
+        "median c [95% CI]"
     )];
     let c = |v: Option<f64>| v.map_or("–".to_owned(), format_c);
     for a in &result.arms {
@@ -138,14 +150,16 @@ pub fn table(result: &AblationResult) -> Vec<String> {
             (m, _) => c(m),
         };
         lines.push(format!(
-            "{:<8} {:<9} {:<7} {:>5} {:>5} {:>14} {:>5} {:>20}",
+            "{:<8} {:<9} {:<7} {:>5} {:>5} {:>14} {:>5} {:>5} {:>6} {:>20}",
             a.name,
             a.run,
             a.centre,
             a.probes.len(),
             s.asymmetric,
             percent,
+            s.symmetric,
             s.flat,
+            s.undecided,
             median
         ));
     }

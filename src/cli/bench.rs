@@ -217,7 +217,7 @@ fn mean(v: &[f64]) -> f64 {
 struct Quiet;
 
 impl Observer for Quiet {
-    fn started(&mut self, _: &str, _: &ProbeSpec, _: &[f64]) {}
+    fn started(&mut self, _: &str, _: &ProbeSpec, _: &[f64], _: f64) {}
     fn point(&mut self, _: &str, _: usize, _: &ProbePoint) {}
     fn cancelled(&mut self) -> bool {
         false

@@ -5,9 +5,11 @@ use clap::Args;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 use valleys::config::MAX_DIRECTIONS;
 use valleys::config::probe::samples;
 use valleys::error::{BadInput, BadInputExt};
+use valleys::headless;
 use valleys::probe::offline::SavedRun;
 use valleys::probe::runner::{self, Observer, ProbeError};
 use valleys::probe::summary::{BatchSummary, C_BIN_EDGES};
@@ -179,39 +181,114 @@ impl ProbeFlags {
     }
 }
 
-/// Prints progress on a terminal and cancels on a signal.
+/// Prints what a probe will cost and how far it is, and cancels on a signal. On a terminal
+/// one line is redrawn; into a file or a pipe (a Slurm log, `| tee`) a line is added every
+/// 10% of the points and at least every 30 seconds.
 pub struct Console<'a> {
     stop: &'a AtomicBool,
+    progress: Progress,
+    tty: bool,
+}
+
+/// Points done of a probe, and when to say so again.
+struct Progress {
+    id: String,
     total: usize,
     done: usize,
-    tty: bool,
+    started: Instant,
+    last_line: Instant,
+    /// Tenths of the points said so far.
+    last_tenth: usize,
+}
+
+/// A progress line is added at least this often when the output is not a terminal.
+const PLAIN_EVERY: Duration = Duration::from_secs(30);
+
+impl Progress {
+    fn new() -> Self {
+        let now = Instant::now();
+        Self {
+            id: String::new(),
+            total: 0,
+            done: 0,
+            started: now,
+            last_line: now,
+            last_tenth: 0,
+        }
+    }
+
+    /// "  003-interp-swa: 12/21 points · 0:31 elapsed · ETA 0:23".
+    fn line(&self) -> String {
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let eta = if self.done == 0 {
+            String::new()
+        } else {
+            let left = elapsed / self.done as f64 * (self.total - self.done) as f64;
+            format!(" · ETA {}", headless::clock(left))
+        };
+        format!(
+            "  {}: {}/{} points · {} elapsed{eta}",
+            self.id,
+            self.done,
+            self.total,
+            headless::clock(elapsed)
+        )
+    }
+
+    /// Whether a plain (non-terminal) output gets a line now: at each new tenth of the
+    /// points, at the last one, and when `PLAIN_EVERY` has passed since the last line.
+    fn plain_line_due(&mut self) -> bool {
+        let tenth = self.done * 10 / self.total.max(1);
+        let due = tenth > self.last_tenth
+            || self.done == self.total
+            || self.last_line.elapsed() >= PLAIN_EVERY;
+        if due {
+            self.last_tenth = tenth;
+            self.last_line = Instant::now();
+        }
+        due
+    }
 }
 
 impl<'a> Console<'a> {
     pub fn new(stop: &'a AtomicBool) -> Self {
         Self {
             stop,
-            total: 0,
-            done: 0,
+            progress: Progress::new(),
             tty: std::io::stderr().is_terminal(),
         }
     }
 }
 
 impl Observer for Console<'_> {
-    fn started(&mut self, id: &str, spec: &ProbeSpec, grid: &[f64]) {
-        self.total = grid.len();
-        self.done = 0;
-        eprintln!("probe {id}: {}", spec.summary());
+    fn started(&mut self, id: &str, spec: &ProbeSpec, grid: &[f64], seconds_per_point: f64) {
+        self.progress = Progress {
+            id: id.to_owned(),
+            total: grid.len(),
+            ..Progress::new()
+        };
+        eprintln!(
+            "probe {id}: {} · ~{:.2} s a point ≈ {}",
+            spec.summary(),
+            seconds_per_point,
+            headless::clock(seconds_per_point * grid.len() as f64)
+        );
     }
 
-    fn point(&mut self, id: &str, _index: usize, _point: &ProbePoint) {
-        self.done += 1;
+    fn note(&mut self, id: &str, text: &str) {
+        eprintln!("{id}: {text}");
+    }
+
+    fn point(&mut self, _id: &str, _index: usize, _point: &ProbePoint) {
+        self.progress.done += 1;
+        let p = &mut self.progress;
         if self.tty {
-            eprint!("\r  {id}: {}/{} points", self.done, self.total);
-            if self.done == self.total {
+            eprint!("\r{}\x1b[K", p.line());
+            if p.done == p.total {
                 eprintln!();
             }
+        } else if p.plain_line_due() {
+            eprintln!("{}", p.line());
         }
     }
 

@@ -32,30 +32,56 @@ const FIRST: f64 = 0.25;
 pub const LARGEST: f64 = 1024.0;
 /// Halvings of the last doubling step: T is found within 1/8 of that step.
 const BISECTIONS: usize = 3;
+/// Once the loss has risen at least `RISEN` of the way from the centre to the target, a
+/// doubling that brings it less than `PLATEAU` of the way further is a step on a plateau;
+/// after two in a row the search stops there. A loss that rises and then levels off below the
+/// target (as along many BN-only directions) would otherwise cost every doubling up to
+/// `LARGEST`; a flat bottom around the centre, before any rise, is no plateau.
+const PLATEAU: f64 = 0.01;
+const RISEN: f64 = 0.1;
 
-/// Finds T for `loss(t)`: doubles |t| until max(loss(-t), loss(t)) reaches the target, then
-/// narrows the last step by bisection, returning the smallest T known to reach it.
+/// The most points the search evaluates: the centre, both sides of every doubling up to
+/// `LARGEST`, and both sides of every bisection. Said before a search starts.
+pub fn max_evaluations() -> usize {
+    let doublings = (LARGEST / FIRST).log2().round() as usize + 1;
+    1 + 2 * doublings + 2 * BISECTIONS
+}
+
+/// Finds T for `loss(t)`: doubles |t| until max(loss(-t), loss(t)) reaches the target (or
+/// stops rising), then narrows the last step by bisection, returning the smallest T known to
+/// reach it. Every T it returns is one it evaluated on both sides, so a grid over [-T, T]
+/// can reuse those two points and the centre. At most [`max_evaluations`] calls of `loss`.
 pub fn find(fraction: f64, chance_loss: f64, mut loss: impl FnMut(f64) -> f64) -> AutoRange {
     let centre_loss = loss(0.0);
     let mut evaluations = 1;
     let target_loss = centre_loss + fraction * (chance_loss - centre_loss).max(0.0);
-    let mut reaches = |t: f64| {
+    // The worse side's loss at t, and whether it reaches the target.
+    let mut worst_at = |t: f64| {
         evaluations += 2;
         let worst = loss(-t).max(loss(t));
         // A non-finite loss (the weights overflowed) is as far from the centre as it gets.
-        !worst.is_finite() || worst >= target_loss
+        (worst, !worst.is_finite() || worst >= target_loss)
     };
     let (mut below, mut above) = (0.0, FIRST);
-    let mut reached = reaches(above);
-    while !reached && above < LARGEST {
+    let (mut worst, mut reached) = worst_at(above);
+    let mut flat_steps = 0;
+    while !reached && above < LARGEST && flat_steps < 2 {
         below = above;
         above *= 2.0;
-        reached = reaches(above);
+        let previous = worst;
+        (worst, reached) = worst_at(above);
+        let way = (target_loss - centre_loss).max(1e-12);
+        let (risen, gained) = ((worst - centre_loss) / way, (worst - previous) / way);
+        flat_steps = if risen >= RISEN && gained < PLATEAU {
+            flat_steps + 1
+        } else {
+            0
+        };
     }
     if reached {
         for _ in 0..BISECTIONS {
             let middle = (below + above) / 2.0;
-            if reaches(middle) {
+            if worst_at(middle).1 {
                 above = middle;
             } else {
                 below = middle;
@@ -67,7 +93,7 @@ pub fn find(fraction: f64, chance_loss: f64, mut loss: impl FnMut(f64) -> f64) -
         centre_loss,
         chance_loss,
         target_loss,
-        half_range: (above * 1000.0).round() / 1000.0,
+        half_range: above,
         reached,
         evaluations,
     }
@@ -94,10 +120,43 @@ mod tests {
     }
 
     #[test]
-    fn a_flat_line_stops_at_the_largest_range() {
-        let r = find(0.5, 2.3, |_| 0.3);
+    fn a_flat_line_is_followed_to_the_largest_range() {
+        let mut calls = 0;
+        let r = find(0.5, 2.3, |_| {
+            calls += 1;
+            0.3
+        });
         assert!(!r.reached);
         assert_eq!(r.half_range, LARGEST);
+        assert_eq!((r.evaluations, calls), (1 + 2 * 13, 1 + 2 * 13));
+    }
+
+    #[test]
+    fn a_loss_that_levels_off_below_the_target_stops_where_it_levels() {
+        // Rises to 0.5 by |t| = 2, then stays: half way to chance (1.25) is never reached.
+        let r = find(0.5, 2.3, |t: f64| 0.2 + 0.3 * (t.abs() / 2.0).min(1.0));
+        assert!(!r.reached);
+        assert_eq!(r.half_range, 8.0, "{r:?}");
+        // A slow, steady rise is no plateau: it is followed until the target.
+        let r = find(0.5, 2.3, |t: f64| 0.2 + 0.01 * t.abs());
+        assert!(
+            r.reached && r.half_range > 100.0 && r.half_range <= 128.0,
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn the_search_is_bounded_and_its_bound_is_what_it_can_cost() {
+        // A loss that rises too slowly to stop early or to reach: every doubling to LARGEST.
+        let mut calls = 0;
+        let r = find(0.5, 1e9, |t: f64| {
+            calls += 1;
+            0.2 + 0.05 * t.abs()
+        });
+        assert!(!r.reached);
+        assert_eq!(r.half_range, LARGEST);
+        assert!(calls <= max_evaluations());
+        assert_eq!(max_evaluations(), 1 + 2 * 13 + 2 * 3);
     }
 
     #[test]

@@ -36,9 +36,21 @@ pub struct ProbeContext<'a> {
     pub source: String,
 }
 
+impl ProbeContext<'_> {
+    /// True when the points are measured on a GPU (whose defaults differ: more points).
+    pub fn on_gpu(&self) -> bool {
+        self.scratch.flat().device().is_cuda()
+    }
+}
+
 /// Follows a probe as it runs and may cancel it.
 pub trait Observer {
-    fn started(&mut self, id: &str, spec: &ProbeSpec, grid: &[f64]);
+    /// A probe's grid is about to be measured; each point is expected to take about
+    /// `seconds_per_point` (from one forward pass over the samples a point reads).
+    fn started(&mut self, id: &str, spec: &ProbeSpec, grid: &[f64], seconds_per_point: f64);
+    /// Something worth saying before a long step: the auto range's search and its bound, a
+    /// batch's progress (`id` is then "batch").
+    fn note(&mut self, _id: &str, _text: &str) {}
     fn point(&mut self, id: &str, index: usize, point: &ProbePoint);
     /// A probe finished (and was stored, when it has a run): each of a batch or an ablation
     /// as well as a single one.
@@ -54,7 +66,7 @@ pub fn run_one(
     run: Option<&RunDir>,
     observer: &mut dyn Observer,
 ) -> Result<ProbeResult, ProbeError> {
-    let mut spec = spec.resolved(ctx.seed);
+    let mut spec = spec.resolved(ctx.seed, ctx.on_gpu());
     spec.validate().map_err(ProbeError::Invalid)?;
     let (centre, other, label) = choose_centre(ctx, &spec)?;
     if label == "sgd" {
@@ -187,27 +199,10 @@ fn probe(
         eval_batch: ctx.eval_batch,
         seed: ctx.seed,
     };
-    let mut spec = spec.clone();
-    let auto_range = match spec.auto_range {
-        Some(fraction) => {
-            if observer.cancelled() {
-                return Err(ProbeError::Cancelled);
-            }
-            let found = range::find(fraction, chance_loss(ctx.data.classes), |t| {
-                line.evaluate(ctx.scratch, t).train_loss
-            });
-            (spec.from, spec.to) = (Some(-found.half_range), Some(found.half_range));
-            Some(found)
-        }
-        None => None,
-    };
-    let spec = &spec;
-    let grid = spec.grid();
-    observer.started(&id, spec, &grid);
-
     // The lower bound a point is measured against: one plain forward pass over every sample
     // the point reads, the BN pass's too when it recomputes BN. One batch first, so that
-    // one-off set-up costs do not count.
+    // one-off set-up costs do not count; timed twice now and once after the points, under
+    // the same load as they, and the median kept.
     let bn_samples = match spec.bn {
         BnMode::Recompute if centre.has_bn() => Some(
             ctx.data
@@ -220,17 +215,75 @@ fn probe(
         let (x, _) = ctx.data.eval_batch(&test, 0, warm_up);
         let _ = tch::no_grad(|| ctx.scratch.forward(&x, Mode::Eval));
     }
-    let forward_started = Instant::now();
-    for split in [Some(&train), Some(&test), bn_samples.as_ref()]
-        .into_iter()
-        .flatten()
-    {
-        let _ = eval::evaluate(ctx.scratch, ctx.data, split, ctx.eval_batch);
-    }
-    let forward_seconds = forward_started.elapsed().as_secs_f64();
+    let time_forward = || {
+        let started = Instant::now();
+        for split in [Some(&train), Some(&test), bn_samples.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            let _ = eval::evaluate(ctx.scratch, ctx.data, split, ctx.eval_batch);
+        }
+        started.elapsed().as_secs_f64()
+    };
+    let mut forward_timings = vec![time_forward(), time_forward()];
+    let estimate = forward_timings
+        .iter()
+        .copied()
+        .fold(f64::INFINITY, f64::min)
+        * match spec.bn {
+            // A point over a plain forward pass, as measured on two CPU cores: train-mode
+            // batch norm (the BN pass, or per-batch statistics) costs about 1.5 times eval.
+            BnMode::Frozen => 1.05,
+            BnMode::Recompute | BnMode::Batch => 1.5,
+        };
+
+    let mut spec = spec.clone();
+    // Training halves of points the auto range's search measured, by t: the grid over
+    // [-T, T] reuses the centre's and both ends'.
+    let mut searched: std::collections::HashMap<u64, eval::Evaluation> = Default::default();
+    let auto_range = match spec.auto_range {
+        Some(fraction) => {
+            if observer.cancelled() {
+                return Err(ProbeError::Cancelled);
+            }
+            observer.note(
+                &id,
+                &format!(
+                    "auto range: searching T, at most {} training-loss points (~{:.2} s each, at most {})",
+                    range::max_evaluations(),
+                    estimate,
+                    crate::headless::clock(estimate * range::max_evaluations() as f64)
+                ),
+            );
+            let found = range::find(fraction, chance_loss(ctx.data.classes), |t| {
+                let train = line.evaluate_train(ctx.scratch, t);
+                searched.insert(t.to_bits(), train);
+                train.loss
+            });
+            (spec.from, spec.to) = (Some(-found.half_range), Some(found.half_range));
+            Some(found)
+        }
+        None => None,
+    };
+    let spec = &spec;
+    let grid = spec.grid();
+    observer.started(&id, spec, &grid, estimate);
+
     let points_started = Instant::now();
     let mut points: Vec<Option<ProbePoint>> = vec![None; grid.len()];
-    let order = scan::coarse_to_fine(grid.len());
+    // Points the search half-measured first, then the rest coarse to fine.
+    let (shared, order): (Vec<usize>, Vec<usize>) = scan::coarse_to_fine(grid.len())
+        .into_iter()
+        .partition(|&i| searched.contains_key(&grid[i].to_bits()));
+    for index in shared {
+        if observer.cancelled() {
+            return Err(ProbeError::Cancelled);
+        }
+        let t = grid[index];
+        let point = line.evaluate_with_train(ctx.scratch, t, &searched[&t.to_bits()]);
+        observer.point(&id, index, &point);
+        points[index] = Some(point);
+    }
     let k = spec
         .point_batch
         .unwrap_or_else(|| default_point_batch(centre.flat().device().is_cuda()))
@@ -259,8 +312,12 @@ fn probe(
             points[index] = Some(point);
         }
     }
+    let points_seconds = points_started.elapsed().as_secs_f64();
+    forward_timings.push(time_forward());
+    forward_timings.sort_by(f64::total_cmp);
+    let forward_seconds = forward_timings[1];
     let points: Vec<ProbePoint> = points.into_iter().flatten().collect();
-    let seconds_per_point = points_started.elapsed().as_secs_f64() / points.len() as f64;
+    let seconds_per_point = points_seconds / points.len() as f64;
 
     let ts: Vec<f64> = points.iter().map(|p| p.t).collect();
     let train_loss: Vec<f64> = points.iter().map(|p| p.train_loss).collect();
@@ -323,7 +380,7 @@ pub fn run_batch(
     run: Option<&RunDir>,
     observer: &mut dyn Observer,
 ) -> Result<BatchSummary, ProbeError> {
-    let base = spec.resolved(ctx.seed);
+    let base = spec.resolved(ctx.seed, ctx.on_gpu());
     if !base.direction.is_random() {
         return Err(ProbeError::Invalid(format!(
             "--directions draws random directions; {} is not random",
@@ -337,9 +394,26 @@ pub fn run_batch(
     }
     let mut stats = Vec::new();
     let mut sets = Vec::new();
-    for centre in centres {
+    let (total, started) = (directions * centres.len(), Instant::now());
+    for (c, centre) in centres.into_iter().enumerate() {
         let mut results = Vec::new();
         for k in 0..directions as u64 {
+            let done = c * directions + k as usize;
+            let elapsed = started.elapsed().as_secs_f64();
+            let eta = if done == 0 {
+                String::new()
+            } else {
+                let left = elapsed / done as f64 * (total - done) as f64;
+                format!(" · ETA {}", crate::headless::clock(left))
+            };
+            observer.note(
+                "batch",
+                &format!(
+                    "probe {}/{total} · {} elapsed{eta}",
+                    done + 1,
+                    crate::headless::clock(elapsed)
+                ),
+            );
             let sub = ProbeSpec {
                 centre,
                 seed: Some(first_seed + k),

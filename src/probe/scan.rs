@@ -55,14 +55,39 @@ impl Line<'_> {
         }
     }
 
+    /// Moves `scratch` to `t` and sets its BN statistics; the mode to measure in.
+    fn prepare(&self, scratch: &Model, t: f64) -> Mode {
+        tch::no_grad(|| scratch.flat().shallow_clone().copy_(&self.weights(t)));
+        self.set_bn(scratch)
+    }
+
     /// Measures the point at `t` on `scratch`, whose BN buffers hold the centre's statistics
     /// (used as they are in `Frozen` mode).
     pub fn evaluate(&self, scratch: &Model, t: f64) -> ProbePoint {
-        tch::no_grad(|| scratch.flat().shallow_clone().copy_(&self.weights(t)));
-        let mode = self.set_bn(scratch);
+        let mode = self.prepare(scratch, t);
         let train = eval::evaluate_in_mode(scratch, self.data, self.train, self.eval_batch, mode);
         let test = eval::evaluate_in_mode(scratch, self.data, self.test, self.eval_batch, mode);
         ProbePoint::measured(t, &train, &test)
+    }
+
+    /// The training half of the point at `t` alone (what the auto range's search reads).
+    pub fn evaluate_train(&self, scratch: &Model, t: f64) -> eval::Evaluation {
+        let mode = self.prepare(scratch, t);
+        eval::evaluate_in_mode(scratch, self.data, self.train, self.eval_batch, mode)
+    }
+
+    /// The point at `t` whose training half was measured already (by the search, at the
+    /// same t and with the same BN pass): only the test half is measured. The same numbers as
+    /// [`Line::evaluate`].
+    pub fn evaluate_with_train(
+        &self,
+        scratch: &Model,
+        t: f64,
+        train: &eval::Evaluation,
+    ) -> ProbePoint {
+        let mode = self.prepare(scratch, t);
+        let test = eval::evaluate_in_mode(scratch, self.data, self.test, self.eval_batch, mode);
+        ProbePoint::measured(t, train, &test)
     }
 }
 

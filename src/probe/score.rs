@@ -10,14 +10,17 @@
 //! - the direction is (r, p, c)-asymmetric, with p the flat side's slope, when c >= threshold
 //!   (He et al.'s definition asks the sharp side to rise at least c times as fast as the flat
 //!   side beyond r);
-//! - the noise floor F: how much a rise could be sampling noise, 2·sqrt(SE(0)² + SE(±T)²)
-//!   from the standard errors of the measured losses (the larger side's), and never below a
-//!   stated minimum rise. c is only a measurement when the rises stand out of that noise: a
-//!   direction is *flat* when neither rise exceeds F, *asymmetric* when c >= threshold and
-//!   either both rises exceed F or one does by at least threshold·F (the other side, within
-//!   noise, then rises at least threshold times less), *symmetric* when both exceed F and
-//!   c < threshold, and *undecided* when one side is within noise and the other rises less
-//!   than threshold·F;
+//! - the noise floors F- and F+, one per side: how much that side's rise could be sampling
+//!   noise, F± = max(min_rise, 2·sqrt(SE(0)² + SE(±T)²)) from the standard errors of the
+//!   losses measured at 0 and at that side's end, and never below a stated minimum rise. c is
+//!   only a measurement when the rises stand out of their noise: a direction is *flat* when
+//!   neither rise exceeds its floor, *asymmetric* when c >= threshold and either both rises
+//!   exceed their floors or one does by at least threshold times the other side's floor (the
+//!   other side, within its noise, then rises at least threshold times less), *symmetric*
+//!   when both exceed their floors and c < threshold, and *undecided* when one side is within
+//!   noise and the other rises less than threshold times that floor. (The floor is
+//!   conservative: the losses at 0 and ±T are measured on the same samples, so their errors
+//!   are correlated and the rise's own error is smaller.)
 //! - the bias: where along the line the loss is lowest (the grid's minimum refined by a
 //!   parabola through it and its neighbours; exact for smooth minima, within half a grid step
 //!   for kinks); positive means towards +.
@@ -123,9 +126,16 @@ pub struct Score {
     pub threshold: f64,
     /// True for the class `Asymmetric`.
     pub asymmetric: bool,
-    /// The smallest rise that is not sampling noise (see the module's notes).
+    /// The larger of the two sides' noise floors (see the module's notes).
     #[serde(default, with = "crate::nonfinite")]
     pub noise_floor: f64,
+    /// The smallest rise at -T that is not sampling noise; NaN in results scored before the
+    /// floors were per side.
+    #[serde(default = "not_measured", with = "crate::nonfinite")]
+    pub noise_floor_minus: f64,
+    /// The same at +T.
+    #[serde(default = "not_measured", with = "crate::nonfinite")]
+    pub noise_floor_plus: f64,
     #[serde(default)]
     pub class: Class,
     /// t of the lowest loss along the line.
@@ -133,7 +143,22 @@ pub struct Score {
     pub bias: f64,
 }
 
+fn not_measured() -> f64 {
+    f64::NAN
+}
+
 impl Score {
+    /// The noise floors in words: one number when both sides share it (or only one is known).
+    pub fn describe_noise_floors(&self) -> String {
+        let (minus, plus) = (self.noise_floor_minus, self.noise_floor_plus);
+        // Floors within a tenth of each other are one number (their larger).
+        if minus.is_nan() || plus.is_nan() || (minus - plus).abs() <= 0.1 * minus.max(plus) {
+            format!("{:.3}", self.noise_floor)
+        } else {
+            format!("-T {minus:.3}, +T {plus:.3}")
+        }
+    }
+
     /// "yes" (asymmetric), "no", "flat" (neither rise above the noise floor) or "?" (one side
     /// within noise, the other rising too little): the verdict in tables.
     pub fn verdict(&self) -> &'static str {
@@ -223,14 +248,19 @@ pub fn score(ts: &[f64], losses: &[f64], ses: &[f64], how: Scoring) -> Option<Sc
         Side::Minus
     };
     let (rise_minus, rise_plus) = (at(-big_t) - centre, at(big_t) - centre);
-    let noise_floor = if ses.len() == ts.len() && ses.iter().all(|s| s.is_finite()) {
+    let (floor_minus, floor_plus) = if ses.len() == ts.len() && ses.iter().all(|s| s.is_finite()) {
         let se = |t: f64| interpolate(ts, ses, t);
-        let far = se(-big_t).max(se(big_t));
-        (NOISE_Z * (se(0.0).powi(2) + far.powi(2)).sqrt()).max(min_rise)
+        let floor = |end: f64| (NOISE_Z * (se(0.0).powi(2) + se(end).powi(2)).sqrt()).max(min_rise);
+        (floor(-big_t), floor(big_t))
     } else {
-        min_rise
+        (min_rise, min_rise)
     };
-    let class = classify(rise_minus, rise_plus, c, noise_floor, threshold);
+    let class = classify(
+        (rise_minus, rise_plus),
+        (floor_minus, floor_plus),
+        c,
+        threshold,
+    );
     Some(Score {
         half_range: big_t,
         r,
@@ -247,19 +277,32 @@ pub fn score(ts: &[f64], losses: &[f64], ses: &[f64], how: Scoring) -> Option<Sc
         },
         threshold,
         asymmetric: class == Class::Asymmetric,
-        noise_floor,
+        noise_floor: floor_minus.max(floor_plus),
+        noise_floor_minus: floor_minus,
+        noise_floor_plus: floor_plus,
         class,
         bias: minimum_location(ts, losses),
     })
 }
 
-fn classify(rise_minus: f64, rise_plus: f64, c: f64, floor: f64, threshold: f64) -> Class {
-    let sharp = rise_minus.max(rise_plus);
-    match (rise_minus > floor, rise_plus > floor) {
+/// The class of a curve from its rises and their sides' noise floors, as (-T, +T) pairs.
+fn classify(
+    (rise_minus, rise_plus): (f64, f64),
+    (floor_minus, floor_plus): (f64, f64),
+    c: f64,
+    threshold: f64,
+) -> Class {
+    match (rise_minus > floor_minus, rise_plus > floor_plus) {
         (false, false) => Class::Flat,
         (true, true) if c >= threshold => Class::Asymmetric,
         (true, true) => Class::Symmetric,
-        _ if c >= threshold && sharp >= threshold * floor => Class::Asymmetric,
+        // One side within its noise: the other must rise threshold times that noise.
+        (true, false) if c >= threshold && rise_minus >= threshold * floor_plus => {
+            Class::Asymmetric
+        }
+        (false, true) if c >= threshold && rise_plus >= threshold * floor_minus => {
+            Class::Asymmetric
+        }
         _ => Class::Undecided,
     }
 }
@@ -395,6 +438,26 @@ mod tests {
         let ls: Vec<f64> = ts.iter().map(|t| 0.1 * t * t).collect();
         let s = score(&ts, &ls, &[], Scoring::new(3.0, 0.05)).unwrap();
         assert_eq!(s.class, Class::Symmetric);
+    }
+
+    #[test]
+    fn each_side_is_judged_against_its_own_noise() {
+        // Precise losses at 0 and -2 (SE 0.001), a noisy one at +2 (SE 0.05): the floors are
+        // 2·sqrt(0.001² + 0.001²) ≈ 0.0028 at -T and 2·sqrt(0.001² + 0.05²) ≈ 0.1000 at +T.
+        let ts = [-2.0, -1.0, 0.0, 1.0, 2.0];
+        let ls = [1.05, 1.01, 1.0, 1.05, 1.25];
+        let ses = [0.001, 0.001, 0.001, 0.03, 0.05];
+        let s = score(&ts, &ls, &ses, Scoring::new(3.0, 1e-3)).unwrap();
+        let floor = |a: f64, b: f64| 2.0 * (a * a + b * b).sqrt();
+        assert!((s.noise_floor_minus - floor(0.001, 0.001)).abs() < 1e-12);
+        assert!((s.noise_floor_plus - floor(0.001, 0.05)).abs() < 1e-12);
+        assert_eq!(s.noise_floor, s.noise_floor_plus);
+        // Slopes beyond r = 1: 0.04 on the - side, 0.2 on the + side: c = 5. The - side's rise
+        // of 0.05 is far above its own floor; one floor for both sides (the larger, 0.1) would
+        // have called it noise and left the curve undecided (0.25 < 3 · 0.1).
+        assert!((s.c - 5.0).abs() < 1e-9, "{}", s.c);
+        assert_eq!((s.class, s.flat_side), (Class::Asymmetric, Side::Minus));
+        assert_eq!(s.describe_noise_floors(), "-T 0.003, +T 0.100");
     }
 
     #[test]

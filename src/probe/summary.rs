@@ -93,19 +93,24 @@ pub fn asymmetry(results: &[ProbeResult]) -> Asymmetry {
 }
 
 impl Asymmetry {
-    /// "3/10 asymmetric, 30% [11, 60] · 2 flat · median c 2.4 [1.6, 4.1]".
+    /// "3/10 asymmetric, 30% [11, 60] · 4 symmetric · 2 flat · 1 undecided · median c 2.4
+    /// [1.6, 4.1]": every class, so that the counts add up to the directions (unscored ones
+    /// named when there are any).
     pub fn describe(&self) -> String {
         let mut s = format!(
-            "{}/{} asymmetric, {}",
+            "{}/{} asymmetric, {} · {} symmetric · {} flat · {} undecided",
             self.asymmetric,
             self.directions,
-            stats::format_percent(self.fraction_asymmetric, self.fraction_interval.as_ref())
+            stats::format_percent(self.fraction_asymmetric, self.fraction_interval.as_ref()),
+            self.symmetric,
+            self.flat,
+            self.undecided
         );
-        if self.flat > 0 {
-            s += &format!(" · {} flat", self.flat);
-        }
-        if self.undecided > 0 {
-            s += &format!(" · {} undecided", self.undecided);
+        let unscored = self
+            .directions
+            .saturating_sub(self.asymmetric + self.symmetric + self.flat + self.undecided);
+        if unscored > 0 {
+            s += &format!(" · {unscored} not scored");
         }
         if let Some(m) = self.median_c {
             s += &format!(" · median c {}", super::format_c(m));
@@ -340,9 +345,13 @@ mod tests {
         assert!((s.median_c.unwrap() - 5.0).abs() < 1e-9, "{:?}", s.median_c);
         let json = serde_json::to_string(&s).unwrap();
         assert_eq!(serde_json::from_str::<Asymmetry>(&json).unwrap(), s);
+        // Every class, so that the counts add up to the directions.
         assert!(
+            s.describe().starts_with(
+                "3/5 asymmetric, 60% [23, 88] · 1 symmetric · 1 flat · 0 undecided · median c"
+            ),
+            "{}",
             s.describe()
-                .starts_with("3/5 asymmetric, 60% [23, 88] · 1 flat")
         );
     }
 

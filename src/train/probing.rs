@@ -48,7 +48,7 @@ struct LiveObserver<'a> {
 }
 
 impl Observer for LiveObserver<'_> {
-    fn started(&mut self, id: &str, spec: &ProbeSpec, grid: &[f64]) {
+    fn started(&mut self, id: &str, spec: &ProbeSpec, grid: &[f64], _seconds_per_point: f64) {
         self.events.send(Event::ProbeStarted {
             id: id.to_owned(),
             summary: spec.summary(),

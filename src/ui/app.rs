@@ -304,7 +304,7 @@ impl App {
             quitting: false,
             last_checkpoint: None,
             probes: ProbeBoard::default(),
-            form: ProbeForm::new(&ProbeSpec::default(), 1),
+            form: ProbeForm::new(&ProbeSpec::default(), 1, false),
             twin: None,
             ablations: Vec::new(),
             stale_bn: false,

@@ -75,34 +75,31 @@ pub fn robust_range(ys: &[f64], keep: &[f64]) -> Option<(f64, f64)> {
     Some((lo, hi))
 }
 
-/// A polyline as the dots of a dashed line: points every half dot along it, in dashes of
-/// `on` dots separated by gaps of `off` dots, where one dot is 1/`scale.0` along x and
-/// 1/`scale.1` along y (a braille cell is 2 × 4 dots). Test curves are drawn so, to tell them
-/// from training curves without colour.
-pub fn dashed(points: &[(f64, f64)], scale: (f64, f64), on: f64, off: f64) -> Vec<(f64, f64)> {
-    let mut out = Vec::new();
-    let period = on + off;
-    let mut travelled = 0.0;
-    for pair in points.windows(2) {
-        let [(x0, y0), (x1, y1)] = [pair[0], pair[1]];
-        if !(x0.is_finite() && y0.is_finite() && x1.is_finite() && y1.is_finite()) {
-            continue;
-        }
-        let (dx, dy) = ((x1 - x0) * scale.0, (y1 - y0) * scale.1);
-        let length = dx.hypot(dy);
-        let steps = (length * 2.0).ceil().max(1.0) as usize;
-        for k in 0..steps {
-            let f = k as f64 / steps as f64;
-            if (travelled + f * length) % period < on {
-                out.push((x0 + f * (x1 - x0), y0 + f * (y1 - y0)));
-            }
-        }
-        travelled += length;
+/// The texts of a legend that fit in `width` columns, for items given as (full, short) texts
+/// in order of importance: every item in full, two spaces apart; else every item short, one
+/// space apart; else the short items that fit, the least important dropped first. An item is
+/// shown whole or not at all, so no word is ever cut. Each kept item comes with its index.
+pub fn fit_legend(items: &[(String, String)], width: usize) -> Vec<(usize, String)> {
+    let columns = |texts: &[&String], gap: usize| -> usize {
+        texts.iter().map(|t| t.chars().count()).sum::<usize>() + gap * texts.len()
+    };
+    let full: Vec<&String> = items.iter().map(|i| &i.0).collect();
+    // One leading space, then each item followed by its gap.
+    if columns(&full, 2) < width {
+        return items
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (i, t.0.clone()))
+            .collect();
     }
-    if let Some(&last) = points.last().filter(|p| p.0.is_finite() && p.1.is_finite()) {
-        out.push(last);
+    let mut kept: Vec<usize> = (0..items.len()).collect();
+    loop {
+        let short: Vec<&String> = kept.iter().map(|&i| &items[i].1).collect();
+        if columns(&short, 1) < width || kept.is_empty() {
+            return kept.into_iter().map(|i| (i, items[i].1.clone())).collect();
+        }
+        kept.pop();
     }
-    out
 }
 
 /// Small crosses of dots (one dot each way) around measured points, to mark them on a line
@@ -329,20 +326,36 @@ mod tests {
     }
 
     #[test]
-    fn a_dashed_line_has_gaps_and_marks_cross_each_point() {
-        // A horizontal line 20 dots long, dashes of 3 dots and gaps of 2.
-        let dots = dashed(&[(0.0, 1.0), (20.0, 1.0)], (1.0, 1.0), 3.0, 2.0);
-        assert!(dots.iter().all(|p| p.1 == 1.0));
-        let on = |x: f64| x % 5.0 < 3.0;
-        assert!(dots[..dots.len() - 1].iter().all(|p| on(p.0)), "{dots:?}");
-        assert!(
-            dots.iter().any(|p| p.0 > 14.0 && p.0 < 16.0),
-            "dashes go on to the end"
-        );
-        assert!(
-            !dots.iter().any(|p| p.0 > 3.5 && p.0 < 4.9),
-            "there is a gap"
-        );
+    fn a_legend_keeps_whole_items_and_drops_the_least_important_first() {
+        let items: Vec<(String, String)> = [
+            ("── SGD train", "─ SGD train"),
+            ("╌╌ SGD test", "╌ SGD test"),
+            ("┊ SWA start", "┊ SWA start"),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        // 1 + 12 + 2 + 11 + 2 + 11 + 2 = 41 columns in full.
+        let all = fit_legend(&items, 41);
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[0].1, "── SGD train");
+        // Short: 1 + 11 + 1 + 10 + 1 + 11 + 1 = 36.
+        let short = fit_legend(&items, 40);
+        assert_eq!(short.iter().map(|k| k.0).collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!(short[1].1, "╌ SGD test");
+        let two = fit_legend(&items, 35);
+        assert_eq!(two.iter().map(|k| k.0).collect::<Vec<_>>(), [0, 1]);
+        assert!(fit_legend(&items, 5).is_empty());
+        // Whatever the width, every kept text is one of the items' texts, never a cut one.
+        for width in 0..60 {
+            for (i, text) in fit_legend(&items, width) {
+                assert!(text == items[i].0 || text == items[i].1);
+            }
+        }
+    }
+
+    #[test]
+    fn marks_cross_each_point() {
         let marks = point_marks(&[(0.0, 0.0), (10.0, 1.0)], (2.0, 4.0), 4.0);
         assert_eq!(marks.len(), 10);
         assert!(marks.contains(&(0.5, 0.0)) && marks.contains(&(10.0, 1.25)));

@@ -196,6 +196,25 @@ pub fn y_range(app: &App, curves: &[Curve]) -> Option<((f64, f64), bool)> {
     Some((fitted, fitted != all))
 }
 
+/// Where the x axis starts when y is fitted to the later half: at the last point of the
+/// earlier half that lies off the fitted range, so that the chart shows the curves from where
+/// they come into view instead of a blank stretch where they ran off the scale. None when
+/// nothing of the earlier half is off it.
+pub fn fitted_x_start(curves: &[Curve], (lo, hi): (f64, f64)) -> Option<f64> {
+    let points = || curves.iter().flat_map(|s| s.drawn.iter());
+    let (x_lo, x_hi) = points().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+        (a.min(p.0), b.max(p.0))
+    });
+    let middle = (x_lo + x_hi) / 2.0;
+    points()
+        .filter(|p| p.0 < middle && p.1.is_finite() && !(lo..=hi).contains(&p.1))
+        .map(|p| p.0)
+        .fold(None, |last: Option<f64>, x| {
+            Some(last.map_or(x, |l| l.max(x)))
+        })
+        .filter(|&x| x > x_lo)
+}
+
 /// Each curve's measured value at the cursor's x (None where it has no point there), and
 /// the SGD − SWA test gap there.
 pub fn readout(curves: &[Curve], x: f64) -> (Vec<(&'static str, Option<f64>)>, Option<f64>) {

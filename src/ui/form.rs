@@ -48,6 +48,8 @@ pub struct ProbeForm {
     /// direction takes its grid from here (or its kind's defaults).
     base: ProbeSpec,
     seed: u64,
+    /// The run trains on a GPU: the defaults of a GPU (more points) apply.
+    gpu: bool,
     /// True until the selected number is typed into: the first digit replaces it.
     fresh: bool,
 }
@@ -78,9 +80,10 @@ fn number(name: &'static str, value: f64, integer: bool) -> Field {
 }
 
 impl ProbeForm {
-    /// A form showing `spec` (resolved with the experiment's seed).
-    pub fn new(spec: &ProbeSpec, seed: u64) -> Self {
-        let s = spec.resolved(seed);
+    /// A form showing `spec` (resolved with the experiment's seed, for a run on a GPU or
+    /// not).
+    pub fn new(spec: &ProbeSpec, seed: u64, gpu: bool) -> Self {
+        let s = spec.resolved(seed, gpu);
         let mut form = Self {
             fields: vec![
                 choice("centre", CENTRES, s.centre.as_str()),
@@ -107,6 +110,7 @@ impl ProbeForm {
             error: None,
             base: spec.clone(),
             seed,
+            gpu,
             fresh: true,
         };
         form.check();
@@ -186,7 +190,7 @@ impl ProbeForm {
             && direction != was_direction
             && let Some(kind) = DirectionKind::from_name(&direction)
         {
-            let s = self.base.with_direction(kind).resolved(self.seed);
+            let s = self.base.with_direction(kind).resolved(self.seed, self.gpu);
             self.set_number("from", s.from.unwrap_or(-10.0));
             self.set_number("to", s.to.unwrap_or(10.0));
             self.set_number("points", s.points.unwrap_or(41) as f64);
@@ -282,9 +286,9 @@ mod tests {
 
     #[test]
     fn the_form_starts_from_the_spec_and_fires_it() {
-        let form = ProbeForm::new(&ProbeSpec::default(), 7);
+        let form = ProbeForm::new(&ProbeSpec::default(), 7, false);
         let request = form.request().unwrap();
-        let (got, want) = (request.spec, ProbeSpec::default().resolved(7));
+        let (got, want) = (request.spec, ProbeSpec::default().resolved(7, false));
         assert_eq!(
             (got.centre, got.direction, got.params, got.bn),
             (want.centre, want.direction, want.params, want.bn)
@@ -299,7 +303,7 @@ mod tests {
 
     #[test]
     fn choosing_interp_switches_to_its_range_and_hides_what_it_ignores() {
-        let mut form = ProbeForm::new(&ProbeSpec::default(), 1);
+        let mut form = ProbeForm::new(&ProbeSpec::default(), 1, false);
         form.selected = 1;
         for _ in 0..3 {
             form.cycle(1);
@@ -308,7 +312,7 @@ mod tests {
         let spec = form.request().unwrap().spec;
         assert_eq!(
             (spec.from, spec.to, spec.points),
-            (Some(-2.0), Some(3.0), Some(201))
+            (Some(-2.0), Some(3.0), Some(21))
         );
         assert!(!form.applies(0) && !form.applies(2) && !form.applies(9));
         form.selected = 8;
@@ -329,7 +333,7 @@ mod tests {
             min_rise: Some(0.01),
             ..Default::default()
         };
-        let mut form = ProbeForm::new(&base, 1);
+        let mut form = ProbeForm::new(&base, 1, false);
         form.selected = 1;
         let grid = |form: &ProbeForm| {
             let s = form.request().unwrap().spec;
@@ -338,7 +342,7 @@ mod tests {
         for _ in 0..3 {
             form.cycle(1);
         }
-        assert_eq!(grid(&form), (Some(-2.0), Some(3.0), Some(201)));
+        assert_eq!(grid(&form), (Some(-2.0), Some(3.0), Some(21)));
         form.cycle(1); // hessian: the experiment's grid again
         assert_eq!(grid(&form), (Some(-5.0), Some(5.0), Some(21)));
         form.cycle(1);
@@ -365,7 +369,7 @@ mod tests {
 
     #[test]
     fn invalid_numbers_are_shown_and_never_fired() {
-        let mut form = ProbeForm::new(&ProbeSpec::default(), 1);
+        let mut form = ProbeForm::new(&ProbeSpec::default(), 1, false);
         form.selected = 7; // points
         form.backspace();
         form.backspace();
@@ -387,7 +391,7 @@ mod tests {
 
     #[test]
     fn several_directions_make_a_batch_request() {
-        let mut form = ProbeForm::new(&ProbeSpec::default(), 1);
+        let mut form = ProbeForm::new(&ProbeSpec::default(), 1, false);
         form.selected = 10;
         form.backspace();
         form.input('5');

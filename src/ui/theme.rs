@@ -45,6 +45,15 @@ impl Theme {
         }
     }
 
+    /// A probe's train and test curves: hues of their own, apart from each other and from the
+    /// dashboard's iterates (a probe's curves belong to one point, SGD or SWA).
+    pub fn probe_series(&self, split: Split) -> Style {
+        match split {
+            Split::Test => self.fg(Color::LightMagenta),
+            _ => self.fg(Color::Green),
+        }
+    }
+
     /// The marker of a series: braille (exact to a quarter of a row) for every series; in
     /// ASCII, letters.
     pub fn marker(&self, iterate: Iterate, split: Split) -> Marker {

@@ -57,6 +57,23 @@ pub fn render(app: &App, frame: &mut Frame) {
 }
 
 /// A bordered block with a title, in the theme's style.
+/// The fields that fit in `width`, joined by " · ": later fields give way whole.
+pub(super) fn fit_fields(fields: &[String], width: usize) -> String {
+    let mut line = String::new();
+    for field in fields {
+        let next = if line.is_empty() {
+            field.clone()
+        } else {
+            format!("{line} · {field}")
+        };
+        if next.chars().count() > width {
+            break;
+        }
+        line = next;
+    }
+    line
+}
+
 pub(super) fn panel<'a>(app: &App, title: impl Into<Line<'a>>) -> Block<'a> {
     Block::default()
         .borders(Borders::ALL)

@@ -5,7 +5,6 @@ use crate::ablation::{self, AblationKind, AblationResult};
 use crate::export::figure::{self, Figure, Line, palette};
 use crate::probe::format_c;
 use crate::rundir::RunDir;
-use crate::stats;
 use std::fmt::Write;
 
 pub(super) fn section(doc: &mut Doc, run: &RunDir, log_y: bool) -> Result<(), ReportError> {
@@ -41,15 +40,12 @@ fn ablation_caption(a: &AblationResult) -> String {
                         "{} through {}: {}",
                         arm.name,
                         arm.centre,
-                        stats::format_percent(
-                            arm.stats.fraction_asymmetric,
-                            arm.stats.fraction_interval.as_ref()
-                        )
+                        arm.stats.describe()
                     )
                 })
                 .collect();
             let mut caption = format!(
-                "Fraction of asymmetric directions (c ≥ {}, both rises above the noise floor) per arm, with Wilson 95% intervals (whiskers): {}.",
+                "Fraction of asymmetric directions (c ≥ {}, the rises above their noise floors) per arm, with Wilson 95% intervals (whiskers); every class counted: {}.",
                 a.threshold,
                 arms.join(", ")
             );

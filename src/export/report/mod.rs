@@ -116,6 +116,19 @@ impl Doc {
     }
 }
 
+/// A stored time stamp (`2026-12-02T17:32:05.62+00:00[Etc/UTC]`) as people write it, in UTC
+/// to the minute: `2026-12-02 17:32 UTC`. Anything else is shown as it is.
+pub fn human_time(stamp: &str) -> String {
+    stamp.parse::<jiff::Zoned>().map_or_else(
+        |_| stamp.to_owned(),
+        |t| {
+            t.with_time_zone(jiff::tz::TimeZone::UTC)
+                .strftime("%Y-%m-%d %H:%M UTC")
+                .to_string()
+        },
+    )
+}
+
 /// Writes the report into `out` (default RUN_DIR/report, which is rewritten each time). A
 /// directory given by the user that already holds files is written into only with `force`.
 pub fn write(
@@ -140,7 +153,7 @@ pub fn write(
         text(&info["device"]["name"]),
         text(&info["device"]["reason"]),
         text(&info["version"]),
-        text(&info["started"]),
+        human_time(&text(&info["started"])),
         info["outcome"]["outcome"].as_str().unwrap_or("running")
     );
     let _ = writeln!(doc.md, "Data: {}\n", text(&info["data"]));
@@ -158,4 +171,22 @@ pub fn write(
     let _ = writeln!(doc.md, "## Settings\n\n```yaml\n{}```", exp.to_yaml());
     write_atomic(&doc.report.markdown, doc.md.as_bytes())?;
     Ok(doc.report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_stamps_read_as_people_write_them() {
+        assert_eq!(
+            human_time("2026-12-02T17:32:05.625996117+00:00[Etc/UTC]"),
+            "2026-12-02 17:32 UTC"
+        );
+        assert_eq!(
+            human_time("2026-12-02T18:32:59+01:00[Europe/Paris]"),
+            "2026-12-02 17:32 UTC"
+        );
+        assert_eq!(human_time("unknown"), "unknown");
+    }
 }

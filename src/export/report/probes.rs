@@ -203,7 +203,7 @@ pub fn probe_figure(r: &ProbeResult, log_y: bool) -> Figure {
 fn caption_score(r: &ProbeResult) -> String {
     match &r.train_score {
         Some(s) => format!(
-            "c = {} ({} at c ≥ {}), flat side {}, training-loss minimum at t = {:+.2}; rises {:.3} at −T and {:.3} at +T (T = {}) against a noise floor of {:.3}",
+            "c = {} ({} at c ≥ {}), flat side {}, training-loss minimum at t = {:+.2}; rises {:.3} at −T and {:.3} at +T (T = {}) against a noise floor of {}",
             format_c(s.c),
             match s.verdict() {
                 "yes" => "asymmetric",
@@ -217,7 +217,7 @@ fn caption_score(r: &ProbeResult) -> String {
             s.rise_minus,
             s.rise_plus,
             s.half_range,
-            s.noise_floor
+            s.describe_noise_floors()
         ),
         None => "not scored".into(),
     }

@@ -11,7 +11,7 @@ impl App {
                     "{} on {} ({})",
                     info.model, info.device, info.device_reason
                 ));
-                self.form = ProbeForm::new(&info.probe, info.seed);
+                self.form = ProbeForm::new(&info.probe, info.seed, info.device.starts_with("cuda"));
                 self.info = Some(*info);
                 if self.state == RunState::Starting {
                     self.state = RunState::Running;

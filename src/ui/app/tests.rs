@@ -63,7 +63,7 @@ pub fn probe_result(id: &str) -> crate::probe::ProbeResult {
             points: Some(9),
             ..Default::default()
         }
-        .resolved(1),
+        .resolved(1, false),
         centre: ProbeCentre {
             iterate: "swa".into(),
             epoch: 12,

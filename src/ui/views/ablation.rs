@@ -98,8 +98,8 @@ fn render_multiples(
         let block = panel(app, format!(" {} · c {c} ", arm.name));
         let axes = Axes::fit(x, y, *cell, false, false);
         let marks: Vec<[(f64, f64); 2]> = axes.vertical(0.0).into_iter().collect();
-        let datasets = plot::marked_curve(&marks, curve, &app.theme);
-        axes.render(frame, *cell, datasets, block, &app.theme);
+        let traces = plot::marked_curve(&marks, curve, &app.theme);
+        axes.render(frame, *cell, &traces, block, &app.theme);
     }
 }
 
@@ -146,7 +146,9 @@ pub fn render_menu(app: &App, frame: &mut Frame, area: Rect) {
 fn menu_cost(app: &App, action: crate::ui::keymap::Action) -> Option<String> {
     use crate::ui::keymap::Action;
     let info = app.info.as_ref()?;
-    let spec = info.ablation_probe.resolved(info.seed);
+    let spec = info
+        .ablation_probe
+        .resolved(info.seed, info.device.starts_with("cuda"));
     // An auto range first searches for T: about 17 points more per probe.
     let points = spec.points.unwrap_or(41) + if spec.auto_range.is_some() { 17 } else { 0 };
     let centres = if app

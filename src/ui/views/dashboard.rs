@@ -1,9 +1,10 @@
 //! The dashboard: SGD vs SWA curves, the "now" panel that says who is ahead, and the log.
 
-use super::panel;
-use super::plot::{self, Axes, CurveShape};
+use super::plot::{self, Axes, Trace};
+use super::{fit_fields, panel};
 use crate::protocol::{Iterate, Split};
 use crate::ui::app::{App, Quantity, XAxis};
+use crate::ui::chart;
 use crate::ui::curves::{self, Curve};
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
@@ -45,21 +46,21 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
 pub fn render_chart(app: &App, frame: &mut Frame, area: Rect, label: &str) {
     let c = &app.chart;
     let log = curves::log_axis(app);
-    let mut title = match c.quantity {
-        Quantity::Loss => format!(" {label}loss"),
-        Quantity::Accuracy => format!(" {label}accuracy %"),
-        Quantity::LearningRate => format!(" {label}learning rate"),
-    };
+    // The title's fields, most telling first; those that do not fit give way whole.
+    let mut fields = vec![match c.quantity {
+        Quantity::Loss => format!("{label}loss"),
+        Quantity::Accuracy => format!("{label}accuracy %"),
+        Quantity::LearningRate => format!("{label}learning rate"),
+    }];
     if log {
-        title += " · log";
+        fields.push("log".into());
     }
     if c.smooth > 0.0 {
-        title += &format!(" · smoothed {}", c.smooth);
+        fields.push(format!("smoothed {}", c.smooth));
     }
     if let Some(w) = c.window {
-        title += &format!(" · last {w} epochs");
+        fields.push(format!("last {w} epochs"));
     }
-    title.push(' ');
     let curves = curves::curves(app);
     let x_name = match c.x {
         XAxis::Epoch => " epoch ",
@@ -67,12 +68,30 @@ pub fn render_chart(app: &App, frame: &mut Frame, area: Rect, label: &str) {
     };
     let bottom = match c.cursor {
         Some(x) => readout_line(app, &curves, x),
-        None => legend(app, &curves),
+        // The legend shares the bottom border with the axis name at its right.
+        None => legend(
+            app,
+            &curves,
+            usize::from(area.width.saturating_sub(2)).saturating_sub(x_name.chars().count() + 1),
+        ),
     };
     let range = curves::y_range(app, &curves);
+    // With y fitted to the later half, x starts where the curves come into view.
+    let x_start = range
+        .filter(|(_, clipped)| *clipped)
+        .and_then(|(fitted, _)| curves::fitted_x_start(&curves, fitted));
     if range.is_some_and(|(_, clipped)| clipped) {
-        title += "· y fitted to the later half (o: all) ";
+        match (x_start, c.x) {
+            (Some(x), XAxis::Epoch) => fields.push(format!("from epoch {x:.0}")),
+            (Some(x), XAxis::Step) => fields.push(format!("from step {x:.0}")),
+            (None, _) => {}
+        }
+        fields.push("y fitted to the later half (o: all)".into());
     }
+    let title = format!(
+        " {} ",
+        fit_fields(&fields, usize::from(area.width.saturating_sub(4)))
+    );
     let block = panel(app, title)
         .title_bottom(bottom)
         .title_bottom(Line::styled(x_name, app.theme.dim()).right_aligned());
@@ -95,40 +114,58 @@ pub fn render_chart(app: &App, frame: &mut Frame, area: Rect, label: &str) {
     } else {
         x_data_hi.max(planned)
     };
-    let x_lo = xs().fold(x_hi, f64::min);
+    let x_lo = x_start.unwrap_or_else(|| xs().fold(x_hi, f64::min));
     let axes = Axes::fit((x_lo, x_hi), (y_lo, y_hi), area, log, true);
     let scale = axes.dots_per_unit(area);
     let swa_line = swa_start_x(app).and_then(|x| axes.vertical(x));
     let cursor_line = c.cursor.and_then(|x| axes.vertical(x));
-    // Dashes and marks are computed in data units; they live as long as the datasets.
-    let shapes: Vec<CurveShape> = curves
+    // Marks are computed in data units; they live as long as the traces.
+    let point_marks: Vec<Vec<(f64, f64)>> = curves
         .iter()
-        .map(|s| {
-            let key = (s.iterate, s.split);
-            CurveShape::new(&app.theme, key, &s.drawn, &s.measured, s.marked, scale)
-        })
+        .map(|s| plot::point_marks(&app.theme, &s.measured, s.marked, scale))
         .collect();
-    let mut datasets = Vec::new();
+    let mut traces = Vec::new();
     for line in [&swa_line, &cursor_line].into_iter().flatten() {
-        datasets.push(plot::marker_line(line, &app.theme));
+        traces.push(Trace::marker_line(line, &app.theme));
     }
-    for (s, shape) in curves.iter().zip(&shapes) {
-        datasets.extend(shape.datasets(&app.theme, (s.iterate, s.split), &s.drawn));
+    for (s, marks) in curves.iter().zip(&point_marks) {
+        traces.push(Trace::series(&app.theme, (s.iterate, s.split), &s.drawn));
+        traces.push(Trace::dots(&app.theme, (s.iterate, s.split), marks));
     }
-    axes.render(frame, area, datasets, block, &app.theme);
+    axes.render(frame, area, &traces, block, &app.theme);
 }
 
 /// The legend, drawn in the chart's border so that it never covers data: each curve's
-/// marker (a dash pattern for test curves) and name.
-fn legend(app: &App, curves: &[Curve]) -> Line<'static> {
-    let mut spans = vec![Span::raw(" ")];
-    for s in curves {
-        let marker = legend_marker(app, s);
-        let style = app.theme.series(s.iterate, s.split);
-        spans.push(Span::styled(format!("{marker} {}  ", s.name), style));
-    }
+/// marker (a dash pattern for test curves) and name, whole items only, in `width` columns.
+fn legend(app: &App, curves: &[Curve], width: usize) -> Line<'static> {
+    let mut items: Vec<((String, String), Style)> = curves
+        .iter()
+        .map(|s| {
+            let marker = legend_marker(app, s);
+            let short_marker: String = marker.chars().take(1).collect();
+            (
+                (
+                    format!("{marker} {}", s.name),
+                    format!("{short_marker} {}", s.name),
+                ),
+                app.theme.series(s.iterate, s.split),
+            )
+        })
+        .collect();
     if swa_start_x(app).is_some() {
-        spans.push(Span::styled("┊ SWA start ", app.theme.dim()));
+        let text = "┊ SWA start".to_owned();
+        items.push(((text.clone(), text), app.theme.dim()));
+    }
+    let texts: Vec<(String, String)> = items.iter().map(|(t, _)| t.clone()).collect();
+    let fitted = chart::fit_legend(&texts, width);
+    let gap = if fitted.iter().all(|(i, t)| *t == texts[*i].0) {
+        "  "
+    } else {
+        " "
+    };
+    let mut spans = vec![Span::raw(" ")];
+    for (i, text) in fitted {
+        spans.push(Span::styled(format!("{text}{gap}"), items[i].1));
     }
     Line::from(spans)
 }
@@ -286,23 +323,6 @@ fn status_lines(app: &App) -> Vec<Vec<String>> {
         ]);
     }
     out
-}
-
-/// The fields that fit in `width`, joined by " · ": later fields give way whole.
-fn fit_fields(fields: &[String], width: usize) -> String {
-    let mut line = String::new();
-    for field in fields {
-        let next = if line.is_empty() {
-            field.clone()
-        } else {
-            format!("{line} · {field}")
-        };
-        if next.chars().count() > width {
-            break;
-        }
-        line = next;
-    }
-    line
 }
 
 /// `text` in at most `width` characters: whole, or its start and end around an ellipsis

@@ -1,13 +1,88 @@
 //! What the dashboard's and the probe view's charts share: axes fitted to the data (ticks,
-//! labels, bounds) and the dim vertical marker lines.
+//! labels, bounds), the traces drawn on them and the dim vertical marker lines.
 
 use crate::protocol::{Iterate, Split};
+use crate::ui::braille::{DotGrid, Rank, Stroke};
 use crate::ui::chart;
 use crate::ui::theme::Theme;
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Rect};
+use ratatui::style::Style;
 use ratatui::symbols::Marker;
 use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType};
+
+/// One thing drawn on a chart: a curve, its point marks, a marker line.
+pub struct Trace<'a> {
+    pub points: &'a [(f64, f64)],
+    pub style: Style,
+    pub stroke: Stroke,
+    pub rank: Rank,
+    /// Its character in ASCII, where there is no braille.
+    pub ascii: Marker,
+}
+
+impl<'a> Trace<'a> {
+    /// The series (`iterate`, `split`) through `points`, solid or dashed as the theme says.
+    pub fn series(
+        theme: &Theme,
+        (iterate, split): (Iterate, Split),
+        points: &'a [(f64, f64)],
+    ) -> Self {
+        Self {
+            points,
+            style: theme.series(iterate, split),
+            stroke: theme
+                .dash(iterate, split)
+                .map_or(Stroke::Solid, |(on, off)| Stroke::Dashed { on, off }),
+            rank: Rank::Data,
+            ascii: theme.marker(iterate, split),
+        }
+    }
+
+    /// A probe's train or test curve: the SWA series' strokes in the probe's own hues.
+    pub fn probe(theme: &Theme, split: Split, points: &'a [(f64, f64)]) -> Self {
+        Self {
+            style: theme.probe_series(split),
+            ..Self::series(theme, (Iterate::Swa, split), points)
+        }
+    }
+
+    /// Single dots in the style of the series (`iterate`, `split`).
+    pub fn dots(
+        theme: &Theme,
+        (iterate, split): (Iterate, Split),
+        points: &'a [(f64, f64)],
+    ) -> Self {
+        Self {
+            stroke: Stroke::Dots,
+            ..Self::series(theme, (iterate, split), points)
+        }
+    }
+
+    /// A dim vertical marker line (from [`Axes::vertical`]), behind the data.
+    pub fn marker_line(points: &'a [(f64, f64)], theme: &Theme) -> Self {
+        Self {
+            points,
+            style: theme.marker_line(),
+            stroke: Stroke::Solid,
+            rank: Rank::Backdrop,
+            ascii: Marker::Custom(':'),
+        }
+    }
+
+    /// ratatui's dataset for the ASCII chart.
+    fn dataset(&self) -> Dataset<'a> {
+        Dataset::default()
+            .marker(self.ascii)
+            .graph_type(if self.stroke == Stroke::Dots {
+                GraphType::Scatter
+            } else {
+                GraphType::Line
+            })
+            .style(self.style)
+            .data(self.points)
+    }
+}
 
 /// Axis bounds and labels for a chart area.
 pub struct Axes {
@@ -62,18 +137,24 @@ impl Axes {
         }
     }
 
-    /// Draws a chart of `datasets` on these axes in `area`, legend off (legends go in the
+    /// Draws a chart of `traces` on these axes in `area`, legend off (legends go in the
     /// border). ratatui spreads axis labels evenly rather than at their values, so the labels
-    /// are written here, each at its own tick (log ticks are not evenly spaced).
+    /// are written here, each at its own tick (log ticks are not evenly spaced). The traces go
+    /// into one braille grid (see [`crate::ui::braille`]); in ASCII ratatui draws them.
     pub fn render<'a>(
         &self,
         frame: &mut Frame,
         area: Rect,
-        datasets: Vec<Dataset<'a>>,
+        traces: &[Trace<'a>],
         block: Block<'a>,
         theme: &Theme,
     ) {
         let inner = block.inner(area);
+        let datasets: Vec<Dataset> = if theme.ascii {
+            traces.iter().map(Trace::dataset).collect()
+        } else {
+            Vec::new()
+        };
         let chart = Chart::new(datasets)
             .block(block)
             .legend_position(None)
@@ -108,6 +189,17 @@ impl Axes {
         let row = inner.bottom() - 1;
         let buf = frame.buffer_mut();
         let graph_height = inner.height - 2;
+        if !theme.ascii {
+            let mut grid = DotGrid::new(graph_width, graph_height, self.x, self.y);
+            for (i, trace) in traces.iter().enumerate() {
+                grid.draw(i, trace.rank, trace.points, trace.stroke);
+            }
+            for (col, line, symbol, owner) in grid.cells() {
+                buf[(graph_left + col, inner.top() + line)]
+                    .set_char(symbol)
+                    .set_style(traces[owner].style);
+            }
+        }
         let y_span = self.y[1] - self.y[0];
         let mut next_free_row = None;
         for (value, label) in self.y_ticks.iter().zip(&self.y_labels).rev() {
@@ -171,94 +263,30 @@ impl Axes {
     }
 }
 
-/// A dim vertical marker line.
-pub fn marker_line<'a>(points: &'a [(f64, f64)], theme: &Theme) -> Dataset<'a> {
-    Dataset::default()
-        .marker(if theme.ascii {
-            Marker::Custom(':')
-        } else {
-            Marker::Braille
-        })
-        .graph_type(GraphType::Line)
-        .style(theme.marker_line())
-        .data(points)
-}
-
 /// Dim vertical marker lines and one curve drawn as the SWA training series: a probe's
 /// small chart (an ablation arm, a random-shift check).
 pub fn marked_curve<'a>(
     marks: &'a [[(f64, f64); 2]],
     curve: &'a [(f64, f64)],
     theme: &Theme,
-) -> Vec<Dataset<'a>> {
-    let mut datasets: Vec<Dataset> = marks.iter().map(|m| marker_line(m, theme)).collect();
-    datasets.push(
-        Dataset::default()
-            .marker(theme.marker(Iterate::Swa, Split::Train))
-            .graph_type(GraphType::Line)
-            .style(theme.series(Iterate::Swa, Split::Train))
-            .data(curve),
-    );
-    datasets
+) -> Vec<Trace<'a>> {
+    let mut traces: Vec<Trace> = marks.iter().map(|m| Trace::marker_line(m, theme)).collect();
+    traces.push(Trace::series(theme, (Iterate::Swa, Split::Train), curve));
+    traces
 }
 
-/// What a curve adds to its line: the dots of its dashes (empty when it is solid) and the
-/// crosses marking its measured points (empty when not asked for or too dense).
-pub struct CurveShape {
-    pub dashes: Vec<(f64, f64)>,
-    pub marks: Vec<(f64, f64)>,
-}
-
-impl CurveShape {
-    /// The shape of the series (`iterate`, `split`) drawn through `drawn`, its `measured`
-    /// points marked when `mark`, on axes with `scale` dots per unit.
-    pub fn new(
-        theme: &Theme,
-        (iterate, split): (Iterate, Split),
-        drawn: &[(f64, f64)],
-        measured: &[(f64, f64)],
-        mark: bool,
-        scale: (f64, f64),
-    ) -> Self {
-        Self {
-            dashes: theme
-                .dash(iterate, split)
-                .map_or_else(Vec::new, |(on, off)| chart::dashed(drawn, scale, on, off)),
-            marks: if mark && !theme.ascii {
-                chart::point_marks(measured, scale, 6.0)
-            } else {
-                Vec::new()
-            },
-        }
-    }
-
-    /// The datasets that draw the curve: a braille line (or its dashes) and its marks.
-    pub fn datasets<'a>(
-        &'a self,
-        theme: &Theme,
-        (iterate, split): (Iterate, Split),
-        drawn: &'a [(f64, f64)],
-    ) -> Vec<Dataset<'a>> {
-        let style = theme.series(iterate, split);
-        let marker = theme.marker(iterate, split);
-        let line = if theme.dash(iterate, split).is_some() {
-            Dataset::default()
-                .graph_type(GraphType::Scatter)
-                .data(&self.dashes)
-        } else {
-            Dataset::default().graph_type(GraphType::Line).data(drawn)
-        };
-        let mut out = vec![line.marker(marker).style(style)];
-        if !self.marks.is_empty() {
-            out.push(
-                Dataset::default()
-                    .marker(marker)
-                    .graph_type(GraphType::Scatter)
-                    .style(style)
-                    .data(&self.marks),
-            );
-        }
-        out
+/// The crosses marking a curve's measured points: empty when not asked for, in ASCII, or
+/// when the points are too dense to need them.
+pub fn point_marks(
+    theme: &Theme,
+    measured: &[(f64, f64)],
+    mark: bool,
+    scale: (f64, f64),
+) -> Vec<(f64, f64)> {
+    if mark && !theme.ascii {
+        chart::point_marks(measured, scale, 6.0)
+    } else {
+        Vec::new()
     }
 }
 

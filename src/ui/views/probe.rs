@@ -2,19 +2,20 @@
 //! interpolation, SWA and SGD) marked and the flat and sharp sides named; its scores; the table
 //! of this run's probes; and the c histograms of batches. Also the probe form overlay.
 
-use super::plot::{self, Axes, CurveShape};
-use super::{centred, panel, render_hint};
+use super::plot::{self, Axes, Trace};
+use super::{centred, fit_fields, panel, render_hint};
 use crate::probe::score::{Score, Side};
 use crate::probe::summary::{BatchSummary, C_BIN_EDGES};
-use crate::probe::{DirectionKind, ProbePoint, ProbeResult, describe_score, format_c};
+use crate::probe::{DirectionKind, ProbePoint, ProbeResult, format_c, score_fields};
 use crate::protocol::{Iterate, Split};
 use crate::ui::app::{App, Quantity};
+use crate::ui::braille::Stroke;
 use crate::ui::chart;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Dataset, Paragraph};
+use ratatui::widgets::{Clear, Paragraph};
 
 /// What the chart shows: the running probe if there is one, else the selected result.
 struct Shown<'a> {
@@ -132,21 +133,23 @@ fn render_chart(app: &App, frame: &mut Frame, area: Rect, shown: Option<&Shown>)
         .collect();
     let scale = axes.dots_per_unit(area);
     let curves = [(&train, Split::Train), (&test, Split::Test)];
-    let shapes: Vec<CurveShape> = curves
+    // Dense grids are their own marks; a coarse one shows where it was measured.
+    let point_marks: Vec<Vec<(f64, f64)>> = curves
         .iter()
-        .map(|(data, split)| {
-            // Dense grids are their own marks; a coarse one shows where it was measured.
-            CurveShape::new(&app.theme, (Iterate::Swa, *split), data, data, true, scale)
-        })
+        .map(|(data, _)| plot::point_marks(&app.theme, data, true, scale))
         .collect();
-    let mut datasets: Vec<Dataset> = marks
+    let mut traces: Vec<Trace> = marks
         .iter()
-        .map(|m| plot::marker_line(m, &app.theme))
+        .map(|m| Trace::marker_line(m, &app.theme))
         .collect();
-    for ((data, split), shape) in curves.iter().zip(&shapes) {
-        datasets.extend(shape.datasets(&app.theme, (Iterate::Swa, *split), data));
+    for ((data, split), dots) in curves.iter().zip(&point_marks) {
+        traces.push(Trace::probe(&app.theme, *split, data));
+        traces.push(Trace {
+            stroke: Stroke::Dots,
+            ..Trace::probe(&app.theme, *split, dots)
+        });
     }
-    axes.render(frame, area, datasets, block, &app.theme);
+    axes.render(frame, area, &traces, block, &app.theme);
 }
 
 /// The random-shift check: ξ_δ/ξ_0 against the shift δ, with the best shift marked.
@@ -183,15 +186,15 @@ fn render_shift(app: &App, frame: &mut Frame, area: Rect, result: &ProbeResult) 
     let axes = Axes::fit(x, (y.0.min(0.0), y.1.max(1.0)), area, false, false);
     let best = axes.vertical(shift.best_delta);
     let best: Vec<[(f64, f64); 2]> = best.into_iter().collect();
-    let datasets = plot::marked_curve(&best, &curve, &app.theme);
-    axes.render(frame, area, datasets, block, &app.theme);
+    let traces = plot::marked_curve(&best, &curve, &app.theme);
+    axes.render(frame, area, &traces, block, &app.theme);
 }
 
 fn legend(app: &App, interp: bool) -> Line<'static> {
     let t = &app.theme;
     let mut spans = vec![Span::raw(" ")];
     for (split, name) in [(Split::Train, "train"), (Split::Test, "test")] {
-        let style = t.series(Iterate::Swa, split);
+        let style = t.probe_series(split);
         spans.push(Span::styled(
             format!("{} {name}  ", t.legend_sample(Iterate::Swa, split)),
             style,
@@ -220,6 +223,7 @@ fn side_labels(app: &App, score: &Score) -> Line<'static> {
 }
 
 fn render_scores(app: &App, frame: &mut Frame, area: Rect, result: Option<&ProbeResult>) {
+    let width = usize::from(area.width.saturating_sub(2));
     let mut lines = Vec::new();
     if let Some(failure) = &app.probes.failure {
         lines.push(Line::styled(failure.clone(), app.theme.bad()));
@@ -228,7 +232,7 @@ fn render_scores(app: &App, frame: &mut Frame, area: Rect, result: Option<&Probe
         for (name, score) in [("train", &r.train_score), ("test", &r.test_score)] {
             lines.push(match score {
                 Some(s) => Line::styled(
-                    describe_score(name, s),
+                    fit_fields(&score_fields(name, s), width),
                     if s.asymmetric {
                         app.theme.good()
                     } else {

@@ -234,3 +234,110 @@ fn a_long_form_error_wraps_instead_of_being_cut() {
         "{text}"
     );
 }
+
+#[test]
+fn dashboard_at_120x36() {
+    insta::assert_snapshot!(screen(&history(colour()), 120, 36).backend());
+}
+
+/// The rows of the chart area lit by braille cells in colour `fg`, per column.
+fn lit_rows_by_column(
+    terminal: &Terminal<TestBackend>,
+    fg: ratatui::style::Color,
+) -> Vec<(u16, Vec<u16>)> {
+    let buffer = terminal.backend().buffer();
+    let mut columns = Vec::new();
+    for x in 0..buffer.area.width {
+        let rows: Vec<u16> = (0..buffer.area.height)
+            .filter(|&y| {
+                let cell = &buffer[(x, y)];
+                cell.fg == fg
+                    && cell
+                        .symbol()
+                        .chars()
+                        .next()
+                        .is_some_and(|c| ('\u{2801}'..='\u{28ff}').contains(&c))
+            })
+            .collect();
+        if !rows.is_empty() {
+            columns.push((x, rows));
+        }
+    }
+    columns
+}
+
+#[test]
+fn steep_lines_are_continuous_and_the_legend_keeps_whole_items() {
+    // Every value on the scale and only the training series: SGD train falls from 2.5 to
+    // 0.3 over the first epochs, a steep line from the top of the chart to the bottom.
+    let mut app = history(colour());
+    app.update(Action::ToggleOutliers);
+    app.update(Action::CycleSplits);
+    for (width, height) in [(80, 24), (120, 36)] {
+        let terminal = screen(&app, width, height);
+        // Until SWA starts (where SWA train runs along SGD train and colours shared cells).
+        let swa_from = lit_rows_by_column(&terminal, ratatui::style::Color::Cyan)
+            .first()
+            .map_or(width, |c| c.0);
+        let columns: Vec<(u16, Vec<u16>)> =
+            lit_rows_by_column(&terminal, ratatui::style::Color::Yellow)
+                .into_iter()
+                .filter(|c| c.0 < swa_from)
+                .collect();
+        assert!(columns.len() > 10, "{width}x{height}: too few columns");
+        for pair in columns.windows(2) {
+            let ((x0, rows0), (x1, rows1)) = (&pair[0], &pair[1]);
+            // A column's lit rows are one run, and the next column's run touches it.
+            for rows in [rows0, rows1] {
+                assert_eq!(
+                    rows.len() as u16,
+                    rows[rows.len() - 1] - rows[0] + 1,
+                    "{width}x{height}: a gap inside column {x0}: {rows:?}\n{}",
+                    terminal.backend()
+                );
+            }
+            assert_eq!(
+                x1 - x0,
+                1,
+                "{width}x{height}: columns {x0} and {x1} are apart"
+            );
+            let touches =
+                rows1[0] <= rows0[rows0.len() - 1] + 1 && rows0[0] <= rows1[rows1.len() - 1] + 1;
+            assert!(
+                touches,
+                "{width}x{height}: columns {x0} and {x1} do not touch\n{}",
+                terminal.backend()
+            );
+        }
+        // The legend (the chart's bottom border) holds whole items only.
+        let text = format!("{}", terminal.backend());
+        let legend = text
+            .lines()
+            .find(|l| l.contains("SGD train"))
+            .expect("a legend line");
+        for item in ["SGD train", "SWA train", "SWA start"] {
+            let start = item.split(' ').next().unwrap();
+            for (i, _) in legend.match_indices(start) {
+                assert!(
+                    legend[i..].starts_with(item)
+                        || !legend[i..].starts_with(&item[..item.len() - 2]),
+                    "{width}x{height}: '{item}' is cut in {legend}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_narrow_legend_drops_whole_items_instead_of_cutting_one() {
+    let app = history(colour());
+    let terminal = screen(&app, 60, 24);
+    let text = format!("{}", terminal.backend());
+    let legend = text
+        .lines()
+        .find(|l| l.contains("SGD train"))
+        .expect("legend");
+    for cut in ["SWA star ", "SWA st ", "SGD tes ", "SWA trai "] {
+        assert!(!legend.contains(cut), "{legend}");
+    }
+}
