@@ -87,19 +87,23 @@ fn torch_of(cache: &Path, name: &str) -> String {
     dir.display().to_string()
 }
 
-/// What reads a GPU from /proc cannot be faked here; a machine that has one cannot run this.
-fn machine_has_an_nvidia_driver() -> bool {
-    Path::new("/proc/driver/nvidia/version").exists()
+/// A temporary cache holding both builds, or None (after saying why) on a machine with an
+/// NVIDIA driver: what reads a GPU from /proc cannot be faked, so there the GPU is real.
+fn cache_on_a_machine_without_a_gpu() -> Option<tempfile::TempDir> {
+    if Path::new("/proc/driver/nvidia/version").exists() {
+        eprintln!("skipped: this machine has an NVIDIA driver");
+        return None;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    cache_with_both_builds(tmp.path());
+    Some(tmp)
 }
 
 #[test]
 fn a_machine_without_a_gpu_gets_the_cpu_cut_unless_cuda_is_forced() {
-    if machine_has_an_nvidia_driver() {
-        eprintln!("skipped: this machine has an NVIDIA driver");
+    let Some(tmp) = cache_on_a_machine_without_a_gpu() else {
         return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    cache_with_both_builds(tmp.path());
+    };
     let plain = setup(tmp.path(), None, &[]);
     assert!(plain.ok, "{}", plain.said);
     assert_eq!(plain.chosen, torch_of(tmp.path(), CPU), "{}", plain.said);
@@ -112,12 +116,9 @@ fn a_machine_without_a_gpu_gets_the_cpu_cut_unless_cuda_is_forced() {
 
 #[test]
 fn a_gpu_machine_gets_the_cuda_build_unless_told_otherwise() {
-    if machine_has_an_nvidia_driver() {
-        eprintln!("skipped: this machine has an NVIDIA driver");
+    let Some(tmp) = cache_on_a_machine_without_a_gpu() else {
         return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    cache_with_both_builds(tmp.path());
+    };
     let bin = tmp.path().join("bin");
     fake_nvidia_smi(&bin, "580.95.05");
 
@@ -138,12 +139,9 @@ fn a_gpu_machine_gets_the_cuda_build_unless_told_otherwise() {
 
 #[test]
 fn a_driver_too_old_for_cuda_13_gets_the_cpu_cut_and_the_way_out() {
-    if machine_has_an_nvidia_driver() {
-        eprintln!("skipped: this machine has an NVIDIA driver");
+    let Some(tmp) = cache_on_a_machine_without_a_gpu() else {
         return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    cache_with_both_builds(tmp.path());
+    };
     let bin = tmp.path().join("bin");
     fake_nvidia_smi(&bin, "535.104.05");
     let old = setup(tmp.path(), Some(&bin), &[]);
