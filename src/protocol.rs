@@ -219,6 +219,8 @@ pub enum Event {
         id: String,
         summary: String,
         grid: Vec<f64>,
+        /// The expected time of one point, from one forward pass over its samples.
+        seconds_per_point: f64,
     },
     /// One point of the running probe (points arrive coarse to fine).
     ProbePoint {

@@ -48,11 +48,12 @@ struct LiveObserver<'a> {
 }
 
 impl Observer for LiveObserver<'_> {
-    fn started(&mut self, id: &str, spec: &ProbeSpec, grid: &[f64], _seconds_per_point: f64) {
+    fn started(&mut self, id: &str, spec: &ProbeSpec, grid: &[f64], seconds_per_point: f64) {
         self.events.send(Event::ProbeStarted {
             id: id.to_owned(),
             summary: spec.summary(),
             grid: grid.to_vec(),
+            seconds_per_point,
         });
     }
 

@@ -62,8 +62,16 @@ impl App {
                 self.log("resumed");
             }
             Event::Finished(outcome) => self.finish(outcome),
-            Event::ProbeStarted { id, summary, grid } => {
-                self.log(format!("probe {id}: {summary}"));
+            Event::ProbeStarted {
+                id,
+                summary,
+                grid,
+                seconds_per_point,
+            } => {
+                self.log(format!(
+                    "probe {id}: {summary} · ~{seconds_per_point:.2} s a point ≈ {}",
+                    crate::headless::clock(seconds_per_point * grid.len() as f64)
+                ));
                 self.probes.failure = None;
                 self.probes.live = Some(LiveProbe {
                     points: vec![None; grid.len()],

@@ -149,6 +149,7 @@ fn fake_engine(command: Command) -> Vec<Event> {
                 id: result.id.clone(),
                 summary: result.spec.summary(),
                 grid,
+                seconds_per_point: 1.0,
             }];
             for (index, point) in result.points.iter().enumerate() {
                 events.push(Event::ProbePoint {
@@ -389,6 +390,7 @@ fn escape_in_the_probe_view_cancels_a_running_probe() {
         id: "x".into(),
         summary: "uniform".into(),
         grid: vec![0.0, 1.0, 2.0],
+        seconds_per_point: 1.0,
     });
     assert_eq!(
         press(&mut app, KeyCode::Esc, KeyModifiers::NONE),
@@ -437,6 +439,7 @@ fn a_failed_probe_stays_on_the_probe_board_until_the_next_one_starts() {
         id: "002-uniform-swa".into(),
         summary: "uniform".into(),
         grid: vec![-1.0, 0.0, 1.0],
+        seconds_per_point: 1.0,
     });
     assert_eq!(app.probes.failure, None);
 }
@@ -559,6 +562,7 @@ fn jobs_are_acknowledged_at_the_keypress_and_queued_in_order() {
         id: result.id.clone(),
         summary: "uniform".into(),
         grid: result.ts(),
+        seconds_per_point: 1.0,
     });
     for index in 0..3 {
         app.handle_event(Event::ProbePoint {
@@ -602,6 +606,7 @@ fn after_an_ablation_the_probe_view_is_free_again() {
         id: "005-uniform-swa".into(),
         summary: "uniform".into(),
         grid: vec![-1.0, 0.0, 1.0],
+        seconds_per_point: 1.0,
     });
     for id in ["001-uniform-swa", "002-uniform-swa", "003-uniform-swa"] {
         app.handle_event(Event::ProbeFinished(Box::new(probe_result(id))));

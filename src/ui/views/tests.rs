@@ -113,6 +113,7 @@ fn probe_view_while_a_probe_runs() {
         id: result.id.clone(),
         summary: result.spec.summary(),
         grid: result.points.iter().map(|p| p.t).collect(),
+        seconds_per_point: 1.0,
     });
     for index in [0, 4, 8] {
         app.handle_event(Event::ProbePoint {
