@@ -434,9 +434,10 @@ pub(super) fn print_batch(out: &mut impl Write, b: &BatchSummary) -> std::io::Re
         "batch {}: {} random directions per centre, asymmetric when c >= {}",
         b.id, b.directions, b.threshold
     )?;
+    // Every class, so that the counts add up to the directions.
     let mut header = format!(
-        "{:<7} {:>9} {:>14} {:>5} {:>18} {:>9}  c histogram:",
-        "centre", "asym", "% [95% CI]", "flat", "median c [95% CI]", "flat +/-"
+        "{:<7} {:>9} {:>14} {:>5} {:>5} {:>6} {:>18} {:>9}  c histogram:",
+        "centre", "asym", "% [95% CI]", "sym", "flat", "undec", "median c [95% CI]", "flat +/-"
     );
     let mut lower = 1.0;
     for edge in C_BIN_EDGES {
@@ -455,12 +456,14 @@ pub(super) fn print_batch(out: &mut impl Write, b: &BatchSummary) -> std::io::Re
         };
         writeln!(
             out,
-            "{:<7} {:>5}/{:<3} {:>14} {:>5} {:>18} {:>5}/{:<3}  {}",
+            "{:<7} {:>5}/{:<3} {:>14} {:>5} {:>5} {:>6} {:>18} {:>5}/{:<3}  {}",
             c.centre,
             s.asymmetric,
             c.probes.len(),
             stats::format_percent(s.fraction_asymmetric, s.fraction_interval.as_ref()),
+            s.symmetric,
             s.flat,
+            s.undecided,
             median,
             s.flat_plus,
             s.flat_minus,
