@@ -66,6 +66,17 @@ pub fn farewell(dir: &std::path::Path, outcome: &Outcome) -> String {
     }
 }
 
+/// "0:31 elapsed · ETA 0:23" for a job `done` of `total` after `elapsed` seconds (no ETA
+/// before the first is done).
+pub fn elapsed_and_left(elapsed: f64, done: usize, total: usize) -> String {
+    let mut s = format!("{} elapsed", clock(elapsed));
+    if done > 0 {
+        let left = elapsed / done as f64 * total.saturating_sub(done) as f64;
+        s += &format!(" · ETA {}", clock(left));
+    }
+    s
+}
+
 /// "1:02:03" or "2:03".
 pub fn clock(seconds: f64) -> String {
     let s = seconds.max(0.0).round() as u64;
@@ -309,5 +320,7 @@ mod tests {
     fn clocks_read_as_minutes_or_hours() {
         assert_eq!(clock(65.2), "1:05");
         assert_eq!(clock(3725.0), "1:02:05");
+        assert_eq!(elapsed_and_left(10.0, 0, 4), "0:10 elapsed");
+        assert_eq!(elapsed_and_left(10.0, 1, 4), "0:10 elapsed · ETA 0:30");
     }
 }

@@ -219,19 +219,12 @@ impl Progress {
 
     /// "  003-interp-swa: 12/21 points · 0:31 elapsed · ETA 0:23".
     fn line(&self) -> String {
-        let elapsed = self.started.elapsed().as_secs_f64();
-        let eta = if self.done == 0 {
-            String::new()
-        } else {
-            let left = elapsed / self.done as f64 * (self.total - self.done) as f64;
-            format!(" · ETA {}", headless::clock(left))
-        };
         format!(
-            "  {}: {}/{} points · {} elapsed{eta}",
+            "  {}: {}/{} points · {}",
             self.id,
             self.done,
             self.total,
-            headless::clock(elapsed)
+            headless::elapsed_and_left(self.started.elapsed().as_secs_f64(), self.done, self.total)
         )
     }
 

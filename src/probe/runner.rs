@@ -400,18 +400,12 @@ pub fn run_batch(
         for k in 0..directions as u64 {
             let done = c * directions + k as usize;
             let elapsed = started.elapsed().as_secs_f64();
-            let eta = if done == 0 {
-                String::new()
-            } else {
-                let left = elapsed / done as f64 * (total - done) as f64;
-                format!(" · ETA {}", crate::headless::clock(left))
-            };
             observer.note(
                 "batch",
                 &format!(
-                    "probe {}/{total} · {} elapsed{eta}",
+                    "probe {}/{total} · {}",
                     done + 1,
-                    crate::headless::clock(elapsed)
+                    crate::headless::elapsed_and_left(elapsed, done, total)
                 ),
             );
             let sub = ProbeSpec {

@@ -209,9 +209,7 @@ pub fn fitted_x_start(curves: &[Curve], (lo, hi): (f64, f64)) -> Option<f64> {
     points()
         .filter(|p| p.0 < middle && p.1.is_finite() && !(lo..=hi).contains(&p.1))
         .map(|p| p.0)
-        .fold(None, |last: Option<f64>, x| {
-            Some(last.map_or(x, |l| l.max(x)))
-        })
+        .max_by(f64::total_cmp)
         .filter(|&x| x > x_lo)
 }
 
