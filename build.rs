@@ -1,9 +1,34 @@
 //! Gives the binary an rpath to the libtorch it was linked against, so it starts without
-//! LD_LIBRARY_PATH. It is emitted as RUNPATH, so an LD_LIBRARY_PATH set by the user still wins.
+//! LD_LIBRARY_PATH (emitted as RUNPATH, so an LD_LIBRARY_PATH set by the user still wins), and
+//! compiles the TorchScript shim (src/model/torchscript/shim.cpp) against the same libtorch's
+//! headers.
+
+use std::path::PathBuf;
 
 fn main() {
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
-    if let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") {
-        println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
-    }
+    println!("cargo:rerun-if-env-changed=LIBTORCH_INCLUDE");
+    println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
+    println!("cargo:rerun-if-changed=src/model/torchscript/shim.cpp");
+    let lib = std::env::var("DEP_TCH_LIBTORCH_LIB")
+        .expect("torch-sys did not say where libtorch is (DEP_TCH_LIBTORCH_LIB)");
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
+
+    // torch-sys takes headers from LIBTORCH_INCLUDE, else from beside the libraries.
+    let root = std::env::var("LIBTORCH_INCLUDE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(&lib).join(".."));
+    let include = root.join("include");
+    let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
+    cc::Build::new()
+        .cpp(true)
+        .file("src/model/torchscript/shim.cpp")
+        .include(&include)
+        .include(include.join("torch/csrc/api/include"))
+        .flag("-std=c++17")
+        .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
+        .flag("-DGLOG_USE_GLOG_EXPORT")
+        .flag_if_supported("-Wno-unused-parameter")
+        .warnings(false)
+        .compile("valleys_jit_shim");
 }

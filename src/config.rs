@@ -52,7 +52,29 @@ impl Experiment {
             path: path.to_owned(),
             source,
         })?;
-        Self::from_yaml(&text, &path.display().to_string(), overrides)
+        let mut experiment = Self::from_yaml(&text, &path.display().to_string(), overrides)?;
+        experiment.anchor_paths(path.parent().unwrap_or(Path::new("")));
+        Ok(experiment)
+    }
+
+    /// Makes the files the experiment names (its model's and data's `path`, the ablation's
+    /// `twin_model`) relative to `base`, the experiment file's directory, as a user reading
+    /// the file expects; absolute paths stay as they are.
+    pub fn anchor_paths(&mut self, base: &Path) {
+        // Absolute, so that the experiment means the same files wherever it is written.
+        let base = std::path::absolute(base).unwrap_or_else(|_| base.to_owned());
+        let anchor = |p: &mut Option<PathBuf>| {
+            if let Some(path) = p
+                && path.is_relative()
+            {
+                *path = tidy_path(&base.join(&*path));
+            }
+        };
+        anchor(&mut self.model.path);
+        anchor(&mut self.data.path);
+        if let Some(ablation) = &mut self.ablation {
+            anchor(&mut ablation.twin_model);
+        }
     }
 
     /// Parses an experiment from YAML text; `origin` names the source in messages.
@@ -86,6 +108,33 @@ impl Experiment {
     /// The experiment as stored in a run directory's config.yaml.
     pub fn to_yaml(&self) -> String {
         serde_yaml::to_string(self).expect("an Experiment always serialises")
+    }
+}
+
+/// `path` without `.` and `name/..` steps (`experiments/sweeps/../quick.yaml` is
+/// `experiments/quick.yaml`), for messages and files people read; unchanged where that would
+/// name another file (a step through a symbolic link).
+pub fn tidy_path(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component> = Vec::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    let tidy: PathBuf = out.iter().collect();
+    let tidy = if tidy.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        tidy
+    };
+    match (tidy.canonicalize(), path.canonicalize()) {
+        (Ok(a), Ok(b)) if a != b => path.to_owned(),
+        _ => tidy,
     }
 }
 

@@ -8,6 +8,7 @@ pub mod dataset;
 mod dirs;
 pub mod idx;
 pub mod rng;
+mod tensors;
 mod toy;
 
 use dirs::{read_cifar_dir, read_idx_dir};
@@ -62,10 +63,21 @@ pub struct Images {
     pub pixels: Vec<u8>,
 }
 
+/// Images as floats (a `tensors` data set's float32 images), laid out as [`Images`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct FloatImages {
+    pub count: usize,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub values: Vec<f32>,
+}
+
 /// The inputs of one split.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Features {
     Images(Images),
+    FloatImages(FloatImages),
     /// Real-valued vectors (the toy problem), `count x dim`.
     Vectors {
         dim: usize,
@@ -77,7 +89,8 @@ pub enum Features {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawSplit {
     pub features: Features,
-    pub labels: Vec<u8>,
+    /// Class indices in `0..classes`.
+    pub labels: Vec<i64>,
 }
 
 impl RawSplit {
@@ -89,6 +102,31 @@ impl RawSplit {
     /// True when the split holds no sample.
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
+    }
+
+    /// Its first `n` samples (all if it has fewer).
+    pub fn head(&self, n: usize) -> Self {
+        let n = n.min(self.len());
+        let features = match &self.features {
+            Features::Images(i) => Features::Images(Images {
+                count: n,
+                pixels: i.pixels[..n * i.channels * i.height * i.width].to_vec(),
+                ..*i
+            }),
+            Features::FloatImages(i) => Features::FloatImages(FloatImages {
+                count: n,
+                values: i.values[..n * i.channels * i.height * i.width].to_vec(),
+                ..*i
+            }),
+            Features::Vectors { dim, values } => Features::Vectors {
+                dim: *dim,
+                values: values[..n * dim].to_vec(),
+            },
+        };
+        Self {
+            features,
+            labels: self.labels[..n].to_vec(),
+        }
     }
 }
 
@@ -121,9 +159,10 @@ impl RawDataset {
         [&self.train, &self.test]
             .iter()
             .map(|split| {
-                split.labels.len()
+                split.labels.len() * 8
                     + match &split.features {
                         Features::Images(img) => img.pixels.len(),
+                        Features::FloatImages(img) => img.values.len() * 4,
                         Features::Vectors { values, .. } => values.len() * 4,
                     }
             })
@@ -133,16 +172,27 @@ impl RawDataset {
     /// The shape of one input once on the device: `[C, H, W]` (after `pad_to`) or `[D]`.
     pub fn input_shape(&self, pad_to: Option<u32>) -> Result<Vec<i64>, DataError> {
         Ok(match &self.train.features {
-            Features::Images(img) => {
-                let (h, w) = (img.height as i64, img.width as i64);
+            Features::Images(Images {
+                channels,
+                height,
+                width,
+                ..
+            })
+            | Features::FloatImages(FloatImages {
+                channels,
+                height,
+                width,
+                ..
+            }) => {
+                let (h, w) = (*height as i64, *width as i64);
                 match pad_to.map(i64::from) {
                     Some(size) if size < h || size < w => {
                         return Err(DataError::Mismatch(format!(
                             "data.pad_to = {size}: the images are already {h}x{w}; expected a size at least that large"
                         )));
                     }
-                    Some(size) => vec![img.channels as i64, size, size],
-                    None => vec![img.channels as i64, h, w],
+                    Some(size) => vec![*channels as i64, size, size],
+                    None => vec![*channels as i64, h, w],
                 }
             }
             Features::Vectors { dim, .. } => vec![*dim as i64],
@@ -187,6 +237,12 @@ pub fn read(cfg: &DataConfig, seed: u64) -> Result<RawDataset, DataError> {
 fn read_any(cfg: &DataConfig, seed: u64) -> Result<RawDataset, DataError> {
     match (cfg.dataset, &cfg.dir) {
         (DatasetName::Toy, _) => Ok(toy::generate(cfg.toy_points.unwrap_or(10), seed)),
+        (DatasetName::Tensors, _) => match &cfg.path {
+            Some(path) => tensors::read(path),
+            None => Err(DataError::Mismatch(
+                "data.path: missing; dataset tensors reads a safetensors file with x_train, y_train, x_test, y_test".into(),
+            )),
+        },
         (DatasetName::FashionMnist, None) => read_embedded_fashion(),
         (DatasetName::FashionMnist | DatasetName::Mnist, Some(dir)) => {
             read_idx_dir(cfg.dataset, dir)
@@ -208,7 +264,7 @@ fn read_embedded_fashion() -> Result<RawDataset, DataError> {
         let labels = idx::read_labels(&at(&format!("{stem}-labels-idx1-ubyte.gz")), labels)?;
         Ok(RawSplit {
             features: Features::Images(images),
-            labels,
+            labels: labels.into_iter().map(i64::from).collect(),
         })
     };
     let (mean, std) = FASHION_MEAN_STD;

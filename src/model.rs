@@ -12,6 +12,7 @@ pub mod params;
 mod densenet;
 mod mlp;
 mod preresnet;
+pub mod torchscript;
 mod toy;
 mod vgg;
 mod wrn;
@@ -40,6 +41,23 @@ pub enum Mode {
 pub trait Network {
     /// Logits for a batch.
     fn forward(&self, x: &Tensor, mode: Mode) -> Tensor;
+
+    /// The TorchScript module behind it, if it is one.
+    fn script_module(&self) -> Option<&torchscript::ScriptModule> {
+        None
+    }
+
+    /// True if it has batch norm that it manages itself (the zoo registers its layers with
+    /// the builder instead).
+    fn has_own_batch_norm(&self) -> bool {
+        false
+    }
+
+    /// Starts a recomputation of its own BN statistics: `Mode::Accumulate` passes follow.
+    fn begin_bn_recompute(&self) {}
+
+    /// Stores the statistics accumulated since `begin_bn_recompute`.
+    fn finish_bn_recompute(&self) {}
 }
 
 /// Why a model could not be built or loaded.
@@ -91,6 +109,12 @@ impl Model {
     /// (parameters zero until [`Model::load_points`] fills them): a probe measures `k` points
     /// of its line at once.
     pub fn stacked(&self, k: i64) -> Result<Self, ModelError> {
+        if !self.can_stack() {
+            return Err(ModelError::Incompatible {
+                arch: self.cfg.arch.as_str(),
+                problem: "its copies cannot be stacked into one pass".into(),
+            });
+        }
         let builder = Builder::stacked(self.flat.device(), k);
         Self::build_with(builder, &self.cfg, &self.input_shape, self.classes)
     }
@@ -101,6 +125,9 @@ impl Model {
         input_shape: &[i64],
         classes: usize,
     ) -> Result<Self, ModelError> {
+        if cfg.arch == Arch::Torchscript {
+            return Self::load_torchscript(builder, cfg, input_shape, classes);
+        }
         let inputs = Self::check_input(cfg, input_shape, classes)?;
         let stack = builder.root().stack();
         let (net, name) = network(cfg, &builder.root(), inputs, classes as i64);
@@ -130,6 +157,58 @@ impl Model {
             classes,
             stack,
         })
+    }
+
+    /// A TorchScript module (see [`torchscript`]) with its parameters moved into the flat
+    /// vector.
+    fn load_torchscript(
+        builder: Builder,
+        cfg: &ModelConfig,
+        input_shape: &[i64],
+        classes: usize,
+    ) -> Result<Self, ModelError> {
+        let loaded = torchscript::TorchScriptNet::load(cfg.script_path()?, builder.device())?;
+        for (name, tensor, role) in loaded.params {
+            builder.adopt(name, tensor, role);
+        }
+        for (name, tensor) in loaded.buffers {
+            let _ = builder.root().buffer(&name, tensor);
+        }
+        let built = builder.finish();
+        let norm = if loaded.net.has_own_batch_norm() {
+            "BN"
+        } else {
+            "no BN"
+        };
+        Ok(Self {
+            description: format!(
+                "{} (TorchScript, {norm}, {} parameters)",
+                loaded.name,
+                group_thousands(built.flat.numel())
+            ),
+            net: Box::new(loaded.net),
+            flat: built.flat,
+            params: built.infos,
+            handles: built.handles,
+            buffers: built.buffers,
+            batch_norms: built.batch_norms,
+            objective: Objective::CrossEntropy,
+            cfg: cfg.clone(),
+            input_shape: input_shape.to_vec(),
+            classes,
+            stack: 1,
+        })
+    }
+
+    /// Whether copies of it can run side by side in one pass ([`Model::stacked`]): the zoo's
+    /// layers know how; a TorchScript module does not.
+    pub fn can_stack(&self) -> bool {
+        self.cfg.arch != Arch::Torchscript
+    }
+
+    /// The TorchScript module behind a custom model (None for the zoo's).
+    pub fn script_module(&self) -> Option<&torchscript::ScriptModule> {
+        self.net.script_module()
     }
 
     /// Copies side by side (1 for a plain model).
@@ -165,6 +244,17 @@ impl Model {
         input_shape: &[i64],
         classes: usize,
     ) -> Result<Layout, ModelError> {
+        if cfg.arch == Arch::Torchscript {
+            let loaded = torchscript::TorchScriptNet::load(cfg.script_path()?, Device::Cpu)?;
+            let shapes = |tensors: Vec<(String, Tensor)>| {
+                tensors.into_iter().map(|(n, t)| (n, t.size())).collect()
+            };
+            return Ok(Layout {
+                name: loaded.name,
+                params: shapes(loaded.params.into_iter().map(|(n, t, _)| (n, t)).collect()),
+                buffers: shapes(loaded.buffers),
+            });
+        }
         let inputs = Self::check_input(cfg, input_shape, classes)?;
         let builder = Builder::counting();
         let (_net, name) = network(cfg, &builder.root(), inputs, classes as i64);
@@ -210,6 +300,8 @@ impl Model {
                 Ok(c)
             }
             Arch::Mlp => Ok(input_shape.iter().product()),
+            // Checked by running the module on the data (`torchscript::check_forward`).
+            Arch::Torchscript => Ok(input_shape.first().copied().unwrap_or(0)),
             Arch::Toy if input_shape == [1] && classes == 2 => Ok(1),
             Arch::Toy => Err(incompatible("needs the 1-D two-class toy data".into())),
         }
@@ -255,7 +347,7 @@ impl Model {
 
     /// True if the model has batch-norm layers.
     pub fn has_bn(&self) -> bool {
-        !self.batch_norms.is_empty()
+        !self.batch_norms.is_empty() || self.net.has_own_batch_norm()
     }
 
     /// The loss the model is trained with.
@@ -336,6 +428,7 @@ impl Model {
     /// Starts an exact BN recomputation: forward passes in [`Mode::Accumulate`] follow.
     pub fn begin_bn_recompute(&self) {
         self.batch_norms.iter().for_each(|bn| bn.reset_moments());
+        self.net.begin_bn_recompute();
     }
 
     /// Stores the accumulated moments as the running statistics.
@@ -343,6 +436,7 @@ impl Model {
         for bn in &self.batch_norms {
             bn.store_moments();
         }
+        self.net.finish_bn_recompute();
     }
 
     /// True if every parameter and BN statistic is finite.
@@ -413,6 +507,7 @@ fn network(
             )
         }
         Arch::Toy => (Box::new(toy::Toy::new(s)), "toy".into()),
+        Arch::Torchscript => unreachable!("TorchScript modules are loaded, not built"),
     }
 }
 

@@ -6,6 +6,7 @@
 //! RUN_DIR/run.json           device and why, data, model, program version, start time
 //! RUN_DIR/metrics.jsonl      one MetricRow per line, appended and synced per epoch
 //! RUN_DIR/checkpoints/       latest.safetensors, epoch-NNNN.safetensors, final.safetensors
+//! RUN_DIR/model.pt           a TorchScript model's copy (and twin-model.pt, its no-BN variant)
 //! ```
 //! Whole files are written to a temporary name, synced and renamed over the old one.
 
@@ -55,6 +56,10 @@ fn io_err<'a>(
     }
 }
 
+/// The run directory's copy of a TorchScript model, and of its no-BN twin.
+pub const MODEL_COPY: &str = "model.pt";
+pub const TWIN_MODEL_COPY: &str = "twin-model.pt";
+
 /// A run directory on disk.
 #[derive(Debug, Clone)]
 pub struct RunDir {
@@ -88,8 +93,37 @@ impl RunDir {
             &dir.checkpoints_dir(),
             "cannot create the directory",
         ))?;
-        write_atomic(&dir.config_path(), experiment.to_yaml().as_bytes())?;
+        dir.store_experiment(experiment)?;
         Ok(dir)
+    }
+
+    /// Writes `experiment` as the run's config.yaml. A TorchScript model (and its no-BN twin)
+    /// is copied in first, as `model.pt` (and `twin-model.pt`), and the stored experiment
+    /// names the copies: the run stays whole if the original file changes or the run
+    /// directory moves.
+    pub fn store_experiment(&self, experiment: &Experiment) -> Result<(), RunDirError> {
+        let mut stored = experiment.clone();
+        let copies = [
+            (stored.model.path.as_mut(), MODEL_COPY),
+            (
+                stored.ablation.as_mut().and_then(|a| a.twin_model.as_mut()),
+                TWIN_MODEL_COPY,
+            ),
+        ];
+        for (path, name) in copies {
+            let Some(path) = path else { continue };
+            let copy = self.root.join(name);
+            let same = matches!(
+                (path.canonicalize(), copy.canonicalize()),
+                (Ok(a), Ok(b)) if a == b
+            );
+            if !same {
+                let bytes = std::fs::read(&*path).map_err(io_err(path, "cannot read"))?;
+                write_atomic(&copy, &bytes)?;
+            }
+            *path = PathBuf::from(name);
+        }
+        write_atomic(&self.config_path(), stored.to_yaml().as_bytes())
     }
 
     /// Opens an existing run directory.

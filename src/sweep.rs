@@ -147,7 +147,7 @@ impl SweepFile {
             fail("experiment: expected the path of the base experiment file".into())
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        let experiment = tidy_path(&base.join(experiment));
+        let experiment = crate::config::tidy_path(&base.join(experiment));
         let name = match get("name") {
             Some(v) => v
                 .as_str()
@@ -290,33 +290,6 @@ impl SweepFile {
     }
 }
 
-/// `path` without `.` and `name/..` steps (`experiments/sweeps/../quick.yaml` is
-/// `experiments/quick.yaml`), for messages and files people read; unchanged where that would
-/// name another file (a step through a symbolic link).
-fn tidy_path(path: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out: Vec<Component> = Vec::new();
-    for part in path.components() {
-        match part {
-            Component::CurDir => {}
-            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    let tidy: PathBuf = out.iter().collect();
-    let tidy = if tidy.as_os_str().is_empty() {
-        PathBuf::from(".")
-    } else {
-        tidy
-    };
-    match (tidy.canonicalize(), path.canonicalize()) {
-        (Ok(a), Ok(b)) if a != b => path.to_owned(),
-        _ => tidy,
-    }
-}
-
 fn sweep_probe(value: &serde_yaml::Value) -> Result<SweepProbe, String> {
     let mut map = value
         .as_mapping()
@@ -396,6 +369,7 @@ pub fn variant_id(index: usize, overrides: &[(String, String)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::tidy_path;
 
     fn file(yaml: &str) -> Result<SweepFile, SweepError> {
         let tmp = tempfile::tempdir().unwrap();

@@ -50,7 +50,7 @@ fn synthetic_images(n: usize) -> RawDataset {
             width: 4,
             pixels,
         }),
-        labels: (0..n).map(|i| (i % 3) as u8).collect(),
+        labels: (0..n).map(|i| (i % 3) as i64).collect(),
     };
     RawDataset {
         name: DatasetName::Mnist,

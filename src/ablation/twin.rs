@@ -1,15 +1,35 @@
 //! The no-BN twin: the same experiment (seed, data order, schedule) with `norm: none`,
 //! trained in RUN_DIR/twin-nobn/ for the BN-vs-none arm of an ablation.
 
-use crate::config::{Experiment, Norm};
+use crate::config::{Arch, Experiment, Norm};
 use crate::rundir::RunDir;
-use crate::rundir::{RunDirError, RunLock, write_atomic};
+use crate::rundir::{RunDirError, RunLock};
 use std::path::PathBuf;
 
-/// The experiment of the no-BN twin: identical but for `norm: none`.
+/// Why a run has no twin, if it cannot have one: a TorchScript model's no-BN variant cannot
+/// be derived, only named (`ablation.twin_model`).
+pub fn unavailable(experiment: &Experiment) -> Option<String> {
+    let named = experiment
+        .ablation
+        .as_ref()
+        .is_some_and(|a| a.twin_model.is_some());
+    (experiment.model.arch == Arch::Torchscript && !named).then(|| {
+        "the no-BN twin of a TorchScript model cannot be derived from it; set ablation.twin_model to the file of your no-BN variant (the twin arm is left out)".to_owned()
+    })
+}
+
+/// The experiment of the no-BN twin: identical but for `norm: none` (for a TorchScript
+/// model, its named no-BN variant; see [`unavailable`]).
 pub fn twin_of(experiment: &Experiment) -> Experiment {
     let mut twin = experiment.clone();
     twin.model.norm = Norm::None;
+    if let Some(variant) = experiment
+        .ablation
+        .as_ref()
+        .and_then(|a| a.twin_model.clone())
+    {
+        twin.model.path = Some(variant);
+    }
     twin.name = format!("{}-nobn", experiment.name);
     twin.ablation = None;
     twin
@@ -57,7 +77,7 @@ pub fn prepare(run: &RunDir, experiment: &Experiment) -> Result<PreparedTwin, Ru
                 _ => {}
             }
         }
-        write_atomic(&run_dir.config_path(), twin.to_yaml().as_bytes())?;
+        run_dir.store_experiment(&twin)?;
     }
     Ok(PreparedTwin {
         experiment: twin,

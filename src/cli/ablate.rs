@@ -115,7 +115,14 @@ pub fn analyse(
     stop: &Arc<AtomicBool>,
 ) -> anyhow::Result<bool> {
     let twin_root = ablation::twin_dir(run);
-    if config.twin && !twin_root.join("checkpoints/final.safetensors").is_file() {
+    let unavailable = ablation::twin::unavailable(experiment);
+    if let (true, Some(why)) = (config.twin, &unavailable) {
+        println!("\n{why}");
+    }
+    if config.twin
+        && unavailable.is_none()
+        && !twin_root.join("checkpoints/final.safetensors").is_file()
+    {
         println!("\ntraining the no-BN twin in {}", twin_root.display());
         if !train_twin(run, experiment, device.clone(), stop.clone())? {
             return Ok(false);

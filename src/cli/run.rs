@@ -71,6 +71,7 @@ fn check_run(args: &RunArgs) -> anyhow::Result<CheckedRun> {
     let data = valleys::data::read(&experiment.data, experiment.seed)?;
     let input_shape = data.input_shape(experiment.data.pad_to)?;
     let layout = Model::layout(&experiment.model, &input_shape, data.classes)?;
+    check_torchscript(&experiment, &data)?;
     let (train_samples, test_samples) = data.sample_counts(&experiment.data);
     let m = &experiment.model;
     if m.arch == Arch::Mlp && m.norm == Norm::Batch && train_samples < 2 {
@@ -99,6 +100,30 @@ fn check_run(args: &RunArgs) -> anyhow::Result<CheckedRun> {
         data,
         layout,
     })
+}
+
+/// Runs a TorchScript model (and its named no-BN twin) on a batch of the data: a module that
+/// does not fit the data fails here, in one line, before anything is created.
+pub fn check_torchscript(
+    experiment: &Experiment,
+    data: &valleys::data::RawDataset,
+) -> anyhow::Result<()> {
+    if experiment.model.arch != Arch::Torchscript {
+        return Ok(());
+    }
+    let twin = experiment
+        .ablation
+        .as_ref()
+        .and_then(|a| a.twin_model.as_deref());
+    for path in experiment.model.path.as_deref().into_iter().chain(twin) {
+        valleys::model::torchscript::check_with_data(
+            path,
+            &experiment.data,
+            data,
+            experiment.seed,
+        )?;
+    }
+    Ok(())
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {

@@ -17,6 +17,10 @@ pub struct AblationConfig {
     /// Settings shared by every ablation probe (range, points, subsets, seed).
     #[serde(default)]
     pub probe: ProbeSpec,
+    /// The no-BN variant of a TorchScript model (relative to the experiment file): the twin
+    /// of a custom model cannot be derived from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub twin_model: Option<std::path::PathBuf>,
 }
 
 fn yes() -> bool {
@@ -33,6 +37,7 @@ impl Default for AblationConfig {
             twin: true,
             directions: default_directions(),
             probe: ProbeSpec::default(),
+            twin_model: None,
         }
     }
 }

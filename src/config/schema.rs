@@ -55,6 +55,8 @@ named_enum! {
         Cifar100 = "cifar100",
         /// The paper's 1-D two-class toy problem (E1).
         Toy = "toy",
+        /// The user's own tensors, from a safetensors file (`data.path`).
+        Tensors = "tensors",
     }
 }
 
@@ -66,6 +68,10 @@ pub struct DataConfig {
     /// (Fashion-MNIST 10k/2k subset), which exists only for `fashion-mnist`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dir: Option<PathBuf>,
+    /// The safetensors file of dataset `tensors` (relative to the experiment file): `x_train`,
+    /// `y_train`, `x_test`, `y_test` and optionally `classes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
     /// Training-time augmentation; defaults depend on the data set.
     #[serde(default)]
     pub augment: AugmentConfig,
@@ -117,6 +123,8 @@ named_enum! {
         Mlp = "mlp",
         /// One Linear(1, 1) neuron with a sigmoid: the paper's 2-parameter toy.
         Toy = "toy",
+        /// The user's own network, a TorchScript module (`model.path`).
+        Torchscript = "torchscript",
     }
 }
 
@@ -145,6 +153,21 @@ pub struct ModelConfig {
     pub hidden: Option<u32>,
     #[serde(default)]
     pub norm: Norm,
+    /// The TorchScript file of arch `torchscript` (relative to the experiment file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+}
+
+impl ModelConfig {
+    /// The TorchScript file of a `torchscript` model.
+    pub fn script_path(&self) -> Result<&std::path::Path, crate::model::ModelError> {
+        self.path
+            .as_deref()
+            .ok_or_else(|| crate::model::ModelError::Incompatible {
+                arch: "torchscript",
+                problem: "model.path is missing; expected the module's file".into(),
+            })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

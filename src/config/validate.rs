@@ -9,7 +9,7 @@ impl Experiment {
         let (crop, flip) = match self.data.dataset {
             DatasetName::Cifar10 | DatasetName::Cifar100 => (4, true),
             DatasetName::FashionMnist => (0, true),
-            DatasetName::Mnist | DatasetName::Toy => (0, false),
+            DatasetName::Mnist | DatasetName::Toy | DatasetName::Tensors => (0, false),
         };
         aug.crop_padding.get_or_insert(crop);
         aug.flip.get_or_insert(flip);
@@ -28,6 +28,8 @@ impl Experiment {
             Arch::Vgg16 => _ = m.depth.get_or_insert(16),
             Arch::Mlp => _ = m.hidden.get_or_insert(256),
             Arch::Toy => m.norm = Norm::None,
+            // Whether it has batch norm is the module's business (found when it is loaded).
+            Arch::Torchscript => {}
         }
 
         let swa = &mut self.swa;
@@ -127,7 +129,38 @@ impl Experiment {
 
     fn validate_data(&self, bad: &Bad) -> Result<(), ConfigError> {
         let d = &self.data;
-        if d.dir.is_none() && !matches!(d.dataset, DatasetName::FashionMnist | DatasetName::Toy) {
+        let tensors = d.dataset == DatasetName::Tensors;
+        match (tensors, &d.path, &d.dir) {
+            (true, None, _) => {
+                return bad(
+                    "data.path",
+                    &"(missing)",
+                    "the safetensors file with x_train, y_train, x_test, y_test",
+                );
+            }
+            (true, Some(_), Some(dir)) => {
+                return bad(
+                    "data.dir",
+                    &dir.display(),
+                    "no dir for dataset tensors: data.path names its file",
+                );
+            }
+            (false, Some(path), _) => {
+                return bad(
+                    "data.path",
+                    &path.display(),
+                    &format!(
+                        "no path for dataset {}: it is only for dataset tensors (data.dir names a directory)",
+                        d.dataset.as_str()
+                    ),
+                );
+            }
+            _ => {}
+        }
+        if d.dir.is_none()
+            && !tensors
+            && !matches!(d.dataset, DatasetName::FashionMnist | DatasetName::Toy)
+        {
             return bad(
                 "data.dir",
                 &"(none)",
@@ -178,6 +211,26 @@ impl Experiment {
                 "toy exactly when data.dataset is toy (the 1-D toy problem needs the 1-input model)",
             );
         }
+        match (m.arch, &m.path) {
+            (Arch::Torchscript, None) => {
+                return bad(
+                    "model.path",
+                    &"(missing)",
+                    "the TorchScript file (torch.jit.save; scripts/export_model.py writes one)",
+                );
+            }
+            (Arch::Torchscript, Some(_)) | (_, None) => {}
+            (arch, Some(path)) => {
+                return bad(
+                    "model.path",
+                    &path.display(),
+                    &format!(
+                        "no path for arch {}: it is only for arch torchscript",
+                        arch.as_str()
+                    ),
+                );
+            }
+        }
         let depth = m.depth.unwrap_or(0);
         let depth_ok = match m.arch {
             Arch::Preresnet if depth < 44 => depth >= 8 && (depth - 2).is_multiple_of(6),
@@ -186,7 +239,7 @@ impl Experiment {
                 (10..=MAX_DEPTH).contains(&depth) && (depth - 4).is_multiple_of(6)
             }
             Arch::Vgg16 => depth == 16,
-            Arch::Mlp | Arch::Toy => m.depth.is_none(),
+            Arch::Mlp | Arch::Toy | Arch::Torchscript => m.depth.is_none(),
         };
         if !depth_ok {
             let expected = match m.arch {
@@ -196,6 +249,7 @@ impl Experiment {
                 Arch::Wrn | Arch::DensenetBc => "depth = 6n+4 in 10..=1000, e.g. 28 or 100",
                 Arch::Vgg16 => "16",
                 Arch::Mlp | Arch::Toy => "no depth (this model has a fixed depth)",
+                Arch::Torchscript => "no depth (the module's file defines it)",
             };
             return bad("model.depth", &depth, expected);
         }

@@ -15,7 +15,7 @@ use tch::{Device, Kind, Tensor};
 /// One split on the device.
 #[derive(Debug)]
 pub struct DeviceSplit {
-    /// Images as `u8 [N, C, H, W]`, or vectors as `f32 [N, D]`.
+    /// Images as `u8` or `f32 [N, C, H, W]`, or vectors as `f32 [N, D]`.
     pub x: Tensor,
     /// Class indices, `i64 [N]`.
     pub y: Tensor,
@@ -114,7 +114,10 @@ impl Dataset {
         if train.len < raw.train.len() || test.len < raw.test.len() {
             source += &format!("; using {} train / {} test", train.len, test.len);
         }
-        let images = matches!(raw.train.features, Features::Images(_));
+        let images = matches!(
+            raw.train.features,
+            Features::Images(_) | Features::FloatImages(_)
+        );
         let normalisation = (cfg.normalize && images).then(|| {
             let c = raw.mean.len() as i64;
             let as_tensor = |v: &[f32]| Tensor::from_slice(v).view([1, c, 1, 1]).to_device(device);
@@ -199,10 +202,15 @@ impl Dataset {
     }
 
     fn prepare(&self, x: Tensor, rng: Option<&mut ChaCha8Rng>) -> Tensor {
-        if x.kind() != Kind::Uint8 {
+        if x.dim() != 4 {
+            // Rows are used as they are.
             return x;
         }
-        let mut x = x.to_kind(Kind::Float) / 255.0;
+        let mut x = if x.kind() == Kind::Uint8 {
+            x.to_kind(Kind::Float) / 255.0
+        } else {
+            x
+        };
         if let Some(rng) = rng {
             x = augment(&x, self.augment, rng);
         }
@@ -220,9 +228,18 @@ fn to_device(
 ) -> Result<DeviceSplit, DataError> {
     let n = split.len() as i64;
     let x = match &split.features {
-        Features::Images(img) => {
-            let shape = [n, img.channels as i64, img.height as i64, img.width as i64];
-            let x = Tensor::from_slice(&img.pixels).view(shape);
+        Features::Images(_) | Features::FloatImages(_) => {
+            let (x, shape) = match &split.features {
+                Features::Images(img) => {
+                    let shape = [n, img.channels as i64, img.height as i64, img.width as i64];
+                    (Tensor::from_slice(&img.pixels).view(shape), shape)
+                }
+                Features::FloatImages(img) => {
+                    let shape = [n, img.channels as i64, img.height as i64, img.width as i64];
+                    (Tensor::from_slice(&img.values).view(shape), shape)
+                }
+                Features::Vectors { .. } => unreachable!("matched above"),
+            };
             match pad_to.map(i64::from) {
                 Some(size) if size < shape[2] || size < shape[3] => {
                     return Err(DataError::Mismatch(format!(
@@ -239,10 +256,9 @@ fn to_device(
         }
         Features::Vectors { dim, values } => Tensor::from_slice(values).view([n, *dim as i64]),
     };
-    let labels: Vec<i64> = split.labels.iter().map(|&l| i64::from(l)).collect();
     Ok(DeviceSplit {
         x: x.to_device(device),
-        y: Tensor::from_slice(&labels).to_device(device),
+        y: Tensor::from_slice(&split.labels).to_device(device),
         len: split.len(),
     })
 }
@@ -290,7 +306,7 @@ mod tests {
                 width: w,
                 pixels,
             }),
-            labels: (0..n).map(|i| (i % 10) as u8).collect(),
+            labels: (0..n).map(|i| (i % 10) as i64).collect(),
         };
         RawDataset {
             name: DatasetName::Mnist,

@@ -48,7 +48,7 @@ pub(super) fn read_idx_dir(name: DatasetName, dir: &Path) -> Result<RawDataset, 
         }
         Ok(RawSplit {
             features: Features::Images(images),
-            labels,
+            labels: labels.into_iter().map(i64::from).collect(),
         })
     };
     let (mean, std) = match name {
@@ -140,7 +140,7 @@ pub(super) fn read_cifar_dir(name: DatasetName, dir: &Path) -> Result<RawDataset
         let images = all.expect("at least one file");
         Ok(RawSplit {
             features: Features::Images(images),
-            labels,
+            labels: labels.into_iter().map(i64::from).collect(),
         })
     };
     let train = read_split(&train_files)?;

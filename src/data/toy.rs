@@ -12,7 +12,7 @@ pub fn generate(points: usize, seed: u64) -> RawDataset {
         let mut rng = stream(seed, Purpose::Synthetic, &[key]);
         let mut values = Vec::with_capacity(2 * per_class);
         let mut labels = Vec::with_capacity(2 * per_class);
-        for (label, centre) in [(0u8, 1.0f64), (1, -1.0)] {
+        for (label, centre) in [(0i64, 1.0f64), (1, -1.0)] {
             for _ in 0..per_class {
                 values.push((centre + standard_normal(&mut rng)) as f32);
                 labels.push(label);
@@ -44,7 +44,7 @@ mod tests {
         let Features::Vectors { values, .. } = &d.test.features else {
             panic!("toy data are vectors")
         };
-        let mean = |label: u8| {
+        let mean = |label: i64| {
             let xs: Vec<f64> = values
                 .iter()
                 .zip(&d.test.labels)

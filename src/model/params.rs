@@ -95,6 +95,17 @@ impl Builder {
         }
     }
 
+    /// The device tensors are created on.
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// Takes an existing tensor (a loaded module's parameter) as a parameter; like the ones
+    /// [`Scope::param`] creates, it becomes a view of the flat vector in [`Builder::finish`].
+    pub fn adopt(&self, name: String, tensor: Tensor, role: Role) {
+        self.params.borrow_mut().push((name, tensor, role));
+    }
+
     /// Names and shapes of the parameters and buffers built so far.
     pub(super) fn shapes(&self) -> (Shapes, Shapes) {
         let params = self.params.borrow();

@@ -284,11 +284,21 @@ fn probe(
         observer.point(&id, index, &point);
         points[index] = Some(point);
     }
-    let k = spec
+    let mut k = spec
         .point_batch
         .unwrap_or_else(|| default_point_batch(centre.flat().device().is_cuda()))
         .min(grid.len())
         .max(1);
+    if k > 1 && !centre.can_stack() {
+        // Stacking copies needs the zoo's layers; a TorchScript module runs one copy a pass.
+        if spec.point_batch.is_some_and(|n| n > 1) {
+            observer.note(
+                &id,
+                &format!("point_batch {k}: a TorchScript model is evaluated one point per pass"),
+            );
+        }
+        k = 1;
+    }
     let stacked = if k > 1 {
         Some(
             centre

@@ -73,10 +73,9 @@ pub fn prepare(
         }
         return Ok(Resumption::Recovered(recovered));
     }
-    let current = std::fs::read_to_string(run.config_path()).unwrap_or_default();
-    let yaml = experiment.to_yaml();
-    if current != yaml {
-        write_atomic(&run.config_path(), yaml.as_bytes()).map_err(CheckpointError::from)?;
+    if experiment != stored {
+        run.store_experiment(experiment)
+            .map_err(CheckpointError::from)?;
     }
     Ok(Resumption::From(state))
 }

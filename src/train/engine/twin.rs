@@ -75,6 +75,11 @@ impl Engine {
                 .log("the no-BN twin will start when this run ends (one CPU run at a time)");
             return Ok(());
         }
+        if let Some(why) = crate::ablation::twin::unavailable(&self.exp) {
+            self.events.log(why);
+            self.twin.done = true;
+            return Ok(());
+        }
         self.twin.queued = false;
         let Some(launcher) = self.twin.launcher.as_ref() else {
             self.events

@@ -1,0 +1,294 @@
+//! A TorchScript model and safetensors data through the whole program: training, resuming,
+//! probes, the twin, bad modules; and the zoo's PreResNet-8 exported to TorchScript training
+//! like the native one.
+
+mod common;
+
+use common::{metrics_without_times, run, train, write};
+use std::path::{Path, PathBuf};
+use valleys::config::Experiment;
+use valleys::model::Model;
+use valleys::protocol::{Iterate, MetricRow, Split};
+use valleys::rundir::RunDir;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("assets/torchscript")
+        .join(name)
+}
+
+/// The fixture conv net with BN on the fixture images, two epochs.
+fn convbn() -> String {
+    format!(
+        "\
+name: ts
+data: {{dataset: tensors, path: {}, augment: {{flip: true}}}}
+model: {{arch: torchscript, path: {}}}
+train: {{epochs: 2, batch_size: 64, lr: 0.05, weight_decay: 5.0e-4}}
+swa: {{start_epoch: 1}}
+",
+        fixture("images.safetensors").display(),
+        fixture("convbn.pt").display()
+    )
+}
+
+fn rows(run_dir: &Path) -> Vec<MetricRow> {
+    RunDir::open(run_dir).unwrap().read_metrics().unwrap()
+}
+
+#[test]
+fn a_torchscript_run_trains_resumes_bit_identically_and_probes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let whole = train(d, &convbn(), "whole");
+    let measured = rows(&whole);
+    assert_eq!(measured.iter().map(|r| r.epoch).max(), Some(2));
+    assert!(
+        measured
+            .iter()
+            .any(|r| (r.epoch, r.iterate, r.split) == (2, Iterate::Swa, Split::Test))
+    );
+
+    // The run keeps its own copy of the module and names it relative to itself.
+    let stored = std::fs::read_to_string(whole.join("config.yaml")).unwrap();
+    assert!(stored.contains("path: model.pt"), "{stored}");
+    assert_eq!(
+        std::fs::read(whole.join("model.pt")).unwrap(),
+        std::fs::read(fixture("convbn.pt")).unwrap()
+    );
+
+    // Stopped after one epoch and resumed: the same numbers and the same final weights.
+    let said = run(
+        d,
+        &[
+            "run",
+            "train.yaml",
+            "--headless",
+            "--out",
+            "halves",
+            "--set",
+            "train.epochs=1",
+        ],
+    );
+    assert_eq!(said.code, Some(0), "{said:?}");
+    let said = run(
+        d,
+        &[
+            "run",
+            "--resume",
+            "halves",
+            "--headless",
+            "--set",
+            "train.epochs=2",
+        ],
+    );
+    assert_eq!(said.code, Some(0), "{said:?}");
+    assert_eq!(
+        metrics_without_times(&whole),
+        metrics_without_times(&d.join("halves"))
+    );
+    let tensors = |run: &Path| {
+        let mut all =
+            tch::Tensor::read_safetensors(run.join("checkpoints/final.safetensors")).unwrap();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    };
+    let (a, b) = (tensors(&whole), tensors(&d.join("halves")));
+    assert_eq!(a.len(), b.len());
+    for ((name, x), (other, y)) in a.iter().zip(&b) {
+        assert_eq!(name, other);
+        assert!(x.equal(y), "{name} differs after the resume");
+    }
+
+    // A probe of the saved run, with stacked points asked for: one point per pass, said once.
+    let said = run(
+        d,
+        &[
+            "probe",
+            "whole",
+            "--points",
+            "5",
+            "--point-batch",
+            "4",
+            "--test-subset",
+            "64",
+        ],
+    );
+    assert_eq!(said.code, Some(0), "{said:?}");
+    let all = format!("{}{}", said.stdout, said.stderr);
+    assert!(
+        all.contains("a TorchScript model is evaluated one point per pass"),
+        "{all}"
+    );
+    let probes = std::fs::read_dir(whole.join("probes")).unwrap().count();
+    assert!(probes >= 2, "a .json and a .csv");
+}
+
+#[test]
+fn without_a_named_variant_the_twin_arm_is_left_out_with_a_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let yaml = convbn().replace("epochs: 2", "epochs: 1")
+        + "ablation: {directions: 2, probe: {points: 5, test_subset: 64, train_subset: 64, bn_subset: 64}}\n";
+    write(d, "a.yaml", &yaml);
+    let said = run(d, &["run", "a.yaml", "--headless", "--out", "r"]);
+    assert_eq!(said.code, Some(0), "{said:?}");
+    let all = format!("{}{}", said.stdout, said.stderr);
+    assert!(
+        all.contains("the no-BN twin of a TorchScript model cannot be derived from it; set ablation.twin_model"),
+        "{all}"
+    );
+    assert!(!d.join("r/twin-nobn").exists());
+    assert!(d.join("r/ablations").is_dir(), "the other arms ran");
+}
+
+#[test]
+fn bad_modules_and_data_are_one_line_and_create_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::write(d.join("garbage.pt"), b"not a module").unwrap();
+    let yaml = convbn();
+    let convbn_path = fixture("convbn.pt").display().to_string();
+    let images = fixture("images.safetensors").display().to_string();
+    let cases: Vec<(String, &str)> = vec![
+        (
+            yaml.replace(&convbn_path, "garbage.pt"),
+            "garbage.pt: not a TorchScript module",
+        ),
+        (
+            yaml.replace(&convbn_path, &fixture("noparams.pt").display().to_string()),
+            "the module has no parameters",
+        ),
+        (
+            yaml.replace(&convbn_path, &fixture("nanout.pt").display().to_string()),
+            "is not finite",
+        ),
+        (
+            yaml.replace(&convbn_path, &fixture("mlp.pt").display().to_string()),
+            "the module fails on a batch of the data, shape [2, 1, 28, 28]",
+        ),
+        (
+            yaml.replace(&images, &fixture("rows.safetensors").display().to_string()),
+            "the module fails on a batch of the data, shape [2, 20]",
+        ),
+        (
+            yaml.replace(
+                &images,
+                &fixture("golden.safetensors").display().to_string(),
+            ),
+            "key x_train is missing (the file holds direction, sgd_two_steps",
+        ),
+        (
+            yaml.replace(
+                "model: {arch: torchscript, path: ",
+                "model: {arch: torchscript, depth: 8, path: ",
+            ),
+            "model.depth = 8: expected no depth",
+        ),
+        (
+            yaml.replace(&format!(", path: {convbn_path}"), ""),
+            "model.path = (missing)",
+        ),
+    ];
+    for (text, expected) in cases {
+        write(d, "bad.yaml", &text);
+        let said = run(d, &["run", "bad.yaml", "--headless", "--out", "never"]);
+        assert_eq!(said.code, Some(2), "{expected}: {said:?}");
+        assert!(
+            said.stderr.contains(expected),
+            "{expected}: {}",
+            said.stderr
+        );
+        assert_eq!(said.stderr.trim_end().lines().count(), 1, "{}", said.stderr);
+        assert!(!said.stderr.contains("panicked"), "{}", said.stderr);
+        assert!(
+            !d.join("never").exists(),
+            "{expected}: a run directory was created"
+        );
+    }
+}
+
+#[test]
+fn paths_are_relative_to_the_experiment_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nets = tmp.path().join("project/nets");
+    std::fs::create_dir_all(&nets).unwrap();
+    std::fs::copy(fixture("convbn.pt"), nets.join("my_net.pt")).unwrap();
+    std::fs::copy(fixture("images.safetensors"), nets.join("data.safetensors")).unwrap();
+    let yaml = write(
+        &tmp.path().join("project/experiments"),
+        "mine.yaml",
+        "name: mine\n\
+         data: {dataset: tensors, path: ../nets/data.safetensors}\n\
+         model: {arch: torchscript, path: ../nets/my_net.pt}\n\
+         train: {epochs: 1, batch_size: 64, lr: 0.05}\n",
+    );
+    let e = Experiment::load(&yaml, &[]).unwrap();
+    assert_eq!(
+        e.model.path.unwrap().canonicalize().unwrap(),
+        nets.join("my_net.pt").canonicalize().unwrap()
+    );
+    assert_eq!(
+        e.data.path.unwrap().canonicalize().unwrap(),
+        nets.join("data.safetensors").canonicalize().unwrap()
+    );
+}
+
+/// The zoo's PreResNet-8, exported to TorchScript by the fixture script with the same tensor
+/// names and filled with valleys' own initial weights for the seed, trains like the native
+/// model: same data order, augmentation and schedule, so the same numbers up to float
+/// rounding. (SWA is off: the average's BN statistics are recomputed as update_bn does for a
+/// TorchScript model, per-batch averages, and as exact pass moments for the zoo.)
+#[test]
+fn the_zoo_preresnet8_as_torchscript_trains_like_the_native_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let native_yaml = "\
+name: native
+seed: 3
+data: {dataset: fashion-mnist, train_subset: 1024, test_subset: 512}
+model: {arch: preresnet, depth: 8}
+train: {epochs: 2, batch_size: 128, lr: 0.05, weight_decay: 5.0e-4}
+swa: {enabled: false}
+eval: {train_subset: 512}
+";
+    // valleys' initial weights for seed 3, as its engine draws them.
+    tch::manual_seed(3);
+    let native_exp = Experiment::from_yaml(native_yaml, "native.yaml", &[]).unwrap();
+    let native = Model::build(&native_exp.model, &[1, 28, 28], 10, tch::Device::Cpu).unwrap();
+    let script_yaml = native_yaml.replace("name: native", "name: script").replace(
+        "model: {arch: preresnet, depth: 8}",
+        &format!(
+            "model: {{arch: torchscript, path: {}}}",
+            d.join("init.pt").display()
+        ),
+    );
+    let mut script_exp = Experiment::from_yaml(&script_yaml, "script.yaml", &[]).unwrap();
+    script_exp.model.path = Some(fixture("preresnet8.pt"));
+    let script = Model::build(&script_exp.model, &[1, 28, 28], 10, tch::Device::Cpu).unwrap();
+    let theirs: std::collections::HashMap<String, tch::Tensor> =
+        script.named_state().into_iter().collect();
+    for (name, tensor) in native.named_state() {
+        let target = theirs
+            .get(&name)
+            .unwrap_or_else(|| panic!("the exported PreResNet-8 has no {name}"));
+        assert_eq!(target.size(), tensor.size(), "{name}");
+        tch::no_grad(|| target.shallow_clone().copy_(&tensor));
+    }
+    script
+        .script_module()
+        .unwrap()
+        .save(&d.join("init.pt"))
+        .unwrap();
+
+    let native_run = train(d, native_yaml, "native");
+    let script_run = train(d, &script_yaml, "script");
+    let (a, b) = (rows(&native_run), rows(&script_run));
+    assert_eq!(a.iter().map(|r| r.epoch).max(), Some(2));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!((x.epoch, x.iterate, x.split), (y.epoch, y.iterate, y.split));
+        assert!((x.loss - y.loss).abs() < 1e-4, "{x:?} vs {y:?}");
+        assert!((x.acc - y.acc).abs() < 1e-4, "{x:?} vs {y:?}");
+    }
+}
