@@ -9,6 +9,7 @@ Run with torch 2.11.0 (the libtorch valleys links):  python scripts/make_torchsc
   convnobn.pt      the same net without batch norm (its no-BN twin), with the same weights
   convbn-trained.pt   convbn.pt after 20 epochs of SGD on images.safetensors
   mlp.pt           a two-layer perceptron with dropout, for 20-feature rows, 5 classes
+  mlpbn.pt         a two-layer perceptron with BatchNorm1d, for the same rows
   preresnet8.pt    valleys' preresnet-8 (same structure and tensor names), for 1x28x28 images
   noparams.pt, nanout.pt   bad modules: no parameters; NaN logits
   images.safetensors  uint8 images: the first 384 / 128 samples of the embedded Fashion-MNIST
@@ -166,6 +167,9 @@ def main() -> None:
     net.eval()
     torch.jit.script(net).save(str(OUT / "convbn-trained.pt"))
     torch.jit.script(Mlp()).save(str(OUT / "mlp.pt"))
+    torch.jit.script(nn.Sequential(nn.Linear(20, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Linear(32, 5))).save(
+        str(OUT / "mlpbn.pt")
+    )
     torch.jit.script(PreResNet8()).save(str(OUT / "preresnet8.pt"))
     # Bad modules: one without parameters, and one whose logits are NaN.
     torch.jit.script(nn.Flatten()).save(str(OUT / "noparams.pt"))

@@ -240,7 +240,16 @@ impl TorchScriptNet {
                         }
                     }
                 });
-                let out = self.module.forward(x)?;
+                let out = match self.module.forward(x) {
+                    Ok(out) => out,
+                    // A last batch of one sample, which a BatchNorm1d refuses in training
+                    // mode: left out of the average, as `drop_last` would leave it out.
+                    Err(_) if x.size().first() == Some(&1) => {
+                        self.set_flags(Flags::None)?;
+                        return self.module.forward(x);
+                    }
+                    Err(e) => return Err(e),
+                };
                 tch::no_grad(|| {
                     let mut sums = self.sums.borrow_mut();
                     let sums = sums.get_or_insert_with(|| Sums {

@@ -208,8 +208,13 @@ impl Engine {
     /// Optimiser steps per epoch (the last batch may be smaller).
     pub fn batches_per_epoch(&self) -> u32 {
         // Only an MLP's BN normalises each feature over the batch alone; a convolution's
-        // also spans the pixels, so a single image still has a variance.
-        let bn_over_samples = self.sgd.has_bn() && self.exp.model.arch == crate::config::Arch::Mlp;
+        // also spans the pixels, so a single image still has a variance. A TorchScript
+        // module may have either (and PyTorch refuses a BatchNorm1d batch of one).
+        let bn_over_samples = self.sgd.has_bn()
+            && matches!(
+                self.exp.model.arch,
+                crate::config::Arch::Mlp | crate::config::Arch::Torchscript
+            );
         batches_per_epoch(
             self.data.train.len,
             self.exp.train.batch_size as usize,

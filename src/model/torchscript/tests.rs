@@ -278,3 +278,32 @@ fn bad_modules_are_one_line_each() {
         );
     }
 }
+
+#[test]
+fn a_batch_norm_1d_recompute_leaves_out_a_last_batch_of_one() {
+    let r = data("rows.safetensors");
+    let m = model("mlpbn.pt", &r);
+    assert!(m.has_bn());
+    let (x, _) = r.eval_batch(&r.train, 0, 65);
+    tch::no_grad(|| {
+        m.begin_bn_recompute();
+        let _ = m.forward(&x.narrow(0, 0, 64), Mode::Accumulate);
+        let _ = m.forward(&x.narrow(0, 64, 1), Mode::Accumulate);
+        m.finish_bn_recompute();
+    });
+    // The statistics are the 64-sample batch's: its mean and unbiased variance.
+    let (name, mean) = &m.buffers()[0];
+    assert_eq!(name, "1.running_mean");
+    let hidden = tch::no_grad(|| {
+        m.script_module()
+            .unwrap()
+            .named_parameters()
+            .map(|p| x.narrow(0, 0, 64).linear(&p[0].1, Some(&p[1].1)))
+            .unwrap()
+    });
+    let expected = hidden.mean_dim(0, false, Kind::Float);
+    assert!(max_difference(mean, &expected) < 1e-5);
+    let var = &m.buffers()[1].1;
+    let expected = hidden.var_dim(0, true, false);
+    assert!(max_difference(var, &expected) < 1e-4);
+}
