@@ -292,3 +292,107 @@ eval: {train_subset: 512}
         assert!((x.acc - y.acc).abs() < 1e-4, "{x:?} vs {y:?}");
     }
 }
+
+/// A Python with torch 2.11.0 for scripts/export_model.py: VALLEYS_TEST_PYTHON, or the
+/// benchmarks' bench/.venv (make bench); None (the test says it was skipped) otherwise.
+fn python_with_torch() -> Option<PathBuf> {
+    let candidates = std::env::var_os("VALLEYS_TEST_PYTHON")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/.venv/bin/python")]);
+    candidates.into_iter().find(|python| {
+        std::process::Command::new(python)
+            .args([
+                "-c",
+                "import torch, safetensors; assert torch.__version__.startswith('2.11.0')",
+            ])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+#[test]
+fn export_model_py_writes_a_module_and_data_that_valleys_trains() {
+    let Some(python) = python_with_torch() else {
+        eprintln!(
+            "skipped: no Python with torch 2.11.0 and safetensors (set VALLEYS_TEST_PYTHON or run make bench once)"
+        );
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write(d, "mypkg/__init__.py", "");
+    write(
+        d,
+        "mypkg/nets.py",
+        "import torch, torch.nn as nn\n\
+         def build_net():\n\
+         \x20   return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),\n\
+         \x20       nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.3), nn.Linear(8, 4))\n\
+         def traced_bn():\n\
+         \x20   return nn.Sequential(nn.Flatten(), nn.Linear(12, 4), nn.BatchNorm1d(4))\n\
+         class Fake:\n\
+         \x20   def __init__(self, root, train=True):\n\
+         \x20       n = 48 if train else 16\n\
+         \x20       g = torch.Generator().manual_seed(int(train))\n\
+         \x20       self.data = (torch.rand(n, 8, 8, 3, generator=g) * 255).to(torch.uint8).numpy()\n\
+         \x20       self.targets = [i % 4 for i in range(n)]\n",
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/export_model.py");
+    let export = |args: &[&str]| {
+        std::process::Command::new(&python)
+            .arg(&script)
+            .args(args)
+            .current_dir(d)
+            .output()
+            .unwrap()
+    };
+    let out = export(&[
+        "mypkg.nets:build_net",
+        "--out",
+        "nets/net.pt",
+        "--data",
+        "mypkg.nets:Fake:/nowhere",
+    ]);
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(printed.contains("scripted"), "{printed}");
+    assert!(
+        printed.contains("model:\n  arch: torchscript\n  path: nets/net.pt"),
+        "{printed}"
+    );
+    // A traced module with batch norm keeps its tracing mode: refused, in one line.
+    let out = export(&[
+        "mypkg.nets:traced_bn",
+        "--out",
+        "nets/t.pt",
+        "--input-shape",
+        "3,2,2",
+        "--trace",
+    ]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(said.contains("make the model scriptable"), "{said}");
+    assert!(!d.join("nets/t.pt").exists());
+
+    write(
+        d,
+        "mine.yaml",
+        "name: mine\n\
+         data: {dataset: tensors, path: nets/data.safetensors, augment: {crop_padding: 2, flip: true}}\n\
+         model: {arch: torchscript, path: nets/net.pt}\n\
+         train: {epochs: 2, batch_size: 16, lr: 0.05}\n",
+    );
+    let said = run(d, &["run", "mine.yaml", "--headless", "--out", "r"]);
+    assert_eq!(said.code, Some(0), "{said:?}");
+    assert!(
+        said.stdout
+            .contains("net.pt (TorchScript, BN, 276 parameters)"),
+        "{}",
+        said.stdout
+    );
+}
