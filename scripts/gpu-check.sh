@@ -10,7 +10,8 @@
 # interpolation and 5 random directions) with seconds per point; `valleys bench train` against
 # bench/reference.py (PyTorch) for PreResNet-20 and PreResNet-164 on CIFAR-shaped data; the
 # dashboard in tmux on a device run with the no-BN twin training beside it (one screen
-# captured); the peak GPU memory seen by nvidia-smi while all of this ran.
+# captured); a TorchScript model on safetensors data (experiments/torchscript.yaml) trained and
+# probed on the device; the peak GPU memory seen by nvidia-smi while all of this ran.
 #
 # Any CUDA problem fails the check: a non-zero exit and one line `gpu-check: FAILED: ...`.
 # --device cpu --small runs every step on the CPU with small sizes (the test suite does, so the
@@ -257,6 +258,19 @@ echo "$stacked"
 record point_batch "$stacked"
 "$python" -c 'import json,sys; sys.exit(0 if json.loads(sys.argv[1])["largest_difference"] <= 1e-4 else 1)' "$stacked" ||
     fail "points measured 16 at a time differ from points measured one by one: $stacked"
+
+step "a TorchScript model and safetensors data on $device (experiments/torchscript.yaml, 5 epochs, a probe)"
+"$valleys" run experiments/torchscript.yaml --headless --device "$device" --out "$work/run-torchscript" \
+    --set train.epochs=5 --set swa.start_epoch=3 --set ablation=null \
+    > "$work/torchscript.log" 2>&1 || fail "TorchScript run: $(tail -n1 "$work/torchscript.log")"
+grep -E '^(device|finished)' "$work/torchscript.log"
+"$valleys" probe "$work/run-torchscript" --device "$device" --direction uniform --points 11 \
+    > "$work/probe-torchscript.log" 2>&1 || fail "TorchScript probe: $(tail -n1 "$work/probe-torchscript.log")"
+grep '^cost' "$work/probe-torchscript.log"
+grep -q "^device: $device" "$work/torchscript.log" || [ "$device" = cpu ] ||
+    fail "the TorchScript run did not train on $device: $(grep '^device' "$work/torchscript.log")"
+record torchscript "$("$python" -c 'import json, sys; print(json.dumps({"finished": sys.argv[1], "probe_cost": sys.argv[2]}))' \
+    "$(grep '^finished' "$work/torchscript.log")" "$(grep '^cost' "$work/probe-torchscript.log")")"
 
 if [ $small = 0 ]; then
     step "the probe target: 100 directions x 41 points through a PreResNet-164, 10 000 + 10 000 samples, BN on 2 000"
