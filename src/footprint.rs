@@ -83,6 +83,7 @@ impl Footprint {
             crate::config::Arch::Mlp => "model.hidden",
             crate::config::Arch::Wrn => "model.width and model.depth",
             crate::config::Arch::Toy => "the model",
+            crate::config::Arch::Torchscript => "the module in model.path",
             _ => "model.depth",
         };
         let cause = if self.parameter_bytes >= self.data_bytes

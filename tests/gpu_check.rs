@@ -52,6 +52,19 @@ fn the_gpu_check_runs_every_step_on_the_cpu_with_small_sizes() {
     // On a CPU the twin waits for the run; it trained, and the dashboard was captured.
     assert_eq!(doc["twin"]["beside_the_run"], false, "{doc}");
     assert!(doc["twin"]["twin_seconds"].as_f64().unwrap() > 0.0);
+    let torchscript = &doc["torchscript"];
+    assert!(
+        torchscript["finished"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("finished in")),
+        "{doc}"
+    );
+    assert!(
+        torchscript["probe_cost"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("cost:")),
+        "{doc}"
+    );
     let screen = std::fs::read_to_string(out.join("dashboard.txt")).unwrap();
     assert!(screen.contains("valleys · quick"), "{screen}");
     assert!(out.join("gpu-check.log").is_file());
