@@ -299,13 +299,17 @@ fn run(
     Ok(())
 }
 
-/// The no-BN twin's stored curves, for the ablation view.
+/// The no-BN twin's stored curves (and how it ended, if it did), for the ablation view.
 fn send_twin_history(run_dir: &RunDir, sink: &EventSink) {
     let twin = crate::ablation::twin_dir(run_dir);
     if let Ok(twin) = RunDir::open(&twin) {
         let history = crate::follow::history(&twin);
         if !history.rows.is_empty() {
             sink.send(Event::Twin(Box::new(Event::History(Box::new(history)))));
+            // A twin that is over says so, or the dashboard would show it as still training.
+            if let Some(outcome) = twin.outcome() {
+                sink.send(Event::Twin(Box::new(Event::Finished(outcome))));
+            }
         }
     }
 }
