@@ -9,6 +9,7 @@
 pub mod direction;
 pub mod hessian;
 pub mod offline;
+pub mod plane;
 pub mod range;
 pub mod runner;
 pub mod scan;

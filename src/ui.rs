@@ -7,6 +7,7 @@ pub mod braille;
 pub mod chart;
 pub mod curves;
 pub mod form;
+pub mod heatmap;
 pub mod keymap;
 pub mod screenshot;
 pub mod series;

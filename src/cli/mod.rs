@@ -5,6 +5,7 @@ mod ablate;
 mod bench;
 mod info;
 mod open;
+mod plane;
 mod probe;
 mod report;
 mod run;
@@ -42,6 +43,9 @@ enum Command {
     /// Probe a saved checkpoint along a line: loss curves, asymmetry score, files in
     /// RUN_DIR/probes/.
     Probe(probe::ProbeArgs),
+    /// The loss over a plane through a saved checkpoint (SWA, SGD and a random direction, or
+    /// two random directions) as a heatmap; files in RUN_DIR/planes/.
+    Plane(plane::PlaneArgs),
     /// Batch-norm ablations of a finished run: BN-only vs non-BN vs all directions, BN
     /// statistics recomputed vs frozen vs per batch, and N directions per arm, against the
     /// run's no-BN twin (trained first with --twin).
@@ -193,6 +197,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ablate(args) => {
             let stop = signal_flag()?;
             if ablate::run(&args, &stop)? {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Ok(ExitCode::from(EXIT_STOPPED))
+            }
+        }
+        Command::Plane(args) => {
+            let stop = signal_flag()?;
+            if plane::run(&args, &stop)? {
                 Ok(ExitCode::SUCCESS)
             } else {
                 Ok(ExitCode::from(EXIT_STOPPED))

@@ -1,0 +1,346 @@
+//! `valleys plane RUN_DIR`: the loss over a plane through a saved checkpoint (SWA and SGD and a
+//! random direction, or two random directions), filled coarse to fine; prints the heatmap and
+//! writes RUN_DIR/planes/<id>.json and .csv.
+
+use clap::Args;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use valleys::config::probe::samples;
+use valleys::error::{BadInput, BadInputExt};
+use valleys::headless;
+use valleys::probe::offline::SavedRun;
+use valleys::probe::plane::{self, PlaneKind, PlaneObserver, PlanePoint, PlaneResult, PlaneSpec};
+use valleys::probe::runner::ProbeError;
+use valleys::probe::{BiasBn, BnMode, CentreKind, DirectionKind, Normalisation, ParamGroup};
+use valleys::runtime::{self, DeviceRequest};
+use valleys::ui::heatmap::{self, Grid, Mark, Scale, Shading};
+
+#[derive(Args)]
+pub struct PlaneArgs {
+    /// The run directory, e.g. runs/quick-20261127-101500.
+    pub run_dir: PathBuf,
+    /// Checkpoint: latest, final, epoch-NNNN, or a path.
+    #[arg(long, default_value = "latest")]
+    pub checkpoint: String,
+    /// swa-sgd: through SWA (0, 0) and SGD (1, 0) and a random direction (needs an average);
+    /// random: two random directions through --centre.
+    #[arg(long, value_enum)]
+    pub plane: Option<PlaneKind>,
+    /// The centre of a random plane.
+    #[arg(long, value_enum)]
+    pub centre: Option<CentreKind>,
+    /// How the random direction(s) are drawn (default gaussian).
+    #[arg(long, value_enum)]
+    pub direction: Option<DirectionKind>,
+    /// How a Gaussian direction is scaled (default filter, as Li et al.).
+    #[arg(long, value_enum)]
+    pub norm: Option<Normalisation>,
+    /// What layer/filter normalisation does with biases and BN.
+    #[arg(long = "bias-bn", value_enum)]
+    pub bias_bn: Option<BiasBn>,
+    /// Parameters the plane moves.
+    #[arg(long, value_enum)]
+    pub params: Option<ParamGroup>,
+    /// Grid points, NxM (default 21x21).
+    #[arg(long, value_parser = plane::parse_points)]
+    pub points: Option<(usize, usize)>,
+    /// x range FROM:TO (default -0.5:1.5 for swa-sgd, -1:1 for random).
+    #[arg(long, value_parser = plane::parse_range, allow_hyphen_values = true)]
+    pub x: Option<(f64, f64)>,
+    /// y range FROM:TO (default -1:1).
+    #[arg(long, value_parser = plane::parse_range, allow_hyphen_values = true)]
+    pub y: Option<(f64, f64)>,
+    /// BN statistics at each point.
+    #[arg(long, value_enum)]
+    pub bn: Option<BnMode>,
+    /// Training samples the training loss is measured on, or `all` (default: the run's own
+    /// evaluation subset).
+    #[arg(long = "train-subset", value_parser = samples::parse)]
+    pub train_subset: Option<usize>,
+    /// Test samples the test loss is measured on, or `all` (the default).
+    #[arg(long = "test-subset", value_parser = samples::parse)]
+    pub test_subset: Option<usize>,
+    /// Training samples of each BN recomputation, or `all` (default: the run's own pass).
+    #[arg(long = "bn-subset", value_parser = samples::parse)]
+    pub bn_subset: Option<usize>,
+    /// Seed of the random direction(s) (default: the experiment's).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Colour the heatmap by the test loss (default), the training loss, or their gap.
+    #[arg(long, value_enum, default_value = "test")]
+    pub show: Show,
+    /// A log colour scale.
+    #[arg(long)]
+    pub log: bool,
+    /// A shaded ASCII heatmap instead of colour (also when stdout is not a terminal).
+    #[arg(long)]
+    pub ascii: bool,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+}
+
+/// Which loss the heatmap shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Show {
+    Test,
+    Train,
+    /// Test minus training loss.
+    Gap,
+}
+
+impl PlaneArgs {
+    /// The spec these flags ask for.
+    pub fn spec(&self) -> PlaneSpec {
+        let mut s = PlaneSpec::for_kind(self.plane.unwrap_or_default());
+        macro_rules! set {
+            ($($field:ident),*) => { $( if let Some(v) = self.$field { s.$field = v; } )* };
+        }
+        set!(centre, direction, norm, bias_bn, params, points, x, y, bn);
+        (s.train_subset, s.test_subset, s.bn_subset, s.seed) = (
+            self.train_subset,
+            self.test_subset,
+            self.bn_subset,
+            self.seed,
+        );
+        s
+    }
+}
+
+/// Says what the plane will cost, and how far it is; cancels on a signal.
+struct Console<'a> {
+    stop: &'a AtomicBool,
+    tty: bool,
+    id: String,
+    total: usize,
+    started: Instant,
+    last_line: Instant,
+    last_tenth: usize,
+}
+
+impl PlaneObserver for Console<'_> {
+    fn started(&mut self, id: &str, total: usize, seconds_per_point: f64) {
+        self.id = id.to_owned();
+        self.total = total;
+        self.started = Instant::now();
+        eprintln!(
+            "plane {id}: {total} points, ~{seconds_per_point:.2} s a point ≈ {}, coarse to fine (every 4th point first)",
+            headless::clock(seconds_per_point * total as f64)
+        );
+    }
+
+    fn point(&mut self, done: usize, _i: usize, _j: usize, _point: &PlanePoint) {
+        let line = format!(
+            "  {}: {done}/{} points · {}",
+            self.id,
+            self.total,
+            headless::elapsed_and_left(self.started.elapsed().as_secs_f64(), done, self.total)
+        );
+        if self.tty {
+            eprint!("\r\x1b[2K{line}");
+            if done == self.total {
+                eprintln!();
+            }
+            return;
+        }
+        let tenth = done * 10 / self.total.max(1);
+        if tenth > self.last_tenth || self.last_line.elapsed() >= Duration::from_secs(30) {
+            self.last_tenth = tenth;
+            self.last_line = Instant::now();
+            eprintln!("{line}");
+        }
+    }
+
+    fn cancelled(&mut self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// Runs the command; returns true if the plane completed.
+pub fn run(args: &PlaneArgs, stop: &AtomicBool) -> anyhow::Result<bool> {
+    let spec = args.spec();
+    spec.validate().map_err(BadInput::msg)?;
+    let device = DeviceRequest::parse(&args.device)
+        .and_then(runtime::choose_device)
+        .bad_input()?;
+    let saved = SavedRun::load(&args.run_dir, &args.checkpoint, device.device).bad_input()?;
+    eprintln!(
+        "run {} at {} (epoch {}, {} SWA snapshots) on {}",
+        saved.run.root().display(),
+        saved.checkpoint.display(),
+        saved.state.epoch,
+        saved.state.swa_n,
+        device.name
+    );
+    let ctx = saved.context();
+    let mut console = Console {
+        stop,
+        tty: std::io::stderr().is_terminal(),
+        id: String::new(),
+        total: 0,
+        started: Instant::now(),
+        last_line: Instant::now(),
+        last_tenth: 0,
+    };
+    match plane::run(&ctx, &spec, Some(&saved.run), &mut console) {
+        Ok(result) => {
+            let colour = !args.ascii && std::io::stdout().is_terminal();
+            print(&mut std::io::stdout().lock(), &result, args, colour)?;
+            println!(
+                "wrote {}/{}.json and .csv",
+                plane::dir(&saved.run).display(),
+                result.id
+            );
+            Ok(true)
+        }
+        Err(ProbeError::Cancelled) => {
+            eprintln!("plane cancelled; nothing written");
+            Ok(false)
+        }
+        Err(ProbeError::Invalid(message)) => Err(BadInput::msg(message).into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn print(
+    out: &mut impl Write,
+    r: &PlaneResult,
+    args: &PlaneArgs,
+    colour: bool,
+) -> std::io::Result<()> {
+    let value = |p: &PlanePoint| match args.show {
+        Show::Test => p.measured.test_loss,
+        Show::Train => p.measured.train_loss,
+        Show::Gap => p.measured.test_loss - p.measured.train_loss,
+    };
+    let values: Vec<f64> = r.points.iter().map(value).collect();
+    let (nx, ny) = (r.xs.len(), r.ys.len());
+    let position = |v: f64, axis: &[f64]| {
+        let (a, b) = (axis[0], axis[axis.len() - 1]);
+        (v - a) / (b - a) * (axis.len() - 1) as f64
+    };
+    let marks: Vec<Mark> = r
+        .markers
+        .iter()
+        .map(|m| Mark {
+            letter: m.letter,
+            column: position(m.x, &r.xs),
+            row: position(m.y, &r.ys),
+        })
+        .collect();
+    let shading = if colour {
+        Shading::Colour
+    } else {
+        Shading::Ascii
+    };
+    let width = nx.clamp(21, 61) * if nx < 31 { 2 } else { 1 };
+    let height = if colour { ny.div_ceil(2) } else { ny };
+    let scale = if args.log && args.show != Show::Gap {
+        Scale::Log
+    } else {
+        Scale::Linear
+    };
+    let what = match args.show {
+        Show::Test => "test loss",
+        Show::Train => "training loss",
+        Show::Gap => "test − training loss",
+    };
+    let spec = &r.spec;
+    writeln!(
+        out,
+        "plane {}: {what} over x {}..{} (d₁{}) × y {}..{} (d₂, {} {}), {}x{} points, params {}, BN {}",
+        r.id,
+        r.xs[0],
+        r.xs[nx - 1],
+        if spec.kind == PlaneKind::SwaSgd {
+            " = SGD − SWA"
+        } else {
+            ""
+        },
+        r.ys[0],
+        r.ys[ny - 1],
+        spec.direction.as_str(),
+        spec.norm.as_str(),
+        nx,
+        ny,
+        spec.params.as_str(),
+        spec.bn.as_str()
+    )?;
+    let grid = Grid {
+        values: &values,
+        nx,
+        ny,
+    };
+    for line in heatmap::render(&grid, width, height, scale, shading, &marks) {
+        writeln!(out, "  {line}")?;
+    }
+    let letters: Vec<String> = r
+        .markers
+        .iter()
+        .map(|m| format!("{} = {} at ({}, {})", m.letter, m.label, m.x, m.y))
+        .collect();
+    writeln!(out, "  marks: {}", letters.join(", "))?;
+    for m in &r.markers {
+        let nearest = r
+            .points
+            .iter()
+            .min_by(|a, b| {
+                let d = |p: &PlanePoint| (p.x - m.x).powi(2) + (p.y - m.y).powi(2);
+                d(a).total_cmp(&d(b))
+            })
+            .expect("a plane has points");
+        let place = if (nearest.x, nearest.y) == (m.x, m.y) {
+            String::new()
+        } else {
+            format!(
+                " (the nearest grid point, ({:.3}, {:.3}))",
+                nearest.x, nearest.y
+            )
+        };
+        {
+            writeln!(
+                out,
+                "  {}{place}: train {:.4} ± {:.4}, test {:.4} ± {:.4} ({:.1}%)",
+                m.label,
+                nearest.measured.train_loss,
+                nearest.measured.train_loss_se.unwrap_or(f64::NAN),
+                nearest.measured.test_loss,
+                nearest.measured.test_loss_se.unwrap_or(f64::NAN),
+                nearest.measured.test_acc * 100.0
+            )?;
+        }
+    }
+    let lowest = r
+        .points
+        .iter()
+        .min_by(|a, b| value(a).total_cmp(&value(b)))
+        .expect("a plane has points");
+    writeln!(
+        out,
+        "  lowest {what}: {:.4} at ({:.3}, {:.3})",
+        value(lowest),
+        lowest.x,
+        lowest.y
+    )?;
+    writeln!(
+        out,
+        "  |d₁| {:.4} · |d₂| {:.4} · cos(d₁, d₂) {:.1e} · |w| {:.2} · samples {} train / {} test{}",
+        r.d1_norm,
+        r.d2_norm,
+        r.cosine,
+        r.centre_norm,
+        r.train_samples,
+        r.test_samples,
+        r.bn_samples
+            .map_or(String::new(), |n| format!(" / BN pass {n}"))
+    )?;
+    writeln!(
+        out,
+        "  cost: {} for {} points, {:.3} s a point",
+        headless::clock(r.cost.seconds),
+        r.cost.points,
+        r.cost.seconds_per_point
+    )
+}

@@ -1,0 +1,494 @@
+//! Loss surfaces in 2-D: the plane w(x, y) = w_c + x·d₁ + y·d₂ through the centre.
+//!
+//! - `swa-sgd`: d₁ = w_SGD − w_SWA, d₂ a random direction made orthogonal to d₁ and scaled to
+//!   its norm, so SWA sits at (0, 0) and SGD at (1, 0);
+//! - `random`: two random directions (Li et al.'s filter-normalised Gaussians by default), the
+//!   second made orthogonal to the first and given back its norm.
+//!
+//! Each row y of the grid is a line through w_c + y·d₂ along d₁, measured exactly as a probe
+//! measures its line ([`Line`]), so the row through the centre is the 1-D probe along d₁. The
+//! points are visited coarse to fine (every 4th in both directions, then every 2nd, then the
+//! rest), so a picture of the whole plane exists after a sixteenth of the cost.
+
+use super::direction::{self, Direction};
+use super::runner::{ProbeContext, ProbeError};
+use super::scan::Line;
+use super::{BiasBn, BnMode, CentreKind, DirectionKind, Normalisation, ParamGroup, ProbePoint};
+use crate::model::{Model, eval};
+use crate::names::named_enum;
+use crate::rundir::{RunDir, RunDirError};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Instant;
+use tch::{Kind, Tensor};
+
+named_enum! {
+    /// Which plane.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum PlaneKind {
+        /// Through SWA (0, 0) and SGD (1, 0), and a random direction.
+        #[default]
+        SwaSgd = "swa-sgd",
+        /// Two random directions through the centre.
+        Random = "random",
+    }
+}
+
+/// The largest grid side: 201 × 201 points is already a day of work on a CPU.
+pub const MAX_SIDE: usize = 201;
+
+/// What a plane measures. Unset fields take the defaults of [`PlaneSpec::resolved`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlaneSpec {
+    pub kind: PlaneKind,
+    /// The centre of a `random` plane (a `swa-sgd` plane is centred on SWA).
+    pub centre: CentreKind,
+    /// How the random direction(s) are drawn: uniform, gaussian or sign.
+    pub direction: DirectionKind,
+    pub norm: Normalisation,
+    pub bias_bn: BiasBn,
+    pub params: ParamGroup,
+    /// Grid points along x and y.
+    pub points: (usize, usize),
+    pub x: (f64, f64),
+    pub y: (f64, f64),
+    pub bn: BnMode,
+    pub train_subset: Option<usize>,
+    pub test_subset: Option<usize>,
+    pub bn_subset: Option<usize>,
+    pub seed: Option<u64>,
+}
+
+impl Default for PlaneSpec {
+    fn default() -> Self {
+        Self::for_kind(PlaneKind::SwaSgd)
+    }
+}
+
+impl PlaneSpec {
+    /// The defaults of a plane of `kind`: 21×21 points; x from −0.5 to 1.5 and y from −1 to 1
+    /// around SWA and SGD, −1 to 1 both ways for two random directions (each as long as the
+    /// filters it follows); Gaussian, filter-normalised directions.
+    pub fn for_kind(kind: PlaneKind) -> Self {
+        let x = match kind {
+            PlaneKind::SwaSgd => (-0.5, 1.5),
+            PlaneKind::Random => (-1.0, 1.0),
+        };
+        Self {
+            kind,
+            centre: CentreKind::Swa,
+            direction: DirectionKind::Gaussian,
+            norm: Normalisation::Filter,
+            bias_bn: BiasBn::Zero,
+            params: ParamGroup::All,
+            points: (21, 21),
+            x,
+            y: (-1.0, 1.0),
+            bn: BnMode::Recompute,
+            train_subset: None,
+            test_subset: None,
+            bn_subset: None,
+            seed: None,
+        }
+    }
+
+    /// Checks the grid and the direction; one line naming the value and what was expected.
+    pub fn validate(&self) -> Result<(), String> {
+        let (nx, ny) = self.points;
+        for (n, axis) in [(nx, "x"), (ny, "y")] {
+            if !(2..=MAX_SIDE).contains(&n) {
+                return Err(format!(
+                    "points {nx}x{ny}: {n} along {axis}; expected 2..={MAX_SIDE} points per side"
+                ));
+            }
+        }
+        for ((a, b), axis) in [(self.x, "x"), (self.y, "y")] {
+            if !(a.is_finite() && b.is_finite() && a < b) {
+                return Err(format!(
+                    "{axis} {a}:{b}: expected a range FROM:TO of finite numbers with FROM < TO"
+                ));
+            }
+        }
+        if self.params == ParamGroup::Bn
+            && self.direction == DirectionKind::Gaussian
+            && self.norm != Normalisation::Global
+            && self.bias_bn == BiasBn::Zero
+        {
+            return Err(format!(
+                "params bn with norm {} and bias_bn zero: every BN parameter is 1-D, so the directions would be zero; expected --norm global (or --bias-bn keep)",
+                self.norm.as_str()
+            ));
+        }
+        if !matches!(
+            self.direction,
+            DirectionKind::Uniform | DirectionKind::Gaussian | DirectionKind::Sign
+        ) {
+            return Err(format!(
+                "direction {}: expected uniform, gaussian or sign (a plane draws its random directions)",
+                self.direction.as_str()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The grid's x values.
+    pub fn xs(&self) -> Vec<f64> {
+        linspace(self.x, self.points.0)
+    }
+
+    /// The grid's y values.
+    pub fn ys(&self) -> Vec<f64> {
+        linspace(self.y, self.points.1)
+    }
+}
+
+/// `n` evenly spaced values from `a` to `b`, both included; 0 exactly when it is a grid
+/// value (so that the centre's row and column are the 1-D probes through it).
+fn linspace((a, b): (f64, f64), n: usize) -> Vec<f64> {
+    (0..n)
+        .map(|i| {
+            let v = a + (b - a) * i as f64 / (n - 1) as f64;
+            if v.abs() < 1e-12 * (b - a) { 0.0 } else { v }
+        })
+        .collect()
+}
+
+/// `--points NxM` (or a single N for N×N).
+pub fn parse_points(text: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("'{text}': expected NxM grid points, e.g. 21x21 (or one N for NxN)");
+    let (a, b) = match text.split_once(['x', 'X']) {
+        Some((a, b)) => (a, b),
+        None => (text, text),
+    };
+    let n = |s: &str| s.trim().parse::<usize>().map_err(|_| bad());
+    Ok((n(a)?, n(b)?))
+}
+
+/// `--x FROM:TO`.
+pub fn parse_range(text: &str) -> Result<(f64, f64), String> {
+    let bad = || format!("'{text}': expected FROM:TO, e.g. -0.5:1.5");
+    let (a, b) = text.split_once(':').ok_or_else(bad)?;
+    let v = |s: &str| s.trim().parse::<f64>().map_err(|_| bad());
+    Ok((v(a)?, v(b)?))
+}
+
+/// The order in which to measure an `nx` × `ny` grid, as (column, row) pairs: every 4th
+/// point in both directions (and the last row and column), then every 2nd, then the rest;
+/// every point exactly once.
+pub fn coarse_to_fine(nx: usize, ny: usize) -> Vec<(usize, usize)> {
+    let mut seen = vec![false; nx * ny];
+    let mut order = Vec::with_capacity(nx * ny);
+    for stride in [4, 2, 1] {
+        let on = |i: usize, n: usize| i.is_multiple_of(stride) || (stride == 4 && i == n - 1);
+        for j in (0..ny).filter(|&j| on(j, ny)) {
+            for i in (0..nx).filter(|&i| on(i, nx)) {
+                if !std::mem::replace(&mut seen[j * nx + i], true) {
+                    order.push((i, j));
+                }
+            }
+        }
+    }
+    order
+}
+
+/// `d` minus its projection on `onto`: orthogonal to it.
+pub fn orthogonalise(d: &Tensor, onto: &Tensor) -> Tensor {
+    let dot = |a: &Tensor, b: &Tensor| (a * b).sum(Kind::Double).double_value(&[]);
+    let scale = dot(d, onto) / dot(onto, onto).max(1e-300);
+    d - onto * scale
+}
+
+/// The cosine of the angle between two vectors.
+pub fn cosine(a: &Tensor, b: &Tensor) -> f64 {
+    let dot = (a * b).sum(Kind::Double).double_value(&[]);
+    let norms = a.norm().double_value(&[]) * b.norm().double_value(&[]);
+    if norms > 0.0 { dot / norms } else { 0.0 }
+}
+
+/// The plane's two directions at `centre` (and the SGD iterate `sgd` for a `swa-sgd` plane).
+pub fn directions(
+    spec: &PlaneSpec,
+    centre: &Model,
+    sgd: &Model,
+    seed: u64,
+) -> (Direction, Direction) {
+    let draw = |seed: u64| {
+        direction::random(
+            spec.direction,
+            spec.norm,
+            spec.bias_bn,
+            spec.params,
+            seed,
+            centre,
+        )
+    };
+    let mask = direction::group_mask(centre, spec.params);
+    let d1 = match spec.kind {
+        PlaneKind::SwaSgd => direction::towards(centre, sgd, spec.params),
+        PlaneKind::Random => draw(seed),
+    };
+    // The second direction's seed differs from the first's (and from a probe's default).
+    let drawn = draw(seed.wrapping_add(0x9E37_79B9));
+    let orthogonal = orthogonalise(&drawn.vector, &d1.vector) * &mask;
+    let length = match spec.kind {
+        PlaneKind::SwaSgd => d1.norm,
+        PlaneKind::Random => drawn.norm,
+    };
+    let scaled = &orthogonal * (length / orthogonal.norm().double_value(&[]).max(1e-30));
+    let d2 = direction::describe(scaled, centre.flat(), &mask);
+    (d1, d2)
+}
+
+/// One point of a plane.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PlanePoint {
+    pub x: f64,
+    pub y: f64,
+    #[serde(flatten)]
+    pub measured: ProbePoint,
+}
+
+/// A point of the plane worth marking (the SWA average, the SGD iterate, the centre).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Marker {
+    pub label: String,
+    /// Drawn on the heatmap: A for the SWA average, S for the SGD iterate.
+    pub letter: char,
+    pub x: f64,
+    pub y: f64,
+}
+
+/// What a plane cost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlaneCost {
+    pub seconds: f64,
+    pub seconds_per_point: f64,
+    pub points: usize,
+}
+
+/// A measured plane, as stored in planes/<id>.json.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlaneResult {
+    pub id: String,
+    pub spec: PlaneSpec,
+    /// The seed the directions were drawn from.
+    pub seed: u64,
+    /// "swa" or "sgd".
+    pub centre: String,
+    pub xs: Vec<f64>,
+    pub ys: Vec<f64>,
+    /// Row by row (y outer, x inner); all `xs.len() * ys.len()` of them.
+    pub points: Vec<PlanePoint>,
+    pub markers: Vec<Marker>,
+    pub d1_norm: f64,
+    pub d2_norm: f64,
+    /// cos(d₁, d₂) after orthogonalisation (0 up to rounding).
+    pub cosine: f64,
+    pub centre_norm: f64,
+    pub train_samples: usize,
+    pub test_samples: usize,
+    pub bn_samples: Option<usize>,
+    pub epoch: u32,
+    pub step: u64,
+    pub source: String,
+    pub cost: PlaneCost,
+}
+
+impl PlaneResult {
+    /// The point at column `i`, row `j`.
+    pub fn at(&self, i: usize, j: usize) -> &PlanePoint {
+        &self.points[j * self.xs.len() + i]
+    }
+}
+
+/// Follows a plane as it fills in.
+pub trait PlaneObserver {
+    /// The grid is about to be measured: `total` points, about `seconds_per_point` each.
+    fn started(&mut self, id: &str, total: usize, seconds_per_point: f64);
+    /// Point `done` of the total was measured at column `i`, row `j`.
+    fn point(&mut self, done: usize, i: usize, j: usize, point: &PlanePoint);
+    /// Asked between points; true stops the plane.
+    fn cancelled(&mut self) -> bool;
+}
+
+/// Measures a plane through the context's weights and stores it in `run` if given.
+pub fn run(
+    ctx: &ProbeContext,
+    spec: &PlaneSpec,
+    run: Option<&RunDir>,
+    observer: &mut dyn PlaneObserver,
+) -> Result<PlaneResult, ProbeError> {
+    spec.validate().map_err(ProbeError::Invalid)?;
+    let started = Instant::now();
+    let (centre, label) = match (spec.kind, spec.centre, ctx.swa) {
+        (PlaneKind::SwaSgd, _, Some(swa)) => (swa, "swa"),
+        (PlaneKind::SwaSgd, _, None) => {
+            return Err(ProbeError::Invalid(
+                "plane swa-sgd runs through the SWA average and the SGD iterate, and the average holds no snapshot yet; use --plane random".into(),
+            ));
+        }
+        (PlaneKind::Random, CentreKind::Swa, Some(swa)) => (swa, "swa"),
+        (PlaneKind::Random, _, _) => (ctx.sgd, "sgd"),
+    };
+    if !centre.is_finite() || !ctx.sgd.is_finite() {
+        return Err(ProbeError::Invalid(
+            "the weights are not finite (the run diverged); planes need finite weights".into(),
+        ));
+    }
+    let seed = spec.seed.unwrap_or(ctx.seed);
+    let (d1, d2) = directions(spec, centre, ctx.sgd, seed);
+    let train = match spec.train_subset {
+        Some(n) => ctx.data.train_subset(n, ctx.seed),
+        None => ctx.data.train_eval.shallow_clone(),
+    };
+    let test = ctx
+        .data
+        .test_subset(spec.test_subset.unwrap_or(usize::MAX), ctx.seed);
+    let bn_pass = eval::BnPass {
+        subset: spec.bn_subset.or(ctx.bn_pass.subset),
+        ..ctx.bn_pass
+    };
+    ctx.scratch.copy_from(centre);
+    let id = match run {
+        Some(run) => next_id(run, spec.kind, label),
+        None => format!("{}-{label}", spec.kind.as_str()),
+    };
+    let (xs, ys) = (spec.xs(), spec.ys());
+    let order = coarse_to_fine(xs.len(), ys.len());
+    // The cost of a plain forward pass over what a point reads, as probes estimate it.
+    let forward = {
+        let t = Instant::now();
+        let _ = eval::evaluate(ctx.scratch, ctx.data, &train, ctx.eval_batch);
+        let _ = eval::evaluate(ctx.scratch, ctx.data, &test, ctx.eval_batch);
+        t.elapsed().as_secs_f64()
+    };
+    let factor = if spec.bn == BnMode::Frozen { 1.05 } else { 1.5 };
+    observer.started(&id, order.len(), forward * factor);
+    let mut measured: Vec<Option<PlanePoint>> = vec![None; order.len()];
+    let mut row_centre: Option<(usize, Tensor)> = None;
+    for (done, &(i, j)) in order.iter().enumerate() {
+        if observer.cancelled() {
+            return Err(ProbeError::Cancelled);
+        }
+        // The row's line: through w_c + y·d₂, along d₁.
+        if row_centre.as_ref().is_none_or(|(row, _)| *row != j) {
+            row_centre = Some((j, tch::no_grad(|| centre.flat() + &d2.vector * ys[j])));
+        }
+        let (_, origin) = row_centre.as_ref().expect("set above");
+        let line = Line {
+            data: ctx.data,
+            train: &train,
+            test: &test,
+            centre: origin,
+            direction: &d1.vector,
+            end: None,
+            bn: spec.bn,
+            bn_pass,
+            eval_batch: ctx.eval_batch,
+            seed: ctx.seed,
+        };
+        let point = PlanePoint {
+            x: xs[i],
+            y: ys[j],
+            measured: line.evaluate(ctx.scratch, xs[i]),
+        };
+        observer.point(done + 1, i, j, &point);
+        measured[j * xs.len() + i] = Some(point);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let letter = |label: &str| if label == "swa" { 'A' } else { 'S' };
+    let mut markers = vec![Marker {
+        label: label.to_uppercase(),
+        letter: letter(label),
+        x: 0.0,
+        y: 0.0,
+    }];
+    if spec.kind == PlaneKind::SwaSgd {
+        markers.push(Marker {
+            label: "SGD".into(),
+            letter: 'S',
+            x: 1.0,
+            y: 0.0,
+        });
+    }
+    let result = PlaneResult {
+        id,
+        spec: spec.clone(),
+        seed,
+        centre: label.into(),
+        points: measured.into_iter().flatten().collect(),
+        xs,
+        ys,
+        markers,
+        d1_norm: d1.norm,
+        d2_norm: d2.norm,
+        cosine: cosine(&d1.vector, &d2.vector),
+        centre_norm: d1.centre_norm,
+        train_samples: train.len,
+        test_samples: test.len,
+        bn_samples: (spec.bn == BnMode::Recompute && centre.has_bn()).then(|| {
+            bn_pass
+                .subset
+                .unwrap_or(ctx.data.train.len)
+                .min(ctx.data.train.len)
+        }),
+        epoch: ctx.epoch,
+        step: ctx.step,
+        source: ctx.source.clone(),
+        cost: PlaneCost {
+            seconds,
+            seconds_per_point: seconds / order.len() as f64,
+            points: order.len(),
+        },
+    };
+    if let Some(run) = run {
+        write(run, &result)?;
+    }
+    Ok(result)
+}
+
+/// The planes directory of a run.
+pub fn dir(run: &RunDir) -> PathBuf {
+    run.root().join("planes")
+}
+
+/// A fresh id: a sequence number, the plane and its centre, e.g. "002-swa-sgd-swa".
+pub fn next_id(run: &RunDir, kind: PlaneKind, label: &str) -> String {
+    let n = crate::rundir::next_sequence_number(&dir(run));
+    format!("{n:03}-{}-{label}", kind.as_str())
+}
+
+/// The CSV of a plane: one row per point.
+pub fn csv(result: &PlaneResult) -> String {
+    let mut out =
+        String::from("x,y,train_loss,train_acc,test_loss,test_acc,train_loss_se,test_loss_se\n");
+    for p in &result.points {
+        let m = &p.measured;
+        let se = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
+        out += &format!(
+            "{},{},{},{},{},{},{},{}\n",
+            p.x,
+            p.y,
+            m.train_loss,
+            m.train_acc,
+            m.test_loss,
+            m.test_acc,
+            se(m.train_loss_se),
+            se(m.test_loss_se)
+        );
+    }
+    out
+}
+
+/// Writes planes/<id>.json and planes/<id>.csv, atomically.
+pub fn write(run: &RunDir, result: &PlaneResult) -> Result<PathBuf, RunDirError> {
+    crate::rundir::write_result(&dir(run), &result.id, result, Some(&csv(result)))
+}
+
+/// Every plane stored in a run, in id order, and the files that could not be read.
+pub fn read_all(run: &RunDir) -> (Vec<PlaneResult>, Vec<String>) {
+    crate::rundir::read_json_files(&dir(run), |_| true)
+}
+
+#[cfg(test)]
+mod tests;

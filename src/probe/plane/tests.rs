@@ -1,0 +1,242 @@
+use super::*;
+use crate::config::{DataConfig, ModelConfig};
+use crate::data::dataset::Dataset;
+use crate::probe::ProbeSpec;
+use crate::probe::runner::{self, Observer};
+use tch::Device;
+
+#[test]
+fn coarse_to_fine_visits_every_point_once_with_the_corners_first() {
+    for (nx, ny) in [(2, 2), (21, 21), (20, 7), (5, 1 + 1)] {
+        let order = coarse_to_fine(nx, ny);
+        let mut sorted = order.clone();
+        sorted.sort_by_key(|&(i, j)| (j, i));
+        let every: Vec<(usize, usize)> =
+            (0..ny).flat_map(|j| (0..nx).map(move |i| (i, j))).collect();
+        assert_eq!(sorted, every, "{nx}x{ny}");
+        // The first pass: every 4th point and the last row and column, corners included.
+        let first = nx.div_ceil(4).max(1) + 1;
+        let head: Vec<_> = order.iter().take(first * first.min(ny)).collect();
+        for corner in [(0, 0), (nx - 1, 0), (0, ny - 1), (nx - 1, ny - 1)] {
+            assert!(head.contains(&&corner), "{nx}x{ny}: {corner:?} comes late");
+        }
+    }
+    // 21x21: a picture of 6x6 points (a twelfth of the cost) before anything finer.
+    let order = coarse_to_fine(21, 21);
+    assert!(order[..36].iter().all(|&(i, j)| i % 4 == 0 && j % 4 == 0));
+    assert_ne!(order[36].0 % 4 + order[36].1 % 4, 0);
+}
+
+#[test]
+fn grids_and_ranges_parse_and_bad_ones_are_one_line() {
+    assert_eq!(parse_points("21x31"), Ok((21, 31)));
+    assert_eq!(parse_points("9"), Ok((9, 9)));
+    assert_eq!(parse_range("-0.5:1.5"), Ok((-0.5, 1.5)));
+    for bad in ["21x", "x3", "a", "-3x4", ""] {
+        let e = parse_points(bad).unwrap_err();
+        assert!(e.contains("expected NxM grid points"), "{bad}: {e}");
+    }
+    for bad in ["1", "a:b", "1:2:3"] {
+        let e = parse_range(bad).unwrap_err();
+        assert!(e.contains("expected FROM:TO"), "{bad}: {e}");
+    }
+    let spec = |f: &dyn Fn(&mut PlaneSpec)| {
+        let mut s = PlaneSpec::default();
+        f(&mut s);
+        s.validate()
+    };
+    assert!(spec(&|_| {}).is_ok());
+    type Change<'a> = &'a dyn Fn(&mut PlaneSpec);
+    let cases: [(Change, &str); 5] = [
+        (
+            &|s| s.points = (1, 21),
+            "points 1x21: 1 along x; expected 2..=201",
+        ),
+        (&|s| s.points = (21, 500), "points 21x500: 500 along y"),
+        (&|s| s.x = (1.0, -1.0), "x 1:-1: expected a range FROM:TO"),
+        (&|s| s.y = (0.0, f64::NAN), "y 0:NaN"),
+        (
+            &|s| s.direction = DirectionKind::Hessian,
+            "direction hessian: expected uniform, gaussian or sign",
+        ),
+    ];
+    for (change, expected) in cases {
+        let e = spec(change).unwrap_err();
+        assert!(e.starts_with(expected), "{e}");
+        assert!(!e.contains('\n'));
+    }
+}
+
+#[test]
+fn the_grid_holds_zero_exactly_where_it_crosses_it() {
+    let s = PlaneSpec::default();
+    assert_eq!(s.xs()[5], 0.0);
+    assert_eq!(s.xs()[15], 1.0);
+    assert_eq!(s.ys()[10], 0.0);
+}
+
+fn small_model() -> Model {
+    let cfg: ModelConfig = serde_yaml::from_str("{arch: mlp, hidden: 8}").unwrap();
+    Model::build(&cfg, &[1, 28, 28], 10, Device::Cpu).unwrap()
+}
+
+#[test]
+fn directions_are_orthogonal_and_scaled() {
+    tch::manual_seed(0);
+    let swa = small_model();
+    let sgd = small_model();
+    let spec = PlaneSpec::default();
+    let (d1, d2) = directions(&spec, &swa, &sgd, 3);
+    let expected = (sgd.flat() - swa.flat()).norm().double_value(&[]);
+    assert!((d1.norm - expected).abs() < 1e-5 * expected);
+    assert!(
+        (d2.norm - d1.norm).abs() < 1e-4 * d1.norm,
+        "{} vs {}",
+        d2.norm,
+        d1.norm
+    );
+    assert!(cosine(&d1.vector, &d2.vector).abs() < 1e-6);
+    // SGD sits at (1, 0).
+    let at_sgd = swa.flat() + &d1.vector;
+    assert!((at_sgd - sgd.flat()).abs().max().double_value(&[]) < 1e-6);
+
+    // Two random directions: orthogonal, the second keeps its own length, BN-only stays BN-only.
+    let random = PlaneSpec {
+        params: ParamGroup::Bn,
+        norm: Normalisation::Global,
+        ..PlaneSpec::for_kind(PlaneKind::Random)
+    };
+    assert!(random.validate().is_ok());
+    let zero = PlaneSpec {
+        norm: Normalisation::Filter,
+        ..random.clone()
+    };
+    assert!(
+        zero.validate()
+            .unwrap_err()
+            .contains("the directions would be zero")
+    );
+    let (r1, r2) = directions(&random, &swa, &sgd, 3);
+    assert!(cosine(&r1.vector, &r2.vector).abs() < 1e-6);
+    let drawn = direction::random(
+        random.direction,
+        random.norm,
+        random.bias_bn,
+        random.params,
+        3u64.wrapping_add(0x9E37_79B9),
+        &swa,
+    );
+    assert!((r2.norm - drawn.norm).abs() < 1e-4 * drawn.norm);
+    let outside = 1.0 - direction::group_mask(&swa, ParamGroup::Bn);
+    assert_eq!(
+        (&r2.vector * &outside)
+            .abs()
+            .sum(Kind::Float)
+            .double_value(&[]),
+        0.0
+    );
+}
+
+struct Quiet;
+
+impl PlaneObserver for Quiet {
+    fn started(&mut self, _: &str, _: usize, _: f64) {}
+    fn point(&mut self, _: usize, _: usize, _: usize, _: &PlanePoint) {}
+    fn cancelled(&mut self) -> bool {
+        false
+    }
+}
+
+impl Observer for Quiet {
+    fn started(&mut self, _: &str, _: &ProbeSpec, _: &[f64], _: f64) {}
+    fn point(&mut self, _: &str, _: usize, _: &ProbePoint) {}
+    fn cancelled(&mut self) -> bool {
+        false
+    }
+}
+
+#[test]
+fn the_centre_row_and_column_are_the_1d_probes_along_the_same_lines() {
+    let cfg: DataConfig =
+        serde_yaml::from_str("{dataset: fashion-mnist, train_subset: 256, test_subset: 128}")
+            .unwrap();
+    let data = Dataset::load(&cfg, Some(128), 1, Device::Cpu).unwrap();
+    tch::manual_seed(1);
+    let cfg: ModelConfig = serde_yaml::from_str("{arch: mlp, hidden: 8, norm: batch}").unwrap();
+    let build = || Model::build(&cfg, &data.input_shape, data.classes, Device::Cpu).unwrap();
+    let (sgd, scratch) = (build(), build());
+    let ctx = ProbeContext {
+        data: &data,
+        sgd: &sgd,
+        swa: None,
+        scratch: &scratch,
+        seed: 1,
+        eval_batch: 64,
+        bn_pass: eval::BnPass {
+            batch: 64,
+            subset: Some(128),
+            key: 0,
+        },
+        epoch: 0,
+        step: 0,
+        swa_n: 0,
+        source: "test".into(),
+    };
+    let spec = PlaneSpec {
+        points: (5, 3),
+        centre: CentreKind::Sgd,
+        ..PlaneSpec::for_kind(PlaneKind::Random)
+    };
+    let plane = run(&ctx, &spec, None, &mut Quiet).unwrap();
+    assert_eq!(plane.points.len(), 15);
+    assert_eq!(
+        (plane.centre.as_str(), plane.markers[0].label.as_str()),
+        ("sgd", "SGD")
+    );
+
+    // The row y = 0: the probe along d₁, a filter-normalised Gaussian of the same seed.
+    let probe = ProbeSpec {
+        centre: CentreKind::Sgd,
+        direction: spec.direction,
+        norm: spec.norm,
+        bias_bn: spec.bias_bn,
+        from: Some(-1.0),
+        to: Some(1.0),
+        points: Some(5),
+        seed: Some(1),
+        point_batch: Some(1),
+        ..ProbeSpec::default()
+    };
+    let line = runner::run_one(&ctx, &probe, None, &mut Quiet).unwrap();
+    for (i, p) in line.points.iter().enumerate() {
+        let q = plane.at(i, 1);
+        assert_eq!((q.x, q.y), (p.t, 0.0));
+        assert_eq!(q.measured.train_loss, p.train_loss, "x = {}", p.t);
+        assert_eq!(q.measured.test_loss, p.test_loss, "x = {}", p.t);
+        assert_eq!(q.measured.test_acc, p.test_acc);
+    }
+
+    // The column x = 0: the line through the centre along d₂.
+    let (_, d2) = directions(&spec, &sgd, &sgd, 1);
+    let train = data.train_eval.shallow_clone();
+    let test = data.test_subset(usize::MAX, 1);
+    let column = Line {
+        data: &data,
+        train: &train,
+        test: &test,
+        centre: sgd.flat(),
+        direction: &d2.vector,
+        end: None,
+        bn: BnMode::Recompute,
+        bn_pass: ctx.bn_pass,
+        eval_batch: 64,
+        seed: 1,
+    };
+    for j in 0..3 {
+        let q = plane.at(2, j);
+        assert_eq!(q.x, 0.0);
+        let p = column.evaluate(&scratch, q.y);
+        assert_eq!(q.measured.train_loss, p.train_loss, "y = {}", q.y);
+        assert_eq!(q.measured.test_loss, p.test_loss, "y = {}", q.y);
+    }
+}

@@ -1,0 +1,310 @@
+//! A plane's losses as text: a heatmap of half-block cells (two grid rows per line, 24-bit
+//! colour from a perceptual colour map) or, without colour, a shaded one of ASCII characters;
+//! the iterates marked; a legend of the colour scale. Pure: values in, lines of text out.
+
+/// How the text is coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shading {
+    /// 24-bit ANSI colour, two grid rows per line (upper half block).
+    Colour,
+    /// One grid row per line, darker characters for higher losses.
+    Ascii,
+}
+
+/// The loss scale of the colours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scale {
+    Linear,
+    Log,
+}
+
+/// Viridis at 9 evenly spaced stops (matplotlib's values), interpolated linearly between.
+const VIRIDIS: [(u8, u8, u8); 9] = [
+    (68, 1, 84),
+    (71, 44, 122),
+    (59, 81, 139),
+    (44, 113, 142),
+    (33, 144, 141),
+    (39, 173, 129),
+    (92, 200, 99),
+    (170, 220, 50),
+    (253, 231, 37),
+];
+
+/// ASCII shades from low to high.
+const SHADES: &[u8] = b" .:-=+*#%@";
+
+/// The colour of `t` in [0, 1] (clamped): dark violet for low, yellow for high.
+pub fn viridis(t: f64) -> (u8, u8, u8) {
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let pos = t * (VIRIDIS.len() - 1) as f64;
+    let i = (pos.floor() as usize).min(VIRIDIS.len() - 2);
+    let f = pos - i as f64;
+    let mix = |a: u8, b: u8| (f64::from(a) + (f64::from(b) - f64::from(a)) * f).round() as u8;
+    let (a, b) = (VIRIDIS[i], VIRIDIS[i + 1]);
+    (mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}
+
+/// Maps values to [0, 1] over their finite range, on `scale` (log needs positive values).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Levels {
+    pub low: f64,
+    pub high: f64,
+    pub scale: Scale,
+}
+
+impl Levels {
+    /// The range of the finite values (positive ones for a log scale); None if there is none.
+    pub fn of(values: &[f64], scale: Scale) -> Option<Self> {
+        let usable = values
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite() && (scale == Scale::Linear || *v > 0.0));
+        let (low, high) = usable.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+        (low <= high).then_some(Self { low, high, scale })
+    }
+
+    /// Where `v` falls between low (0) and high (1).
+    pub fn fraction(&self, v: f64) -> f64 {
+        let f = |x: f64| match self.scale {
+            Scale::Linear => x,
+            Scale::Log => x.max(f64::MIN_POSITIVE).ln(),
+        };
+        let span = f(self.high) - f(self.low);
+        if span > 0.0 {
+            ((f(v) - f(self.low)) / span).clamp(0.0, 1.0)
+        } else {
+            0.5
+        }
+    }
+
+    /// The value at fraction `t` of the scale.
+    pub fn value_at(&self, t: f64) -> f64 {
+        match self.scale {
+            Scale::Linear => self.low + (self.high - self.low) * t,
+            Scale::Log => (self.low.ln() + (self.high.ln() - self.low.ln()) * t).exp(),
+        }
+    }
+}
+
+/// A grid of values, row by row from the lowest y (row 0) to the highest; NaN where a point
+/// is not measured (yet).
+pub struct Grid<'a> {
+    pub values: &'a [f64],
+    pub nx: usize,
+    pub ny: usize,
+}
+
+impl Grid<'_> {
+    /// The value nearest to fractions (fx, fy) of the way across the grid, or NaN.
+    fn nearest(&self, fx: f64, fy: f64) -> f64 {
+        let pick = |f: f64, n: usize| ((f * (n - 1) as f64).round() as usize).min(n - 1);
+        self.values[pick(fy, self.ny) * self.nx + pick(fx, self.nx)]
+    }
+}
+
+/// A point to mark: its label's first letter is drawn at grid position (column, row),
+/// fractional.
+pub struct Mark {
+    pub letter: char,
+    pub column: f64,
+    pub row: f64,
+}
+
+/// The heatmap as `height` lines of `width` cells (plus a legend line), the highest y on top.
+pub fn render(
+    grid: &Grid,
+    width: usize,
+    height: usize,
+    scale: Scale,
+    shading: Shading,
+    marks: &[Mark],
+) -> Vec<String> {
+    let (width, height) = (width.max(2), height.max(1));
+    let Some(levels) = Levels::of(grid.values, scale) else {
+        return vec!["(no finite values to draw)".into()];
+    };
+    // Grid rows per text line: two half blocks in colour, one character in ASCII.
+    let per_line = if shading == Shading::Colour { 2 } else { 1 };
+    let rows = height * per_line;
+    let frac = |k: usize, n: usize| {
+        if n > 1 {
+            k as f64 / (n - 1) as f64
+        } else {
+            0.5
+        }
+    };
+    // Where each mark lands in cells.
+    let marked: Vec<(usize, usize, char)> = marks
+        .iter()
+        .map(|m| {
+            let cx = (m.column / (grid.nx - 1).max(1) as f64 * (width - 1) as f64).round();
+            let cy = (m.row / (grid.ny - 1).max(1) as f64 * (rows - 1) as f64).round();
+            (
+                cx.max(0.0) as usize,
+                cy.max(0.0) as usize / per_line,
+                m.letter,
+            )
+        })
+        .collect();
+    let mut lines = Vec::with_capacity(height + 1);
+    for line in 0..height {
+        let mut text = String::new();
+        for c in 0..width {
+            let fx = frac(c, width);
+            // Text lines run top down; grid rows bottom up.
+            let row_value = |r: usize| grid.nearest(fx, 1.0 - frac(r, rows));
+            let mark = marked
+                .iter()
+                .find(|(mx, my, _)| *mx == c && (height - 1 - *my) == line)
+                .map(|m| m.2);
+            match shading {
+                Shading::Colour => {
+                    let (top, bottom) = (row_value(line * 2), row_value(line * 2 + 1));
+                    let rgb = |v: f64| (!v.is_nan()).then(|| viridis(levels.fraction(v)));
+                    let (fg, bg) = (rgb(top), rgb(bottom));
+                    if let Some((r, g, b)) = bg {
+                        text += &format!("\x1b[48;2;{r};{g};{b}m");
+                    }
+                    match (mark, fg) {
+                        (Some(letter), _) => text += &format!("\x1b[1;38;2;255;255;255m{letter}"),
+                        (None, Some((r, g, b))) => text += &format!("\x1b[38;2;{r};{g};{b}m▀"),
+                        (None, None) => text.push(' '),
+                    }
+                    text += "\x1b[0m";
+                }
+                Shading::Ascii => {
+                    let v = row_value(line);
+                    let glyph = match mark {
+                        Some(letter) => letter,
+                        None if v.is_nan() => ' ',
+                        None => {
+                            let k = (levels.fraction(v) * (SHADES.len() - 1) as f64).round();
+                            SHADES[k as usize] as char
+                        }
+                    };
+                    text.push(glyph);
+                }
+            }
+        }
+        lines.push(text);
+    }
+    lines.push(legend(&levels, width, shading));
+    lines
+}
+
+/// "low ████ high" with the scale's values at both ends and the middle.
+fn legend(levels: &Levels, width: usize, shading: Shading) -> String {
+    let bar = width.saturating_sub(24).clamp(4, 40);
+    let mut text = format!("{:.4} ", levels.low);
+    for k in 0..bar {
+        let t = k as f64 / (bar - 1) as f64;
+        match shading {
+            Shading::Colour => {
+                let (r, g, b) = viridis(t);
+                text += &format!("\x1b[38;2;{r};{g};{b}m█\x1b[0m");
+            }
+            Shading::Ascii => {
+                text.push(SHADES[(t * (SHADES.len() - 1) as f64).round() as usize] as char)
+            }
+        }
+    }
+    let scale = match levels.scale {
+        Scale::Linear => "linear",
+        Scale::Log => "log",
+    };
+    text + &format!(
+        " {:.4}  (middle {:.4}, {scale})",
+        levels.high,
+        levels.value_at(0.5)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_colour_map_runs_from_violet_to_yellow_through_its_stops() {
+        assert_eq!(viridis(0.0), (68, 1, 84));
+        assert_eq!(viridis(1.0), (253, 231, 37));
+        assert_eq!(viridis(0.5), (33, 144, 141));
+        assert_eq!(viridis(-3.0), viridis(0.0));
+        assert_eq!(viridis(f64::NAN), viridis(0.0));
+        // Lightness rises along the map (what makes it perceptual).
+        let light = |t: f64| {
+            let (r, g, b) = viridis(t);
+            0.2126 * f64::from(r) + 0.7152 * f64::from(g) + 0.0722 * f64::from(b)
+        };
+        for k in 0..20 {
+            assert!(light(k as f64 / 20.0) < light((k + 1) as f64 / 20.0), "{k}");
+        }
+    }
+
+    #[test]
+    fn levels_map_linear_and_log_scales() {
+        let lin = Levels::of(&[1.0, f64::NAN, 3.0, 2.0], Scale::Linear).unwrap();
+        assert_eq!((lin.low, lin.high), (1.0, 3.0));
+        assert_eq!(lin.fraction(2.0), 0.5);
+        let log = Levels::of(&[1.0, 100.0, -1.0], Scale::Log).unwrap();
+        assert_eq!((log.low, log.high), (1.0, 100.0));
+        assert!((log.fraction(10.0) - 0.5).abs() < 1e-12);
+        assert!((log.value_at(0.5) - 10.0).abs() < 1e-9);
+        assert!(Levels::of(&[f64::NAN], Scale::Linear).is_none());
+    }
+
+    #[test]
+    fn an_ascii_heatmap_puts_high_y_on_top_and_marks_the_iterates() {
+        // 3x3: the loss grows with y; the top line is the darkest.
+        let values = [0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 2.0, 2.0, 2.0];
+        let grid = Grid {
+            values: &values,
+            nx: 3,
+            ny: 3,
+        };
+        let marks = [Mark {
+            letter: 'S',
+            column: 0.0,
+            row: 0.0,
+        }];
+        let lines = render(&grid, 3, 3, Scale::Linear, Shading::Ascii, &marks);
+        assert_eq!(&lines[..3], ["@@@", "+++", "S  "]);
+        assert!(lines[3].starts_with("0.0000 "), "{}", lines[3]);
+        assert!(lines[3].contains("2.0000  (middle 1.0000, linear)"));
+        // Unmeasured points stay blank.
+        let partial = [0.0, f64::NAN, 2.0, f64::NAN];
+        let grid = Grid {
+            values: &partial,
+            nx: 2,
+            ny: 2,
+        };
+        let lines = render(&grid, 2, 2, Scale::Linear, Shading::Ascii, &[]);
+        assert_eq!(&lines[..2], ["@ ", "  "]);
+    }
+
+    #[test]
+    fn a_colour_heatmap_draws_two_rows_per_line_in_half_blocks() {
+        let values = [0.0, 1.0, 2.0, 3.0];
+        let grid = Grid {
+            values: &values,
+            nx: 1 + 1,
+            ny: 2,
+        };
+        let lines = render(&grid, 2, 1, Scale::Linear, Shading::Colour, &[]);
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].matches('▀').count(), 2);
+        // The top half of the first cell is row 1 (value 2), its bottom row 0 (value 0).
+        let (r, g, b) = viridis(2.0 / 3.0);
+        assert!(
+            lines[0].starts_with(&format!("\x1b[48;2;68;1;84m\x1b[38;2;{r};{g};{b}m▀")),
+            "{:?}",
+            lines[0]
+        );
+    }
+}

@@ -1,0 +1,111 @@
+//! `valleys plane`: a plane through a saved run, its files, and bad grids in one line.
+
+mod common;
+
+use common::{TINY_BN, run, snapshot, train};
+
+#[test]
+fn a_plane_of_a_saved_run_is_printed_and_stored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let r = train(d, TINY_BN, "r");
+    let said = run(
+        d,
+        &[
+            "plane",
+            "r",
+            "--points",
+            "5x3",
+            "--test-subset",
+            "64",
+            "--ascii",
+        ],
+    );
+    assert_eq!(said.code, Some(0), "{said:?}");
+    let out = &said.stdout;
+    assert!(
+        out.contains(
+            "plane 001-swa-sgd-swa: test loss over x -0.5..1.5 (d₁ = SGD − SWA) × y -1..1"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("marks: A = SWA at (0, 0), S = SGD at (1, 0)"),
+        "{out}"
+    );
+    assert!(out.contains("cos(d₁, d₂)"), "{out}");
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(r.join("planes/001-swa-sgd-swa.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(json["points"].as_array().unwrap().len(), 15);
+    assert_eq!(json["xs"].as_array().unwrap().len(), 5);
+    assert!(json["cosine"].as_f64().unwrap().abs() < 1e-6);
+    let csv = std::fs::read_to_string(r.join("planes/001-swa-sgd-swa.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 16);
+    assert!(
+        csv.starts_with("x,y,train_loss,train_acc,test_loss,test_acc,train_loss_se,test_loss_se\n")
+    );
+
+    // Bad grids, ranges and planes: one line, exit 2, nothing written.
+    let before = snapshot(&r);
+    for (args, expected) in [
+        (
+            &["--points", "1x5"][..],
+            "points 1x5: 1 along x; expected 2..=201",
+        ),
+        (&["--points", "7y"], "expected NxM grid points"),
+        (&["--x", "2:1"], "x 2:1: expected a range FROM:TO"),
+        (&["--y", "a:b"], "expected FROM:TO"),
+        (
+            &["--direction", "interp"],
+            "direction interp: expected uniform, gaussian or sign",
+        ),
+    ] {
+        let mut all = vec!["plane", "r"];
+        all.extend_from_slice(args);
+        let said = run(d, &all);
+        assert_eq!(said.code, Some(2), "{args:?}: {said:?}");
+        assert!(said.stderr.contains(expected), "{args:?}: {}", said.stderr);
+        assert_eq!(said.stderr.trim_end().lines().count(), 1, "{}", said.stderr);
+    }
+    assert!(snapshot(&r) == before, "a refused plane wrote something");
+}
+
+#[test]
+fn a_swa_sgd_plane_needs_an_average() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    train(
+        d,
+        &TINY_BN.replace("swa: {start_epoch: 2}", "swa: {enabled: false}"),
+        "r",
+    );
+    let said = run(d, &["plane", "r", "--points", "3x3"]);
+    assert_eq!(said.code, Some(2), "{said:?}");
+    assert!(
+        said.stderr.contains("use --plane random"),
+        "{}",
+        said.stderr
+    );
+    let said = run(
+        d,
+        &[
+            "plane",
+            "r",
+            "--plane",
+            "random",
+            "--points",
+            "3x3",
+            "--test-subset",
+            "64",
+            "--ascii",
+        ],
+    );
+    assert_eq!(said.code, Some(0), "{said:?}");
+    assert!(
+        said.stdout.contains("marks: S = SGD at (0, 0)"),
+        "{}",
+        said.stdout
+    );
+}
