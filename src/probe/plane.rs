@@ -355,11 +355,20 @@ pub fn run(
     };
     let (xs, ys) = (spec.xs(), spec.ys());
     let order = coarse_to_fine(xs.len(), ys.len());
-    // The cost of a plain forward pass over what a point reads, as probes estimate it.
+    // The cost of a plain forward pass over what a point reads (the BN pass's samples too),
+    // as probes estimate it.
+    let bn_samples = (spec.bn == BnMode::Recompute && centre.has_bn()).then(|| {
+        ctx.data
+            .train_subset(bn_pass.subset.unwrap_or(usize::MAX), ctx.seed)
+    });
     let forward = {
         let t = Instant::now();
-        let _ = eval::evaluate(ctx.scratch, ctx.data, &train, ctx.eval_batch);
-        let _ = eval::evaluate(ctx.scratch, ctx.data, &test, ctx.eval_batch);
+        for split in [Some(&train), Some(&test), bn_samples.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            let _ = eval::evaluate(ctx.scratch, ctx.data, split, ctx.eval_batch);
+        }
         t.elapsed().as_secs_f64()
     };
     let factor = if spec.bn == BnMode::Frozen { 1.05 } else { 1.5 };
