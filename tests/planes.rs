@@ -70,6 +70,20 @@ fn a_plane_of_a_saved_run_is_printed_and_stored() {
         assert_eq!(said.stderr.trim_end().lines().count(), 1, "{}", said.stderr);
     }
     assert!(snapshot(&r) == before, "a refused plane wrote something");
+
+    // The report draws it: the heatmap and the slices through the centre.
+    let said = run(d, &["report", "r"]);
+    assert_eq!(said.code, Some(0), "{said:?}");
+    let md = std::fs::read_to_string(r.join("report/report.md")).unwrap();
+    assert!(md.contains("## Planes"), "{md}");
+    for figure in ["plane-001-swa-sgd-swa", "plane-slices-001-swa-sgd-swa"] {
+        for ext in ["svg", "png"] {
+            assert!(
+                r.join(format!("report/{figure}.{ext}")).is_file(),
+                "{figure}.{ext}"
+            );
+        }
+    }
 }
 
 #[test]

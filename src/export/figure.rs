@@ -329,3 +329,129 @@ pub fn bars(
     }
     Ok(out)
 }
+
+/// A heatmap of values on a grid (a plane's losses): one filled cell per grid point in the
+/// viridis colour map, a colour bar, and labelled markers (the iterates).
+pub struct Heatmap<'a> {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub xs: &'a [f64],
+    pub ys: &'a [f64],
+    /// Row by row (y outer, x inner), `xs.len() * ys.len()` values; NaN cells stay white.
+    pub values: &'a [f64],
+    /// What the colours mean, e.g. "test loss".
+    pub value_label: String,
+    pub markers: Vec<(f64, f64, String)>,
+}
+
+/// The heatmap as SVG, `width` x `height` units.
+pub fn heatmap_svg(map: &Heatmap, width: u32, height: u32) -> Result<String, String> {
+    use crate::ui::heatmap::{Levels, Scale, viridis};
+    register_fonts();
+    let levels = Levels::of(map.values, Scale::Linear).ok_or("no finite values to draw")?;
+    let colour = |v: f64| {
+        let (r, g, b) = viridis(levels.fraction(v));
+        RGBColor(r, g, b)
+    };
+    // Each cell spans half the way to its neighbours.
+    let edges = |axis: &[f64]| -> Vec<f64> {
+        let n = axis.len();
+        let mut e = Vec::with_capacity(n + 1);
+        e.push(axis[0] - (axis[1] - axis[0]) / 2.0);
+        e.extend(axis.windows(2).map(|w| (w[0] + w[1]) / 2.0));
+        e.push(axis[n - 1] + (axis[n - 1] - axis[n - 2]) / 2.0);
+        e
+    };
+    if map.xs.len() < 2 || map.ys.len() < 2 {
+        return Err("a heatmap needs at least 2x2 points".into());
+    }
+    let (ex, ey) = (edges(map.xs), edges(map.ys));
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let (plot, bar) = root.split_horizontally(width.saturating_sub(110));
+        let mut chart = ChartBuilder::on(&plot)
+            .caption(&map.title, ("sans-serif", 20))
+            .margin(14)
+            .x_label_area_size(44)
+            .y_label_area_size(56)
+            .build_cartesian_2d(ex[0]..ex[ex.len() - 1], ey[0]..ey[ey.len() - 1])
+            .map_err(|e| e.to_string())?;
+        // No "-0.0" ticks.
+        let tick = |v: &f64| format!("{:.1}", if v.abs() < 1e-9 { 0.0 } else { *v });
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc(&map.x_label)
+            .y_desc(&map.y_label)
+            .x_label_formatter(&tick)
+            .y_label_formatter(&tick)
+            .label_style(("sans-serif", 13))
+            .axis_desc_style(("sans-serif", 15))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        let nx = map.xs.len();
+        let cells = map
+            .values
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.is_finite())
+            .map(|(k, &v)| {
+                let (i, j) = (k % nx, k / nx);
+                Rectangle::new([(ex[i], ey[j]), (ex[i + 1], ey[j + 1])], colour(v).filled())
+            });
+        chart.draw_series(cells).map_err(|e| e.to_string())?;
+        for (x, y, label) in &map.markers {
+            chart
+                .draw_series(std::iter::once(Circle::new((*x, *y), 5, WHITE.filled())))
+                .map_err(|e| e.to_string())?;
+            chart
+                .draw_series(std::iter::once(Circle::new(
+                    (*x, *y),
+                    5,
+                    BLACK.stroke_width(2),
+                )))
+                .map_err(|e| e.to_string())?;
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    label.clone(),
+                    (*x, *y),
+                    ("sans-serif", 15).into_font().color(&WHITE),
+                )))
+                .map_err(|e| e.to_string())?;
+        }
+        // The colour bar: low at the bottom, high at the top.
+        let mut scale = ChartBuilder::on(&bar)
+            .margin_top(48)
+            .margin_bottom(58)
+            .margin_right(14)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0.0..1.0, levels.low..levels.high.max(levels.low + 1e-12))
+            .map_err(|e| e.to_string())?;
+        scale
+            .configure_mesh()
+            .disable_mesh()
+            .disable_x_axis()
+            .y_desc(&map.value_label)
+            .y_label_formatter(&|v: &f64| format!("{v:.3}"))
+            .label_style(("sans-serif", 12))
+            .axis_desc_style(("sans-serif", 13))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        let steps = 64;
+        let span = levels.high - levels.low;
+        scale
+            .draw_series((0..steps).map(|k| {
+                let (a, b) = (k as f64 / steps as f64, (k + 1) as f64 / steps as f64);
+                Rectangle::new(
+                    [(0.0, levels.low + a * span), (1.0, levels.low + b * span)],
+                    colour(levels.low + (a + b) / 2.0 * span).filled(),
+                )
+            }))
+            .map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(out)
+}

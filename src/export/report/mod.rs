@@ -10,6 +10,7 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 mod ablations;
+mod planes;
 mod probes;
 pub mod sweep;
 mod training;
@@ -160,6 +161,7 @@ pub fn write(
     training::section(&mut doc, &rows, &exp, log_y)?;
     probes::section(&mut doc, run, log_y)?;
     probes::batches_section(&mut doc, run)?;
+    planes::section(&mut doc, run)?;
     ablations::section(&mut doc, run, log_y)?;
     if !doc.report.unreadable.is_empty() {
         let _ = writeln!(doc.md, "## Stored results left out\n");

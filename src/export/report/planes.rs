@@ -1,0 +1,137 @@
+//! The report's planes: each stored plane as a heatmap of its test loss with the iterates
+//! marked, and the two 1-D slices through the centre beside it.
+
+use super::{Doc, HEIGHT, ReportError, WIDTH};
+use crate::export::figure::{self, Figure, Heatmap, Line, palette};
+use crate::probe::plane::{self, PlaneKind, PlaneResult};
+use crate::rundir::RunDir;
+use std::fmt::Write;
+
+pub(super) fn section(doc: &mut Doc, run: &RunDir) -> Result<(), ReportError> {
+    let (planes, unreadable) = plane::read_all(run);
+    doc.report.unreadable.extend(unreadable);
+    if planes.is_empty() {
+        return Ok(());
+    }
+    let _ = writeln!(doc.md, "## Planes\n");
+    for r in &planes {
+        let values: Vec<f64> = r.points.iter().map(|p| p.measured.test_loss).collect();
+        let x_label = match r.spec.kind {
+            PlaneKind::SwaSgd => "x (along d₁ = SGD − SWA)",
+            PlaneKind::Random => "x (along d₁)",
+        };
+        let map = Heatmap {
+            title: format!("plane {}: test loss", r.id),
+            x_label: x_label.into(),
+            y_label: "y (along d₂ ⟂ d₁)".into(),
+            xs: &r.xs,
+            ys: &r.ys,
+            values: &values,
+            value_label: "test loss".into(),
+            markers: r
+                .markers
+                .iter()
+                .map(|m| (m.x, m.y, format!(" {}", m.label)))
+                .collect(),
+        };
+        let name = format!("plane-{}", r.id);
+        doc.save(&name, figure::heatmap_svg(&map, WIDTH, HEIGHT))?;
+        doc.caption(
+            &name,
+            &r.id,
+            format!(
+                "Plane {}: test loss over w = w_c + x·d₁ + y·d₂ through the {} at epoch {} ({}x{} points, {} directions, params {}, BN {}). |d₁| = {:.4}, |d₂| = {:.4}, cos = {:.1e}; {:.3} s per point.",
+                r.id,
+                r.centre,
+                r.epoch,
+                r.xs.len(),
+                r.ys.len(),
+                r.spec.direction.as_str(),
+                r.spec.params.as_str(),
+                r.spec.bn.as_str(),
+                r.d1_norm,
+                r.d2_norm,
+                r.cosine,
+                r.cost.seconds_per_point
+            ),
+        );
+        if let Some(fig) = slices(r) {
+            let name = format!("plane-slices-{}", r.id);
+            doc.save(&name, figure::svg(&fig, WIDTH, HEIGHT))?;
+            doc.caption(
+                &name,
+                &name,
+                format!(
+                    "The slices of plane {} through the centre: along d₁ (y = 0) and along d₂ (x = 0), train (solid) and test (dashed) loss; they are the 1-D probes along those lines.",
+                    r.id
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The row y = 0 and the column x = 0, when the grid holds them.
+fn slices(r: &PlaneResult) -> Option<Figure> {
+    let row = r.ys.iter().position(|&y| y == 0.0)?;
+    let column = r.xs.iter().position(|&x| x == 0.0)?;
+    let along_x: Vec<_> = (0..r.xs.len()).map(|i| r.at(i, row)).collect();
+    let along_y: Vec<_> = (0..r.ys.len()).map(|j| r.at(column, j)).collect();
+    let line = |name: &str, points: Vec<(f64, f64)>, color, dashed| Line {
+        name: name.into(),
+        points,
+        color,
+        dashed,
+    };
+    Some(Figure {
+        title: format!("plane {}: slices through the centre", r.id),
+        x_label: "x (along d₁) or y (along d₂)".into(),
+        y_label: "loss".into(),
+        log_y: false,
+        lines: vec![
+            line(
+                "train along d₁",
+                along_x
+                    .iter()
+                    .map(|p| (p.x, p.measured.train_loss))
+                    .collect(),
+                palette::BLUE,
+                false,
+            ),
+            line(
+                "test along d₁",
+                along_x
+                    .iter()
+                    .map(|p| (p.x, p.measured.test_loss))
+                    .collect(),
+                palette::BLUE,
+                true,
+            ),
+            line(
+                "train along d₂",
+                along_y
+                    .iter()
+                    .map(|p| (p.y, p.measured.train_loss))
+                    .collect(),
+                palette::ORANGE,
+                false,
+            ),
+            line(
+                "test along d₂",
+                along_y
+                    .iter()
+                    .map(|p| (p.y, p.measured.test_loss))
+                    .collect(),
+                palette::ORANGE,
+                true,
+            ),
+        ],
+        markers: r
+            .markers
+            .iter()
+            .filter(|m| m.y == 0.0)
+            .map(|m| (m.x, m.label.clone()))
+            .collect(),
+        notes: Vec::new(),
+    })
+}
