@@ -2,11 +2,11 @@
 //! random direction, or two random directions), filled coarse to fine; prints the heatmap and
 //! writes RUN_DIR/planes/<id>.json and .csv.
 
+use super::probe::Progress;
 use clap::Args;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
 use valleys::config::probe::samples;
 use valleys::error::{BadInput, BadInputExt};
 use valleys::headless;
@@ -109,48 +109,24 @@ impl PlaneArgs {
     }
 }
 
-/// Says what the plane will cost, and how far it is; cancels on a signal.
+/// Says what the plane will cost, and how far it is (as probes do); cancels on a signal.
 struct Console<'a> {
     stop: &'a AtomicBool,
     tty: bool,
-    id: String,
-    total: usize,
-    started: Instant,
-    last_line: Instant,
-    last_tenth: usize,
+    progress: Progress,
 }
 
 impl PlaneObserver for Console<'_> {
     fn started(&mut self, id: &str, total: usize, seconds_per_point: f64) {
-        self.id = id.to_owned();
-        self.total = total;
-        self.started = Instant::now();
+        self.progress = Progress::start(id, total);
         eprintln!(
             "plane {id}: {total} points, ~{seconds_per_point:.2} s a point ≈ {}, coarse to fine (every 4th point first)",
             headless::clock(seconds_per_point * total as f64)
         );
     }
 
-    fn point(&mut self, done: usize, _i: usize, _j: usize, _point: &PlanePoint) {
-        let line = format!(
-            "  {}: {done}/{} points · {}",
-            self.id,
-            self.total,
-            headless::elapsed_and_left(self.started.elapsed().as_secs_f64(), done, self.total)
-        );
-        if self.tty {
-            eprint!("\r\x1b[2K{line}");
-            if done == self.total {
-                eprintln!();
-            }
-            return;
-        }
-        let tenth = done * 10 / self.total.max(1);
-        if tenth > self.last_tenth || self.last_line.elapsed() >= Duration::from_secs(30) {
-            self.last_tenth = tenth;
-            self.last_line = Instant::now();
-            eprintln!("{line}");
-        }
+    fn point(&mut self, _done: usize, _i: usize, _j: usize, _point: &PlanePoint) {
+        self.progress.point_done(self.tty);
     }
 
     fn cancelled(&mut self) -> bool {
@@ -178,11 +154,7 @@ pub fn run(args: &PlaneArgs, stop: &AtomicBool) -> anyhow::Result<bool> {
     let mut console = Console {
         stop,
         tty: std::io::stderr().is_terminal(),
-        id: String::new(),
-        total: 0,
-        started: Instant::now(),
-        last_line: Instant::now(),
-        last_tenth: 0,
+        progress: Progress::start("", 0),
     };
     match plane::run(&ctx, &spec, Some(&saved.run), &mut console) {
         Ok(result) => {

@@ -190,8 +190,8 @@ pub struct Console<'a> {
     tty: bool,
 }
 
-/// Points done of a probe, and when to say so again.
-struct Progress {
+/// Points done of a probe (or a plane), and when to say so again.
+pub struct Progress {
     id: String,
     total: usize,
     done: usize,
@@ -205,6 +205,15 @@ struct Progress {
 const PLAIN_EVERY: Duration = Duration::from_secs(30);
 
 impl Progress {
+    /// A grid of `total` points called `id`, started now.
+    pub fn start(id: &str, total: usize) -> Self {
+        Self {
+            id: id.to_owned(),
+            total,
+            ..Self::new()
+        }
+    }
+
     fn new() -> Self {
         let now = Instant::now();
         Self {
@@ -226,6 +235,20 @@ impl Progress {
             self.total,
             headless::elapsed_and_left(self.started.elapsed().as_secs_f64(), self.done, self.total)
         )
+    }
+
+    /// Counts a point and says so on stderr: one redrawn line on a terminal (`tty`), else a
+    /// line when one is due.
+    pub fn point_done(&mut self, tty: bool) {
+        self.done += 1;
+        if tty {
+            eprint!("\r{}\x1b[K", self.line());
+            if self.done == self.total {
+                eprintln!();
+            }
+        } else if self.plain_line_due() {
+            eprintln!("{}", self.line());
+        }
     }
 
     /// Whether a plain (non-terminal) output gets a line now: at each new tenth of the
@@ -255,11 +278,7 @@ impl<'a> Console<'a> {
 
 impl Observer for Console<'_> {
     fn started(&mut self, id: &str, spec: &ProbeSpec, grid: &[f64], seconds_per_point: f64) {
-        self.progress = Progress {
-            id: id.to_owned(),
-            total: grid.len(),
-            ..Progress::new()
-        };
+        self.progress = Progress::start(id, grid.len());
         eprintln!(
             "probe {id}: {} · ~{:.2} s a point ≈ {}",
             spec.summary(),
@@ -273,16 +292,7 @@ impl Observer for Console<'_> {
     }
 
     fn point(&mut self, _id: &str, _index: usize, _point: &ProbePoint) {
-        self.progress.done += 1;
-        let p = &mut self.progress;
-        if self.tty {
-            eprint!("\r{}\x1b[K", p.line());
-            if p.done == p.total {
-                eprintln!();
-            }
-        } else if p.plain_line_due() {
-            eprintln!("{}", p.line());
-        }
+        self.progress.point_done(self.tty);
     }
 
     fn cancelled(&mut self) -> bool {

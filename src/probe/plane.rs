@@ -11,10 +11,10 @@
 //! rest), so a picture of the whole plane exists after a sixteenth of the cost.
 
 use super::direction::{self, Direction};
-use super::runner::{ProbeContext, ProbeError};
+use super::runner::{PointSamples, ProbeContext, ProbeError, point_cost_factor};
 use super::scan::Line;
 use super::{BiasBn, BnMode, CentreKind, DirectionKind, Normalisation, ParamGroup, ProbePoint};
-use crate::model::{Model, eval};
+use crate::model::Model;
 use crate::names::named_enum;
 use crate::rundir::{RunDir, RunDirError};
 use serde::{Deserialize, Serialize};
@@ -337,17 +337,12 @@ pub fn run(
     }
     let seed = spec.seed.unwrap_or(ctx.seed);
     let (d1, d2) = directions(spec, centre, ctx.sgd, seed);
-    let train = match spec.train_subset {
-        Some(n) => ctx.data.train_subset(n, ctx.seed),
-        None => ctx.data.train_eval.shallow_clone(),
-    };
-    let test = ctx
-        .data
-        .test_subset(spec.test_subset.unwrap_or(usize::MAX), ctx.seed);
-    let bn_pass = eval::BnPass {
-        subset: spec.bn_subset.or(ctx.bn_pass.subset),
-        ..ctx.bn_pass
-    };
+    let samples = PointSamples::new(
+        ctx,
+        (spec.train_subset, spec.test_subset, spec.bn_subset),
+        spec.bn,
+        centre,
+    );
     ctx.scratch.copy_from(centre);
     let id = match run {
         Some(run) => next_id(run, spec.kind, label),
@@ -355,24 +350,11 @@ pub fn run(
     };
     let (xs, ys) = (spec.xs(), spec.ys());
     let order = coarse_to_fine(xs.len(), ys.len());
-    // The cost of a plain forward pass over what a point reads (the BN pass's samples too),
-    // as probes estimate it.
-    let bn_samples = (spec.bn == BnMode::Recompute && centre.has_bn()).then(|| {
-        ctx.data
-            .train_subset(bn_pass.subset.unwrap_or(usize::MAX), ctx.seed)
-    });
-    let forward = {
-        let t = Instant::now();
-        for split in [Some(&train), Some(&test), bn_samples.as_ref()]
-            .into_iter()
-            .flatten()
-        {
-            let _ = eval::evaluate(ctx.scratch, ctx.data, split, ctx.eval_batch);
-        }
-        t.elapsed().as_secs_f64()
-    };
-    let factor = if spec.bn == BnMode::Frozen { 1.05 } else { 1.5 };
-    observer.started(&id, order.len(), forward * factor);
+    observer.started(
+        &id,
+        order.len(),
+        samples.time_forward(ctx) * point_cost_factor(spec.bn),
+    );
     let mut measured: Vec<Option<PlanePoint>> = vec![None; order.len()];
     let mut row_centre: Option<(usize, Tensor)> = None;
     for (done, &(i, j)) in order.iter().enumerate() {
@@ -386,13 +368,13 @@ pub fn run(
         let (_, origin) = row_centre.as_ref().expect("set above");
         let line = Line {
             data: ctx.data,
-            train: &train,
-            test: &test,
+            train: &samples.train,
+            test: &samples.test,
             centre: origin,
             direction: &d1.vector,
             end: None,
             bn: spec.bn,
-            bn_pass,
+            bn_pass: samples.bn_pass,
             eval_batch: ctx.eval_batch,
             seed: ctx.seed,
         };
@@ -433,14 +415,9 @@ pub fn run(
         d2_norm: d2.norm,
         cosine: cosine(&d1.vector, &d2.vector),
         centre_norm: d1.centre_norm,
-        train_samples: train.len,
-        test_samples: test.len,
-        bn_samples: (spec.bn == BnMode::Recompute && centre.has_bn()).then(|| {
-            bn_pass
-                .subset
-                .unwrap_or(ctx.data.train.len)
-                .min(ctx.data.train.len)
-        }),
+        train_samples: samples.train.len,
+        test_samples: samples.test.len,
+        bn_samples: samples.bn_samples.as_ref().map(|s| s.len),
         epoch: ctx.epoch,
         step: ctx.step,
         source: ctx.source.clone(),

@@ -8,7 +8,7 @@ use super::{
     BnMode, CentreKind, DirectionInfo, DirectionKind, ParamGroup, ProbeCentre, ProbeCost,
     ProbePoint, ProbeResult, ProbeSamples, ProbeSpec, hessian, range, score, shift, store,
 };
-use crate::data::dataset::Dataset;
+use crate::data::dataset::{Dataset, DeviceSplit};
 use crate::model::eval;
 use crate::model::{Mode, Model};
 use crate::rundir::RunDir;
@@ -40,6 +40,74 @@ impl ProbeContext<'_> {
     /// True when the points are measured on a GPU (whose defaults differ: more points).
     pub fn on_gpu(&self) -> bool {
         self.scratch.flat().device().is_cuda()
+    }
+}
+
+/// What each point of a probe (or a plane) reads: the samples its losses are measured on,
+/// the pass that recomputes its BN statistics, and that pass's samples when it runs.
+pub(crate) struct PointSamples {
+    pub train: DeviceSplit,
+    pub test: DeviceSplit,
+    pub bn_pass: eval::BnPass,
+    pub bn_samples: Option<DeviceSplit>,
+}
+
+impl PointSamples {
+    /// The subsets asked for, or by default the run's own evaluation subset (so that the
+    /// centre matches the dashboard), the whole test set and the run's own BN pass.
+    pub(crate) fn new(
+        ctx: &ProbeContext,
+        (train_subset, test_subset, bn_subset): (Option<usize>, Option<usize>, Option<usize>),
+        bn: BnMode,
+        centre: &Model,
+    ) -> Self {
+        let train = match train_subset {
+            Some(n) => ctx.data.train_subset(n, ctx.seed),
+            None => ctx.data.train_eval.shallow_clone(),
+        };
+        let test = ctx
+            .data
+            .test_subset(test_subset.unwrap_or(usize::MAX), ctx.seed);
+        let bn_pass = eval::BnPass {
+            subset: bn_subset.or(ctx.bn_pass.subset),
+            ..ctx.bn_pass
+        };
+        let bn_samples = (bn == BnMode::Recompute && centre.has_bn()).then(|| {
+            ctx.data
+                .train_subset(bn_pass.subset.unwrap_or(usize::MAX), ctx.seed)
+        });
+        Self {
+            train,
+            test,
+            bn_pass,
+            bn_samples,
+        }
+    }
+
+    /// Seconds of one plain forward pass over every sample a point reads (the BN pass's
+    /// too): the lower bound a point is measured against.
+    pub(crate) fn time_forward(&self, ctx: &ProbeContext) -> f64 {
+        let started = Instant::now();
+        for split in [
+            Some(&self.train),
+            Some(&self.test),
+            self.bn_samples.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let _ = eval::evaluate(ctx.scratch, ctx.data, split, ctx.eval_batch);
+        }
+        started.elapsed().as_secs_f64()
+    }
+}
+
+/// A point's expected cost over a plain forward pass, as measured on two CPU cores:
+/// train-mode batch norm (the BN pass, or per-batch statistics) costs about 1.5 times eval.
+pub(crate) fn point_cost_factor(bn: BnMode) -> f64 {
+    match bn {
+        BnMode::Frozen => 1.05,
+        BnMode::Recompute | BnMode::Batch => 1.5,
     }
 }
 
@@ -134,18 +202,19 @@ fn probe(
     observer: &mut dyn Observer,
 ) -> Result<ProbeResult, ProbeError> {
     let started = Instant::now();
-    // By default the run's own evaluation subset, so that t = 0 matches the dashboard.
-    let train = match spec.train_subset {
-        Some(n) => ctx.data.train_subset(n, ctx.seed),
-        None => ctx.data.train_eval.shallow_clone(),
-    };
-    let test = ctx
-        .data
-        .test_subset(spec.test_subset.unwrap_or(usize::MAX), ctx.seed);
-    let bn_pass = eval::BnPass {
-        subset: spec.bn_subset.or(ctx.bn_pass.subset),
-        ..ctx.bn_pass
-    };
+    let samples = PointSamples::new(
+        ctx,
+        (spec.train_subset, spec.test_subset, spec.bn_subset),
+        spec.bn,
+        centre,
+    );
+    let PointSamples {
+        train,
+        test,
+        bn_pass,
+        ..
+    } = &samples;
+    let bn_pass = *bn_pass;
     let mask = direction::group_mask(centre, spec.params);
     ctx.scratch.copy_from(centre);
     let mut eigen = None;
@@ -153,7 +222,7 @@ fn probe(
         (DirectionKind::Interp, Some(other)) => direction::towards(centre, other, spec.params),
         (DirectionKind::Hessian, _) => {
             let n = spec.hessian_batch.unwrap_or(512).min(train.len) as i64;
-            let (x, y) = ctx.data.eval_batch(&train, 0, n);
+            let (x, y) = ctx.data.eval_batch(train, 0, n);
             let mode = if spec.bn == BnMode::Batch {
                 Mode::BatchStats
             } else {
@@ -188,8 +257,8 @@ fn probe(
     let end = other.map(|o| o.flat());
     let line = Line {
         data: ctx.data,
-        train: &train,
-        test: &test,
+        train,
+        test,
         centre: centre.flat(),
         direction: &dir.vector,
         // Interpolation over a parameter subset keeps the other parameters at the centre.
@@ -199,43 +268,21 @@ fn probe(
         eval_batch: ctx.eval_batch,
         seed: ctx.seed,
     };
-    // The lower bound a point is measured against: one plain forward pass over every sample
-    // the point reads, the BN pass's too when it recomputes BN. One batch first, so that
-    // one-off set-up costs do not count; timed twice now and once after the points, under
-    // the same load as they, and the median kept.
-    let bn_samples = match spec.bn {
-        BnMode::Recompute if centre.has_bn() => Some(
-            ctx.data
-                .train_subset(bn_pass.subset.unwrap_or(usize::MAX), ctx.seed),
-        ),
-        _ => None,
-    };
+    // The lower bound a point is measured against (`PointSamples::time_forward`). One batch
+    // first, so that one-off set-up costs do not count; timed twice now and once after the
+    // points, under the same load as they, and the median kept.
     let warm_up = ctx.eval_batch.min(test.len as i64);
     if warm_up > 0 {
-        let (x, _) = ctx.data.eval_batch(&test, 0, warm_up);
+        let (x, _) = ctx.data.eval_batch(test, 0, warm_up);
         let _ = tch::no_grad(|| ctx.scratch.forward(&x, Mode::Eval));
     }
-    let time_forward = || {
-        let started = Instant::now();
-        for split in [Some(&train), Some(&test), bn_samples.as_ref()]
-            .into_iter()
-            .flatten()
-        {
-            let _ = eval::evaluate(ctx.scratch, ctx.data, split, ctx.eval_batch);
-        }
-        started.elapsed().as_secs_f64()
-    };
+    let time_forward = || samples.time_forward(ctx);
     let mut forward_timings = vec![time_forward(), time_forward()];
     let estimate = forward_timings
         .iter()
         .copied()
         .fold(f64::INFINITY, f64::min)
-        * match spec.bn {
-            // A point over a plain forward pass, as measured on two CPU cores: train-mode
-            // batch norm (the BN pass, or per-batch statistics) costs about 1.5 times eval.
-            BnMode::Frozen => 1.05,
-            BnMode::Recompute | BnMode::Batch => 1.5,
-        };
+        * point_cost_factor(spec.bn);
 
     let mut spec = spec.clone();
     // Training halves of points the auto range's search measured, by t: the grid over
@@ -366,7 +413,7 @@ fn probe(
         samples: Some(ProbeSamples {
             train: train.len,
             test: test.len,
-            bn: bn_samples.as_ref().map(|s| s.len),
+            bn: samples.bn_samples.as_ref().map(|s| s.len),
         }),
         auto_range,
         shift: shift::random_shift(&ts, &train_loss, &test_loss, span / 8.0, 40),

@@ -1,6 +1,7 @@
 use super::*;
 use crate::config::{DataConfig, ModelConfig};
 use crate::data::dataset::Dataset;
+use crate::model::eval;
 use crate::probe::ProbeSpec;
 use crate::probe::runner::{self, Observer};
 use tch::Device;
