@@ -8,6 +8,8 @@ Each command prints one JSON object on stdout.
   protocol  seconds of the authors' interpolation protocol (He et al., interpulation.py):
           per point, load the weights, bn_update over the whole augmented training set, then
           evaluate the training and the test set
+  eval    seconds of one eval-mode pass over the test set under no_grad (BN statistics from a
+          bn_update over 1 024 training samples)
 """
 
 import argparse
@@ -245,21 +247,41 @@ def protocol(args, device):
     return {"seconds": seconds, "points": args.points, "seconds_per_point": seconds / args.points}
 
 
+def eval_pass(args, device):
+    """One evaluation pass over the test set in eval mode under no_grad, as the authors' and
+    Li et al.'s code evaluate each point (medians of --passes passes after a warm-up)."""
+    torch.manual_seed(1)
+    x, y, xt, yt, mean, std = dataset(args.model, device)
+    model = model_for(args.model, device)
+    bn_update(model, x[:1024], mean, std, 128)
+    evaluate(model, xt, yt, mean, std, args.batch)
+    times = []
+    for _ in range(args.passes):
+        t = time.perf_counter()
+        evaluate(model, xt, yt, mean, std, args.batch)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t)
+    seconds = sorted(times)[len(times) // 2]
+    return {"seconds": seconds, "samples_per_s": xt.shape[0] / seconds, "all_seconds": times, "samples": xt.shape[0], "batch": args.batch}
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("command", choices=["train", "protocol"])
+    ap.add_argument("command", choices=["train", "protocol", "eval"])
     ap.add_argument("--model", choices=sorted(DEPTHS), default="quick")
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--points", type=int, default=41)
+    ap.add_argument("--passes", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    result = train(args, device) if args.command == "train" else protocol(args, device)
+    result = {"train": train, "protocol": protocol, "eval": eval_pass}[args.command](args, device)
     result.update(
         torch=torch.__version__,
         threads=torch.get_num_threads(),

@@ -2,8 +2,8 @@
 
 Prints a table and writes bench/results.json: the machine, every measurement, and every ratio
 under a key containing "ratio" (training ones also containing "train"). Targets: training at
-least as fast as PyTorch; a probe point within 1.3x one forward pass; dashboard overhead under
-2%; resident memory flat after warm-up.
+least as fast as PyTorch; an evaluation pass 1.3x as fast as PyTorch eager; a probe point within
+1.3x one forward pass; dashboard overhead under 2%; resident memory flat after warm-up.
 """
 
 import argparse
@@ -104,6 +104,25 @@ def main():
         results["machine"]["device_name"] = theirs["device_name"]
         rows.append((f"training {model}: samples/s (median of {args.repeats})", mine["samples_per_s"], theirs["samples_per_s"], ratio, ">= 1.0"))
         rows.append(("  PyTorch with valleys' malloc settings", mine["samples_per_s"], tuned["samples_per_s"], results[f"train_ratio_{model}_vs_tuned_malloc"], ""))
+
+    for model in ["quick", "preresnet20"]:
+        # The same pass over the same test set at batch 128, alternated, medians of --repeats.
+        mines, theirs_all, tuned_all = [], [], []
+        reference_eval = ref + ["eval", "--model", model, "--passes", "3"]
+        for _ in range(args.repeats):
+            mines.append(run_json(v + ["eval", "--model", model, "--passes", "3"]))
+            theirs_all.append(run_json(reference_eval))
+            tuned_all.append(run_json(reference_eval, TUNED_MALLOC))
+        median = lambda runs, key: sorted(r[key] for r in runs)[len(runs) // 2]
+        mine, plain = median(mines, "samples_per_s"), median(mines, "plain_samples_per_s")
+        theirs, tuned = median(theirs_all, "samples_per_s"), median(tuned_all, "samples_per_s")
+        results[f"eval_{model}"] = {"valleys": mines, "pytorch": theirs_all, "pytorch_tuned_malloc": tuned_all}
+        results[f"eval_ratio_{model}"] = mine / theirs
+        results[f"eval_ratio_{model}_vs_tuned_malloc"] = mine / tuned
+        results[f"eval_ratio_{model}_vs_plain_pass"] = mine / plain
+        rows.append((f"evaluation pass {model}: samples/s, valleys / PyTorch eager", mine, theirs, mine / theirs, ">= 1.3"))
+        rows.append(("  PyTorch with valleys' malloc settings", mine, tuned, mine / tuned, ">= 1.3"))
+        rows.append(("  valleys' layer-by-layer pass (no folding, strided)", mine, plain, mine / plain, ""))
 
     swa = run_json(v + ["swa"])
     results["swa"] = swa

@@ -29,8 +29,12 @@ use tch::{Device, Kind, Tensor};
 pub enum Mode {
     /// Batch statistics, running statistics updated, dropout on.
     Train,
-    /// Running statistics, dropout off.
+    /// Running statistics, dropout off. Zoo models fold each BN that follows a convolution into
+    /// it and, on the CPU, run in oneDNN's blocked layout: `PlainEval` up to float rounding.
     Eval,
+    /// `Eval` computed layer by layer as PyTorch eager does (no folding, strided tensors): the
+    /// reference the fast pass is checked and benchmarked against.
+    PlainEval,
     /// Batch statistics without touching the running ones, dropout off.
     BatchStats,
     /// Like `BatchStats`, while accumulating the exact moments of every BN input.
@@ -50,6 +54,13 @@ pub trait Network {
     /// True if it has batch norm that it manages itself (the zoo registers its layers with
     /// the builder instead).
     fn has_own_batch_norm(&self) -> bool {
+        false
+    }
+
+    /// True if its eval-mode pass takes inputs in oneDNN's blocked layout (every operation
+    /// before its head works on them, and the head calls `layers::strided`): on the CPU that
+    /// runs convolutions, BN and ReLU without reordering the activations at each layer.
+    fn runs_blocked(&self) -> bool {
         false
     }
 
@@ -309,11 +320,21 @@ impl Model {
 
     /// Logits for a batch.
     pub fn forward(&self, x: &Tensor, mode: Mode) -> Tensor {
-        if self.stack > 1 {
+        let repeated;
+        let x = if self.stack > 1 {
             // Every copy sees the same batch: the input repeated along the channels.
             let mut times = vec![1i64; x.dim()];
             times[1] = self.stack;
-            return self.net.forward(&x.repeat(times.as_slice()), mode);
+            repeated = x.repeat(times.as_slice());
+            &repeated
+        } else {
+            x
+        };
+        if mode == Mode::Eval && self.net.runs_blocked() {
+            let float_images = x.dim() == 4 && x.kind() == Kind::Float;
+            if float_images && x.device() == Device::Cpu && tch::utils::has_mkldnn() {
+                return self.net.forward(&x.to_mkldnn(), mode);
+            }
         }
         self.net.forward(x, mode)
     }

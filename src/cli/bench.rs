@@ -8,8 +8,8 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 use valleys::config::Experiment;
 use valleys::data::dataset::Dataset;
-use valleys::model::Model;
 use valleys::model::eval;
+use valleys::model::{Mode, Model};
 use valleys::probe::runner::{self, Observer, ProbeContext};
 use valleys::probe::{BnMode, DirectionKind, ProbePoint, ProbeSpec};
 use valleys::protocol::{Event, Outcome};
@@ -48,6 +48,17 @@ enum What {
     /// Seconds per probe point for each BN mode against one forward pass, and a 41-point
     /// interpolation with the default subsets.
     Probe,
+    /// One evaluation pass over the test set: the fast eval pass (BN folded into convolutions,
+    /// oneDNN's blocked layout on the CPU) against the same pass layer by layer (PyTorch eager's
+    /// way), medians of `passes` alternated passes each.
+    Eval {
+        #[arg(long, default_value = "quick")]
+        model: String,
+        #[arg(long, default_value_t = 128)]
+        batch: i64,
+        #[arg(long, default_value_t = 3)]
+        passes: usize,
+    },
     /// Training throughput with the dashboard drawing (TestBackend, 10 fps) against headless.
     Ui {
         /// Frames a second (the dashboard's default --fps).
@@ -112,7 +123,7 @@ fn experiment_for(
         .and_then(|d| d.parse::<u32>().ok())
     {
         let dir = tmp.join("cifar");
-        synthetic_cifar(&dir, 10240, 512)?;
+        synthetic_cifar(&dir, 10240, 1024)?;
         set.extend([
             format!("name=bench-{model}"),
             "data={dataset: cifar10}".into(),
@@ -393,6 +404,43 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 // The drawing thread's share of the machine.
                 "fps": fps,
                 "frame_cpu_fraction": frame * f64::from(*fps) / tch::get_num_threads().max(1) as f64,
+            })
+        }
+        What::Eval {
+            model,
+            batch,
+            passes,
+        } => {
+            let exp = experiment_for(model, tmp.path(), 1, 1, 128)?;
+            let data = Dataset::load(&exp.data, None, exp.seed, device.device)?;
+            let net = Model::build(&exp.model, &data.input_shape, data.classes, device.device)?;
+            // Running statistics of real inputs, as a probe point has them.
+            eval::recompute_bn(&net, &data, 128, Some(1024), 1, 0);
+            let pass = |mode| {
+                let t = Instant::now();
+                let e = eval::evaluate_in_mode(&net, &data, &data.test, *batch, mode);
+                (t.elapsed().as_secs_f64(), e)
+            };
+            let (_, fast_eval) = pass(Mode::Eval);
+            let (_, plain_eval) = pass(Mode::PlainEval);
+            let (mut fast, mut plain) = (Vec::new(), Vec::new());
+            for _ in 0..*passes {
+                fast.push(pass(Mode::Eval).0);
+                plain.push(pass(Mode::PlainEval).0);
+            }
+            let samples = data.test.len as f64;
+            serde_json::json!({
+                "model": model,
+                "batch": batch,
+                "samples": data.test.len,
+                "seconds": median(&fast),
+                "samples_per_s": samples / median(&fast),
+                "all_seconds": fast,
+                "plain_seconds": median(&plain),
+                "plain_samples_per_s": samples / median(&plain),
+                "all_plain_seconds": plain,
+                "loss": fast_eval.loss,
+                "loss_difference_to_plain": (fast_eval.loss - plain_eval.loss).abs(),
             })
         }
         What::Memory { steps } => {

@@ -134,13 +134,37 @@ impl Conv2d {
     }
 
     pub fn forward(&self, x: &Tensor) -> Tensor {
+        self.convolve(x, &self.weight, self.bias.as_ref())
+    }
+
+    /// This convolution followed by `bn`. In eval mode the BN's per-channel affine map is folded
+    /// into the weights and bias, so that the pass skips one sweep over the activations.
+    pub fn forward_bn(&self, bn: &MaybeBn, x: &Tensor, mode: Mode) -> Tensor {
+        match bn {
+            Some(bn) if mode == Mode::Eval => {
+                let (scale, shift) = bn.eval_affine();
+                // One scale per output channel: [out] (or [k * out]) against [out, in, h, w]
+                // (or [k, out, in, h, w]).
+                let mut shape = self.weight.size();
+                let dims = shape.len();
+                shape[dims - 3..].fill(1);
+                let weight = &self.weight * scale.view(shape.as_slice());
+                let bias = match &self.bias {
+                    Some(b) => b.view([-1]) * &scale + shift,
+                    None => shift,
+                };
+                self.convolve(x, &weight, Some(&bias))
+            }
+            _ => apply_bn(bn, &self.forward(x), mode),
+        }
+    }
+
+    fn convolve(&self, x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Tensor {
         if self.stack > 1 {
             // [k, out, in, h, w] as k groups of one convolution over [N, k * in, H, W].
-            let size = self.weight.size();
-            let weight = self
-                .weight
-                .view([size[0] * size[1], size[2], size[3], size[4]]);
-            let bias = self.bias.as_ref().map(|b| b.view([-1]));
+            let size = weight.size();
+            let weight = weight.view([size[0] * size[1], size[2], size[3], size[4]]);
+            let bias = bias.map(|b| b.view([-1]));
             return x.conv2d(
                 &weight,
                 bias.as_ref(),
@@ -151,8 +175,8 @@ impl Conv2d {
             );
         }
         x.conv2d(
-            &self.weight,
-            self.bias.as_ref(),
+            weight,
+            bias,
             [self.stride, self.stride],
             [self.padding, self.padding],
             [1, 1],
@@ -277,7 +301,7 @@ impl BatchNorm {
                 let (rm, rv) = (Some(&self.running_mean), Some(&self.running_var));
                 x.batch_norm(w, b, rm, rv, true, self.momentum, self.eps, cudnn)
             }
-            Mode::Eval => {
+            Mode::Eval | Mode::PlainEval => {
                 let (rm, rv) = (Some(&self.running_mean), Some(&self.running_var));
                 x.batch_norm(w, b, rm, rv, false, self.momentum, self.eps, cudnn)
             }
@@ -291,6 +315,14 @@ impl BatchNorm {
                 out
             }
         }
+    }
+
+    /// Eval mode as one affine map per channel, `x * scale + shift`, with the running
+    /// statistics: `scale = gamma / sqrt(var + eps)`, `shift = beta - mean * scale`.
+    pub fn eval_affine(&self) -> (Tensor, Tensor) {
+        let scale = self.weight.view([-1]) * (&self.running_var + self.eps).rsqrt();
+        let shift = self.bias.view([-1]) - &self.running_mean * &scale;
+        (scale, shift)
     }
 
     /// Adds a batch's moments (its mean, and 1/sqrt(biased variance + eps)) to the pass's.
@@ -344,6 +376,16 @@ pub type MaybeBn = Option<Rc<BatchNorm>>;
 /// Builds a batch norm only when `enabled`.
 pub fn maybe_bn(s: &Scope, channels: i64, enabled: bool) -> MaybeBn {
     enabled.then(|| BatchNorm::new(s, channels))
+}
+
+/// Back from oneDNN's blocked layout (see `Network::runs_blocked`) to a strided tensor, for the
+/// operations that only take those (flatten, view, linear, cat).
+pub fn strided(x: &Tensor) -> Tensor {
+    if x.is_mkldnn() {
+        x.to_dense(None, false)
+    } else {
+        x.shallow_clone()
+    }
 }
 
 /// Applies `bn` if there is one.

@@ -3,7 +3,7 @@
 //! blocks (expansion 4, n = (depth - 2) / 9) from 44 on, a final BN + ReLU, global average
 //! pooling and a linear classifier. Convolutions start from N(0, sqrt(2 / (k * k * out))).
 
-use super::layers::{Conv2d, ConvSpec, Linear, MaybeBn, apply_bn, he_fan_out, maybe_bn};
+use super::layers::{Conv2d, ConvSpec, Linear, MaybeBn, apply_bn, he_fan_out, maybe_bn, strided};
 use super::params::Scope;
 use super::{Mode, Network};
 use tch::Tensor;
@@ -26,11 +26,11 @@ impl Block {
             Some(conv) => conv.forward(&out),
             None => x.shallow_clone(),
         };
-        let mut out = self.conv1.forward(&out);
-        out = self.conv2.forward(&apply_bn(&self.bn2, &out, mode).relu());
-        if let Some((bn3, conv3)) = &self.bn3_conv3 {
-            out = conv3.forward(&apply_bn(bn3, &out, mode).relu());
-        }
+        let out = self.conv1.forward_bn(&self.bn2, &out, mode).relu();
+        let out = match &self.bn3_conv3 {
+            Some((bn3, conv3)) => conv3.forward(&self.conv2.forward_bn(bn3, &out, mode).relu()),
+            None => self.conv2.forward(&out),
+        };
         out + residual
     }
 }
@@ -110,8 +110,13 @@ impl Network for PreResNet {
         for block in &self.blocks {
             x = block.forward(&x, mode);
         }
-        let x = apply_bn(&self.bn, &x, mode).relu();
-        self.fc
-            .forward(&x.adaptive_avg_pool2d([1, 1]).flatten(1, -1))
+        let x = apply_bn(&self.bn, &x, mode)
+            .relu()
+            .adaptive_avg_pool2d([1, 1]);
+        self.fc.forward(&strided(&x).flatten(1, -1))
+    }
+
+    fn runs_blocked(&self) -> bool {
+        true
     }
 }

@@ -232,3 +232,73 @@ fn thousands_are_grouped_for_reading() {
     assert_eq!(group_thousands(36_479_194), "36 479 194");
     assert_eq!(group_thousands(2), "2");
 }
+
+/// A model whose BN layers are far from their initial identity map: random parameters (so BN
+/// weights of either sign) and running statistics from a few training-mode passes.
+fn with_real_bn_state(yaml: &str, input: &[i64]) -> Model {
+    let m = build(yaml, input, 10);
+    tch::manual_seed(11);
+    tch::no_grad(|| {
+        let mut flat = m.flat().shallow_clone();
+        let noise = Tensor::randn(flat.size(), (Kind::Float, Device::Cpu)) * 0.05;
+        flat.copy_(&(&flat + noise));
+    });
+    let mut shape = vec![16];
+    shape.extend_from_slice(input);
+    for _ in 0..3 {
+        let x = Tensor::randn(shape.as_slice(), (Kind::Float, Device::Cpu)) * 2.0 + 0.5;
+        let _ = tch::no_grad(|| m.forward(&x, Mode::Train));
+    }
+    m
+}
+
+#[test]
+fn the_folded_blocked_eval_pass_equals_the_layer_by_layer_one() {
+    // Each arch with a conv -> BN pair: PreResNet basic and bottleneck blocks, WRN, VGG.
+    let cases = [
+        ("{arch: preresnet, depth: 8}", vec![1, 28, 28]),
+        ("{arch: preresnet, depth: 47}", vec![3, 16, 16]),
+        ("{arch: wrn, depth: 10, width: 2}", vec![3, 16, 16]),
+        ("{arch: vgg16}", vec![3, 32, 32]),
+    ];
+    for (yaml, input) in cases {
+        let m = with_real_bn_state(yaml, &input);
+        let mut shape = vec![7];
+        shape.extend_from_slice(&input);
+        let x = Tensor::randn(shape.as_slice(), (Kind::Float, Device::Cpu));
+        let (fast, plain) =
+            tch::no_grad(|| (m.forward(&x, Mode::Eval), m.forward(&x, Mode::PlainEval)));
+        assert!(!fast.is_mkldnn(), "{yaml}: logits come back strided");
+        let diff = (&fast - &plain).abs().max().double_value(&[]);
+        let scale = plain.abs().max().double_value(&[]);
+        assert!(
+            scale > 1e-2,
+            "{yaml}: logits too small to compare ({scale})"
+        );
+        assert!(
+            diff <= 1e-5 * scale.max(1.0),
+            "{yaml}: {diff} (logits up to {scale})"
+        );
+
+        // Three copies side by side (probe points): the same per copy.
+        let k = 3;
+        let stacked = m.stacked(k).unwrap();
+        let rows = Tensor::stack(
+            &[m.flat().shallow_clone(), m.flat() * 0.9, m.flat() * 1.1],
+            0,
+        );
+        stacked.load_points(&rows, &m);
+        let (fast, plain) = tch::no_grad(|| {
+            (
+                stacked.forward(&x, Mode::Eval),
+                stacked.forward(&x, Mode::PlainEval),
+            )
+        });
+        let diff = (&fast - &plain).abs().max().double_value(&[]);
+        let scale = plain.abs().max().double_value(&[]);
+        assert!(
+            diff <= 1e-5 * scale.max(1.0),
+            "{yaml} x{k}: {diff} (logits up to {scale})"
+        );
+    }
+}

@@ -193,7 +193,7 @@ impl TorchScriptNet {
                 self.set_flags(Flags::All)?;
                 self.module.forward(x)
             }
-            Mode::Eval => {
+            Mode::Eval | Mode::PlainEval => {
                 self.set_flags(Flags::None)?;
                 self.module.forward(x)
             }

@@ -4,7 +4,7 @@
 //! `conv_init` is never called). `norm: none` gives WideResNet28x10_withoutbn.
 
 use super::layers::{
-    BatchNorm, Conv2d, ConvSpec, Linear, MaybeBn, apply_bn, maybe_bn, torch_default,
+    BatchNorm, Conv2d, ConvSpec, Linear, MaybeBn, apply_bn, maybe_bn, strided, torch_default,
 };
 use super::params::Scope;
 use super::{Mode, Network};
@@ -78,16 +78,23 @@ impl Network for WideResNet {
     fn forward(&self, x: &Tensor, mode: Mode) -> Tensor {
         let mut x = self.conv1.forward(x);
         for b in &self.blocks {
-            let out = b.conv1.forward(&apply_bn(&b.bn1, &x, mode).relu());
-            let out = b.conv2.forward(&apply_bn(&b.bn2, &out, mode).relu());
+            let out = b
+                .conv1
+                .forward_bn(&b.bn2, &apply_bn(&b.bn1, &x, mode).relu(), mode);
+            let out = b.conv2.forward(&out.relu());
             let shortcut = match &b.shortcut {
                 Some(conv) => conv.forward(&x),
                 None => x.shallow_clone(),
             };
             x = out + shortcut;
         }
-        let x = apply_bn(&self.bn1, &x, mode).relu();
-        self.linear
-            .forward(&x.adaptive_avg_pool2d([1, 1]).flatten(1, -1))
+        let x = apply_bn(&self.bn1, &x, mode)
+            .relu()
+            .adaptive_avg_pool2d([1, 1]);
+        self.linear.forward(&strided(&x).flatten(1, -1))
+    }
+
+    fn runs_blocked(&self) -> bool {
+        true
     }
 }
