@@ -134,6 +134,13 @@ pub fn follow(
                     probes,
                 });
             }
+            // And planes from `valleys plane`.
+            let (planes, _) = crate::probe::plane::read_all(&dir);
+            for plane in planes {
+                if probes_seen.insert(format!("plane {}", plane.id)) {
+                    let _ = tx.send(Event::PlaneFinished(Box::new(plane)));
+                }
+            }
             if !finished && let Some((_, Some(outcome))) = status {
                 finished = true;
                 let _ = tx.send(Event::Finished(outcome));
@@ -144,18 +151,20 @@ pub fn follow(
     rx
 }
 
-/// What `run` has stored: its metrics, probes, batches and ablations (with their arms'
-/// curves), for a dashboard that opens on a resumed run. Unreadable files are left out here;
+/// What `run` has stored: its metrics, probes, batches, ablations (with their arms'
+/// curves) and planes, for a dashboard that opens on a resumed run. Unreadable files are left out here;
 /// `valleys report` names them.
 pub fn history(run: &RunDir) -> History {
     let (probes, _) = crate::probe::store::read_all(run);
     let (batches, _) = crate::probe::store::read_batches(run);
     let (ablations, _) = crate::ablation::read_all(run);
+    let (planes, _) = crate::probe::plane::read_all(run);
     History {
         rows: run.read_metrics().unwrap_or_default(),
         probes,
         batches,
         ablations: with_curves(run, ablations),
+        planes,
     }
 }
 

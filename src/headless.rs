@@ -125,6 +125,9 @@ impl EpochPrinter {
             }
             Event::ProbeFinished(result) => writeln!(out, "  {}", crate::probe::one_line(&result))?,
             Event::ProbeFailed { message } => writeln!(out, "  {message}")?,
+            Event::PlaneFinished(result) => {
+                writeln!(out, "  {}", crate::probe::plane::one_line(&result))?
+            }
             Event::AblationFinished { result, .. } => {
                 for line in crate::ablation::table(&result) {
                     writeln!(out, "  {line}")?;
@@ -134,6 +137,8 @@ impl EpochPrinter {
             Event::Phase(_)
             | Event::ProbeStarted { .. }
             | Event::ProbePoint { .. }
+            | Event::PlaneStarted(_)
+            | Event::PlanePoint { .. }
             | Event::ProbeBatchFinished(_)
             | Event::Twin(_) => {}
         }

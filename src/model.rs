@@ -33,7 +33,8 @@ pub enum Mode {
     /// it and, on the CPU, run in oneDNN's blocked layout: `PlainEval` up to float rounding.
     Eval,
     /// `Eval` computed layer by layer as PyTorch eager does (no folding, strided tensors): the
-    /// reference the fast pass is checked and benchmarked against.
+    /// reference the fast pass is checked and benchmarked against, and the pass to take
+    /// gradients through (oneDNN's blocked tensors have no backward).
     PlainEval,
     /// Batch statistics without touching the running ones, dropout off.
     BatchStats,

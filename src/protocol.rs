@@ -3,6 +3,7 @@
 
 use crate::ablation::result::{AblationKind, AblationResult};
 use crate::names::named_enum;
+use crate::probe::plane::{PlaneHeader, PlanePoint, PlaneResult, PlaneSpec};
 use crate::probe::summary::BatchSummary;
 use crate::probe::{ProbePoint, ProbeResult, ProbeSpec};
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,8 @@ pub enum Command {
     Checkpoint,
     /// Run a probe (training waits); a probe asked for while one runs replaces any waiting one.
     Probe(Box<ProbeRequest>),
+    /// Measure a plane through the live weights (queued like a probe; `CancelProbe` cancels it).
+    Plane(Box<PlaneSpec>),
     /// Cancel the running probe.
     CancelProbe,
     /// Run a batch-norm ablation on the live weights (and the twin's, when it has finished);
@@ -230,7 +233,18 @@ pub enum Event {
     },
     ProbeFinished(Box<ProbeResult>),
     ProbeBatchFinished(Box<BatchSummary>),
-    /// The probe could not run or was cancelled.
+    /// A plane began: its grid, iterates and expected cost.
+    PlaneStarted(Box<PlaneHeader>),
+    /// One point of the running plane, at column `i` and row `j` (points arrive coarse to
+    /// fine).
+    PlanePoint {
+        id: String,
+        i: usize,
+        j: usize,
+        point: PlanePoint,
+    },
+    PlaneFinished(Box<PlaneResult>),
+    /// The probe (or plane) could not run or was cancelled.
     ProbeFailed {
         message: String,
     },
@@ -254,6 +268,7 @@ pub struct History {
     pub batches: Vec<BatchSummary>,
     /// Each ablation with the curves of its arms.
     pub ablations: Vec<(AblationResult, Vec<ProbeResult>)>,
+    pub planes: Vec<PlaneResult>,
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod curves;
 pub mod form;
 pub mod heatmap;
 pub mod keymap;
+pub mod plane_form;
 pub mod screenshot;
 pub mod series;
 pub mod sweep;

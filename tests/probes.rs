@@ -340,3 +340,52 @@ fn a_batch_summary_is_recomputed_from_its_stored_probes() {
         assert_eq!(flagged, centre.stats.asymmetric);
     }
 }
+
+#[test]
+fn a_plane_asked_of_the_live_run_reports_every_point_and_is_stored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut worker = start(&tmp.path().join("r"));
+    wait_for(&mut worker, |e| matches!(e, Event::Finished(_)));
+    let spec = valleys::probe::plane::PlaneSpec {
+        points: (4, 3),
+        train_subset: Some(64),
+        test_subset: Some(64),
+        bn_subset: Some(128),
+        ..Default::default()
+    };
+    worker
+        .commands
+        .send(Command::Plane(Box::new(spec)))
+        .unwrap();
+    let Event::PlaneStarted(header) =
+        wait_for(&mut worker, |e| matches!(e, Event::PlaneStarted(_)))
+    else {
+        unreachable!()
+    };
+    assert_eq!((header.xs.len(), header.ys.len()), (4, 3));
+    assert_eq!(header.markers.len(), 2, "SWA and SGD");
+    let mut seen = std::collections::HashSet::new();
+    let result = loop {
+        match wait_for(&mut worker, |e| {
+            matches!(
+                e,
+                Event::PlanePoint { .. } | Event::PlaneFinished(_) | Event::ProbeFailed { .. }
+            )
+        }) {
+            Event::PlanePoint { id, i, j, point } => {
+                assert_eq!(id, header.id);
+                assert_eq!((point.x, point.y), (header.xs[i], header.ys[j]));
+                assert!(seen.insert((i, j)), "({i}, {j}) twice");
+            }
+            Event::PlaneFinished(result) => break result,
+            other => panic!("{other:?}"),
+        }
+    };
+    worker.finish();
+    assert_eq!(seen.len(), 12, "every point once");
+    // What the events said is what was stored.
+    let run = RunDir::open(&tmp.path().join("r")).unwrap();
+    let (stored, problems) = valleys::probe::plane::read_all(&run);
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(stored, vec![*result]);
+}

@@ -11,7 +11,9 @@ use valleys::config::probe::samples;
 use valleys::error::{BadInput, BadInputExt};
 use valleys::headless;
 use valleys::probe::offline::SavedRun;
-use valleys::probe::plane::{self, PlaneKind, PlaneObserver, PlanePoint, PlaneResult, PlaneSpec};
+use valleys::probe::plane::{
+    self, PlaneHeader, PlaneKind, PlaneObserver, PlanePoint, PlaneResult, PlaneSpec,
+};
 use valleys::probe::runner::ProbeError;
 use valleys::probe::{BiasBn, BnMode, CentreKind, DirectionKind, Normalisation, ParamGroup};
 use valleys::runtime::{self, DeviceRequest};
@@ -117,7 +119,8 @@ struct Console<'a> {
 }
 
 impl PlaneObserver for Console<'_> {
-    fn started(&mut self, id: &str, total: usize, seconds_per_point: f64) {
+    fn started(&mut self, header: &PlaneHeader) {
+        let (id, total, seconds_per_point) = (&header.id, header.total(), header.seconds_per_point);
         self.progress = Progress::start(id, total);
         eprintln!(
             "plane {id}: {total} points, ~{seconds_per_point:.2} s a point ≈ {}, coarse to fine (every 4th point first)",

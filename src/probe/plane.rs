@@ -131,6 +131,26 @@ impl PlaneSpec {
         Ok(())
     }
 
+    /// "swa-sgd 21x21 · x -0.5..1.5 · y -1..1 · gaussian filter · params all · BN recompute".
+    pub fn summary(&self) -> String {
+        let direction = match self.direction {
+            DirectionKind::Gaussian => format!("gaussian {}", self.norm.as_str()),
+            other => other.as_str().to_owned(),
+        };
+        format!(
+            "{} {}x{} · x {}..{} · y {}..{} · {direction} · params {} · BN {}",
+            self.kind.as_str(),
+            self.points.0,
+            self.points.1,
+            self.x.0,
+            self.x.1,
+            self.y.0,
+            self.y.1,
+            self.params.as_str(),
+            self.bn.as_str()
+        )
+    }
+
     /// The grid's x values.
     pub fn xs(&self) -> Vec<f64> {
         linspace(self.x, self.points.0)
@@ -301,10 +321,92 @@ impl PlaneResult {
     }
 }
 
+/// What is known of a plane before its first point: enough to draw its empty grid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlaneHeader {
+    pub id: String,
+    pub spec: PlaneSpec,
+    /// "swa" or "sgd".
+    pub centre: String,
+    pub xs: Vec<f64>,
+    pub ys: Vec<f64>,
+    pub markers: Vec<Marker>,
+    /// The expected time of one point, from one forward pass over its samples.
+    pub seconds_per_point: f64,
+}
+
+impl PlaneHeader {
+    /// Points in the grid.
+    pub fn total(&self) -> usize {
+        self.xs.len() * self.ys.len()
+    }
+}
+
+/// The iterates a plane through `centre` ("swa" or "sgd") marks: the centre at (0, 0), and
+/// SGD at (1, 0) on an SWA–SGD plane.
+pub fn markers(kind: PlaneKind, centre: &str) -> Vec<Marker> {
+    let mut markers = vec![Marker {
+        label: centre.to_uppercase(),
+        letter: if centre == "swa" { 'A' } else { 'S' },
+        x: 0.0,
+        y: 0.0,
+    }];
+    if kind == PlaneKind::SwaSgd {
+        markers.push(Marker {
+            label: "SGD".into(),
+            letter: 'S',
+            x: 1.0,
+            y: 0.0,
+        });
+    }
+    markers
+}
+
+/// The measured point with the lowest test loss.
+pub fn lowest<'a>(points: impl IntoIterator<Item = &'a PlanePoint>) -> Option<&'a PlanePoint> {
+    points
+        .into_iter()
+        .filter(|p| p.measured.test_loss.is_finite())
+        .min_by(|a, b| a.measured.test_loss.total_cmp(&b.measured.test_loss))
+}
+
+/// The grid index nearest to `v` on `axis`.
+pub fn nearest_index(axis: &[f64], v: f64) -> usize {
+    (0..axis.len())
+        .min_by(|&a, &b| (axis[a] - v).abs().total_cmp(&(axis[b] - v).abs()))
+        .unwrap_or(0)
+}
+
+/// One line about a measured plane: its settings, the test loss at its iterates, the lowest
+/// point and the cost.
+pub fn one_line(r: &PlaneResult) -> String {
+    let at_markers: Vec<String> = r
+        .markers
+        .iter()
+        .map(|m| {
+            let p = r.at(nearest_index(&r.xs, m.x), nearest_index(&r.ys, m.y));
+            format!("{} {:.4}", m.label, p.measured.test_loss)
+        })
+        .collect();
+    let lowest = lowest(&r.points).map_or(String::new(), |p| {
+        format!(
+            " · lowest {:.4} at ({:.2}, {:.2})",
+            p.measured.test_loss, p.x, p.y
+        )
+    });
+    format!(
+        "plane {}: {} · test loss {}{lowest} · {}",
+        r.id,
+        r.spec.summary(),
+        at_markers.join(", "),
+        crate::headless::clock(r.cost.seconds)
+    )
+}
+
 /// Follows a plane as it fills in.
 pub trait PlaneObserver {
-    /// The grid is about to be measured: `total` points, about `seconds_per_point` each.
-    fn started(&mut self, id: &str, total: usize, seconds_per_point: f64);
+    /// The grid is about to be measured, coarse to fine.
+    fn started(&mut self, header: &PlaneHeader);
     /// Point `done` of the total was measured at column `i`, row `j`.
     fn point(&mut self, done: usize, i: usize, j: usize, point: &PlanePoint);
     /// Asked between points; true stops the plane.
@@ -350,11 +452,16 @@ pub fn run(
     };
     let (xs, ys) = (spec.xs(), spec.ys());
     let order = coarse_to_fine(xs.len(), ys.len());
-    observer.started(
-        &id,
-        order.len(),
-        samples.time_forward(ctx) * point_cost_factor(spec.bn),
-    );
+    let markers = markers(spec.kind, label);
+    observer.started(&PlaneHeader {
+        id: id.clone(),
+        spec: spec.clone(),
+        centre: label.into(),
+        xs: xs.clone(),
+        ys: ys.clone(),
+        markers: markers.clone(),
+        seconds_per_point: samples.time_forward(ctx) * point_cost_factor(spec.bn),
+    });
     let mut measured: Vec<Option<PlanePoint>> = vec![None; order.len()];
     let mut row_centre: Option<(usize, Tensor)> = None;
     for (done, &(i, j)) in order.iter().enumerate() {
@@ -387,21 +494,6 @@ pub fn run(
         measured[j * xs.len() + i] = Some(point);
     }
     let seconds = started.elapsed().as_secs_f64();
-    let letter = |label: &str| if label == "swa" { 'A' } else { 'S' };
-    let mut markers = vec![Marker {
-        label: label.to_uppercase(),
-        letter: letter(label),
-        x: 0.0,
-        y: 0.0,
-    }];
-    if spec.kind == PlaneKind::SwaSgd {
-        markers.push(Marker {
-            label: "SGD".into(),
-            letter: 'S',
-            x: 1.0,
-            y: 0.0,
-        });
-    }
     let result = PlaneResult {
         id,
         spec: spec.clone(),
@@ -446,9 +538,14 @@ pub fn next_id(run: &RunDir, kind: PlaneKind, label: &str) -> String {
 
 /// The CSV of a plane: one row per point.
 pub fn csv(result: &PlaneResult) -> String {
+    points_csv(&result.points)
+}
+
+/// Points as CSV rows of x, y, losses, accuracies and standard errors.
+pub fn points_csv<'a>(points: impl IntoIterator<Item = &'a PlanePoint>) -> String {
     let mut out =
         String::from("x,y,train_loss,train_acc,test_loss,test_acc,train_loss_se,test_loss_se\n");
-    for p in &result.points {
+    for p in points {
         let m = &p.measured;
         let se = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
         out += &format!(
@@ -478,3 +575,64 @@ pub fn read_all(run: &RunDir) -> (Vec<PlaneResult>, Vec<String>) {
 
 #[cfg(test)]
 mod tests;
+
+/// A plane with a known shape, for tests of what reads planes: an asymmetric valley along x
+/// with its floor at x = 0.3 (gently rising towards SWA and beyond, steeply towards SGD),
+/// curving up along y, measured on an `nx` × `ny` grid.
+#[cfg(test)]
+pub(crate) fn valley_fixture(id: &str, nx: usize, ny: usize) -> PlaneResult {
+    let spec = PlaneSpec {
+        points: (nx, ny),
+        ..PlaneSpec::for_kind(PlaneKind::SwaSgd)
+    };
+    let (xs, ys) = (spec.xs(), spec.ys());
+    let loss = |x: f64, y: f64| {
+        let d = x - 0.3;
+        let side = if d < 0.0 { 0.05 } else { 0.4 };
+        0.3 + side * d * d + 0.03 * y * y
+    };
+    let mut points = Vec::new();
+    for &y in &ys {
+        for &x in &xs {
+            let test = loss(x, y);
+            points.push(PlanePoint {
+                x,
+                y,
+                measured: ProbePoint {
+                    t: x,
+                    train_loss: test - 0.09,
+                    train_acc: 0.93 - test / 10.0,
+                    test_loss: test,
+                    test_acc: 0.9 - test / 10.0,
+                    train_loss_se: Some(0.0117),
+                    test_loss_se: Some(0.0167),
+                },
+            });
+        }
+    }
+    PlaneResult {
+        id: id.into(),
+        seed: 1,
+        centre: "swa".into(),
+        markers: markers(spec.kind, "swa"),
+        spec,
+        xs,
+        ys,
+        points,
+        d1_norm: 1.4234,
+        d2_norm: 1.4234,
+        cosine: 1.8e-11,
+        centre_norm: 26.31,
+        train_samples: 2000,
+        test_samples: 2000,
+        bn_samples: Some(10_000),
+        epoch: 15,
+        step: 1185,
+        source: "final".into(),
+        cost: PlaneCost {
+            seconds: 888.0,
+            seconds_per_point: 2.01,
+            points: nx * ny,
+        },
+    }
+}

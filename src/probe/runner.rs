@@ -223,10 +223,12 @@ fn probe(
         (DirectionKind::Hessian, _) => {
             let n = spec.hessian_batch.unwrap_or(512).min(train.len) as i64;
             let (x, y) = ctx.data.eval_batch(train, 0, n);
+            // Differentiated twice: the layer-by-layer pass (the fast one's blocked layout has
+            // no backward).
             let mode = if spec.bn == BnMode::Batch {
                 Mode::BatchStats
             } else {
-                Mode::Eval
+                Mode::PlainEval
             };
             let logits = ctx.scratch.forward(&x, mode);
             let (loss, _) = ctx

@@ -9,6 +9,7 @@
 use super::engine::{Engine, EventSink};
 use crate::ablation::{self, AblationKind, Subject};
 use crate::probe::offline::SavedRun;
+use crate::probe::plane::{PlaneHeader, PlaneObserver, PlanePoint, PlaneSpec};
 use crate::probe::runner::ProbeError;
 use crate::probe::runner::{self, Observer};
 use crate::probe::{ProbePoint, ProbeResult, ProbeSpec};
@@ -20,6 +21,7 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Job {
     Probe(Box<ProbeRequest>),
+    Plane(Box<PlaneSpec>),
     Ablate {
         kind: AblationKind,
         directions: Option<usize>,
@@ -44,6 +46,8 @@ struct LiveObserver<'a> {
     /// Jobs asked for meanwhile, in order.
     waiting: std::collections::VecDeque<Job>,
     cancel: bool,
+    /// The id of the plane being measured, for its points' events.
+    plane_id: String,
     deferred: Deferred,
 }
 
@@ -84,6 +88,7 @@ impl Observer for LiveObserver<'_> {
             match command {
                 Command::CancelProbe => self.cancel = true,
                 Command::Probe(request) => self.waiting.push_back(Job::Probe(request)),
+                Command::Plane(spec) => self.waiting.push_back(Job::Plane(spec)),
                 Command::Ablate { kind, directions } => {
                     self.waiting.push_back(Job::Ablate { kind, directions })
                 }
@@ -106,6 +111,27 @@ impl Observer for LiveObserver<'_> {
     }
 }
 
+impl PlaneObserver for LiveObserver<'_> {
+    fn started(&mut self, header: &PlaneHeader) {
+        self.plane_id = header.id.clone();
+        self.events
+            .send(Event::PlaneStarted(Box::new(header.clone())));
+    }
+
+    fn point(&mut self, _done: usize, i: usize, j: usize, point: &PlanePoint) {
+        self.events.send(Event::PlanePoint {
+            id: self.plane_id.clone(),
+            i,
+            j,
+            point: *point,
+        });
+    }
+
+    fn cancelled(&mut self) -> bool {
+        Observer::cancelled(self)
+    }
+}
+
 /// Runs `first` and then any job that was asked for meanwhile.
 pub fn serve(
     engine: &Engine,
@@ -119,6 +145,7 @@ pub fn serve(
         stop,
         waiting: std::collections::VecDeque::from([first]),
         cancel: false,
+        plane_id: String::new(),
         deferred: Deferred::default(),
     };
     while let Some(job) = observer.waiting.pop_front() {
@@ -131,6 +158,7 @@ pub fn serve(
             }
             match job {
                 Job::Probe(request) => probe(engine, &request, &mut observer),
+                Job::Plane(spec) => plane(engine, &spec, &mut observer),
                 Job::Ablate { kind, directions } => ablate(engine, kind, directions, &mut observer),
             }
         }));
@@ -170,6 +198,16 @@ fn probe(
             .map(|s| Some(Event::ProbeBatchFinished(Box::new(s)))),
         None => runner::run_one(&ctx, &request.spec, run, observer).map(|_| None),
     }
+}
+
+fn plane(
+    engine: &Engine,
+    spec: &PlaneSpec,
+    observer: &mut LiveObserver,
+) -> Result<Option<Event>, ProbeError> {
+    let ctx = engine.probe_context();
+    let result = crate::probe::plane::run(&ctx, spec, Some(engine.run_dir()), observer)?;
+    Ok(Some(Event::PlaneFinished(Box::new(result))))
 }
 
 fn ablate(

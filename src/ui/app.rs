@@ -4,9 +4,11 @@
 
 use super::form::ProbeForm;
 use super::keymap::{self, Action, Binding};
+use super::plane_form::PlaneForm;
 use super::series::Series;
 use super::theme::Theme;
 use crate::ablation::{AblationKind, AblationResult};
+use crate::probe::plane::{PlaneHeader, PlanePoint, PlaneResult};
 use crate::probe::summary::BatchSummary;
 use crate::probe::{ProbePoint, ProbeResult, ProbeSpec};
 use crate::protocol::{Command, Event, Iterate, MetricRow, Outcome, Progress, RunInfo, Split};
@@ -113,6 +115,7 @@ pub enum Overlay {
     Help,
     ConfirmQuit,
     ProbeForm,
+    PlaneForm,
     AblationMenu,
 }
 
@@ -122,10 +125,11 @@ pub enum View {
     Dashboard,
     Probes,
     Ablations,
+    Planes,
 }
 
 impl View {
-    pub const ALL: [View; 3] = [View::Dashboard, View::Probes, View::Ablations];
+    pub const ALL: [View; 4] = [View::Dashboard, View::Probes, View::Ablations, View::Planes];
 
     /// The keys of this view.
     pub fn bindings(self) -> &'static [Binding] {
@@ -133,6 +137,7 @@ impl View {
             View::Dashboard => keymap::DASHBOARD,
             View::Probes => keymap::PROBES,
             View::Ablations => keymap::ABLATIONS,
+            View::Planes => keymap::PLANES,
         }
     }
 
@@ -141,6 +146,7 @@ impl View {
             View::Dashboard => "dashboard",
             View::Probes => "probes",
             View::Ablations => "ablations",
+            View::Planes => "planes",
         }
     }
 }
@@ -175,6 +181,75 @@ pub struct ProbeBoard {
     pub failure: Option<String>,
 }
 
+/// Which loss a plane's heatmap shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlaneShow {
+    Test,
+    Train,
+    /// Test minus training loss.
+    Gap,
+}
+
+impl PlaneShow {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Test => "test loss",
+            Self::Train => "train loss",
+            Self::Gap => "test − train loss",
+        }
+    }
+
+    /// The shown value of a point.
+    pub fn value(self, p: &ProbePoint) -> f64 {
+        match self {
+            Self::Test => p.test_loss,
+            Self::Train => p.train_loss,
+            Self::Gap => p.test_loss - p.train_loss,
+        }
+    }
+}
+
+/// A plane whose points are still arriving.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LivePlane {
+    pub header: PlaneHeader,
+    /// Row by row (y outer, x inner), None until measured.
+    pub points: Vec<Option<PlanePoint>>,
+}
+
+impl LivePlane {
+    /// Points received so far.
+    pub fn done(&self) -> usize {
+        self.points.iter().filter(|p| p.is_some()).count()
+    }
+}
+
+/// Everything the plane view shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlaneBoard {
+    pub live: Option<LivePlane>,
+    pub results: Vec<PlaneResult>,
+    /// Index into `results` of the plane shown when none is running (the newest unless moved).
+    pub selected: usize,
+    /// The cursor's grid column and row (None: on the centre).
+    pub cursor: Option<(usize, usize)>,
+    pub show: PlaneShow,
+    pub log: bool,
+}
+
+impl Default for PlaneBoard {
+    fn default() -> Self {
+        Self {
+            live: None,
+            results: Vec::new(),
+            selected: 0,
+            cursor: None,
+            show: PlaneShow::Test,
+            log: false,
+        }
+    }
+}
+
 /// What a job asked for from the dashboard is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobKind {
@@ -184,6 +259,7 @@ pub enum JobKind {
         directions: usize,
     },
     Ablation(AblationKind),
+    Plane,
 }
 
 /// A probe or ablation asked for from the dashboard.
@@ -250,6 +326,8 @@ pub struct App {
     pub last_checkpoint: Option<(u32, u64)>,
     pub probes: ProbeBoard,
     pub form: ProbeForm,
+    pub planes: PlaneBoard,
+    pub plane_form: PlaneForm,
     /// The no-BN twin run, followed like this one.
     pub twin: Option<Box<App>>,
     /// Finished ablations with the curves of their arms.
@@ -305,6 +383,8 @@ impl App {
             last_checkpoint: None,
             probes: ProbeBoard::default(),
             form: ProbeForm::new(&ProbeSpec::default(), 1, false),
+            planes: PlaneBoard::default(),
+            plane_form: PlaneForm::new(&ProbeSpec::default(), 1),
             twin: None,
             ablations: Vec::new(),
             stale_bn: false,
@@ -337,12 +417,16 @@ impl App {
             Action::Checkpoint => self.controllable && self.state.is_live(),
             Action::CancelProbe => self.controllable && busy,
             Action::OpenProbeForm
+            | Action::OpenPlaneForm
             | Action::OpenAblationMenu
             | Action::AblateGroups
             | Action::AblateBnModes
             | Action::AblateSummary
             | Action::StartTwin
             | Action::ToggleStaleBn => self.controllable,
+            Action::SelectUp | Action::SelectDown if self.view == View::Planes => {
+                self.planes.results.len() > 1
+            }
             Action::SelectUp | Action::SelectDown => self.probes.results.len() > 1,
             _ => true,
         }
@@ -354,6 +438,7 @@ impl App {
             Some(Overlay::Help) => keymap::HELP,
             Some(Overlay::ConfirmQuit) => keymap::CONFIRM_QUIT,
             Some(Overlay::ProbeForm) => keymap::PROBE_FORM,
+            Some(Overlay::PlaneForm) => keymap::PLANE_FORM,
             Some(Overlay::AblationMenu) => keymap::ABLATION_MENU,
             None => self.view.bindings(),
         }

@@ -57,7 +57,7 @@ pub struct ProbeForm {
 /// What the train-subset field shows for the run's own evaluation subset.
 const RUNS_OWN: &str = "run";
 
-fn choice(name: &'static str, options: &'static [&'static str], current: &str) -> Field {
+pub(super) fn choice(name: &'static str, options: &'static [&'static str], current: &str) -> Field {
     Field {
         name,
         value: Value::Choice {
@@ -67,7 +67,7 @@ fn choice(name: &'static str, options: &'static [&'static str], current: &str) -
     }
 }
 
-fn number(name: &'static str, value: f64, integer: bool) -> Field {
+pub(super) fn number(name: &'static str, value: f64, integer: bool) -> Field {
     let text = if integer {
         format!("{}", value as i64)
     } else {
@@ -77,6 +77,60 @@ fn number(name: &'static str, value: f64, integer: bool) -> Field {
         name,
         value: Value::Number { text, integer },
     }
+}
+
+/// The field after (`by` = 1) or before (-1) `selected` among `n`, skipping those that do not
+/// apply, wrapping round.
+pub(super) fn next_field(
+    selected: usize,
+    n: usize,
+    by: isize,
+    applies: impl Fn(usize) -> bool,
+) -> usize {
+    let n = n as isize;
+    let mut i = selected as isize;
+    for _ in 0..n {
+        i = (i + by).rem_euclid(n);
+        if applies(i as usize) {
+            break;
+        }
+    }
+    i as usize
+}
+
+/// Cycles a choice, or nudges a number (by 1 for integers, 0.5 otherwise), by `by`.
+pub(super) fn nudge(field: &mut Field, by: isize) {
+    match &mut field.value {
+        Value::Choice { options, index } => {
+            *index = (*index as isize + by).rem_euclid(options.len() as isize) as usize;
+        }
+        Value::Number { text, integer } => {
+            if let Ok(v) = text.parse::<f64>() {
+                let step = if *integer { 1.0 } else { 0.5 };
+                let next = v + step * by as f64;
+                *text = if *integer {
+                    format!("{}", next.max(0.0) as i64)
+                } else {
+                    format!("{next}")
+                };
+            }
+        }
+    }
+}
+
+/// Types `c` into a number field (digits; also '.' and '-' where it is not an integer); a
+/// `fresh` field, or one showing a word, is cleared first. True if it was typed.
+pub(super) fn type_into(field: &mut Field, c: char, fresh: bool) -> bool {
+    if let Value::Number { text, integer } = &mut field.value
+        && (c.is_ascii_digit() || (!*integer && (c == '.' || c == '-')))
+    {
+        if fresh || text.chars().any(|c| c.is_ascii_alphabetic()) {
+            text.clear();
+        }
+        text.push(c);
+        return true;
+    }
+    false
 }
 
 impl ProbeForm {
@@ -151,38 +205,14 @@ impl ProbeForm {
 
     /// Moves the selection to the previous (`-1`) or next (`+1`) field that applies.
     pub fn step(&mut self, by: isize) {
-        let n = self.fields.len() as isize;
-        let mut i = self.selected as isize;
-        for _ in 0..n {
-            i = (i + by).rem_euclid(n);
-            if self.applies(i as usize) {
-                break;
-            }
-        }
-        self.selected = i as usize;
+        self.selected = next_field(self.selected, self.fields.len(), by, |i| self.applies(i));
         self.fresh = true;
     }
 
     /// Cycles a choice, or nudges a number, by `by`.
     pub fn cycle(&mut self, by: isize) {
         let was_direction = self.get("direction").text();
-        let field = &mut self.fields[self.selected];
-        match &mut field.value {
-            Value::Choice { options, index } => {
-                *index = (*index as isize + by).rem_euclid(options.len() as isize) as usize;
-            }
-            Value::Number { text, integer } => {
-                if let Ok(v) = text.parse::<f64>() {
-                    let step = if *integer { 1.0 } else { 0.5 };
-                    let next = v + step * by as f64;
-                    *text = if *integer {
-                        format!("{}", next.max(0.0) as i64)
-                    } else {
-                        format!("{next}")
-                    };
-                }
-            }
-        }
+        nudge(&mut self.fields[self.selected], by);
         // Each direction has its own grid: the experiment's for its direction's kind, else
         // the kind's defaults (interpolation: SWA at 0, SGD at 1, [-2, 3]).
         let direction = self.get("direction").text();
@@ -202,13 +232,7 @@ impl ProbeForm {
     /// Types a character into the selected number; the first one after the field is
     /// selected replaces what it showed.
     pub fn input(&mut self, c: char) {
-        if let Value::Number { text, integer } = &mut self.fields[self.selected].value
-            && (c.is_ascii_digit() || (!*integer && (c == '.' || c == '-')))
-        {
-            if self.fresh || text.chars().any(|c| c.is_ascii_alphabetic()) {
-                text.clear();
-            }
-            text.push(c);
+        if type_into(&mut self.fields[self.selected], c, self.fresh) {
             self.fresh = false;
         }
         self.check();

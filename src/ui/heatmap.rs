@@ -109,12 +109,148 @@ impl Grid<'_> {
     }
 }
 
+/// `values` (an `nx` × `ny` grid, row by row) with each NaN replaced by the value of the
+/// nearest finite point (in grid steps; ties to the first): a plane that is filling in, coarse
+/// to fine, drawn whole from the points it has. All NaN if none is finite.
+pub fn fill_nearest(values: &[f64], nx: usize, ny: usize) -> Vec<f64> {
+    let known: Vec<(usize, usize, f64)> = (0..ny)
+        .flat_map(|j| (0..nx).map(move |i| (i, j)))
+        .filter_map(|(i, j)| {
+            let v = values[j * nx + i];
+            (!v.is_nan()).then_some((i, j, v))
+        })
+        .collect();
+    (0..ny)
+        .flat_map(|j| (0..nx).map(move |i| (i, j)))
+        .map(|(i, j)| {
+            let v = values[j * nx + i];
+            if !v.is_nan() {
+                return v;
+            }
+            let distance =
+                |&(a, b, _): &(usize, usize, f64)| a.abs_diff(i).pow(2) + b.abs_diff(j).pow(2);
+            known
+                .iter()
+                .min_by_key(|k| distance(k))
+                .map_or(f64::NAN, |k| k.2)
+        })
+        .collect()
+}
+
 /// A point to mark: its label's first letter is drawn at grid position (column, row),
 /// fractional.
 pub struct Mark {
     pub letter: char,
     pub column: f64,
     pub row: f64,
+}
+
+/// Contour bands of the colour scale: a contour line runs where the band changes.
+pub const CONTOUR_BANDS: usize = 8;
+
+/// One text cell of a heatmap.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cell {
+    /// Where the value of its upper and lower half falls on the colour scale (0 low, 1 high);
+    /// None where nothing is measured. One grid row per cell in ASCII: both halves the same.
+    pub top: Option<f64>,
+    pub bottom: Option<f64>,
+    /// A mark's letter drawn on it.
+    pub letter: Option<char>,
+    /// The value crosses a contour level between this cell and the next to its right or
+    /// below it.
+    pub contour: bool,
+}
+
+impl Cell {
+    /// The mean of its measured halves.
+    pub fn fraction(&self) -> Option<f64> {
+        match (self.top, self.bottom) {
+            (Some(a), Some(b)) => Some((a + b) / 2.0),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// The contour band a fraction of the scale falls in.
+pub fn band(fraction: f64) -> usize {
+    ((fraction * CONTOUR_BANDS as f64).floor() as usize).min(CONTOUR_BANDS - 1)
+}
+
+/// The heatmap as `height` lines of `width` cells, the highest y on top: each cell holds one
+/// grid row (`rows_per_cell` 1) or two (2, half blocks), sampled from the nearest grid point.
+pub fn cells(
+    grid: &Grid,
+    levels: &Levels,
+    width: usize,
+    height: usize,
+    rows_per_cell: usize,
+    marks: &[Mark],
+) -> Vec<Vec<Cell>> {
+    let (width, height) = (width.max(1), height.max(1));
+    let rows = height * rows_per_cell;
+    let frac = |k: usize, n: usize| {
+        if n > 1 {
+            k as f64 / (n - 1) as f64
+        } else {
+            0.5
+        }
+    };
+    let mut out: Vec<Vec<Cell>> = (0..height)
+        .map(|line| {
+            (0..width)
+                .map(|c| {
+                    let fx = frac(c, width);
+                    // Text lines run top down; grid rows bottom up.
+                    let at = |r: usize| {
+                        let v = grid.nearest(fx, 1.0 - frac(r, rows));
+                        (!v.is_nan()).then(|| levels.fraction(v))
+                    };
+                    let top = at(line * rows_per_cell);
+                    let bottom = at(line * rows_per_cell + rows_per_cell - 1);
+                    Cell {
+                        top,
+                        bottom,
+                        letter: None,
+                        contour: false,
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    for line in 0..height {
+        for c in 0..width {
+            let Some(here) = out[line][c].fraction() else {
+                continue;
+            };
+            let differs = |other: Option<f64>| other.is_some_and(|o| band(o) != band(here));
+            let right = out[line].get(c + 1).and_then(Cell::fraction);
+            let below = out.get(line + 1).and_then(|l| l[c].fraction());
+            out[line][c].contour = differs(right) || differs(below);
+        }
+    }
+    for m in marks {
+        let (c, line) = cell_of(grid, m.column, m.row, width, height, rows_per_cell);
+        out[line][c].letter = Some(m.letter);
+    }
+    out
+}
+
+/// The cell (column, line) that grid position (column, row), fractional, falls in.
+pub fn cell_of(
+    grid: &Grid,
+    column: f64,
+    row: f64,
+    width: usize,
+    height: usize,
+    rows_per_cell: usize,
+) -> (usize, usize) {
+    let rows = height * rows_per_cell;
+    let cx = (column / (grid.nx - 1).max(1) as f64 * (width - 1) as f64).round();
+    let cy = (row / (grid.ny - 1).max(1) as f64 * (rows - 1) as f64).round();
+    let cx = (cx.max(0.0) as usize).min(width - 1);
+    let line_from_bottom = (cy.max(0.0) as usize / rows_per_cell).min(height - 1);
+    (cx, height - 1 - line_from_bottom)
 }
 
 /// The heatmap as `height` lines of `width` cells (plus a legend line), the highest y on top.
@@ -130,73 +266,47 @@ pub fn render(
     let Some(levels) = Levels::of(grid.values, scale) else {
         return vec!["(no finite values to draw)".into()];
     };
-    // Grid rows per text line: two half blocks in colour, one character in ASCII.
-    let per_line = if shading == Shading::Colour { 2 } else { 1 };
-    let rows = height * per_line;
-    let frac = |k: usize, n: usize| {
-        if n > 1 {
-            k as f64 / (n - 1) as f64
-        } else {
-            0.5
-        }
-    };
-    // Where each mark lands in cells.
-    let marked: Vec<(usize, usize, char)> = marks
+    let per_cell = if shading == Shading::Colour { 2 } else { 1 };
+    let mut lines: Vec<String> = cells(grid, &levels, width, height, per_cell, marks)
         .iter()
-        .map(|m| {
-            let cx = (m.column / (grid.nx - 1).max(1) as f64 * (width - 1) as f64).round();
-            let cy = (m.row / (grid.ny - 1).max(1) as f64 * (rows - 1) as f64).round();
-            (
-                cx.max(0.0) as usize,
-                cy.max(0.0) as usize / per_line,
-                m.letter,
-            )
-        })
-        .collect();
-    let mut lines = Vec::with_capacity(height + 1);
-    for line in 0..height {
-        let mut text = String::new();
-        for c in 0..width {
-            let fx = frac(c, width);
-            // Text lines run top down; grid rows bottom up.
-            let row_value = |r: usize| grid.nearest(fx, 1.0 - frac(r, rows));
-            let mark = marked
-                .iter()
-                .find(|(mx, my, _)| *mx == c && (height - 1 - *my) == line)
-                .map(|m| m.2);
-            match shading {
-                Shading::Colour => {
-                    let (top, bottom) = (row_value(line * 2), row_value(line * 2 + 1));
-                    let rgb = |v: f64| (!v.is_nan()).then(|| viridis(levels.fraction(v)));
-                    let (fg, bg) = (rgb(top), rgb(bottom));
-                    if let Some((r, g, b)) = bg {
-                        text += &format!("\x1b[48;2;{r};{g};{b}m");
-                    }
-                    match (mark, fg) {
-                        (Some(letter), _) => text += &format!("\x1b[1;38;2;255;255;255m{letter}"),
-                        (None, Some((r, g, b))) => text += &format!("\x1b[38;2;{r};{g};{b}m▀"),
-                        (None, None) => text.push(' '),
-                    }
-                    text += "\x1b[0m";
-                }
-                Shading::Ascii => {
-                    let v = row_value(line);
-                    let glyph = match mark {
-                        Some(letter) => letter,
-                        None if v.is_nan() => ' ',
-                        None => {
-                            let k = (levels.fraction(v) * (SHADES.len() - 1) as f64).round();
-                            SHADES[k as usize] as char
+        .map(|line| {
+            let mut text = String::new();
+            for cell in line {
+                match shading {
+                    Shading::Colour => {
+                        if let Some(t) = cell.bottom {
+                            let (r, g, b) = viridis(t);
+                            text += &format!("\x1b[48;2;{r};{g};{b}m");
                         }
-                    };
-                    text.push(glyph);
+                        match (cell.letter, cell.top) {
+                            (Some(letter), _) => {
+                                text += &format!("\x1b[1;38;2;255;255;255m{letter}")
+                            }
+                            (None, Some(t)) => {
+                                let (r, g, b) = viridis(t);
+                                text += &format!("\x1b[38;2;{r};{g};{b}m▀");
+                            }
+                            (None, None) => text.push(' '),
+                        }
+                        text += "\x1b[0m";
+                    }
+                    Shading::Ascii => text.push(match (cell.letter, cell.top) {
+                        (Some(letter), _) => letter,
+                        (None, None) => ' ',
+                        (None, Some(t)) => shade(t),
+                    }),
                 }
             }
-        }
-        lines.push(text);
-    }
+            text
+        })
+        .collect();
     lines.push(legend(&levels, width, shading));
     lines
+}
+
+/// The ASCII shade of a fraction of the scale.
+pub fn shade(fraction: f64) -> char {
+    SHADES[(fraction.clamp(0.0, 1.0) * (SHADES.len() - 1) as f64).round() as usize] as char
 }
 
 /// "low ████ high" with the scale's values at both ends and the middle.
@@ -286,6 +396,43 @@ mod tests {
         };
         let lines = render(&grid, 2, 2, Scale::Linear, Shading::Ascii, &[]);
         assert_eq!(&lines[..2], ["@ ", "  "]);
+    }
+
+    #[test]
+    fn a_filling_plane_is_drawn_from_its_nearest_measured_points() {
+        let nan = f64::NAN;
+        // 3x2: only the corners (0, 0) = 1 and (2, 1) = 5 are measured.
+        let values = [1.0, nan, nan, nan, nan, 5.0];
+        let filled = fill_nearest(&values, 3, 2);
+        assert_eq!(filled, [1.0, 1.0, 5.0, 1.0, 5.0, 5.0]);
+        assert!(fill_nearest(&[nan, nan], 2, 1).iter().all(|v| v.is_nan()));
+    }
+
+    #[test]
+    fn contours_run_where_the_band_changes() {
+        // One row rising in even steps across all 8 bands: a contour after each change.
+        let values: Vec<f64> = (0..8).map(f64::from).collect();
+        let grid = Grid {
+            values: &values,
+            nx: 8,
+            ny: 1,
+        };
+        let levels = Levels::of(&values, Scale::Linear).unwrap();
+        let row = &cells(&grid, &levels, 8, 1, 1, &[])[0];
+        let contours: Vec<bool> = row.iter().map(|c| c.contour).collect();
+        assert_eq!(contours, [true, true, true, true, true, true, true, false]);
+        let flat = [2.0; 8];
+        let grid = Grid {
+            values: &flat,
+            nx: 8,
+            ny: 1,
+        };
+        let levels = Levels::of(&flat, Scale::Linear).unwrap();
+        assert!(
+            cells(&grid, &levels, 8, 1, 1, &[])[0]
+                .iter()
+                .all(|c| !c.contour)
+        );
     }
 
     #[test]

@@ -19,6 +19,9 @@ pub enum Action {
     TogglePerStep,
     CursorLeft,
     CursorRight,
+    /// The plane cursor one row up or down.
+    CursorUp,
+    CursorDown,
     HideCursor,
     CycleSplits,
     ToggleQuantity,
@@ -31,6 +34,11 @@ pub enum Action {
     NextView,
     ShowView(usize),
     OpenProbeForm,
+    OpenPlaneForm,
+    /// Enter in the plane form.
+    FirePlane,
+    /// The plane heatmap: test loss / train loss / their gap.
+    CyclePlaneShow,
     FormUp,
     FormDown,
     FormPrev,
@@ -101,6 +109,8 @@ mod shared {
     pub const SHOW_DASHBOARD: Binding = bind(&[KeyCode::Char('1')], "1", Action::ShowView(0), "dashboard", "view", None);
     pub const SHOW_PROBES: Binding = bind(&[KeyCode::Char('2')], "2", Action::ShowView(1), "probes", "view", None);
     pub const SHOW_ABLATIONS: Binding = bind(&[KeyCode::Char('3')], "3", Action::ShowView(2), "ablations", "view", None);
+    pub const SHOW_PLANES: Binding = bind(&[KeyCode::Char('4')], "4", Action::ShowView(3), "planes", "view", None);
+    pub const PLANE: Binding = bind(&[KeyCode::Char('P')], "P", Action::OpenPlaneForm, "a plane through SWA and SGD (or two random directions) as a heatmap", "probe", Some("plane"));
     pub const EXPORT: Binding = bind(&[KeyCode::Char('e')], "e", Action::Export, "export the screen: SVG, PNG and its data as CSV", "view", None);
     pub const HELP_KEY: Binding = bind(&[KeyCode::Char('?')], "?", Action::Help, "this help", "view", Some("help"));
     pub const LOG_Y: Binding = bind(&[KeyCode::Char('l')], "l", Action::ToggleLogScale, "log-scale loss axis", "chart", Some("log-y"));
@@ -116,6 +126,7 @@ pub const DASHBOARD: &[Binding] = &[
     bind(&[KeyCode::Char('c')], "c", Action::Checkpoint, "write a checkpoint now", "run", None),
     QUIT,
     bind(&[KeyCode::Char('p')], "p", Action::OpenProbeForm, "probe the live weights along a line", "probe", Some("probe")),
+    PLANE.off_bar(),
     ABLATE_MENU,
     LOG_Y,
     bind(&[KeyCode::Char('s')], "s", Action::ToggleSmoothing, "smoothing strength 0 / 0.6 / 0.8 / 0.9 / 0.95 (raw data kept)", "chart", Some("smooth")),
@@ -131,7 +142,7 @@ pub const DASHBOARD: &[Binding] = &[
     bind(&[KeyCode::Char('-')], "-", Action::ZoomOut, "zoom out", "chart", None),
     bind(&[KeyCode::Up, KeyCode::Char('k')], "↑ k", Action::ScrollUp, "scroll the log back", "log", None),
     bind(&[KeyCode::Down, KeyCode::Char('j')], "↓ j", Action::ScrollDown, "scroll the log forward", "log", None),
-    NEXT_VIEW, SHOW_DASHBOARD, SHOW_PROBES, SHOW_ABLATIONS, EXPORT, HELP_KEY,
+    NEXT_VIEW, SHOW_DASHBOARD, SHOW_PROBES, SHOW_ABLATIONS, SHOW_PLANES, EXPORT, HELP_KEY,
 ];
 
 /// The ablation view's keys.
@@ -143,7 +154,7 @@ pub const ABLATIONS: &[Binding] = &[
     LOSS_ACC,
     PAUSE.off_bar(),
     QUIT,
-    NEXT_VIEW, SHOW_DASHBOARD, SHOW_PROBES, SHOW_ABLATIONS, EXPORT, HELP_KEY,
+    NEXT_VIEW, SHOW_DASHBOARD, SHOW_PROBES, SHOW_ABLATIONS, SHOW_PLANES, EXPORT, HELP_KEY,
 ];
 
 /// Keys while the ablation menu is open.
@@ -161,6 +172,7 @@ pub const ABLATION_MENU: &[Binding] = &[
 #[rustfmt::skip]
 pub const PROBES: &[Binding] = &[
     bind(&[KeyCode::Char('p')], "p", Action::OpenProbeForm, "new probe (a form with defaults)", "probe", Some("new probe")),
+    PLANE.off_bar(),
     ABLATE_MENU.off_bar(),
     bind(&[KeyCode::Esc], "Esc", Action::CancelProbe, "cancel the running probe", "probe", Some("cancel")),
     bind(&[KeyCode::Up, KeyCode::Char('k')], "↑ k", Action::SelectUp, "previous probe", "probe", None),
@@ -170,7 +182,25 @@ pub const PROBES: &[Binding] = &[
     bind(&[KeyCode::Char('r')], "r", Action::ToggleShiftCurve, "random-shift check: ξ_δ/ξ_0 against δ", "chart", Some("shift")),
     PAUSE.off_bar(),
     QUIT,
-    NEXT_VIEW, SHOW_DASHBOARD, SHOW_PROBES, SHOW_ABLATIONS, EXPORT, HELP_KEY,
+    NEXT_VIEW, SHOW_DASHBOARD, SHOW_PROBES, SHOW_ABLATIONS, SHOW_PLANES, EXPORT, HELP_KEY,
+];
+
+/// The plane view's keys.
+#[rustfmt::skip]
+pub const PLANES: &[Binding] = &[
+    PLANE,
+    bind(&[KeyCode::Esc], "Esc", Action::CancelProbe, "cancel the running plane", "probe", Some("cancel")),
+    bind(&[KeyCode::Left, KeyCode::Char('h')], "←", Action::CursorLeft, "cursor left (smaller x)", "plane", Some("cursor")),
+    bind(&[KeyCode::Right, KeyCode::Char('l')], "→", Action::CursorRight, "cursor right (larger x)", "plane", None),
+    bind(&[KeyCode::Up, KeyCode::Char('k')], "↑", Action::CursorUp, "cursor up (larger y)", "plane", None),
+    bind(&[KeyCode::Down, KeyCode::Char('j')], "↓", Action::CursorDown, "cursor down (smaller y)", "plane", None),
+    bind(&[KeyCode::Char('v')], "v", Action::CyclePlaneShow, "colour by test loss / train loss / their gap", "plane", Some("test/train/gap")),
+    bind(&[KeyCode::Char('g')], "g", Action::ToggleLogScale, "log colour scale", "plane", Some("log")),
+    bind(&[KeyCode::Char('[')], "[", Action::SelectUp, "previous plane", "plane", None),
+    bind(&[KeyCode::Char(']')], "]", Action::SelectDown, "next plane", "plane", None),
+    PAUSE.off_bar(),
+    QUIT,
+    NEXT_VIEW, SHOW_DASHBOARD, SHOW_PROBES, SHOW_ABLATIONS, SHOW_PLANES, EXPORT, HELP_KEY,
 ];
 
 #[rustfmt::skip]
@@ -191,6 +221,14 @@ pub const PROBE_FORM: &[Binding] = &[
     bind(&[KeyCode::Backspace], "⌫", Action::FormBackspace, "delete a digit", "form", None),
     bind(&[KeyCode::Enter], "Enter", Action::FireProbe, "run the probe", "form", Some("run")),
     bind(&[KeyCode::Esc], "Esc", Action::CloseOverlay, "close the form", "form", Some("close")),
+];
+
+/// Keys while the plane form is open: the probe form's, with Enter running the plane.
+#[rustfmt::skip]
+pub const PLANE_FORM: &[Binding] = &[
+    PROBE_FORM[0], PROBE_FORM[1], PROBE_FORM[2], PROBE_FORM[3], PROBE_FORM[4], PROBE_FORM[5],
+    bind(&[KeyCode::Enter], "Enter", Action::FirePlane, "measure the plane", "form", Some("run")),
+    PROBE_FORM[7],
 ];
 
 /// Keys while the quit confirmation is open.
@@ -270,6 +308,8 @@ mod tests {
             ABLATIONS,
             ABLATION_MENU,
             PROBE_FORM,
+            PLANES,
+            PLANE_FORM,
             CONFIRM_QUIT,
             HELP,
         ] {

@@ -58,6 +58,14 @@ pub fn screen_data(app: &App) -> Vec<(String, String)> {
                 out.push((format!("probe-{}-partial", live.id), csv));
             }
         }
+        View::Planes => {
+            if let Some(live) = &app.planes.live {
+                let csv = crate::probe::plane::points_csv(live.points.iter().flatten());
+                out.push((format!("plane-{}-partial", live.header.id), csv));
+            } else if let Some(r) = app.planes.results.get(app.planes.selected) {
+                out.push((format!("plane-{}", r.id), crate::probe::plane::csv(r)));
+            }
+        }
         View::Ablations => {
             out.push(("metrics".into(), metrics(app)));
             if let Some(twin) = &app.twin {

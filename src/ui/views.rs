@@ -3,6 +3,7 @@
 
 mod ablation;
 mod dashboard;
+mod plane;
 mod plot;
 mod probe;
 
@@ -41,12 +42,14 @@ pub fn render(app: &App, frame: &mut Frame) {
             View::Dashboard => dashboard::render(app, frame, body),
             View::Probes => probe::render(app, frame, body),
             View::Ablations => ablation::render(app, frame, body),
+            View::Planes => plane::render(app, frame, body),
         }
         render_key_bar(app, frame, keys);
         match app.overlay {
             Some(Overlay::Help) => render_help(app, frame, area),
             Some(Overlay::ConfirmQuit) => render_confirm_quit(app, frame, area),
             Some(Overlay::ProbeForm) => probe::render_form(app, frame, area),
+            Some(Overlay::PlaneForm) => plane::render_form(app, frame, area),
             Some(Overlay::AblationMenu) => ablation::render_menu(app, frame, area),
             None => {}
         }
@@ -148,6 +151,14 @@ pub fn job_status(app: &App) -> Option<String> {
                 s += &format!(" {}/{} pts", l.done(), l.grid.len());
             }
             Some(point_fraction)
+        }
+        (crate::ui::app::JobKind::Plane, _) => {
+            let plane = app.planes.live.as_ref();
+            let (done, total) = plane.map_or((0, 0), |p| (p.done(), p.header.total()));
+            if total > 0 {
+                s += &format!(" {done}/{total} pts");
+            }
+            Some(done as f64 / total.max(1) as f64)
         }
         (_, Some(total)) => {
             s += &format!(" {}/{total} probes", job.probes_done);

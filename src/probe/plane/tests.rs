@@ -141,7 +141,7 @@ fn directions_are_orthogonal_and_scaled() {
 struct Quiet;
 
 impl PlaneObserver for Quiet {
-    fn started(&mut self, _: &str, _: usize, _: f64) {}
+    fn started(&mut self, _: &PlaneHeader) {}
     fn point(&mut self, _: usize, _: usize, _: usize, _: &PlanePoint) {}
     fn cancelled(&mut self) -> bool {
         false

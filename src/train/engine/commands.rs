@@ -71,6 +71,7 @@ impl Engine {
                 return Ok(None);
             }
             Command::Probe(request) => probing::Job::Probe(request),
+            Command::Plane(spec) => probing::Job::Plane(spec),
             Command::Ablate { kind, directions } => probing::Job::Ablate { kind, directions },
         };
         let deferred = probing::serve(self, job, commands, &self.stop);

@@ -29,6 +29,9 @@ impl App {
                 return Some(Command::Checkpoint);
             }
             Action::Checkpoint => self.log("no training is running here to checkpoint"),
+            Action::ToggleLogScale if self.view == View::Planes => {
+                self.planes.log = !self.planes.log
+            }
             Action::ToggleLogScale => self.chart.log_y = !self.chart.log_y,
             Action::ToggleSmoothing => {
                 let steps = crate::ui::chart::SMOOTHING_STEPS;
@@ -40,8 +43,19 @@ impl App {
             }
             Action::ToggleOutliers => self.chart.clip_outliers = !self.chart.clip_outliers,
             Action::TogglePerStep => self.chart.per_step = !self.chart.per_step,
+            Action::CursorLeft if self.view == View::Planes => self.move_plane_cursor(-1, 0),
+            Action::CursorRight if self.view == View::Planes => self.move_plane_cursor(1, 0),
+            Action::CursorUp => self.move_plane_cursor(0, 1),
+            Action::CursorDown => self.move_plane_cursor(0, -1),
             Action::CursorLeft => self.move_cursor(-1),
             Action::CursorRight => self.move_cursor(1),
+            Action::CyclePlaneShow => {
+                self.planes.show = match self.planes.show {
+                    PlaneShow::Test => PlaneShow::Train,
+                    PlaneShow::Train => PlaneShow::Gap,
+                    PlaneShow::Gap => PlaneShow::Test,
+                }
+            }
             Action::HideCursor => self.chart.cursor = None,
             Action::CycleSplits => {
                 self.chart.splits = match self.chart.splits {
@@ -93,12 +107,44 @@ impl App {
             Action::OpenProbeForm => {
                 self.log("probes need the live run; use `valleys probe RUN_DIR` on a watched one");
             }
+            Action::OpenPlaneForm if self.controllable => self.overlay = Some(Overlay::PlaneForm),
+            Action::OpenPlaneForm => {
+                self.log("planes need the live run; use `valleys plane RUN_DIR` on a watched one");
+            }
+            Action::FormUp | Action::FormDown | Action::FormPrev | Action::FormNext
+                if self.overlay == Some(Overlay::PlaneForm) =>
+            {
+                match action {
+                    Action::FormUp => self.plane_form.step(-1),
+                    Action::FormDown => self.plane_form.step(1),
+                    Action::FormPrev => self.plane_form.cycle(-1),
+                    _ => self.plane_form.cycle(1),
+                }
+            }
+            Action::FormInput(c) if self.overlay == Some(Overlay::PlaneForm) => {
+                self.plane_form.input(c)
+            }
+            Action::FormBackspace if self.overlay == Some(Overlay::PlaneForm) => {
+                self.plane_form.backspace()
+            }
             Action::FormUp => self.form.step(-1),
             Action::FormDown => self.form.step(1),
             Action::FormPrev => self.form.cycle(-1),
             Action::FormNext => self.form.cycle(1),
             Action::FormInput(c) => self.form.input(c),
             Action::FormBackspace => self.form.backspace(),
+            Action::FirePlane => {
+                if let Ok(spec) = self.plane_form.spec() {
+                    self.overlay = None;
+                    self.view = View::Planes;
+                    let (nx, ny) = spec.points;
+                    self.ask(
+                        JobKind::Plane,
+                        format!("plane {} {nx}x{ny}", spec.kind.as_str()),
+                    );
+                    return Some(Command::Plane(Box::new(spec)));
+                }
+            }
             Action::FireProbe => {
                 if let Ok(request) = self.form.request() {
                     self.overlay = None;
@@ -117,7 +163,9 @@ impl App {
                     return Some(Command::Probe(Box::new(request)));
                 }
             }
-            Action::CancelProbe if self.probes.live.is_some() => return Some(Command::CancelProbe),
+            Action::CancelProbe if self.probes.live.is_some() || self.planes.live.is_some() => {
+                return Some(Command::CancelProbe);
+            }
             Action::CancelProbe => {}
             Action::ToggleShiftCurve => self.probes.shift_curve = !self.probes.shift_curve,
             // The event loop owns the screen and does the export.
@@ -167,6 +215,14 @@ impl App {
                 });
                 return Some(Command::TrackStaleBn(self.stale_bn));
             }
+            Action::SelectUp | Action::SelectDown if self.view == View::Planes => {
+                let last = self.planes.results.len().saturating_sub(1);
+                self.planes.selected = if action == Action::SelectUp {
+                    self.planes.selected.saturating_sub(1)
+                } else {
+                    (self.planes.selected + 1).min(last)
+                };
+            }
             Action::SelectUp => self.probes.selected = self.probes.selected.saturating_sub(1),
             Action::SelectDown => {
                 let last = self.probes.results.len().saturating_sub(1);
@@ -202,6 +258,37 @@ impl App {
         });
     }
 
+    /// The grid of the plane shown (the running one, else the selected result): its columns
+    /// and rows, and the grid position of its centre.
+    pub fn plane_grid(&self) -> Option<(usize, usize, (usize, usize))> {
+        let (xs, ys) = match (
+            &self.planes.live,
+            self.planes.results.get(self.planes.selected),
+        ) {
+            (Some(live), _) => (&live.header.xs, &live.header.ys),
+            (None, Some(r)) => (&r.xs, &r.ys),
+            (None, None) => return None,
+        };
+        let nearest_zero = |v: &[f64]| {
+            (0..v.len())
+                .min_by(|&a, &b| v[a].abs().total_cmp(&v[b].abs()))
+                .unwrap_or(0)
+        };
+        Some((xs.len(), ys.len(), (nearest_zero(xs), nearest_zero(ys))))
+    }
+
+    /// Moves the plane cursor by `dx` columns and `dy` rows (up is larger y), within the grid;
+    /// it starts on the centre.
+    fn move_plane_cursor(&mut self, dx: isize, dy: isize) {
+        let Some((nx, ny, centre)) = self.plane_grid() else {
+            return;
+        };
+        let (i, j) = self.planes.cursor.unwrap_or(centre);
+        let clamp =
+            |v: usize, d: isize, n: usize| (v as isize + d).clamp(0, n as isize - 1) as usize;
+        self.planes.cursor = Some((clamp(i.min(nx - 1), dx, nx), clamp(j.min(ny - 1), dy, ny)));
+    }
+
     /// Records a job sent to the worker and says at once whether it runs or waits.
     fn ask(&mut self, kind: JobKind, label: String) {
         let probes_total = match kind {
@@ -209,6 +296,7 @@ impl App {
             JobKind::Batch { directions } => Some(directions * self.centres()),
             JobKind::Ablation(AblationKind::Groups | AblationKind::BnModes) => Some(3),
             JobKind::Ablation(AblationKind::Summary) => None,
+            JobKind::Plane => Some(1),
         };
         let mut job = Job {
             kind,

@@ -12,6 +12,7 @@ impl App {
                     info.model, info.device, info.device_reason
                 ));
                 self.form = ProbeForm::new(&info.probe, info.seed, info.device.starts_with("cuda"));
+                self.plane_form = PlaneForm::new(&info.probe, info.seed);
                 self.info = Some(*info);
                 if self.state == RunState::Starting {
                     self.state = RunState::Running;
@@ -119,8 +120,49 @@ impl App {
                 }
                 self.probes.batches.push(*summary);
             }
+            Event::PlaneStarted(header) => {
+                self.log(format!(
+                    "plane {}: {}x{} points · ~{:.2} s a point ≈ {}, coarse to fine",
+                    header.id,
+                    header.xs.len(),
+                    header.ys.len(),
+                    header.seconds_per_point,
+                    crate::headless::clock(header.seconds_per_point * header.total() as f64)
+                ));
+                self.probes.failure = None;
+                self.planes.cursor = None;
+                self.planes.live = Some(LivePlane {
+                    points: vec![None; header.total()],
+                    header: *header,
+                });
+            }
+            Event::PlanePoint { id, i, j, point } => {
+                if let Some(live) = self.planes.live.as_mut().filter(|l| l.header.id == id)
+                    && i < live.header.xs.len()
+                    && let Some(slot) = live.points.get_mut(j * live.header.xs.len() + i)
+                {
+                    *slot = Some(point);
+                }
+            }
+            Event::PlaneFinished(result) => {
+                let was_live = self.planes.live.take().is_some();
+                if was_live {
+                    self.job_ended();
+                } else {
+                    // Written by `valleys plane` beside a watched run: keep the cursor where
+                    // it is on the plane shown.
+                    self.planes.cursor = self
+                        .planes
+                        .cursor
+                        .filter(|_| !self.planes.results.is_empty());
+                }
+                self.log(crate::probe::plane::one_line(&result));
+                self.planes.results.push(*result);
+                self.planes.selected = self.planes.results.len() - 1;
+            }
             Event::ProbeFailed { message } => {
                 self.probes.live = None;
+                self.planes.live = None;
                 self.job_ended();
                 self.probes.failure = Some(message.clone());
                 self.log(format!("error: {message}"));
@@ -149,6 +191,8 @@ impl App {
                 self.probes.selected = self.probes.results.len().saturating_sub(1);
                 self.probes.batches.extend(h.batches);
                 self.ablations.extend(h.ablations);
+                self.planes.results.extend(h.planes);
+                self.planes.selected = self.planes.results.len().saturating_sub(1);
                 self.log(format!(
                     "history: {epochs} epochs of metrics, {probes} probes, {ablations} ablations"
                 ));

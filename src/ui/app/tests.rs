@@ -142,6 +142,31 @@ pub fn ablation_result(
 /// A stand-in for the worker: answers each command the way the engine does.
 fn fake_engine(command: Command) -> Vec<Event> {
     match command {
+        Command::Plane(spec) => {
+            let (nx, ny) = spec.points;
+            let result = crate::probe::plane::valley_fixture("001-swa-sgd-swa", nx, ny);
+            let mut events = vec![Event::PlaneStarted(Box::new(
+                crate::probe::plane::PlaneHeader {
+                    id: result.id.clone(),
+                    spec: result.spec.clone(),
+                    centre: "swa".into(),
+                    xs: result.xs.clone(),
+                    ys: result.ys.clone(),
+                    markers: result.markers.clone(),
+                    seconds_per_point: 2.0,
+                },
+            ))];
+            for (i, j) in crate::probe::plane::coarse_to_fine(nx, ny) {
+                events.push(Event::PlanePoint {
+                    id: result.id.clone(),
+                    i,
+                    j,
+                    point: *result.at(i, j),
+                });
+            }
+            events.push(Event::PlaneFinished(Box::new(result)));
+            events
+        }
         Command::Probe(_) => {
             let result = probe_result("001-uniform-swa");
             let grid: Vec<f64> = result.points.iter().map(|p| p.t).collect();
@@ -457,6 +482,7 @@ fn a_resumed_run_opens_with_its_history() {
         ],
         batches: Vec::new(),
         ablations: Vec::new(),
+        planes: Vec::new(),
     })));
     assert_eq!(app.last_epoch(), 3);
     assert_eq!(app.series[&(Iterate::Sgd, Split::Test)].pushed(), 4);
@@ -709,6 +735,7 @@ fn a_resumed_run_logs_on_its_own_clock_and_shows_long_phases() {
         probes: Vec::new(),
         batches: Vec::new(),
         ablations: Vec::new(),
+        planes: Vec::new(),
     })));
     assert!(
         app.log.back().unwrap().starts_with("2:05 "),
@@ -739,5 +766,98 @@ fn a_resumed_run_logs_on_its_own_clock_and_shows_long_phases() {
         app.log.back().unwrap().ends_with("BN statistics: 3 s"),
         "{:?}",
         app.log
+    );
+}
+
+#[test]
+fn shift_p_measures_a_plane_that_fills_in_and_the_cursor_walks_it() {
+    let mut app = running();
+    assert_eq!(key(&mut app, 'P'), None);
+    assert_eq!(app.overlay, Some(Overlay::PlaneForm));
+    // Make it 9x9: select columns, type 9; rows likewise.
+    for (field, digit) in [("columns", '9'), ("rows", '9')] {
+        while app.plane_form.fields[app.plane_form.selected].name != field {
+            press(&mut app, KeyCode::Down, KeyModifiers::NONE);
+        }
+        key(&mut app, digit);
+    }
+    let command = press(&mut app, KeyCode::Enter, KeyModifiers::NONE);
+    let Some(Command::Plane(spec)) = command else {
+        panic!("Enter fires the plane: {command:?}");
+    };
+    assert_eq!(spec.points, (9, 9));
+    assert_eq!(app.view, View::Planes);
+    assert!(app.overlay.is_none());
+    // The fake engine ran it to the end: stored, shown, the job over.
+    assert!(app.planes.live.is_none() && app.jobs.running.is_none());
+    assert_eq!(app.planes.results.len(), 1);
+    assert!(
+        app.log
+            .iter()
+            .any(|l| l.contains("plane 001-swa-sgd-swa: swa-sgd 9x9"))
+    );
+    // The cursor starts on the centre (x = 0 is column 2 of -0.5..1.5 in steps of 0.25).
+    press(&mut app, KeyCode::Right, KeyModifiers::NONE);
+    assert_eq!(app.planes.cursor, Some((3, 4)));
+    press(&mut app, KeyCode::Up, KeyModifiers::NONE);
+    assert_eq!(app.planes.cursor, Some((3, 5)));
+    for _ in 0..20 {
+        press(&mut app, KeyCode::Right, KeyModifiers::NONE);
+        press(&mut app, KeyCode::Down, KeyModifiers::NONE);
+    }
+    assert_eq!(
+        app.planes.cursor,
+        Some((8, 0)),
+        "the cursor stays on the grid"
+    );
+    key(&mut app, 'v');
+    assert_eq!(app.planes.show, PlaneShow::Train);
+    key(&mut app, 'v');
+    assert_eq!(app.planes.show, PlaneShow::Gap);
+    key(&mut app, 'g');
+    assert!(
+        app.planes.log && !app.chart.log_y,
+        "g is the heatmap's log scale"
+    );
+}
+
+#[test]
+fn a_running_plane_is_cancelled_with_esc_and_its_failure_shown() {
+    let mut app = running();
+    app.update(Action::ShowView(3));
+    let plane = crate::probe::plane::valley_fixture("001-swa-sgd-swa", 5, 5);
+    app.handle_event(Event::PlaneStarted(Box::new(
+        crate::probe::plane::PlaneHeader {
+            id: plane.id.clone(),
+            spec: plane.spec.clone(),
+            centre: "swa".into(),
+            xs: plane.xs.clone(),
+            ys: plane.ys.clone(),
+            markers: plane.markers.clone(),
+            seconds_per_point: 2.0,
+        },
+    )));
+    app.handle_event(Event::PlanePoint {
+        id: plane.id.clone(),
+        i: 4,
+        j: 4,
+        point: *plane.at(4, 4),
+    });
+    // A point of another plane is not this one's.
+    app.handle_event(Event::PlanePoint {
+        id: "other".into(),
+        i: 0,
+        j: 0,
+        point: *plane.at(0, 0),
+    });
+    assert_eq!(app.planes.live.as_ref().unwrap().done(), 1);
+    assert_eq!(app.update(Action::CancelProbe), Some(Command::CancelProbe));
+    app.handle_event(Event::ProbeFailed {
+        message: "probe cancelled".into(),
+    });
+    assert!(app.planes.live.is_none());
+    assert!(
+        app.planes.results.is_empty(),
+        "a cancelled plane is not stored"
     );
 }

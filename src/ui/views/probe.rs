@@ -368,19 +368,40 @@ fn render_batch(app: &App, frame: &mut Frame, area: Rect, batch: &BatchSummary) 
 /// The probe form, over the current view.
 pub fn render_form(app: &App, frame: &mut Frame, area: Rect) {
     let form = &app.form;
+    render_fields(
+        app,
+        frame,
+        area,
+        " new probe ",
+        (&form.fields, form.selected, |i| form.applies(i)),
+        form.error.as_deref(),
+        "Enter runs it · training waits while it runs",
+    );
+}
+
+/// A form overlay: its fields (the selected one marked, those that do not apply dimmed), then
+/// why it cannot run or what Enter does.
+pub(super) fn render_fields(
+    app: &App,
+    frame: &mut Frame,
+    area: Rect,
+    title: &str,
+    (fields, selected, applies): (&[crate::ui::form::Field], usize, impl Fn(usize) -> bool),
+    error: Option<&str>,
+    hint: &str,
+) {
     let mut lines = Vec::new();
-    for (i, field) in form.fields.iter().enumerate() {
-        let applies = form.applies(i);
-        let selected = i == form.selected;
-        let marker = if selected { "▶" } else { " " };
-        let value = if selected && matches!(field.value, crate::ui::form::Value::Choice { .. }) {
+    for (i, field) in fields.iter().enumerate() {
+        let is_selected = i == selected;
+        let marker = if is_selected { "▶" } else { " " };
+        let value = if is_selected && matches!(field.value, crate::ui::form::Value::Choice { .. }) {
             format!("◀ {} ▶", field.text())
         } else {
             field.text()
         };
-        let style = if !applies {
+        let style = if !applies(i) {
             app.theme.dim()
-        } else if selected {
+        } else if is_selected {
             app.theme.key()
         } else {
             Style::new()
@@ -391,12 +412,9 @@ pub fn render_form(app: &App, frame: &mut Frame, area: Rect) {
         ));
     }
     lines.push(Line::raw(""));
-    lines.push(match &form.error {
+    lines.push(match error {
         Some(e) => Line::styled(format!("✗ {e}"), app.theme.bad()),
-        None => Line::styled(
-            "Enter runs it · training waits while it runs",
-            app.theme.dim(),
-        ),
+        None => Line::styled(hint.to_owned(), app.theme.dim()),
     });
     // A long error wraps inside the form instead of being cut.
     let width = 60.min(area.width);
@@ -410,7 +428,7 @@ pub fn render_form(app: &App, frame: &mut Frame, area: Rect) {
     frame.render_widget(
         Paragraph::new(lines)
             .wrap(ratatui::widgets::Wrap { trim: false })
-            .block(panel(app, " new probe ")),
+            .block(panel(app, title.to_owned())),
         rect,
     );
 }

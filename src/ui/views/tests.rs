@@ -342,3 +342,110 @@ fn a_narrow_legend_drops_whole_items_instead_of_cutting_one() {
         assert!(!legend.contains(cut), "{legend}");
     }
 }
+
+/// The dashboard on the plane view with a finished 21x21 plane of a known asymmetric valley.
+fn with_plane(theme: Theme) -> App {
+    let mut app = history(theme);
+    let plane = crate::probe::plane::valley_fixture("001-swa-sgd-swa", 21, 21);
+    app.handle_event(Event::PlaneFinished(Box::new(plane)));
+    app.update(Action::ShowView(3));
+    app
+}
+
+#[test]
+fn plane_view_at_80x24() {
+    insta::assert_snapshot!(screen(&with_plane(colour()), 80, 24).backend());
+}
+
+#[test]
+fn plane_view_at_160x48() {
+    let mut app = with_plane(colour());
+    // The cursor two columns right of SWA, on the floor of the valley (x = 0.3 is 8 steps
+    // of 0.1 from -0.5).
+    for _ in 0..3 {
+        app.update(Action::CursorRight);
+    }
+    insta::assert_snapshot!(screen(&app, 160, 48).backend());
+}
+
+#[test]
+fn plane_view_in_ascii_is_shaded() {
+    let app = with_plane(Theme {
+        color: false,
+        ascii: true,
+    });
+    let text = format!("{}", screen(&app, 80, 24).backend());
+    assert!(text.is_ascii(), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn the_plane_heatmap_is_coloured_by_the_loss_with_contours_and_the_iterates_marked() {
+    let app = with_plane(colour());
+    let terminal = screen(&app, 160, 48);
+    let buffer = terminal.backend().buffer();
+    let mut colours = std::collections::HashSet::new();
+    let (mut contours, mut letters) = (0, String::new());
+    for cell in buffer.content() {
+        if let ratatui::style::Color::Rgb(r, g, b) = cell.bg {
+            colours.insert((r, g, b));
+            match cell.symbol() {
+                "·" => contours += 1,
+                "A" | "S" => letters += cell.symbol(),
+                _ => {}
+            }
+        }
+    }
+    assert!(
+        colours.len() > 20,
+        "a colour map, not a few flat colours: {}",
+        colours.len()
+    );
+    assert!(
+        contours > 10,
+        "contour lines at the legend's levels: {contours}"
+    );
+    // SWA (A) and SGD (S); the cursor starts on SWA and shows it reversed.
+    assert!(letters.contains('A') && letters.contains('S'), "{letters}");
+    let reversed = buffer
+        .content()
+        .iter()
+        .filter(|c| c.modifier.contains(ratatui::style::Modifier::REVERSED))
+        .map(|c| c.symbol())
+        .collect::<String>();
+    assert_eq!(reversed, "A");
+}
+
+#[test]
+fn the_plane_view_fills_in_while_the_plane_runs() {
+    let mut app = history(colour());
+    app.update(Action::ShowView(3));
+    let plane = crate::probe::plane::valley_fixture("002-swa-sgd-swa", 9, 9);
+    app.handle_event(Event::PlaneStarted(Box::new(
+        crate::probe::plane::PlaneHeader {
+            id: plane.id.clone(),
+            spec: plane.spec.clone(),
+            centre: "swa".into(),
+            xs: plane.xs.clone(),
+            ys: plane.ys.clone(),
+            markers: plane.markers.clone(),
+            seconds_per_point: 2.0,
+        },
+    )));
+    let text = format!("{}", screen(&app, 100, 30).backend());
+    assert!(text.contains("0/81 points"), "{text}");
+    // The first, coarse pass: every 4th point and the last row and column.
+    let coarse = crate::probe::plane::coarse_to_fine(9, 9);
+    for &(i, j) in &coarse[..9] {
+        app.handle_event(Event::PlanePoint {
+            id: plane.id.clone(),
+            i,
+            j,
+            point: *plane.at(i, j),
+        });
+    }
+    let text = format!("{}", screen(&app, 100, 30).backend());
+    assert!(text.contains("9/81 points"), "{text}");
+    assert!(text.contains("lowest"), "{text}");
+    insta::assert_snapshot!(text);
+}

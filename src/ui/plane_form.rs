@@ -1,0 +1,215 @@
+//! The plane form (`P`): the plane through SWA and SGD or two random directions, pre-filled
+//! with `valleys plane`'s defaults and the experiment's probe settings (BN mode, parameters,
+//! subsets, seed). Like the probe form it only fires a valid spec.
+
+use super::form::{Field, Value, choice, next_field, nudge, number, type_into};
+use crate::probe::plane::{PlaneKind, PlaneSpec};
+use crate::probe::{BnMode, CentreKind, DirectionKind, Normalisation, ParamGroup, ProbeSpec};
+
+/// Random directions a plane can be drawn along (interpolation and Hessian directions are
+/// lines of their own, not planes' second axis).
+const DIRECTIONS: &[&str] = &["gaussian", "uniform", "sign"];
+const CENTRES: &[&str] = &["swa", "sgd"];
+
+/// The form's state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlaneForm {
+    pub fields: Vec<Field>,
+    pub selected: usize,
+    /// Why the current values cannot be fired, if they cannot.
+    pub error: Option<String>,
+    /// The experiment's probe settings: the subsets the form does not show come from here.
+    base: ProbeSpec,
+    /// True until the selected number is typed into: the first digit replaces it.
+    fresh: bool,
+}
+
+impl PlaneForm {
+    /// A form with the defaults of an SWA–SGD plane and the experiment's probe settings.
+    pub fn new(probe: &ProbeSpec, seed: u64) -> Self {
+        let s = PlaneSpec::for_kind(PlaneKind::SwaSgd);
+        let mut form = Self {
+            fields: vec![
+                choice("plane", PlaneKind::NAMES, s.kind.as_str()),
+                choice("centre", CENTRES, probe.centre.as_str()),
+                choice("direction", DIRECTIONS, s.direction.as_str()),
+                choice("norm", Normalisation::NAMES, s.norm.as_str()),
+                choice("params", ParamGroup::NAMES, probe.params.as_str()),
+                choice("bn", BnMode::NAMES, probe.bn.as_str()),
+                number("columns", s.points.0 as f64, true),
+                number("rows", s.points.1 as f64, true),
+                number("x from", s.x.0, false),
+                number("x to", s.x.1, false),
+                number("y from", s.y.0, false),
+                number("y to", s.y.1, false),
+                number("seed", probe.seed.unwrap_or(seed) as f64, true),
+            ],
+            selected: 0,
+            error: None,
+            base: probe.clone(),
+            fresh: true,
+        };
+        form.check();
+        form
+    }
+
+    fn text(&self, name: &str) -> String {
+        self.fields
+            .iter()
+            .find(|f| f.name == name)
+            .map(Field::text)
+            .unwrap_or_default()
+    }
+
+    /// True for fields that matter with the current choices (the centre only for random
+    /// planes, the norm only for Gaussian directions).
+    pub fn applies(&self, index: usize) -> bool {
+        match self.fields[index].name {
+            "centre" => self.text("plane") == "random",
+            "norm" => self.text("direction") == "gaussian",
+            _ => true,
+        }
+    }
+
+    /// Moves the selection to the previous (`-1`) or next (`+1`) field that applies.
+    pub fn step(&mut self, by: isize) {
+        self.selected = next_field(self.selected, self.fields.len(), by, |i| self.applies(i));
+        self.fresh = true;
+    }
+
+    /// Cycles a choice, or nudges a number, by `by`. A new plane kind brings its own x range.
+    pub fn cycle(&mut self, by: isize) {
+        let was = self.text("plane");
+        nudge(&mut self.fields[self.selected], by);
+        let kind = self.text("plane");
+        if kind != was
+            && let Some(kind) = PlaneKind::from_name(&kind)
+        {
+            let defaults = PlaneSpec::for_kind(kind);
+            self.set_number("x from", defaults.x.0);
+            self.set_number("x to", defaults.x.1);
+        }
+        self.fresh = false;
+        self.check();
+    }
+
+    fn set_number(&mut self, name: &str, value: f64) {
+        if let Some(field) = self.fields.iter_mut().find(|f| f.name == name) {
+            *field = number(field.name, value, false);
+        }
+    }
+
+    /// Types a character into the selected number.
+    pub fn input(&mut self, c: char) {
+        if type_into(&mut self.fields[self.selected], c, self.fresh) {
+            self.fresh = false;
+        }
+        self.check();
+    }
+
+    /// Deletes the last character of the selected number.
+    pub fn backspace(&mut self) {
+        if let Value::Number { text, .. } = &mut self.fields[self.selected].value {
+            text.pop();
+        }
+        self.fresh = false;
+        self.check();
+    }
+
+    fn check(&mut self) {
+        self.error = self.spec().err();
+    }
+
+    /// The plane the form describes, or why it cannot be fired.
+    pub fn spec(&self) -> Result<PlaneSpec, String> {
+        let num = |name: &str| -> Result<f64, String> {
+            let text = self.text(name);
+            text.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| format!("{name}: '{text}' is not a number"))
+        };
+        let pick = |name: &str| self.text(name);
+        let kind = PlaneKind::from_name(&pick("plane")).ok_or("plane: not a choice")?;
+        let spec = PlaneSpec {
+            kind,
+            centre: CentreKind::from_name(&pick("centre")).ok_or("centre: not a choice")?,
+            direction: DirectionKind::from_name(&pick("direction"))
+                .ok_or("direction: not a choice")?,
+            norm: Normalisation::from_name(&pick("norm")).ok_or("norm: not a choice")?,
+            params: ParamGroup::from_name(&pick("params")).ok_or("params: not a choice")?,
+            bn: BnMode::from_name(&pick("bn")).ok_or("bn: not a choice")?,
+            points: (num("columns")? as usize, num("rows")? as usize),
+            x: (num("x from")?, num("x to")?),
+            y: (num("y from")?, num("y to")?),
+            seed: Some(num("seed")? as u64),
+            train_subset: self.base.train_subset,
+            test_subset: self.base.test_subset,
+            bn_subset: self.base.bn_subset,
+            ..PlaneSpec::for_kind(kind)
+        };
+        spec.validate()?;
+        Ok(spec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn select(form: &mut PlaneForm, name: &str) {
+        form.selected = form.fields.iter().position(|f| f.name == name).unwrap();
+    }
+
+    #[test]
+    fn the_form_fires_the_default_swa_sgd_plane_with_the_experiments_settings() {
+        let probe = ProbeSpec {
+            bn: BnMode::Frozen,
+            params: ParamGroup::NonBn,
+            bn_subset: Some(500),
+            ..ProbeSpec::default()
+        };
+        let form = PlaneForm::new(&probe, 9);
+        let spec = form.spec().unwrap();
+        let defaults = PlaneSpec::for_kind(PlaneKind::SwaSgd);
+        assert_eq!(spec.kind, PlaneKind::SwaSgd);
+        assert_eq!(
+            (spec.points, spec.x, spec.y),
+            (defaults.points, defaults.x, defaults.y)
+        );
+        assert_eq!((spec.bn, spec.params), (BnMode::Frozen, ParamGroup::NonBn));
+        assert_eq!((spec.bn_subset, spec.seed), (Some(500), Some(9)));
+        assert!(!form.applies(1), "an SWA-SGD plane has no centre to choose");
+    }
+
+    #[test]
+    fn a_random_plane_takes_its_own_range_and_offers_the_centre() {
+        let mut form = PlaneForm::new(&ProbeSpec::default(), 1);
+        select(&mut form, "plane");
+        form.cycle(1);
+        let spec = form.spec().unwrap();
+        assert_eq!(spec.kind, PlaneKind::Random);
+        assert_eq!(spec.x, PlaneSpec::for_kind(PlaneKind::Random).x);
+        assert!(form.applies(1));
+        form.step(1);
+        assert_eq!(form.fields[form.selected].name, "centre");
+    }
+
+    #[test]
+    fn bad_grids_and_ranges_are_shown_and_never_fired() {
+        let mut form = PlaneForm::new(&ProbeSpec::default(), 1);
+        select(&mut form, "columns");
+        form.input('1');
+        assert!(form.error.is_some(), "a 1-column grid");
+        assert!(form.spec().is_err());
+        form.input('1');
+        assert!(form.error.is_none(), "{:?}", form.error);
+        assert_eq!(form.spec().unwrap().points.0, 11);
+        select(&mut form, "y to");
+        form.fresh = true;
+        form.input('-');
+        form.input('2');
+        let error = form.error.clone().expect("y from -1 to -2 is refused");
+        assert!(!error.contains('\n'), "one line: {error}");
+    }
+}

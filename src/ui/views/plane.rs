@@ -1,0 +1,438 @@
+//! The plane view: the running plane (or a stored one) as a heatmap filling in coarse to fine,
+//! with contour lines at the legend's levels, the iterates marked and a cursor; the values at
+//! the cursor and at the iterates; and the two 1-D slices through the cursor. Also the plane
+//! form overlay.
+
+use super::plot::{self, Axes, Trace};
+use super::{panel, render_hint};
+use crate::probe::plane::{self, Marker, PlaneCost, PlanePoint, PlaneSpec};
+use crate::protocol::Split;
+use crate::ui::app::App;
+use crate::ui::braille::Stroke;
+use crate::ui::heatmap::{self, Grid, Levels, Mark, Scale};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+/// The plane on screen: the running one, else the selected result.
+struct Shown<'a> {
+    id: &'a str,
+    spec: &'a PlaneSpec,
+    xs: &'a [f64],
+    ys: &'a [f64],
+    markers: &'a [Marker],
+    /// Row by row, None where not measured yet.
+    points: Vec<Option<&'a PlanePoint>>,
+    /// Points done and in all, while it runs.
+    progress: Option<(usize, usize)>,
+    cost: Option<&'a PlaneCost>,
+}
+
+impl Shown<'_> {
+    fn at(&self, i: usize, j: usize) -> Option<&PlanePoint> {
+        self.points[j * self.xs.len() + i]
+    }
+}
+
+fn shown(app: &App) -> Option<Shown<'_>> {
+    if let Some(live) = &app.planes.live {
+        let h = &live.header;
+        return Some(Shown {
+            id: &h.id,
+            spec: &h.spec,
+            xs: &h.xs,
+            ys: &h.ys,
+            markers: &h.markers,
+            points: live.points.iter().map(Option::as_ref).collect(),
+            progress: Some((live.done(), h.total())),
+            cost: None,
+        });
+    }
+    let r = app.planes.results.get(app.planes.selected)?;
+    Some(Shown {
+        id: &r.id,
+        spec: &r.spec,
+        xs: &r.xs,
+        ys: &r.ys,
+        markers: &r.markers,
+        points: r.points.iter().map(Some).collect(),
+        progress: None,
+        cost: Some(&r.cost),
+    })
+}
+
+pub fn render(app: &App, frame: &mut Frame, area: Rect) {
+    let Some(s) = shown(app) else {
+        let hint = if let Some(failure) = &app.probes.failure {
+            failure.as_str()
+        } else if app.controllable {
+            "no plane yet: press P for the plane form (SWA, SGD and a random direction)"
+        } else {
+            "planes run on the live weights: `valleys plane RUN_DIR` measures one of a saved checkpoint"
+        };
+        render_hint(app, frame, area, " plane ", hint);
+        return;
+    };
+    let cursor = app.planes.cursor.unwrap_or_else(|| {
+        (
+            plane::nearest_index(s.xs, 0.0),
+            plane::nearest_index(s.ys, 0.0),
+        )
+    });
+    let cursor = (cursor.0.min(s.xs.len() - 1), cursor.1.min(s.ys.len() - 1));
+    let slices_height = if area.height >= 20 {
+        area.height / 3
+    } else {
+        0
+    };
+    let [top, bottom] =
+        Layout::vertical([Constraint::Min(8), Constraint::Length(slices_height)]).areas(area);
+    let info_width = if top.width >= 120 { 46 } else { 34 };
+    let [map_area, info_area] =
+        Layout::horizontal([Constraint::Min(20), Constraint::Length(info_width)]).areas(top);
+    render_map(app, frame, map_area, &s, cursor);
+    render_info(app, frame, info_area, &s, cursor);
+    if slices_height > 0 {
+        let [along_x, along_y] =
+            Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+                .areas(bottom);
+        render_slice(app, frame, along_x, &s, cursor, Axis::X);
+        render_slice(app, frame, along_y, &s, cursor, Axis::Y);
+    }
+}
+
+/// The colour scale of the values shown; a log scale only for losses (a gap can be negative).
+fn scale(app: &App) -> Scale {
+    if app.planes.log && app.planes.show != crate::ui::app::PlaneShow::Gap {
+        Scale::Log
+    } else {
+        Scale::Linear
+    }
+}
+
+fn values(app: &App, s: &Shown) -> Vec<f64> {
+    s.points
+        .iter()
+        .map(|p| p.map_or(f64::NAN, |p| app.planes.show.value(&p.measured)))
+        .collect()
+}
+
+/// Where `v` falls on `axis`, in grid steps (fractional).
+fn position(v: f64, axis: &[f64]) -> f64 {
+    let (a, b) = (axis[0], axis[axis.len() - 1]);
+    (v - a) / (b - a) * (axis.len() - 1) as f64
+}
+
+fn render_map(app: &App, frame: &mut Frame, area: Rect, s: &Shown, cursor: (usize, usize)) {
+    let mut title = format!(" plane {} · {} ", s.id, app.planes.show.label());
+    if let Some((done, total)) = s.progress {
+        title += &format!("· {done}/{total} points ");
+    }
+    let measured = values(app, s);
+    // While it fills in, each point not measured yet takes its nearest measured one's value.
+    let values = heatmap::fill_nearest(&measured, s.xs.len(), s.ys.len());
+    let block = panel(app, title);
+    let Some(levels) = Levels::of(&values, scale(app)) else {
+        let waiting = Paragraph::new("waiting for the first points…").block(block);
+        frame.render_widget(waiting, area);
+        return;
+    };
+    let block = block.title_bottom(legend(app, &levels, area.width.saturating_sub(4)));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if inner.width < 2 || inner.height < 1 {
+        return;
+    }
+    let grid = Grid {
+        values: &values,
+        nx: s.xs.len(),
+        ny: s.ys.len(),
+    };
+    let marks: Vec<Mark> = s
+        .markers
+        .iter()
+        .map(|m| Mark {
+            letter: m.letter,
+            column: position(m.x, s.xs),
+            row: position(m.y, s.ys),
+        })
+        .collect();
+    let colour = app.theme.color && !app.theme.ascii;
+    let per_cell = if colour { 2 } else { 1 };
+    let (width, height) = (usize::from(inner.width), usize::from(inner.height));
+    let cells = heatmap::cells(&grid, &levels, width, height, per_cell, &marks);
+    let cursor_cell = heatmap::cell_of(
+        &grid,
+        cursor.0 as f64,
+        cursor.1 as f64,
+        width,
+        height,
+        per_cell,
+    );
+    let buffer = frame.buffer_mut();
+    for (line, row) in cells.iter().enumerate() {
+        for (c, cell) in row.iter().enumerate() {
+            let Some(target) = buffer.cell_mut((inner.x + c as u16, inner.y + line as u16)) else {
+                continue;
+            };
+            let is_cursor = (c, line) == cursor_cell;
+            if colour {
+                let rgb = |t: f64| {
+                    let (r, g, b) = heatmap::viridis(t);
+                    Color::Rgb(r, g, b)
+                };
+                let bg = cell.bottom.map(rgb).unwrap_or(Color::Reset);
+                // Text over a cell: dark on the bright end of the map, white on the dark end.
+                let ink = if cell.fraction().unwrap_or(0.0) > 0.6 {
+                    Color::Black
+                } else {
+                    Color::White
+                };
+                match (cell.letter, is_cursor) {
+                    // The cursor on an iterate keeps its letter, reversed.
+                    (letter, true) => {
+                        target.set_char(letter.unwrap_or('+'));
+                        let style = Style::new().fg(ink).bg(bg).add_modifier(Modifier::BOLD);
+                        target.set_style(if letter.is_some() {
+                            style.add_modifier(Modifier::REVERSED)
+                        } else {
+                            style
+                        });
+                    }
+                    (Some(letter), false) => {
+                        target.set_char(letter);
+                        target.set_style(Style::new().fg(ink).bg(bg).add_modifier(Modifier::BOLD));
+                    }
+                    (None, false) if cell.contour => {
+                        target.set_symbol("·");
+                        let bg = cell.fraction().map(rgb).unwrap_or(Color::Reset);
+                        target.set_style(Style::new().fg(ink).bg(bg));
+                    }
+                    (None, false) => match cell.top {
+                        Some(t) => {
+                            target.set_symbol("▀");
+                            target.set_style(Style::new().fg(rgb(t)).bg(bg));
+                        }
+                        None => {
+                            target.set_symbol(" ");
+                        }
+                    },
+                }
+            } else {
+                let glyph = match (cell.letter, is_cursor, cell.top) {
+                    (Some(letter), _, _) => letter,
+                    (None, true, _) => '+',
+                    (None, false, Some(t)) => heatmap::shade(t),
+                    (None, false, None) => ' ',
+                };
+                target.set_char(glyph);
+                let style = match (is_cursor, cell.letter.is_some()) {
+                    (true, true) => Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED),
+                    (false, false) => Style::new(),
+                    _ => Style::new().add_modifier(Modifier::BOLD),
+                };
+                target.set_style(style);
+            }
+        }
+    }
+}
+
+/// " 0.3007 ▁▂▃…█ 0.3615 linear ", a colour bar (or its ASCII shades) between the scale's ends.
+fn legend(app: &App, levels: &Levels, width: u16) -> Line<'static> {
+    let bar = usize::from(width.saturating_sub(30)).clamp(4, 24);
+    let colour = app.theme.color && !app.theme.ascii;
+    let mut spans = vec![Span::raw(format!(" {:.4} ", levels.low))];
+    for k in 0..bar {
+        let t = k as f64 / (bar - 1) as f64;
+        spans.push(if colour {
+            let (r, g, b) = heatmap::viridis(t);
+            Span::styled("█", Style::new().fg(Color::Rgb(r, g, b)))
+        } else {
+            Span::raw(heatmap::shade(t).to_string())
+        });
+    }
+    let scale = match levels.scale {
+        Scale::Linear => "linear",
+        Scale::Log => "log",
+    };
+    spans.push(Span::raw(format!(" {:.4} {scale} ", levels.high)));
+    Line::from(spans)
+}
+
+fn render_info(app: &App, frame: &mut Frame, area: Rect, s: &Shown, cursor: (usize, usize)) {
+    let (i, j) = cursor;
+    let (x, y) = (s.xs[i], s.ys[j]);
+    let dim = app.theme.dim();
+    let mut lines = vec![Line::styled(
+        format!("cursor x {x:.3}, y {y:.3}"),
+        app.theme.key(),
+    )];
+    let with_se = |v: f64, se: Option<f64>| match se {
+        Some(se) => format!("{v:.4} ± {se:.4}"),
+        None => format!("{v:.4}"),
+    };
+    match s.at(i, j) {
+        Some(p) => {
+            let m = &p.measured;
+            lines.push(Line::raw(format!(
+                "test  {} · {:.1}%",
+                with_se(m.test_loss, m.test_loss_se),
+                100.0 * m.test_acc
+            )));
+            lines.push(Line::raw(format!(
+                "train {} · {:.1}%",
+                with_se(m.train_loss, m.train_loss_se),
+                100.0 * m.train_acc
+            )));
+            lines.push(Line::raw(format!(
+                "gap   {:.4}",
+                m.test_loss - m.train_loss
+            )));
+        }
+        None => lines.push(Line::styled("not measured yet", dim)),
+    }
+    lines.push(Line::raw(""));
+    for m in s.markers {
+        let at = s.at(
+            plane::nearest_index(s.xs, m.x),
+            plane::nearest_index(s.ys, m.y),
+        );
+        let value = at.map_or("…".into(), |p| format!("{:.4}", p.measured.test_loss));
+        lines.push(Line::raw(format!(
+            "{} {} ({}, {}): test {value}",
+            m.letter, m.label, m.x, m.y
+        )));
+    }
+    if let Some(low) = plane::lowest(s.points.iter().flatten().copied()) {
+        lines.push(Line::raw(format!(
+            "lowest {:.4} at ({:.2}, {:.2})",
+            low.measured.test_loss, low.x, low.y
+        )));
+    }
+    lines.push(Line::raw(""));
+    let spec = s.spec;
+    lines.push(Line::styled(
+        format!(
+            "d₁ {} · d₂ {} · params {} · BN {}",
+            if spec.kind == plane::PlaneKind::SwaSgd {
+                "SGD − SWA"
+            } else {
+                spec.direction.as_str()
+            },
+            spec.direction.as_str(),
+            spec.params.as_str(),
+            spec.bn.as_str()
+        ),
+        dim,
+    ));
+    match (s.progress, s.cost) {
+        (Some((done, total)), _) => lines.push(Line::styled(
+            format!(
+                "{done}/{total} points, coarse to fine (the rest drawn from the nearest measured) · Esc cancels"
+            ),
+            dim,
+        )),
+        (None, Some(cost)) => lines.push(Line::styled(
+            format!(
+                "{} points · {} · {:.2} s a point",
+                cost.points,
+                crate::headless::clock(cost.seconds),
+                cost.seconds_per_point
+            ),
+            dim,
+        )),
+        (None, None) => {}
+    }
+    if app.planes.results.len() > 1 && s.progress.is_none() {
+        lines.push(Line::styled(
+            format!(
+                "plane {}/{} ([ ] for others)",
+                app.planes.selected + 1,
+                app.planes.results.len()
+            ),
+            dim,
+        ));
+    }
+    let text = Paragraph::new(lines)
+        .wrap(ratatui::widgets::Wrap { trim: true })
+        .block(panel(app, " at the cursor "));
+    frame.render_widget(text, area);
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Axis {
+    X,
+    Y,
+}
+
+/// The loss along the grid row (`Axis::X`) or column (`Axis::Y`) through the cursor, train
+/// and test, with the cursor's position marked.
+fn render_slice(
+    app: &App,
+    frame: &mut Frame,
+    area: Rect,
+    s: &Shown,
+    cursor: (usize, usize),
+    axis: Axis,
+) {
+    let (i, j) = cursor;
+    let points: Vec<(f64, &PlanePoint)> = match axis {
+        Axis::X => (0..s.xs.len())
+            .filter_map(|k| s.at(k, j).map(|p| (s.xs[k], p)))
+            .collect(),
+        Axis::Y => (0..s.ys.len())
+            .filter_map(|k| s.at(i, k).map(|p| (s.ys[k], p)))
+            .collect(),
+    };
+    let title = match axis {
+        Axis::X => format!(" along x at y {:.2} ", s.ys[j]),
+        Axis::Y => format!(" along y at x {:.2} ", s.xs[i]),
+    };
+    let block = panel(app, title);
+    let train: Vec<(f64, f64)> = points
+        .iter()
+        .map(|(t, p)| (*t, p.measured.train_loss))
+        .collect();
+    let test: Vec<(f64, f64)> = points
+        .iter()
+        .map(|(t, p)| (*t, p.measured.test_loss))
+        .collect();
+    let Some((xr, yr)) = plot::extent([&train[..], &test[..]].into_iter()) else {
+        frame.render_widget(Paragraph::new("no points yet").block(block), area);
+        return;
+    };
+    let axes = Axes::fit(xr, yr, area, false, false);
+    let at = match axis {
+        Axis::X => s.xs[i],
+        Axis::Y => s.ys[j],
+    };
+    let marks: Vec<[(f64, f64); 2]> = axes.vertical(at).into_iter().collect();
+    let mut traces: Vec<Trace> = marks
+        .iter()
+        .map(|m| Trace::marker_line(m, &app.theme))
+        .collect();
+    for (data, split) in [(&train, Split::Train), (&test, Split::Test)] {
+        traces.push(Trace::probe(&app.theme, split, data));
+        traces.push(Trace {
+            stroke: Stroke::Dots,
+            ..Trace::probe(&app.theme, split, data)
+        });
+    }
+    axes.render(frame, area, &traces, block, &app.theme);
+}
+
+/// The plane form overlay.
+pub fn render_form(app: &App, frame: &mut Frame, area: Rect) {
+    let form = &app.plane_form;
+    super::probe::render_fields(
+        app,
+        frame,
+        area,
+        " new plane ",
+        (&form.fields, form.selected, |i| form.applies(i)),
+        form.error.as_deref(),
+        "Enter measures it, coarse to fine · training waits meanwhile",
+    );
+}
