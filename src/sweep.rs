@@ -14,6 +14,7 @@
 //! runs:                           # and/or an explicit list of overrides
 //!   - {model.depth: 20}
 //! probe: {directions: 10, range: auto}   # after training: random directions per centre
+//! plane: {points: 11x11}                  # after training: a plane (as `valleys plane`)
 //! ablation: {twin: false, directions: 10} # after training, as in an experiment
 //! slurm: {partition: gpu, gres: "gpu:1", cpus_per_task: 8, mem: 32G, time: "12:00:00"}
 //! ```
@@ -31,13 +32,14 @@ mod state;
 use crate::config::Experiment;
 use crate::config::ablation::AblationConfig;
 use crate::config::probe::ProbeSpec;
+use crate::probe::plane::PlaneSpec;
 use crate::rundir::{RunDir, write_atomic};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 pub use dir::{JobEntry, Jobs, SweepDir};
 pub use slurm::SlurmConfig;
-pub use state::{RunSet, VariantState, run_state};
+pub use state::{AfterTraining, RunSet, VariantState, run_state};
 
 /// Random directions probed through each centre after a variant has trained.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,6 +59,8 @@ pub struct SweepFile {
     pub axes: Vec<(String, Vec<String>)>,
     pub runs: Vec<Vec<(String, String)>>,
     pub probe: Option<SweepProbe>,
+    /// The plane to measure through each variant after training.
+    pub plane: Option<PlaneSpec>,
     pub ablation: Option<AblationConfig>,
     pub slurm: SlurmConfig,
 }
@@ -83,13 +87,14 @@ pub enum SweepError {
 }
 
 /// Keys of the sweep file.
-const KEYS: [&str; 8] = [
+const KEYS: [&str; 9] = [
     "name",
     "experiment",
     "set",
     "axes",
     "runs",
     "probe",
+    "plane",
     "ablation",
     "slurm",
 ];
@@ -192,6 +197,10 @@ impl SweepFile {
             None => None,
             Some(v) => Some(sweep_probe(v).map_err(|m| fail(format!("probe: {m}")))?),
         };
+        let plane = match get("plane") {
+            None => None,
+            Some(v) => Some(sweep_plane(v).map_err(|m| fail(format!("plane: {m}")))?),
+        };
         let ablation = match get("ablation") {
             None => None,
             Some(v) => Some(
@@ -212,6 +221,7 @@ impl SweepFile {
             axes,
             runs,
             probe,
+            plane,
             ablation,
             slurm,
         };
@@ -331,6 +341,93 @@ fn sweep_probe(value: &serde_yaml::Value) -> Result<SweepProbe, String> {
     }
     spec.validate()?;
     Ok(SweepProbe { directions, spec })
+}
+
+/// `plane:` as `valleys plane` takes its options: `plane` (swa-sgd or random), `centre`,
+/// `direction`, `norm`, `params`, `bn`, `points` (NxM), `x` and `y` (FROM:TO), the subsets and
+/// `seed`; what is not given is the plane's default.
+fn sweep_plane(value: &serde_yaml::Value) -> Result<PlaneSpec, String> {
+    use crate::probe::plane::{PlaneKind, parse_points, parse_range};
+    use crate::probe::{BnMode, CentreKind, DirectionKind, Normalisation, ParamGroup};
+    let map = match value {
+        serde_yaml::Value::Null => serde_yaml::Mapping::new(),
+        serde_yaml::Value::Mapping(m) => m.clone(),
+        _ => return Err("expected a mapping of plane settings such as points: 11x11".into()),
+    };
+    let mut text = std::collections::BTreeMap::new();
+    for (k, v) in &map {
+        let key = k.as_str().unwrap_or_default().to_owned();
+        const PLANE_KEYS: [&str; 13] = [
+            "plane", "centre", "direction", "norm", "params", "bn", "points", "x", "y",
+            "train_subset", "test_subset", "bn_subset", "seed",
+        ];
+        if !PLANE_KEYS.contains(&key.as_str()) {
+            return Err(format!(
+                "unknown key '{key}': expected one of {}",
+                PLANE_KEYS.join(", ")
+            ));
+        }
+        text.insert(key, scalar(v));
+    }
+    fn pick<T>(
+        text: &std::collections::BTreeMap<String, String>,
+        key: &str,
+        parse: fn(&str) -> Option<T>,
+        names: &[&str],
+    ) -> Result<Option<T>, String> {
+        text.get(key)
+            .map(|v| {
+                parse(v).ok_or_else(|| format!("{key}: '{v}': expected one of {}", names.join(", ")))
+            })
+            .transpose()
+    }
+    let kind = pick(&text, "plane", PlaneKind::from_name, PlaneKind::NAMES)?.unwrap_or_default();
+    let mut spec = PlaneSpec::for_kind(kind);
+    if let Some(c) = pick(&text, "centre", CentreKind::from_name, CentreKind::NAMES)? {
+        spec.centre = c;
+    }
+    if let Some(d) = pick(&text, "direction", DirectionKind::from_name, DirectionKind::NAMES)? {
+        spec.direction = d;
+    }
+    if let Some(n) = pick(&text, "norm", Normalisation::from_name, Normalisation::NAMES)? {
+        spec.norm = n;
+    }
+    if let Some(p) = pick(&text, "params", ParamGroup::from_name, ParamGroup::NAMES)? {
+        spec.params = p;
+    }
+    if let Some(b) = pick(&text, "bn", BnMode::from_name, BnMode::NAMES)? {
+        spec.bn = b;
+    }
+    if let Some(points) = text.get("points") {
+        spec.points = parse_points(points).map_err(|e| format!("points: {e}"))?;
+    }
+    if let Some(x) = text.get("x") {
+        spec.x = parse_range(x).map_err(|e| format!("x: {e}"))?;
+    }
+    if let Some(y) = text.get("y") {
+        spec.y = parse_range(y).map_err(|e| format!("y: {e}"))?;
+    }
+    let count = |key: &str| -> Result<Option<usize>, String> {
+        text.get(key)
+            .map(|v| match v.as_str() {
+                "all" => Ok(usize::MAX),
+                _ => v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| format!("{key}: '{v}': expected a number of samples or all")),
+            })
+            .transpose()
+    };
+    spec.train_subset = count("train_subset")?;
+    spec.test_subset = count("test_subset")?;
+    spec.bn_subset = count("bn_subset")?;
+    spec.seed = text
+        .get("seed")
+        .map(|v| v.parse::<u64>().map_err(|_| format!("seed: '{v}': expected a whole number")))
+        .transpose()?;
+    spec.validate()?;
+    Ok(spec)
 }
 
 fn is_name(name: &str) -> bool {

@@ -222,3 +222,40 @@ fn the_sweep_presets_read_and_every_variant_is_a_valid_experiment() {
         }
     }
 }
+
+#[test]
+fn a_sweep_can_measure_a_plane_through_each_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write(d, "base.yaml", BASE);
+    write(
+        d,
+        "s.yaml",
+        "experiment: base.yaml\naxes:\n  seed: [1, 2]\nplane: {points: 3x3, x: '-0.5:1.5', test_subset: 64, bn_subset: 128}\n",
+    );
+    let said = run(d, &["sweep", "s.yaml", "--jobs", "1", "--out", "s"]);
+    assert_eq!(said.code, Some(0), "{said:?}");
+    for id in ["000-seed=1", "001-seed=2"] {
+        let r = valleys::rundir::RunDir::open(&d.join("s/runs").join(id)).unwrap();
+        let (planes, problems) = valleys::probe::plane::read_all(&r);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(planes.len(), 1, "{id}");
+        assert_eq!(planes[0].points.len(), 9);
+        assert_eq!(planes[0].spec.test_subset, Some(64));
+    }
+    let status = run(d, &["sweep", "--status", "s"]);
+    assert!(status.stdout.contains("2 done, 0 running"), "{}", status.stdout);
+    // Bad plane settings are one line naming the key, before anything is created.
+    for (plane, says) in [
+        ("{points: 1x9}", "plane: points 1x9"),
+        ("{pixels: 3}", "plane: unknown key 'pixels'"),
+        ("{bn: sometimes}", "plane: bn: 'sometimes'"),
+    ] {
+        write(d, "bad.yaml", &format!("experiment: base.yaml\nplane: {plane}\n"));
+        let said = run(d, &["sweep", "bad.yaml", "--out", "bad"]);
+        assert_eq!(said.code, Some(2), "{said:?}");
+        assert_eq!(said.stderr.lines().count(), 1, "{}", said.stderr);
+        assert!(said.stderr.contains(says), "{plane}: {}", said.stderr);
+        assert!(!d.join("bad").exists());
+    }
+}

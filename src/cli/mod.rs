@@ -5,7 +5,7 @@ mod ablate;
 mod bench;
 mod info;
 mod open;
-mod plane;
+pub(crate) mod plane;
 mod probe;
 mod report;
 mod run;

@@ -137,6 +137,21 @@ impl PlaneObserver for Console<'_> {
     }
 }
 
+/// Measures `spec` through a saved run and stores it there, saying on stderr what it will cost
+/// and how far it is.
+pub(crate) fn measure(
+    saved: &SavedRun,
+    spec: &PlaneSpec,
+    stop: &AtomicBool,
+) -> Result<PlaneResult, ProbeError> {
+    let mut console = Console {
+        stop,
+        tty: std::io::stderr().is_terminal(),
+        progress: Progress::start("", 0),
+    };
+    plane::run(&saved.context(), spec, Some(&saved.run), &mut console)
+}
+
 /// Runs the command; returns true if the plane completed.
 pub fn run(args: &PlaneArgs, stop: &AtomicBool) -> anyhow::Result<bool> {
     let spec = args.spec();
@@ -153,13 +168,7 @@ pub fn run(args: &PlaneArgs, stop: &AtomicBool) -> anyhow::Result<bool> {
         saved.state.swa_n,
         device.name
     );
-    let ctx = saved.context();
-    let mut console = Console {
-        stop,
-        tty: std::io::stderr().is_terminal(),
-        progress: Progress::start("", 0),
-    };
-    match plane::run(&ctx, &spec, Some(&saved.run), &mut console) {
+    match measure(&saved, &spec, stop) {
         Ok(result) => {
             let colour = !args.ascii && std::io::stdout().is_terminal();
             print(&mut std::io::stdout().lock(), &result, args, colour)?;

@@ -110,6 +110,7 @@ impl SweepDir {
             .map_err(|e| io("write variants.json", &e))?;
         let settings = serde_json::json!({
             "probe": file.probe,
+            "plane": file.plane,
             "name": file.name,
         });
         write_atomic(
@@ -136,6 +137,13 @@ impl SweepDir {
         let text = std::fs::read_to_string(self.root.join("settings.json")).ok()?;
         let value: serde_json::Value = serde_json::from_str(&text).ok()?;
         serde_json::from_value(value.get("probe")?.clone()).ok()
+    }
+
+    /// The plane to measure after training, if the sweep asks for one.
+    pub fn plane(&self) -> Option<crate::probe::plane::PlaneSpec> {
+        let text = std::fs::read_to_string(self.root.join("settings.json")).ok()?;
+        let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+        serde_json::from_value(value.get("plane")?.clone()).ok()
     }
 
     /// The sweep's name.
@@ -198,6 +206,10 @@ impl SweepDir {
 
     /// Where a variant stands, from its run directory alone.
     pub fn state(&self, v: &Variant) -> VariantState {
-        run_state(&self.run_path(v), self.probe().is_some())
+        let after = state::AfterTraining {
+            probe: self.probe().is_some(),
+            plane: self.plane().is_some(),
+        };
+        run_state(&self.run_path(v), after)
     }
 }

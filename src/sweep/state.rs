@@ -39,7 +39,7 @@ impl RunSet {
                         id,
                         overrides: Vec::new(),
                     };
-                    report::summarise_run(path, v, run_state(path, false))
+                    report::summarise_run(path, v, run_state(path, AfterTraining::default()))
                 })
                 .collect(),
         }
@@ -59,9 +59,27 @@ impl RunSet {
     }
 }
 
-/// Where the run at `path` stands; `probed` says whether it is done only once it has a batch
-/// of probes.
-pub fn run_state(path: &Path, probed: bool) -> VariantState {
+/// What a sweep measures of each variant after training: a batch of probes, a plane.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AfterTraining {
+    pub probe: bool,
+    pub plane: bool,
+}
+
+impl AfterTraining {
+    /// The probe batch is still to run on `run`.
+    pub fn needs_probe(&self, run: &RunDir) -> bool {
+        self.probe && crate::probe::store::read_batches(run).0.is_empty()
+    }
+
+    /// The plane is still to measure on `run`.
+    pub fn needs_plane(&self, run: &RunDir) -> bool {
+        self.plane && crate::probe::plane::read_all(run).0.is_empty()
+    }
+}
+
+/// Where the run at `path` stands; it is done once it has what `after` asks for.
+pub fn run_state(path: &Path, after: AfterTraining) -> VariantState {
     let Ok(run) = RunDir::open(path) else {
         return VariantState::Pending;
     };
@@ -70,7 +88,7 @@ pub fn run_state(path: &Path, probed: bool) -> VariantState {
     }
     match run.outcome() {
         Some(crate::protocol::Outcome::Completed) => {
-            if probed && crate::probe::store::read_batches(&run).0.is_empty() {
+            if after.needs_probe(&run) || after.needs_plane(&run) {
                 VariantState::Trained
             } else {
                 VariantState::Done

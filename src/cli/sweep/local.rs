@@ -197,10 +197,14 @@ pub(super) fn task(dir: &SweepDir, index: usize) -> anyhow::Result<ExitCode> {
             return Ok(code);
         }
     }
-    let Some(probe) = dir.probe() else {
-        return Ok(ExitCode::SUCCESS);
+    let after = valleys::sweep::AfterTraining {
+        probe: dir.probe().is_some(),
+        plane: dir.plane().is_some(),
     };
     let run = RunDir::open(&run_path).bad_input()?;
+    if !after.needs_probe(&run) && !after.needs_plane(&run) {
+        return Ok(ExitCode::SUCCESS);
+    }
     let _lock = run.lock().bad_input()?;
     let experiment = Experiment::load(&run.config_path(), &[]).bad_input()?;
     let device = DeviceRequest::parse(&experiment.device)
@@ -208,18 +212,28 @@ pub(super) fn task(dir: &SweepDir, index: usize) -> anyhow::Result<ExitCode> {
         .bad_input()?;
     let saved = SavedRun::load(&run_path, "final", device.device).bad_input()?;
     let stop = signal_flag()?;
-    let mut console = crate::cli::probe::Console::new(&stop);
-    let summary = match runner::run_batch(
-        &saved.context(),
-        &probe.spec,
-        probe.directions,
-        Some(&saved.run),
-        &mut console,
-    ) {
-        Ok(s) => s,
-        Err(runner::ProbeError::Cancelled) => return Ok(ExitCode::from(EXIT_STOPPED)),
-        Err(e) => return Err(e.into()),
-    };
-    crate::cli::probe::print_batch(&mut std::io::stdout().lock(), &summary)?;
+    // Each is measured once: a task that was stopped after the probes measures the plane.
+    if let Some(probe) = dir.probe().filter(|_| after.needs_probe(&saved.run)) {
+        let mut console = crate::cli::probe::Console::new(&stop);
+        let summary = match runner::run_batch(
+            &saved.context(),
+            &probe.spec,
+            probe.directions,
+            Some(&saved.run),
+            &mut console,
+        ) {
+            Ok(s) => s,
+            Err(runner::ProbeError::Cancelled) => return Ok(ExitCode::from(EXIT_STOPPED)),
+            Err(e) => return Err(e.into()),
+        };
+        crate::cli::probe::print_batch(&mut std::io::stdout().lock(), &summary)?;
+    }
+    if let Some(spec) = dir.plane().filter(|_| after.needs_plane(&saved.run)) {
+        match crate::cli::plane::measure(&saved, &spec, &stop) {
+            Ok(result) => println!("{}", valleys::probe::plane::one_line(&result)),
+            Err(runner::ProbeError::Cancelled) => return Ok(ExitCode::from(EXIT_STOPPED)),
+            Err(e) => return Err(e.into()),
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
