@@ -358,8 +358,19 @@ fn sweep_plane(value: &serde_yaml::Value) -> Result<PlaneSpec, String> {
     for (k, v) in &map {
         let key = k.as_str().unwrap_or_default().to_owned();
         const PLANE_KEYS: [&str; 13] = [
-            "plane", "centre", "direction", "norm", "params", "bn", "points", "x", "y",
-            "train_subset", "test_subset", "bn_subset", "seed",
+            "plane",
+            "centre",
+            "direction",
+            "norm",
+            "params",
+            "bn",
+            "points",
+            "x",
+            "y",
+            "train_subset",
+            "test_subset",
+            "bn_subset",
+            "seed",
         ];
         if !PLANE_KEYS.contains(&key.as_str()) {
             return Err(format!(
@@ -377,7 +388,8 @@ fn sweep_plane(value: &serde_yaml::Value) -> Result<PlaneSpec, String> {
     ) -> Result<Option<T>, String> {
         text.get(key)
             .map(|v| {
-                parse(v).ok_or_else(|| format!("{key}: '{v}': expected one of {}", names.join(", ")))
+                parse(v)
+                    .ok_or_else(|| format!("{key}: '{v}': expected one of {}", names.join(", ")))
             })
             .transpose()
     }
@@ -386,10 +398,20 @@ fn sweep_plane(value: &serde_yaml::Value) -> Result<PlaneSpec, String> {
     if let Some(c) = pick(&text, "centre", CentreKind::from_name, CentreKind::NAMES)? {
         spec.centre = c;
     }
-    if let Some(d) = pick(&text, "direction", DirectionKind::from_name, DirectionKind::NAMES)? {
+    if let Some(d) = pick(
+        &text,
+        "direction",
+        DirectionKind::from_name,
+        DirectionKind::NAMES,
+    )? {
         spec.direction = d;
     }
-    if let Some(n) = pick(&text, "norm", Normalisation::from_name, Normalisation::NAMES)? {
+    if let Some(n) = pick(
+        &text,
+        "norm",
+        Normalisation::from_name,
+        Normalisation::NAMES,
+    )? {
         spec.norm = n;
     }
     if let Some(p) = pick(&text, "params", ParamGroup::from_name, ParamGroup::NAMES)? {
@@ -407,24 +429,26 @@ fn sweep_plane(value: &serde_yaml::Value) -> Result<PlaneSpec, String> {
     if let Some(y) = text.get("y") {
         spec.y = parse_range(y).map_err(|e| format!("y: {e}"))?;
     }
-    let count = |key: &str| -> Result<Option<usize>, String> {
-        text.get(key)
-            .map(|v| match v.as_str() {
-                "all" => Ok(usize::MAX),
-                _ => v
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .ok_or_else(|| format!("{key}: '{v}': expected a number of samples or all")),
-            })
-            .transpose()
-    };
+    let count =
+        |key: &str| -> Result<Option<usize>, String> {
+            text.get(key)
+                .map(|v| match v.as_str() {
+                    "all" => Ok(usize::MAX),
+                    _ => v.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| {
+                        format!("{key}: '{v}': expected a number of samples or all")
+                    }),
+                })
+                .transpose()
+        };
     spec.train_subset = count("train_subset")?;
     spec.test_subset = count("test_subset")?;
-    spec.bn_subset = count("bn_subset")?;
+    spec.bn_subset = count("bn_subset")?.or(spec.bn_subset);
     spec.seed = text
         .get("seed")
-        .map(|v| v.parse::<u64>().map_err(|_| format!("seed: '{v}': expected a whole number")))
+        .map(|v| {
+            v.parse::<u64>()
+                .map_err(|_| format!("seed: '{v}': expected a whole number"))
+        })
         .transpose()?;
     spec.validate()?;
     Ok(spec)

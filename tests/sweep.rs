@@ -244,14 +244,22 @@ fn a_sweep_can_measure_a_plane_through_each_run() {
         assert_eq!(planes[0].spec.test_subset, Some(64));
     }
     let status = run(d, &["sweep", "--status", "s"]);
-    assert!(status.stdout.contains("2 done, 0 running"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("2 done, 0 running"),
+        "{}",
+        status.stdout
+    );
     // Bad plane settings are one line naming the key, before anything is created.
     for (plane, says) in [
         ("{points: 1x9}", "plane: points 1x9"),
         ("{pixels: 3}", "plane: unknown key 'pixels'"),
         ("{bn: sometimes}", "plane: bn: 'sometimes'"),
     ] {
-        write(d, "bad.yaml", &format!("experiment: base.yaml\nplane: {plane}\n"));
+        write(
+            d,
+            "bad.yaml",
+            &format!("experiment: base.yaml\nplane: {plane}\n"),
+        );
         let said = run(d, &["sweep", "bad.yaml", "--out", "bad"]);
         assert_eq!(said.code, Some(2), "{said:?}");
         assert_eq!(said.stderr.lines().count(), 1, "{}", said.stderr);

@@ -10,6 +10,7 @@ use valleys::config::Experiment;
 use valleys::data::dataset::Dataset;
 use valleys::model::eval;
 use valleys::model::{Mode, Model};
+use valleys::probe::plane::{self, PlaneHeader, PlaneObserver, PlanePoint, PlaneSpec};
 use valleys::probe::runner::{self, Observer, ProbeContext};
 use valleys::probe::{BnMode, DirectionKind, ProbePoint, ProbeSpec};
 use valleys::protocol::{Event, Outcome};
@@ -58,6 +59,13 @@ enum What {
         batch: i64,
         #[arg(long, default_value_t = 3)]
         passes: usize,
+    },
+    /// Seconds per point of a plane through SWA and SGD of the quick model with the quick run's
+    /// subsets, against one forward pass over the same samples, and the 21x21 plane it implies.
+    Plane {
+        /// Grid points, NxM.
+        #[arg(long, default_value = "5x5")]
+        points: String,
     },
     /// Training throughput with the dashboard drawing (TestBackend, 10 fps) against headless.
     Ui {
@@ -230,6 +238,14 @@ struct Quiet;
 impl Observer for Quiet {
     fn started(&mut self, _: &str, _: &ProbeSpec, _: &[f64], _: f64) {}
     fn point(&mut self, _: &str, _: usize, _: &ProbePoint) {}
+    fn cancelled(&mut self) -> bool {
+        false
+    }
+}
+
+impl PlaneObserver for Quiet {
+    fn started(&mut self, _: &PlaneHeader) {}
+    fn point(&mut self, _: usize, _: usize, _: usize, _: &PlanePoint) {}
     fn cancelled(&mut self) -> bool {
         false
     }
@@ -441,6 +457,39 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 "all_plain_seconds": plain,
                 "loss": fast_eval.loss,
                 "loss_difference_to_plain": (fast_eval.loss - plain_eval.loss).abs(),
+            })
+        }
+        What::Plane { points } => {
+            let exp = quick(&[])?;
+            let data = Dataset::load(&exp.data, exp.eval.train_subset, exp.seed, device.device)?;
+            let build = || Model::build(&exp.model, &data.input_shape, data.classes, device.device);
+            let (sgd, swa, scratch) = (build()?, build()?, build()?);
+            let ctx = ProbeContext {
+                data: &data,
+                sgd: &sgd,
+                swa: Some(&swa),
+                scratch: &scratch,
+                seed: 1,
+                eval_batch: exp.eval.batch_for(device.device.is_cuda()),
+                bn_pass: valleys::train::swa::bn_pass(&exp, 0),
+                epoch: 0,
+                step: 0,
+                swa_n: 1,
+                source: "bench".into(),
+            };
+            let spec = PlaneSpec {
+                points: plane::parse_points(points).map_err(anyhow::Error::msg)?,
+                ..PlaneSpec::default()
+            };
+            let r = plane::run(&ctx, &spec, None, &mut Quiet)?;
+            serde_json::json!({
+                "points": r.cost.points,
+                "seconds": r.cost.seconds,
+                "seconds_per_point": r.cost.seconds_per_point,
+                "forward_seconds": r.cost.forward_seconds,
+                "ratio_to_forward": r.cost.seconds_per_point / r.cost.forward_seconds.max(1e-9),
+                "samples": {"train": r.train_samples, "test": r.test_samples, "bn_pass": r.bn_samples},
+                "plane_21x21_seconds": 441.0 * r.cost.seconds_per_point,
             })
         }
         What::Memory { steps } => {

@@ -64,7 +64,8 @@ pub struct PlaneArgs {
     /// Test samples the test loss is measured on, or `all` (the default).
     #[arg(long = "test-subset", value_parser = samples::parse)]
     pub test_subset: Option<usize>,
-    /// Training samples of each BN recomputation, or `all` (default: the run's own pass).
+    /// Training samples of each BN recomputation (the first of the run's own pass), or `all`
+    /// for the whole of it [default: 2000].
     #[arg(long = "bn-subset", value_parser = samples::parse)]
     pub bn_subset: Option<usize>,
     /// Seed of the random direction(s) (default: the experiment's).
@@ -101,12 +102,8 @@ impl PlaneArgs {
             ($($field:ident),*) => { $( if let Some(v) = self.$field { s.$field = v; } )* };
         }
         set!(centre, direction, norm, bias_bn, params, points, x, y, bn);
-        (s.train_subset, s.test_subset, s.bn_subset, s.seed) = (
-            self.train_subset,
-            self.test_subset,
-            self.bn_subset,
-            self.seed,
-        );
+        (s.train_subset, s.test_subset, s.seed) = (self.train_subset, self.test_subset, self.seed);
+        s.bn_subset = self.bn_subset.or(s.bn_subset);
         s
     }
 }

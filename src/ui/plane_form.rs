@@ -145,7 +145,7 @@ impl PlaneForm {
             seed: Some(num("seed")? as u64),
             train_subset: self.base.train_subset,
             test_subset: self.base.test_subset,
-            bn_subset: self.base.bn_subset,
+            bn_subset: self.base.bn_subset.or(PlaneSpec::for_kind(kind).bn_subset),
             ..PlaneSpec::for_kind(kind)
         };
         spec.validate()?;

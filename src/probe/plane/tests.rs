@@ -183,9 +183,11 @@ fn the_centre_row_and_column_are_the_1d_probes_along_the_same_lines() {
         swa_n: 0,
         source: "test".into(),
     };
+    // The run's own BN pass, as the probe's default.
     let spec = PlaneSpec {
         points: (5, 3),
         centre: CentreKind::Sgd,
+        bn_subset: None,
         ..PlaneSpec::for_kind(PlaneKind::Random)
     };
     let plane = run(&ctx, &spec, None, &mut Quiet).unwrap();
