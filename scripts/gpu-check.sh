@@ -11,7 +11,9 @@
 # bench/reference.py (PyTorch) for PreResNet-20 and PreResNet-164 on CIFAR-shaped data; the
 # dashboard in tmux on a device run with the no-BN twin training beside it (one screen
 # captured); a TorchScript model on safetensors data (experiments/torchscript.yaml) trained and
-# probed on the device; the peak GPU memory seen by nvidia-smi while all of this ran.
+# probed on the device; a 21x21 plane through the device run, `valleys bench plane` and the
+# evaluation pass against PyTorch eager; the peak GPU memory seen by nvidia-smi while all of
+# this ran.
 #
 # Any CUDA problem fails the check: a non-zero exit and one line `gpu-check: FAILED: ...`.
 # --device cpu --small runs every step on the CPU with small sizes (the test suite does, so the
@@ -130,12 +132,16 @@ if [ $small = 1 ]; then
     sizes=(--set data.train_subset=1024 --set data.test_subset=256 --set eval.train_subset=256
            --set swa.start_epoch=1)
     probe_sizes=(--points 9 --train-subset 256 --bn-subset 256)
+    plane_sizes=(--points 3x3 --train-subset 256 --test-subset 256 --bn-subset 256)
+    bench_plane_points=2x2
     bench_models=(preresnet20)
     bench_steps=4
 else
     epochs=3
     sizes=(--set swa.start_epoch=2)
     probe_sizes=()
+    plane_sizes=()
+    bench_plane_points=5x5
     bench_models=(preresnet20 preresnet164)
     bench_steps=100
 fi

@@ -65,6 +65,16 @@ fn the_gpu_check_runs_every_step_on_the_cpu_with_small_sizes() {
             .is_some_and(|s| s.starts_with("cost:")),
         "{doc}"
     );
+    let plane = &doc["plane"];
+    assert!(
+        plane["plane_cost"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("cost:") && s.contains("for 9 points")),
+        "{doc}"
+    );
+    assert_eq!(plane["bench_plane"]["points"], 4, "{doc}");
+    assert!(plane["bench_plane"]["ratio_to_forward"].as_f64().unwrap() > 0.0);
+    assert!(plane["eval_valleys_samples_per_s"].as_f64().unwrap() > 0.0);
     let screen = std::fs::read_to_string(out.join("dashboard.txt")).unwrap();
     assert!(screen.contains("valleys · quick"), "{screen}");
     assert!(out.join("gpu-check.log").is_file());

@@ -107,6 +107,27 @@ impl Grid<'_> {
         let pick = |f: f64, n: usize| ((f * (n - 1) as f64).round() as usize).min(n - 1);
         self.values[pick(fy, self.ny) * self.nx + pick(fx, self.nx)]
     }
+
+    /// The value at fractions (fx, fy) interpolated bilinearly between the four grid points
+    /// around it, so that colours and contour lines run smoothly between grid points; the
+    /// nearest value where one of the four is not measured.
+    fn bilinear(&self, fx: f64, fy: f64) -> f64 {
+        let split = |f: f64, n: usize| {
+            let pos = f.clamp(0.0, 1.0) * (n - 1) as f64;
+            let low = (pos.floor() as usize).min(n.saturating_sub(2));
+            (low, (low + 1).min(n - 1), pos - low as f64)
+        };
+        let (i0, i1, tx) = split(fx, self.nx);
+        let (j0, j1, ty) = split(fy, self.ny);
+        let at = |i: usize, j: usize| self.values[j * self.nx + i];
+        let corners = [at(i0, j0), at(i1, j0), at(i0, j1), at(i1, j1)];
+        if corners.iter().any(|v| v.is_nan()) {
+            return self.nearest(fx, fy);
+        }
+        let bottom = corners[0] + (corners[1] - corners[0]) * tx;
+        let top = corners[2] + (corners[3] - corners[2]) * tx;
+        bottom + (top - bottom) * ty
+    }
 }
 
 /// `values` (an `nx` × `ny` grid, row by row) with each NaN replaced by the value of the
@@ -203,7 +224,7 @@ pub fn cells(
                     let fx = frac(c, width);
                     // Text lines run top down; grid rows bottom up.
                     let at = |r: usize| {
-                        let v = grid.nearest(fx, 1.0 - frac(r, rows));
+                        let v = grid.bilinear(fx, 1.0 - frac(r, rows));
                         (!v.is_nan()).then(|| levels.fraction(v))
                     };
                     let top = at(line * rows_per_cell);
@@ -406,6 +427,29 @@ mod tests {
         let filled = fill_nearest(&values, 3, 2);
         assert_eq!(filled, [1.0, 1.0, 5.0, 1.0, 5.0, 5.0]);
         assert!(fill_nearest(&[nan, nan], 2, 1).iter().all(|v| v.is_nan()));
+    }
+
+    #[test]
+    fn between_grid_points_values_are_interpolated_bilinearly() {
+        // 2x2 grid: 0 and 1 at the bottom, 2 and 3 at the top.
+        let values = [0.0, 1.0, 2.0, 3.0];
+        let grid = Grid {
+            values: &values,
+            nx: 2,
+            ny: 2,
+        };
+        assert_eq!(grid.bilinear(0.0, 0.0), 0.0);
+        assert_eq!(grid.bilinear(1.0, 1.0), 3.0);
+        assert_eq!(grid.bilinear(0.5, 0.5), 1.5);
+        assert_eq!(grid.bilinear(0.25, 1.0), 2.25);
+        // A missing corner: the nearest measured value, never a NaN spread over the cell.
+        let partial = [0.0, f64::NAN, 2.0, 3.0];
+        let grid = Grid {
+            values: &partial,
+            nx: 2,
+            ny: 2,
+        };
+        assert_eq!(grid.bilinear(0.1, 0.1), 0.0);
     }
 
     #[test]
