@@ -152,6 +152,12 @@ def main():
     results["interp_default_subsets_speedup_ratio"] = speedup
     rows.append(("41-pt interp, 2000/1000-sample subsets: s (authors')", probe["interp_41_seconds"], authors["seconds"], speedup, "speed-up"))
 
+    plane = run_json(v + ["plane"])
+    results["plane"] = plane
+    results["plane_point_ratio"] = plane["ratio_to_forward"]
+    rows.append(("plane point / forward pass (quick, BN on 2000)", plane["seconds_per_point"], plane["forward_seconds"], plane["ratio_to_forward"], ""))
+    rows.append(("21x21 plane of the quick model (s)", plane["plane_21x21_seconds"], None, None, "< 600"))
+
     ui = run_json(v + ["ui"])
     results["ui"] = ui
     results["ui_overhead_ratio"] = ui["dashboard_samples_per_s"] / ui["headless_samples_per_s"]

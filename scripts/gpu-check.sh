@@ -278,6 +278,34 @@ grep -q "^device: $device" "$work/torchscript.log" || [ "$device" = cpu ] ||
 record torchscript "$("$python" -c 'import json, sys; print(json.dumps({"finished": sys.argv[1], "probe_cost": sys.argv[2]}))' \
     "$(grep '^finished' "$work/torchscript.log")" "$(grep '^cost' "$work/probe-torchscript.log")")"
 
+step "a plane through the $device run, valleys bench plane and the evaluation pass against PyTorch eager"
+"$valleys" plane "$work/run-device" --device "$device" --ascii "${plane_sizes[@]}" \
+    > "$work/plane.log" 2> "$work/plane.err" || fail "plane: $(tail -n1 "$work/plane.err")"
+grep -E '^  (cost|SWA|SGD)' "$work/plane.log"
+plane_bench=$("$valleys" bench plane --device "$device" --points "$bench_plane_points" 2> "$work/bench-plane.log" | tail -n1) ||
+    fail "valleys bench plane: $(tail -n1 "$work/bench-plane.log")"
+echo "$plane_bench"
+eval_mine=$("$valleys" bench eval --device "$device" --model quick 2> "$work/bench-eval.log" | tail -n1) ||
+    fail "valleys bench eval: $(tail -n1 "$work/bench-eval.log")"
+eval_theirs=null
+if [ $have_torch = 1 ]; then
+    eval_theirs=$("$python" bench/reference.py eval --model quick --device "$device" 2> "$work/reference-eval.log" | tail -n1) ||
+        fail "bench/reference.py eval: $(tail -n1 "$work/reference-eval.log")"
+fi
+plane_json=$("$python" - "$(grep '^  cost' "$work/plane.log")" "$plane_bench" "$eval_mine" "$eval_theirs" <<'PY'
+import json, sys
+cost, bench, mine, theirs = sys.argv[1].strip(), json.loads(sys.argv[2]), json.loads(sys.argv[3]), json.loads(sys.argv[4])
+doc = {"plane_cost": cost, "bench_plane": bench, "eval_valleys_samples_per_s": mine["samples_per_s"],
+       "eval_plain_samples_per_s": mine["plain_samples_per_s"]}
+if theirs:
+    doc["eval_pytorch_samples_per_s"] = theirs["samples_per_s"]
+    doc["eval_ratio"] = mine["samples_per_s"] / theirs["samples_per_s"]
+print(json.dumps(doc))
+PY
+) || fail "reading the plane and evaluation results"
+echo "$plane_json"
+record plane "$plane_json"
+
 if [ $small = 0 ]; then
     step "the probe target: 100 directions x 41 points through a PreResNet-164, 10 000 + 10 000 samples, BN on 2 000"
     "$python" - "$work/cifar" <<'PY' || fail "writing CIFAR-shaped data"
