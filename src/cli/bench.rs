@@ -217,6 +217,50 @@ fn train_in_worker(
     Ok(rates.into_iter().skip(1).map(|(_, r)| r).collect())
 }
 
+/// The quick experiment's data and three randomly initialised copies of its model (SGD, SWA
+/// and the scratch copy points are measured in): what probes and planes are timed on.
+struct QuickWeights {
+    exp: Experiment,
+    data: Dataset,
+    sgd: Model,
+    swa: Model,
+    scratch: Model,
+}
+
+impl QuickWeights {
+    /// The data with the quick run's evaluation subset of the training set, which a probe or
+    /// plane measures its training loss on unless told another.
+    fn load(device: &DeviceChoice) -> anyhow::Result<Self> {
+        let exp = quick(&[])?;
+        let data = Dataset::load(&exp.data, exp.eval.train_subset, exp.seed, device.device)?;
+        let build = || Model::build(&exp.model, &data.input_shape, data.classes, device.device);
+        let (sgd, swa, scratch) = (build()?, build()?, build()?);
+        Ok(Self {
+            exp,
+            data,
+            sgd,
+            swa,
+            scratch,
+        })
+    }
+
+    fn context(&self, device: &DeviceChoice) -> ProbeContext<'_> {
+        ProbeContext {
+            data: &self.data,
+            sgd: &self.sgd,
+            swa: Some(&self.swa),
+            scratch: &self.scratch,
+            seed: 1,
+            eval_batch: self.exp.eval.batch_for(device.device.is_cuda()),
+            bn_pass: valleys::train::swa::bn_pass(&self.exp, 0),
+            epoch: 0,
+            step: 0,
+            swa_n: 1,
+            source: "bench".into(),
+        }
+    }
+}
+
 fn rand_suffix() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
@@ -312,23 +356,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             })
         }
         What::Probe => {
-            let exp = quick(&[])?;
-            let data = Dataset::load(&exp.data, None, exp.seed, device.device)?;
-            let build = || Model::build(&exp.model, &data.input_shape, data.classes, device.device);
-            let (sgd, swa, scratch) = (build()?, build()?, build()?);
-            let ctx = ProbeContext {
-                data: &data,
-                sgd: &sgd,
-                swa: Some(&swa),
-                scratch: &scratch,
-                seed: 1,
-                eval_batch: exp.eval.batch_for(device.device.is_cuda()),
-                bn_pass: valleys::train::swa::bn_pass(&exp, 0),
-                epoch: 0,
-                step: 0,
-                swa_n: 1,
-                source: "bench".into(),
-            };
+            let quick = QuickWeights::load(&device)?;
+            let ctx = quick.context(&device);
             // Subsets of a quick look: 2000 training samples, BN on 1000.
             let subsets = ProbeSpec {
                 train_subset: Some(2000),
@@ -460,23 +489,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             })
         }
         What::Plane { points } => {
-            let exp = quick(&[])?;
-            let data = Dataset::load(&exp.data, exp.eval.train_subset, exp.seed, device.device)?;
-            let build = || Model::build(&exp.model, &data.input_shape, data.classes, device.device);
-            let (sgd, swa, scratch) = (build()?, build()?, build()?);
-            let ctx = ProbeContext {
-                data: &data,
-                sgd: &sgd,
-                swa: Some(&swa),
-                scratch: &scratch,
-                seed: 1,
-                eval_batch: exp.eval.batch_for(device.device.is_cuda()),
-                bn_pass: valleys::train::swa::bn_pass(&exp, 0),
-                epoch: 0,
-                step: 0,
-                swa_n: 1,
-                source: "bench".into(),
-            };
+            let quick = QuickWeights::load(&device)?;
+            let ctx = quick.context(&device);
             let spec = PlaneSpec {
                 points: plane::parse_points(points).map_err(anyhow::Error::msg)?,
                 ..PlaneSpec::default()

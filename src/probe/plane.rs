@@ -329,6 +329,20 @@ pub struct PlaneResult {
 }
 
 impl PlaneResult {
+    /// What was known of it before its first point, with the time a point was expected to
+    /// take.
+    pub fn header(&self, seconds_per_point: f64) -> PlaneHeader {
+        PlaneHeader {
+            id: self.id.clone(),
+            spec: self.spec.clone(),
+            centre: self.centre.clone(),
+            xs: self.xs.clone(),
+            ys: self.ys.clone(),
+            markers: self.markers.clone(),
+            seconds_per_point,
+        }
+    }
+
     /// The point at column `i`, row `j`.
     pub fn at(&self, i: usize, j: usize) -> &PlanePoint {
         &self.points[j * self.xs.len() + i]

@@ -2,7 +2,7 @@
 //! [`App::handle_event`], user intents through [`App::update`], which returns the command to
 //! send, if any. No terminal, no I/O: tested directly.
 
-use super::form::ProbeForm;
+use super::form::{Editing, ProbeForm};
 use super::keymap::{self, Action, Binding};
 use super::plane_form::PlaneForm;
 use super::series::Series;

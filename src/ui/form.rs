@@ -118,6 +118,47 @@ pub(super) fn nudge(field: &mut Field, by: isize) {
     }
 }
 
+/// What both forms edit the same way: the selected field, typed into or shortened.
+pub trait Editing {
+    /// The selected field, and whether it is fresh (the first digit typed replaces it).
+    fn selection(&mut self) -> (&mut Field, &mut bool);
+    /// Re-checks the values after a change.
+    fn check(&mut self);
+
+    /// Types a character into the selected number; the first one after the field is
+    /// selected replaces what it showed.
+    fn input(&mut self, c: char) {
+        let (field, fresh) = self.selection();
+        if type_into(field, c, *fresh) {
+            *fresh = false;
+        }
+        self.check();
+    }
+
+    /// Deletes the last character of the selected number.
+    fn backspace(&mut self) {
+        let (field, fresh) = self.selection();
+        if let Value::Number { text, .. } = &mut field.value {
+            text.pop();
+        }
+        *fresh = false;
+        self.check();
+    }
+}
+
+/// The number typed into field `name` of `fields`, or a line saying it is not one.
+pub(super) fn number_in(fields: &[Field], name: &str) -> Result<f64, String> {
+    let text = fields
+        .iter()
+        .find(|f| f.name == name)
+        .map(Field::text)
+        .unwrap_or_default();
+    text.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| format!("{name}: '{text}' is not a number"))
+}
+
 /// Types `c` into a number field (digits; also '.' and '-' where it is not an integer); a
 /// `fresh` field, or one showing a word, is cleared first. True if it was typed.
 pub(super) fn type_into(field: &mut Field, c: char, fresh: bool) -> bool {
@@ -131,6 +172,16 @@ pub(super) fn type_into(field: &mut Field, c: char, fresh: bool) -> bool {
         return true;
     }
     false
+}
+
+impl Editing for ProbeForm {
+    fn selection(&mut self) -> (&mut Field, &mut bool) {
+        (&mut self.fields[self.selected], &mut self.fresh)
+    }
+
+    fn check(&mut self) {
+        self.error = self.request().err();
+    }
 }
 
 impl ProbeForm {
@@ -229,28 +280,6 @@ impl ProbeForm {
         self.check();
     }
 
-    /// Types a character into the selected number; the first one after the field is
-    /// selected replaces what it showed.
-    pub fn input(&mut self, c: char) {
-        if type_into(&mut self.fields[self.selected], c, self.fresh) {
-            self.fresh = false;
-        }
-        self.check();
-    }
-
-    /// Deletes the last character of the selected number.
-    pub fn backspace(&mut self) {
-        if let Value::Number { text, .. } = &mut self.fields[self.selected].value {
-            text.pop();
-        }
-        self.fresh = false;
-        self.check();
-    }
-
-    fn check(&mut self) {
-        self.error = self.request().err();
-    }
-
     /// The value chosen in field `name`, parsed by `parse` (choices are the enums' own names,
     /// so every one parses; a miss is reported, never replaced by a default).
     fn chosen<T>(&self, name: &str, parse: fn(&str) -> Option<T>) -> Result<T, String> {
@@ -260,13 +289,7 @@ impl ProbeForm {
 
     /// The request the form describes, or why it cannot be fired.
     pub fn request(&self) -> Result<ProbeRequest, String> {
-        let num = |name: &str| -> Result<f64, String> {
-            let text = self.get(name).text();
-            text.parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite())
-                .ok_or_else(|| format!("{name}: '{text}' is not a number"))
-        };
+        let num = |name: &str| number_in(&self.fields, name);
         let spec = ProbeSpec {
             centre: self.chosen("centre", CentreKind::from_name)?,
             direction: self.chosen("direction", DirectionKind::from_name)?,

@@ -2,7 +2,7 @@
 //! with `valleys plane`'s defaults and the experiment's probe settings (BN mode, parameters,
 //! subsets, seed). Like the probe form it only fires a valid spec.
 
-use super::form::{Field, Value, choice, next_field, nudge, number, type_into};
+use super::form::{Editing, Field, choice, next_field, nudge, number, number_in};
 use crate::probe::plane::{PlaneKind, PlaneSpec};
 use crate::probe::{BnMode, CentreKind, DirectionKind, Normalisation, ParamGroup, ProbeSpec};
 
@@ -22,6 +22,16 @@ pub struct PlaneForm {
     base: ProbeSpec,
     /// True until the selected number is typed into: the first digit replaces it.
     fresh: bool,
+}
+
+impl Editing for PlaneForm {
+    fn selection(&mut self) -> (&mut Field, &mut bool) {
+        (&mut self.fields[self.selected], &mut self.fresh)
+    }
+
+    fn check(&mut self) {
+        self.error = self.spec().err();
+    }
 }
 
 impl PlaneForm {
@@ -99,36 +109,9 @@ impl PlaneForm {
         }
     }
 
-    /// Types a character into the selected number.
-    pub fn input(&mut self, c: char) {
-        if type_into(&mut self.fields[self.selected], c, self.fresh) {
-            self.fresh = false;
-        }
-        self.check();
-    }
-
-    /// Deletes the last character of the selected number.
-    pub fn backspace(&mut self) {
-        if let Value::Number { text, .. } = &mut self.fields[self.selected].value {
-            text.pop();
-        }
-        self.fresh = false;
-        self.check();
-    }
-
-    fn check(&mut self) {
-        self.error = self.spec().err();
-    }
-
     /// The plane the form describes, or why it cannot be fired.
     pub fn spec(&self) -> Result<PlaneSpec, String> {
-        let num = |name: &str| -> Result<f64, String> {
-            let text = self.text(name);
-            text.parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite())
-                .ok_or_else(|| format!("{name}: '{text}' is not a number"))
-        };
+        let num = |name: &str| number_in(&self.fields, name);
         let pick = |name: &str| self.text(name);
         let kind = PlaneKind::from_name(&pick("plane")).ok_or("plane: not a choice")?;
         let spec = PlaneSpec {

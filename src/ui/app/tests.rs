@@ -145,17 +145,7 @@ fn fake_engine(command: Command) -> Vec<Event> {
         Command::Plane(spec) => {
             let (nx, ny) = spec.points;
             let result = crate::probe::plane::valley_fixture("001-swa-sgd-swa", nx, ny);
-            let mut events = vec![Event::PlaneStarted(Box::new(
-                crate::probe::plane::PlaneHeader {
-                    id: result.id.clone(),
-                    spec: result.spec.clone(),
-                    centre: "swa".into(),
-                    xs: result.xs.clone(),
-                    ys: result.ys.clone(),
-                    markers: result.markers.clone(),
-                    seconds_per_point: 2.0,
-                },
-            ))];
+            let mut events = vec![Event::PlaneStarted(Box::new(result.header(2.0)))];
             for (i, j) in crate::probe::plane::coarse_to_fine(nx, ny) {
                 events.push(Event::PlanePoint {
                     id: result.id.clone(),
@@ -826,17 +816,7 @@ fn a_running_plane_is_cancelled_with_esc_and_its_failure_shown() {
     let mut app = running();
     app.update(Action::ShowView(3));
     let plane = crate::probe::plane::valley_fixture("001-swa-sgd-swa", 5, 5);
-    app.handle_event(Event::PlaneStarted(Box::new(
-        crate::probe::plane::PlaneHeader {
-            id: plane.id.clone(),
-            spec: plane.spec.clone(),
-            centre: "swa".into(),
-            xs: plane.xs.clone(),
-            ys: plane.ys.clone(),
-            markers: plane.markers.clone(),
-            seconds_per_point: 2.0,
-        },
-    )));
+    app.handle_event(Event::PlaneStarted(Box::new(plane.header(2.0))));
     app.handle_event(Event::PlanePoint {
         id: plane.id.clone(),
         i: 4,

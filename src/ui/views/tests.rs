@@ -421,17 +421,7 @@ fn the_plane_view_fills_in_while_the_plane_runs() {
     let mut app = history(colour());
     app.update(Action::ShowView(3));
     let plane = crate::probe::plane::valley_fixture("002-swa-sgd-swa", 9, 9);
-    app.handle_event(Event::PlaneStarted(Box::new(
-        crate::probe::plane::PlaneHeader {
-            id: plane.id.clone(),
-            spec: plane.spec.clone(),
-            centre: "swa".into(),
-            xs: plane.xs.clone(),
-            ys: plane.ys.clone(),
-            markers: plane.markers.clone(),
-            seconds_per_point: 2.0,
-        },
-    )));
+    app.handle_event(Event::PlaneStarted(Box::new(plane.header(2.0))));
     let text = format!("{}", screen(&app, 100, 30).backend());
     assert!(text.contains("0/81 points"), "{text}");
     // The first, coarse pass: every 4th point and the last row and column.
