@@ -345,28 +345,33 @@ pub struct Heatmap<'a> {
     pub markers: Vec<(f64, f64, String)>,
 }
 
-/// The heatmap as SVG, `width` x `height` units.
+/// Sub-cells per grid step along each axis of a filled contour figure: enough for the band
+/// boundaries to follow the interpolated surface smoothly.
+const CONTOUR_SUBDIVISION: usize = 8;
+
+/// The plane as a filled contour figure in SVG, `width` x `height` units: the values
+/// interpolated bilinearly between grid points and coloured by the contour band they fall in
+/// (the colour bar's [`CONTOUR_BANDS`](crate::ui::heatmap::CONTOUR_BANDS) levels), the
+/// markers on top.
 pub fn heatmap_svg(map: &Heatmap, width: u32, height: u32) -> Result<String, String> {
-    use crate::ui::heatmap::{Levels, Scale, viridis};
+    use crate::ui::heatmap::{CONTOUR_BANDS, Grid, Levels, Scale, band, band_colour};
     register_fonts();
     let levels = Levels::of(map.values, Scale::Linear).ok_or("no finite values to draw")?;
-    let colour = |v: f64| {
-        let (r, g, b) = viridis(levels.fraction(v));
-        RGBColor(r, g, b)
-    };
-    // Each cell spans half the way to its neighbours.
-    let edges = |axis: &[f64]| -> Vec<f64> {
-        let n = axis.len();
-        let mut e = Vec::with_capacity(n + 1);
-        e.push(axis[0] - (axis[1] - axis[0]) / 2.0);
-        e.extend(axis.windows(2).map(|w| (w[0] + w[1]) / 2.0));
-        e.push(axis[n - 1] + (axis[n - 1] - axis[n - 2]) / 2.0);
-        e
-    };
-    if map.xs.len() < 2 || map.ys.len() < 2 {
+    let (nx, ny) = (map.xs.len(), map.ys.len());
+    if nx < 2 || ny < 2 {
         return Err("a heatmap needs at least 2x2 points".into());
     }
-    let (ex, ey) = (edges(map.xs), edges(map.ys));
+    let grid = Grid {
+        values: map.values,
+        nx,
+        ny,
+    };
+    let rgb = |k: usize| {
+        let (r, g, b) = band_colour(k);
+        RGBColor(r, g, b)
+    };
+    let (x0, x1) = (map.xs[0], map.xs[nx - 1]);
+    let (y0, y1) = (map.ys[0], map.ys[ny - 1]);
     let mut out = String::new();
     {
         let root = SVGBackend::with_string(&mut out, (width, height)).into_drawing_area();
@@ -377,7 +382,7 @@ pub fn heatmap_svg(map: &Heatmap, width: u32, height: u32) -> Result<String, Str
             .margin(14)
             .x_label_area_size(44)
             .y_label_area_size(56)
-            .build_cartesian_2d(ex[0]..ex[ex.len() - 1], ey[0]..ey[ey.len() - 1])
+            .build_cartesian_2d(x0..x1, y0..y1)
             .map_err(|e| e.to_string())?;
         // No "-0.0" ticks.
         let tick = |v: &f64| format!("{:.1}", if v.abs() < 1e-9 { 0.0 } else { *v });
@@ -392,17 +397,42 @@ pub fn heatmap_svg(map: &Heatmap, width: u32, height: u32) -> Result<String, Str
             .axis_desc_style(("sans-serif", 15))
             .draw()
             .map_err(|e| e.to_string())?;
-        let nx = map.xs.len();
-        let cells = map
-            .values
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| v.is_finite())
-            .map(|(k, &v)| {
-                let (i, j) = (k % nx, k / nx);
-                Rectangle::new([(ex[i], ey[j]), (ex[i + 1], ey[j + 1])], colour(v).filled())
-            });
-        chart.draw_series(cells).map_err(|e| e.to_string())?;
+        // Rows of sub-cells; a run of one band along a row is one rectangle.
+        let (cols, rows) = (
+            (nx - 1) * CONTOUR_SUBDIVISION,
+            (ny - 1) * CONTOUR_SUBDIVISION,
+        );
+        let mut runs = Vec::new();
+        for r in 0..rows {
+            let fy = (r as f64 + 0.5) / rows as f64;
+            let mut start = 0;
+            let mut current: Option<usize> = None;
+            for c in 0..=cols {
+                let here = (c < cols)
+                    .then(|| grid.bilinear((c as f64 + 0.5) / cols as f64, fy))
+                    .filter(|v| v.is_finite())
+                    .map(|v| band(levels.fraction(v)));
+                if here != current || c == cols {
+                    if let Some(k) = current {
+                        runs.push((start, c, r, k));
+                    }
+                    (start, current) = (c, here);
+                }
+            }
+        }
+        let at = |c: usize, r: usize| {
+            (
+                x0 + (x1 - x0) * c as f64 / cols as f64,
+                y0 + (y1 - y0) * r as f64 / rows as f64,
+            )
+        };
+        chart
+            .draw_series(
+                runs.into_iter().map(|(c0, c1, r, k)| {
+                    Rectangle::new([at(c0, r), at(c1, r + 1)], rgb(k).filled())
+                }),
+            )
+            .map_err(|e| e.to_string())?;
         for (x, y, label) in &map.markers {
             chart
                 .draw_series(std::iter::once(Circle::new((*x, *y), 5, WHITE.filled())))
@@ -440,18 +470,58 @@ pub fn heatmap_svg(map: &Heatmap, width: u32, height: u32) -> Result<String, Str
             .axis_desc_style(("sans-serif", 13))
             .draw()
             .map_err(|e| e.to_string())?;
-        let steps = 64;
         let span = levels.high - levels.low;
         scale
-            .draw_series((0..steps).map(|k| {
-                let (a, b) = (k as f64 / steps as f64, (k + 1) as f64 / steps as f64);
+            .draw_series((0..CONTOUR_BANDS).map(|k| {
+                let (a, b) = (
+                    k as f64 / CONTOUR_BANDS as f64,
+                    (k + 1) as f64 / CONTOUR_BANDS as f64,
+                );
                 Rectangle::new(
                     [(0.0, levels.low + a * span), (1.0, levels.low + b * span)],
-                    colour(levels.low + (a + b) / 2.0 * span).filled(),
+                    rgb(k).filled(),
                 )
             }))
             .map_err(|e| e.to_string())?;
         root.present().map_err(|e| e.to_string())?;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ui::heatmap::{CONTOUR_BANDS, band_colour};
+
+    #[test]
+    fn a_plane_is_drawn_as_filled_contours_in_the_colour_bars_bands() {
+        // A bowl, 0 in the middle and 2 at the corners: every band appears, no other colour.
+        let axis = [-1.0, 0.0, 1.0];
+        let values: Vec<f64> = axis
+            .iter()
+            .flat_map(|y| axis.iter().map(move |x| x * x + y * y))
+            .collect();
+        let map = Heatmap {
+            title: "bowl".into(),
+            x_label: "x".into(),
+            y_label: "y".into(),
+            xs: &axis,
+            ys: &axis,
+            values: &values,
+            value_label: "loss".into(),
+            markers: vec![(0.0, 0.0, "A".into())],
+        };
+        let svg = heatmap_svg(&map, 600, 400).unwrap();
+        let fill = |k: usize| {
+            let (r, g, b) = band_colour(k);
+            format!("fill=\"#{r:02X}{g:02X}{b:02X}\"")
+        };
+        for k in 0..CONTOUR_BANDS {
+            assert!(svg.contains(&fill(k)), "band {k} missing");
+        }
+        // The centre's band is the lowest, and a run of one band is one rectangle, so the
+        // figure stays small.
+        assert!(svg.matches("<rect").count() < 600, "{}", svg.matches("<rect").count());
+        assert!(heatmap_svg(&Heatmap { xs: &axis[..1], ..map }, 600, 400).is_err());
+    }
 }

@@ -111,7 +111,7 @@ impl Grid<'_> {
     /// The value at fractions (fx, fy) interpolated bilinearly between the four grid points
     /// around it, so that colours and contour lines run smoothly between grid points; the
     /// nearest value where one of the four is not measured.
-    fn bilinear(&self, fx: f64, fy: f64) -> f64 {
+    pub fn bilinear(&self, fx: f64, fy: f64) -> f64 {
         let split = |f: f64, n: usize| {
             let pos = f.clamp(0.0, 1.0) * (n - 1) as f64;
             let low = (pos.floor() as usize).min(n.saturating_sub(2));
@@ -196,6 +196,11 @@ impl Cell {
 /// The contour band a fraction of the scale falls in.
 pub fn band(fraction: f64) -> usize {
     ((fraction * CONTOUR_BANDS as f64).floor() as usize).min(CONTOUR_BANDS - 1)
+}
+
+/// The colour of contour band `k`: the colour map at the band's middle.
+pub fn band_colour(k: usize) -> (u8, u8, u8) {
+    viridis((k as f64 + 0.5) / CONTOUR_BANDS as f64)
 }
 
 /// The heatmap as `height` lines of `width` cells, the highest y on top: each cell holds one

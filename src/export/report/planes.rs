@@ -1,5 +1,5 @@
-//! The report's planes: each stored plane as a heatmap of its test loss with the iterates
-//! marked, and the two 1-D slices through the centre beside it.
+//! The report's planes: each stored plane as a filled contour figure of its test loss with
+//! the iterates marked, and the two 1-D slices through the centre beside it.
 
 use super::{Doc, HEIGHT, ReportError, WIDTH};
 use crate::export::figure::{self, Figure, Heatmap, Line, palette};
