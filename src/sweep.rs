@@ -443,6 +443,15 @@ fn sweep_plane(value: &serde_yaml::Value) -> Result<PlaneSpec, String> {
     spec.train_subset = count("train_subset")?;
     spec.test_subset = count("test_subset")?;
     spec.bn_subset = count("bn_subset")?.or(spec.bn_subset);
+    spec.point_batch = text
+        .get("point_batch")
+        .map(|v| match v.parse::<usize>() {
+            Ok(k @ 1..=64) => Ok(k),
+            _ => Err(format!(
+                "point_batch: '{v}': expected 1..=64 points per pass"
+            )),
+        })
+        .transpose()?;
     spec.seed = text
         .get("seed")
         .map(|v| {

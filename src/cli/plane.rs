@@ -71,6 +71,10 @@ pub struct PlaneArgs {
     /// Seed of the random direction(s) (default: the experiment's).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Points of a row measured at once, side by side in one forward pass (default: 1 on a
+    /// CPU, 16 on a GPU).
+    #[arg(long = "point-batch", value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub point_batch: Option<u64>,
     /// Colour the heatmap by the test loss (default), the training loss, or their gap.
     #[arg(long, value_enum, default_value = "test")]
     pub show: Show,
@@ -104,6 +108,7 @@ impl PlaneArgs {
         set!(centre, direction, norm, bias_bn, params, points, x, y, bn);
         (s.train_subset, s.test_subset, s.seed) = (self.train_subset, self.test_subset, self.seed);
         s.bn_subset = self.bn_subset.or(s.bn_subset);
+        s.point_batch = self.point_batch.map(|k| k as usize);
         s
     }
 }

@@ -521,7 +521,21 @@ mod tests {
         }
         // The centre's band is the lowest, and a run of one band is one rectangle, so the
         // figure stays small.
-        assert!(svg.matches("<rect").count() < 600, "{}", svg.matches("<rect").count());
-        assert!(heatmap_svg(&Heatmap { xs: &axis[..1], ..map }, 600, 400).is_err());
+        assert!(
+            svg.matches("<rect").count() < 600,
+            "{}",
+            svg.matches("<rect").count()
+        );
+        assert!(
+            heatmap_svg(
+                &Heatmap {
+                    xs: &axis[..1],
+                    ..map
+                },
+                600,
+                400
+            )
+            .is_err()
+        );
     }
 }

@@ -11,7 +11,7 @@
 //! rest), so a picture of the whole plane exists after a sixteenth of the cost.
 
 use super::direction::{self, Direction};
-use super::runner::{PointSamples, ProbeContext, ProbeError, point_cost_factor};
+use super::runner::{PointSamples, ProbeContext, ProbeError, point_cost_factor, points_per_pass};
 use super::scan::Line;
 use super::{BiasBn, BnMode, CentreKind, DirectionKind, Normalisation, ParamGroup, ProbePoint};
 use crate::model::Model;
@@ -37,7 +37,7 @@ named_enum! {
 /// The largest grid side: 201 × 201 points is already a day of work on a CPU.
 pub const MAX_SIDE: usize = 201;
 
-/// What a plane measures. Unset fields take the defaults of [`PlaneSpec::resolved`].
+/// What a plane measures ([`PlaneSpec::for_kind`] gives the defaults).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlaneSpec {
     pub kind: PlaneKind,
@@ -57,6 +57,10 @@ pub struct PlaneSpec {
     pub test_subset: Option<usize>,
     pub bn_subset: Option<usize>,
     pub seed: Option<u64>,
+    /// Points of a row measured at once on a stacked copy of the model, as probes do (None:
+    /// the device's default, 1 on a CPU and 16 on a GPU).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub point_batch: Option<usize>,
 }
 
 /// Training samples of a plane point's BN recomputation unless told otherwise: the first
@@ -98,6 +102,7 @@ impl PlaneSpec {
             test_subset: None,
             bn_subset: Some(DEFAULT_BN_SAMPLES),
             seed: None,
+            point_batch: None,
         }
     }
 
@@ -491,22 +496,37 @@ pub fn run(
         markers: markers.clone(),
         seconds_per_point: forward_seconds * point_cost_factor(spec.bn),
     });
+    let k = points_per_pass(spec.point_batch, centre, xs.len());
+    let stacked = match k {
+        1 => None,
+        k => Some(
+            centre
+                .stacked(k as i64)
+                .map_err(|e| ProbeError::Invalid(e.to_string()))?,
+        ),
+    };
     let mut measured: Vec<Option<PlanePoint>> = vec![None; order.len()];
-    let mut row_centre: Option<(usize, Tensor)> = None;
-    for (done, &(i, j)) in order.iter().enumerate() {
+    let (mut next, mut done) = (0, 0);
+    while next < order.len() {
         if observer.cancelled() {
             return Err(ProbeError::Cancelled);
         }
+        // Up to k points of one row, in the coarse-to-fine order (row by row in each pass).
+        let j = order[next].1;
+        let chunk: Vec<usize> = order[next..]
+            .iter()
+            .take_while(|p| p.1 == j)
+            .take(k)
+            .map(|p| p.0)
+            .collect();
+        next += chunk.len();
         // The row's line: through w_c + y·d₂, along d₁.
-        if row_centre.as_ref().is_none_or(|(row, _)| *row != j) {
-            row_centre = Some((j, tch::no_grad(|| centre.flat() + &d2.vector * ys[j])));
-        }
-        let (_, origin) = row_centre.as_ref().expect("set above");
+        let origin = tch::no_grad(|| centre.flat() + &d2.vector * ys[j]);
         let line = Line {
             data: ctx.data,
             train: &samples.train,
             test: &samples.test,
-            centre: origin,
+            centre: &origin,
             direction: &d1.vector,
             end: None,
             bn: spec.bn,
@@ -514,13 +534,21 @@ pub fn run(
             eval_batch: ctx.eval_batch,
             seed: ctx.seed,
         };
-        let point = PlanePoint {
-            x: xs[i],
-            y: ys[j],
-            measured: line.evaluate(ctx.scratch, xs[i]),
+        let at: Vec<f64> = chunk.iter().map(|&i| xs[i]).collect();
+        let points = match &stacked {
+            Some(stacked) => line.evaluate_points(stacked, centre, &at),
+            None => vec![line.evaluate(ctx.scratch, at[0])],
         };
-        observer.point(done + 1, i, j, &point);
-        measured[j * xs.len() + i] = Some(point);
+        for (&i, point) in chunk.iter().zip(points) {
+            let point = PlanePoint {
+                x: xs[i],
+                y: ys[j],
+                measured: point,
+            };
+            done += 1;
+            observer.point(done, i, j, &point);
+            measured[j * xs.len() + i] = Some(point);
+        }
     }
     let seconds = started.elapsed().as_secs_f64();
     let result = PlaneResult {

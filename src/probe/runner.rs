@@ -102,6 +102,19 @@ impl PointSamples {
     }
 }
 
+/// How many of `points` points to measure in one pass on a stacked copy of `centre`: the
+/// asked-for `point_batch`, else the device's default; 1 for a model whose copies cannot be
+/// stacked (a TorchScript module).
+pub(crate) fn points_per_pass(point_batch: Option<usize>, centre: &Model, points: usize) -> usize {
+    if !centre.can_stack() {
+        return 1;
+    }
+    point_batch
+        .unwrap_or_else(|| default_point_batch(centre.flat().device().is_cuda()))
+        .min(points)
+        .max(1)
+}
+
 /// A point's expected cost over a plain forward pass, as measured on two CPU cores:
 /// train-mode batch norm (the BN pass, or per-batch statistics) costs about 1.5 times eval.
 pub(crate) fn point_cost_factor(bn: BnMode) -> f64 {
@@ -333,20 +346,15 @@ fn probe(
         observer.point(&id, index, &point);
         points[index] = Some(point);
     }
-    let mut k = spec
-        .point_batch
-        .unwrap_or_else(|| default_point_batch(centre.flat().device().is_cuda()))
-        .min(grid.len())
-        .max(1);
-    if k > 1 && !centre.can_stack() {
-        // Stacking copies needs the zoo's layers; a TorchScript module runs one copy a pass.
-        if spec.point_batch.is_some_and(|n| n > 1) {
-            observer.note(
-                &id,
-                &format!("point_batch {k}: a TorchScript model is evaluated one point per pass"),
-            );
-        }
-        k = 1;
+    let k = points_per_pass(spec.point_batch, centre, grid.len());
+    if spec.point_batch.is_some_and(|n| n > 1) && !centre.can_stack() {
+        observer.note(
+            &id,
+            &format!(
+                "point_batch {}: a TorchScript model is evaluated one point per pass",
+                spec.point_batch.unwrap_or(1)
+            ),
+        );
     }
     let stacked = if k > 1 {
         Some(

@@ -243,3 +243,52 @@ fn the_centre_row_and_column_are_the_1d_probes_along_the_same_lines() {
         assert_eq!(q.measured.test_loss, p.test_loss, "y = {}", q.y);
     }
 }
+
+#[test]
+fn rows_measured_several_points_at_a_time_equal_those_measured_one_by_one() {
+    let cfg: DataConfig =
+        serde_yaml::from_str("{dataset: fashion-mnist, train_subset: 256, test_subset: 128}")
+            .unwrap();
+    let data = Dataset::load(&cfg, Some(128), 1, Device::Cpu).unwrap();
+    tch::manual_seed(2);
+    let cfg: ModelConfig = serde_yaml::from_str("{arch: mlp, hidden: 8, norm: batch}").unwrap();
+    let build = || Model::build(&cfg, &data.input_shape, data.classes, Device::Cpu).unwrap();
+    let (sgd, swa, scratch) = (build(), build(), build());
+    let ctx = ProbeContext {
+        data: &data,
+        sgd: &sgd,
+        swa: Some(&swa),
+        scratch: &scratch,
+        seed: 1,
+        eval_batch: 64,
+        bn_pass: eval::BnPass {
+            batch: 64,
+            subset: Some(128),
+            key: 0,
+        },
+        epoch: 0,
+        step: 0,
+        swa_n: 1,
+        source: "test".into(),
+    };
+    for bn in [BnMode::Recompute, BnMode::Frozen, BnMode::Batch] {
+        let spec = |point_batch| PlaneSpec {
+            points: (5, 3),
+            bn,
+            point_batch: Some(point_batch),
+            ..PlaneSpec::default()
+        };
+        let one = run(&ctx, &spec(1), None, &mut Quiet).unwrap();
+        let three = run(&ctx, &spec(3), None, &mut Quiet).unwrap();
+        for (a, b) in one.points.iter().zip(&three.points) {
+            assert_eq!((a.x, a.y), (b.x, b.y));
+            let (a, b) = (&a.measured, &b.measured);
+            for (u, v) in [(a.train_loss, b.train_loss), (a.test_loss, b.test_loss)] {
+                assert!(
+                    (u - v).abs() <= 1e-5 * u.abs().max(1.0),
+                    "{bn:?}: {u} vs {v}"
+                );
+            }
+        }
+    }
+}
