@@ -519,8 +519,7 @@ mod tests {
         for k in 0..CONTOUR_BANDS {
             assert!(svg.contains(&fill(k)), "band {k} missing");
         }
-        // The centre's band is the lowest, and a run of one band is one rectangle, so the
-        // figure stays small.
+        // A run of one band along a row is one rectangle, so the figure stays small.
         assert!(
             svg.matches("<rect").count() < 600,
             "{}",

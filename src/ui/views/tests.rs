@@ -439,3 +439,14 @@ fn the_plane_view_fills_in_while_the_plane_runs() {
     assert!(text.contains("lowest"), "{text}");
     insta::assert_snapshot!(text);
 }
+
+#[test]
+fn the_plane_views_export_holds_the_planes_points() {
+    let app = with_plane(colour());
+    let data = crate::ui::screenshot::screen_data(&app);
+    assert_eq!(data.len(), 1);
+    let (name, csv) = &data[0];
+    assert_eq!(name, "plane-001-swa-sgd-swa");
+    assert!(csv.starts_with("x,y,train_loss,train_acc,test_loss,test_acc,"));
+    assert_eq!(csv.lines().count(), 1 + 21 * 21);
+}
