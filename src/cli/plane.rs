@@ -12,7 +12,7 @@ use valleys::error::{BadInput, BadInputExt};
 use valleys::headless;
 use valleys::probe::offline::SavedRun;
 use valleys::probe::plane::{
-    self, PlaneHeader, PlaneKind, PlaneObserver, PlanePoint, PlaneResult, PlaneSpec,
+    self, PlaneHeader, PlaneKind, PlaneObserver, PlanePoint, PlaneResult, PlaneSpec, PlaneValue,
 };
 use valleys::probe::runner::ProbeError;
 use valleys::probe::{BiasBn, BnMode, CentreKind, DirectionKind, Normalisation, ParamGroup};
@@ -75,9 +75,10 @@ pub struct PlaneArgs {
     /// CPU, 16 on a GPU).
     #[arg(long = "point-batch", value_parser = clap::value_parser!(u64).range(1..=64))]
     pub point_batch: Option<u64>,
-    /// Colour the heatmap by the test loss (default), the training loss, or their gap.
+    /// Colour the heatmap by the test loss (default), the training loss, or their gap (test
+    /// minus training loss).
     #[arg(long, value_enum, default_value = "test")]
-    pub show: Show,
+    pub show: PlaneValue,
     /// A log colour scale.
     #[arg(long)]
     pub log: bool,
@@ -87,15 +88,6 @@ pub struct PlaneArgs {
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
-}
-
-/// Which loss the heatmap shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Show {
-    Test,
-    Train,
-    /// Test minus training loss.
-    Gap,
 }
 
 impl PlaneArgs {
@@ -196,11 +188,7 @@ fn print(
     args: &PlaneArgs,
     colour: bool,
 ) -> std::io::Result<()> {
-    let value = |p: &PlanePoint| match args.show {
-        Show::Test => p.measured.test_loss,
-        Show::Train => p.measured.train_loss,
-        Show::Gap => p.measured.test_loss - p.measured.train_loss,
-    };
+    let value = |p: &PlanePoint| args.show.of(&p.measured);
     let values: Vec<f64> = r.points.iter().map(value).collect();
     let (nx, ny) = (r.xs.len(), r.ys.len());
     let position = |v: f64, axis: &[f64]| {
@@ -223,16 +211,12 @@ fn print(
     };
     let width = nx.clamp(21, 61) * if nx < 31 { 2 } else { 1 };
     let height = if colour { ny.div_ceil(2) } else { ny };
-    let scale = if args.log && args.show != Show::Gap {
+    let scale = if args.log && args.show != PlaneValue::Gap {
         Scale::Log
     } else {
         Scale::Linear
     };
-    let what = match args.show {
-        Show::Test => "test loss",
-        Show::Train => "training loss",
-        Show::Gap => "test − training loss",
-    };
+    let what = args.show.label();
     let spec = &r.spec;
     writeln!(
         out,

@@ -34,6 +34,38 @@ named_enum! {
     }
 }
 
+named_enum! {
+    /// Which value of its points a plane is coloured by.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum PlaneValue {
+        #[default]
+        Test = "test",
+        Train = "train",
+        /// Test minus training loss.
+        Gap = "gap",
+    }
+}
+
+impl PlaneValue {
+    /// What it is, in words.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Test => "test loss",
+            Self::Train => "training loss",
+            Self::Gap => "test − training loss",
+        }
+    }
+
+    /// The value of a point.
+    pub fn of(self, p: &ProbePoint) -> f64 {
+        match self {
+            Self::Test => p.test_loss,
+            Self::Train => p.train_loss,
+            Self::Gap => p.test_loss - p.train_loss,
+        }
+    }
+}
+
 /// The largest grid side: 201 × 201 points is already a day of work on a CPU.
 pub const MAX_SIDE: usize = 201;
 

@@ -132,27 +132,38 @@ impl SweepDir {
         serde_json::from_str(&text).map_err(|e| SweepError::Dir(format!("{}: {e}", path.display())))
     }
 
+    /// settings.json: what the sweep does after training, and its name.
+    fn settings(&self) -> serde_json::Value {
+        std::fs::read_to_string(self.root.join("settings.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default()
+    }
+
     /// The probe to run after training, if the sweep asks for one.
     pub fn probe(&self) -> Option<SweepProbe> {
-        let text = std::fs::read_to_string(self.root.join("settings.json")).ok()?;
-        let value: serde_json::Value = serde_json::from_str(&text).ok()?;
-        serde_json::from_value(value.get("probe")?.clone()).ok()
+        setting(&self.settings(), "probe")
     }
 
     /// The plane to measure after training, if the sweep asks for one.
     pub fn plane(&self) -> Option<crate::probe::plane::PlaneSpec> {
-        let text = std::fs::read_to_string(self.root.join("settings.json")).ok()?;
-        let value: serde_json::Value = serde_json::from_str(&text).ok()?;
-        serde_json::from_value(value.get("plane")?.clone()).ok()
+        setting(&self.settings(), "plane")
+    }
+
+    /// What the sweep measures of each variant after training.
+    pub fn after_training(&self) -> state::AfterTraining {
+        let settings = self.settings();
+        state::AfterTraining {
+            probe: setting::<SweepProbe>(&settings, "probe").is_some(),
+            plane: setting::<crate::probe::plane::PlaneSpec>(&settings, "plane").is_some(),
+        }
     }
 
     /// The sweep's name.
     pub fn name(&self) -> String {
-        std::fs::read_to_string(self.root.join("settings.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|v| v["name"].as_str().map(str::to_owned))
-            .unwrap_or_else(|| "sweep".into())
+        self.settings()["name"]
+            .as_str()
+            .map_or_else(|| "sweep".into(), str::to_owned)
     }
 
     pub fn experiment_path(&self, v: &Variant) -> PathBuf {
@@ -206,10 +217,11 @@ impl SweepDir {
 
     /// Where a variant stands, from its run directory alone.
     pub fn state(&self, v: &Variant) -> VariantState {
-        let after = state::AfterTraining {
-            probe: self.probe().is_some(),
-            plane: self.plane().is_some(),
-        };
-        run_state(&self.run_path(v), after)
+        run_state(&self.run_path(v), self.after_training())
     }
+}
+
+/// Setting `key` of settings.json, if it is there and reads as a `T`.
+fn setting<T: serde::de::DeserializeOwned>(settings: &serde_json::Value, key: &str) -> Option<T> {
+    serde_json::from_value(settings.get(key)?.clone()).ok()
 }

@@ -8,7 +8,7 @@ use super::plane_form::PlaneForm;
 use super::series::Series;
 use super::theme::Theme;
 use crate::ablation::{AblationKind, AblationResult};
-use crate::probe::plane::{PlaneHeader, PlanePoint, PlaneResult};
+use crate::probe::plane::{PlaneHeader, PlanePoint, PlaneResult, PlaneValue};
 use crate::probe::summary::BatchSummary;
 use crate::probe::{ProbePoint, ProbeResult, ProbeSpec};
 use crate::protocol::{Command, Event, Iterate, MetricRow, Outcome, Progress, RunInfo, Split};
@@ -181,34 +181,6 @@ pub struct ProbeBoard {
     pub failure: Option<String>,
 }
 
-/// Which loss a plane's heatmap shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PlaneShow {
-    Test,
-    Train,
-    /// Test minus training loss.
-    Gap,
-}
-
-impl PlaneShow {
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Test => "test loss",
-            Self::Train => "train loss",
-            Self::Gap => "test − train loss",
-        }
-    }
-
-    /// The shown value of a point.
-    pub fn value(self, p: &ProbePoint) -> f64 {
-        match self {
-            Self::Test => p.test_loss,
-            Self::Train => p.train_loss,
-            Self::Gap => p.test_loss - p.train_loss,
-        }
-    }
-}
-
 /// A plane whose points are still arriving.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LivePlane {
@@ -233,7 +205,7 @@ pub struct PlaneBoard {
     pub selected: usize,
     /// The cursor's grid column and row (None: on the centre).
     pub cursor: Option<(usize, usize)>,
-    pub show: PlaneShow,
+    pub show: PlaneValue,
     pub log: bool,
 }
 
@@ -244,7 +216,7 @@ impl Default for PlaneBoard {
             results: Vec::new(),
             selected: 0,
             cursor: None,
-            show: PlaneShow::Test,
+            show: PlaneValue::Test,
             log: false,
         }
     }

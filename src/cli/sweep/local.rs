@@ -197,9 +197,10 @@ pub(super) fn task(dir: &SweepDir, index: usize) -> anyhow::Result<ExitCode> {
             return Ok(code);
         }
     }
+    let (probe, plane) = (dir.probe(), dir.plane());
     let after = valleys::sweep::AfterTraining {
-        probe: dir.probe().is_some(),
-        plane: dir.plane().is_some(),
+        probe: probe.is_some(),
+        plane: plane.is_some(),
     };
     let run = RunDir::open(&run_path).bad_input()?;
     if !after.needs_probe(&run) && !after.needs_plane(&run) {
@@ -213,7 +214,7 @@ pub(super) fn task(dir: &SweepDir, index: usize) -> anyhow::Result<ExitCode> {
     let saved = SavedRun::load(&run_path, "final", device.device).bad_input()?;
     let stop = signal_flag()?;
     // Each is measured once: a task that was stopped after the probes measures the plane.
-    if let Some(probe) = dir.probe().filter(|_| after.needs_probe(&saved.run)) {
+    if let Some(probe) = probe.filter(|_| after.needs_probe(&saved.run)) {
         let mut console = crate::cli::probe::Console::new(&stop);
         let summary = match runner::run_batch(
             &saved.context(),
@@ -228,7 +229,7 @@ pub(super) fn task(dir: &SweepDir, index: usize) -> anyhow::Result<ExitCode> {
         };
         crate::cli::probe::print_batch(&mut std::io::stdout().lock(), &summary)?;
     }
-    if let Some(spec) = dir.plane().filter(|_| after.needs_plane(&saved.run)) {
+    if let Some(spec) = plane.filter(|_| after.needs_plane(&saved.run)) {
         match crate::cli::plane::measure(&saved, &spec, &stop) {
             Ok(result) => println!("{}", valleys::probe::plane::one_line(&result)),
             Err(runner::ProbeError::Cancelled) => return Ok(ExitCode::from(EXIT_STOPPED)),

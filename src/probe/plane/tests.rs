@@ -156,33 +156,61 @@ impl Observer for Quiet {
     }
 }
 
+/// A small MLP with BN on 256 Fashion-MNIST training and 128 test samples: its SGD and SWA
+/// weights drawn with `seed`, and a scratch copy.
+struct Tiny {
+    data: Dataset,
+    sgd: Model,
+    swa: Model,
+    scratch: Model,
+}
+
+impl Tiny {
+    fn new(seed: i64) -> Self {
+        let cfg: DataConfig =
+            serde_yaml::from_str("{dataset: fashion-mnist, train_subset: 256, test_subset: 128}")
+                .unwrap();
+        let data = Dataset::load(&cfg, Some(128), 1, Device::Cpu).unwrap();
+        tch::manual_seed(seed);
+        let cfg: ModelConfig = serde_yaml::from_str("{arch: mlp, hidden: 8, norm: batch}").unwrap();
+        let build = || Model::build(&cfg, &data.input_shape, data.classes, Device::Cpu).unwrap();
+        let (sgd, swa, scratch) = (build(), build(), build());
+        Self {
+            data,
+            sgd,
+            swa,
+            scratch,
+        }
+    }
+
+    /// The context of a probe through these weights (with the average if `averaged`), BN
+    /// recomputed over 128 samples.
+    fn context(&self, averaged: bool) -> ProbeContext<'_> {
+        ProbeContext {
+            data: &self.data,
+            sgd: &self.sgd,
+            swa: averaged.then_some(&self.swa),
+            scratch: &self.scratch,
+            seed: 1,
+            eval_batch: 64,
+            bn_pass: eval::BnPass {
+                batch: 64,
+                subset: Some(128),
+                key: 0,
+            },
+            epoch: 0,
+            step: 0,
+            swa_n: u64::from(averaged),
+            source: "test".into(),
+        }
+    }
+}
+
 #[test]
 fn the_centre_row_and_column_are_the_1d_probes_along_the_same_lines() {
-    let cfg: DataConfig =
-        serde_yaml::from_str("{dataset: fashion-mnist, train_subset: 256, test_subset: 128}")
-            .unwrap();
-    let data = Dataset::load(&cfg, Some(128), 1, Device::Cpu).unwrap();
-    tch::manual_seed(1);
-    let cfg: ModelConfig = serde_yaml::from_str("{arch: mlp, hidden: 8, norm: batch}").unwrap();
-    let build = || Model::build(&cfg, &data.input_shape, data.classes, Device::Cpu).unwrap();
-    let (sgd, scratch) = (build(), build());
-    let ctx = ProbeContext {
-        data: &data,
-        sgd: &sgd,
-        swa: None,
-        scratch: &scratch,
-        seed: 1,
-        eval_batch: 64,
-        bn_pass: eval::BnPass {
-            batch: 64,
-            subset: Some(128),
-            key: 0,
-        },
-        epoch: 0,
-        step: 0,
-        swa_n: 0,
-        source: "test".into(),
-    };
+    let tiny = Tiny::new(1);
+    let (data, sgd) = (&tiny.data, &tiny.sgd);
+    let ctx = tiny.context(false);
     // The run's own BN pass, as the probe's default.
     let spec = PlaneSpec {
         points: (5, 3),
@@ -220,11 +248,11 @@ fn the_centre_row_and_column_are_the_1d_probes_along_the_same_lines() {
     }
 
     // The column x = 0: the line through the centre along d₂.
-    let (_, d2) = directions(&spec, &sgd, &sgd, 1);
+    let (_, d2) = directions(&spec, sgd, sgd, 1);
     let train = data.train_eval.shallow_clone();
     let test = data.test_subset(usize::MAX, 1);
     let column = Line {
-        data: &data,
+        data,
         train: &train,
         test: &test,
         centre: sgd.flat(),
@@ -238,7 +266,7 @@ fn the_centre_row_and_column_are_the_1d_probes_along_the_same_lines() {
     for j in 0..3 {
         let q = plane.at(2, j);
         assert_eq!(q.x, 0.0);
-        let p = column.evaluate(&scratch, q.y);
+        let p = column.evaluate(&tiny.scratch, q.y);
         assert_eq!(q.measured.train_loss, p.train_loss, "y = {}", q.y);
         assert_eq!(q.measured.test_loss, p.test_loss, "y = {}", q.y);
     }
@@ -246,31 +274,8 @@ fn the_centre_row_and_column_are_the_1d_probes_along_the_same_lines() {
 
 #[test]
 fn rows_measured_several_points_at_a_time_equal_those_measured_one_by_one() {
-    let cfg: DataConfig =
-        serde_yaml::from_str("{dataset: fashion-mnist, train_subset: 256, test_subset: 128}")
-            .unwrap();
-    let data = Dataset::load(&cfg, Some(128), 1, Device::Cpu).unwrap();
-    tch::manual_seed(2);
-    let cfg: ModelConfig = serde_yaml::from_str("{arch: mlp, hidden: 8, norm: batch}").unwrap();
-    let build = || Model::build(&cfg, &data.input_shape, data.classes, Device::Cpu).unwrap();
-    let (sgd, swa, scratch) = (build(), build(), build());
-    let ctx = ProbeContext {
-        data: &data,
-        sgd: &sgd,
-        swa: Some(&swa),
-        scratch: &scratch,
-        seed: 1,
-        eval_batch: 64,
-        bn_pass: eval::BnPass {
-            batch: 64,
-            subset: Some(128),
-            key: 0,
-        },
-        epoch: 0,
-        step: 0,
-        swa_n: 1,
-        source: "test".into(),
-    };
+    let tiny = Tiny::new(2);
+    let ctx = tiny.context(true);
     for bn in [BnMode::Recompute, BnMode::Frozen, BnMode::Batch] {
         let spec = |point_batch| PlaneSpec {
             points: (5, 3),

@@ -51,9 +51,9 @@ impl App {
             Action::CursorRight => self.move_cursor(1),
             Action::CyclePlaneShow => {
                 self.planes.show = match self.planes.show {
-                    PlaneShow::Test => PlaneShow::Train,
-                    PlaneShow::Train => PlaneShow::Gap,
-                    PlaneShow::Gap => PlaneShow::Test,
+                    PlaneValue::Test => PlaneValue::Train,
+                    PlaneValue::Train => PlaneValue::Gap,
+                    PlaneValue::Gap => PlaneValue::Test,
                 }
             }
             Action::HideCursor => self.chart.cursor = None,

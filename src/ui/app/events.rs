@@ -145,16 +145,9 @@ impl App {
                 }
             }
             Event::PlaneFinished(result) => {
-                let was_live = self.planes.live.take().is_some();
-                if was_live {
+                // One written by `valleys plane` beside a watched run ends no job here.
+                if self.planes.live.take().is_some() {
                     self.job_ended();
-                } else {
-                    // Written by `valleys plane` beside a watched run: keep the cursor where
-                    // it is on the plane shown.
-                    self.planes.cursor = self
-                        .planes
-                        .cursor
-                        .filter(|_| !self.planes.results.is_empty());
                 }
                 self.log(crate::probe::plane::one_line(&result));
                 self.planes.results.push(*result);

@@ -801,9 +801,9 @@ fn shift_p_measures_a_plane_that_fills_in_and_the_cursor_walks_it() {
         "the cursor stays on the grid"
     );
     key(&mut app, 'v');
-    assert_eq!(app.planes.show, PlaneShow::Train);
+    assert_eq!(app.planes.show, PlaneValue::Train);
     key(&mut app, 'v');
-    assert_eq!(app.planes.show, PlaneShow::Gap);
+    assert_eq!(app.planes.show, PlaneValue::Gap);
     key(&mut app, 'g');
     assert!(
         app.planes.log && !app.chart.log_y,

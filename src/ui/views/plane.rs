@@ -105,7 +105,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
 
 /// The colour scale of the values shown; a log scale only for losses (a gap can be negative).
 fn scale(app: &App) -> Scale {
-    if app.planes.log && app.planes.show != crate::ui::app::PlaneShow::Gap {
+    if app.planes.log && app.planes.show != plane::PlaneValue::Gap {
         Scale::Log
     } else {
         Scale::Linear
@@ -115,7 +115,7 @@ fn scale(app: &App) -> Scale {
 fn values(app: &App, s: &Shown) -> Vec<f64> {
     s.points
         .iter()
-        .map(|p| p.map_or(f64::NAN, |p| app.planes.show.value(&p.measured)))
+        .map(|p| p.map_or(f64::NAN, |p| app.planes.show.of(&p.measured)))
         .collect()
 }
 
