@@ -11,7 +11,7 @@
 //! rest), so a picture of the whole plane exists after a sixteenth of the cost.
 
 use super::direction::{self, Direction};
-use super::runner::{PointSamples, ProbeContext, ProbeError, point_cost_factor, points_per_pass};
+use super::runner::{PointSamples, ProbeContext, ProbeError, points_per_pass};
 use super::scan::Line;
 use super::{BiasBn, BnMode, CentreKind, DirectionKind, Normalisation, ParamGroup, ProbePoint};
 use crate::model::Model;
@@ -526,7 +526,7 @@ pub fn run(
         xs: xs.clone(),
         ys: ys.clone(),
         markers: markers.clone(),
-        seconds_per_point: forward_seconds * point_cost_factor(spec.bn),
+        seconds_per_point: samples.expected_point_seconds(forward_seconds, spec.bn),
     });
     let k = points_per_pass(spec.point_batch, centre, xs.len());
     let stacked = match k {

@@ -84,6 +84,24 @@ impl PointSamples {
         }
     }
 
+    /// A point's expected seconds from `forward_seconds`, one eval-mode pass over all its
+    /// samples ([`PointSamples::time_forward`]). As measured on two CPU cores, train-mode batch
+    /// norm costs about 1.5 times eval: the BN pass's share of the samples (in proportion to
+    /// their count), or the whole point with per-batch statistics; the rest about 1.05.
+    pub(crate) fn expected_point_seconds(&self, forward_seconds: f64, bn: BnMode) -> f64 {
+        let (eval_cost, train_cost) = (1.05, 1.5);
+        let bn_samples = self.bn_samples.as_ref().map_or(0, |s| s.len) as f64;
+        let all = (self.train.len + self.test.len) as f64 + bn_samples;
+        let bn_share = if all > 0.0 { bn_samples / all } else { 0.0 };
+        match bn {
+            BnMode::Frozen => forward_seconds * eval_cost,
+            BnMode::Batch => forward_seconds * train_cost,
+            BnMode::Recompute => {
+                forward_seconds * ((1.0 - bn_share) * eval_cost + bn_share * train_cost)
+            }
+        }
+    }
+
     /// Seconds of one plain forward pass over every sample a point reads (the BN pass's
     /// too): the lower bound a point is measured against.
     pub(crate) fn time_forward(&self, ctx: &ProbeContext) -> f64 {
@@ -113,15 +131,6 @@ pub(crate) fn points_per_pass(point_batch: Option<usize>, centre: &Model, points
         .unwrap_or_else(|| default_point_batch(centre.flat().device().is_cuda()))
         .min(points)
         .max(1)
-}
-
-/// A point's expected cost over a plain forward pass, as measured on two CPU cores:
-/// train-mode batch norm (the BN pass, or per-batch statistics) costs about 1.5 times eval.
-pub(crate) fn point_cost_factor(bn: BnMode) -> f64 {
-    match bn {
-        BnMode::Frozen => 1.05,
-        BnMode::Recompute | BnMode::Batch => 1.5,
-    }
 }
 
 /// Follows a probe as it runs and may cancel it.
@@ -293,11 +302,13 @@ fn probe(
     }
     let time_forward = || samples.time_forward(ctx);
     let mut forward_timings = vec![time_forward(), time_forward()];
-    let estimate = forward_timings
-        .iter()
-        .copied()
-        .fold(f64::INFINITY, f64::min)
-        * point_cost_factor(spec.bn);
+    let estimate = samples.expected_point_seconds(
+        forward_timings
+            .iter()
+            .copied()
+            .fold(f64::INFINITY, f64::min),
+        spec.bn,
+    );
 
     let mut spec = spec.clone();
     // Training halves of points the auto range's search measured, by t: the grid over
