@@ -4,6 +4,7 @@ computes on them, against which valleys' support for custom models is tested
 (src/model/torchscript/tests.rs, tests/torchscript.rs).
 
 Run with torch 2.11.0 (the libtorch valleys links):  python scripts/make_torchscript_fixtures.py
+(`--hostile` writes only the hostile modules.)
 
   convbn.pt        a 2-stage conv net with batch norm, for 1x28x28 images, 10 classes
   convnobn.pt      the same net without batch norm (its no-BN twin), with the same weights
@@ -12,6 +13,8 @@ Run with torch 2.11.0 (the libtorch valleys links):  python scripts/make_torchsc
   mlpbn.pt         a two-layer perceptron with BatchNorm1d, for the same rows
   preresnet8.pt    valleys' preresnet-8 (same structure and tensor names), for 1x28x28 images
   noparams.pt, nanout.pt   bad modules: no parameters; NaN logits
+  trainfail.pt, shortbatch.pt, intlogits.pt, zerosize.pt, laterfail.pt   hostile modules that
+                   pass an eval-mode forward on two samples and fail later (see `hostile`)
   images.safetensors  uint8 images: the first 384 / 128 samples of the embedded Fashion-MNIST
   rows.safetensors    float32 rows: five Gaussian clusters in 20 dimensions
   golden.json, golden.safetensors   what PyTorch computed (see `golden` below)
@@ -54,6 +57,85 @@ class Mlp(nn.Module):
 
     def forward(self, x):
         return self.fc2(self.drop(F.relu(self.fc1(x))))
+
+
+class TrainFail(nn.Module):
+    """Fine in eval mode; in training mode a shape error, as a broken training-only branch."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(784, 10)
+
+    def forward(self, x):
+        x = x.flatten(1)
+        if self.training:
+            x = x.view(3, -1)
+        return self.fc(x)
+
+
+class ShortBatch(nn.Module):
+    """Fails in training mode on any batch but 64 samples: a hard-coded batch size."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(784, 10)
+
+    def forward(self, x):
+        if self.training:
+            x = x.view(64, 784)
+        return self.fc(x.flatten(1))
+
+
+class IntLogits(nn.Module):
+    """Returns integer (Long) logits of the right shape."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(784, 10)
+
+    def forward(self, x):
+        return (self.fc(x.flatten(1)) * 100).long()
+
+
+class ZeroSize(nn.Module):
+    """Every parameter has zero elements; the logits are constant."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(0))
+        self.b = nn.Parameter(torch.zeros(10, 0))
+
+    def forward(self, x):
+        return torch.zeros(x.size(0), 10) + self.b.sum(1) + self.w.sum()
+
+
+class LaterFail(nn.Module):
+    """Fails on its 13th forward call in training mode: a failure no up-front check can see."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(784, 10)
+        self.calls = 0
+
+    def forward(self, x):
+        if self.training:
+            self.calls += 1
+            if self.calls > 12:
+                raise RuntimeError("injected failure on training call 13")
+        return self.fc(x.flatten(1))
+
+
+def hostile() -> None:
+    """Modules that pass an eval-mode forward on two images and fail later (issue 31)."""
+    torch.manual_seed(1)
+    for name, module in [
+        ("trainfail", TrainFail()),
+        ("shortbatch", ShortBatch()),
+        ("intlogits", IntLogits()),
+        ("zerosize", ZeroSize()),
+        ("laterfail", LaterFail()),
+    ]:
+        torch.jit.script(module).save(str(OUT / f"{name}.pt"))
 
 
 class Block(nn.Module):
@@ -177,6 +259,7 @@ def main() -> None:
     with torch.no_grad():
         nan[1].bias.fill_(float("nan"))
     torch.jit.script(nan).save(str(OUT / "nanout.pt"))
+    hostile()
 
     golden = {"torch": torch.__version__}
     tensors = {}
@@ -240,4 +323,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--hostile"]:
+        # Only the hostile modules, leaving every other fixture (and its numbers) as it is.
+        hostile()
+    else:
+        main()

@@ -66,16 +66,60 @@ macro_rules! bad_input {
     };
 }
 
-/// The text of a panic payload.
+/// The text of a panic payload, in one line.
 pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_owned()
+        one_line_of_panic(s)
     } else if let Some(s) = panic.downcast_ref::<String>() {
-        // tch's errors carry a C++ backtrace after the first line; the first line says it.
-        s.lines().next().unwrap_or_default().to_owned()
+        one_line_of_panic(s)
     } else {
         "unknown panic".into()
     }
+}
+
+/// What a panic's text says, without what follows the first line. tch's panics are
+/// `Result::unwrap` of a `Torch("...")` error whose message, Debug-formatted with its newlines
+/// escaped, goes on with libtorch's C++ backtrace for kilobytes: only the error's own first
+/// line is kept.
+pub fn one_line_of_panic(text: &str) -> String {
+    let mut line = text.lines().next().unwrap_or_default();
+    line = line
+        .strip_prefix("called `Result::unwrap()` on an `Err` value: ")
+        .unwrap_or(line);
+    if let Some(debug) = line.strip_prefix("Torch(\"") {
+        // An escaped newline ends the first line of the Debug-formatted message.
+        line = match debug.find("\\n") {
+            Some(end) => &debug[..end],
+            None => debug.strip_suffix("\")").unwrap_or(debug),
+        };
+    }
+    let line = line.trim().replace("\\\"", "\"");
+    if line.is_empty() {
+        "unknown panic".into()
+    } else {
+        line
+    }
+}
+
+thread_local! {
+    /// How many [`catch_panic`] calls this thread is inside: their panics are expected and
+    /// reported by the caller, so the panic hook stays quiet for them.
+    static CATCHING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// True while this thread's panics are caught by [`catch_panic`] (for the panic hook).
+pub fn panic_is_caught() -> bool {
+    CATCHING.with(|c| c.get() > 0)
+}
+
+/// Runs `f`, turning a panic into its one-line message. libtorch's errors surface as panics
+/// in tch (every method without `f_`), so this is where a module or tensor operation that
+/// fails becomes an error the caller can name and report.
+pub fn catch_panic<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    CATCHING.with(|c| c.set(c.get() + 1));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    CATCHING.with(|c| c.set(c.get().saturating_sub(1)));
+    result.map_err(|panic| panic_message(&panic))
 }
 
 #[cfg(test)]
@@ -90,5 +134,27 @@ mod tests {
         assert_eq!(format!("{e:#}"), "reading x: disk says no");
         let plain = anyhow::anyhow!("a crash").context("training");
         assert!(!is_bad_input(&plain));
+    }
+
+    #[test]
+    fn a_torch_panic_is_cut_to_the_first_line_of_its_error() {
+        // As tch panics: the error Debug-formatted, quotes and newlines escaped.
+        let tch = r#"called `Result::unwrap()` on an `Err` value: Torch("\"log_softmax_lastdim_kernel_impl\" not implemented for 'Long'\nException raised from operator() at SoftMaxKernel.cpp:1303 (most recent call first):\nframe #0: c10::Error::Error")"#;
+        assert_eq!(
+            one_line_of_panic(tch),
+            "\"log_softmax_lastdim_kernel_impl\" not implemented for 'Long'"
+        );
+        assert_eq!(one_line_of_panic("plain words\nsecond"), "plain words");
+        assert_eq!(one_line_of_panic(""), "unknown panic");
+    }
+
+    #[test]
+    fn a_caught_panic_becomes_its_message_and_the_thread_is_quiet_only_inside() {
+        assert!(!panic_is_caught());
+        let inside = catch_panic(panic_is_caught).unwrap();
+        assert!(inside);
+        let caught = catch_panic(|| -> u32 { panic!("the module failed: shapes") });
+        assert_eq!(caught, Err("the module failed: shapes".to_owned()));
+        assert!(!panic_is_caught(), "the count is restored after a panic");
     }
 }

@@ -52,7 +52,9 @@ impl Drop for TerminalGuard {
 fn enter_terminal() -> std::io::Result<DefaultTerminal> {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if std::thread::current().name() != Some(crate::worker::THREAD_NAME) {
+        if std::thread::current().name() != Some(crate::worker::THREAD_NAME)
+            && !crate::error::panic_is_caught()
+        {
             let _ = ratatui::try_restore();
         }
         previous(info);

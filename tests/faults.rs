@@ -189,7 +189,7 @@ fn a_kill_during_checkpoint_writes_leaves_the_previous_checkpoint_loadable() {
 }
 
 #[test]
-fn a_panic_in_the_worker_is_reported_and_the_run_directory_stays_intact() {
+fn a_failure_in_a_training_step_is_one_line_and_keeps_the_last_completed_batch() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     experiment(d, SMALL);
@@ -201,12 +201,20 @@ fn a_panic_in_the_worker_is_reported_and_the_run_directory_stays_intact() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("the training worker panicked: injected fault: panic at step 20"),
+        stderr.contains("failed in epoch 3, batch")
+            && stderr.contains("(a training step): injected fault: panic at step 20")
+            && stderr.contains("the checkpoint holds the last completed batch"),
         "{stderr}"
     );
+    assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     let run = d.join("p");
-    assert_eq!(loads(&run, "latest.safetensors").epoch, 2);
+    let latest = loads(&run, "latest.safetensors");
+    assert_eq!(
+        (latest.epoch, latest.step),
+        (2, 20),
+        "the 20 steps before the failure"
+    );
     let info: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
     assert_eq!(info["outcome"]["outcome"], "failed");

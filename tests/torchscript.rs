@@ -396,3 +396,146 @@ fn export_model_py_writes_a_module_and_data_that_valleys_trains() {
         said.stdout
     );
 }
+
+/// A module run only as the plan will run it fails later; the up-front check runs it in
+/// training mode with a backward pass on every batch size the run uses, so each of these is
+/// refused in one line with exit 2 before anything is created.
+#[test]
+fn modules_that_fail_only_in_training_on_a_short_batch_or_with_integer_logits_are_refused_up_front()
+{
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let images = fixture("images.safetensors").display().to_string();
+    let experiment = |module: &str, data_extra: &str, batch: u32, extra: &str| {
+        format!(
+            "name: bad\ndata: {{dataset: tensors, path: {images}{data_extra}}}\nmodel: {{arch: torchscript, path: {}}}\ntrain: {{epochs: 1, batch_size: {batch}, lr: 0.05}}\n{extra}",
+            fixture(module).display()
+        )
+    };
+    let twin = format!(
+        "swa: {{start_epoch: 1}}\nablation: {{twin: true, twin_model: {}}}\n",
+        fixture("trainfail.pt").display()
+    );
+    let cases: Vec<(String, &str)> = vec![
+        (
+            experiment("trainfail.pt", "", 64, ""),
+            "in training mode on a batch of 64 (the batch size): the module fails: shape '[3, -1]' is invalid",
+        ),
+        // 300 samples in batches of 64: four of 64, then one of 44.
+        (
+            experiment("shortbatch.pt", ", train_subset: 300", 64, ""),
+            "in training mode on a batch of 44 (the last batch of each epoch)",
+        ),
+        (
+            experiment("intlogits.pt", "", 64, ""),
+            "the module's logits are Int64; expected float32",
+        ),
+        (
+            experiment("zerosize.pt", "", 64, ""),
+            "every one of the module's 2 parameters holds no element",
+        ),
+        // The named no-BN twin is checked as the run's own module is.
+        (
+            experiment("convbn.pt", "", 64, &twin),
+            "trainfail.pt: in training mode on a batch of 64",
+        ),
+        // A zoo model's twin is derived; a twin module would make a config valleys refuses.
+        (
+            format!(
+                "name: zoo\ndata: {{dataset: fashion-mnist, train_subset: 256}}\nmodel: {{arch: mlp, hidden: 8, norm: batch}}\ntrain: {{epochs: 1, batch_size: 64, lr: 0.1}}\nablation: {{twin_model: {}}}\n",
+                fixture("convnobn.pt").display()
+            ),
+            "ablation.twin_model",
+        ),
+        // BN ablations of a module without BN.
+        (
+            experiment("mlp.pt", "", 64, "ablation: {twin: false}\n")
+                .replace(&images, &fixture("rows.safetensors").display().to_string()),
+            "mlp.pt: the module has no batch norm",
+        ),
+    ];
+    for (text, expected) in cases {
+        write(d, "bad.yaml", &text);
+        let said = run(d, &["run", "bad.yaml", "--headless", "--out", "never"]);
+        assert_eq!(said.code, Some(2), "{expected}: {said:?}");
+        assert!(
+            said.stderr.contains(expected),
+            "{expected}: {}",
+            said.stderr
+        );
+        assert_eq!(said.stderr.trim_end().lines().count(), 1, "{}", said.stderr);
+        assert!(!said.stderr.contains("panicked"), "{}", said.stderr);
+        assert!(
+            !d.join("never").exists(),
+            "{expected}: a run directory was created"
+        );
+    }
+    // Without a short batch (384 samples in batches of 64) the same module trains.
+    let fine = experiment("shortbatch.pt", "", 64, "");
+    train(d, &fine, "fine");
+}
+
+/// A failure no check can foresee (the module raises on its 13th training call) ends the run
+/// with one line naming the module, the epoch and the batch; the checkpoint holds the last
+/// completed batch and the run can be probed. In a twin, the same line says it was the twin.
+#[test]
+fn a_module_that_fails_later_ends_the_run_in_one_line_with_its_checkpoint_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let yaml = convbn()
+        .replace(
+            &fixture("convbn.pt").display().to_string(),
+            &fixture("laterfail.pt").display().to_string(),
+        )
+        .replace("epochs: 2", "epochs: 3");
+    write(d, "later.yaml", &yaml);
+    let said = run(d, &["run", "later.yaml", "--headless", "--out", "r"]);
+    assert_eq!(said.code, Some(1), "{said:?}");
+    let line = said.stderr.trim_end();
+    assert_eq!(line.lines().count(), 1, "{line}");
+    // Six batches an epoch: the 13th training call is epoch 3's first batch.
+    for part in [
+        "the model laterfail.pt",
+        "failed in epoch 3, batch 1 of 6 (a training step)",
+        "injected failure on training call 13",
+        "the checkpoint holds the last completed batch",
+    ] {
+        assert!(line.contains(part), "{part}: {line}");
+    }
+    assert!(
+        !line.contains("panicked") && !line.contains("Exception raised"),
+        "{line}"
+    );
+    let run_dir = RunDir::open(&d.join("r")).unwrap();
+    assert!(
+        run_dir
+            .checkpoints_dir()
+            .join("latest.safetensors")
+            .is_file()
+    );
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("r/run.json")).unwrap()).unwrap();
+    assert_eq!(info["outcome"]["outcome"], "failed");
+    let probed = run(d, &["probe", "r", "--points", "5"]);
+    assert_eq!(probed.code, Some(0), "{probed:?}");
+
+    // The same module as the no-BN twin of the fixture net.
+    let twin = format!(
+        "{}ablation: {{twin: true, twin_model: {}, directions: 2}}\n",
+        convbn().replace("epochs: 2", "epochs: 3"),
+        fixture("laterfail.pt").display()
+    );
+    write(d, "twin.yaml", &twin);
+    let said = run(d, &["run", "twin.yaml", "--headless", "--out", "t"]);
+    assert_eq!(said.code, Some(1), "{said:?}");
+    let line = said.stderr.trim_end();
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert!(
+        line.contains("the no-BN twin in t/twin-nobn failed: the model laterfail.pt"),
+        "{line}"
+    );
+    assert!(
+        d.join("t/checkpoints/final.safetensors").is_file(),
+        "the run itself is whole"
+    );
+}

@@ -25,6 +25,31 @@ pub use result::{AblationKind, AblationResult, Arm, SwaGain, arm, csv, table};
 pub use store::{arm_probes, dir, read_all, swa_gain, write};
 pub use twin::{twin_dir, twin_of};
 
+/// Why `experiment`'s model cannot be ablated, if it cannot: BN ablations need batch norm
+/// parameters, whether the model is the zoo's (`model.norm`) or a TorchScript module (its BN
+/// submodules' scales and shifts). Checked before anything is trained or written.
+pub fn without_bn(experiment: &crate::config::Experiment) -> Option<String> {
+    use crate::config::{Arch, Norm};
+    let m = &experiment.model;
+    match (m.arch, &m.path) {
+        (Arch::Torchscript, Some(path)) => {
+            let loaded = crate::model::torchscript::TorchScriptNet::load(path, tch::Device::Cpu);
+            let has_bn = loaded.is_ok_and(|l| l.params.iter().any(|(_, _, role)| role.is_bn()));
+            (!has_bn).then(|| {
+                format!(
+                    "{}: the module has no batch norm (no BN scale or shift); BN ablations need a model with BN",
+                    path.display()
+                )
+            })
+        }
+        _ if m.norm == Norm::None => Some(
+            "the model has no batch norm (model.norm: none); BN ablations need a run with BN"
+                .into(),
+        ),
+        _ => None,
+    }
+}
+
 /// A run to probe: its weights and where its probes go.
 pub struct Subject<'a> {
     pub ctx: ProbeContext<'a>,
@@ -40,6 +65,13 @@ pub fn run(
     directions: usize,
     observer: &mut dyn runner::Observer,
 ) -> Result<AblationResult, ProbeError> {
+    runner::check_group(main.ctx.sgd, ParamGroup::Bn).map_err(|_| {
+        ProbeError::Invalid(
+            "the model has no batch norm (no BN scale or shift); BN ablations need a run with BN"
+                .into(),
+        )
+    })?;
+    crate::rundir::check_writable(&dir(main.run))?;
     let base = base.resolved(main.ctx.seed, main.ctx.on_gpu());
     let threshold = base.threshold.unwrap_or(3.0);
     let mut comparisons = Vec::new();

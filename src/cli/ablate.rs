@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use valleys::ablation::{self, AblationConfig, AblationKind, Subject};
-use valleys::config::{Experiment, MAX_DIRECTIONS, Norm};
+use valleys::config::{Experiment, MAX_DIRECTIONS};
 use valleys::error::BadInputExt;
 use valleys::probe::offline::SavedRun;
 use valleys::rundir::RunDir;
@@ -67,11 +67,8 @@ pub fn run(args: &AblateArgs, stop: &Arc<AtomicBool>) -> anyhow::Result<bool> {
     let run = RunDir::open(&args.run_dir).bad_input()?;
     let _lock = run.lock().bad_input()?;
     let experiment = Experiment::load(&run.config_path(), &[]).bad_input()?;
-    if experiment.model.norm == Norm::None {
-        valleys::bad_input!(
-            "{}: the model has no batch norm (model.norm: none); BN ablations need a run with BN",
-            run.root().display()
-        );
+    if let Some(why) = ablation::without_bn(&experiment) {
+        valleys::bad_input!("{}: {why}", run.root().display());
     }
     let mut config = experiment
         .ablation
@@ -187,6 +184,7 @@ fn train_twin(
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<bool> {
     let twin = ablation::twin::prepare(run, experiment)?;
+    let twin_dir = twin.run_dir.root().to_owned();
     let data = WorkerData::Raw(valleys::data::read(
         &twin.experiment.data,
         twin.experiment.seed,
@@ -201,6 +199,17 @@ fn train_twin(
         stop,
         argv: std::env::args().collect(),
     })?;
-    let outcome = valleys::headless::follow(worker);
-    Ok(matches!(outcome, valleys::protocol::Outcome::Completed))
+    use valleys::protocol::Outcome;
+    match valleys::headless::follow(worker) {
+        Outcome::Completed => Ok(true),
+        Outcome::Stopped => Ok(false),
+        Outcome::Diverged { epoch, .. } => anyhow::bail!(
+            "the no-BN twin in {} diverged in epoch {}; the ablation needs a trained twin (ablation.twin: false compares without it)",
+            twin_dir.display(),
+            epoch + 1
+        ),
+        Outcome::Failed { message } => {
+            anyhow::bail!("the no-BN twin in {} failed: {message}", twin_dir.display())
+        }
+    }
 }

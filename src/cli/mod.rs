@@ -164,7 +164,9 @@ fn one_line(e: &anyhow::Error) -> String {
 /// bug, reported in one line without a backtrace.
 fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
-        if std::thread::current().name() == Some(worker::THREAD_NAME) {
+        if std::thread::current().name() == Some(worker::THREAD_NAME)
+            || valleys::error::panic_is_caught()
+        {
             return;
         }
         let location = info
@@ -177,7 +179,7 @@ fn install_panic_hook() {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into());
-        let message = message.lines().next().unwrap_or_default().to_owned();
+        let message = valleys::error::one_line_of_panic(&message);
         eprintln!("valleys: internal error: {message}{location}");
     }));
 }

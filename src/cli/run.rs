@@ -116,12 +116,12 @@ pub fn check_torchscript(
         .as_ref()
         .and_then(|a| a.twin_model.as_deref());
     for path in experiment.model.path.as_deref().into_iter().chain(twin) {
-        valleys::model::torchscript::check_with_data(
-            path,
-            &experiment.data,
-            data,
-            experiment.seed,
-        )?;
+        valleys::model::torchscript::check_with_data(path, experiment, data)?;
+    }
+    if experiment.ablation.is_some()
+        && let Some(why) = valleys::ablation::without_bn(experiment)
+    {
+        anyhow::bail!("ablation: {why}; remove the ablation section or use a model with BN");
     }
     Ok(())
 }

@@ -201,6 +201,11 @@ fn checker() -> impl Fn(&Variant, &Experiment) -> Result<(), String> {
         let (shape, classes) = &shapes[&key];
         Model::layout(&exp.model, shape, *classes).map_err(|e| e.to_string())?;
         DeviceRequest::parse(&exp.device).map_err(|e| e.to_string())?;
+        if exp.model.arch == valleys::config::Arch::Torchscript {
+            // The module runs as the variant will train it, before any task starts.
+            let data = valleys::data::read(&exp.data, exp.seed).map_err(|e| e.to_string())?;
+            super::run::check_torchscript(exp, &data).map_err(|e| format!("{e:#}"))?;
+        }
         Ok(())
     }
 }

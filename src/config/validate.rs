@@ -109,6 +109,20 @@ impl Experiment {
                     &format!("2..={MAX_DIRECTIONS} directions per arm"),
                 );
             }
+            if let Some(path) = &a.twin_model
+                && self.model.arch != Arch::Torchscript
+            {
+                // A zoo model's twin is derived from it (model.norm: none); a file would be
+                // written into the twin's config.yaml, which no zoo model reads.
+                return bad(
+                    "ablation.twin_model",
+                    &path.display(),
+                    &format!(
+                        "no value with model.arch {}: the no-BN twin of a zoo model is derived from it; twin_model names the no-BN variant of a TorchScript model",
+                        self.model.arch.as_str()
+                    ),
+                );
+            }
             if let Err(problem) = a.probe.validate() {
                 return Err(ConfigError::Field {
                     origin: origin.to_owned(),

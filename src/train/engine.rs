@@ -24,11 +24,13 @@ mod checkpoints;
 mod commands;
 mod evaluation;
 mod events;
+mod failure;
 mod faults;
 mod running;
 mod twin;
 
 pub use events::EventSink;
+use failure::Activity;
 use faults::Faults;
 use running::Running;
 use twin::Twin;
@@ -87,6 +89,8 @@ pub struct Engine {
     twin: Twin,
     /// Training has ended; only probes, ablations and checkpoints remain.
     training_done: bool,
+    /// Where the run is, for the message of a failure.
+    activity: Activity,
 }
 
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
@@ -129,6 +133,7 @@ impl Engine {
             device: choice,
             twin: Twin::default(),
             training_done: false,
+            activity: Activity::Evaluating { epoch: 0 },
             scratch,
             opt,
             schedule: LrSchedule::from_experiment(&exp),
@@ -236,13 +241,23 @@ impl Engine {
         (self.elapsed() - self.waited_s).max(0.0)
     }
 
-    /// Trains to the last epoch, or until stopped or diverged.
+    /// Trains to the last epoch, or until stopped, diverged or failed. A model that fails
+    /// (libtorch's errors are panics in tch) ends the run as [`Outcome::Failed`] with one line
+    /// naming the model, the epoch and the batch; the worker goes on serving probes.
     pub fn run(&mut self, commands: &Receiver<Command>) -> Result<Outcome, EngineError> {
+        match crate::error::catch_panic(|| self.train_to_end(commands)) {
+            Ok(result) => result,
+            Err(message) => Ok(self.fail(&message)),
+        }
+    }
+
+    fn train_to_end(&mut self, commands: &Receiver<Command>) -> Result<Outcome, EngineError> {
         if let Some(note) = self.resume_note.take() {
             self.events.log(note);
         }
         if !self.initial_evaluated {
             self.initial_evaluated = true;
+            self.activity = Activity::Evaluating { epoch: 0 };
             if !self.evaluate(0.0)? {
                 return Ok(self.diverge());
             }
@@ -260,6 +275,9 @@ impl Engine {
                 Some(Interrupt::Diverged) => return Ok(self.diverge()),
                 None => {}
             }
+            self.activity = Activity::Evaluating {
+                epoch: self.state.epoch + 1,
+            };
             self.finish_epoch(lr)?;
             if self.diverged {
                 return Ok(self.diverge());
@@ -314,6 +332,11 @@ impl Engine {
         let mut reported = (loss_at_start, correct_at_start, self.running.seen);
 
         for b in self.state.batch..batches {
+            self.activity = Activity::Training {
+                epoch,
+                batch: b,
+                batches,
+            };
             self.faults.before_step(self.state.step, &self.stop);
             let asked = Instant::now();
             let interrupt = self.handle_commands(commands)?;

@@ -87,15 +87,19 @@ pub fn one_line(text: &str) -> String {
         .map(str::trim)
         .rfind(|l| !l.is_empty())
         .unwrap_or("unknown error");
-    let line = [
-        "RuntimeError: ",
-        "ValueError: ",
-        "AssertionError: ",
-        "Exception: ",
-    ]
-    .iter()
-    .find_map(|prefix| line.strip_prefix(prefix))
-    .unwrap_or(line);
+    // "RuntimeError: ", "builtins.ValueError: ", "torch.jit.Error: ": the class says nothing
+    // the message does not.
+    let line = match line.split_once(": ") {
+        Some((class, rest))
+            if (class.ends_with("Error") || class.ends_with("Exception"))
+                && class
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') =>
+        {
+            rest
+        }
+        _ => line,
+    };
     line.to_owned()
 }
 
@@ -243,5 +247,13 @@ mod tests {
             "mat1 and mat2 shapes cannot be multiplied (2x100 and 64x3)"
         );
         assert_eq!(one_line(""), "unknown error");
+        assert_eq!(
+            one_line("builtins.RuntimeError: injected failure on call 13"),
+            "injected failure on call 13"
+        );
+        assert_eq!(
+            one_line("shape '[3, -1]' is invalid: x"),
+            "shape '[3, -1]' is invalid: x"
+        );
     }
 }
