@@ -18,9 +18,30 @@ const PARAMETER_COPIES: u64 = 6;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Footprint {
     pub parameters: u64,
+    /// The output layer's classes and parameters (its last weight and bias), when the layout
+    /// ends with one: a huge class count is the data's doing, not the model's.
+    pub output: Option<(u64, u64)>,
     pub parameter_bytes: u64,
     pub data_bytes: u64,
     pub activation_bytes: u64,
+}
+
+/// The classes and parameters of the layout's output layer: its last two tensors when they
+/// are a weight `[classes, inputs]` and a bias `[classes]`.
+fn output_layer(layout: &Layout) -> Option<(u64, u64)> {
+    let [.., (_, weight), (bias_name, bias)] = layout.params.as_slice() else {
+        return None;
+    };
+    match (weight.as_slice(), bias.as_slice()) {
+        ([classes, inputs], [n]) if n == classes && bias_name.ends_with("bias") => {
+            let (classes, inputs) = ((*classes).max(0) as u64, (*inputs).max(0) as u64);
+            Some((
+                classes,
+                classes.saturating_mul(inputs).saturating_add(classes),
+            ))
+        }
+        _ => None,
+    }
 }
 
 impl Footprint {
@@ -60,12 +81,14 @@ impl Footprint {
             .saturating_mul(4);
         Self {
             parameters,
+            output: output_layer(layout),
             parameter_bytes,
             data_bytes,
             activation_bytes,
         }
     }
 
+    /// The memory the run will hold in all.
     pub fn total(&self) -> u64 {
         self.parameter_bytes
             .saturating_add(self.data_bytes)
@@ -86,9 +109,19 @@ impl Footprint {
             crate::config::Arch::Torchscript => "the module in model.path",
             _ => "model.depth",
         };
-        let cause = if self.parameter_bytes >= self.data_bytes
-            && self.parameter_bytes >= self.activation_bytes
+        let parameters_cause = self.parameter_bytes >= self.data_bytes
+            && self.parameter_bytes >= self.activation_bytes;
+        let cause = if let (true, Some((classes, output))) = (parameters_cause, self.output)
+            && output.saturating_mul(2) > self.parameters
         {
+            format!(
+                "the model has {} parameters ({} for {PARAMETER_COPIES} copies), {} of them in its output layer for {} classes: the class count comes from the data (its largest label + 1, or its classes entry); check the labels of the data file",
+                human_count(self.parameters),
+                human_bytes(self.parameter_bytes),
+                human_count(output),
+                human_count(classes)
+            )
+        } else if parameters_cause {
             format!(
                 "the model has {} parameters ({} for {PARAMETER_COPIES} copies); make it smaller ({model_fields})",
                 human_count(self.parameters),
@@ -270,6 +303,23 @@ mod tests {
         );
         let err = data.check(1 << 30, "ulimit", &experiment()).unwrap_err();
         assert!(err.contains("data.pad_to"), "{err}");
+    }
+
+    #[test]
+    fn a_huge_class_count_is_blamed_on_the_data_not_the_hidden_width() {
+        let many_classes = Footprint::estimate(
+            &experiment(),
+            &mlp_layout(784, 10, 4_000_000_000),
+            (800, 200),
+            784,
+            0,
+        );
+        let err = many_classes
+            .check(16 << 30, "available memory", &experiment())
+            .unwrap_err();
+        assert!(err.contains("output layer for 4.00e9 classes"), "{err}");
+        assert!(err.contains("labels of the data file"), "{err}");
+        assert!(!err.contains("model.hidden"), "{err}");
     }
 
     #[test]

@@ -296,6 +296,15 @@ impl SweepFile {
         if let Some(ablation) = &self.ablation {
             exp.ablation = Some(ablation.clone());
         }
+        if let Some(plane) = &self.plane
+            && plane.kind == crate::probe::plane::PlaneKind::SwaSgd
+            && !exp.swa.enabled
+        {
+            return Err(SweepError::Variant {
+                id: variant.id.clone(),
+                message: "plane: swa-sgd runs through the SWA average, and this variant trains without one (swa.enabled: false); expected plane: random, or swa.enabled: true".into(),
+            });
+        }
         Ok(exp)
     }
 }
@@ -396,6 +405,12 @@ fn sweep_plane(value: &serde_yaml::Value) -> Result<PlaneSpec, String> {
     let kind = pick(&text, "plane", PlaneKind::from_name, PlaneKind::NAMES)?.unwrap_or_default();
     let mut spec = PlaneSpec::for_kind(kind);
     if let Some(c) = pick(&text, "centre", CentreKind::from_name, CentreKind::NAMES)? {
+        if kind == PlaneKind::SwaSgd {
+            return Err(format!(
+                "centre: '{}': a swa-sgd plane is centred on SWA by definition; centre is for plane: random",
+                c.as_str()
+            ));
+        }
         spec.centre = c;
     }
     if let Some(d) = pick(

@@ -61,6 +61,22 @@ fn a_plane_of_a_saved_run_is_printed_and_stored() {
             &["--direction", "interp"],
             "direction interp: expected uniform, gaussian or sign",
         ),
+        (
+            &["--bn-subset", "0"],
+            "bn_subset 0: expected at least 1 sample",
+        ),
+        (
+            &["--test-subset", "0"],
+            "test_subset 0: expected at least 1 sample",
+        ),
+        (
+            &["--train-subset", "0"],
+            "train_subset 0: expected at least 1 sample",
+        ),
+        (
+            &["--centre", "sgd"],
+            "--centre sgd: a swa-sgd plane is centred on SWA by definition",
+        ),
     ] {
         let mut all = vec!["plane", "r"];
         all.extend_from_slice(args);
@@ -122,4 +138,68 @@ fn a_swa_sgd_plane_needs_an_average() {
         "{}",
         said.stdout
     );
+}
+
+/// One rule for parameter groups a model does not have, zoo or TorchScript: a BN-only plane,
+/// probe or ablation of a model without BN would move nothing and read as flat.
+#[test]
+fn bn_only_requests_on_a_model_without_bn_and_unwritable_results_are_refused_before_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let r = train(d, &TINY_BN.replace("norm: batch", "norm: none"), "r");
+    let before = snapshot(&r);
+    for args in [
+        &[
+            "plane", "r", "--params", "bn", "--norm", "global", "--points", "3x3",
+        ][..],
+        &["probe", "r", "--params", "bn", "--points", "5"],
+        &[
+            "probe",
+            "r",
+            "--params",
+            "bn",
+            "--directions",
+            "2",
+            "--points",
+            "5",
+        ],
+        &["ablate", "r"],
+    ] {
+        let said = run(d, args);
+        assert_eq!(said.code, Some(2), "{args:?}: {said:?}");
+        assert!(
+            said.stderr.contains("the model has no batch norm"),
+            "{args:?}: {}",
+            said.stderr
+        );
+        assert_eq!(said.stderr.trim_end().lines().count(), 1, "{}", said.stderr);
+    }
+    assert!(snapshot(&r) == before, "a refused request wrote something");
+
+    // A planes/ (or probes/) path that is a file is found before the first point.
+    std::fs::write(r.join("planes"), "in the way").unwrap();
+    std::fs::write(r.join("probes"), "in the way").unwrap();
+    for (args, path) in [
+        (
+            &["plane", "r", "--plane", "random", "--points", "3x3"][..],
+            "planes",
+        ),
+        (&["probe", "r", "--points", "5"], "probes"),
+    ] {
+        let started = std::time::Instant::now();
+        let said = run(d, args);
+        assert_ne!(said.code, Some(0), "{args:?}: {said:?}");
+        assert!(
+            said.stderr
+                .contains(&format!("{path}: cannot store results there")),
+            "{args:?}: {}",
+            said.stderr
+        );
+        assert!(
+            !said.stderr.contains("points"),
+            "no point was measured: {}",
+            said.stderr
+        );
+        assert!(started.elapsed().as_secs() < 30);
+    }
 }

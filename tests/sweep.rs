@@ -207,6 +207,39 @@ fn a_bad_variant_is_one_line_naming_it_and_nothing_is_created() {
     // A sweep directory is never reused.
     let said = run(d, &["sweep", "ok.yaml", "--out", "base.yaml"]);
     assert_eq!(said.code, Some(2), "{said:?}");
+    // What would fail in every task after training is refused for the whole sweep first,
+    // by a dry run too.
+    for (sweep, expected) in [
+        (
+            "experiment: base.yaml\naxes:\n  swa.enabled: [true, false]\nplane: {points: 3x3}\n",
+            "variant 001-swa.enabled=false: plane: swa-sgd runs through the SWA average",
+        ),
+        (
+            "experiment: base.yaml\nplane: {centre: sgd}\n",
+            "centre: 'sgd': a swa-sgd plane is centred on SWA by definition",
+        ),
+        (
+            "experiment: base.yaml\nplane: {plane: random, bn_subset: 0}\n",
+            "bn_subset: '0': expected a number of samples or all",
+        ),
+    ] {
+        write(d, "late.yaml", sweep);
+        for dry in [true, false] {
+            let mut args = vec!["sweep", "late.yaml", "--out", "late"];
+            if dry {
+                args.push("--dry-run");
+            }
+            let said = run(d, &args);
+            assert_eq!(said.code, Some(2), "{sweep}: {said:?}");
+            assert_eq!(said.stderr.lines().count(), 1, "{}", said.stderr);
+            assert!(
+                said.stderr.contains(expected),
+                "{expected}: {}",
+                said.stderr
+            );
+            assert!(!d.join("late").exists());
+        }
+    }
 }
 
 #[test]

@@ -150,10 +150,20 @@ pub(crate) fn measure(
 pub fn run(args: &PlaneArgs, stop: &AtomicBool) -> anyhow::Result<bool> {
     let spec = args.spec();
     spec.validate().map_err(BadInput::msg)?;
+    if let (Some(centre), PlaneKind::SwaSgd) = (args.centre, spec.kind) {
+        valleys::bad_input!(
+            "--centre {}: a swa-sgd plane is centred on SWA by definition; --centre is for --plane random",
+            centre.as_str()
+        );
+    }
     let device = DeviceRequest::parse(&args.device)
         .and_then(runtime::choose_device)
         .bad_input()?;
     let saved = SavedRun::load(&args.run_dir, &args.checkpoint, device.device).bad_input()?;
+    // What the saved run cannot give is said before anything else is.
+    valleys::probe::runner::check_group(&saved.sgd, spec.params)
+        .map_err(|e| BadInput::msg(e.to_string()))?;
+    valleys::rundir::check_writable(&plane::dir(&saved.run)).bad_input()?;
     eprintln!(
         "run {} at {} (epoch {}, {} SWA snapshots) on {}",
         saved.run.root().display(),

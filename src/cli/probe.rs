@@ -332,6 +332,11 @@ pub fn run(args: &ProbeArgs, stop: &AtomicBool) -> anyhow::Result<bool> {
         .and_then(runtime::choose_device)
         .bad_input()?;
     let saved = SavedRun::load(&args.run_dir, &args.checkpoint, device.device).bad_input()?;
+    // What the saved run cannot give is said before anything else is.
+    let spec = args.probe.spec(&saved.experiment.probe);
+    spec.validate().map_err(BadInput::msg)?;
+    runner::check_group(&saved.sgd, spec.params).map_err(|e| BadInput::msg(e.to_string()))?;
+    check_writable(&valleys::probe::store::dir(&saved.run))?;
     eprintln!(
         "run {} at {} (epoch {}, step {}, {} SWA snapshots) on {}",
         saved.run.root().display(),
@@ -341,9 +346,6 @@ pub fn run(args: &ProbeArgs, stop: &AtomicBool) -> anyhow::Result<bool> {
         saved.state.swa_n,
         device.name
     );
-    let spec = args.probe.spec(&saved.experiment.probe);
-    spec.validate().map_err(BadInput::msg)?;
-    check_writable(&valleys::probe::store::dir(&saved.run))?;
     let ctx = saved.context();
     let mut console = Console::new(stop);
     let mut out = std::io::stdout().lock();

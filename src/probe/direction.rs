@@ -36,6 +36,20 @@ pub fn group_mask(model: &Model, group: ParamGroup) -> Tensor {
     Tensor::from_slice(&mask).to_device(model.flat().device())
 }
 
+/// How many of `model`'s weights are in `group`.
+pub fn group_size(model: &Model, group: ParamGroup) -> i64 {
+    model
+        .params()
+        .iter()
+        .filter(|p| match group {
+            ParamGroup::All => true,
+            ParamGroup::Bn => p.role.is_bn(),
+            ParamGroup::NonBn => !p.role.is_bn(),
+        })
+        .map(|p| p.numel)
+        .sum()
+}
+
 /// A seeded random direction of `kind` (uniform, gaussian or sign) at the centre `centre`.
 pub fn random(
     kind: DirectionKind,

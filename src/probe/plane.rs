@@ -140,6 +140,17 @@ impl PlaneSpec {
 
     /// Checks the grid and the direction; one line naming the value and what was expected.
     pub fn validate(&self) -> Result<(), String> {
+        for (n, what) in [
+            (self.train_subset, "train_subset"),
+            (self.test_subset, "test_subset"),
+            (self.bn_subset, "bn_subset"),
+        ] {
+            if n == Some(0) {
+                return Err(format!(
+                    "{what} 0: expected at least 1 sample, or all (a point measured on no sample has no loss)"
+                ));
+            }
+        }
         let (nx, ny) = self.points;
         for (n, axis) in [(nx, "x"), (ny, "y")] {
             if !(2..=MAX_SIDE).contains(&n) {
@@ -386,6 +397,46 @@ impl PlaneResult {
     }
 }
 
+impl crate::rundir::Stored for PlaneResult {
+    fn check(&self) -> Result<(), String> {
+        use crate::rundir::{finite, increasing};
+        let (nx, ny) = (self.xs.len(), self.ys.len());
+        for (n, axis) in [(nx, "xs"), (ny, "ys")] {
+            if !(2..=MAX_SIDE).contains(&n) {
+                return Err(format!(
+                    "{axis} holds {n} values; expected 2..={MAX_SIDE} grid points per side"
+                ));
+            }
+        }
+        if self.spec.points != (nx, ny) {
+            return Err(format!(
+                "spec.points is {}x{} but the axes hold {nx}x{ny}",
+                self.spec.points.0, self.spec.points.1
+            ));
+        }
+        if self.points.len() != nx * ny {
+            return Err(format!(
+                "{} points for a {nx}x{ny} grid; expected {}",
+                self.points.len(),
+                nx * ny
+            ));
+        }
+        increasing("xs", &self.xs)?;
+        increasing("ys", &self.ys)?;
+        // Losses far from the centre may be infinite (stored so, drawn beyond the colour
+        // bar); where a point sits may not.
+        for (k, p) in self.points.iter().enumerate() {
+            finite(&format!("points[{k}].x"), p.x)?;
+            finite(&format!("points[{k}].y"), p.y)?;
+        }
+        for m in &self.markers {
+            finite(&format!("marker {}", m.label), m.x)?;
+            finite(&format!("marker {}", m.label), m.y)?;
+        }
+        Ok(())
+    }
+}
+
 /// What is known of a plane before its first point: enough to draw its empty grid.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlaneHeader {
@@ -485,7 +536,21 @@ pub fn run(
     run: Option<&RunDir>,
     observer: &mut dyn PlaneObserver,
 ) -> Result<PlaneResult, ProbeError> {
+    // As a probe: a model that fails while measured is an error, not a crash.
+    crate::error::catch_panic(|| measure(ctx, spec, run, observer)).map_err(ProbeError::Model)?
+}
+
+fn measure(
+    ctx: &ProbeContext,
+    spec: &PlaneSpec,
+    run: Option<&RunDir>,
+    observer: &mut dyn PlaneObserver,
+) -> Result<PlaneResult, ProbeError> {
     spec.validate().map_err(ProbeError::Invalid)?;
+    crate::probe::runner::check_group(ctx.sgd, spec.params)?;
+    if let Some(run) = run {
+        crate::rundir::check_writable(&dir(run))?;
+    }
     let started = Instant::now();
     let (centre, label) = match (spec.kind, spec.centre, ctx.swa) {
         (PlaneKind::SwaSgd, _, Some(swa)) => (swa, "swa"),

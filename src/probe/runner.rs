@@ -149,6 +149,22 @@ pub trait Observer {
     fn cancelled(&mut self) -> bool;
 }
 
+/// Refuses to move `model` along a parameter group it does not have: a BN-only direction of
+/// a model without batch norm (zoo or TorchScript) is zero, and its probe would read as a
+/// flat valley. The one rule for probes, planes and ablation arms.
+pub fn check_group(model: &Model, group: ParamGroup) -> Result<(), ProbeError> {
+    if crate::probe::direction::group_size(model, group) > 0 {
+        return Ok(());
+    }
+    Err(ProbeError::Invalid(match group {
+        ParamGroup::Bn => "params bn: the model has no batch norm (no BN scale or shift to move); expected params all or non-bn, or a run with BN".into(),
+        other => format!(
+            "params {}: the model has no such parameter; expected another parameter group",
+            other.as_str()
+        ),
+    }))
+}
+
 /// Runs one probe, stores it in `run` (if given) and returns it.
 pub fn run_one(
     ctx: &ProbeContext,
@@ -158,6 +174,10 @@ pub fn run_one(
 ) -> Result<ProbeResult, ProbeError> {
     let mut spec = spec.resolved(ctx.seed, ctx.on_gpu());
     spec.validate().map_err(ProbeError::Invalid)?;
+    check_group(ctx.sgd, spec.params)?;
+    if let Some(run) = run {
+        crate::rundir::check_writable(&store::dir(run))?;
+    }
     let (centre, other, label) = choose_centre(ctx, &spec)?;
     if label == "sgd" {
         // Before averaging starts the SWA centre falls back to the SGD iterate; say so.
@@ -167,7 +187,11 @@ pub fn run_one(
         Some(run) => store::next_id(run, &spec, label),
         None => format!("{}-{label}", spec.direction.as_str()),
     };
-    let result = probe(ctx, &spec, centre, other, label, id, observer)?;
+    // The model may fail (a TorchScript module that raises, an operation libtorch refuses):
+    // a probe that cannot be measured is an error of its own, not a crash.
+    let result =
+        crate::error::catch_panic(|| probe(ctx, &spec, centre, other, label, id, observer))
+            .map_err(ProbeError::Model)??;
     if let Some(run) = run {
         store::write(run, &result)?;
     }
@@ -459,6 +483,10 @@ pub fn run_batch(
     observer: &mut dyn Observer,
 ) -> Result<BatchSummary, ProbeError> {
     let base = spec.resolved(ctx.seed, ctx.on_gpu());
+    check_group(ctx.sgd, base.params)?;
+    if let Some(run) = run {
+        crate::rundir::check_writable(&store::dir(run))?;
+    }
     if !base.direction.is_random() {
         return Err(ProbeError::Invalid(format!(
             "--directions draws random directions; {} is not random",
@@ -540,6 +568,8 @@ pub enum ProbeError {
     Invalid(String),
     #[error("the probe was cancelled")]
     Cancelled,
+    #[error("the model failed: {0}")]
+    Model(String),
     #[error(transparent)]
     Store(#[from] crate::rundir::RunDirError),
 }
