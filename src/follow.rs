@@ -111,19 +111,25 @@ pub fn follow(
                     let _ = tx.send(Event::ProbeFinished(Box::new(result)));
                 }
             }
-            for problem in unreadable {
-                if probes_seen.insert(problem.clone()) {
-                    let _ = tx.send(Event::Log(format!("cannot read a stored probe: {problem}")));
-                }
-            }
+            let say_unreadable =
+                |unreadable: Vec<String>, seen: &mut std::collections::HashSet<String>| {
+                    for problem in unreadable {
+                        if seen.insert(problem.clone()) {
+                            let _ = tx.send(Event::Log(format!("left out: {problem}")));
+                        }
+                    }
+                };
+            say_unreadable(unreadable, &mut probes_seen);
             // So do batches and ablations, with the arms' curves.
-            let (batches, _) = crate::probe::store::read_batches(&dir);
+            let (batches, unreadable) = crate::probe::store::read_batches(&dir);
+            say_unreadable(unreadable, &mut probes_seen);
             for batch in batches {
                 if probes_seen.insert(format!("batch {}", batch.id)) {
                     let _ = tx.send(Event::ProbeBatchFinished(Box::new(batch)));
                 }
             }
-            let (ablations, _) = crate::ablation::read_all(&dir);
+            let (ablations, unreadable) = crate::ablation::read_all(&dir);
+            say_unreadable(unreadable, &mut probes_seen);
             let new: Vec<_> = ablations
                 .into_iter()
                 .filter(|a| probes_seen.insert(format!("ablation {}", a.id)))
@@ -135,7 +141,8 @@ pub fn follow(
                 });
             }
             // And planes from `valleys plane`.
-            let (planes, _) = crate::probe::plane::read_all(&dir);
+            let (planes, unreadable) = crate::probe::plane::read_all(&dir);
+            say_unreadable(unreadable, &mut probes_seen);
             for plane in planes {
                 if probes_seen.insert(format!("plane {}", plane.id)) {
                     let _ = tx.send(Event::PlaneFinished(Box::new(plane)));
@@ -155,16 +162,22 @@ pub fn follow(
 /// curves) and planes, for a dashboard that opens on a resumed run. Unreadable files are left out here;
 /// `valleys report` names them.
 pub fn history(run: &RunDir) -> History {
-    let (probes, _) = crate::probe::store::read_all(run);
-    let (batches, _) = crate::probe::store::read_batches(run);
-    let (ablations, _) = crate::ablation::read_all(run);
-    let (planes, _) = crate::probe::plane::read_all(run);
+    let (probes, mut unreadable) = crate::probe::store::read_all(run);
+    let (batches, more) = crate::probe::store::read_batches(run);
+    unreadable.extend(more);
+    let (ablations, more) = crate::ablation::read_all(run);
+    unreadable.extend(more);
+    let (planes, more) = crate::probe::plane::read_all(run);
+    unreadable.extend(more);
+    let mut named = std::collections::HashSet::new();
+    unreadable.retain(|problem| named.insert(problem.clone()));
     History {
         rows: run.read_metrics().unwrap_or_default(),
         probes,
         batches,
         ablations: with_curves(run, ablations),
         planes,
+        unreadable,
     }
 }
 

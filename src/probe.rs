@@ -141,6 +141,22 @@ impl ProbeResult {
     }
 }
 
+impl crate::rundir::Stored for ProbeResult {
+    fn check(&self) -> Result<(), String> {
+        use crate::rundir::increasing;
+        if self.points.len() < 2 {
+            return Err(format!(
+                "{} points; expected at least 2 along the line",
+                self.points.len()
+            ));
+        }
+        // Losses far out along a line may be infinite: they are stored as such, and drawn
+        // as gaps.
+        increasing("the points' t", &self.ts())?;
+        Ok(())
+    }
+}
+
 /// One line about a finished probe: id, settings, c and flat side, bias.
 pub fn one_line(r: &ProbeResult) -> String {
     let score = match &r.train_score {

@@ -269,6 +269,8 @@ pub struct History {
     /// Each ablation with the curves of its arms.
     pub ablations: Vec<(AblationResult, Vec<ProbeResult>)>,
     pub planes: Vec<PlaneResult>,
+    /// Stored results that could not be read (left out), each naming its file and why.
+    pub unreadable: Vec<String>,
 }
 
 #[cfg(test)]

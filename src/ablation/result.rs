@@ -60,6 +60,19 @@ pub struct AblationResult {
     pub created: String,
 }
 
+impl crate::rundir::Stored for AblationResult {
+    fn check(&self) -> Result<(), String> {
+        crate::rundir::finite("threshold", self.threshold)?;
+        if self.arms.is_empty() {
+            return Err("no arm; expected the arms the ablation compared".into());
+        }
+        for arm in &self.arms {
+            arm.stats.check(&format!("arm {}:", arm.name))?;
+        }
+        Ok(())
+    }
+}
+
 /// Arm statistics from probe results (the same numbers whether the results are fresh or read
 /// back from their files).
 pub fn arm(name: &str, run: &str, results: &[ProbeResult]) -> Arm {

@@ -256,6 +256,53 @@ pub struct CentreStats {
     pub histogram: Vec<usize>,
 }
 
+impl Asymmetry {
+    /// The counts and fractions are what a summary can hold.
+    pub fn check(&self, what: &str) -> Result<(), String> {
+        crate::rundir::fraction(
+            &format!("{what} fraction_asymmetric"),
+            self.fraction_asymmetric,
+        )?;
+        let counted = self.asymmetric + self.symmetric + self.flat + self.undecided;
+        if self.directions > 0 && counted > self.directions {
+            return Err(format!(
+                "{what} counts {counted} classified directions of {}",
+                self.directions
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl crate::rundir::Stored for BatchSummary {
+    fn check(&self) -> Result<(), String> {
+        crate::rundir::finite("threshold", self.threshold)?;
+        if self.centres.is_empty() {
+            return Err("no centre; expected the SGD and/or SWA centre's statistics".into());
+        }
+        for c in &self.centres {
+            if c.c.len() != c.probes.len() {
+                return Err(format!(
+                    "centre {}: {} values of c for {} probes",
+                    c.centre,
+                    c.c.len(),
+                    c.probes.len()
+                ));
+            }
+            if c.histogram.len() != C_BIN_EDGES.len() + 1 {
+                return Err(format!(
+                    "centre {}: a histogram of {} bins; expected {}",
+                    c.centre,
+                    c.histogram.len(),
+                    C_BIN_EDGES.len() + 1
+                ));
+            }
+            c.stats.check(&format!("centre {}:", c.centre))?;
+        }
+        Ok(())
+    }
+}
+
 /// Upper edges of the c histogram bins (the last bin is open).
 pub const C_BIN_EDGES: [f64; 5] = [1.5, 2.0, 3.0, 5.0, 10.0];
 

@@ -39,6 +39,15 @@ pub fn next_sequence_number(dir: &Path) -> u32 {
     }
 }
 
+/// Checks that results can be stored in `dir` (created if missing) before any work that
+/// produces them starts: a path that is a file, or a directory that cannot be written, is
+/// found now, not after every point was measured.
+pub fn check_writable(dir: &Path) -> Result<(), RunDirError> {
+    std::fs::create_dir_all(dir)
+        .and_then(|()| tempfile::tempfile_in(dir).map(drop))
+        .map_err(io_err(dir, "cannot store results there"))
+}
+
 /// Writes `dir/<id>.csv` (when there is a table) and then `dir/<id>.json`, each atomically,
 /// creating `dir` first; the JSON comes last, so a reader that finds it finds the CSV too.
 pub fn write_result(
@@ -57,10 +66,48 @@ pub fn write_result(
     Ok(json)
 }
 
-/// Every `*.json` file in `dir` that parses as a `T`, in file-name order, with the files that
-/// did not and why. `belongs` tells files of this kind from other results stored beside them
+/// A result as read back from its file: it parsed, but a file can be truncated by hand,
+/// edited, or written by another version. Whatever reads results (reports, the dashboard,
+/// sweeps) indexes them by their counts, so a result whose counts or numbers disagree is left
+/// out with its reason instead of reaching them.
+pub trait Stored {
+    /// Why the value cannot be what valleys wrote, if it cannot.
+    fn check(&self) -> Result<(), String>;
+}
+
+/// `name` is a finite number.
+pub fn finite(name: &str, value: f64) -> Result<(), String> {
+    if value.is_finite() {
+        Ok(())
+    } else {
+        Err(format!("{name} is {value}; expected a finite number"))
+    }
+}
+
+/// `name` is a fraction in [0, 1].
+pub fn fraction(name: &str, value: f64) -> Result<(), String> {
+    if (0.0..=1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(format!("{name} is {value}; expected a fraction in [0, 1]"))
+    }
+}
+
+/// `values` (named `name`) are finite and strictly increasing.
+pub fn increasing(name: &str, values: &[f64]) -> Result<(), String> {
+    if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+        return Err(format!("{name} holds {v}; expected finite numbers"));
+    }
+    if values.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(format!("{name} is not strictly increasing"));
+    }
+    Ok(())
+}
+
+/// Every `*.json` file in `dir` that parses as a `T` and passes its [`Stored::check`], in
+/// file-name order, with the files that did not and why. `belongs` tells files of this kind from other results stored beside them
 /// (those are passed over without a word); a missing `dir` holds none.
-pub fn read_json_files<T: serde::de::DeserializeOwned>(
+pub fn read_json_files<T: serde::de::DeserializeOwned + Stored>(
     dir: &Path,
     belongs: impl Fn(&serde_json::Value) -> bool,
 ) -> (Vec<T>, Vec<String>) {
@@ -87,8 +134,11 @@ pub fn read_json_files<T: serde::de::DeserializeOwned>(
                 continue;
             }
         };
-        match serde_json::from_value(value) {
-            Ok(t) => read.push(t),
+        match serde_json::from_value::<T>(value) {
+            Ok(t) => match t.check() {
+                Ok(()) => read.push(t),
+                Err(e) => skipped.push(format!("{}: {e}", path.display())),
+            },
             Err(e) => skipped.push(format!("{}: {e}", path.display())),
         }
     }
@@ -98,6 +148,30 @@ pub fn read_json_files<T: serde::de::DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn number_checks_name_what_is_wrong() {
+        assert!(finite("x", 1.0).is_ok());
+        assert_eq!(
+            finite("x", f64::NAN).unwrap_err(),
+            "x is NaN; expected a finite number"
+        );
+        assert!(fraction("f", 1.5).is_err() && fraction("f", 0.5).is_ok());
+        assert!(increasing("xs", &[0.0, 1.0]).is_ok());
+        assert!(increasing("xs", &[0.0, 0.0]).is_err());
+        assert!(increasing("xs", &[0.0, f64::INFINITY]).is_err());
+    }
+
+    #[test]
+    fn a_results_path_that_is_a_file_is_refused_before_any_work() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("planes");
+        std::fs::write(&file, "not a directory").unwrap();
+        let e = check_writable(&file).unwrap_err().to_string();
+        assert!(e.contains("planes: cannot store results there"), "{e}");
+        check_writable(&tmp.path().join("probes")).unwrap();
+        assert!(tmp.path().join("probes").is_dir());
+    }
 
     #[test]
     fn stored_results_are_numbered_in_sequence_and_read_back_in_id_order() {
@@ -116,14 +190,27 @@ mod tests {
         }
         assert_eq!(next_sequence_number(&dir), 11);
         assert_eq!(next_sequence_number(&dir), 12, "11 is taken now");
+        std::fs::write(dir.join("006-odd.json"), "{\"v\": 7}").unwrap();
         #[derive(serde::Deserialize)]
         struct V {
             v: u32,
         }
+        impl Stored for V {
+            fn check(&self) -> Result<(), String> {
+                match self.v % 2 {
+                    0 => Ok(()),
+                    _ => Err(format!("v is {}; expected an even number", self.v)),
+                }
+            }
+        }
         let (read, skipped) = read_json_files::<V>(&dir, |v| v.get("w").is_none());
         let read: Vec<u32> = read.iter().map(|x| x.v).collect();
         assert_eq!(read, [2, 10]);
-        assert_eq!(skipped.len(), 1, "the torn file is named: {skipped:?}");
+        assert_eq!(skipped.len(), 2, "the torn and the odd file: {skipped:?}");
         assert!(skipped[0].contains("003-torn.json"), "{skipped:?}");
+        assert!(
+            skipped[1].contains("006-odd.json: v is 7; expected an even number"),
+            "{skipped:?}"
+        );
     }
 }

@@ -163,6 +163,11 @@ pub fn write(
     probes::batches_section(&mut doc, run)?;
     planes::section(&mut doc, run)?;
     ablations::section(&mut doc, run, log_y)?;
+    // A file of probes/ that cannot be read is neither a probe nor a batch: named once.
+    let mut named = std::collections::HashSet::new();
+    doc.report
+        .unreadable
+        .retain(|problem| named.insert(problem.clone()));
     if !doc.report.unreadable.is_empty() {
         let _ = writeln!(doc.md, "## Stored results left out\n");
         for problem in &doc.report.unreadable {

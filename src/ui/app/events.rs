@@ -189,6 +189,9 @@ impl App {
                 self.log(format!(
                     "history: {epochs} epochs of metrics, {probes} probes, {ablations} ablations"
                 ));
+                for problem in h.unreadable {
+                    self.log(format!("left out: {problem}"));
+                }
             }
             Event::Twin(event) => {
                 if let Event::Finished(outcome) = &*event {

@@ -473,6 +473,7 @@ fn a_resumed_run_opens_with_its_history() {
         batches: Vec::new(),
         ablations: Vec::new(),
         planes: Vec::new(),
+        unreadable: Vec::new(),
     })));
     assert_eq!(app.last_epoch(), 3);
     assert_eq!(app.series[&(Iterate::Sgd, Split::Test)].pushed(), 4);
@@ -726,6 +727,7 @@ fn a_resumed_run_logs_on_its_own_clock_and_shows_long_phases() {
         batches: Vec::new(),
         ablations: Vec::new(),
         planes: Vec::new(),
+        unreadable: Vec::new(),
     })));
     assert!(
         app.log.back().unwrap().starts_with("2:05 "),
