@@ -326,10 +326,15 @@ pub fn report() -> String {
         }
         CudaBackend::Unknown => "unknown (libtorch_cpu.so not found in the process maps)".into(),
     };
-    let runtime = facts.runtime.map_or_else(
-        || "none (this libtorch carries no CUDA runtime)".to_owned(),
-        |v| format!("{v} (the CUDA runtime this libtorch was built with)"),
-    );
+    let runtime = match (facts.runtime, &facts.backend) {
+        (None, _) => "none (this libtorch carries no CUDA runtime)".to_owned(),
+        // The CPU cut keeps the CUDA runtime's version in its core library, but without its
+        // CUDA backend there is nothing that would run on a GPU.
+        (Some(v), CudaBackend::Absent { .. }) => format!(
+            "none: this is the CPU-only cut of libtorch (its core library names CUDA {v}, but it has no CUDA backend)"
+        ),
+        (Some(v), _) => format!("{v} (the CUDA runtime this libtorch was built with)"),
+    };
     let driver = match (
         &facts.driver,
         driver::fit(facts.driver.as_ref(), facts.runtime),

@@ -129,6 +129,13 @@ fn the_cuda_build_loads_without_a_gpu_and_computes_what_the_cpu_cut_computes() {
         "{}",
         cpu_info.stdout
     );
+    assert!(
+        cpu_info
+            .stdout
+            .contains("CUDA build: none: this is the CPU-only cut of libtorch"),
+        "{}",
+        cpu_info.stdout
+    );
 
     // The quick experiment for one epoch, then a probe, with each build.
     for (name, torch) in [("cpu-cut", &cpu), ("cuda-build", &cuda)] {

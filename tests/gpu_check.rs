@@ -88,6 +88,15 @@ fn the_gpu_check_fails_loudly_without_cuda() {
         eprintln!("this machine has CUDA: the failure path is not reachable here");
         return;
     }
+    // The CPU cut does not claim a CUDA build it cannot use.
+    if info.stdout.contains("CUDA backend: absent") {
+        assert!(
+            info.stdout
+                .contains("CUDA build: none: this is the CPU-only cut"),
+            "{}",
+            info.stdout
+        );
+    }
     let out = tmp.path().join("out");
     let (code, said) = gpu_check(&["--device", "cuda", "--out", out.to_str().unwrap()]);
     assert_eq!(code, Some(1), "{said}");

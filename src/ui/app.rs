@@ -187,12 +187,27 @@ pub struct LivePlane {
     pub header: PlaneHeader,
     /// Row by row (y outer, x inner), None until measured.
     pub points: Vec<Option<PlanePoint>>,
+    /// The dashboard's clock when the first point arrived: the set-up before it (a forward
+    /// pass timed, directions drawn) is no point's cost.
+    pub first_point_s: Option<f64>,
 }
 
 impl LivePlane {
     /// Points received so far.
     pub fn done(&self) -> usize {
         self.points.iter().filter(|p| p.is_some()).count()
+    }
+
+    /// Seconds left at `now`, from the time the points after the first took; None until two
+    /// points have come (the first one's time includes the set-up).
+    pub fn seconds_left(&self, now: f64) -> Option<f64> {
+        let done = self.done();
+        let first = self.first_point_s?;
+        if done < 2 {
+            return None;
+        }
+        let per_point = (now - first).max(0.0) / (done - 1) as f64;
+        Some(per_point * self.header.total().saturating_sub(done) as f64)
     }
 }
 
@@ -246,6 +261,8 @@ pub struct Job {
     pub probes_done: usize,
     /// Probes it will take, when known.
     pub probes_total: Option<usize>,
+    /// Esc was pressed: the worker stops it after the point it is measuring.
+    pub cancelling: bool,
 }
 
 /// The jobs the worker runs one after another, as far as the dashboard asked for them.

@@ -137,7 +137,9 @@ pub fn integer_ticks(lo: f64, hi: f64, max_ticks: usize) -> Vec<f64> {
 }
 
 fn ticks(lo: f64, hi: f64, max_ticks: usize, integer: bool) -> Vec<f64> {
-    let (lo, hi) = if hi > lo {
+    // A range of one value (or one nudged apart by rounding, as an axis of one point is) has
+    // no scale of its own: ticks around it, not a dozen labels of the same number.
+    let (lo, hi) = if hi - lo > 1e-6 * lo.abs().max(hi.abs()).max(1e-3) {
         (lo, hi)
     } else {
         (lo - 0.5, lo + 0.5)
@@ -279,6 +281,24 @@ pub fn y_range<'a>(series: impl IntoIterator<Item = &'a [(f64, f64)]>) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_range_of_one_value_gets_distinct_ticks_around_it() {
+        for (lo, hi) in [
+            (-1.0, -1.0),
+            (-1.0, -1.0 + 1e-9),
+            (0.0, 0.0),
+            (2.5, 2.5 + 1e-12),
+        ] {
+            let ticks = nice_ticks(lo, hi, 6);
+            assert!(ticks.len() >= 2, "{lo}..{hi}: {ticks:?}");
+            assert!(ticks.windows(2).all(|w| w[1] - w[0] >= 0.1), "{ticks:?}");
+            assert!(ticks[0] <= lo && *ticks.last().unwrap() >= hi, "{ticks:?}");
+        }
+        // A small real range keeps its own scale.
+        let small = nice_ticks(0.001, 0.002, 6);
+        assert!(small.windows(2).all(|w| w[1] - w[0] < 0.001), "{small:?}");
+    }
 
     #[test]
     fn saturating_log_never_leaves_gaps() {

@@ -158,7 +158,15 @@ pub fn job_status(app: &App) -> Option<String> {
             if total > 0 {
                 s += &format!(" {done}/{total} pts");
             }
-            Some(done as f64 / total.max(1) as f64)
+            // A plane's ETA comes from its points' own times, not from the set-up before them.
+            if let Some(started) = job.started_s {
+                s += &format!(" {}", clock((app.clock_s - started).max(0.0)));
+            }
+            match plane.and_then(|p| p.seconds_left(app.clock_s)) {
+                Some(left) => s += &format!(" · ETA {}", clock(left)),
+                None => s += " · ETA estimating",
+            }
+            None
         }
         (_, Some(total)) => {
             s += &format!(" {}/{total} probes", job.probes_done);
@@ -175,6 +183,9 @@ pub fn job_status(app: &App) -> Option<String> {
         if f > 0.0 && f < 1.0 {
             s += &format!(" · ETA {}", clock(elapsed * (1.0 - f) / f));
         }
+    }
+    if job.cancelling {
+        s += " · cancelling after this point";
     }
     if !app.jobs.queued.is_empty() {
         s += &format!(" · {} queued", app.jobs.queued.len());

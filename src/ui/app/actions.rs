@@ -163,7 +163,21 @@ impl App {
                     return Some(Command::Probe(Box::new(request)));
                 }
             }
-            Action::CancelProbe if self.probes.live.is_some() || self.planes.live.is_some() => {
+            Action::CancelProbe
+                if self.jobs.running.is_some()
+                    || self.probes.live.is_some()
+                    || self.planes.live.is_some() =>
+            {
+                // The worker stops between points: say at once that Esc was heard.
+                if let Some(job) = self.jobs.running.as_mut()
+                    && !job.cancelling
+                {
+                    job.cancelling = true;
+                    let label = job.label.clone();
+                    self.log(format!(
+                        "cancelling {label}: it stops after the point being measured"
+                    ));
+                }
                 return Some(Command::CancelProbe);
             }
             Action::CancelProbe => {}
@@ -304,6 +318,7 @@ impl App {
             started_s: None,
             probes_done: 0,
             probes_total,
+            cancelling: false,
         };
         match &self.jobs.running {
             Some(running) => {

@@ -134,6 +134,7 @@ impl App {
                 self.planes.live = Some(LivePlane {
                     points: vec![None; header.total()],
                     header: *header,
+                    first_point_s: None,
                 });
             }
             Event::PlanePoint { id, i, j, point } => {
@@ -142,6 +143,7 @@ impl App {
                     && let Some(slot) = live.points.get_mut(j * live.header.xs.len() + i)
                 {
                     *slot = Some(point);
+                    live.first_point_s.get_or_insert(self.clock_s);
                 }
             }
             Event::PlaneFinished(result) => {

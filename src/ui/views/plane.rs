@@ -65,7 +65,19 @@ fn shown(app: &App) -> Option<Shown<'_>> {
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let Some(s) = shown(app) else {
-        let hint = if let Some(failure) = &app.probes.failure {
+        let planning = app
+            .jobs
+            .running
+            .iter()
+            .chain(&app.jobs.queued)
+            .find(|job| job.kind == crate::ui::app::JobKind::Plane);
+        let hint = if let Some(job) = planning {
+            if app.jobs.running.as_ref() == Some(job) {
+                "measuring the plane: timing one forward pass and drawing the directions before the first point (Esc cancels)"
+            } else {
+                "the plane is queued: it starts when the running job ends (Esc cancels the running one)"
+            }
+        } else if let Some(failure) = &app.probes.failure {
             failure.as_str()
         } else if app.controllable {
             "no plane yet: press P for the plane form (SWA, SGD and a random direction)"
@@ -426,6 +438,23 @@ fn render_slice(
 /// The plane form overlay.
 pub fn render_form(app: &App, frame: &mut Frame, area: Rect) {
     let form = &app.plane_form;
+    let cost = form.spec().ok().map(|spec| {
+        let (nx, ny) = spec.points;
+        // The last plane of this run with the same BN pass is the best guess of a point's
+        // time; the worker times one forward pass before the first point either way.
+        let per_point = app
+            .planes
+            .results
+            .iter()
+            .rev()
+            .find(|r| r.spec.bn == spec.bn && r.spec.bn_subset == spec.bn_subset)
+            .map(|r| r.cost.seconds_per_point);
+        plane_cost(nx * ny, per_point)
+    });
+    let hint = match cost {
+        Some(cost) => format!("{cost} · Enter measures it, coarse to fine · training waits"),
+        None => "Enter measures it, coarse to fine · training waits meanwhile".to_owned(),
+    };
     super::probe::render_fields(
         app,
         frame,
@@ -433,6 +462,18 @@ pub fn render_form(app: &App, frame: &mut Frame, area: Rect) {
         " new plane ",
         (&form.fields, form.selected, |i| form.applies(i)),
         form.error.as_deref(),
-        "Enter measures it, coarse to fine · training waits meanwhile",
+        &hint,
     );
+}
+
+/// "441 points ≈ 5:23 at 0.73 s a point (as the last plane)", or, before any plane of the
+/// run, "441 points, timed before the first".
+pub fn plane_cost(points: usize, seconds_per_point: Option<f64>) -> String {
+    match seconds_per_point.filter(|s| s.is_finite() && *s > 0.0) {
+        Some(sp) => format!(
+            "{points} points ≈ {} at {sp:.2} s a point (as the last plane)",
+            super::clock(sp * points as f64)
+        ),
+        None => format!("{points} points, their cost timed before the first"),
+    }
 }

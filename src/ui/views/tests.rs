@@ -450,3 +450,107 @@ fn the_plane_views_export_holds_the_planes_points() {
     assert!(csv.starts_with("x,y,train_loss,train_acc,test_loss,test_acc,"));
     assert_eq!(csv.lines().count(), 1 + 21 * 21);
 }
+
+/// From Enter until its first point, a plane's view says it is being measured; its ETA comes
+/// from the points' own times ("estimating" until two have come); Esc is answered at once.
+#[test]
+fn a_plane_being_set_up_is_said_and_its_eta_comes_from_its_points() {
+    let mut app = history(colour());
+    app.update(Action::OpenPlaneForm);
+    let form = format!("{}", screen(&app, 120, 36).backend());
+    assert!(
+        form.contains("441 points, their cost timed before the first"),
+        "{form}"
+    );
+    app.tick(100.0);
+    assert!(matches!(
+        app.update(Action::FirePlane),
+        Some(crate::protocol::Command::Plane(_))
+    ));
+    let text = format!("{}", screen(&app, 120, 36).backend());
+    assert!(text.contains("measuring the plane"), "{text}");
+    assert!(!text.contains("no plane yet"), "{text}");
+
+    // The set-up took 60 s; then a point every 2 s.
+    let plane = crate::probe::plane::valley_fixture("001-swa-sgd-swa", 21, 21);
+    app.handle_event(Event::PlaneStarted(Box::new(plane.header(2.0))));
+    let order = crate::probe::plane::coarse_to_fine(21, 21);
+    let arrive = |app: &mut App, k: usize, at: f64| {
+        app.tick(at);
+        let (i, j) = order[k];
+        app.handle_event(Event::PlanePoint {
+            id: plane.id.clone(),
+            i,
+            j,
+            point: *plane.at(i, j),
+        });
+    };
+    arrive(&mut app, 0, 160.0);
+    let status = job_status(&app).unwrap();
+    assert!(
+        status.contains("1/441 pts") && status.contains("ETA estimating"),
+        "{status}"
+    );
+    for k in 1..11 {
+        arrive(&mut app, k, 160.0 + 2.0 * k as f64);
+    }
+    // 430 points left at 2 s each, not at the 7 s the set-up would make them.
+    let status = job_status(&app).unwrap();
+    assert!(status.contains("11/441 pts"), "{status}");
+    assert!(status.contains("ETA 14:20"), "{status}");
+
+    // Esc is heard at once, though the worker stops only after its point.
+    assert_eq!(
+        app.update(Action::CancelProbe),
+        Some(crate::protocol::Command::CancelProbe)
+    );
+    assert!(
+        job_status(&app)
+            .unwrap()
+            .contains("cancelling after this point"),
+        "{:?}",
+        job_status(&app)
+    );
+    assert!(
+        app.log
+            .back()
+            .unwrap()
+            .contains("cancelling plane swa-sgd 21x21"),
+        "{:?}",
+        app.log.back()
+    );
+    // With the plane stored, the form says what the next one will cost.
+    let mut done = plane.clone();
+    done.cost.seconds_per_point = 0.5;
+    app.handle_event(Event::PlaneFinished(Box::new(done)));
+    app.update(Action::OpenPlaneForm);
+    let form = format!("{}", screen(&app, 120, 36).backend());
+    assert!(
+        form.contains("441 points ≈ 3:41 at 0.50 s a point"),
+        "{form}"
+    );
+}
+
+/// A slice through one measured point has one value: its axis gets distinct ticks.
+#[test]
+fn a_slice_of_one_point_has_sane_ticks() {
+    let mut app = history(colour());
+    app.update(Action::ShowView(3));
+    let plane = crate::probe::plane::valley_fixture("002-swa-sgd-swa", 9, 9);
+    app.handle_event(Event::PlaneStarted(Box::new(plane.header(2.0))));
+    app.handle_event(Event::PlanePoint {
+        id: plane.id.clone(),
+        i: 0,
+        j: 0,
+        point: *plane.at(0, 0),
+    });
+    let text = format!("{}", screen(&app, 120, 40).backend());
+    for line in text.lines() {
+        let repeated = line
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .windows(3)
+            .any(|w| w[0] == w[1] && w[1] == w[2] && w[0].parse::<f64>().is_ok());
+        assert!(!repeated, "a tick label repeated: {line}\n{text}");
+    }
+}
