@@ -241,3 +241,40 @@ fn torn_metrics_and_a_spoiled_run_json_do_not_stop_the_report() {
         assert_eq!(said.code, Some(0), "run.json {text:?}: {said:?}");
     }
 }
+
+/// A sweep's own files: its index of variants (variants.json) is needed by every reader, so
+/// a spoiled one is one line naming it, exit 2, and no report half-written; the files only a
+/// launch or a status line read (jobs.json, settings.json) are passed over.
+#[test]
+fn a_sweeps_spoiled_files_are_named_or_passed_over() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    common::write(d, "base.yaml", TINY_BN);
+    common::write(d, "s.yaml", "experiment: base.yaml\naxes:\n  seed: [1]\n");
+    let said = run(d, &["sweep", "s.yaml", "--jobs", "1", "--out", "sw"]);
+    assert_eq!(said.code, Some(0), "{said:?}");
+    let sw = d.join("sw");
+    let index = std::fs::read_to_string(sw.join("variants.json")).unwrap();
+    for text in ["", "{\"x\": ", "[1, 2]", "{\"variants\": 7}"] {
+        std::fs::write(sw.join("variants.json"), text).unwrap();
+        for args in [&["sweep", "sw", "--status"][..], &["report", "sw"]] {
+            let said = run(d, args);
+            assert_eq!(said.code, Some(2), "{args:?} {text:?}: {said:?}");
+            assert_eq!(said.stderr.trim_end().lines().count(), 1, "{said:?}");
+            assert!(said.stderr.contains("sw/variants.json"), "{said:?}");
+        }
+        assert!(!sw.join("report").exists(), "no half-written report");
+    }
+    std::fs::write(sw.join("variants.json"), index).unwrap();
+    for name in ["jobs.json", "settings.json"] {
+        let original = std::fs::read_to_string(sw.join(name)).unwrap();
+        for text in ["", "[1, 2]", "{\"executor\": 7}"] {
+            std::fs::write(sw.join(name), text).unwrap();
+            for args in [&["sweep", "sw", "--status"][..], &["report", "sw"]] {
+                let said = run(d, args);
+                assert_eq!(said.code, Some(0), "{name} {text:?} {args:?}: {said:?}");
+            }
+        }
+        std::fs::write(sw.join(name), original).unwrap();
+    }
+}

@@ -31,7 +31,9 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         report::write(&run, args.out.as_deref(), args.log, args.force)
     };
     let report = written.map_err(|e| match e {
-        ReportError::OutExists(_) | ReportError::Config(_) => anyhow::Error::from(BadInput::new(e)),
+        ReportError::OutExists(_) | ReportError::Config(_) | ReportError::Sweep(_) => {
+            anyhow::Error::from(BadInput::new(e))
+        }
         e => e.into(),
     })?;
     for problem in &report.unreadable {

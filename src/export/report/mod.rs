@@ -28,6 +28,8 @@ pub enum ReportError {
     RunDir(#[from] RunDirError),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Sweep(#[from] crate::sweep::SweepError),
     #[error(
         "{0}: the directory exists and holds files; choose a new directory, or add --force to write over them"
     )]

@@ -19,11 +19,9 @@ pub fn write(
     log_y: bool,
     force: bool,
 ) -> Result<Report, ReportError> {
+    // The sweep's index is read before anything is written: without it there is no report.
+    let variants = sweep.variants()?;
     let mut doc = Doc::create(out, &sweep.root.join("report"), force)?;
-    let variants = sweep.variants().map_err(|e| ReportError::Figure {
-        name: "variants".into(),
-        problem: e.to_string(),
-    })?;
     let runs: Vec<RunSummary> = variants.iter().map(|v| agg::summarise(sweep, v)).collect();
     let _ = writeln!(doc.md, "# valleys sweep report: {}\n", sweep.name());
     let finished = runs
