@@ -141,7 +141,7 @@ pub fn follow(
                 });
             }
             // And planes from `valleys plane`.
-            let (planes, unreadable) = crate::probe::plane::read_all(&dir);
+            let (planes, unreadable) = crate::probe::store::read_planes(&dir);
             say_unreadable(unreadable, &mut probes_seen);
             for plane in planes {
                 if probes_seen.insert(format!("plane {}", plane.id)) {
@@ -167,7 +167,7 @@ pub fn history(run: &RunDir) -> History {
     unreadable.extend(more);
     let (ablations, more) = crate::ablation::read_all(run);
     unreadable.extend(more);
-    let (planes, more) = crate::probe::plane::read_all(run);
+    let (planes, more) = crate::probe::store::read_planes(run);
     unreadable.extend(more);
     let mut named = std::collections::HashSet::new();
     unreadable.retain(|problem| named.insert(problem.clone()));

@@ -8,6 +8,7 @@
 //! fits.
 
 use crate::config::Experiment;
+use crate::format::{human_bytes, human_count};
 use crate::model::Layout;
 
 /// Copies of the parameter vector a run keeps: the SGD iterate, its gradient, the momentum
@@ -201,31 +202,6 @@ fn meminfo_kib(text: &str, key: &str) -> Option<u64> {
     text.lines()
         .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
         .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-}
-
-/// 1536 -> "1.5 KiB".
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
-/// 3.1e12 -> "3.1e12"; small counts as they are.
-fn human_count(n: u64) -> String {
-    if n < 1_000_000 {
-        crate::model::group_thousands(n as usize)
-    } else {
-        format!("{:.2e}", n as f64)
-    }
 }
 
 #[cfg(test)]

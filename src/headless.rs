@@ -1,6 +1,7 @@
 //! The headless runner: prints a run's progress as plain lines, one per epoch, for logs,
 //! pipes, batch schedulers and terminals without the dashboard.
 
+use crate::format::clock;
 use crate::protocol::{Event, Iterate, MetricRow, Outcome, Progress, RunInfo, Split};
 use crate::worker::Worker;
 use std::collections::BTreeMap;
@@ -63,27 +64,6 @@ pub fn farewell(dir: &std::path::Path, outcome: &Outcome) -> String {
             epoch + 1
         ),
         Outcome::Failed { message } => format!("{shown}: failed: {message}"),
-    }
-}
-
-/// "0:31 elapsed · ETA 0:23" for a job `done` of `total` after `elapsed` seconds (no ETA
-/// before the first is done).
-pub fn elapsed_and_left(elapsed: f64, done: usize, total: usize) -> String {
-    let mut s = format!("{} elapsed", clock(elapsed));
-    if done > 0 {
-        let left = elapsed / done as f64 * total.saturating_sub(done) as f64;
-        s += &format!(" · ETA {}", clock(left));
-    }
-    s
-}
-
-/// "1:02:03" or "2:03".
-pub fn clock(seconds: f64) -> String {
-    let s = seconds.max(0.0).round() as u64;
-    if s >= 3600 {
-        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
-    } else {
-        format!("{}:{:02}", s / 60, s % 60)
     }
 }
 
@@ -319,13 +299,5 @@ mod tests {
             "epoch  1/12  lr 0.0500  train 0.9000  50.0%  sgd test 0.5000  50.0%  swa test 0.4000  50.0%  1:05"
         );
         assert!(lines[1].contains("SWA ahead by 0.1000"), "{}", lines[1]);
-    }
-
-    #[test]
-    fn clocks_read_as_minutes_or_hours() {
-        assert_eq!(clock(65.2), "1:05");
-        assert_eq!(clock(3725.0), "1:02:05");
-        assert_eq!(elapsed_and_left(10.0, 0, 4), "0:10 elapsed");
-        assert_eq!(elapsed_and_left(10.0, 1, 4), "0:10 elapsed · ETA 0:30");
     }
 }

@@ -18,7 +18,7 @@ mod vgg;
 mod wrn;
 
 use crate::config::{Arch, ModelConfig, Norm};
-use layers::BatchNorm;
+use crate::format::group_thousands;
 pub use objective::Objective;
 use params::{Builder, ParamInfo};
 use std::rc::Rc;
@@ -88,7 +88,7 @@ pub struct Model {
     params: Vec<ParamInfo>,
     handles: Vec<Tensor>,
     buffers: Vec<(String, Tensor)>,
-    batch_norms: Vec<Rc<BatchNorm>>,
+    batch_norms: Vec<Rc<dyn params::Recomputed>>,
     objective: Objective,
     description: String,
     /// What it was built from, to build stacked copies of it.
@@ -531,19 +531,6 @@ fn network(
         Arch::Toy => (Box::new(toy::Toy::new(s)), "toy".into()),
         Arch::Torchscript => unreachable!("TorchScript modules are loaded, not built"),
     }
-}
-
-/// 77562 -> "77 562".
-pub fn group_thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(' ');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]

@@ -141,9 +141,9 @@ impl ProbeResult {
     }
 }
 
-impl crate::rundir::Stored for ProbeResult {
+impl crate::stored::Stored for ProbeResult {
     fn check(&self) -> Result<(), String> {
-        use crate::rundir::increasing;
+        use crate::stored::increasing;
         if self.points.len() < 2 {
             return Err(format!(
                 "{} points; expected at least 2 along the line",

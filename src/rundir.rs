@@ -20,8 +20,7 @@ mod lock;
 mod results;
 
 pub use lock::RunLock;
-pub use results::{Stored, check_writable, next_sequence_number, read_json_files, write_result};
-pub use results::{finite, fraction, increasing};
+pub use results::{check_writable, next_sequence_number, read_json_files, write_result};
 
 /// Why a run directory could not be created, opened or written.
 #[derive(Debug, thiserror::Error)]

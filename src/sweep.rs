@@ -32,7 +32,7 @@ mod state;
 use crate::config::Experiment;
 use crate::config::ablation::AblationConfig;
 use crate::config::probe::ProbeSpec;
-use crate::probe::plane::PlaneSpec;
+use crate::probe::plane::{PlaneSettings, PlaneSpec};
 use crate::rundir::{RunDir, write_atomic};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -352,130 +352,27 @@ fn sweep_probe(value: &serde_yaml::Value) -> Result<SweepProbe, String> {
     Ok(SweepProbe { directions, spec })
 }
 
-/// `plane:` as `valleys plane` takes its options: `plane` (swa-sgd or random), `centre`,
-/// `direction`, `norm`, `params`, `bn`, `points` (NxM), `x` and `y` (FROM:TO), the subsets and
-/// `seed`; what is not given is the plane's default.
+/// `plane:` with `valleys plane`'s options under their names (`plane`, `centre`, `direction`,
+/// `norm`, `bias_bn`, `params`, `points` as NxM, `x` and `y` as FROM:TO, `bn`, the subsets,
+/// `seed` and `point_batch`), read and checked as the command line's are
+/// ([`PlaneSettings`]); what is not given is the plane's default.
 fn sweep_plane(value: &serde_yaml::Value) -> Result<PlaneSpec, String> {
-    use crate::probe::plane::{PlaneKind, parse_points, parse_range};
-    use crate::probe::{BnMode, CentreKind, DirectionKind, Normalisation, ParamGroup};
-    let map = match value {
-        serde_yaml::Value::Null => serde_yaml::Mapping::new(),
-        serde_yaml::Value::Mapping(m) => m.clone(),
+    let settings = match value {
+        serde_yaml::Value::Null => PlaneSettings::default(),
+        serde_yaml::Value::Mapping(_) => {
+            serde_path_to_error::deserialize::<_, PlaneSettings>(value.clone()).map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner().to_string().replace('\n', " ");
+                if path == "." || path.is_empty() {
+                    inner
+                } else {
+                    format!("{path}: {inner}")
+                }
+            })?
+        }
         _ => return Err("expected a mapping of plane settings such as points: 11x11".into()),
     };
-    let mut text = std::collections::BTreeMap::new();
-    for (k, v) in &map {
-        let key = k.as_str().unwrap_or_default().to_owned();
-        const PLANE_KEYS: [&str; 13] = [
-            "plane",
-            "centre",
-            "direction",
-            "norm",
-            "params",
-            "bn",
-            "points",
-            "x",
-            "y",
-            "train_subset",
-            "test_subset",
-            "bn_subset",
-            "seed",
-        ];
-        if !PLANE_KEYS.contains(&key.as_str()) {
-            return Err(format!(
-                "unknown key '{key}': expected one of {}",
-                PLANE_KEYS.join(", ")
-            ));
-        }
-        text.insert(key, scalar(v));
-    }
-    fn pick<T>(
-        text: &std::collections::BTreeMap<String, String>,
-        key: &str,
-        parse: fn(&str) -> Option<T>,
-        names: &[&str],
-    ) -> Result<Option<T>, String> {
-        text.get(key)
-            .map(|v| {
-                parse(v)
-                    .ok_or_else(|| format!("{key}: '{v}': expected one of {}", names.join(", ")))
-            })
-            .transpose()
-    }
-    let kind = pick(&text, "plane", PlaneKind::from_name, PlaneKind::NAMES)?.unwrap_or_default();
-    let mut spec = PlaneSpec::for_kind(kind);
-    if let Some(c) = pick(&text, "centre", CentreKind::from_name, CentreKind::NAMES)? {
-        if kind == PlaneKind::SwaSgd {
-            return Err(format!(
-                "centre: '{}': a swa-sgd plane is centred on SWA by definition; centre is for plane: random",
-                c.as_str()
-            ));
-        }
-        spec.centre = c;
-    }
-    if let Some(d) = pick(
-        &text,
-        "direction",
-        DirectionKind::from_name,
-        DirectionKind::NAMES,
-    )? {
-        spec.direction = d;
-    }
-    if let Some(n) = pick(
-        &text,
-        "norm",
-        Normalisation::from_name,
-        Normalisation::NAMES,
-    )? {
-        spec.norm = n;
-    }
-    if let Some(p) = pick(&text, "params", ParamGroup::from_name, ParamGroup::NAMES)? {
-        spec.params = p;
-    }
-    if let Some(b) = pick(&text, "bn", BnMode::from_name, BnMode::NAMES)? {
-        spec.bn = b;
-    }
-    if let Some(points) = text.get("points") {
-        spec.points = parse_points(points).map_err(|e| format!("points: {e}"))?;
-    }
-    if let Some(x) = text.get("x") {
-        spec.x = parse_range(x).map_err(|e| format!("x: {e}"))?;
-    }
-    if let Some(y) = text.get("y") {
-        spec.y = parse_range(y).map_err(|e| format!("y: {e}"))?;
-    }
-    let count =
-        |key: &str| -> Result<Option<usize>, String> {
-            text.get(key)
-                .map(|v| match v.as_str() {
-                    "all" => Ok(usize::MAX),
-                    _ => v.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| {
-                        format!("{key}: '{v}': expected a number of samples or all")
-                    }),
-                })
-                .transpose()
-        };
-    spec.train_subset = count("train_subset")?;
-    spec.test_subset = count("test_subset")?;
-    spec.bn_subset = count("bn_subset")?.or(spec.bn_subset);
-    spec.point_batch = text
-        .get("point_batch")
-        .map(|v| match v.parse::<usize>() {
-            Ok(k @ 1..=64) => Ok(k),
-            _ => Err(format!(
-                "point_batch: '{v}': expected 1..=64 points per pass"
-            )),
-        })
-        .transpose()?;
-    spec.seed = text
-        .get("seed")
-        .map(|v| {
-            v.parse::<u64>()
-                .map_err(|_| format!("seed: '{v}': expected a whole number"))
-        })
-        .transpose()?;
-    spec.validate()?;
-    Ok(spec)
+    settings.spec()
 }
 
 fn is_name(name: &str) -> bool {

@@ -7,7 +7,6 @@ pub mod braille;
 pub mod chart;
 pub mod curves;
 pub mod form;
-pub mod heatmap;
 pub mod keymap;
 pub mod plane_form;
 pub mod screenshot;

@@ -75,7 +75,7 @@ fn a_plane_of_a_saved_run_is_printed_and_stored() {
         ),
         (
             &["--centre", "sgd"],
-            "--centre sgd: a swa-sgd plane is centred on SWA by definition",
+            "centre sgd: a swa-sgd plane is centred on SWA by definition",
         ),
     ] {
         let mut all = vec!["plane", "r"];

@@ -385,7 +385,7 @@ fn a_plane_asked_of_the_live_run_reports_every_point_and_is_stored() {
     assert_eq!(seen.len(), 12, "every point once");
     // What the events said is what was stored.
     let run = RunDir::open(&tmp.path().join("r")).unwrap();
-    let (stored, problems) = valleys::probe::plane::read_all(&run);
+    let (stored, problems) = valleys::probe::store::read_planes(&run);
     assert!(problems.is_empty(), "{problems:?}");
     assert_eq!(stored, vec![*result]);
 }

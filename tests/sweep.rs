@@ -216,11 +216,19 @@ fn a_bad_variant_is_one_line_naming_it_and_nothing_is_created() {
         ),
         (
             "experiment: base.yaml\nplane: {centre: sgd}\n",
-            "centre: 'sgd': a swa-sgd plane is centred on SWA by definition",
+            "centre sgd: a swa-sgd plane is centred on SWA by definition",
         ),
         (
             "experiment: base.yaml\nplane: {plane: random, bn_subset: 0}\n",
-            "bn_subset: '0': expected a number of samples or all",
+            "bn_subset 0: expected at least 1 sample",
+        ),
+        (
+            "experiment: base.yaml\nplane: {points: 0x3}\n",
+            "plane: points: 3: expected NxM grid points as text",
+        ),
+        (
+            "experiment: base.yaml\nplane: {grid: 3x3}\n",
+            "plane: grid: unknown field `grid`",
         ),
     ] {
         write(d, "late.yaml", sweep);
@@ -270,7 +278,7 @@ fn a_sweep_can_measure_a_plane_through_each_run() {
     assert_eq!(said.code, Some(0), "{said:?}");
     for id in ["000-seed=1", "001-seed=2"] {
         let r = valleys::rundir::RunDir::open(&d.join("s/runs").join(id)).unwrap();
-        let (planes, problems) = valleys::probe::plane::read_all(&r);
+        let (planes, problems) = valleys::probe::store::read_planes(&r);
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(planes.len(), 1, "{id}");
         assert_eq!(planes[0].points.len(), 9);
@@ -285,8 +293,11 @@ fn a_sweep_can_measure_a_plane_through_each_run() {
     // Bad plane settings are one line naming the key, before anything is created.
     for (plane, says) in [
         ("{points: 1x9}", "plane: points 1x9"),
-        ("{pixels: 3}", "plane: unknown key 'pixels'"),
-        ("{bn: sometimes}", "plane: bn: 'sometimes'"),
+        (
+            "{pixels: 3}",
+            "plane: pixels: unknown field `pixels`, expected one of `plane`",
+        ),
+        ("{bn: sometimes}", "plane: bn: unknown variant `sometimes`"),
     ] {
         write(
             d,

@@ -60,9 +60,9 @@ pub struct AblationResult {
     pub created: String,
 }
 
-impl crate::rundir::Stored for AblationResult {
+impl crate::stored::Stored for AblationResult {
     fn check(&self) -> Result<(), String> {
-        crate::rundir::finite("threshold", self.threshold)?;
+        crate::stored::finite("threshold", self.threshold)?;
         if self.arms.is_empty() {
             return Err("no arm; expected the arms the ablation compared".into());
         }

@@ -495,7 +495,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 points: plane::parse_points(points).map_err(anyhow::Error::msg)?,
                 ..PlaneSpec::default()
             };
-            let r = plane::run(&ctx, &spec, None, &mut Quiet)?;
+            let r = valleys::probe::runner::plane::run(&ctx, &spec, None, &mut Quiet)?;
             serde_json::json!({
                 "points": r.cost.points,
                 "seconds": r.cost.seconds,

@@ -9,15 +9,15 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use valleys::config::probe::samples;
 use valleys::error::{BadInput, BadInputExt};
-use valleys::headless;
+use valleys::plot::heatmap::{self, Grid, Mark, Scale, Shading};
 use valleys::probe::offline::SavedRun;
 use valleys::probe::plane::{
-    self, PlaneHeader, PlaneKind, PlaneObserver, PlanePoint, PlaneResult, PlaneSpec, PlaneValue,
+    self, PlaneHeader, PlaneKind, PlaneObserver, PlanePoint, PlaneResult, PlaneSettings, PlaneSpec,
+    PlaneValue,
 };
 use valleys::probe::runner::ProbeError;
 use valleys::probe::{BiasBn, BnMode, CentreKind, DirectionKind, Normalisation, ParamGroup};
 use valleys::runtime::{self, DeviceRequest};
-use valleys::ui::heatmap::{self, Grid, Mark, Scale, Shading};
 
 #[derive(Args)]
 pub struct PlaneArgs {
@@ -91,17 +91,25 @@ pub struct PlaneArgs {
 }
 
 impl PlaneArgs {
-    /// The spec these flags ask for.
-    pub fn spec(&self) -> PlaneSpec {
-        let mut s = PlaneSpec::for_kind(self.plane.unwrap_or_default());
-        macro_rules! set {
-            ($($field:ident),*) => { $( if let Some(v) = self.$field { s.$field = v; } )* };
+    /// The settings these flags give, checked as a sweep's `plane:` section is.
+    pub fn settings(&self) -> PlaneSettings {
+        PlaneSettings {
+            plane: self.plane,
+            centre: self.centre,
+            direction: self.direction,
+            norm: self.norm,
+            bias_bn: self.bias_bn,
+            params: self.params,
+            points: self.points,
+            x: self.x,
+            y: self.y,
+            bn: self.bn,
+            train_subset: self.train_subset,
+            test_subset: self.test_subset,
+            bn_subset: self.bn_subset,
+            seed: self.seed,
+            point_batch: self.point_batch.map(|k| k as usize),
         }
-        set!(centre, direction, norm, bias_bn, params, points, x, y, bn);
-        (s.train_subset, s.test_subset, s.seed) = (self.train_subset, self.test_subset, self.seed);
-        s.bn_subset = self.bn_subset.or(s.bn_subset);
-        s.point_batch = self.point_batch.map(|k| k as usize);
-        s
     }
 }
 
@@ -118,7 +126,7 @@ impl PlaneObserver for Console<'_> {
         self.progress = Progress::start(id, total);
         eprintln!(
             "plane {id}: {total} points, ~{seconds_per_point:.2} s a point ≈ {}, coarse to fine (every 4th point first)",
-            headless::clock(seconds_per_point * total as f64)
+            valleys::format::clock(seconds_per_point * total as f64)
         );
     }
 
@@ -143,19 +151,12 @@ pub(crate) fn measure(
         tty: std::io::stderr().is_terminal(),
         progress: Progress::start("", 0),
     };
-    plane::run(&saved.context(), spec, Some(&saved.run), &mut console)
+    valleys::probe::runner::plane::run(&saved.context(), spec, Some(&saved.run), &mut console)
 }
 
 /// Runs the command; returns true if the plane completed.
 pub fn run(args: &PlaneArgs, stop: &AtomicBool) -> anyhow::Result<bool> {
-    let spec = args.spec();
-    spec.validate().map_err(BadInput::msg)?;
-    if let (Some(centre), PlaneKind::SwaSgd) = (args.centre, spec.kind) {
-        valleys::bad_input!(
-            "--centre {}: a swa-sgd plane is centred on SWA by definition; --centre is for --plane random",
-            centre.as_str()
-        );
-    }
+    let spec = args.settings().spec().map_err(BadInput::msg)?;
     let device = DeviceRequest::parse(&args.device)
         .and_then(runtime::choose_device)
         .bad_input()?;
@@ -163,7 +164,7 @@ pub fn run(args: &PlaneArgs, stop: &AtomicBool) -> anyhow::Result<bool> {
     // What the saved run cannot give is said before anything else is.
     valleys::probe::runner::check_group(&saved.sgd, spec.params)
         .map_err(|e| BadInput::msg(e.to_string()))?;
-    valleys::rundir::check_writable(&plane::dir(&saved.run)).bad_input()?;
+    valleys::rundir::check_writable(&valleys::probe::store::plane_dir(&saved.run)).bad_input()?;
     eprintln!(
         "run {} at {} (epoch {}, {} SWA snapshots) on {}",
         saved.run.root().display(),
@@ -178,7 +179,7 @@ pub fn run(args: &PlaneArgs, stop: &AtomicBool) -> anyhow::Result<bool> {
             print(&mut std::io::stdout().lock(), &result, args, colour)?;
             println!(
                 "wrote {}/{}.json and .csv",
-                plane::dir(&saved.run).display(),
+                valleys::probe::store::plane_dir(&saved.run).display(),
                 result.id
             );
             Ok(true)
@@ -319,8 +320,79 @@ fn print(
     writeln!(
         out,
         "  cost: {} for {} points, {:.3} s a point",
-        headless::clock(r.cost.seconds),
+        valleys::format::clock(r.cost.seconds),
         r.cost.points,
         r.cost.seconds_per_point
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PlaneArgs;
+    use clap::Args;
+
+    /// Flags of `valleys plane` that say how to show or where to run a plane, not which plane:
+    /// a sweep has no use for them.
+    const NOT_SETTINGS: [&str; 6] = ["run_dir", "checkpoint", "show", "log", "ascii", "device"];
+
+    /// A value for each setting, none of them the default.
+    const VALUES: [(&str, &str); 15] = [
+        ("plane", "random"),
+        ("centre", "sgd"),
+        ("direction", "uniform"),
+        ("norm", "layer"),
+        ("bias_bn", "keep"),
+        ("params", "non-bn"),
+        ("points", "5x7"),
+        ("x", "-1:2"),
+        ("y", "-2:3"),
+        ("bn", "frozen"),
+        ("train_subset", "100"),
+        ("test_subset", "all"),
+        ("bn_subset", "300"),
+        ("seed", "9"),
+        ("point_batch", "4"),
+    ];
+
+    #[test]
+    fn a_sweeps_plane_section_takes_every_option_valleys_plane_takes_with_the_same_result() {
+        let command = PlaneArgs::augment_args(clap::Command::new("plane"));
+        let flags: Vec<String> = command
+            .get_arguments()
+            .map(|a| a.get_id().as_str().to_owned())
+            .filter(|id| !NOT_SETTINGS.contains(&id.as_str()))
+            .collect();
+        let keys: Vec<&str> = VALUES.iter().map(|(k, _)| *k).collect();
+        assert_eq!(flags, keys, "every flag of valleys plane has a sweep key");
+
+        let mut argv = vec!["plane".to_owned(), "r".to_owned()];
+        for (key, value) in VALUES {
+            argv.push(format!("--{}", key.replace('_', "-")));
+            argv.push(value.to_owned());
+        }
+        let matches = command.try_get_matches_from(&argv).unwrap();
+        let args = <PlaneArgs as clap::FromArgMatches>::from_arg_matches(&matches).unwrap();
+        let from_flags = args.settings().spec().unwrap();
+
+        // As a person writes it: numbers bare, the rest as text.
+        let section: Vec<String> = VALUES
+            .iter()
+            .map(|(k, v)| match v.parse::<u64>() {
+                Ok(_) => format!("{k}: {v}"),
+                Err(_) => format!("{k}: '{v}'"),
+            })
+            .collect();
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("s.yaml");
+        std::fs::write(
+            &path,
+            format!("experiment: base.yaml\nplane: {{{}}}\n", section.join(", ")),
+        )
+        .unwrap();
+        let sweep = valleys::sweep::SweepFile::load(&path).unwrap();
+        assert_eq!(sweep.plane.as_ref(), Some(&from_flags));
+        assert_eq!(from_flags.points, (5, 7));
+        assert_eq!(from_flags.point_batch, Some(4));
+        assert_eq!(from_flags.test_subset, Some(usize::MAX));
+    }
 }

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use valleys::config::MAX_DIRECTIONS;
 use valleys::config::probe::samples;
 use valleys::error::{BadInput, BadInputExt};
-use valleys::headless;
 use valleys::probe::offline::SavedRun;
 use valleys::probe::runner::{self, Observer, ProbeError};
 use valleys::probe::summary::{BatchSummary, C_BIN_EDGES};
@@ -233,7 +232,11 @@ impl Progress {
             self.id,
             self.done,
             self.total,
-            headless::elapsed_and_left(self.started.elapsed().as_secs_f64(), self.done, self.total)
+            valleys::format::elapsed_and_left(
+                self.started.elapsed().as_secs_f64(),
+                self.done,
+                self.total
+            )
         )
     }
 
@@ -283,7 +286,7 @@ impl Observer for Console<'_> {
             "probe {id}: {} · ~{:.2} s a point ≈ {}",
             spec.summary(),
             seconds_per_point,
-            headless::clock(seconds_per_point * grid.len() as f64)
+            valleys::format::clock(seconds_per_point * grid.len() as f64)
         );
     }
 

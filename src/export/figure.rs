@@ -351,10 +351,10 @@ const CONTOUR_SUBDIVISION: usize = 8;
 
 /// The plane as a filled contour figure in SVG, `width` x `height` units: the values
 /// interpolated bilinearly between grid points and coloured by the contour band they fall in
-/// (the colour bar's [`CONTOUR_BANDS`](crate::ui::heatmap::CONTOUR_BANDS) levels), the
+/// (the colour bar's [`CONTOUR_BANDS`](crate::plot::heatmap::CONTOUR_BANDS) levels), the
 /// markers on top.
 pub fn heatmap_svg(map: &Heatmap, width: u32, height: u32) -> Result<String, String> {
-    use crate::ui::heatmap::{CONTOUR_BANDS, Grid, Levels, Scale, band, band_colour};
+    use crate::plot::heatmap::{CONTOUR_BANDS, Grid, Levels, Scale, band, band_colour};
     register_fonts();
     let levels = Levels::of(map.values, Scale::Linear).ok_or("no finite values to draw")?;
     let (nx, ny) = (map.xs.len(), map.ys.len());
@@ -491,7 +491,7 @@ pub fn heatmap_svg(map: &Heatmap, width: u32, height: u32) -> Result<String, Str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ui::heatmap::{CONTOUR_BANDS, band_colour};
+    use crate::plot::heatmap::{CONTOUR_BANDS, band_colour};
 
     #[test]
     fn a_plane_is_drawn_as_filled_contours_in_the_colour_bars_bands() {

@@ -6,7 +6,7 @@
 //! pass, so batch norm is implemented here on top of `Tensor::batch_norm`.
 
 use super::Mode;
-use super::params::{Role, Scope};
+use super::params::{Recomputed, Role, Scope};
 use std::cell::RefCell;
 use std::rc::Rc;
 use tch::nn::Init;
@@ -367,6 +367,16 @@ impl BatchNorm {
             self.running_var.shallow_clone().copy_(&unbiased);
         });
         true
+    }
+}
+
+impl Recomputed for BatchNorm {
+    fn reset_moments(&self) {
+        BatchNorm::reset_moments(self);
+    }
+
+    fn store_moments(&self) -> bool {
+        BatchNorm::store_moments(self)
     }
 }
 

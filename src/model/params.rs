@@ -6,7 +6,6 @@
 //! optimiser, the SWA average and the probes then work on whole parameter vectors with a
 //! handful of kernel launches, whatever the number of layers.
 
-use super::layers::BatchNorm;
 use std::cell::RefCell;
 use std::rc::Rc;
 use tch::nn::Init;
@@ -41,6 +40,17 @@ pub struct ParamInfo {
     pub role: Role,
 }
 
+/// A layer whose running statistics a BN recomputation rebuilds: batch norm. The builder
+/// keeps each one so that the model can reset and store them (the layers depend on this
+/// module for their parameters, not the other way round).
+pub trait Recomputed {
+    /// Forgets any moments accumulated so far.
+    fn reset_moments(&self);
+    /// Sets the running statistics to the moments accumulated since the reset; false if
+    /// nothing was accumulated.
+    fn store_moments(&self) -> bool;
+}
+
 /// Collects tensors while a model is being built.
 pub struct Builder {
     device: Device,
@@ -50,7 +60,7 @@ pub struct Builder {
     stack: i64,
     params: RefCell<Vec<(String, Tensor, Role)>>,
     buffers: RefCell<Vec<(String, Tensor)>>,
-    batch_norms: RefCell<Vec<Rc<BatchNorm>>>,
+    batch_norms: RefCell<Vec<Rc<dyn Recomputed>>>,
 }
 
 /// A naming scope inside a [`Builder`], like a PyTorch submodule.
@@ -184,7 +194,7 @@ pub(super) struct Built {
     pub infos: Vec<ParamInfo>,
     pub handles: Vec<Tensor>,
     pub buffers: Vec<(String, Tensor)>,
-    pub batch_norms: Vec<Rc<BatchNorm>>,
+    pub batch_norms: Vec<Rc<dyn Recomputed>>,
 }
 
 impl<'a> Scope<'a> {
@@ -242,7 +252,7 @@ impl<'a> Scope<'a> {
     }
 
     /// Registers a batch-norm layer so that the model can recompute its statistics.
-    pub fn register_batch_norm(&self, bn: Rc<BatchNorm>) -> Rc<BatchNorm> {
+    pub fn register_batch_norm<T: Recomputed + 'static>(&self, bn: Rc<T>) -> Rc<T> {
         self.builder.batch_norms.borrow_mut().push(bn.clone());
         bn
     }

@@ -226,13 +226,6 @@ fn small_inputs_and_wrong_shapes_are_refused_with_advice() {
     assert_eq!(m.objective(), Objective::Logistic);
 }
 
-#[test]
-fn thousands_are_grouped_for_reading() {
-    assert_eq!(group_thousands(77_562), "77 562");
-    assert_eq!(group_thousands(36_479_194), "36 479 194");
-    assert_eq!(group_thousands(2), "2");
-}
-
 /// A model whose BN layers are far from their initial identity map: random parameters (so BN
 /// weights of either sign) and running statistics from a few training-mode passes.
 fn with_real_bn_state(yaml: &str, input: &[i64]) -> Model {

@@ -9,18 +9,15 @@
 //! measures its line ([`Line`]), so the row through the centre is the 1-D probe along d₁. The
 //! points are visited coarse to fine (every 4th in both directions, then every 2nd, then the
 //! rest), so a picture of the whole plane exists after a sixteenth of the cost.
+//!
+//! This module is plain data: what a plane measures ([`PlaneSpec`]), what it found
+//! ([`PlaneResult`]) and the grid's arithmetic, free of tensors, so the dashboard and the
+//! reports read it without libtorch. `probe::runner::plane` measures planes and
+//! `probe::store` keeps them in the run directory.
 
-use super::direction::{self, Direction};
-use super::runner::{PointSamples, ProbeContext, ProbeError, points_per_pass};
-use super::scan::Line;
 use super::{BiasBn, BnMode, CentreKind, DirectionKind, Normalisation, ParamGroup, ProbePoint};
-use crate::model::Model;
 use crate::names::named_enum;
-use crate::rundir::{RunDir, RunDirError};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
-use std::time::Instant;
-use tch::{Kind, Tensor};
 
 named_enum! {
     /// Which plane.
@@ -66,6 +63,15 @@ impl PlaneValue {
     }
 }
 
+/// What d₂'s seed adds to the plane's `seed` (wrapping): d₂ of a random plane must not be
+/// its d₁, nor the direction a probe draws with the same seed.
+pub const D2_SEED_OFFSET: u64 = 0x9E37_79B9;
+
+/// The seed d₂ of a plane with `seed` is drawn from.
+pub fn d2_seed(seed: u64) -> u64 {
+    seed.wrapping_add(D2_SEED_OFFSET)
+}
+
 /// The largest grid side: 201 × 201 points is already a day of work on a CPU.
 pub const MAX_SIDE: usize = 201;
 
@@ -93,6 +99,111 @@ pub struct PlaneSpec {
     /// the device's default, 1 on a CPU and 16 on a GPU).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub point_batch: Option<usize>,
+}
+
+/// What a plane is asked for, as `valleys plane`'s flags, a sweep's `plane:` section and the
+/// dashboard's form give it, with the same names: every setting optional, the plane's
+/// defaults for the rest. One type and one set of checks ([`PlaneSettings::spec`]) for all
+/// three, so a sweep takes exactly the options the command line takes.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaneSettings {
+    pub plane: Option<PlaneKind>,
+    pub centre: Option<CentreKind>,
+    pub direction: Option<DirectionKind>,
+    pub norm: Option<Normalisation>,
+    pub bias_bn: Option<BiasBn>,
+    pub params: Option<ParamGroup>,
+    /// "NxM" (or "N" for N×N), as text.
+    #[serde(default, deserialize_with = "points_text")]
+    pub points: Option<(usize, usize)>,
+    /// "FROM:TO".
+    #[serde(default, deserialize_with = "range_text")]
+    pub x: Option<(f64, f64)>,
+    #[serde(default, deserialize_with = "range_text")]
+    pub y: Option<(f64, f64)>,
+    pub bn: Option<BnMode>,
+    #[serde(
+        default,
+        deserialize_with = "crate::config::probe::samples::deserialize"
+    )]
+    pub train_subset: Option<usize>,
+    #[serde(
+        default,
+        deserialize_with = "crate::config::probe::samples::deserialize"
+    )]
+    pub test_subset: Option<usize>,
+    #[serde(
+        default,
+        deserialize_with = "crate::config::probe::samples::deserialize"
+    )]
+    pub bn_subset: Option<usize>,
+    pub seed: Option<u64>,
+    pub point_batch: Option<usize>,
+}
+
+/// The most points of a row measured in one stacked pass.
+pub const MAX_POINT_BATCH: usize = 64;
+
+impl PlaneSettings {
+    /// The plane these settings ask for, or one line naming the setting and what was expected.
+    pub fn spec(&self) -> Result<PlaneSpec, String> {
+        let kind = self.plane.unwrap_or_default();
+        if let (Some(centre), PlaneKind::SwaSgd) = (self.centre, kind) {
+            return Err(format!(
+                "centre {}: a swa-sgd plane is centred on SWA by definition; centre is for plane random",
+                centre.as_str()
+            ));
+        }
+        if let Some(k) = self.point_batch
+            && !(1..=MAX_POINT_BATCH).contains(&k)
+        {
+            return Err(format!(
+                "point_batch {k}: expected 1..={MAX_POINT_BATCH} points per pass"
+            ));
+        }
+        let mut s = PlaneSpec::for_kind(kind);
+        macro_rules! set {
+            ($($field:ident),*) => { $( if let Some(v) = self.$field { s.$field = v; } )* };
+        }
+        set!(centre, direction, norm, bias_bn, params, points, x, y, bn);
+        s.train_subset = self.train_subset;
+        s.test_subset = self.test_subset;
+        s.bn_subset = self.bn_subset.or(s.bn_subset);
+        s.seed = self.seed;
+        s.point_batch = self.point_batch;
+        s.validate()?;
+        Ok(s)
+    }
+}
+
+/// A grid or range given as text: YAML reads a bare number (even `0x3`, as hexadecimal 3) as
+/// one number, which is neither NxM nor FROM:TO.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Text {
+    Text(String),
+    Number(f64),
+}
+
+fn points_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<(usize, usize)>, D::Error> {
+    match Option::<Text>::deserialize(d)? {
+        None => Ok(None),
+        Some(Text::Text(t)) => parse_points(&t).map(Some).map_err(serde::de::Error::custom),
+        Some(Text::Number(n)) => Err(serde::de::Error::custom(format!(
+            "{n}: expected NxM grid points as text, e.g. 21x21 (YAML reads a bare number, even 0x3, as one number)"
+        ))),
+    }
+}
+
+fn range_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<(f64, f64)>, D::Error> {
+    match Option::<Text>::deserialize(d)? {
+        None => Ok(None),
+        Some(Text::Text(t)) => parse_range(&t).map(Some).map_err(serde::de::Error::custom),
+        Some(Text::Number(n)) => Err(serde::de::Error::custom(format!(
+            "{n}: expected a range FROM:TO as text, e.g. '-0.5:1.5'"
+        ))),
+    }
 }
 
 /// Training samples of a plane point's BN recomputation unless told otherwise: the first
@@ -268,54 +379,6 @@ pub fn coarse_to_fine(nx: usize, ny: usize) -> Vec<(usize, usize)> {
     order
 }
 
-/// `d` minus its projection on `onto`: orthogonal to it.
-pub fn orthogonalise(d: &Tensor, onto: &Tensor) -> Tensor {
-    let dot = |a: &Tensor, b: &Tensor| (a * b).sum(Kind::Double).double_value(&[]);
-    let scale = dot(d, onto) / dot(onto, onto).max(1e-300);
-    d - onto * scale
-}
-
-/// The cosine of the angle between two vectors.
-pub fn cosine(a: &Tensor, b: &Tensor) -> f64 {
-    let dot = (a * b).sum(Kind::Double).double_value(&[]);
-    let norms = a.norm().double_value(&[]) * b.norm().double_value(&[]);
-    if norms > 0.0 { dot / norms } else { 0.0 }
-}
-
-/// The plane's two directions at `centre` (and the SGD iterate `sgd` for a `swa-sgd` plane).
-pub fn directions(
-    spec: &PlaneSpec,
-    centre: &Model,
-    sgd: &Model,
-    seed: u64,
-) -> (Direction, Direction) {
-    let draw = |seed: u64| {
-        direction::random(
-            spec.direction,
-            spec.norm,
-            spec.bias_bn,
-            spec.params,
-            seed,
-            centre,
-        )
-    };
-    let mask = direction::group_mask(centre, spec.params);
-    let d1 = match spec.kind {
-        PlaneKind::SwaSgd => direction::towards(centre, sgd, spec.params),
-        PlaneKind::Random => draw(seed),
-    };
-    // The second direction's seed differs from the first's (and from a probe's default).
-    let drawn = draw(seed.wrapping_add(0x9E37_79B9));
-    let orthogonal = orthogonalise(&drawn.vector, &d1.vector) * &mask;
-    let length = match spec.kind {
-        PlaneKind::SwaSgd => d1.norm,
-        PlaneKind::Random => drawn.norm,
-    };
-    let scaled = &orthogonal * (length / orthogonal.norm().double_value(&[]).max(1e-30));
-    let d2 = direction::describe(scaled, centre.flat(), &mask);
-    (d1, d2)
-}
-
 /// One point of a plane.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct PlanePoint {
@@ -353,8 +416,12 @@ pub struct PlaneCost {
 pub struct PlaneResult {
     pub id: String,
     pub spec: PlaneSpec,
-    /// The seed the directions were drawn from.
+    /// The seed d₁ of a random plane was drawn from (a swa-sgd plane's d₁ is SGD − SWA).
     pub seed: u64,
+    /// The seed d₂ was drawn from ([`d2_seed`] of `seed`; absent in planes written before it
+    /// was recorded, whose d₂ came from the same rule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub d2_seed: Option<u64>,
     /// "swa" or "sgd".
     pub centre: String,
     pub xs: Vec<f64>,
@@ -397,9 +464,9 @@ impl PlaneResult {
     }
 }
 
-impl crate::rundir::Stored for PlaneResult {
+impl crate::stored::Stored for PlaneResult {
     fn check(&self) -> Result<(), String> {
-        use crate::rundir::{finite, increasing};
+        use crate::stored::{finite, increasing};
         let (nx, ny) = (self.xs.len(), self.ys.len());
         for (n, axis) in [(nx, "xs"), (ny, "ys")] {
             if !(2..=MAX_SIDE).contains(&n) {
@@ -515,7 +582,7 @@ pub fn one_line(r: &PlaneResult) -> String {
         r.id,
         r.spec.summary(),
         at_markers.join(", "),
-        crate::headless::clock(r.cost.seconds)
+        crate::format::clock(r.cost.seconds)
     )
 }
 
@@ -527,168 +594,6 @@ pub trait PlaneObserver {
     fn point(&mut self, done: usize, i: usize, j: usize, point: &PlanePoint);
     /// Asked between points; true stops the plane.
     fn cancelled(&mut self) -> bool;
-}
-
-/// Measures a plane through the context's weights and stores it in `run` if given.
-pub fn run(
-    ctx: &ProbeContext,
-    spec: &PlaneSpec,
-    run: Option<&RunDir>,
-    observer: &mut dyn PlaneObserver,
-) -> Result<PlaneResult, ProbeError> {
-    // As a probe: a model that fails while measured is an error, not a crash.
-    crate::error::catch_panic(|| measure(ctx, spec, run, observer)).map_err(ProbeError::Model)?
-}
-
-fn measure(
-    ctx: &ProbeContext,
-    spec: &PlaneSpec,
-    run: Option<&RunDir>,
-    observer: &mut dyn PlaneObserver,
-) -> Result<PlaneResult, ProbeError> {
-    spec.validate().map_err(ProbeError::Invalid)?;
-    crate::probe::runner::check_group(ctx.sgd, spec.params)?;
-    if let Some(run) = run {
-        crate::rundir::check_writable(&dir(run))?;
-    }
-    let started = Instant::now();
-    let (centre, label) = match (spec.kind, spec.centre, ctx.swa) {
-        (PlaneKind::SwaSgd, _, Some(swa)) => (swa, "swa"),
-        (PlaneKind::SwaSgd, _, None) => {
-            return Err(ProbeError::Invalid(
-                "plane swa-sgd runs through the SWA average and the SGD iterate, and the average holds no snapshot yet; use --plane random".into(),
-            ));
-        }
-        (PlaneKind::Random, CentreKind::Swa, Some(swa)) => (swa, "swa"),
-        (PlaneKind::Random, _, _) => (ctx.sgd, "sgd"),
-    };
-    if !centre.is_finite() || !ctx.sgd.is_finite() {
-        return Err(ProbeError::Invalid(
-            "the weights are not finite (the run diverged); planes need finite weights".into(),
-        ));
-    }
-    let seed = spec.seed.unwrap_or(ctx.seed);
-    let (d1, d2) = directions(spec, centre, ctx.sgd, seed);
-    let samples = PointSamples::new(
-        ctx,
-        (spec.train_subset, spec.test_subset, spec.bn_subset),
-        spec.bn,
-        centre,
-    );
-    ctx.scratch.copy_from(centre);
-    let id = match run {
-        Some(run) => next_id(run, spec.kind, label),
-        None => format!("{}-{label}", spec.kind.as_str()),
-    };
-    let (xs, ys) = (spec.xs(), spec.ys());
-    let order = coarse_to_fine(xs.len(), ys.len());
-    let markers = markers(spec.kind, label);
-    let forward_seconds = samples.time_forward(ctx);
-    observer.started(&PlaneHeader {
-        id: id.clone(),
-        spec: spec.clone(),
-        centre: label.into(),
-        xs: xs.clone(),
-        ys: ys.clone(),
-        markers: markers.clone(),
-        seconds_per_point: samples.expected_point_seconds(forward_seconds, spec.bn),
-    });
-    let k = points_per_pass(spec.point_batch, centre, xs.len());
-    let stacked = match k {
-        1 => None,
-        k => Some(
-            centre
-                .stacked(k as i64)
-                .map_err(|e| ProbeError::Invalid(e.to_string()))?,
-        ),
-    };
-    let mut measured: Vec<Option<PlanePoint>> = vec![None; order.len()];
-    let (mut next, mut done) = (0, 0);
-    while next < order.len() {
-        if observer.cancelled() {
-            return Err(ProbeError::Cancelled);
-        }
-        // Up to k points of one row, in the coarse-to-fine order (row by row in each pass).
-        let j = order[next].1;
-        let chunk: Vec<usize> = order[next..]
-            .iter()
-            .take_while(|p| p.1 == j)
-            .take(k)
-            .map(|p| p.0)
-            .collect();
-        next += chunk.len();
-        // The row's line: through w_c + y·d₂, along d₁.
-        let origin = tch::no_grad(|| centre.flat() + &d2.vector * ys[j]);
-        let line = Line {
-            data: ctx.data,
-            train: &samples.train,
-            test: &samples.test,
-            centre: &origin,
-            direction: &d1.vector,
-            end: None,
-            bn: spec.bn,
-            bn_pass: samples.bn_pass,
-            eval_batch: ctx.eval_batch,
-            seed: ctx.seed,
-        };
-        let at: Vec<f64> = chunk.iter().map(|&i| xs[i]).collect();
-        let points = match &stacked {
-            Some(stacked) => line.evaluate_points(stacked, centre, &at),
-            None => vec![line.evaluate(ctx.scratch, at[0])],
-        };
-        for (&i, point) in chunk.iter().zip(points) {
-            let point = PlanePoint {
-                x: xs[i],
-                y: ys[j],
-                measured: point,
-            };
-            done += 1;
-            observer.point(done, i, j, &point);
-            measured[j * xs.len() + i] = Some(point);
-        }
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    let result = PlaneResult {
-        id,
-        spec: spec.clone(),
-        seed,
-        centre: label.into(),
-        points: measured.into_iter().flatten().collect(),
-        xs,
-        ys,
-        markers,
-        d1_norm: d1.norm,
-        d2_norm: d2.norm,
-        cosine: cosine(&d1.vector, &d2.vector),
-        centre_norm: d1.centre_norm,
-        train_samples: samples.train.len,
-        test_samples: samples.test.len,
-        bn_samples: samples.bn_samples.as_ref().map(|s| s.len),
-        epoch: ctx.epoch,
-        step: ctx.step,
-        source: ctx.source.clone(),
-        cost: PlaneCost {
-            seconds,
-            seconds_per_point: seconds / order.len() as f64,
-            points: order.len(),
-            forward_seconds,
-        },
-    };
-    if let Some(run) = run {
-        write(run, &result)?;
-    }
-    Ok(result)
-}
-
-/// The planes directory of a run.
-pub fn dir(run: &RunDir) -> PathBuf {
-    run.root().join("planes")
-}
-
-/// A fresh id: a sequence number, the plane and its centre, e.g. "002-swa-sgd-swa".
-pub fn next_id(run: &RunDir, kind: PlaneKind, label: &str) -> String {
-    let n = crate::rundir::next_sequence_number(&dir(run));
-    format!("{n:03}-{}-{label}", kind.as_str())
 }
 
 /// The CSV of a plane: one row per point.
@@ -716,16 +621,6 @@ pub fn points_csv<'a>(points: impl IntoIterator<Item = &'a PlanePoint>) -> Strin
         );
     }
     out
-}
-
-/// Writes planes/<id>.json and planes/<id>.csv, atomically.
-pub fn write(run: &RunDir, result: &PlaneResult) -> Result<PathBuf, RunDirError> {
-    crate::rundir::write_result(&dir(run), &result.id, result, Some(&csv(result)))
-}
-
-/// Every plane stored in a run, in id order, and the files that could not be read.
-pub fn read_all(run: &RunDir) -> (Vec<PlaneResult>, Vec<String>) {
-    crate::rundir::read_json_files(&dir(run), |_| true)
 }
 
 #[cfg(test)]
@@ -768,6 +663,7 @@ pub(crate) fn valley_fixture(id: &str, nx: usize, ny: usize) -> PlaneResult {
     PlaneResult {
         id: id.into(),
         seed: 1,
+        d2_seed: Some(d2_seed(1)),
         centre: "swa".into(),
         markers: markers(spec.kind, "swa"),
         spec,

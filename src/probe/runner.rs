@@ -1,6 +1,8 @@
 //! Running probes: choose the centre, build the direction, walk the grid on a scratch copy of
 //! the weights, score the curves, and store the result. The live models are only read.
 
+pub mod plane;
+
 use super::direction::{self, Direction};
 use super::scan::{self, Line};
 use super::summary::{BatchSummary, compare, summarise};
@@ -349,7 +351,7 @@ fn probe(
                     "auto range: searching T, at most {} training-loss points (~{:.2} s each, at most {})",
                     range::max_evaluations(),
                     estimate,
-                    crate::headless::clock(estimate * range::max_evaluations() as f64)
+                    crate::format::clock(estimate * range::max_evaluations() as f64)
                 ),
             );
             let found = range::find(fraction, chance_loss(ctx.data.classes), |t| {
@@ -511,7 +513,7 @@ pub fn run_batch(
                 &format!(
                     "probe {}/{total} · {}",
                     done + 1,
-                    crate::headless::elapsed_and_left(elapsed, done, total)
+                    crate::format::elapsed_and_left(elapsed, done, total)
                 ),
             );
             let sub = ProbeSpec {

@@ -1,7 +1,10 @@
 //! Probe results in the run directory: probes/<id>.json (every setting, seed, centre, norms,
 //! scores, cost) and probes/<id>.csv (t, train_loss, train_acc, test_loss, test_acc), written
-//! atomically; batch summaries in probes/<id>.json with `"batch": true`.
+//! atomically; batch summaries in probes/<id>.json with `"batch": true`; planes in
+//! planes/<id>.json and planes/<id>.csv (one row per point). Everything valleys stores of its
+//! measurements along lines and planes is written and read here.
 
+use super::plane::{self, PlaneKind, PlaneResult};
 use super::{ProbeResult, ProbeSpec};
 use crate::rundir::{RunDir, RunDirError};
 use std::path::PathBuf;
@@ -55,4 +58,30 @@ pub fn read_batches(run: &RunDir) -> (Vec<super::summary::BatchSummary>, Vec<Str
 /// over), and the files that could not be read, each with why.
 pub fn read_all(run: &RunDir) -> (Vec<ProbeResult>, Vec<String>) {
     crate::rundir::read_json_files(&dir(run), |v| v.get("batch").is_none())
+}
+
+/// The planes directory of a run.
+pub fn plane_dir(run: &RunDir) -> PathBuf {
+    run.root().join("planes")
+}
+
+/// A fresh plane id: a sequence number, the plane and its centre, e.g. "002-swa-sgd-swa".
+pub fn next_plane_id(run: &RunDir, kind: PlaneKind, label: &str) -> String {
+    let n = crate::rundir::next_sequence_number(&plane_dir(run));
+    format!("{n:03}-{}-{label}", kind.as_str())
+}
+
+/// Writes planes/<id>.json and planes/<id>.csv, atomically.
+pub fn write_plane(run: &RunDir, result: &PlaneResult) -> Result<PathBuf, RunDirError> {
+    crate::rundir::write_result(
+        &plane_dir(run),
+        &result.id,
+        result,
+        Some(&plane::csv(result)),
+    )
+}
+
+/// Every plane stored in a run, in id order, and the files that could not be read.
+pub fn read_planes(run: &RunDir) -> (Vec<PlaneResult>, Vec<String>) {
+    crate::rundir::read_json_files(&plane_dir(run), |_| true)
 }

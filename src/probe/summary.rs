@@ -259,7 +259,7 @@ pub struct CentreStats {
 impl Asymmetry {
     /// The counts and fractions are what a summary can hold.
     pub fn check(&self, what: &str) -> Result<(), String> {
-        crate::rundir::fraction(
+        crate::stored::fraction(
             &format!("{what} fraction_asymmetric"),
             self.fraction_asymmetric,
         )?;
@@ -274,9 +274,9 @@ impl Asymmetry {
     }
 }
 
-impl crate::rundir::Stored for BatchSummary {
+impl crate::stored::Stored for BatchSummary {
     fn check(&self) -> Result<(), String> {
-        crate::rundir::finite("threshold", self.threshold)?;
+        crate::stored::finite("threshold", self.threshold)?;
         if self.centres.is_empty() {
             return Err("no centre; expected the SGD and/or SWA centre's statistics".into());
         }

@@ -2,6 +2,7 @@
 //! JSON, and reading them back with the files that could not be read.
 
 use super::{RunDirError, io_err, write_atomic};
+use crate::stored::Stored;
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 
@@ -66,44 +67,6 @@ pub fn write_result(
     Ok(json)
 }
 
-/// A result as read back from its file: it parsed, but a file can be truncated by hand,
-/// edited, or written by another version. Whatever reads results (reports, the dashboard,
-/// sweeps) indexes them by their counts, so a result whose counts or numbers disagree is left
-/// out with its reason instead of reaching them.
-pub trait Stored {
-    /// Why the value cannot be what valleys wrote, if it cannot.
-    fn check(&self) -> Result<(), String>;
-}
-
-/// `name` is a finite number.
-pub fn finite(name: &str, value: f64) -> Result<(), String> {
-    if value.is_finite() {
-        Ok(())
-    } else {
-        Err(format!("{name} is {value}; expected a finite number"))
-    }
-}
-
-/// `name` is a fraction in [0, 1].
-pub fn fraction(name: &str, value: f64) -> Result<(), String> {
-    if (0.0..=1.0).contains(&value) {
-        Ok(())
-    } else {
-        Err(format!("{name} is {value}; expected a fraction in [0, 1]"))
-    }
-}
-
-/// `values` (named `name`) are finite and strictly increasing.
-pub fn increasing(name: &str, values: &[f64]) -> Result<(), String> {
-    if let Some(v) = values.iter().find(|v| !v.is_finite()) {
-        return Err(format!("{name} holds {v}; expected finite numbers"));
-    }
-    if values.windows(2).any(|w| w[0] >= w[1]) {
-        return Err(format!("{name} is not strictly increasing"));
-    }
-    Ok(())
-}
-
 /// Every `*.json` file in `dir` that parses as a `T` and passes its [`Stored::check`], in
 /// file-name order, with the files that did not and why. `belongs` tells files of this kind from other results stored beside them
 /// (those are passed over without a word); a missing `dir` holds none.
@@ -148,19 +111,6 @@ pub fn read_json_files<T: serde::de::DeserializeOwned + Stored>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn number_checks_name_what_is_wrong() {
-        assert!(finite("x", 1.0).is_ok());
-        assert_eq!(
-            finite("x", f64::NAN).unwrap_err(),
-            "x is NaN; expected a finite number"
-        );
-        assert!(fraction("f", 1.5).is_err() && fraction("f", 0.5).is_ok());
-        assert!(increasing("xs", &[0.0, 1.0]).is_ok());
-        assert!(increasing("xs", &[0.0, 0.0]).is_err());
-        assert!(increasing("xs", &[0.0, f64::INFINITY]).is_err());
-    }
 
     #[test]
     fn a_results_path_that_is_a_file_is_refused_before_any_work() {

@@ -74,7 +74,7 @@ impl AfterTraining {
 
     /// The plane is still to measure on `run`.
     pub fn needs_plane(&self, run: &RunDir) -> bool {
-        self.plane && crate::probe::plane::read_all(run).0.is_empty()
+        self.plane && crate::probe::store::read_planes(run).0.is_empty()
     }
 }
 

@@ -206,7 +206,7 @@ fn plane(
     observer: &mut LiveObserver,
 ) -> Result<Option<Event>, ProbeError> {
     let ctx = engine.probe_context();
-    let result = crate::probe::plane::run(&ctx, spec, Some(engine.run_dir()), observer)?;
+    let result = crate::probe::runner::plane::run(&ctx, spec, Some(engine.run_dir()), observer)?;
     Ok(Some(Event::PlaneFinished(Box::new(result))))
 }
 

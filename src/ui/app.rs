@@ -435,7 +435,7 @@ impl App {
 
     /// Adds a line to the log pane, stamped with the run's elapsed time.
     pub fn log(&mut self, message: impl AsRef<str>) {
-        let stamp = crate::headless::clock(self.elapsed_s);
+        let stamp = crate::format::clock(self.elapsed_s);
         for line in message.as_ref().lines() {
             self.log.push_back(format!("{stamp} {line}"));
         }

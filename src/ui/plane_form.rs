@@ -3,7 +3,7 @@
 //! subsets, seed). Like the probe form it only fires a valid spec.
 
 use super::form::{Editing, Field, choice, next_field, nudge, number, number_in};
-use crate::probe::plane::{PlaneKind, PlaneSpec};
+use crate::probe::plane::{PlaneKind, PlaneSettings, PlaneSpec};
 use crate::probe::{BnMode, CentreKind, DirectionKind, Normalisation, ParamGroup, ProbeSpec};
 
 /// Random directions a plane can be drawn along (interpolation and Hessian directions are
@@ -109,30 +109,37 @@ impl PlaneForm {
         }
     }
 
-    /// The plane the form describes, or why it cannot be fired.
+    /// The plane the form describes, or why it cannot be fired: its fields as the settings
+    /// `valleys plane` takes, with the same checks.
     pub fn spec(&self) -> Result<PlaneSpec, String> {
         let num = |name: &str| number_in(&self.fields, name);
         let pick = |name: &str| self.text(name);
         let kind = PlaneKind::from_name(&pick("plane")).ok_or("plane: not a choice")?;
-        let spec = PlaneSpec {
-            kind,
-            centre: CentreKind::from_name(&pick("centre")).ok_or("centre: not a choice")?,
-            direction: DirectionKind::from_name(&pick("direction"))
-                .ok_or("direction: not a choice")?,
-            norm: Normalisation::from_name(&pick("norm")).ok_or("norm: not a choice")?,
-            params: ParamGroup::from_name(&pick("params")).ok_or("params: not a choice")?,
-            bn: BnMode::from_name(&pick("bn")).ok_or("bn: not a choice")?,
-            points: (num("columns")? as usize, num("rows")? as usize),
-            x: (num("x from")?, num("x to")?),
-            y: (num("y from")?, num("y to")?),
+        let settings = PlaneSettings {
+            plane: Some(kind),
+            // Only a random plane has a centre to choose.
+            centre: match kind {
+                PlaneKind::Random => {
+                    Some(CentreKind::from_name(&pick("centre")).ok_or("centre: not a choice")?)
+                }
+                PlaneKind::SwaSgd => None,
+            },
+            direction: Some(
+                DirectionKind::from_name(&pick("direction")).ok_or("direction: not a choice")?,
+            ),
+            norm: Some(Normalisation::from_name(&pick("norm")).ok_or("norm: not a choice")?),
+            params: Some(ParamGroup::from_name(&pick("params")).ok_or("params: not a choice")?),
+            bn: Some(BnMode::from_name(&pick("bn")).ok_or("bn: not a choice")?),
+            points: Some((num("columns")? as usize, num("rows")? as usize)),
+            x: Some((num("x from")?, num("x to")?)),
+            y: Some((num("y from")?, num("y to")?)),
             seed: Some(num("seed")? as u64),
             train_subset: self.base.train_subset,
             test_subset: self.base.test_subset,
-            bn_subset: self.base.bn_subset.or(PlaneSpec::for_kind(kind).bn_subset),
-            ..PlaneSpec::for_kind(kind)
+            bn_subset: self.base.bn_subset,
+            ..PlaneSettings::default()
         };
-        spec.validate()?;
-        Ok(spec)
+        settings.spec()
     }
 }
 

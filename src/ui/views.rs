@@ -22,7 +22,7 @@ pub const MIN_HEIGHT: u16 = 16;
 
 /// "1:02:03" or "2:03".
 pub fn clock(seconds: f64) -> String {
-    crate::headless::clock(seconds)
+    crate::format::clock(seconds)
 }
 
 /// Draws the whole screen.

@@ -108,7 +108,7 @@ pub(super) fn local(dir: &SweepDir, jobs: Option<usize>) -> anyhow::Result<ExitC
         while i < running.len() {
             if let Some(status) = running[i].2.try_wait()? {
                 let (_, v, _, started) = running.remove(i);
-                let took = valleys::headless::clock(started.elapsed().as_secs_f64());
+                let took = valleys::format::clock(started.elapsed().as_secs_f64());
                 match status.code() {
                     Some(0) => println!("finished {} in {took}", v.id),
                     code => {

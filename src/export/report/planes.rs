@@ -3,12 +3,12 @@
 
 use super::{Doc, HEIGHT, ReportError, WIDTH};
 use crate::export::figure::{self, Figure, Heatmap, Line, palette};
-use crate::probe::plane::{self, PlaneKind, PlaneResult};
+use crate::probe::plane::{PlaneKind, PlaneResult};
 use crate::rundir::RunDir;
 use std::fmt::Write;
 
 pub(super) fn section(doc: &mut Doc, run: &RunDir) -> Result<(), ReportError> {
-    let (planes, unreadable) = plane::read_all(run);
+    let (planes, unreadable) = crate::probe::store::read_planes(run);
     doc.report.unreadable.extend(unreadable);
     if planes.is_empty() {
         return Ok(());

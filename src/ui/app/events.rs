@@ -71,7 +71,7 @@ impl App {
             } => {
                 self.log(format!(
                     "probe {id}: {summary} · ~{seconds_per_point:.2} s a point ≈ {}",
-                    crate::headless::clock(seconds_per_point * grid.len() as f64)
+                    crate::format::clock(seconds_per_point * grid.len() as f64)
                 ));
                 self.probes.failure = None;
                 self.probes.live = Some(LiveProbe {
@@ -127,7 +127,7 @@ impl App {
                     header.xs.len(),
                     header.ys.len(),
                     header.seconds_per_point,
-                    crate::headless::clock(header.seconds_per_point * header.total() as f64)
+                    crate::format::clock(header.seconds_per_point * header.total() as f64)
                 ));
                 self.probes.failure = None;
                 self.planes.cursor = None;

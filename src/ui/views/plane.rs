@@ -5,11 +5,11 @@
 
 use super::plot::{self, Axes, Trace};
 use super::{panel, render_hint};
+use crate::plot::heatmap::{self, Grid, Levels, Mark, Scale};
 use crate::probe::plane::{self, Marker, PlaneCost, PlanePoint, PlaneSpec};
 use crate::protocol::Split;
 use crate::ui::app::App;
 use crate::ui::braille::Stroke;
-use crate::ui::heatmap::{self, Grid, Levels, Mark, Scale};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -350,7 +350,7 @@ fn render_info(app: &App, frame: &mut Frame, area: Rect, s: &Shown, cursor: (usi
             format!(
                 "{} points · {} · {:.2} s a point",
                 cost.points,
-                crate::headless::clock(cost.seconds),
+                crate::format::clock(cost.seconds),
                 cost.seconds_per_point
             ),
             dim,

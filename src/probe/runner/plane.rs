@@ -1,0 +1,219 @@
+//! Measuring a plane: its two directions drawn at the centre, then each row of the grid
+//! measured as a probe's line ([`Line`]), coarse to fine, with the same stacked evaluation as
+//! probes (`points_per_pass`). What a plane is and what it found are plain data in
+//! [`crate::probe::plane`].
+
+use super::{PointSamples, ProbeContext, ProbeError, points_per_pass};
+use crate::model::Model;
+use crate::probe::direction::{self, Direction};
+use crate::probe::plane::{
+    PlaneCost, PlaneHeader, PlaneKind, PlaneObserver, PlanePoint, PlaneResult, PlaneSpec,
+    coarse_to_fine, d2_seed, markers,
+};
+use crate::probe::scan::Line;
+use crate::probe::{CentreKind, store};
+use crate::rundir::RunDir;
+use std::time::Instant;
+use tch::{Kind, Tensor};
+
+/// `d` minus its projection on `onto`: orthogonal to it.
+pub fn orthogonalise(d: &Tensor, onto: &Tensor) -> Tensor {
+    let dot = |a: &Tensor, b: &Tensor| (a * b).sum(Kind::Double).double_value(&[]);
+    let scale = dot(d, onto) / dot(onto, onto).max(1e-300);
+    d - onto * scale
+}
+
+/// The cosine of the angle between two vectors.
+pub fn cosine(a: &Tensor, b: &Tensor) -> f64 {
+    let dot = (a * b).sum(Kind::Double).double_value(&[]);
+    let norms = a.norm().double_value(&[]) * b.norm().double_value(&[]);
+    if norms > 0.0 { dot / norms } else { 0.0 }
+}
+
+/// The plane's two directions at `centre` (and the SGD iterate `sgd` for a `swa-sgd` plane).
+pub fn directions(
+    spec: &PlaneSpec,
+    centre: &Model,
+    sgd: &Model,
+    seed: u64,
+) -> (Direction, Direction) {
+    let draw = |seed: u64| {
+        direction::random(
+            spec.direction,
+            spec.norm,
+            spec.bias_bn,
+            spec.params,
+            seed,
+            centre,
+        )
+    };
+    let mask = direction::group_mask(centre, spec.params);
+    let d1 = match spec.kind {
+        PlaneKind::SwaSgd => direction::towards(centre, sgd, spec.params),
+        PlaneKind::Random => draw(seed),
+    };
+    let drawn = draw(d2_seed(seed));
+    let orthogonal = orthogonalise(&drawn.vector, &d1.vector) * &mask;
+    let length = match spec.kind {
+        PlaneKind::SwaSgd => d1.norm,
+        PlaneKind::Random => drawn.norm,
+    };
+    let scaled = &orthogonal * (length / orthogonal.norm().double_value(&[]).max(1e-30));
+    let d2 = direction::describe(scaled, centre.flat(), &mask);
+    (d1, d2)
+}
+
+/// Measures a plane through the context's weights and stores it in `run` if given.
+pub fn run(
+    ctx: &ProbeContext,
+    spec: &PlaneSpec,
+    run: Option<&RunDir>,
+    observer: &mut dyn PlaneObserver,
+) -> Result<PlaneResult, ProbeError> {
+    // As a probe: a model that fails while measured is an error, not a crash.
+    crate::error::catch_panic(|| measure(ctx, spec, run, observer)).map_err(ProbeError::Model)?
+}
+
+fn measure(
+    ctx: &ProbeContext,
+    spec: &PlaneSpec,
+    run: Option<&RunDir>,
+    observer: &mut dyn PlaneObserver,
+) -> Result<PlaneResult, ProbeError> {
+    spec.validate().map_err(ProbeError::Invalid)?;
+    super::check_group(ctx.sgd, spec.params)?;
+    if let Some(run) = run {
+        crate::rundir::check_writable(&store::plane_dir(run))?;
+    }
+    let started = Instant::now();
+    let (centre, label) = match (spec.kind, spec.centre, ctx.swa) {
+        (PlaneKind::SwaSgd, _, Some(swa)) => (swa, "swa"),
+        (PlaneKind::SwaSgd, _, None) => {
+            return Err(ProbeError::Invalid(
+                "plane swa-sgd runs through the SWA average and the SGD iterate, and the average holds no snapshot yet; use --plane random".into(),
+            ));
+        }
+        (PlaneKind::Random, CentreKind::Swa, Some(swa)) => (swa, "swa"),
+        (PlaneKind::Random, _, _) => (ctx.sgd, "sgd"),
+    };
+    if !centre.is_finite() || !ctx.sgd.is_finite() {
+        return Err(ProbeError::Invalid(
+            "the weights are not finite (the run diverged); planes need finite weights".into(),
+        ));
+    }
+    let seed = spec.seed.unwrap_or(ctx.seed);
+    let (d1, d2) = directions(spec, centre, ctx.sgd, seed);
+    let samples = PointSamples::new(
+        ctx,
+        (spec.train_subset, spec.test_subset, spec.bn_subset),
+        spec.bn,
+        centre,
+    );
+    ctx.scratch.copy_from(centre);
+    let id = match run {
+        Some(run) => store::next_plane_id(run, spec.kind, label),
+        None => format!("{}-{label}", spec.kind.as_str()),
+    };
+    let (xs, ys) = (spec.xs(), spec.ys());
+    let order = coarse_to_fine(xs.len(), ys.len());
+    let markers = markers(spec.kind, label);
+    let forward_seconds = samples.time_forward(ctx);
+    observer.started(&PlaneHeader {
+        id: id.clone(),
+        spec: spec.clone(),
+        centre: label.into(),
+        xs: xs.clone(),
+        ys: ys.clone(),
+        markers: markers.clone(),
+        seconds_per_point: samples.expected_point_seconds(forward_seconds, spec.bn),
+    });
+    let k = points_per_pass(spec.point_batch, centre, xs.len());
+    let stacked = match k {
+        1 => None,
+        k => Some(
+            centre
+                .stacked(k as i64)
+                .map_err(|e| ProbeError::Invalid(e.to_string()))?,
+        ),
+    };
+    let mut measured: Vec<Option<PlanePoint>> = vec![None; order.len()];
+    let (mut next, mut done) = (0, 0);
+    while next < order.len() {
+        if observer.cancelled() {
+            return Err(ProbeError::Cancelled);
+        }
+        // Up to k points of one row, in the coarse-to-fine order (row by row in each pass).
+        let j = order[next].1;
+        let chunk: Vec<usize> = order[next..]
+            .iter()
+            .take_while(|p| p.1 == j)
+            .take(k)
+            .map(|p| p.0)
+            .collect();
+        next += chunk.len();
+        // The row's line: through w_c + y·d₂, along d₁.
+        let origin = tch::no_grad(|| centre.flat() + &d2.vector * ys[j]);
+        let line = Line {
+            data: ctx.data,
+            train: &samples.train,
+            test: &samples.test,
+            centre: &origin,
+            direction: &d1.vector,
+            end: None,
+            bn: spec.bn,
+            bn_pass: samples.bn_pass,
+            eval_batch: ctx.eval_batch,
+            seed: ctx.seed,
+        };
+        let at: Vec<f64> = chunk.iter().map(|&i| xs[i]).collect();
+        let points = match &stacked {
+            Some(stacked) => line.evaluate_points(stacked, centre, &at),
+            None => vec![line.evaluate(ctx.scratch, at[0])],
+        };
+        for (&i, point) in chunk.iter().zip(points) {
+            let point = PlanePoint {
+                x: xs[i],
+                y: ys[j],
+                measured: point,
+            };
+            done += 1;
+            observer.point(done, i, j, &point);
+            measured[j * xs.len() + i] = Some(point);
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let result = PlaneResult {
+        id,
+        spec: spec.clone(),
+        seed,
+        d2_seed: Some(d2_seed(seed)),
+        centre: label.into(),
+        points: measured.into_iter().flatten().collect(),
+        xs,
+        ys,
+        markers,
+        d1_norm: d1.norm,
+        d2_norm: d2.norm,
+        cosine: cosine(&d1.vector, &d2.vector),
+        centre_norm: d1.centre_norm,
+        train_samples: samples.train.len,
+        test_samples: samples.test.len,
+        bn_samples: samples.bn_samples.as_ref().map(|s| s.len),
+        epoch: ctx.epoch,
+        step: ctx.step,
+        source: ctx.source.clone(),
+        cost: PlaneCost {
+            seconds,
+            seconds_per_point: seconds / order.len() as f64,
+            points: order.len(),
+            forward_seconds,
+        },
+    };
+    if let Some(run) = run {
+        store::write_plane(run, &result)?;
+    }
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests;
