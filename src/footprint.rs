@@ -177,20 +177,13 @@ pub fn available_cpu_memory() -> Option<(u64, &'static str)> {
             "the cgroup's memory limit",
         );
     }
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one rlimit into the struct we own.
-    if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut limit) } == 0
-        && limit.rlim_cur != libc::RLIM_INFINITY
-    {
+    if let Some(limit) = crate::platform::address_space_limit() {
         let used = std::fs::read_to_string("/proc/self/status")
             .ok()
             .and_then(|t| meminfo_kib(&t, "VmSize"))
             .map_or(0, |k| k * 1024);
         consider(
-            Some(limit.rlim_cur.saturating_sub(used)),
+            Some(limit.saturating_sub(used)),
             "the address-space limit (ulimit -v)",
         );
     }

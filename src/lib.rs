@@ -12,6 +12,8 @@
 //! (`probe::{score, shift, summary}`, `ablation::result`, `protocol`) hold no tensors, so the
 //! UI and the reports read them without libtorch.
 
+#![warn(clippy::unwrap_used)]
+
 pub mod ablation;
 pub mod config;
 pub mod data;
@@ -24,6 +26,7 @@ pub mod headless;
 pub mod model;
 mod names;
 pub mod nonfinite;
+pub mod platform;
 pub mod plot;
 pub mod probe;
 pub mod protocol;

@@ -6,7 +6,6 @@
 //! caches its CUDA hooks on the first query, and a later load would leave CUDA dead.
 
 use serde::Serialize;
-use std::ffi::{CStr, CString};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use tch::{Cuda, Device};
@@ -32,12 +31,7 @@ static CUDA_BACKEND: OnceLock<CudaBackend> = OnceLock::new();
 
 /// True when `signal` is set to be ignored (inherited from the parent, as under `nohup`).
 pub fn signal_is_ignored(signal: i32) -> bool {
-    // SAFETY: with a null new action, sigaction only reads the current one into `current`.
-    unsafe {
-        let mut current: libc::sigaction = std::mem::zeroed();
-        libc::sigaction(signal, std::ptr::null(), &mut current) == 0
-            && current.sa_sigaction == libc::SIG_IGN
-    }
+    crate::platform::signal_is_ignored(signal)
 }
 
 /// Keeps freed memory in the process instead of handing it back to the kernel at once.
@@ -52,12 +46,7 @@ pub fn tune_allocator() {
     if std::env::vars_os().any(|(k, _)| k.to_string_lossy().starts_with("MALLOC_")) {
         return;
     }
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator parameters; called before any other thread runs.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
-    }
+    crate::platform::set_malloc_thresholds(32 << 20, 256 << 20);
 }
 
 /// Loads libtorch's CUDA backend if it is there. Call it first thing in `main`; later calls
@@ -93,25 +82,7 @@ pub fn libtorch_dir() -> Option<PathBuf> {
 }
 
 fn dlopen_global(path: &Path) -> Result<(), String> {
-    let c_path = CString::new(path.as_os_str().as_encoded_bytes())
-        .map_err(|_| "path contains a NUL byte".to_owned())?;
-    // SAFETY: dlopen with a valid NUL-terminated path; the handle is deliberately leaked so
-    // that the library stays loaded for the life of the process.
-    let handle = unsafe { libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
-    if handle.is_null() {
-        // SAFETY: dlerror returns a thread-local C string or null.
-        let err = unsafe { libc::dlerror() };
-        let message = if err.is_null() {
-            "unknown dlopen error".to_owned()
-        } else {
-            // SAFETY: non-null pointer from dlerror, valid until the next dl* call.
-            unsafe { CStr::from_ptr(err) }
-                .to_string_lossy()
-                .into_owned()
-        };
-        return Err(message);
-    }
-    Ok(())
+    crate::platform::load_global(path)
 }
 
 /// The `--device` argument, parsed.

@@ -2,6 +2,9 @@
 //! uninterrupted one; a kill during a checkpoint write leaves the previous one loadable; a
 //! panic, a divergence and a full disk are reported and leave the run directory intact.
 
+// Signals to children and a child's memory limit are libc calls.
+#![allow(unsafe_code)]
+
 mod common;
 
 use common::{metrics_without_times, valleys};

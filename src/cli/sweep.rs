@@ -334,14 +334,11 @@ fn cancel(dir: &SweepDir) -> anyhow::Result<ExitCode> {
             println!("cancelled Slurm job {id}; stopped runs resume when the sweep is continued");
         }
         (_, _, Some(pid)) => {
-            // SAFETY: a signal to a process id; kill(pid, 0) first tells whether it lives.
-            let alive = unsafe { libc::kill(pid as i32, 0) } == 0;
-            if !alive {
+            if !valleys::platform::process_exists(pid) {
                 println!("the local executor (pid {pid}) is not running; nothing to cancel");
                 return Ok(ExitCode::SUCCESS);
             }
-            // SAFETY: as above.
-            unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+            valleys::platform::terminate(pid);
             println!("asked the local executor (pid {pid}) to stop; its runs write checkpoints");
         }
         _ => valleys::bad_input!("{}: jobs.json names no job to cancel", dir.root.display()),

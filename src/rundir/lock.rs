@@ -14,7 +14,7 @@ pub struct RunLock {
 impl RunDir {
     /// Takes the run directory for writing: training, resuming and ablating hold this lock
     /// for as long as they run, so that two processes never write one run. It is an
-    /// advisory `flock`, released by the kernel when the process ends however it ends.
+    /// advisory file lock (`flock` on Linux), released by the kernel when the process ends however it ends.
     pub fn lock(&self) -> Result<RunLock, RunDirError> {
         let path = self.root.join(".lock");
         let mut file = OpenOptions::new()
@@ -24,9 +24,7 @@ impl RunDir {
             .truncate(false)
             .open(&path)
             .map_err(io_err(&path, "cannot open the lock file"))?;
-        use std::os::fd::AsRawFd;
-        // SAFETY: flock on a descriptor we own; no memory is involved.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        if file.try_lock().is_err() {
             let holder = std::fs::read_to_string(&path)
                 .ok()
                 .map(|t| t.trim().to_owned())
@@ -50,11 +48,8 @@ impl RunDir {
         let Ok(file) = File::open(self.root.join(".lock")) else {
             return false;
         };
-        use std::os::fd::AsRawFd;
-        // SAFETY: flock on a descriptor we own; no memory is involved.
-        let free = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0;
         // Dropping the file releases the shared lock.
-        !free
+        file.try_lock_shared().is_err()
     }
 
     /// Removes temporary files left by processes killed while writing (whole files are
@@ -66,7 +61,7 @@ impl RunDir {
         for dir in dirs {
             for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
-                if temporary_owner(&name).is_some_and(|pid| !process_alive(pid))
+                if temporary_owner(&name).is_some_and(|pid| !crate::platform::process_exists(pid))
                     && std::fs::remove_file(entry.path()).is_ok()
                 {
                     removed += 1;
@@ -81,15 +76,6 @@ impl RunDir {
 fn temporary_owner(name: &str) -> Option<u32> {
     let stem = name.strip_prefix('.')?.strip_suffix(".tmp")?;
     stem.rsplit_once('.')?.1.parse().ok()
-}
-
-fn process_alive(pid: u32) -> bool {
-    if pid == std::process::id() {
-        return true;
-    }
-    // SAFETY: signal 0 only asks whether the process exists.
-    let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
-    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@
 //! unavailable. These facts turn that into a sentence with the way out.
 
 use serde::Serialize;
-use std::ffi::{CStr, c_int};
 use std::fmt;
 
 /// A CUDA toolkit version, e.g. 13.0.
@@ -136,18 +135,7 @@ pub fn detect_driver() -> Option<Driver> {
 /// The version of the CUDA runtime (libcudart) this process loaded with libtorch, asked of
 /// the library itself; it needs neither a driver nor a GPU.
 pub fn loaded_cuda_runtime() -> Option<CudaVersion> {
-    const SYMBOL: &CStr = c"cudaRuntimeGetVersion";
-    // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only looks the symbol up.
-    let symbol = unsafe { libc::dlsym(libc::RTLD_DEFAULT, SYMBOL.as_ptr()) };
-    if symbol.is_null() {
-        return None;
-    }
-    // SAFETY: the symbol is libcudart's `cudaError_t cudaRuntimeGetVersion(int*)`.
-    let get: extern "C" fn(*mut c_int) -> c_int = unsafe { std::mem::transmute(symbol) };
-    let mut encoded: c_int = 0;
-    (get(&mut encoded) == 0)
-        .then_some(())
-        .and_then(|()| CudaVersion::from_encoded(encoded))
+    crate::platform::loaded_cuda_runtime_version().and_then(CudaVersion::from_encoded)
 }
 
 #[cfg(test)]

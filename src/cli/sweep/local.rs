@@ -58,8 +58,7 @@ pub(super) fn local(dir: &SweepDir, jobs: Option<usize>) -> anyhow::Result<ExitC
             stopping = true;
             println!("stopping: every running variant writes a checkpoint");
             for (_, _, child, _) in &running {
-                // SAFETY: sending a signal to a child we started.
-                unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+                valleys::platform::terminate(child.id());
             }
         }
         while !stopping && running.len() < jobs {
@@ -86,14 +85,7 @@ pub(super) fn local(dir: &SweepDir, jobs: Option<usize>) -> anyhow::Result<ExitC
             }
             // A task outlives no executor: when this process dies, however it dies, its
             // tasks get SIGTERM and stop with a checkpoint, and the sweep can be continued.
-            // SAFETY: prctl in the child before exec touches no memory of the parent.
-            unsafe {
-                use std::os::unix::process::CommandExt;
-                command.pre_exec(|| {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                    Ok(())
-                });
-            }
+            valleys::platform::stop_with_parent(&mut command);
             let child = command
                 .spawn()
                 .with_context(|| format!("starting variant {}", v.id))?;

@@ -3,6 +3,8 @@
 //! tch 0.24's `CModule` has no buffers, submodule types or per-submodule training flags, and
 //! keeps its module pointer private, so the shim owns the module and this file is its only
 //! door: every call returns either its result or the module's error message as one line.
+//! It is, with `platform`, the one place allowed `unsafe` (see `[lints]` in Cargo.toml).
+#![allow(unsafe_code)]
 
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::path::Path;
