@@ -1,16 +1,25 @@
 //! valleys: watch where training ends up in its loss landscape.
 //!
 //! The data path is visible in the modules: `config` → `data` → `model` → `train` (on the
-//! `worker` thread) → `protocol` events → the headless printer or the dashboard, with `rundir`
-//! keeping everything on disk; `probe` and `ablation` measure the weights along lines.
+//! `worker` thread) → `protocol` events → the `headless` printer or the dashboard (`ui`), with
+//! `rundir` keeping everything on disk; `probe` measures the weights along lines and planes,
+//! `ablation` compares runs with and without batch norm, `sweep` runs many, `export` draws
+//! figures and reports.
 //!
-//! Tensors are touched by `data::dataset`, `model`, `train`, `probe` (directions, Hessian,
-//! scans, runner, saved runs), `ablation` (which runs probes) and `worker`. While a run trains
-//! or the dashboard is open, all of that happens on the worker thread; the one-shot commands
-//! without a UI (`valleys probe`, `ablate`, `bench`) run it on the main thread. `footprint`
-//! sizes a model through `model::Model::layout`, which allocates no parameters. Plain results
-//! (`probe::{score, shift, summary}`, `ablation::result`, `protocol`) hold no tensors, so the
-//! UI and the reports read them without libtorch.
+//! **The tensor boundary.** Tensors are touched by `data::dataset`, `model`, `train`, the
+//! measuring parts of `probe` (`direction`, `hessian`, `scan`, `runner` with
+//! `runner::plane`, `offline`), `ablation`'s runner and `worker`. While a run trains or the
+//! dashboard is open, all of that happens on the worker thread; the one-shot commands
+//! without a UI (`valleys probe`, `plane`, `ablate`, `bench`) run it on the main thread.
+//! Everything the UI and the reports read is plain data that holds no tensor: `protocol`,
+//! the results in `probe` itself and in `probe::{plane, score, shift, summary}`,
+//! `ablation::result`, and the leaves `format` (times and counts as text), `plot` (colour maps
+//! and contours), `stats` and `stored` (the checks of results read back). `ui` and `export`
+//! reach tensors only through those: `tests/architecture.rs` keeps it so.
+//!
+//! **No import circles** beyond a module and its own children. `platform` and the
+//! TorchScript shim's door (`model::torchscript::module`) are the only modules allowed
+//! `unsafe` (`[lints]` in Cargo.toml).
 
 #![warn(clippy::unwrap_used)]
 

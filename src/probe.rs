@@ -3,8 +3,11 @@
 //!
 //! [`ProbeSpec`] says what to probe (centre, direction, parameters, grid, BN handling); the
 //! worker runs it on a scratch copy of the weights, so training state is never touched.
-//! `direction`, `hessian` and `scan` hold the tensor work; `score` and `shift` are pure
-//! maths over the resulting curves.
+//! This file holds the plain results ([`ProbeResult`], [`ProbePoint`]). `direction`,
+//! `hessian`, `scan`, `runner` (probes, batches and, in `runner::plane`, planes) and
+//! `offline` (a saved run's weights) hold the tensor work; `plane` (what a plane is and
+//! found), `score`, `shift`, `summary` and `range` are plain data and maths over the
+//! resulting curves; `store` keeps probes, batches and planes in the run directory.
 
 pub mod direction;
 pub mod hessian;
@@ -39,25 +42,6 @@ pub struct ProbePoint {
     pub train_loss_se: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_loss_se: Option<f64>,
-}
-
-impl ProbePoint {
-    /// A point measured on the training and the test samples.
-    pub fn measured(
-        t: f64,
-        train: &crate::model::eval::Evaluation,
-        test: &crate::model::eval::Evaluation,
-    ) -> Self {
-        Self {
-            t,
-            train_loss: train.loss,
-            train_acc: train.acc,
-            test_loss: test.loss,
-            test_acc: test.acc,
-            train_loss_se: Some(train.loss_se),
-            test_loss_se: Some(test.loss_se),
-        }
-    }
 }
 
 /// Which weights a probe's line goes through.

@@ -9,6 +9,10 @@ use crate::probe::{ProbePoint, ProbeResult, ProbeSpec};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
+/// The name of the worker thread, the other side of this protocol. Panic hooks stay quiet for
+/// it because the worker reports its own failures as [`Outcome::Failed`] or `ProbeFailed`.
+pub const WORKER_THREAD: &str = "valleys-worker";
+
 /// A probe to run on the live weights: one direction, or `directions` random ones through
 /// each centre.
 #[derive(Debug, Clone, PartialEq)]

@@ -51,7 +51,7 @@ impl Drop for TerminalGuard {
 fn enter_terminal() -> std::io::Result<DefaultTerminal> {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if std::thread::current().name() != Some(crate::worker::THREAD_NAME)
+        if std::thread::current().name() != Some(crate::protocol::WORKER_THREAD)
             && !crate::error::panic_is_caught()
         {
             let _ = ratatui::try_restore();

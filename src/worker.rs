@@ -1,5 +1,7 @@
-//! The training worker: a thread that owns libtorch, the data and the models, takes
-//! [`Command`]s and emits [`Event`]s. Nothing else in the program touches a tensor.
+//! The training worker: a thread that owns libtorch, the data and the models of a run, takes
+//! [`Command`]s and emits [`Event`]s. While a run trains (and while the dashboard is open on
+//! it), no other thread touches a tensor; one-shot commands without a run (`valleys probe`,
+//! `plane`, `ablate`, `bench`) do their tensor work on the main thread instead.
 
 use crate::config::Experiment;
 use crate::data::RawDataset;
@@ -14,9 +16,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{Receiver, Sender};
 use std::thread::JoinHandle;
 
-/// The name of the worker thread; the panic hook stays quiet for it because the worker
-/// reports its own panics as [`Outcome::Failed`].
-pub const THREAD_NAME: &str = "valleys-worker";
+/// The name of the worker thread (see [`crate::protocol::WORKER_THREAD`]).
+pub const THREAD_NAME: &str = crate::protocol::WORKER_THREAD;
 
 /// What the worker needs to start a run.
 pub struct WorkerSpec {

@@ -148,6 +148,21 @@ pub fn coarse_to_fine(n: usize) -> Vec<usize> {
     order
 }
 
+impl ProbePoint {
+    /// A point measured on the training and the test samples.
+    pub fn measured(t: f64, train: &eval::Evaluation, test: &eval::Evaluation) -> Self {
+        Self {
+            t,
+            train_loss: train.loss,
+            train_acc: train.acc,
+            test_loss: test.loss,
+            test_acc: test.acc,
+            train_loss_se: Some(train.loss_se),
+            test_loss_se: Some(test.loss_se),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,10 +1,11 @@
-//! Probes and ablations on the live run: the worker runs them between two batches while
-//! training waits, reporting every point as it comes and still answering commands between
-//! points.
+//! Probes, planes and ablations on the live run: the worker runs them between two batches
+//! while training waits, reporting every point as it comes and still answering commands
+//! between points.
 //!
-//! One job runs at a time and at most one waits: a job asked for while another runs replaces
-//! any waiting one. Stop, pause, checkpoint and twin requests that arrive meanwhile are handed
-//! back to the training loop.
+//! One job runs at a time; jobs asked for meanwhile wait in order. Esc (`CancelProbe`) stops
+//! the running one after its current point. Stop, pause, checkpoint and twin requests that
+//! arrive meanwhile are handed back to the training loop. A job whose model fails ends alone,
+//! as `ProbeFailed`; the run goes on.
 
 use super::engine::{Engine, EventSink};
 use crate::ablation::{self, AblationKind, Subject};
