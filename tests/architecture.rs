@@ -206,10 +206,10 @@ fn no_module_imports_in_a_circle_beyond_its_own_children() {
         }
     }
     // A depth-first search for a path back to where it started.
-    fn back_to<'a>(
+    fn back_to(
         start: &str,
         at: &str,
-        edges: &'a std::collections::BTreeMap<&str, std::collections::BTreeSet<String>>,
+        edges: &std::collections::BTreeMap<&str, std::collections::BTreeSet<String>>,
         path: &mut Vec<String>,
         seen: &mut std::collections::BTreeSet<String>,
     ) -> bool {
