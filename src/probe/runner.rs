@@ -256,18 +256,90 @@ fn probe(
         spec.bn,
         centre,
     );
-    let PointSamples {
-        train,
-        test,
-        bn_pass,
-        ..
-    } = &samples;
-    let bn_pass = *bn_pass;
-    let mask = direction::group_mask(centre, spec.params);
     ctx.scratch.copy_from(centre);
-    let mut eigen = None;
-    let dir: Direction = match (spec.direction, other) {
-        (DirectionKind::Interp, Some(other)) => direction::towards(centre, other, spec.params),
+    let (dir, eigen) = draw_direction(ctx, spec, centre, other, &samples.train);
+    let end = other.map(|o| o.flat());
+    let line = Line {
+        data: ctx.data,
+        train: &samples.train,
+        test: &samples.test,
+        centre: centre.flat(),
+        direction: &dir.vector,
+        // Interpolation over a parameter subset keeps the other parameters at the centre.
+        end: end.filter(|_| spec.params == ParamGroup::All),
+        bn: spec.bn,
+        bn_pass: samples.bn_pass,
+        eval_batch: ctx.eval_batch,
+        seed: ctx.seed,
+    };
+    let mut forward_timings = first_forward_timings(ctx, &samples);
+    let estimate = samples.expected_point_seconds(
+        forward_timings
+            .iter()
+            .copied()
+            .fold(f64::INFINITY, f64::min),
+        spec.bn,
+    );
+    let mut spec = spec.clone();
+    // Training halves of points the auto range's search measured, by t: the grid over
+    // [-T, T] reuses the centre's and both ends'.
+    let mut searched: std::collections::HashMap<u64, eval::Evaluation> = Default::default();
+    let auto_range = match spec.auto_range {
+        Some(fraction) => {
+            let found = search_range(ctx, &line, fraction, estimate, &id, &mut searched, observer)?;
+            (spec.from, spec.to) = (Some(-found.half_range), Some(found.half_range));
+            Some(found)
+        }
+        None => None,
+    };
+    let spec = &spec;
+    let grid = spec.grid();
+    observer.started(&id, spec, &grid, estimate);
+    let points_started = Instant::now();
+    let points = measure_grid(ctx, spec, centre, &line, &grid, &searched, &id, observer)?;
+    let seconds_per_point = points_started.elapsed().as_secs_f64() / points.len() as f64;
+    forward_timings.push(samples.time_forward(ctx));
+    forward_timings.sort_by(f64::total_cmp);
+    let measured = Measured {
+        points,
+        direction: DirectionInfo {
+            norm: dir.norm,
+            centre_norm: dir.centre_norm,
+            sign_consistency: dir.sign_consistency,
+            eigenvalue: eigen.map(|e| e.0),
+            hessian_iterations: eigen.map(|e| e.1),
+        },
+        samples: ProbeSamples {
+            train: samples.train.len,
+            test: samples.test.len,
+            bn: samples.bn_samples.as_ref().map(|s| s.len),
+        },
+        auto_range,
+        cost: ProbeCost {
+            seconds: started.elapsed().as_secs_f64(),
+            seconds_per_point,
+            forward_seconds: forward_timings[1],
+            ratio_to_forward: seconds_per_point / forward_timings[1].max(1e-9),
+        },
+    };
+    Ok(assemble(ctx, spec, label, id, measured))
+}
+
+/// The direction of a probe at `centre`: towards `other` for an interpolation, the top
+/// Hessian eigenvector (with its eigenvalue and iterations) on the first training samples, or
+/// a seeded random one.
+fn draw_direction(
+    ctx: &ProbeContext,
+    spec: &ProbeSpec,
+    centre: &Model,
+    other: Option<&Model>,
+    train: &DeviceSplit,
+) -> (Direction, Option<(f64, usize)>) {
+    let mask = direction::group_mask(centre, spec.params);
+    match (spec.direction, other) {
+        (DirectionKind::Interp, Some(other)) => {
+            (direction::towards(centre, other, spec.params), None)
+        }
         (DirectionKind::Hessian, _) => {
             let n = spec.hessian_batch.unwrap_or(512).min(train.len) as i64;
             let (x, y) = ctx.data.eval_batch(train, 0, n);
@@ -283,94 +355,89 @@ fn probe(
                 .scratch
                 .objective()
                 .loss_and_correct(&logits, &y, Reduction::Mean);
-            let iterations = spec.hessian_iterations.unwrap_or(20);
             let pair = hessian::top_eigenpair(
                 &loss,
                 ctx.scratch.param_handles(),
                 &mask,
-                iterations,
+                spec.hessian_iterations.unwrap_or(20),
                 1e-3,
                 spec.seed.unwrap_or(ctx.seed),
             );
-            eigen = Some((pair.value, pair.iterations));
-            direction::describe(pair.vector, centre.flat(), &mask)
+            let eigen = Some((pair.value, pair.iterations));
+            (
+                direction::describe(pair.vector, centre.flat(), &mask),
+                eigen,
+            )
         }
-        (kind, _) => direction::random(
-            kind,
-            spec.norm,
-            spec.bias_bn,
-            spec.params,
-            spec.seed.unwrap_or(ctx.seed),
-            centre,
+        (kind, _) => (
+            direction::random(
+                kind,
+                spec.norm,
+                spec.bias_bn,
+                spec.params,
+                spec.seed.unwrap_or(ctx.seed),
+                centre,
+            ),
+            None,
         ),
-    };
-    let end = other.map(|o| o.flat());
-    let line = Line {
-        data: ctx.data,
-        train,
-        test,
-        centre: centre.flat(),
-        direction: &dir.vector,
-        // Interpolation over a parameter subset keeps the other parameters at the centre.
-        end: end.filter(|_| spec.params == ParamGroup::All),
-        bn: spec.bn,
-        bn_pass,
-        eval_batch: ctx.eval_batch,
-        seed: ctx.seed,
-    };
-    // The lower bound a point is measured against (`PointSamples::time_forward`). One batch
-    // first, so that one-off set-up costs do not count; timed twice now and once after the
-    // points, under the same load as they, and the median kept.
-    let warm_up = ctx.eval_batch.min(test.len as i64);
+    }
+}
+
+/// The lower bound a point is measured against (`PointSamples::time_forward`). One batch
+/// first, so that one-off set-up costs do not count; timed twice now (and once more after the
+/// points, under the same load as they, by the caller, who keeps the median).
+fn first_forward_timings(ctx: &ProbeContext, samples: &PointSamples) -> Vec<f64> {
+    let warm_up = ctx.eval_batch.min(samples.test.len as i64);
     if warm_up > 0 {
-        let (x, _) = ctx.data.eval_batch(test, 0, warm_up);
+        let (x, _) = ctx.data.eval_batch(&samples.test, 0, warm_up);
         let _ = tch::no_grad(|| ctx.scratch.forward(&x, Mode::Eval));
     }
-    let time_forward = || samples.time_forward(ctx);
-    let mut forward_timings = vec![time_forward(), time_forward()];
-    let estimate = samples.expected_point_seconds(
-        forward_timings
-            .iter()
-            .copied()
-            .fold(f64::INFINITY, f64::min),
-        spec.bn,
+    vec![samples.time_forward(ctx), samples.time_forward(ctx)]
+}
+
+/// The auto range's search for T, keeping the training halves of the points it measured.
+fn search_range(
+    ctx: &ProbeContext,
+    line: &Line,
+    fraction: f64,
+    estimate: f64,
+    id: &str,
+    searched: &mut std::collections::HashMap<u64, eval::Evaluation>,
+    observer: &mut dyn Observer,
+) -> Result<range::AutoRange, ProbeError> {
+    if observer.cancelled() {
+        return Err(ProbeError::Cancelled);
+    }
+    observer.note(
+        id,
+        &format!(
+            "auto range: searching T, at most {} training-loss points (~{:.2} s each, at most {})",
+            range::max_evaluations(),
+            estimate,
+            crate::format::clock(estimate * range::max_evaluations() as f64)
+        ),
     );
+    Ok(range::find(fraction, chance_loss(ctx.data.classes), |t| {
+        let train = line.evaluate_train(ctx.scratch, t);
+        searched.insert(t.to_bits(), train);
+        train.loss
+    }))
+}
 
-    let mut spec = spec.clone();
-    // Training halves of points the auto range's search measured, by t: the grid over
-    // [-T, T] reuses the centre's and both ends'.
-    let mut searched: std::collections::HashMap<u64, eval::Evaluation> = Default::default();
-    let auto_range = match spec.auto_range {
-        Some(fraction) => {
-            if observer.cancelled() {
-                return Err(ProbeError::Cancelled);
-            }
-            observer.note(
-                &id,
-                &format!(
-                    "auto range: searching T, at most {} training-loss points (~{:.2} s each, at most {})",
-                    range::max_evaluations(),
-                    estimate,
-                    crate::format::clock(estimate * range::max_evaluations() as f64)
-                ),
-            );
-            let found = range::find(fraction, chance_loss(ctx.data.classes), |t| {
-                let train = line.evaluate_train(ctx.scratch, t);
-                searched.insert(t.to_bits(), train);
-                train.loss
-            });
-            (spec.from, spec.to) = (Some(-found.half_range), Some(found.half_range));
-            Some(found)
-        }
-        None => None,
-    };
-    let spec = &spec;
-    let grid = spec.grid();
-    observer.started(&id, spec, &grid, estimate);
-
-    let points_started = Instant::now();
+/// Every point of `grid` along `line`: those the range search half-measured first, then the
+/// rest coarse to fine, several at a time on a stacked copy when the model allows it.
+#[allow(clippy::too_many_arguments)]
+fn measure_grid(
+    ctx: &ProbeContext,
+    spec: &ProbeSpec,
+    centre: &Model,
+    line: &Line,
+    grid: &[f64],
+    searched: &std::collections::HashMap<u64, eval::Evaluation>,
+    id: &str,
+    observer: &mut dyn Observer,
+) -> Result<Vec<ProbePoint>, ProbeError> {
     let mut points: Vec<Option<ProbePoint>> = vec![None; grid.len()];
-    // Points the search half-measured first, then the rest coarse to fine.
     let (shared, order): (Vec<usize>, Vec<usize>) = scan::coarse_to_fine(grid.len())
         .into_iter()
         .partition(|&i| searched.contains_key(&grid[i].to_bits()));
@@ -380,27 +447,26 @@ fn probe(
         }
         let t = grid[index];
         let point = line.evaluate_with_train(ctx.scratch, t, &searched[&t.to_bits()]);
-        observer.point(&id, index, &point);
+        observer.point(id, index, &point);
         points[index] = Some(point);
     }
     let k = points_per_pass(spec.point_batch, centre, grid.len());
     if spec.point_batch.is_some_and(|n| n > 1) && !centre.can_stack() {
         observer.note(
-            &id,
+            id,
             &format!(
                 "point_batch {}: a TorchScript model is evaluated one point per pass",
                 spec.point_batch.unwrap_or(1)
             ),
         );
     }
-    let stacked = if k > 1 {
-        Some(
+    let stacked = match k {
+        1 => None,
+        k => Some(
             centre
                 .stacked(k as i64)
                 .map_err(|e| ProbeError::Invalid(e.to_string()))?,
-        )
-    } else {
-        None
+        ),
     };
     for chunk in order.chunks(k) {
         if observer.cancelled() {
@@ -412,17 +478,32 @@ fn probe(
             None => vec![line.evaluate(ctx.scratch, ts[0])],
         };
         for (&index, point) in chunk.iter().zip(measured) {
-            observer.point(&id, index, &point);
+            observer.point(id, index, &point);
             points[index] = Some(point);
         }
     }
-    let points_seconds = points_started.elapsed().as_secs_f64();
-    forward_timings.push(time_forward());
-    forward_timings.sort_by(f64::total_cmp);
-    let forward_seconds = forward_timings[1];
-    let points: Vec<ProbePoint> = points.into_iter().flatten().collect();
-    let seconds_per_point = points_seconds / points.len() as f64;
+    Ok(points.into_iter().flatten().collect())
+}
 
+/// What a probe measured, before it is scored.
+struct Measured {
+    points: Vec<ProbePoint>,
+    direction: DirectionInfo,
+    samples: ProbeSamples,
+    auto_range: Option<range::AutoRange>,
+    cost: ProbeCost,
+}
+
+/// The probe's result: its points scored (train and test, with their standard errors) and
+/// checked against a random shift.
+fn assemble(
+    ctx: &ProbeContext,
+    spec: &ProbeSpec,
+    label: &str,
+    id: String,
+    measured: Measured,
+) -> ProbeResult {
+    let points = measured.points;
     let ts: Vec<f64> = points.iter().map(|p| p.t).collect();
     let train_loss: Vec<f64> = points.iter().map(|p| p.train_loss).collect();
     let test_loss: Vec<f64> = points.iter().map(|p| p.test_loss).collect();
@@ -434,8 +515,8 @@ fn probe(
         spec.threshold.unwrap_or(3.0),
         spec.min_rise.unwrap_or(score::DEFAULT_MIN_RISE),
     );
-    let span = grid[grid.len() - 1] - grid[0];
-    Ok(ProbeResult {
+    let span = ts.last().copied().unwrap_or(0.0) - ts.first().copied().unwrap_or(0.0);
+    ProbeResult {
         id,
         spec: spec.clone(),
         centre: ProbeCentre {
@@ -448,31 +529,16 @@ fn probe(
             swa_n: ctx.swa_n,
             source: ctx.source.clone(),
         },
-        direction: DirectionInfo {
-            norm: dir.norm,
-            centre_norm: dir.centre_norm,
-            sign_consistency: dir.sign_consistency,
-            eigenvalue: eigen.map(|e| e.0),
-            hessian_iterations: eigen.map(|e| e.1),
-        },
+        direction: measured.direction,
         train_score: score::score(&ts, &train_loss, &train_se, scoring),
         test_score: score::score(&ts, &test_loss, &test_se, scoring),
-        samples: Some(ProbeSamples {
-            train: train.len,
-            test: test.len,
-            bn: samples.bn_samples.as_ref().map(|s| s.len),
-        }),
-        auto_range,
+        samples: Some(measured.samples),
+        auto_range: measured.auto_range,
         shift: shift::random_shift(&ts, &train_loss, &test_loss, span / 8.0, 40),
         points,
-        cost: ProbeCost {
-            seconds: started.elapsed().as_secs_f64(),
-            seconds_per_point,
-            forward_seconds,
-            ratio_to_forward: seconds_per_point / forward_seconds.max(1e-9),
-        },
+        cost: measured.cost,
         created: jiff::Zoned::now().to_string(),
-    })
+    }
 }
 
 /// Runs `directions` random directions (seeds seed, seed + 1, ...) through each centre and
