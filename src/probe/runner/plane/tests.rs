@@ -59,7 +59,7 @@ fn directions_are_orthogonal_and_scaled() {
         &swa,
     );
     assert!((r2.norm - drawn.norm).abs() < 1e-4 * drawn.norm);
-    // d₂ rebuilt from what a plane stores, as README says: drawn from d2_seed (the seed plus
+    // d₂ rebuilt from what a plane stores, as docs/planes.md says: drawn from d2_seed (the seed plus
     // 0x9E3779B9), made orthogonal to d₁, kept to the group and given back its length.
     assert_eq!(d2_seed(3), 3 + 0x9E37_79B9);
     let mask = direction::group_mask(&swa, random.params);
