@@ -59,6 +59,12 @@ pub enum Action {
     ToggleStaleBn,
     /// Save the screen as SVG, PNG and CSV.
     Export,
+    /// The table of a sweep's runs: open the selected run.
+    OpenSelected,
+    /// The table of a sweep's runs: one row per run, or per group of seeds.
+    ToggleGroups,
+    /// The table of a sweep's runs: the groups' curves of SWA or of SGD.
+    ToggleGroupIterate,
 }
 
 /// A key as written in the key bar and help.
@@ -242,6 +248,17 @@ pub const CONFIRM_QUIT: &[Binding] = &[
 #[rustfmt::skip]
 pub const HELP: &[Binding] = &[
     bind(&[KeyCode::Esc, KeyCode::Char('?'), KeyCode::Char('q')], "Esc", Action::CloseOverlay, "close the help", "help", Some("close")),
+];
+
+/// Keys of the table of a sweep's runs (`valleys watch SWEEP_DIR`).
+#[rustfmt::skip]
+pub const SWEEP_TABLE: &[Binding] = &[
+    bind(&[KeyCode::Up, KeyCode::Char('k')], "↑↓", Action::SelectUp, "select the run above", "sweep", Some("select")),
+    bind(&[KeyCode::Down, KeyCode::Char('j')], "↓", Action::SelectDown, "select the run below", "sweep", None),
+    bind(&[KeyCode::Enter], "Enter", Action::OpenSelected, "open the selected run's dashboard", "sweep", Some("open")),
+    bind(&[KeyCode::Char('g')], "g", Action::ToggleGroups, "runs or groups of seeds", "sweep", Some("groups")),
+    bind(&[KeyCode::Char('m')], "m", Action::ToggleGroupIterate, "the groups' curves: SWA or SGD", "sweep", Some("swa/sgd")),
+    bind(&[KeyCode::Char('q'), KeyCode::Esc], "q", Action::Quit, "quit", "sweep", Some("quit")),
 ];
 
 /// The action a key press means in the context whose bindings are `table`.

@@ -249,7 +249,8 @@ pub fn watch(
     stop: &std::sync::atomic::AtomicBool,
     open: &dyn Fn(&std::path::Path) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
-    use crossterm::event::{self, Event, KeyCode, KeyEventKind};
+    use crate::ui::keymap::Action;
+    use crossterm::event::{self, Event, KeyEventKind};
     let mut board = SweepBoard::new(runs.name(), options.theme);
     loop {
         let mut terminal = super::enter_terminal()?;
@@ -278,19 +279,13 @@ pub fn watch(
             if k.kind != KeyEventKind::Press {
                 continue;
             }
-            let key = match k.code {
-                KeyCode::Up | KeyCode::Char('k') => SweepKey::Up,
-                KeyCode::Down | KeyCode::Char('j') => SweepKey::Down,
-                KeyCode::Enter => SweepKey::Open,
-                KeyCode::Char('g') => SweepKey::ToggleGroups,
-                KeyCode::Char('m') => SweepKey::ToggleIterate,
-                KeyCode::Char('q') | KeyCode::Esc => break None,
-                KeyCode::Char('c')
-                    if k.modifiers
-                        .contains(crossterm::event::KeyModifiers::CONTROL) =>
-                {
-                    break None;
-                }
+            let key = match crate::ui::keymap::action_for(k, crate::ui::keymap::SWEEP_TABLE) {
+                Some(Action::SelectUp) => SweepKey::Up,
+                Some(Action::SelectDown) => SweepKey::Down,
+                Some(Action::OpenSelected) => SweepKey::Open,
+                Some(Action::ToggleGroups) => SweepKey::ToggleGroups,
+                Some(Action::ToggleGroupIterate) => SweepKey::ToggleIterate,
+                Some(Action::Quit | Action::ForceQuit) => break None,
                 _ => continue,
             };
             if let Some(index) = board.key(key) {

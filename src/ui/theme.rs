@@ -34,6 +34,26 @@ impl Theme {
         }
     }
 
+    /// A heatmap's colour at `t` in [0, 1]: the viridis map, in 24-bit colour (the one place
+    /// the screens leave the 16 ANSI colours: a colour scale needs more than 16 steps).
+    pub fn heat(t: f64) -> Color {
+        let (r, g, b) = crate::plot::heatmap::viridis(t);
+        Color::Rgb(r, g, b)
+    }
+
+    /// The background of a heatmap cell with no value yet.
+    pub const HEAT_EMPTY: Color = Color::Reset;
+
+    /// Text over a heatmap cell at `fraction` of the scale: dark on the bright end of the
+    /// map, white on the dark end.
+    pub fn heat_ink(fraction: Option<f64>) -> Color {
+        if fraction.unwrap_or(0.0) > 0.6 {
+            Color::Black
+        } else {
+            Color::White
+        }
+    }
+
     /// The style of a series.
     pub fn series(&self, iterate: Iterate, split: Split) -> Style {
         match (iterate, split) {

@@ -184,6 +184,8 @@ impl App {
             Action::ToggleShiftCurve => self.probes.shift_curve = !self.probes.shift_curve,
             // The event loop owns the screen and does the export.
             Action::Export => {}
+            // Keys of the sweep table, which has a loop of its own (ui::sweep).
+            Action::OpenSelected | Action::ToggleGroups | Action::ToggleGroupIterate => {}
             Action::OpenAblationMenu if self.controllable => {
                 self.overlay = Some(Overlay::AblationMenu)
             }

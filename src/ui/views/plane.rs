@@ -10,9 +10,10 @@ use crate::probe::plane::{self, Marker, PlaneCost, PlanePoint, PlaneSpec};
 use crate::protocol::Split;
 use crate::ui::app::App;
 use crate::ui::braille::Stroke;
+use crate::ui::theme::Theme;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
@@ -191,17 +192,8 @@ fn render_map(app: &App, frame: &mut Frame, area: Rect, s: &Shown, cursor: (usiz
             };
             let is_cursor = (c, line) == cursor_cell;
             if colour {
-                let rgb = |t: f64| {
-                    let (r, g, b) = heatmap::viridis(t);
-                    Color::Rgb(r, g, b)
-                };
-                let bg = cell.bottom.map(rgb).unwrap_or(Color::Reset);
-                // Text over a cell: dark on the bright end of the map, white on the dark end.
-                let ink = if cell.fraction().unwrap_or(0.0) > 0.6 {
-                    Color::Black
-                } else {
-                    Color::White
-                };
+                let bg = cell.bottom.map(Theme::heat).unwrap_or(Theme::HEAT_EMPTY);
+                let ink = Theme::heat_ink(cell.fraction());
                 match (cell.letter, is_cursor) {
                     // The cursor on an iterate keeps its letter, reversed.
                     (letter, true) => {
@@ -219,13 +211,16 @@ fn render_map(app: &App, frame: &mut Frame, area: Rect, s: &Shown, cursor: (usiz
                     }
                     (None, false) if cell.contour => {
                         target.set_symbol("·");
-                        let bg = cell.fraction().map(rgb).unwrap_or(Color::Reset);
+                        let bg = cell
+                            .fraction()
+                            .map(Theme::heat)
+                            .unwrap_or(Theme::HEAT_EMPTY);
                         target.set_style(Style::new().fg(ink).bg(bg));
                     }
                     (None, false) => match cell.top {
                         Some(t) => {
                             target.set_symbol("▀");
-                            target.set_style(Style::new().fg(rgb(t)).bg(bg));
+                            target.set_style(Style::new().fg(Theme::heat(t)).bg(bg));
                         }
                         None => {
                             target.set_symbol(" ");
@@ -259,8 +254,7 @@ fn legend(app: &App, levels: &Levels, width: u16) -> Line<'static> {
     for k in 0..bar {
         let t = k as f64 / (bar - 1) as f64;
         spans.push(if colour {
-            let (r, g, b) = heatmap::viridis(t);
-            Span::styled("█", Style::new().fg(Color::Rgb(r, g, b)))
+            Span::styled("█", Style::new().fg(Theme::heat(t)))
         } else {
             Span::raw(heatmap::shade(t).to_string())
         });
