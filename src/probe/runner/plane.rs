@@ -86,21 +86,7 @@ fn measure(
         crate::rundir::check_writable(&store::plane_dir(run))?;
     }
     let started = Instant::now();
-    let (centre, label) = match (spec.kind, spec.centre, ctx.swa) {
-        (PlaneKind::SwaSgd, _, Some(swa)) => (swa, "swa"),
-        (PlaneKind::SwaSgd, _, None) => {
-            return Err(ProbeError::Invalid(
-                "plane swa-sgd runs through the SWA average and the SGD iterate, and the average holds no snapshot yet; use --plane random".into(),
-            ));
-        }
-        (PlaneKind::Random, CentreKind::Swa, Some(swa)) => (swa, "swa"),
-        (PlaneKind::Random, _, _) => (ctx.sgd, "sgd"),
-    };
-    if !centre.is_finite() || !ctx.sgd.is_finite() {
-        return Err(ProbeError::Invalid(
-            "the weights are not finite (the run diverged); planes need finite weights".into(),
-        ));
-    }
+    let (centre, label) = plane_centre(ctx, spec)?;
     let seed = spec.seed.unwrap_or(ctx.seed);
     let (d1, d2) = directions(spec, centre, ctx.sgd, seed);
     let samples = PointSamples::new(
@@ -127,6 +113,87 @@ fn measure(
         markers: markers.clone(),
         seconds_per_point: samples.expected_point_seconds(forward_seconds, spec.bn),
     });
+    let measured = measure_grid(
+        ctx,
+        spec,
+        centre,
+        (&d1, &d2),
+        (&xs, &ys),
+        &order,
+        &samples,
+        observer,
+    )?;
+    let seconds = started.elapsed().as_secs_f64();
+    let result = PlaneResult {
+        id,
+        spec: spec.clone(),
+        seed,
+        d2_seed: Some(d2_seed(seed)),
+        centre: label.into(),
+        points: measured,
+        xs,
+        ys,
+        markers,
+        d1_norm: d1.norm,
+        d2_norm: d2.norm,
+        cosine: cosine(&d1.vector, &d2.vector),
+        centre_norm: d1.centre_norm,
+        train_samples: samples.train.len,
+        test_samples: samples.test.len,
+        bn_samples: samples.bn_samples.as_ref().map(|s| s.len),
+        epoch: ctx.epoch,
+        step: ctx.step,
+        source: ctx.source.clone(),
+        cost: PlaneCost {
+            seconds,
+            seconds_per_point: seconds / order.len() as f64,
+            points: order.len(),
+            forward_seconds,
+        },
+    };
+    if let Some(run) = run {
+        store::write_plane(run, &result)?;
+    }
+    Ok(result)
+}
+
+/// The centre of a plane of `spec` and its label: SWA for a swa-sgd plane (which needs an
+/// average), the asked-for iterate of a random one; both finite.
+fn plane_centre<'a>(
+    ctx: &ProbeContext<'a>,
+    spec: &PlaneSpec,
+) -> Result<(&'a Model, &'static str), ProbeError> {
+    let (centre, label) = match (spec.kind, spec.centre, ctx.swa) {
+        (PlaneKind::SwaSgd, _, Some(swa)) => (swa, "swa"),
+        (PlaneKind::SwaSgd, _, None) => {
+            return Err(ProbeError::Invalid(
+                "plane swa-sgd runs through the SWA average and the SGD iterate, and the average holds no snapshot yet; use --plane random".into(),
+            ));
+        }
+        (PlaneKind::Random, CentreKind::Swa, Some(swa)) => (swa, "swa"),
+        (PlaneKind::Random, _, _) => (ctx.sgd, "sgd"),
+    };
+    if !centre.is_finite() || !ctx.sgd.is_finite() {
+        return Err(ProbeError::Invalid(
+            "the weights are not finite (the run diverged); planes need finite weights".into(),
+        ));
+    }
+    Ok((centre, label))
+}
+
+/// Every point of the grid `xs` × `ys`, in `order`, each row a probe's line along d₁ through
+/// w_c + y·d₂, up to k points of a row at once on a stacked copy of the model.
+#[allow(clippy::too_many_arguments)]
+fn measure_grid(
+    ctx: &ProbeContext,
+    spec: &PlaneSpec,
+    centre: &Model,
+    (d1, d2): (&Direction, &Direction),
+    (xs, ys): (&[f64], &[f64]),
+    order: &[(usize, usize)],
+    samples: &PointSamples,
+    observer: &mut dyn PlaneObserver,
+) -> Result<Vec<PlanePoint>, ProbeError> {
     let k = points_per_pass(spec.point_batch, centre, xs.len());
     let stacked = match k {
         1 => None,
@@ -181,38 +248,7 @@ fn measure(
             measured[j * xs.len() + i] = Some(point);
         }
     }
-    let seconds = started.elapsed().as_secs_f64();
-    let result = PlaneResult {
-        id,
-        spec: spec.clone(),
-        seed,
-        d2_seed: Some(d2_seed(seed)),
-        centre: label.into(),
-        points: measured.into_iter().flatten().collect(),
-        xs,
-        ys,
-        markers,
-        d1_norm: d1.norm,
-        d2_norm: d2.norm,
-        cosine: cosine(&d1.vector, &d2.vector),
-        centre_norm: d1.centre_norm,
-        train_samples: samples.train.len,
-        test_samples: samples.test.len,
-        bn_samples: samples.bn_samples.as_ref().map(|s| s.len),
-        epoch: ctx.epoch,
-        step: ctx.step,
-        source: ctx.source.clone(),
-        cost: PlaneCost {
-            seconds,
-            seconds_per_point: seconds / order.len() as f64,
-            points: order.len(),
-            forward_seconds,
-        },
-    };
-    if let Some(run) = run {
-        store::write_plane(run, &result)?;
-    }
-    Ok(result)
+    Ok(measured.into_iter().flatten().collect())
 }
 
 #[cfg(test)]
