@@ -154,7 +154,12 @@ fn named_after(line: &str, prefix: &str) -> Vec<String> {
         let rest = &line[i + prefix.len()..];
         if let Some(group) = rest.strip_prefix('{') {
             let inner = group.split('}').next().unwrap_or_default();
-            out.extend(inner.split(',').map(|p| word(p.trim())).filter(|p| !p.is_empty()));
+            out.extend(
+                inner
+                    .split(',')
+                    .map(|p| word(p.trim()))
+                    .filter(|p| !p.is_empty()),
+            );
         } else {
             out.push(word(rest));
         }
@@ -228,7 +233,10 @@ fn no_module_imports_in_a_circle_beyond_its_own_children() {
         }
         false
     }
-    assert!(edges.contains_key("probe::runner"), "the scan sees imports: {edges:?}");
+    assert!(
+        edges.contains_key("probe::runner"),
+        "the scan sees imports: {edges:?}"
+    );
     for module in modules.keys() {
         let mut path = vec![module.clone()];
         if back_to(module, module, &edges, &mut path, &mut Default::default()) {

@@ -17,6 +17,25 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// `valleys run` of the experiment `text` is refused in one line containing `expected`, with
+/// exit 2, no panic and no run directory.
+fn refused_up_front(d: &Path, text: &str, expected: &str) {
+    write(d, "bad.yaml", text);
+    let said = run(d, &["run", "bad.yaml", "--headless", "--out", "never"]);
+    assert_eq!(said.code, Some(2), "{expected}: {said:?}");
+    assert!(
+        said.stderr.contains(expected),
+        "{expected}: {}",
+        said.stderr
+    );
+    assert_eq!(said.stderr.trim_end().lines().count(), 1, "{}", said.stderr);
+    assert!(!said.stderr.contains("panicked"), "{}", said.stderr);
+    assert!(
+        !d.join("never").exists(),
+        "{expected}: a run directory was created"
+    );
+}
+
 /// The fixture conv net with BN on the fixture images, two epochs.
 fn convbn() -> String {
     format!(
@@ -191,20 +210,7 @@ fn bad_modules_and_data_are_one_line_and_create_nothing() {
         ),
     ];
     for (text, expected) in cases {
-        write(d, "bad.yaml", &text);
-        let said = run(d, &["run", "bad.yaml", "--headless", "--out", "never"]);
-        assert_eq!(said.code, Some(2), "{expected}: {said:?}");
-        assert!(
-            said.stderr.contains(expected),
-            "{expected}: {}",
-            said.stderr
-        );
-        assert_eq!(said.stderr.trim_end().lines().count(), 1, "{}", said.stderr);
-        assert!(!said.stderr.contains("panicked"), "{}", said.stderr);
-        assert!(
-            !d.join("never").exists(),
-            "{expected}: a run directory was created"
-        );
+        refused_up_front(d, &text, expected);
     }
 }
 
@@ -455,20 +461,7 @@ fn modules_that_fail_only_in_training_on_a_short_batch_or_with_integer_logits_ar
         ),
     ];
     for (text, expected) in cases {
-        write(d, "bad.yaml", &text);
-        let said = run(d, &["run", "bad.yaml", "--headless", "--out", "never"]);
-        assert_eq!(said.code, Some(2), "{expected}: {said:?}");
-        assert!(
-            said.stderr.contains(expected),
-            "{expected}: {}",
-            said.stderr
-        );
-        assert_eq!(said.stderr.trim_end().lines().count(), 1, "{}", said.stderr);
-        assert!(!said.stderr.contains("panicked"), "{}", said.stderr);
-        assert!(
-            !d.join("never").exists(),
-            "{expected}: a run directory was created"
-        );
+        refused_up_front(d, &text, expected);
     }
     // Without a short batch (384 samples in batches of 64) the same module trains.
     let fine = experiment("shortbatch.pt", "", 64, "");

@@ -135,6 +135,23 @@ pub(crate) fn points_per_pass(point_batch: Option<usize>, centre: &Model, points
         .max(1)
 }
 
+/// The stacked copy of `centre` that measures `points_per_pass` points at once (None for one
+/// point per pass), and that number: what probes and planes share to measure several points
+/// of a line in one forward pass.
+pub(crate) fn stacked_copy(
+    point_batch: Option<usize>,
+    centre: &Model,
+    points: usize,
+) -> Result<(usize, Option<Model>), ProbeError> {
+    match points_per_pass(point_batch, centre, points) {
+        1 => Ok((1, None)),
+        k => centre
+            .stacked(k as i64)
+            .map(|stacked| (k, Some(stacked)))
+            .map_err(|e| ProbeError::Invalid(e.to_string())),
+    }
+}
+
 /// Follows a probe as it runs and may cancel it.
 pub trait Observer {
     /// A probe's grid is about to be measured; each point is expected to take about
@@ -450,7 +467,7 @@ fn measure_grid(
         observer.point(id, index, &point);
         points[index] = Some(point);
     }
-    let k = points_per_pass(spec.point_batch, centre, grid.len());
+    let (k, stacked) = stacked_copy(spec.point_batch, centre, grid.len())?;
     if spec.point_batch.is_some_and(|n| n > 1) && !centre.can_stack() {
         observer.note(
             id,
@@ -460,14 +477,6 @@ fn measure_grid(
             ),
         );
     }
-    let stacked = match k {
-        1 => None,
-        k => Some(
-            centre
-                .stacked(k as i64)
-                .map_err(|e| ProbeError::Invalid(e.to_string()))?,
-        ),
-    };
     for chunk in order.chunks(k) {
         if observer.cancelled() {
             return Err(ProbeError::Cancelled);

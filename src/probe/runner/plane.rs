@@ -3,7 +3,7 @@
 //! probes (`points_per_pass`). What a plane is and what it found are plain data in
 //! [`crate::probe::plane`].
 
-use super::{PointSamples, ProbeContext, ProbeError, points_per_pass};
+use super::{PointSamples, ProbeContext, ProbeError};
 use crate::model::Model;
 use crate::probe::direction::{self, Direction};
 use crate::probe::plane::{
@@ -194,15 +194,7 @@ fn measure_grid(
     samples: &PointSamples,
     observer: &mut dyn PlaneObserver,
 ) -> Result<Vec<PlanePoint>, ProbeError> {
-    let k = points_per_pass(spec.point_batch, centre, xs.len());
-    let stacked = match k {
-        1 => None,
-        k => Some(
-            centre
-                .stacked(k as i64)
-                .map_err(|e| ProbeError::Invalid(e.to_string()))?,
-        ),
-    };
+    let (k, stacked) = super::stacked_copy(spec.point_batch, centre, xs.len())?;
     let mut measured: Vec<Option<PlanePoint>> = vec![None; order.len()];
     let (mut next, mut done) = (0, 0);
     while next < order.len() {

@@ -7,6 +7,46 @@ impl App {
     /// Applies a user intent; returns the command for the worker, if one is due.
     pub fn update(&mut self, action: Action) -> Option<Command> {
         match action {
+            Action::Help
+            | Action::CloseOverlay
+            | Action::Quit
+            | Action::ConfirmQuit
+            | Action::ForceQuit
+            | Action::TogglePause
+            | Action::Checkpoint => self.run_action(action),
+            Action::OpenProbeForm
+            | Action::OpenPlaneForm
+            | Action::FormUp
+            | Action::FormDown
+            | Action::FormPrev
+            | Action::FormNext
+            | Action::FormInput(_)
+            | Action::FormBackspace
+            | Action::FirePlane
+            | Action::FireProbe => self.form_action(action),
+            Action::CancelProbe
+            | Action::ToggleShiftCurve
+            | Action::OpenAblationMenu
+            | Action::AblateGroups
+            | Action::AblateBnModes
+            | Action::AblateSummary
+            | Action::StartTwin
+            | Action::ToggleStaleBn => self.job_action(action),
+            // The event loop owns the screen and does the export.
+            Action::Export => None,
+            // Keys of the sweep table, which has a loop of its own (ui::sweep).
+            Action::OpenSelected | Action::ToggleGroups | Action::ToggleGroupIterate => None,
+            // Charts, views, cursors and selections: nothing for the worker.
+            _ => {
+                self.view_action(action);
+                None
+            }
+        }
+    }
+
+    /// Help, quitting, pausing and checkpoints.
+    fn run_action(&mut self, action: Action) -> Option<Command> {
+        match action {
             Action::Help => self.overlay = Some(Overlay::Help),
             Action::CloseOverlay => self.overlay = None,
             Action::Quit if self.controllable && self.state.is_live() => {
@@ -29,6 +69,154 @@ impl App {
                 return Some(Command::Checkpoint);
             }
             Action::Checkpoint => self.log("no training is running here to checkpoint"),
+            _ => {}
+        }
+        None
+    }
+
+    /// The probe and plane forms: opening, editing and firing them.
+    fn form_action(&mut self, action: Action) -> Option<Command> {
+        match action {
+            Action::OpenProbeForm if self.controllable => self.overlay = Some(Overlay::ProbeForm),
+            Action::OpenProbeForm => {
+                self.log("probes need the live run; use `valleys probe RUN_DIR` on a watched one");
+            }
+            Action::OpenPlaneForm if self.controllable => self.overlay = Some(Overlay::PlaneForm),
+            Action::OpenPlaneForm => {
+                self.log("planes need the live run; use `valleys plane RUN_DIR` on a watched one");
+            }
+            Action::FormUp | Action::FormDown | Action::FormPrev | Action::FormNext
+                if self.overlay == Some(Overlay::PlaneForm) =>
+            {
+                match action {
+                    Action::FormUp => self.plane_form.step(-1),
+                    Action::FormDown => self.plane_form.step(1),
+                    Action::FormPrev => self.plane_form.cycle(-1),
+                    _ => self.plane_form.cycle(1),
+                }
+            }
+            Action::FormInput(c) if self.overlay == Some(Overlay::PlaneForm) => {
+                self.plane_form.input(c)
+            }
+            Action::FormBackspace if self.overlay == Some(Overlay::PlaneForm) => {
+                self.plane_form.backspace()
+            }
+            Action::FormUp => self.form.step(-1),
+            Action::FormDown => self.form.step(1),
+            Action::FormPrev => self.form.cycle(-1),
+            Action::FormNext => self.form.cycle(1),
+            Action::FormInput(c) => self.form.input(c),
+            Action::FormBackspace => self.form.backspace(),
+            Action::FirePlane => {
+                if let Ok(spec) = self.plane_form.spec() {
+                    self.overlay = None;
+                    self.view = View::Planes;
+                    let (nx, ny) = spec.points;
+                    self.ask(
+                        JobKind::Plane,
+                        format!("plane {} {nx}x{ny}", spec.kind.as_str()),
+                    );
+                    return Some(Command::Plane(Box::new(spec)));
+                }
+            }
+            Action::FireProbe => {
+                if let Ok(request) = self.form.request() {
+                    self.overlay = None;
+                    self.view = View::Probes;
+                    let (kind, label) = match request.directions {
+                        Some(n) => (
+                            JobKind::Batch { directions: n },
+                            format!("batch of {n} {}", request.spec.direction.as_str()),
+                        ),
+                        None => (
+                            JobKind::Probe,
+                            format!("probe {}", request.spec.direction.as_str()),
+                        ),
+                    };
+                    self.ask(kind, label);
+                    return Some(Command::Probe(Box::new(request)));
+                }
+            }
+            _ => {}
+        }
+        None
+    }
+
+    /// Jobs on the live weights: cancelling them, ablations and the twin.
+    fn job_action(&mut self, action: Action) -> Option<Command> {
+        match action {
+            Action::CancelProbe
+                if self.jobs.running.is_some()
+                    || self.probes.live.is_some()
+                    || self.planes.live.is_some() =>
+            {
+                // The worker stops between points: say at once that Esc was heard.
+                if let Some(job) = self.jobs.running.as_mut()
+                    && !job.cancelling
+                {
+                    job.cancelling = true;
+                    let label = job.label.clone();
+                    self.log(format!(
+                        "cancelling {label}: it stops after the point being measured"
+                    ));
+                }
+                return Some(Command::CancelProbe);
+            }
+            Action::CancelProbe => {}
+            Action::ToggleShiftCurve => self.probes.shift_curve = !self.probes.shift_curve,
+            Action::OpenAblationMenu if self.controllable => {
+                self.overlay = Some(Overlay::AblationMenu)
+            }
+            Action::OpenAblationMenu => {
+                self.log(
+                    "ablations need the live run; use `valleys ablate RUN_DIR` on a watched one",
+                );
+            }
+            Action::AblateGroups | Action::AblateBnModes | Action::AblateSummary => {
+                self.overlay = None;
+                self.view = View::Ablations;
+                let kind = match action {
+                    Action::AblateGroups => AblationKind::Groups,
+                    Action::AblateBnModes => AblationKind::BnModes,
+                    _ => AblationKind::Summary,
+                };
+                self.ask(
+                    JobKind::Ablation(kind),
+                    format!("ablation {}", kind.as_str()),
+                );
+                return Some(Command::Ablate {
+                    kind,
+                    directions: None,
+                });
+            }
+            Action::StartTwin => {
+                self.overlay = None;
+                self.view = View::Ablations;
+                self.log(if self.state.is_live() && !self.runs_on_gpu() {
+                    "no-BN twin asked for: it trains when this run ends (one CPU job at a time)"
+                } else {
+                    "no-BN twin asked for: starting it"
+                });
+                return Some(Command::StartTwin);
+            }
+            Action::ToggleStaleBn => {
+                self.overlay = None;
+                self.stale_bn = !self.stale_bn;
+                self.log(if self.stale_bn {
+                    "stale-BN SWA series asked for: from the next evaluation on"
+                } else {
+                    "stale-BN SWA series off from the next evaluation on"
+                });
+                return Some(Command::TrackStaleBn(self.stale_bn));
+            }
+            _ => {}
+        }
+        None
+    }
+
+    /// The charts, views, cursors, the log and the selected probe or plane.
+    fn view_action(&mut self, action: Action) {
+        match action {
             Action::ToggleLogScale if self.view == View::Planes => {
                 self.planes.log = !self.planes.log
             }
@@ -103,134 +291,6 @@ impl App {
                     self.view = *v;
                 }
             }
-            Action::OpenProbeForm if self.controllable => self.overlay = Some(Overlay::ProbeForm),
-            Action::OpenProbeForm => {
-                self.log("probes need the live run; use `valleys probe RUN_DIR` on a watched one");
-            }
-            Action::OpenPlaneForm if self.controllable => self.overlay = Some(Overlay::PlaneForm),
-            Action::OpenPlaneForm => {
-                self.log("planes need the live run; use `valleys plane RUN_DIR` on a watched one");
-            }
-            Action::FormUp | Action::FormDown | Action::FormPrev | Action::FormNext
-                if self.overlay == Some(Overlay::PlaneForm) =>
-            {
-                match action {
-                    Action::FormUp => self.plane_form.step(-1),
-                    Action::FormDown => self.plane_form.step(1),
-                    Action::FormPrev => self.plane_form.cycle(-1),
-                    _ => self.plane_form.cycle(1),
-                }
-            }
-            Action::FormInput(c) if self.overlay == Some(Overlay::PlaneForm) => {
-                self.plane_form.input(c)
-            }
-            Action::FormBackspace if self.overlay == Some(Overlay::PlaneForm) => {
-                self.plane_form.backspace()
-            }
-            Action::FormUp => self.form.step(-1),
-            Action::FormDown => self.form.step(1),
-            Action::FormPrev => self.form.cycle(-1),
-            Action::FormNext => self.form.cycle(1),
-            Action::FormInput(c) => self.form.input(c),
-            Action::FormBackspace => self.form.backspace(),
-            Action::FirePlane => {
-                if let Ok(spec) = self.plane_form.spec() {
-                    self.overlay = None;
-                    self.view = View::Planes;
-                    let (nx, ny) = spec.points;
-                    self.ask(
-                        JobKind::Plane,
-                        format!("plane {} {nx}x{ny}", spec.kind.as_str()),
-                    );
-                    return Some(Command::Plane(Box::new(spec)));
-                }
-            }
-            Action::FireProbe => {
-                if let Ok(request) = self.form.request() {
-                    self.overlay = None;
-                    self.view = View::Probes;
-                    let (kind, label) = match request.directions {
-                        Some(n) => (
-                            JobKind::Batch { directions: n },
-                            format!("batch of {n} {}", request.spec.direction.as_str()),
-                        ),
-                        None => (
-                            JobKind::Probe,
-                            format!("probe {}", request.spec.direction.as_str()),
-                        ),
-                    };
-                    self.ask(kind, label);
-                    return Some(Command::Probe(Box::new(request)));
-                }
-            }
-            Action::CancelProbe
-                if self.jobs.running.is_some()
-                    || self.probes.live.is_some()
-                    || self.planes.live.is_some() =>
-            {
-                // The worker stops between points: say at once that Esc was heard.
-                if let Some(job) = self.jobs.running.as_mut()
-                    && !job.cancelling
-                {
-                    job.cancelling = true;
-                    let label = job.label.clone();
-                    self.log(format!(
-                        "cancelling {label}: it stops after the point being measured"
-                    ));
-                }
-                return Some(Command::CancelProbe);
-            }
-            Action::CancelProbe => {}
-            Action::ToggleShiftCurve => self.probes.shift_curve = !self.probes.shift_curve,
-            // The event loop owns the screen and does the export.
-            Action::Export => {}
-            // Keys of the sweep table, which has a loop of its own (ui::sweep).
-            Action::OpenSelected | Action::ToggleGroups | Action::ToggleGroupIterate => {}
-            Action::OpenAblationMenu if self.controllable => {
-                self.overlay = Some(Overlay::AblationMenu)
-            }
-            Action::OpenAblationMenu => {
-                self.log(
-                    "ablations need the live run; use `valleys ablate RUN_DIR` on a watched one",
-                );
-            }
-            Action::AblateGroups | Action::AblateBnModes | Action::AblateSummary => {
-                self.overlay = None;
-                self.view = View::Ablations;
-                let kind = match action {
-                    Action::AblateGroups => AblationKind::Groups,
-                    Action::AblateBnModes => AblationKind::BnModes,
-                    _ => AblationKind::Summary,
-                };
-                self.ask(
-                    JobKind::Ablation(kind),
-                    format!("ablation {}", kind.as_str()),
-                );
-                return Some(Command::Ablate {
-                    kind,
-                    directions: None,
-                });
-            }
-            Action::StartTwin => {
-                self.overlay = None;
-                self.view = View::Ablations;
-                self.log(if self.state.is_live() && !self.runs_on_gpu() {
-                    "no-BN twin asked for: it trains when this run ends (one CPU job at a time)"
-                } else {
-                    "no-BN twin asked for: starting it"
-                });
-                return Some(Command::StartTwin);
-            }
-            Action::ToggleStaleBn => {
-                self.overlay = None;
-                self.stale_bn = !self.stale_bn;
-                self.log(if self.stale_bn {
-                    "stale-BN SWA series asked for: from the next evaluation on"
-                } else {
-                    "stale-BN SWA series off from the next evaluation on"
-                });
-                return Some(Command::TrackStaleBn(self.stale_bn));
-            }
             Action::SelectUp | Action::SelectDown if self.view == View::Planes => {
                 let last = self.planes.results.len().saturating_sub(1);
                 self.planes.selected = if action == Action::SelectUp {
@@ -244,8 +304,8 @@ impl App {
                 let last = self.probes.results.len().saturating_sub(1);
                 self.probes.selected = (self.probes.selected + 1).min(last);
             }
+            _ => {}
         }
-        None
     }
 
     /// Moves the value cursor to the previous (`-1`) or next (`+1`) x that has a measurement

@@ -6,6 +6,23 @@ impl App {
     /// Applies a worker event.
     pub fn handle_event(&mut self, event: Event) {
         match event {
+            Event::ProbeStarted { .. }
+            | Event::ProbePoint { .. }
+            | Event::ProbeFinished(_)
+            | Event::ProbeBatchFinished(_)
+            | Event::PlaneStarted(_)
+            | Event::PlanePoint { .. }
+            | Event::PlaneFinished(_)
+            | Event::ProbeFailed { .. }
+            | Event::AblationFinished { .. } => self.job_event(event),
+            other => self.run_event(other),
+        }
+    }
+
+    /// Events of the run itself: its start, progress, metrics, checkpoints, log, pauses, end,
+    /// history and twin.
+    fn run_event(&mut self, event: Event) {
+        match event {
             Event::Ready(info) => {
                 self.log(format!(
                     "{} on {} ({})",
@@ -63,6 +80,48 @@ impl App {
                 self.log("resumed");
             }
             Event::Finished(outcome) => self.finish(outcome),
+            Event::History(history) => {
+                let h = *history;
+                let (epochs, probes, ablations) = (
+                    h.rows.iter().map(|r| r.epoch).max().unwrap_or(0),
+                    h.probes.len(),
+                    h.ablations.len(),
+                );
+                for row in h.rows {
+                    self.add_metric(row);
+                }
+                self.probes.results.extend(h.probes);
+                let excess = self.probes.results.len().saturating_sub(PROBES_KEPT);
+                self.probes.results.drain(..excess);
+                self.probes.selected = self.probes.results.len().saturating_sub(1);
+                self.probes.batches.extend(h.batches);
+                self.ablations.extend(h.ablations);
+                self.planes.results.extend(h.planes);
+                self.planes.selected = self.planes.results.len().saturating_sub(1);
+                self.log(format!(
+                    "history: {epochs} epochs of metrics, {probes} probes, {ablations} ablations"
+                ));
+                for problem in h.unreadable {
+                    self.log(format!("left out: {problem}"));
+                }
+            }
+            Event::Twin(event) => {
+                if let Event::Finished(outcome) = &*event {
+                    self.log(format!("no-BN twin: {}", outcome_word(outcome)));
+                }
+                let theme = self.theme;
+                let twin = self
+                    .twin
+                    .get_or_insert_with(|| Box::new(App::new(theme, true)));
+                twin.handle_event(*event);
+            }
+            _ => {}
+        }
+    }
+
+    /// Events of a job on the live weights: probes, batches, planes and ablations.
+    fn job_event(&mut self, event: Event) {
+        match event {
             Event::ProbeStarted {
                 id,
                 summary,
@@ -170,41 +229,7 @@ impl App {
                 }
                 self.ablations.push((*result, probes));
             }
-            Event::History(history) => {
-                let h = *history;
-                let (epochs, probes, ablations) = (
-                    h.rows.iter().map(|r| r.epoch).max().unwrap_or(0),
-                    h.probes.len(),
-                    h.ablations.len(),
-                );
-                for row in h.rows {
-                    self.add_metric(row);
-                }
-                self.probes.results.extend(h.probes);
-                let excess = self.probes.results.len().saturating_sub(PROBES_KEPT);
-                self.probes.results.drain(..excess);
-                self.probes.selected = self.probes.results.len().saturating_sub(1);
-                self.probes.batches.extend(h.batches);
-                self.ablations.extend(h.ablations);
-                self.planes.results.extend(h.planes);
-                self.planes.selected = self.planes.results.len().saturating_sub(1);
-                self.log(format!(
-                    "history: {epochs} epochs of metrics, {probes} probes, {ablations} ablations"
-                ));
-                for problem in h.unreadable {
-                    self.log(format!("left out: {problem}"));
-                }
-            }
-            Event::Twin(event) => {
-                if let Event::Finished(outcome) = &*event {
-                    self.log(format!("no-BN twin: {}", outcome_word(outcome)));
-                }
-                let theme = self.theme;
-                let twin = self
-                    .twin
-                    .get_or_insert_with(|| Box::new(App::new(theme, true)));
-                twin.handle_event(*event);
-            }
+            _ => {}
         }
     }
 
