@@ -75,42 +75,7 @@ pub fn svg_with_bands(
     {
         let root = SVGBackend::with_string(&mut out, (width, height)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let transform = |y: f64| {
-            if figure.log_y {
-                y.max(1e-12).log10()
-            } else {
-                y
-            }
-        };
-        let band_points = bands
-            .iter()
-            .flat_map(|b| b.points.iter().flat_map(|&(x, lo, hi)| [(x, lo), (x, hi)]));
-        let all: Vec<(f64, f64)> = figure
-            .lines
-            .iter()
-            .flat_map(|l| l.points.iter().copied())
-            .chain(band_points)
-            .map(|(x, y)| (x, transform(y)))
-            .filter(|(x, y)| x.is_finite() && y.is_finite())
-            .collect();
-        let (mut x0, mut x1, mut y0, mut y1) = all.iter().fold(
-            (
-                f64::INFINITY,
-                f64::NEG_INFINITY,
-                f64::INFINITY,
-                f64::NEG_INFINITY,
-            ),
-            |(a, b, c, d), &(x, y)| (a.min(x), b.max(x), c.min(y), d.max(y)),
-        );
-        if !x0.is_finite() {
-            (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
-        }
-        for (x, _) in &figure.markers {
-            (x0, x1) = (x0.min(*x), x1.max(*x));
-        }
-        let pad = ((y1 - y0) * 0.06).max(1e-9);
-        let (y0, y1) = (y0 - pad, y1 + pad);
-        let x1 = if x1 > x0 { x1 } else { x0 + 1.0 };
+        let (x0, x1, y0, y1) = extent(figure, bands);
         let mut chart = ChartBuilder::on(&root)
             .caption(&figure.title, ("sans-serif", 20))
             .margin(14)
@@ -118,33 +83,7 @@ pub fn svg_with_bands(
             .y_label_area_size(64)
             .build_cartesian_2d(x0..x1, y0..y1)
             .map_err(|e| e.to_string())?;
-        let log = figure.log_y;
-        let y_format = move |v: &f64| {
-            if log {
-                let value = 10f64.powf(*v);
-                if value >= 0.01 {
-                    format!("{value:.3}")
-                } else {
-                    format!("{value:.1e}")
-                }
-            } else {
-                format!("{v:.3}")
-            }
-        };
-        chart
-            .configure_mesh()
-            .x_desc(&figure.x_label)
-            .y_desc(if log {
-                format!("{} (log scale)", figure.y_label)
-            } else {
-                figure.y_label.clone()
-            })
-            .y_label_formatter(&y_format)
-            .light_line_style(RGBColor(235, 235, 235))
-            .label_style(("sans-serif", 13))
-            .axis_desc_style(("sans-serif", 15))
-            .draw()
-            .map_err(|e| e.to_string())?;
+        draw_mesh(&mut chart, figure)?;
         for (x, label) in &figure.markers {
             chart
                 .draw_series(DashedLineSeries::new(
@@ -162,63 +101,13 @@ pub fn svg_with_bands(
                 )))
                 .map_err(|e| e.to_string())?;
         }
-        for band in bands {
-            let upper = band.points.iter().map(|&(x, _, hi)| (x, transform(hi)));
-            let lower = band
-                .points
-                .iter()
-                .rev()
-                .map(|&(x, lo, _)| (x, transform(lo)));
-            let outline: Vec<(f64, f64)> = upper
-                .chain(lower)
-                .filter(|(x, y)| x.is_finite() && y.is_finite())
-                .collect();
-            if outline.len() >= 3 {
-                chart
-                    .draw_series(std::iter::once(Polygon::new(
-                        outline,
-                        band.color.mix(0.18).filled(),
-                    )))
-                    .map_err(|e| e.to_string())?;
-            }
-        }
-        for line in &figure.lines {
-            let points: Vec<(f64, f64)> = line
-                .points
-                .iter()
-                .map(|&(x, y)| (x, transform(y)))
-                .filter(|(x, y)| x.is_finite() && y.is_finite())
-                .collect();
-            let style = line.color.stroke_width(2);
-            let color = line.color;
-            let dashed = line.dashed;
-            let legend = move |(x, y): (i32, i32)| {
-                let path = vec![(x, y), (x + 20, y)];
-                if dashed {
-                    PathElement::new(path, color.stroke_width(2))
-                } else {
-                    PathElement::new(path, color.stroke_width(3))
-                }
-            };
-            if line.dashed {
-                chart
-                    .draw_series(DashedLineSeries::new(points, 7, 4, style))
-                    .map_err(|e| e.to_string())?
-                    .label(format!("{} (dashed)", line.name))
-                    .legend(legend);
-            } else {
-                chart
-                    .draw_series(LineSeries::new(points, style))
-                    .map_err(|e| e.to_string())?
-                    .label(line.name.clone())
-                    .legend(legend);
-            }
-        }
+        draw_bands(&mut chart, figure, bands)?;
+        draw_lines(&mut chart, figure)?;
         for (x, y, text) in &figure.notes {
             chart
                 .draw_series(std::iter::once(Text::new(
                     text.clone(),
-                    (*x, transform(*y)),
+                    (*x, figure.y_transform(*y)),
                     ("sans-serif", 14).into_font().color(&BLACK),
                 )))
                 .map_err(|e| e.to_string())?;
@@ -236,6 +125,150 @@ pub fn svg_with_bands(
         root.present().map_err(|e| e.to_string())?;
     }
     Ok(out)
+}
+
+/// A chart of a [`Figure`] being drawn.
+type FigureChart<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+impl Figure {
+    /// A value as the y axis places it: its log10 on a log axis.
+    fn y_transform(&self, y: f64) -> f64 {
+        if self.log_y { y.max(1e-12).log10() } else { y }
+    }
+}
+
+/// The axes' ranges of a figure: every finite point of its lines and bands, its markers' x,
+/// and 6% of room above and below.
+fn extent(figure: &Figure, bands: &[Band]) -> (f64, f64, f64, f64) {
+    let band_points = bands
+        .iter()
+        .flat_map(|b| b.points.iter().flat_map(|&(x, lo, hi)| [(x, lo), (x, hi)]));
+    let all: Vec<(f64, f64)> = figure
+        .lines
+        .iter()
+        .flat_map(|l| l.points.iter().copied())
+        .chain(band_points)
+        .map(|(x, y)| (x, figure.y_transform(y)))
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
+        .collect();
+    let (mut x0, mut x1, mut y0, mut y1) = all.iter().fold(
+        (
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ),
+        |(a, b, c, d), &(x, y)| (a.min(x), b.max(x), c.min(y), d.max(y)),
+    );
+    if !x0.is_finite() {
+        (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
+    }
+    for (x, _) in &figure.markers {
+        (x0, x1) = (x0.min(*x), x1.max(*x));
+    }
+    let pad = ((y1 - y0) * 0.06).max(1e-9);
+    let x1 = if x1 > x0 { x1 } else { x0 + 1.0 };
+    (x0, x1, y0 - pad, y1 + pad)
+}
+
+/// The grid, the axes' labels and their tick labels (values, not logs, on a log axis).
+fn draw_mesh(chart: &mut FigureChart, figure: &Figure) -> Result<(), String> {
+    let log = figure.log_y;
+    let y_format = move |v: &f64| {
+        if log {
+            let value = 10f64.powf(*v);
+            if value >= 0.01 {
+                format!("{value:.3}")
+            } else {
+                format!("{value:.1e}")
+            }
+        } else {
+            format!("{v:.3}")
+        }
+    };
+    chart
+        .configure_mesh()
+        .x_desc(&figure.x_label)
+        .y_desc(if log {
+            format!("{} (log scale)", figure.y_label)
+        } else {
+            figure.y_label.clone()
+        })
+        .y_label_formatter(&y_format)
+        .light_line_style(RGBColor(235, 235, 235))
+        .label_style(("sans-serif", 13))
+        .axis_desc_style(("sans-serif", 15))
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
+/// Each band as a light polygon between its low and high curves.
+fn draw_bands(chart: &mut FigureChart, figure: &Figure, bands: &[Band]) -> Result<(), String> {
+    for band in bands {
+        let upper = band
+            .points
+            .iter()
+            .map(|&(x, _, hi)| (x, figure.y_transform(hi)));
+        let lower = band
+            .points
+            .iter()
+            .rev()
+            .map(|&(x, lo, _)| (x, figure.y_transform(lo)));
+        let outline: Vec<(f64, f64)> = upper
+            .chain(lower)
+            .filter(|(x, y)| x.is_finite() && y.is_finite())
+            .collect();
+        if outline.len() >= 3 {
+            chart
+                .draw_series(std::iter::once(Polygon::new(
+                    outline,
+                    band.color.mix(0.18).filled(),
+                )))
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+/// The lines, solid or dashed, each with its legend entry.
+fn draw_lines(chart: &mut FigureChart, figure: &Figure) -> Result<(), String> {
+    for line in &figure.lines {
+        let points: Vec<(f64, f64)> = line
+            .points
+            .iter()
+            .map(|&(x, y)| (x, figure.y_transform(y)))
+            .filter(|(x, y)| x.is_finite() && y.is_finite())
+            .collect();
+        let style = line.color.stroke_width(2);
+        let color = line.color;
+        let dashed = line.dashed;
+        let legend = move |(x, y): (i32, i32)| {
+            let path = vec![(x, y), (x + 20, y)];
+            if dashed {
+                PathElement::new(path, color.stroke_width(2))
+            } else {
+                PathElement::new(path, color.stroke_width(3))
+            }
+        };
+        if line.dashed {
+            chart
+                .draw_series(DashedLineSeries::new(points, 7, 4, style))
+                .map_err(|e| e.to_string())?
+                .label(format!("{} (dashed)", line.name))
+                .legend(legend);
+        } else {
+            chart
+                .draw_series(LineSeries::new(points, style))
+                .map_err(|e| e.to_string())?
+                .label(line.name.clone())
+                .legend(legend);
+        }
+    }
+    Ok(())
 }
 
 /// One bar of a bar chart, with its 95% interval drawn as a whisker when known.
