@@ -387,7 +387,7 @@ const CONTOUR_SUBDIVISION: usize = 8;
 /// (the colour bar's [`CONTOUR_BANDS`](crate::plot::heatmap::CONTOUR_BANDS) levels), the
 /// markers on top.
 pub fn heatmap_svg(map: &Heatmap, width: u32, height: u32) -> Result<String, String> {
-    use crate::plot::heatmap::{CONTOUR_BANDS, Grid, Levels, Scale, band, band_colour};
+    use crate::plot::heatmap::{Grid, Levels, Scale, band_colour};
     register_fonts();
     let levels = Levels::of(map.values, Scale::Linear).ok_or("no finite values to draw")?;
     let (nx, ny) = (map.xs.len(), map.ys.len());
@@ -435,24 +435,7 @@ pub fn heatmap_svg(map: &Heatmap, width: u32, height: u32) -> Result<String, Str
             (nx - 1) * CONTOUR_SUBDIVISION,
             (ny - 1) * CONTOUR_SUBDIVISION,
         );
-        let mut runs = Vec::new();
-        for r in 0..rows {
-            let fy = (r as f64 + 0.5) / rows as f64;
-            let mut start = 0;
-            let mut current: Option<usize> = None;
-            for c in 0..=cols {
-                let here = (c < cols)
-                    .then(|| grid.bilinear((c as f64 + 0.5) / cols as f64, fy))
-                    .filter(|v| v.is_finite())
-                    .map(|v| band(levels.fraction(v)));
-                if here != current || c == cols {
-                    if let Some(k) = current {
-                        runs.push((start, c, r, k));
-                    }
-                    (start, current) = (c, here);
-                }
-            }
-        }
+        let runs = band_runs(&grid, &levels, cols, rows);
         let at = |c: usize, r: usize| {
             (
                 x0 + (x1 - x0) * c as f64 / cols as f64,
@@ -466,59 +449,106 @@ pub fn heatmap_svg(map: &Heatmap, width: u32, height: u32) -> Result<String, Str
                 }),
             )
             .map_err(|e| e.to_string())?;
-        for (x, y, label) in &map.markers {
-            chart
-                .draw_series(std::iter::once(Circle::new((*x, *y), 5, WHITE.filled())))
-                .map_err(|e| e.to_string())?;
-            chart
-                .draw_series(std::iter::once(Circle::new(
-                    (*x, *y),
-                    5,
-                    BLACK.stroke_width(2),
-                )))
-                .map_err(|e| e.to_string())?;
-            chart
-                .draw_series(std::iter::once(Text::new(
-                    label.clone(),
-                    (*x, *y),
-                    ("sans-serif", 15).into_font().color(&WHITE),
-                )))
-                .map_err(|e| e.to_string())?;
-        }
-        // The colour bar: low at the bottom, high at the top.
-        let mut scale = ChartBuilder::on(&bar)
-            .margin_top(48)
-            .margin_bottom(58)
-            .margin_right(14)
-            .y_label_area_size(56)
-            .build_cartesian_2d(0.0..1.0, levels.low..levels.high.max(levels.low + 1e-12))
-            .map_err(|e| e.to_string())?;
-        scale
-            .configure_mesh()
-            .disable_mesh()
-            .disable_x_axis()
-            .y_desc(&map.value_label)
-            .y_label_formatter(&|v: &f64| format!("{v:.3}"))
-            .label_style(("sans-serif", 12))
-            .axis_desc_style(("sans-serif", 13))
-            .draw()
-            .map_err(|e| e.to_string())?;
-        let span = levels.high - levels.low;
-        scale
-            .draw_series((0..CONTOUR_BANDS).map(|k| {
-                let (a, b) = (
-                    k as f64 / CONTOUR_BANDS as f64,
-                    (k + 1) as f64 / CONTOUR_BANDS as f64,
-                );
-                Rectangle::new(
-                    [(0.0, levels.low + a * span), (1.0, levels.low + b * span)],
-                    rgb(k).filled(),
-                )
-            }))
-            .map_err(|e| e.to_string())?;
+        draw_markers(&mut chart, &map.markers)?;
+        draw_colour_bar(&bar, &levels, &map.value_label)?;
         root.present().map_err(|e| e.to_string())?;
     }
     Ok(out)
+}
+
+/// Runs of one colour band along each row of `cols` × `rows` sub-cells of `grid`, as
+/// (first column, column after the last, row, band): one rectangle each keeps the SVG small.
+fn band_runs(
+    grid: &crate::plot::heatmap::Grid,
+    levels: &crate::plot::heatmap::Levels,
+    cols: usize,
+    rows: usize,
+) -> Vec<(usize, usize, usize, usize)> {
+    use crate::plot::heatmap::band;
+    let mut runs = Vec::new();
+    for r in 0..rows {
+        let fy = (r as f64 + 0.5) / rows as f64;
+        let mut start = 0;
+        let mut current: Option<usize> = None;
+        for c in 0..=cols {
+            let here = (c < cols)
+                .then(|| grid.bilinear((c as f64 + 0.5) / cols as f64, fy))
+                .filter(|v| v.is_finite())
+                .map(|v| band(levels.fraction(v)));
+            if here != current || c == cols {
+                if let Some(k) = current {
+                    runs.push((start, c, r, k));
+                }
+                (start, current) = (c, here);
+            }
+        }
+    }
+    runs
+}
+
+/// The iterates on a heatmap: a white disc ringed in black, with its letter.
+fn draw_markers(chart: &mut FigureChart, markers: &[(f64, f64, String)]) -> Result<(), String> {
+    for (x, y, label) in markers {
+        chart
+            .draw_series(std::iter::once(Circle::new((*x, *y), 5, WHITE.filled())))
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(std::iter::once(Circle::new(
+                (*x, *y),
+                5,
+                BLACK.stroke_width(2),
+            )))
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(std::iter::once(Text::new(
+                label.clone(),
+                (*x, *y),
+                ("sans-serif", 15).into_font().color(&WHITE),
+            )))
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// The colour bar beside a heatmap: its bands from low (bottom) to high (top), labelled.
+fn draw_colour_bar(
+    area: &DrawingArea<SVGBackend, plotters::coord::Shift>,
+    levels: &crate::plot::heatmap::Levels,
+    label: &str,
+) -> Result<(), String> {
+    use crate::plot::heatmap::{CONTOUR_BANDS, band_colour};
+    let mut scale = ChartBuilder::on(area)
+        .margin_top(48)
+        .margin_bottom(58)
+        .margin_right(14)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0.0..1.0, levels.low..levels.high.max(levels.low + 1e-12))
+        .map_err(|e| e.to_string())?;
+    scale
+        .configure_mesh()
+        .disable_mesh()
+        .disable_x_axis()
+        .y_desc(label)
+        .y_label_formatter(&|v: &f64| format!("{v:.3}"))
+        .label_style(("sans-serif", 12))
+        .axis_desc_style(("sans-serif", 13))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    let span = levels.high - levels.low;
+    scale
+        .draw_series((0..CONTOUR_BANDS).map(|k| {
+            let (a, b) = (
+                k as f64 / CONTOUR_BANDS as f64,
+                (k + 1) as f64 / CONTOUR_BANDS as f64,
+            );
+            let (r, g, bl) = band_colour(k);
+            Rectangle::new(
+                [(0.0, levels.low + a * span), (1.0, levels.low + b * span)],
+                RGBColor(r, g, bl).filled(),
+            )
+        }))
+        .map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 #[cfg(test)]
