@@ -200,7 +200,79 @@ fn print(
     colour: bool,
 ) -> std::io::Result<()> {
     let value = |p: &PlanePoint| args.show.of(&p.measured);
-    let values: Vec<f64> = r.points.iter().map(value).collect();
+    let what = args.show.label();
+    writeln!(out, "{}", title(r, what))?;
+    for line in heatmap_lines(r, args, colour) {
+        writeln!(out, "  {line}")?;
+    }
+    let letters: Vec<String> = r
+        .markers
+        .iter()
+        .map(|m| format!("{} = {} at ({}, {})", m.letter, m.label, m.x, m.y))
+        .collect();
+    writeln!(out, "  marks: {}", letters.join(", "))?;
+    for m in &r.markers {
+        writeln!(out, "  {}", at_marker(r, m))?;
+    }
+    if let Some(lowest) = r.points.iter().min_by(|a, b| value(a).total_cmp(&value(b))) {
+        writeln!(
+            out,
+            "  lowest {what}: {:.4} at ({:.3}, {:.3})",
+            value(lowest),
+            lowest.x,
+            lowest.y
+        )?;
+    }
+    writeln!(
+        out,
+        "  |d₁| {:.4} · |d₂| {:.4} · cos(d₁, d₂) {:.1e} · |w| {:.2} · samples {} train / {} test{}",
+        r.d1_norm,
+        r.d2_norm,
+        r.cosine,
+        r.centre_norm,
+        r.train_samples,
+        r.test_samples,
+        r.bn_samples
+            .map_or(String::new(), |n| format!(" / BN pass {n}"))
+    )?;
+    writeln!(
+        out,
+        "  cost: {} for {} points, {:.3} s a point",
+        valleys::format::clock(r.cost.seconds),
+        r.cost.points,
+        r.cost.seconds_per_point
+    )
+}
+
+/// "plane 001-swa-sgd-swa: test loss over x -0.5..1.5 (d₁ = SGD − SWA) × y -1..1 (d₂, …) …".
+fn title(r: &PlaneResult, what: &str) -> String {
+    let (nx, ny) = (r.xs.len(), r.ys.len());
+    let spec = &r.spec;
+    format!(
+        "plane {}: {what} over x {}..{} (d₁{}) × y {}..{} (d₂, {} {}), {}x{} points, params {}, BN {}",
+        r.id,
+        r.xs[0],
+        r.xs[nx - 1],
+        if spec.kind == PlaneKind::SwaSgd {
+            " = SGD − SWA"
+        } else {
+            ""
+        },
+        r.ys[0],
+        r.ys[ny - 1],
+        spec.direction.as_str(),
+        spec.norm.as_str(),
+        nx,
+        ny,
+        spec.params.as_str(),
+        spec.bn.as_str()
+    )
+}
+
+/// The heatmap of the value `args.show` asks for, in colour half blocks or shaded ASCII, with
+/// the iterates marked and the colour bar's legend.
+fn heatmap_lines(r: &PlaneResult, args: &PlaneArgs, colour: bool) -> Vec<String> {
+    let values: Vec<f64> = r.points.iter().map(|p| args.show.of(&p.measured)).collect();
     let (nx, ny) = (r.xs.len(), r.ys.len());
     let position = |v: f64, axis: &[f64]| {
         let (a, b) = (axis[0], axis[axis.len() - 1]);
@@ -227,102 +299,37 @@ fn print(
     } else {
         Scale::Linear
     };
-    let what = args.show.label();
-    let spec = &r.spec;
-    writeln!(
-        out,
-        "plane {}: {what} over x {}..{} (d₁{}) × y {}..{} (d₂, {} {}), {}x{} points, params {}, BN {}",
-        r.id,
-        r.xs[0],
-        r.xs[nx - 1],
-        if spec.kind == PlaneKind::SwaSgd {
-            " = SGD − SWA"
-        } else {
-            ""
-        },
-        r.ys[0],
-        r.ys[ny - 1],
-        spec.direction.as_str(),
-        spec.norm.as_str(),
-        nx,
-        ny,
-        spec.params.as_str(),
-        spec.bn.as_str()
-    )?;
     let grid = Grid {
         values: &values,
         nx,
         ny,
     };
-    for line in heatmap::render(&grid, width, height, scale, shading, &marks) {
-        writeln!(out, "  {line}")?;
-    }
-    let letters: Vec<String> = r
-        .markers
-        .iter()
-        .map(|m| format!("{} = {} at ({}, {})", m.letter, m.label, m.x, m.y))
-        .collect();
-    writeln!(out, "  marks: {}", letters.join(", "))?;
-    for m in &r.markers {
-        let nearest = r
-            .points
-            .iter()
-            .min_by(|a, b| {
-                let d = |p: &PlanePoint| (p.x - m.x).powi(2) + (p.y - m.y).powi(2);
-                d(a).total_cmp(&d(b))
-            })
-            .expect("a plane has points");
-        let place = if (nearest.x, nearest.y) == (m.x, m.y) {
-            String::new()
-        } else {
-            format!(
-                " (the nearest grid point, ({:.3}, {:.3}))",
-                nearest.x, nearest.y
-            )
-        };
-        {
-            writeln!(
-                out,
-                "  {}{place}: train {:.4} ± {:.4}, test {:.4} ± {:.4} ({:.1}%)",
-                m.label,
-                nearest.measured.train_loss,
-                nearest.measured.train_loss_se.unwrap_or(f64::NAN),
-                nearest.measured.test_loss,
-                nearest.measured.test_loss_se.unwrap_or(f64::NAN),
-                nearest.measured.test_acc * 100.0
-            )?;
-        }
-    }
-    let lowest = r
-        .points
-        .iter()
-        .min_by(|a, b| value(a).total_cmp(&value(b)))
-        .expect("a plane has points");
-    writeln!(
-        out,
-        "  lowest {what}: {:.4} at ({:.3}, {:.3})",
-        value(lowest),
-        lowest.x,
-        lowest.y
-    )?;
-    writeln!(
-        out,
-        "  |d₁| {:.4} · |d₂| {:.4} · cos(d₁, d₂) {:.1e} · |w| {:.2} · samples {} train / {} test{}",
-        r.d1_norm,
-        r.d2_norm,
-        r.cosine,
-        r.centre_norm,
-        r.train_samples,
-        r.test_samples,
-        r.bn_samples
-            .map_or(String::new(), |n| format!(" / BN pass {n}"))
-    )?;
-    writeln!(
-        out,
-        "  cost: {} for {} points, {:.3} s a point",
-        valleys::format::clock(r.cost.seconds),
-        r.cost.points,
-        r.cost.seconds_per_point
+    heatmap::render(&grid, width, height, scale, shading, &marks)
+}
+
+/// "SWA: train 0.2092 ± 0.0118, test 0.3010 ± 0.0167 (89.1%)", at the grid point nearest the
+/// marker (said when it is not on the grid).
+fn at_marker(r: &PlaneResult, m: &valleys::probe::plane::Marker) -> String {
+    let d = |p: &PlanePoint| (p.x - m.x).powi(2) + (p.y - m.y).powi(2);
+    let Some(nearest) = r.points.iter().min_by(|a, b| d(a).total_cmp(&d(b))) else {
+        return format!("{}: no point measured", m.label);
+    };
+    let place = if (nearest.x, nearest.y) == (m.x, m.y) {
+        String::new()
+    } else {
+        format!(
+            " (the nearest grid point, ({:.3}, {:.3}))",
+            nearest.x, nearest.y
+        )
+    };
+    format!(
+        "{}{place}: train {:.4} ± {:.4}, test {:.4} ± {:.4} ({:.1}%)",
+        m.label,
+        nearest.measured.train_loss,
+        nearest.measured.train_loss_se.unwrap_or(f64::NAN),
+        nearest.measured.test_loss,
+        nearest.measured.test_loss_se.unwrap_or(f64::NAN),
+        nearest.measured.test_acc * 100.0
     )
 }
 
