@@ -311,3 +311,24 @@ fn a_sweep_can_measure_a_plane_through_each_run() {
         assert!(!d.join("bad").exists());
     }
 }
+
+/// A variant that fails while it trains says why on the sweep's stderr, not only in its log.
+#[test]
+fn a_variant_that_fails_says_why_on_stderr() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write(d, "base.yaml", BASE);
+    write(d, "s.yaml", "experiment: base.yaml\naxes:\n  seed: [1]\n");
+    let out = valleys(d)
+        .env("VALLEYS_FAULT", "panic-at-step:3")
+        .args(["sweep", "s.yaml", "--jobs", "1", "--out", "s"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("valleys: variant 000-seed=1 failed: ")
+            && stderr.contains("injected fault: panic at step 3"),
+        "{stderr}"
+    );
+}

@@ -24,21 +24,7 @@ pub(super) fn local(dir: &SweepDir, jobs: Option<usize>) -> anyhow::Result<ExitC
     record.pid = Some(std::process::id());
     dir.write_jobs(&record)?;
     let variants = dir.variants().bad_input()?;
-    let mut pending = std::collections::VecDeque::new();
-    let mut skipped = 0;
-    for v in &variants {
-        match dir.state(v) {
-            s if s.is_final() => skipped += 1,
-            VariantState::Running => println!(
-                "skipping {}: another process trains it (its run directory is locked)",
-                v.id
-            ),
-            _ => pending.push_back(v),
-        }
-    }
-    if skipped > 0 {
-        println!("{skipped} variants already done");
-    }
+    let mut pending = pending_variants(dir, &variants);
     println!(
         "{} variants to train, {jobs} at once ({}; {threads} CPU threads each)",
         pending.len(),
@@ -48,79 +34,36 @@ pub(super) fn local(dir: &SweepDir, jobs: Option<usize>) -> anyhow::Result<ExitC
             "CPU".into()
         }
     );
-    let exe = std::env::current_exe()?;
+    let task = Task {
+        dir,
+        exe: std::env::current_exe()?,
+        threads,
+        gpus,
+    };
     // Slots: which GPU each running child has.
-    let mut running: Vec<(usize, &Variant, Child, Instant)> = Vec::new();
+    let mut running: Vec<Running> = Vec::new();
     let mut failed = 0;
     let mut stopping = false;
     loop {
         if stop.load(Ordering::Relaxed) && !stopping {
             stopping = true;
             println!("stopping: every running variant writes a checkpoint");
-            for (_, _, child, _) in &running {
-                valleys::platform::terminate(child.id());
+            for r in &running {
+                valleys::platform::terminate(r.child.id());
             }
         }
         while !stopping && running.len() < jobs {
             let Some(v) = pending.pop_front() else { break };
             let slot = (0..jobs)
-                .find(|s| !running.iter().any(|r| r.0 == *s))
+                .find(|s| !running.iter().any(|r| r.slot == *s))
                 .unwrap_or(0);
-            let log = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(dir.log_path(v))?;
-            let mut command = std::process::Command::new(&exe);
-            command
-                .arg("sweep")
-                .arg(&dir.root)
-                .arg("--task")
-                .arg(v.index.to_string())
-                .stdin(Stdio::null())
-                .stdout(log.try_clone()?)
-                .stderr(log)
-                .env("OMP_NUM_THREADS", threads.to_string());
-            if gpus > 0 {
-                command.env("CUDA_VISIBLE_DEVICES", (slot % gpus).to_string());
-            }
-            // A task outlives no executor: when this process dies, however it dies, its
-            // tasks get SIGTERM and stop with a checkpoint, and the sweep can be continued.
-            valleys::platform::stop_with_parent(&mut command);
-            let child = command
-                .spawn()
-                .with_context(|| format!("starting variant {}", v.id))?;
-            println!("started {}", v.id);
-            running.push((slot, v, child, Instant::now()));
+            running.push(task.start(v, slot)?);
         }
         if running.is_empty() {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
-        let mut i = 0;
-        while i < running.len() {
-            if let Some(status) = running[i].2.try_wait()? {
-                let (_, v, _, started) = running.remove(i);
-                let took = valleys::format::clock(started.elapsed().as_secs_f64());
-                match status.code() {
-                    Some(0) => println!("finished {} in {took}", v.id),
-                    code => {
-                        failed += usize::from(!stopping);
-                        let word = match code {
-                            Some(c) if c == i32::from(EXIT_STOPPED) => "stopped".to_owned(),
-                            Some(c) => format!("exit {c}"),
-                            None => "killed".to_owned(),
-                        };
-                        println!(
-                            "{} ended ({word}) after {took}; its output is in {}",
-                            v.id,
-                            dir.log_path(v).display()
-                        );
-                    }
-                }
-            } else {
-                i += 1;
-            }
-        }
+        failed += reap(dir, &mut running, stopping)?;
     }
     if stopping {
         println!(
@@ -135,6 +78,128 @@ pub(super) fn local(dir: &SweepDir, jobs: Option<usize>) -> anyhow::Result<ExitC
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The variants still to train, in order; those done are counted, those another process
+/// trains are named and left to it.
+fn pending_variants<'a>(
+    dir: &SweepDir,
+    variants: &'a [Variant],
+) -> std::collections::VecDeque<&'a Variant> {
+    let mut pending = std::collections::VecDeque::new();
+    let mut skipped = 0;
+    for v in variants {
+        match dir.state(v) {
+            s if s.is_final() => skipped += 1,
+            VariantState::Running => println!(
+                "skipping {}: another process trains it (its run directory is locked)",
+                v.id
+            ),
+            _ => pending.push_back(v),
+        }
+    }
+    if skipped > 0 {
+        println!("{skipped} variants already done");
+    }
+    pending
+}
+
+/// How the executor starts a variant's task.
+struct Task<'a> {
+    dir: &'a SweepDir,
+    exe: std::path::PathBuf,
+    threads: usize,
+    gpus: usize,
+}
+
+/// A variant's task running as a child process.
+struct Running<'a> {
+    slot: usize,
+    variant: &'a Variant,
+    child: Child,
+    started: Instant,
+}
+
+impl Task<'_> {
+    /// Starts `v`'s task in `slot` (its GPU, if there are GPUs), its output into its log.
+    fn start<'v>(&self, v: &'v Variant, slot: usize) -> anyhow::Result<Running<'v>> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.log_path(v))?;
+        let mut command = std::process::Command::new(&self.exe);
+        command
+            .arg("sweep")
+            .arg(&self.dir.root)
+            .arg("--task")
+            .arg(v.index.to_string())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .env("OMP_NUM_THREADS", self.threads.to_string());
+        if self.gpus > 0 {
+            command.env("CUDA_VISIBLE_DEVICES", (slot % self.gpus).to_string());
+        }
+        // A task outlives no executor: when this process dies, however it dies, its tasks get
+        // SIGTERM and stop with a checkpoint, and the sweep can be continued.
+        valleys::platform::stop_with_parent(&mut command);
+        let child = command
+            .spawn()
+            .with_context(|| format!("starting variant {}", v.id))?;
+        println!("started {}", v.id);
+        Ok(Running {
+            slot,
+            variant: v,
+            child,
+            started: Instant::now(),
+        })
+    }
+}
+
+/// Takes the tasks that have ended out of `running`, saying how each ended; a failed one's
+/// reason (the last line of its log) goes to stderr too, so that it is not only in the log.
+/// Returns how many failed (a task stopped by the executor's own stop is no failure).
+fn reap(dir: &SweepDir, running: &mut Vec<Running>, stopping: bool) -> anyhow::Result<usize> {
+    let mut failed = 0;
+    let mut i = 0;
+    while i < running.len() {
+        let Some(status) = running[i].child.try_wait()? else {
+            i += 1;
+            continue;
+        };
+        let r = running.remove(i);
+        let v = r.variant;
+        let took = valleys::format::clock(r.started.elapsed().as_secs_f64());
+        let code = status.code();
+        if code == Some(0) {
+            println!("finished {} in {took}", v.id);
+            continue;
+        }
+        failed += usize::from(!stopping);
+        let word = match code {
+            Some(c) if c == i32::from(EXIT_STOPPED) => "stopped".to_owned(),
+            Some(c) => format!("exit {c}"),
+            None => "killed".to_owned(),
+        };
+        println!(
+            "{} ended ({word}) after {took}; its output is in {}",
+            v.id,
+            dir.log_path(v).display()
+        );
+        if !stopping && code != Some(i32::from(EXIT_STOPPED)) {
+            let reason = std::fs::read_to_string(dir.log_path(v))
+                .ok()
+                .and_then(|log| {
+                    log.lines()
+                        .rev()
+                        .find(|l| !l.trim().is_empty())
+                        .map(str::to_owned)
+                })
+                .unwrap_or_else(|| "it said nothing".into());
+            eprintln!("valleys: variant {} failed: {}", v.id, reason.trim());
+        }
+    }
+    Ok(failed)
 }
 
 /// Trains variant `index` (resuming it when its run has a checkpoint), then probes it as the
