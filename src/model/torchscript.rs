@@ -103,77 +103,11 @@ impl TorchScriptNet {
             .filter(|(_, ty)| is_batch_norm_type(ty))
             .map(|(name, _)| name.clone())
             .collect();
-        let owner = |tensor_name: &str| -> String {
-            tensor_name
-                .rsplit_once('.')
-                .map_or(String::new(), |(m, _)| m.to_owned())
-        };
         let params = module.named_parameters().map_err(problem)?;
-        if params.is_empty() {
-            return Err(problem(
-                "the module has no parameters; expected a network with trainable weights".into(),
-            ));
-        }
-        if params.iter().all(|(_, t)| t.numel() == 0) {
-            return Err(problem(format!(
-                "every one of the module's {} parameters holds no element (zero-size); expected a network with trainable weights",
-                params.len()
-            )));
-        }
-        let mut seen = std::collections::HashMap::new();
-        let mut sorted = Vec::with_capacity(params.len());
-        for (name, tensor) in params {
-            if tensor.kind() != Kind::Float {
-                return Err(problem(format!(
-                    "parameter {name} is {:?}; expected float32 (export the model after .float())",
-                    tensor.kind()
-                )));
-            }
-            if let Some(first) = seen.insert(tensor.data_ptr() as usize, name.clone()) {
-                return Err(problem(format!(
-                    "parameters {first} and {name} share their storage (tied weights); expected separate parameters"
-                )));
-            }
-            let in_bn = batch_norm_modules.contains(&owner(&name));
-            let bias = name.ends_with("bias");
-            let role = match (in_bn, bias) {
-                (true, false) => Role::BnWeight,
-                (true, true) => Role::BnBias,
-                (false, false) => Role::Weight,
-                (false, true) => Role::Bias,
-            };
-            sorted.push((name, tensor, role));
-        }
+        let sorted = sort_parameters(params, &batch_norm_modules).map_err(problem)?;
         let buffers = module.named_buffers().map_err(problem)?;
-        let buffer = |name: String| {
-            buffers
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, t)| t.shallow_clone())
-        };
-        let mut tracked = Vec::new();
-        for bn in &batch_norm_modules {
-            let qualify = |leaf: &str| {
-                if bn.is_empty() {
-                    leaf.to_owned()
-                } else {
-                    format!("{bn}.{leaf}")
-                }
-            };
-            let (Some(running_mean), Some(running_var)) = (
-                buffer(qualify("running_mean")),
-                buffer(qualify("running_var")),
-            ) else {
-                // track_running_stats=False: it always normalises with batch statistics.
-                continue;
-            };
-            tracked.push(TrackedBatchNorm {
-                running_mean,
-                running_var,
-                batches_tracked: buffer(qualify("num_batches_tracked")),
-                momentum: module.number_attr(bn, "momentum").map_err(problem)?,
-            });
-        }
+        let tracked =
+            tracked_batch_norms(&module, &batch_norm_modules, &buffers).map_err(problem)?;
         let name = path.file_name().map_or_else(
             || path.display().to_string(),
             |n| n.to_string_lossy().into(),
@@ -389,6 +323,95 @@ pub fn planned_batches(
     }
     planned.train.dedup_by_key(|(k, _)| *k);
     planned
+}
+
+/// The module's parameters in `named_parameters()` order with their roles (BN scale or shift
+/// by the submodule they belong to), or why they cannot be trained: none, none with an
+/// element, not float32, or tied.
+fn sort_parameters(
+    params: Vec<(String, Tensor)>,
+    batch_norm_modules: &[String],
+) -> Result<Vec<(String, Tensor, Role)>, String> {
+    let owner = |tensor_name: &str| -> String {
+        tensor_name
+            .rsplit_once('.')
+            .map_or(String::new(), |(m, _)| m.to_owned())
+    };
+    if params.is_empty() {
+        return Err(
+            "the module has no parameters; expected a network with trainable weights".into(),
+        );
+    }
+    if params.iter().all(|(_, t)| t.numel() == 0) {
+        return Err(format!(
+            "every one of the module's {} parameters holds no element (zero-size); expected a network with trainable weights",
+            params.len()
+        ));
+    }
+    let mut seen = std::collections::HashMap::new();
+    let mut sorted = Vec::with_capacity(params.len());
+    for (name, tensor) in params {
+        if tensor.kind() != Kind::Float {
+            return Err(format!(
+                "parameter {name} is {:?}; expected float32 (export the model after .float())",
+                tensor.kind()
+            ));
+        }
+        if let Some(first) = seen.insert(tensor.data_ptr() as usize, name.clone()) {
+            return Err(format!(
+                "parameters {first} and {name} share their storage (tied weights); expected separate parameters"
+            ));
+        }
+        let in_bn = batch_norm_modules.contains(&owner(&name));
+        let bias = name.ends_with("bias");
+        let role = match (in_bn, bias) {
+            (true, false) => Role::BnWeight,
+            (true, true) => Role::BnBias,
+            (false, false) => Role::Weight,
+            (false, true) => Role::Bias,
+        };
+        sorted.push((name, tensor, role));
+    }
+    Ok(sorted)
+}
+
+/// The BN layers that track running statistics, with those statistics (views of the module's
+/// buffers) and their momentum.
+fn tracked_batch_norms(
+    module: &ScriptModule,
+    batch_norm_modules: &[String],
+    buffers: &[(String, Tensor)],
+) -> Result<Vec<TrackedBatchNorm>, String> {
+    let buffer = |name: String| {
+        buffers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, t)| t.shallow_clone())
+    };
+    let mut tracked = Vec::new();
+    for bn in batch_norm_modules {
+        let qualify = |leaf: &str| {
+            if bn.is_empty() {
+                leaf.to_owned()
+            } else {
+                format!("{bn}.{leaf}")
+            }
+        };
+        let (Some(running_mean), Some(running_var)) = (
+            buffer(qualify("running_mean")),
+            buffer(qualify("running_var")),
+        ) else {
+            // track_running_stats=False: it always normalises with batch statistics.
+            continue;
+        };
+        tracked.push(TrackedBatchNorm {
+            running_mean,
+            running_var,
+            batches_tracked: buffer(qualify("num_batches_tracked")),
+            momentum: module.number_attr(bn, "momentum")?,
+        });
+    }
+    Ok(tracked)
 }
 
 /// Loads the module at `path` on the CPU and runs it as `experiment`'s run on `raw` will: in
