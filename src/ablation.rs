@@ -111,47 +111,7 @@ pub fn run(
             }
         }
         AblationKind::Summary => {
-            let mut subjects = vec![
-                ("bn", main, ParamGroup::All, "."),
-                ("bn-only", main, ParamGroup::Bn, "."),
-                ("non-bn", main, ParamGroup::NonBn, "."),
-            ];
-            if let Some(twin) = twin {
-                subjects.push(("none", twin, ParamGroup::All, "twin-nobn"));
-            }
-            // Per arm, per centre: the probes behind it.
-            let mut sets: Vec<(&str, String, Vec<ProbeResult>)> = Vec::new();
-            for (name, subject, group, rel) in subjects {
-                let spec = ProbeSpec {
-                    params: group,
-                    ..base.clone()
-                };
-                let batch = runner::run_batch(
-                    &subject.ctx,
-                    &spec,
-                    directions.max(2),
-                    Some(subject.run),
-                    observer,
-                )?;
-                let (stored, _) = crate::probe::store::read_all(subject.run);
-                for centre in &batch.centres {
-                    let results = results_of(&stored, centre);
-                    arms.push(arm(name, rel, &results));
-                    sets.push((name, centre.centre.clone(), results));
-                }
-            }
-            for (a, b) in [("bn-only", "non-bn"), ("bn", "none")] {
-                for (name, centre, results) in &sets {
-                    if *name != a {
-                        continue;
-                    }
-                    if let Some((_, _, other)) =
-                        sets.iter().find(|(n, c, _)| *n == b && c == centre)
-                    {
-                        comparisons.push(compare((a, results), (b, other), centre));
-                    }
-                }
-            }
+            (arms, comparisons) = summary(main, twin, &base, directions, observer)?;
         }
     }
     let result = AblationResult {
@@ -169,6 +129,60 @@ pub fn run(
     };
     write(main.run, &result)?;
     Ok(result)
+}
+
+/// The summary's arms (N random directions per arm and centre: with BN, BN-only, non-BN, and
+/// the twin without BN) and their comparisons (BN-only against non-BN, with BN against
+/// without), per centre.
+fn summary(
+    main: &Subject,
+    twin: Option<&Subject>,
+    base: &ProbeSpec,
+    directions: usize,
+    observer: &mut dyn runner::Observer,
+) -> Result<(Vec<Arm>, Vec<crate::probe::summary::Comparison>), ProbeError> {
+    let mut arms = Vec::new();
+    let mut comparisons = Vec::new();
+    let mut subjects = vec![
+        ("bn", main, ParamGroup::All, "."),
+        ("bn-only", main, ParamGroup::Bn, "."),
+        ("non-bn", main, ParamGroup::NonBn, "."),
+    ];
+    if let Some(twin) = twin {
+        subjects.push(("none", twin, ParamGroup::All, "twin-nobn"));
+    }
+    // Per arm, per centre: the probes behind it.
+    let mut sets: Vec<(&str, String, Vec<ProbeResult>)> = Vec::new();
+    for (name, subject, group, rel) in subjects {
+        let spec = ProbeSpec {
+            params: group,
+            ..base.clone()
+        };
+        let batch = runner::run_batch(
+            &subject.ctx,
+            &spec,
+            directions.max(2),
+            Some(subject.run),
+            observer,
+        )?;
+        let (stored, _) = crate::probe::store::read_all(subject.run);
+        for centre in &batch.centres {
+            let results = results_of(&stored, centre);
+            arms.push(arm(name, rel, &results));
+            sets.push((name, centre.centre.clone(), results));
+        }
+    }
+    for (a, b) in [("bn-only", "non-bn"), ("bn", "none")] {
+        for (name, centre, results) in &sets {
+            if *name != a {
+                continue;
+            }
+            if let Some((_, _, other)) = sets.iter().find(|(n, c, _)| *n == b && c == centre) {
+                comparisons.push(compare((a, results), (b, other), centre));
+            }
+        }
+    }
+    Ok((arms, comparisons))
 }
 
 fn results_of(stored: &[ProbeResult], centre: &CentreStats) -> Vec<ProbeResult> {
