@@ -43,57 +43,8 @@ pub fn log_axis(app: &App) -> bool {
 /// The chart's curves for `app`'s settings.
 pub fn curves(app: &App) -> Vec<Curve> {
     let c = &app.chart;
-    let min_epoch = c
-        .window
-        .map(|w| f64::from(app.last_epoch().saturating_sub(w)));
     let make = |iterate, split, name, points: Vec<Point>, dashed, marked| {
-        let points: Vec<Point> = points
-            .into_iter()
-            .filter(|p| min_epoch.is_none_or(|m| p.epoch >= m))
-            .collect();
-        let xs: Vec<f64> = points
-            .iter()
-            .map(|p| match c.x {
-                XAxis::Epoch => p.epoch,
-                XAxis::Step => p.step,
-            })
-            .collect();
-        let values: Vec<f64> = points
-            .iter()
-            .map(|p| match c.quantity {
-                Quantity::Loss => p.loss,
-                Quantity::Accuracy => 100.0 * p.acc,
-                Quantity::LearningRate => p.lr,
-            })
-            .collect();
-        let shown = |v: f64| {
-            if log_axis(app) {
-                chart::log10_saturating(v)
-            } else {
-                v
-            }
-        };
-        let measured: Vec<(f64, f64)> = xs
-            .iter()
-            .zip(&values)
-            .map(|(&x, &v)| (x, shown(v)))
-            .collect();
-        let smoothed = chart::smooth(&values, c.smooth);
-        let drawn = xs
-            .iter()
-            .zip(smoothed)
-            .map(|(&x, v)| (x, shown(v)))
-            .collect();
-        Curve {
-            iterate,
-            split,
-            name,
-            measured,
-            values,
-            drawn,
-            dashed,
-            marked,
-        }
+        curve(app, (iterate, split, name), points, dashed, marked)
     };
     if c.quantity == Quantity::LearningRate {
         // Per step while this process trains; otherwise at each evaluation.
@@ -161,6 +112,68 @@ pub fn curves(app: &App) -> Vec<Curve> {
     }
     out.retain(|c| !c.measured.is_empty());
     out
+}
+
+/// One curve of the chart: `points` of `iterate` and `split`, named `name`, in the chart's
+/// window, x axis and quantity, measured and smoothed, on a log axis when it is one.
+fn curve(
+    app: &App,
+    (iterate, split, name): (Iterate, Split, &'static str),
+    points: Vec<Point>,
+    dashed: bool,
+    marked: bool,
+) -> Curve {
+    let c = &app.chart;
+    let min_epoch = c
+        .window
+        .map(|w| f64::from(app.last_epoch().saturating_sub(w)));
+    let points: Vec<Point> = points
+        .into_iter()
+        .filter(|p| min_epoch.is_none_or(|m| p.epoch >= m))
+        .collect();
+    let xs: Vec<f64> = points
+        .iter()
+        .map(|p| match c.x {
+            XAxis::Epoch => p.epoch,
+            XAxis::Step => p.step,
+        })
+        .collect();
+    let values: Vec<f64> = points
+        .iter()
+        .map(|p| match c.quantity {
+            Quantity::Loss => p.loss,
+            Quantity::Accuracy => 100.0 * p.acc,
+            Quantity::LearningRate => p.lr,
+        })
+        .collect();
+    let shown = |v: f64| {
+        if log_axis(app) {
+            chart::log10_saturating(v)
+        } else {
+            v
+        }
+    };
+    let measured: Vec<(f64, f64)> = xs
+        .iter()
+        .zip(&values)
+        .map(|(&x, &v)| (x, shown(v)))
+        .collect();
+    let smoothed = chart::smooth(&values, c.smooth);
+    let drawn = xs
+        .iter()
+        .zip(smoothed)
+        .map(|(&x, v)| (x, shown(v)))
+        .collect();
+    Curve {
+        iterate,
+        split,
+        name,
+        measured,
+        values,
+        drawn,
+        dashed,
+        marked,
+    }
 }
 
 /// The y range of the chart and whether values lie outside it. With outliers clipped (the
