@@ -10,11 +10,11 @@ impl App {
             | Event::ProbePoint { .. }
             | Event::ProbeFinished(_)
             | Event::ProbeBatchFinished(_)
-            | Event::PlaneStarted(_)
-            | Event::PlanePoint { .. }
-            | Event::PlaneFinished(_)
             | Event::ProbeFailed { .. }
             | Event::AblationFinished { .. } => self.job_event(event),
+            Event::PlaneStarted(_) | Event::PlanePoint { .. } | Event::PlaneFinished(_) => {
+                self.plane_event(event)
+            }
             other => self.run_event(other),
         }
     }
@@ -119,6 +119,48 @@ impl App {
         }
     }
 
+    /// Events of a plane measured on the live weights: its start, each point, its end.
+    fn plane_event(&mut self, event: Event) {
+        match event {
+            Event::PlaneStarted(header) => {
+                self.log(format!(
+                    "plane {}: {}x{} points · ~{:.2} s a point ≈ {}, coarse to fine",
+                    header.id,
+                    header.xs.len(),
+                    header.ys.len(),
+                    header.seconds_per_point,
+                    crate::format::clock(header.seconds_per_point * header.total() as f64)
+                ));
+                self.probes.failure = None;
+                self.planes.cursor = None;
+                self.planes.live = Some(LivePlane {
+                    points: vec![None; header.total()],
+                    header: *header,
+                    first_point_s: None,
+                });
+            }
+            Event::PlanePoint { id, i, j, point } => {
+                if let Some(live) = self.planes.live.as_mut().filter(|l| l.header.id == id)
+                    && i < live.header.xs.len()
+                    && let Some(slot) = live.points.get_mut(j * live.header.xs.len() + i)
+                {
+                    *slot = Some(point);
+                    live.first_point_s.get_or_insert(self.clock_s);
+                }
+            }
+            Event::PlaneFinished(result) => {
+                // One written by `valleys plane` beside a watched run ends no job here.
+                if self.planes.live.take().is_some() {
+                    self.job_ended();
+                }
+                self.log(crate::probe::plane::one_line(&result));
+                self.planes.results.push(*result);
+                self.planes.selected = self.planes.results.len() - 1;
+            }
+            _ => {}
+        }
+    }
+
     /// Events of a job on the live weights: probes, batches, planes and ablations.
     fn job_event(&mut self, event: Event) {
         match event {
@@ -178,41 +220,6 @@ impl App {
                     self.log(format!("batch {}: {}", summary.id, comparison.describe()));
                 }
                 self.probes.batches.push(*summary);
-            }
-            Event::PlaneStarted(header) => {
-                self.log(format!(
-                    "plane {}: {}x{} points · ~{:.2} s a point ≈ {}, coarse to fine",
-                    header.id,
-                    header.xs.len(),
-                    header.ys.len(),
-                    header.seconds_per_point,
-                    crate::format::clock(header.seconds_per_point * header.total() as f64)
-                ));
-                self.probes.failure = None;
-                self.planes.cursor = None;
-                self.planes.live = Some(LivePlane {
-                    points: vec![None; header.total()],
-                    header: *header,
-                    first_point_s: None,
-                });
-            }
-            Event::PlanePoint { id, i, j, point } => {
-                if let Some(live) = self.planes.live.as_mut().filter(|l| l.header.id == id)
-                    && i < live.header.xs.len()
-                    && let Some(slot) = live.points.get_mut(j * live.header.xs.len() + i)
-                {
-                    *slot = Some(point);
-                    live.first_point_s.get_or_insert(self.clock_s);
-                }
-            }
-            Event::PlaneFinished(result) => {
-                // One written by `valleys plane` beside a watched run ends no job here.
-                if self.planes.live.take().is_some() {
-                    self.job_ended();
-                }
-                self.log(crate::probe::plane::one_line(&result));
-                self.planes.results.push(*result);
-                self.planes.selected = self.planes.results.len() - 1;
             }
             Event::ProbeFailed { message } => {
                 self.probes.live = None;
