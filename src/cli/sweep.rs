@@ -107,34 +107,7 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<ExitCode> {
     let variants = file.variants();
     let check = checker();
     if args.dry_run {
-        for v in &variants {
-            let exp = file.experiment_of(v).bad_input()?;
-            check(v, &exp).map_err(|m| BadInput::msg(format!("variant {}: {m}", v.id)))?;
-            println!("{}", v.id);
-        }
-        println!(
-            "{} variants of {} checked; nothing created (drop --dry-run to start them, --executor {})",
-            variants.len(),
-            file.experiment.display(),
-            executor.as_str()
-        );
-        if executor == Executor::Slurm {
-            let root = args
-                .out
-                .clone()
-                .unwrap_or_else(|| SweepDir::default_path(&file.name));
-            print!(
-                "{}",
-                slurm::script(
-                    &file.slurm,
-                    &file.name,
-                    &std::path::absolute(&root).unwrap_or(root),
-                    &std::env::current_exe()?,
-                    variants.len()
-                )
-            );
-        }
-        return Ok(ExitCode::SUCCESS);
+        return dry_run(args, &file, executor, &check);
     }
     let root = args
         .out
@@ -182,6 +155,45 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<ExitCode> {
         return launched;
     }
     launch(&dir, executor, args.jobs)
+}
+
+/// `--dry-run`: every variant checked as a sweep would check it before creating anything,
+/// listed, and for Slurm the job script it would submit; nothing is created.
+fn dry_run(
+    args: &SweepArgs,
+    file: &SweepFile,
+    executor: Executor,
+    check: &dyn Fn(&Variant, &valleys::config::Experiment) -> Result<(), String>,
+) -> anyhow::Result<ExitCode> {
+    let variants = file.variants();
+    for v in &variants {
+        let exp = file.experiment_of(v).bad_input()?;
+        check(v, &exp).map_err(|m| BadInput::msg(format!("variant {}: {m}", v.id)))?;
+        println!("{}", v.id);
+    }
+    println!(
+        "{} variants of {} checked; nothing created (drop --dry-run to start them, --executor {})",
+        variants.len(),
+        file.experiment.display(),
+        executor.as_str()
+    );
+    if executor == Executor::Slurm {
+        let root = args
+            .out
+            .clone()
+            .unwrap_or_else(|| SweepDir::default_path(&file.name));
+        print!(
+            "{}",
+            slurm::script(
+                &file.slurm,
+                &file.name,
+                &std::path::absolute(&root).unwrap_or(root),
+                &std::env::current_exe()?,
+                variants.len()
+            )
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Checks what can be checked of a variant before anything runs: its data can be read and
