@@ -184,7 +184,18 @@ fn render_map(app: &App, frame: &mut Frame, area: Rect, s: &Shown, cursor: (usiz
         height,
         per_cell,
     );
-    let buffer = frame.buffer_mut();
+    paint_cells(frame.buffer_mut(), inner, &cells, cursor_cell, colour);
+}
+
+/// Paints heatmap cells into `buffer` at `inner`: half blocks of two grid rows in colour (or
+/// shades of ASCII), contour dots, the iterates' letters, the cursor reversed.
+fn paint_cells(
+    buffer: &mut ratatui::buffer::Buffer,
+    inner: Rect,
+    cells: &[Vec<heatmap::Cell>],
+    cursor_cell: (usize, usize),
+    colour: bool,
+) {
     for (line, row) in cells.iter().enumerate() {
         for (c, cell) in row.iter().enumerate() {
             let Some(target) = buffer.cell_mut((inner.x + c as u16, inner.y + line as u16)) else {
