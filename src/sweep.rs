@@ -124,6 +124,36 @@ fn pairs(map: &serde_yaml::Mapping, what: &str) -> Result<Vec<(String, String)>,
         .collect()
 }
 
+/// `axes:`: each field with its non-empty list of values, as `--set` takes them.
+fn axes(map: &serde_yaml::Mapping) -> Result<Vec<(String, Vec<String>)>, String> {
+    map.iter()
+        .map(|(k, v)| {
+            let key = k.as_str().unwrap_or_default().to_owned();
+            let values = v
+                .as_sequence()
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| format!("axes.{key}: expected a non-empty list of values"))?;
+            Ok((key, values.iter().map(scalar).collect()))
+        })
+        .collect()
+}
+
+/// `runs:`: a list of overrides, each a mapping of field: value.
+fn runs(value: Option<&serde_yaml::Value>) -> Result<Vec<Vec<(String, String)>>, String> {
+    match value {
+        None => Ok(Vec::new()),
+        Some(serde_yaml::Value::Sequence(list)) => list
+            .iter()
+            .enumerate()
+            .map(|(i, r)| match r {
+                serde_yaml::Value::Mapping(m) => pairs(m, &format!("runs[{i}]")),
+                _ => Err(format!("runs[{i}]: expected a mapping of field: value")),
+            })
+            .collect(),
+        Some(_) => Err("runs: expected a list of overrides".into()),
+    }
+}
+
 impl SweepFile {
     /// Reads a sweep file; relative paths in it are relative to the file.
     pub fn load(path: &Path) -> Result<Self, SweepError> {
@@ -171,28 +201,8 @@ impl SweepFile {
             }
         };
         let set = pairs(&mapping("set")?, "set").map_err(fail)?;
-        let mut axes = Vec::new();
-        for (k, v) in mapping("axes")? {
-            let key = k.as_str().unwrap_or_default().to_owned();
-            let values = v
-                .as_sequence()
-                .filter(|s| !s.is_empty())
-                .ok_or_else(|| fail(format!("axes.{key}: expected a non-empty list of values")))?;
-            axes.push((key, values.iter().map(scalar).collect()));
-        }
-        let runs = match get("runs") {
-            None => Vec::new(),
-            Some(serde_yaml::Value::Sequence(list)) => list
-                .iter()
-                .enumerate()
-                .map(|(i, r)| match r {
-                    serde_yaml::Value::Mapping(m) => pairs(m, &format!("runs[{i}]")),
-                    _ => Err(format!("runs[{i}]: expected a mapping of field: value")),
-                })
-                .collect::<Result<_, _>>()
-                .map_err(fail)?,
-            Some(_) => return Err(fail("runs: expected a list of overrides".into())),
-        };
+        let axes = axes(&mapping("axes")?).map_err(fail)?;
+        let runs = runs(get("runs")).map_err(fail)?;
         let probe = match get("probe") {
             None => None,
             Some(v) => Some(sweep_probe(v).map_err(|m| fail(format!("probe: {m}")))?),
