@@ -63,6 +63,7 @@ fn the_ui_the_reports_and_the_plain_results_never_reach_tensors() {
         "protocol.rs",
         "probe.rs",
         "probe/plane.rs",
+        "probe/plane",
         "probe/score.rs",
         "probe/shift.rs",
         "probe/summary.rs",

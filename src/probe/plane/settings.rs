@@ -1,0 +1,111 @@
+//! What a plane is asked for, read the same way from `valleys plane`'s flags, a sweep's
+//! `plane:` section and the dashboard's form.
+
+use super::{PlaneKind, PlaneSpec, parse_points, parse_range};
+use crate::probe::{BiasBn, BnMode, CentreKind, DirectionKind, Normalisation, ParamGroup};
+use serde::Deserialize;
+
+/// What a plane is asked for, as `valleys plane`'s flags, a sweep's `plane:` section and the
+/// dashboard's form give it, with the same names: every setting optional, the plane's
+/// defaults for the rest. One type and one set of checks ([`PlaneSettings::spec`]) for all
+/// three, so a sweep takes exactly the options the command line takes.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaneSettings {
+    pub plane: Option<PlaneKind>,
+    pub centre: Option<CentreKind>,
+    pub direction: Option<DirectionKind>,
+    pub norm: Option<Normalisation>,
+    pub bias_bn: Option<BiasBn>,
+    pub params: Option<ParamGroup>,
+    /// "NxM" (or "N" for N×N), as text.
+    #[serde(default, deserialize_with = "points_text")]
+    pub points: Option<(usize, usize)>,
+    /// "FROM:TO".
+    #[serde(default, deserialize_with = "range_text")]
+    pub x: Option<(f64, f64)>,
+    #[serde(default, deserialize_with = "range_text")]
+    pub y: Option<(f64, f64)>,
+    pub bn: Option<BnMode>,
+    #[serde(
+        default,
+        deserialize_with = "crate::config::probe::samples::deserialize"
+    )]
+    pub train_subset: Option<usize>,
+    #[serde(
+        default,
+        deserialize_with = "crate::config::probe::samples::deserialize"
+    )]
+    pub test_subset: Option<usize>,
+    #[serde(
+        default,
+        deserialize_with = "crate::config::probe::samples::deserialize"
+    )]
+    pub bn_subset: Option<usize>,
+    pub seed: Option<u64>,
+    pub point_batch: Option<usize>,
+}
+
+/// The most points of a row measured in one stacked pass.
+pub const MAX_POINT_BATCH: usize = 64;
+
+impl PlaneSettings {
+    /// The plane these settings ask for, or one line naming the setting and what was expected.
+    pub fn spec(&self) -> Result<PlaneSpec, String> {
+        let kind = self.plane.unwrap_or_default();
+        if let (Some(centre), PlaneKind::SwaSgd) = (self.centre, kind) {
+            return Err(format!(
+                "centre {}: a swa-sgd plane is centred on SWA by definition; centre is for plane random",
+                centre.as_str()
+            ));
+        }
+        if let Some(k) = self.point_batch
+            && !(1..=MAX_POINT_BATCH).contains(&k)
+        {
+            return Err(format!(
+                "point_batch {k}: expected 1..={MAX_POINT_BATCH} points per pass"
+            ));
+        }
+        let mut s = PlaneSpec::for_kind(kind);
+        macro_rules! set {
+            ($($field:ident),*) => { $( if let Some(v) = self.$field { s.$field = v; } )* };
+        }
+        set!(centre, direction, norm, bias_bn, params, points, x, y, bn);
+        s.train_subset = self.train_subset;
+        s.test_subset = self.test_subset;
+        s.bn_subset = self.bn_subset.or(s.bn_subset);
+        s.seed = self.seed;
+        s.point_batch = self.point_batch;
+        s.validate()?;
+        Ok(s)
+    }
+}
+
+/// A grid or range given as text: YAML reads a bare number (even `0x3`, as hexadecimal 3) as
+/// one number, which is neither NxM nor FROM:TO.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Text {
+    Text(String),
+    Number(f64),
+}
+
+fn points_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<(usize, usize)>, D::Error> {
+    match Option::<Text>::deserialize(d)? {
+        None => Ok(None),
+        Some(Text::Text(t)) => parse_points(&t).map(Some).map_err(serde::de::Error::custom),
+        Some(Text::Number(n)) => Err(serde::de::Error::custom(format!(
+            "{n}: expected NxM grid points as text, e.g. 21x21 (YAML reads a bare number, even 0x3, as one number)"
+        ))),
+    }
+}
+
+fn range_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<(f64, f64)>, D::Error> {
+    match Option::<Text>::deserialize(d)? {
+        None => Ok(None),
+        Some(Text::Text(t)) => parse_range(&t).map(Some).map_err(serde::de::Error::custom),
+        Some(Text::Number(n)) => Err(serde::de::Error::custom(format!(
+            "{n}: expected a range FROM:TO as text, e.g. '-0.5:1.5'"
+        ))),
+    }
+}
