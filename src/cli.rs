@@ -7,6 +7,7 @@ mod info;
 mod open;
 pub(crate) mod plane;
 mod probe;
+mod progress;
 mod report;
 mod run;
 mod sweep;

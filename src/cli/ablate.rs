@@ -1,7 +1,8 @@
 //! `valleys ablate RUN_DIR` and the ablations `valleys run` does after training when the
 //! experiment has an `ablation:` section: trains the no-BN twin if asked, then compares.
 
-use crate::cli::probe::{Console, ProbeFlags};
+use crate::cli::probe::ProbeFlags;
+use crate::cli::progress::Console;
 use clap::Args;
 use std::path::PathBuf;
 use std::sync::Arc;

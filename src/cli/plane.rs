@@ -2,7 +2,7 @@
 //! random direction, or two random directions), filled coarse to fine; prints the heatmap and
 //! writes RUN_DIR/planes/<id>.json and .csv.
 
-use super::probe::Progress;
+use super::progress::Progress;
 use clap::Args;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;

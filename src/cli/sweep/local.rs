@@ -272,7 +272,7 @@ pub(super) fn task(dir: &SweepDir, index: usize) -> anyhow::Result<ExitCode> {
     let stop = signal_flag()?;
     // Each is measured once: a task that was stopped after the probes measures the plane.
     if let Some(probe) = probe.filter(|_| after.needs_probe(&saved.run)) {
-        let mut console = crate::cli::probe::Console::new(&stop);
+        let mut console = crate::cli::progress::Console::new(&stop);
         let summary = match runner::run_batch(
             &saved.context(),
             &probe.spec,
