@@ -15,7 +15,10 @@ use crate::protocol::{Command, Event, Iterate, MetricRow, Outcome, Progress, Run
 use std::collections::{HashMap, VecDeque};
 
 mod actions;
+mod boards;
 mod events;
+
+pub use boards::{Job, JobKind, Jobs, LivePlane, LiveProbe, PlaneBoard, ProbeBoard};
 
 /// Where the run stands, as the header shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -149,127 +152,6 @@ impl View {
             View::Planes => "planes",
         }
     }
-}
-
-/// A probe whose points are still arriving.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LiveProbe {
-    pub id: String,
-    pub summary: String,
-    pub grid: Vec<f64>,
-    pub points: Vec<Option<ProbePoint>>,
-}
-
-impl LiveProbe {
-    /// Points received so far.
-    pub fn done(&self) -> usize {
-        self.points.iter().filter(|p| p.is_some()).count()
-    }
-}
-
-/// Everything the probe view shows.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ProbeBoard {
-    pub live: Option<LiveProbe>,
-    pub results: Vec<ProbeResult>,
-    pub batches: Vec<BatchSummary>,
-    /// Index into `results` of the probe shown (the newest unless moved).
-    pub selected: usize,
-    /// Show the random-shift curve instead of the loss curves.
-    pub shift_curve: bool,
-    /// Why the last probe or ablation ended without a result (until the next one starts).
-    pub failure: Option<String>,
-}
-
-/// A plane whose points are still arriving.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LivePlane {
-    pub header: PlaneHeader,
-    /// Row by row (y outer, x inner), None until measured.
-    pub points: Vec<Option<PlanePoint>>,
-    /// The dashboard's clock when the first point arrived: the set-up before it (a forward
-    /// pass timed, directions drawn) is no point's cost.
-    pub first_point_s: Option<f64>,
-}
-
-impl LivePlane {
-    /// Points received so far.
-    pub fn done(&self) -> usize {
-        self.points.iter().filter(|p| p.is_some()).count()
-    }
-
-    /// Seconds left at `now`, from the time the points after the first took; None until two
-    /// points have come (the first one's time includes the set-up).
-    pub fn seconds_left(&self, now: f64) -> Option<f64> {
-        let done = self.done();
-        let first = self.first_point_s?;
-        if done < 2 {
-            return None;
-        }
-        let per_point = (now - first).max(0.0) / (done - 1) as f64;
-        Some(per_point * self.header.total().saturating_sub(done) as f64)
-    }
-}
-
-/// Everything the plane view shows.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PlaneBoard {
-    pub live: Option<LivePlane>,
-    pub results: Vec<PlaneResult>,
-    /// Index into `results` of the plane shown when none is running (the newest unless moved).
-    pub selected: usize,
-    /// The cursor's grid column and row (None: on the centre).
-    pub cursor: Option<(usize, usize)>,
-    pub show: PlaneValue,
-    pub log: bool,
-}
-
-impl Default for PlaneBoard {
-    fn default() -> Self {
-        Self {
-            live: None,
-            results: Vec::new(),
-            selected: 0,
-            cursor: None,
-            show: PlaneValue::Test,
-            log: false,
-        }
-    }
-}
-
-/// What a job asked for from the dashboard is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobKind {
-    Probe,
-    /// Random directions through each centre.
-    Batch {
-        directions: usize,
-    },
-    Ablation(AblationKind),
-    Plane,
-}
-
-/// A probe or ablation asked for from the dashboard.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Job {
-    pub kind: JobKind,
-    /// "probe interp", "batch of 20 uniform", "ablation summary".
-    pub label: String,
-    /// The dashboard's clock when it started (None while it waits).
-    pub started_s: Option<f64>,
-    /// Probes of it finished so far.
-    pub probes_done: usize,
-    /// Probes it will take, when known.
-    pub probes_total: Option<usize>,
-    /// Esc was pressed: the worker stops it after the point it is measuring.
-    pub cancelling: bool,
-}
-
-/// The jobs the worker runs one after another, as far as the dashboard asked for them.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Jobs {
-    pub running: Option<Job>,
-    pub queued: VecDeque<Job>,
 }
 
 /// Finished probes kept for the view; older ones stay on disk.
