@@ -126,13 +126,13 @@ impl ProbeResult {
 }
 
 impl crate::stored::Stored for ProbeResult {
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), crate::stored::StoredError> {
         use crate::stored::increasing;
         if self.points.len() < 2 {
-            return Err(format!(
+            return Err(crate::stored::StoredError(format!(
                 "{} points; expected at least 2 along the line",
                 self.points.len()
-            ));
+            )));
         }
         // Losses far out along a line may be infinite: they are stored as such, and drawn
         // as gaps.

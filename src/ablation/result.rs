@@ -61,10 +61,12 @@ pub struct AblationResult {
 }
 
 impl crate::stored::Stored for AblationResult {
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), crate::stored::StoredError> {
         crate::stored::finite("threshold", self.threshold)?;
         if self.arms.is_empty() {
-            return Err("no arm; expected the arms the ablation compared".into());
+            return Err(crate::stored::StoredError(
+                "no arm; expected the arms the ablation compared".into(),
+            ));
         }
         for arm in &self.arms {
             arm.stats.check(&format!("arm {}:", arm.name))?;

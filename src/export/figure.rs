@@ -9,6 +9,17 @@ mod heatmap;
 
 pub use heatmap::{Heatmap, heatmap_svg};
 
+/// Why a figure could not be drawn (plotters' own error, or data it cannot draw).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct FigureError(pub String);
+
+impl FigureError {
+    fn of(e: impl std::fmt::Display) -> Self {
+        Self(e.to_string())
+    }
+}
+
 /// Okabe & Ito's palette, safe for the common colour-vision deficiencies.
 pub mod palette {
     use plotters::style::RGBColor;
@@ -55,7 +66,7 @@ fn register_fonts() {
 }
 
 /// The figure as SVG, `width` x `height` units.
-pub fn svg(figure: &Figure, width: u32, height: u32) -> Result<String, String> {
+pub fn svg(figure: &Figure, width: u32, height: u32) -> Result<String, FigureError> {
     svg_with_bands(figure, &[], width, height)
 }
 
@@ -73,12 +84,12 @@ pub fn svg_with_bands(
     bands: &[Band],
     width: u32,
     height: u32,
-) -> Result<String, String> {
+) -> Result<String, FigureError> {
     register_fonts();
     let mut out = String::new();
     {
         let root = SVGBackend::with_string(&mut out, (width, height)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        root.fill(&WHITE).map_err(FigureError::of)?;
         let (x0, x1, y0, y1) = extent(figure, bands);
         let mut chart = ChartBuilder::on(&root)
             .caption(&figure.title, ("sans-serif", 20))
@@ -86,7 +97,7 @@ pub fn svg_with_bands(
             .x_label_area_size(44)
             .y_label_area_size(64)
             .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(|e| e.to_string())?;
+            .map_err(FigureError::of)?;
         draw_mesh(&mut chart, figure)?;
         for (x, label) in &figure.markers {
             chart
@@ -96,14 +107,14 @@ pub fn svg_with_bands(
                     4,
                     palette::GREY.stroke_width(1),
                 ))
-                .map_err(|e| e.to_string())?;
+                .map_err(FigureError::of)?;
             chart
                 .draw_series(std::iter::once(Text::new(
                     label.clone(),
                     (*x, y1),
                     ("sans-serif", 13).into_font().color(&palette::GREY),
                 )))
-                .map_err(|e| e.to_string())?;
+                .map_err(FigureError::of)?;
         }
         draw_bands(&mut chart, figure, bands)?;
         draw_lines(&mut chart, figure)?;
@@ -114,7 +125,7 @@ pub fn svg_with_bands(
                     (*x, figure.y_transform(*y)),
                     ("sans-serif", 14).into_font().color(&BLACK),
                 )))
-                .map_err(|e| e.to_string())?;
+                .map_err(FigureError::of)?;
         }
         if !figure.lines.is_empty() {
             chart
@@ -124,9 +135,9 @@ pub fn svg_with_bands(
                 .border_style(RGBColor(180, 180, 180))
                 .label_font(("sans-serif", 13))
                 .draw()
-                .map_err(|e| e.to_string())?;
+                .map_err(FigureError::of)?;
         }
-        root.present().map_err(|e| e.to_string())?;
+        root.present().map_err(FigureError::of)?;
     }
     Ok(out)
 }
@@ -180,7 +191,7 @@ fn extent(figure: &Figure, bands: &[Band]) -> (f64, f64, f64, f64) {
 }
 
 /// The grid, the axes' labels and their tick labels (values, not logs, on a log axis).
-fn draw_mesh(chart: &mut FigureChart, figure: &Figure) -> Result<(), String> {
+fn draw_mesh(chart: &mut FigureChart, figure: &Figure) -> Result<(), FigureError> {
     let log = figure.log_y;
     let y_format = move |v: &f64| {
         if log {
@@ -207,11 +218,11 @@ fn draw_mesh(chart: &mut FigureChart, figure: &Figure) -> Result<(), String> {
         .label_style(("sans-serif", 13))
         .axis_desc_style(("sans-serif", 15))
         .draw()
-        .map_err(|e| e.to_string())
+        .map_err(FigureError::of)
 }
 
 /// Each band as a light polygon between its low and high curves.
-fn draw_bands(chart: &mut FigureChart, figure: &Figure, bands: &[Band]) -> Result<(), String> {
+fn draw_bands(chart: &mut FigureChart, figure: &Figure, bands: &[Band]) -> Result<(), FigureError> {
     for band in bands {
         let upper = band
             .points
@@ -232,14 +243,14 @@ fn draw_bands(chart: &mut FigureChart, figure: &Figure, bands: &[Band]) -> Resul
                     outline,
                     band.color.mix(0.18).filled(),
                 )))
-                .map_err(|e| e.to_string())?;
+                .map_err(FigureError::of)?;
         }
     }
     Ok(())
 }
 
 /// The lines, solid or dashed, each with its legend entry.
-fn draw_lines(chart: &mut FigureChart, figure: &Figure) -> Result<(), String> {
+fn draw_lines(chart: &mut FigureChart, figure: &Figure) -> Result<(), FigureError> {
     for line in &figure.lines {
         let points: Vec<(f64, f64)> = line
             .points
@@ -261,13 +272,13 @@ fn draw_lines(chart: &mut FigureChart, figure: &Figure) -> Result<(), String> {
         if line.dashed {
             chart
                 .draw_series(DashedLineSeries::new(points, 7, 4, style))
-                .map_err(|e| e.to_string())?
+                .map_err(FigureError::of)?
                 .label(format!("{} (dashed)", line.name))
                 .legend(legend);
         } else {
             chart
                 .draw_series(LineSeries::new(points, style))
-                .map_err(|e| e.to_string())?
+                .map_err(FigureError::of)?
                 .label(line.name.clone())
                 .legend(legend);
         }
@@ -290,12 +301,12 @@ pub fn bars(
     bars: &[Bar],
     width: u32,
     height: u32,
-) -> Result<String, String> {
+) -> Result<String, FigureError> {
     register_fonts();
     let mut out = String::new();
     {
         let root = SVGBackend::with_string(&mut out, (width, height)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        root.fill(&WHITE).map_err(FigureError::of)?;
         let n = bars.len().max(1);
         let top = bars
             .iter()
@@ -308,7 +319,7 @@ pub fn bars(
             .x_label_area_size(60)
             .y_label_area_size(64)
             .build_cartesian_2d(0.0..n as f64, 0.0..top * 1.05)
-            .map_err(|e| e.to_string())?;
+            .map_err(FigureError::of)?;
         let names: Vec<String> = bars.iter().map(|b| b.name.clone()).collect();
         let label = move |x: &f64| {
             let i = x.floor() as usize;
@@ -327,7 +338,7 @@ pub fn bars(
             .label_style(("sans-serif", 12))
             .axis_desc_style(("sans-serif", 15))
             .draw()
-            .map_err(|e| e.to_string())?;
+            .map_err(FigureError::of)?;
         chart
             .draw_series(bars.iter().enumerate().map(|(i, b)| {
                 Rectangle::new(
@@ -335,7 +346,7 @@ pub fn bars(
                     b.color.filled(),
                 )
             }))
-            .map_err(|e| e.to_string())?;
+            .map_err(FigureError::of)?;
         // Whiskers: the interval's span and a cap at each end.
         let whiskers = bars.iter().enumerate().filter_map(|(i, b)| {
             let iv = b.interval?;
@@ -352,7 +363,7 @@ pub fn bars(
                     .flatten()
                     .map(|segment| PathElement::new(segment, BLACK.stroke_width(2))),
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(FigureError::of)?;
         chart
             .draw_series(bars.iter().enumerate().map(|(i, b)| {
                 Text::new(
@@ -361,8 +372,8 @@ pub fn bars(
                     ("sans-serif", 13).into_font(),
                 )
             }))
-            .map_err(|e| e.to_string())?;
-        root.present().map_err(|e| e.to_string())?;
+            .map_err(FigureError::of)?;
+        root.present().map_err(FigureError::of)?;
     }
     Ok(out)
 }

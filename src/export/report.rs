@@ -88,10 +88,14 @@ impl Doc {
     }
 
     /// Writes `name`.svg and `name`.png into the report's directory.
-    fn save(&mut self, name: &str, svg: Result<String, String>) -> Result<(), ReportError> {
+    fn save(
+        &mut self,
+        name: &str,
+        svg: Result<String, super::figure::FigureError>,
+    ) -> Result<(), ReportError> {
         let svg = svg.map_err(|problem| ReportError::Figure {
             name: name.to_owned(),
-            problem,
+            problem: problem.to_string(),
         })?;
         let png = raster::png(&svg, 1.0).map_err(|source| ReportError::Raster {
             name: name.to_owned(),

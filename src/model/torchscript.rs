@@ -12,7 +12,7 @@ mod check;
 mod module;
 
 pub use check::{PlannedBatches, check_forward, check_with_data, planned_batches};
-pub use module::ScriptModule;
+pub use module::{ModuleError, ScriptModule};
 
 use super::params::Role;
 use super::{Mode, ModelError, Network};
@@ -99,15 +99,15 @@ impl TorchScriptNet {
                 "not a TorchScript module ({e}); expected a file saved by torch.jit.save"
             ))
         })?;
-        let modules = module.named_modules().map_err(problem)?;
+        let modules = module.named_modules().map_err(|e| problem(e.into()))?;
         let batch_norm_modules: Vec<String> = modules
             .iter()
             .filter(|(_, ty)| is_batch_norm_type(ty))
             .map(|(name, _)| name.clone())
             .collect();
-        let params = module.named_parameters().map_err(problem)?;
+        let params = module.named_parameters().map_err(|e| problem(e.into()))?;
         let sorted = sort_parameters(params, &batch_norm_modules).map_err(problem)?;
-        let buffers = module.named_buffers().map_err(problem)?;
+        let buffers = module.named_buffers().map_err(|e| problem(e.into()))?;
         let tracked =
             tracked_batch_norms(&module, &batch_norm_modules, &buffers).map_err(problem)?;
         let name = path.file_name().map_or_else(
@@ -129,7 +129,7 @@ impl TorchScriptNet {
     }
 
     /// Runs the module, or says in one line why it could not.
-    pub fn try_forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor, String> {
+    pub fn try_forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor, ModuleError> {
         match mode {
             Mode::Train => {
                 self.set_flags(Flags::All)?;
@@ -220,7 +220,7 @@ impl TorchScriptNet {
         }
     }
 
-    fn set_flags(&self, flags: Flags) -> Result<(), String> {
+    fn set_flags(&self, flags: Flags) -> Result<(), ModuleError> {
         if self.flags.get() == Some(flags) {
             return Ok(());
         }

@@ -258,44 +258,46 @@ pub struct CentreStats {
 
 impl Asymmetry {
     /// The counts and fractions are what a summary can hold.
-    pub fn check(&self, what: &str) -> Result<(), String> {
+    pub fn check(&self, what: &str) -> Result<(), crate::stored::StoredError> {
         crate::stored::fraction(
             &format!("{what} fraction_asymmetric"),
             self.fraction_asymmetric,
         )?;
         let counted = self.asymmetric + self.symmetric + self.flat + self.undecided;
         if self.directions > 0 && counted > self.directions {
-            return Err(format!(
+            return Err(crate::stored::StoredError(format!(
                 "{what} counts {counted} classified directions of {}",
                 self.directions
-            ));
+            )));
         }
         Ok(())
     }
 }
 
 impl crate::stored::Stored for BatchSummary {
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), crate::stored::StoredError> {
         crate::stored::finite("threshold", self.threshold)?;
         if self.centres.is_empty() {
-            return Err("no centre; expected the SGD and/or SWA centre's statistics".into());
+            return Err(crate::stored::StoredError(
+                "no centre; expected the SGD and/or SWA centre's statistics".into(),
+            ));
         }
         for c in &self.centres {
             if c.c.len() != c.probes.len() {
-                return Err(format!(
+                return Err(crate::stored::StoredError(format!(
                     "centre {}: {} values of c for {} probes",
                     c.centre,
                     c.c.len(),
                     c.probes.len()
-                ));
+                )));
             }
             if c.histogram.len() != C_BIN_EDGES.len() + 1 {
-                return Err(format!(
+                return Err(crate::stored::StoredError(format!(
                     "centre {}: a histogram of {} bins; expected {}",
                     c.centre,
                     c.histogram.len(),
                     C_BIN_EDGES.len() + 1
-                ));
+                )));
             }
             c.stats.check(&format!("centre {}:", c.centre))?;
         }

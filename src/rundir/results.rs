@@ -146,10 +146,13 @@ mod tests {
             v: u32,
         }
         impl Stored for V {
-            fn check(&self) -> Result<(), String> {
+            fn check(&self) -> Result<(), crate::stored::StoredError> {
                 match self.v % 2 {
                     0 => Ok(()),
-                    _ => Err(format!("v is {}; expected an even number", self.v)),
+                    _ => Err(crate::stored::StoredError(format!(
+                        "v is {}; expected an even number",
+                        self.v
+                    ))),
                 }
             }
         }

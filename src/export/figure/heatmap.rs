@@ -1,7 +1,7 @@
 //! A plane's losses as a publication figure: filled contours in the colour bar's bands, the
 //! iterates marked, the colour bar beside.
 
-use super::{FigureChart, register_fonts};
+use super::{FigureChart, FigureError, register_fonts};
 use plotters::prelude::*;
 
 /// A heatmap of values on a grid (a plane's losses): one filled cell per grid point in the
@@ -27,13 +27,14 @@ const CONTOUR_SUBDIVISION: usize = 8;
 /// interpolated bilinearly between grid points and coloured by the contour band they fall in
 /// (the colour bar's [`CONTOUR_BANDS`](crate::plot::heatmap::CONTOUR_BANDS) levels), the
 /// markers on top.
-pub fn heatmap_svg(map: &Heatmap, width: u32, height: u32) -> Result<String, String> {
+pub fn heatmap_svg(map: &Heatmap, width: u32, height: u32) -> Result<String, FigureError> {
     use crate::plot::heatmap::{Grid, Levels, Scale, band_colour};
     register_fonts();
-    let levels = Levels::of(map.values, Scale::Linear).ok_or("no finite values to draw")?;
+    let levels = Levels::of(map.values, Scale::Linear)
+        .ok_or_else(|| FigureError("no finite values to draw".into()))?;
     let (nx, ny) = (map.xs.len(), map.ys.len());
     if nx < 2 || ny < 2 {
-        return Err("a heatmap needs at least 2x2 points".into());
+        return Err(FigureError("a heatmap needs at least 2x2 points".into()));
     }
     let grid = Grid {
         values: map.values,
@@ -49,7 +50,7 @@ pub fn heatmap_svg(map: &Heatmap, width: u32, height: u32) -> Result<String, Str
     let mut out = String::new();
     {
         let root = SVGBackend::with_string(&mut out, (width, height)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        root.fill(&WHITE).map_err(FigureError::of)?;
         let (plot, bar) = root.split_horizontally(width.saturating_sub(110));
         let mut chart = ChartBuilder::on(&plot)
             .caption(&map.title, ("sans-serif", 20))
@@ -57,7 +58,7 @@ pub fn heatmap_svg(map: &Heatmap, width: u32, height: u32) -> Result<String, Str
             .x_label_area_size(44)
             .y_label_area_size(56)
             .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(|e| e.to_string())?;
+            .map_err(FigureError::of)?;
         // No "-0.0" ticks.
         let tick = |v: &f64| format!("{:.1}", if v.abs() < 1e-9 { 0.0 } else { *v });
         chart
@@ -70,7 +71,7 @@ pub fn heatmap_svg(map: &Heatmap, width: u32, height: u32) -> Result<String, Str
             .label_style(("sans-serif", 13))
             .axis_desc_style(("sans-serif", 15))
             .draw()
-            .map_err(|e| e.to_string())?;
+            .map_err(FigureError::of)?;
         // Rows of sub-cells; a run of one band along a row is one rectangle.
         let (cols, rows) = (
             (nx - 1) * CONTOUR_SUBDIVISION,
@@ -89,10 +90,10 @@ pub fn heatmap_svg(map: &Heatmap, width: u32, height: u32) -> Result<String, Str
                     Rectangle::new([at(c0, r), at(c1, r + 1)], rgb(k).filled())
                 }),
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(FigureError::of)?;
         draw_markers(&mut chart, &map.markers)?;
         draw_colour_bar(&bar, &levels, &map.value_label)?;
-        root.present().map_err(|e| e.to_string())?;
+        root.present().map_err(FigureError::of)?;
     }
     Ok(out)
 }
@@ -128,25 +129,28 @@ fn band_runs(
 }
 
 /// The iterates on a heatmap: a white disc ringed in black, with its letter.
-fn draw_markers(chart: &mut FigureChart, markers: &[(f64, f64, String)]) -> Result<(), String> {
+fn draw_markers(
+    chart: &mut FigureChart,
+    markers: &[(f64, f64, String)],
+) -> Result<(), FigureError> {
     for (x, y, label) in markers {
         chart
             .draw_series(std::iter::once(Circle::new((*x, *y), 5, WHITE.filled())))
-            .map_err(|e| e.to_string())?;
+            .map_err(FigureError::of)?;
         chart
             .draw_series(std::iter::once(Circle::new(
                 (*x, *y),
                 5,
                 BLACK.stroke_width(2),
             )))
-            .map_err(|e| e.to_string())?;
+            .map_err(FigureError::of)?;
         chart
             .draw_series(std::iter::once(Text::new(
                 label.clone(),
                 (*x, *y),
                 ("sans-serif", 15).into_font().color(&WHITE),
             )))
-            .map_err(|e| e.to_string())?;
+            .map_err(FigureError::of)?;
     }
     Ok(())
 }
@@ -156,7 +160,7 @@ fn draw_colour_bar(
     area: &DrawingArea<SVGBackend, plotters::coord::Shift>,
     levels: &crate::plot::heatmap::Levels,
     label: &str,
-) -> Result<(), String> {
+) -> Result<(), FigureError> {
     use crate::plot::heatmap::{CONTOUR_BANDS, band_colour};
     let mut scale = ChartBuilder::on(area)
         .margin_top(48)
@@ -164,7 +168,7 @@ fn draw_colour_bar(
         .margin_right(14)
         .y_label_area_size(56)
         .build_cartesian_2d(0.0..1.0, levels.low..levels.high.max(levels.low + 1e-12))
-        .map_err(|e| e.to_string())?;
+        .map_err(FigureError::of)?;
     scale
         .configure_mesh()
         .disable_mesh()
@@ -174,7 +178,7 @@ fn draw_colour_bar(
         .label_style(("sans-serif", 12))
         .axis_desc_style(("sans-serif", 13))
         .draw()
-        .map_err(|e| e.to_string())?;
+        .map_err(FigureError::of)?;
     let span = levels.high - levels.low;
     scale
         .draw_series((0..CONTOUR_BANDS).map(|k| {
@@ -188,7 +192,7 @@ fn draw_colour_bar(
                 RGBColor(r, g, bl).filled(),
             )
         }))
-        .map_err(|e| e.to_string())?;
+        .map_err(FigureError::of)?;
     Ok(())
 }
 

@@ -74,7 +74,11 @@ fn ablation_caption(a: &AblationResult) -> String {
     }
 }
 
-fn ablation_figure(run: &RunDir, a: &AblationResult, log_y: bool) -> Result<String, String> {
+fn ablation_figure(
+    run: &RunDir,
+    a: &AblationResult,
+    log_y: bool,
+) -> Result<String, figure::FigureError> {
     let colors = [
         palette::VERMILLION,
         palette::BLUE,

@@ -132,7 +132,7 @@ fn runs_table(doc: &mut Doc, runs: &[RunSummary]) {
     let _ = writeln!(doc.md);
 }
 
-fn curves_figure(groups: &[Group], log_y: bool) -> Result<String, String> {
+fn curves_figure(groups: &[Group], log_y: bool) -> Result<String, figure::FigureError> {
     let colors = [
         palette::BLUE,
         palette::VERMILLION,

@@ -56,6 +56,17 @@ unsafe extern "C" {
     ) -> *mut c_char;
 }
 
+/// What the module or the shim said when a call failed, as one line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ModuleError(pub String);
+
+impl From<ModuleError> for String {
+    fn from(e: ModuleError) -> Self {
+        e.0
+    }
+}
+
 /// A TorchScript module owned by the shim.
 pub struct ScriptModule {
     raw: NonNull<RawModule>,
@@ -70,7 +81,7 @@ impl Drop for ScriptModule {
 
 /// Turns the shim's error (if any) into a `Result`, keeping only the line that says what
 /// went wrong: TorchScript prefixes its messages with the script's traceback.
-fn check(error: *mut c_char) -> Result<(), String> {
+fn check(error: *mut c_char) -> Result<(), ModuleError> {
     if error.is_null() {
         return Ok(());
     }
@@ -79,7 +90,7 @@ fn check(error: *mut c_char) -> Result<(), String> {
         .to_string_lossy()
         .into_owned();
     unsafe { vj_free_error(error) };
-    Err(one_line(&text))
+    Err(ModuleError(one_line(&text)))
 }
 
 /// The last non-empty line of a TorchScript error, without its exception class.
@@ -105,8 +116,8 @@ pub fn one_line(text: &str) -> String {
     line.to_owned()
 }
 
-fn c_string(text: &str) -> Result<CString, String> {
-    CString::new(text).map_err(|_| format!("{text:?} contains a NUL byte"))
+fn c_string(text: &str) -> Result<CString, ModuleError> {
+    CString::new(text).map_err(|_| ModuleError(format!("{text:?} contains a NUL byte")))
 }
 
 fn device_index(device: Device) -> c_int {
@@ -135,35 +146,35 @@ extern "C" fn push_module(data: *mut c_void, name: *const c_char, type_name: *co
 
 impl ScriptModule {
     /// Loads a module saved by `torch.jit.save`, its tensors on `device`.
-    pub fn load(path: &Path, device: Device) -> Result<Self, String> {
+    pub fn load(path: &Path, device: Device) -> Result<Self, ModuleError> {
         let path = c_string(&path.to_string_lossy())?;
         let mut raw = std::ptr::null_mut();
         // SAFETY: `path` is NUL-terminated and `raw` is written only on success.
         check(unsafe { vj_load(path.as_ptr(), device_index(device), &mut raw) })?;
         NonNull::new(raw)
             .map(|raw| Self { raw })
-            .ok_or_else(|| "the loader returned no module".into())
+            .ok_or_else(|| ModuleError("the loader returned no module".into()))
     }
 
     /// A deep copy: its own parameters and buffers.
-    pub fn try_clone(&self) -> Result<Self, String> {
+    pub fn try_clone(&self) -> Result<Self, ModuleError> {
         let mut raw = std::ptr::null_mut();
         // SAFETY: `self.raw` is a live module.
         check(unsafe { vj_clone(self.raw.as_ptr(), &mut raw) })?;
         NonNull::new(raw)
             .map(|raw| Self { raw })
-            .ok_or_else(|| "the copy returned no module".into())
+            .ok_or_else(|| ModuleError("the copy returned no module".into()))
     }
 
     /// Writes the module (with its current parameters and buffers) as `torch.jit.save` does.
-    pub fn save(&self, path: &Path) -> Result<(), String> {
+    pub fn save(&self, path: &Path) -> Result<(), ModuleError> {
         let path = c_string(&path.to_string_lossy())?;
         // SAFETY: a live module and a NUL-terminated path.
         check(unsafe { vj_save(self.raw.as_ptr(), path.as_ptr()) })
     }
 
     /// `module(x)`; an error if it fails or returns anything but one tensor.
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor, String> {
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor, ModuleError> {
         let mut out = std::ptr::null_mut();
         // SAFETY: a live module and tensor; `out` is a new heap tensor on success.
         check(unsafe { vj_forward(self.raw.as_ptr(), x.as_ptr(), &mut out) })?;
@@ -171,19 +182,19 @@ impl ScriptModule {
     }
 
     /// `named_parameters()`, sharing storage with the module.
-    pub fn named_parameters(&self) -> Result<Vec<(String, Tensor)>, String> {
+    pub fn named_parameters(&self) -> Result<Vec<(String, Tensor)>, ModuleError> {
         self.named_tensors(vj_named_parameters)
     }
 
     /// `named_buffers()`, sharing storage with the module.
-    pub fn named_buffers(&self) -> Result<Vec<(String, Tensor)>, String> {
+    pub fn named_buffers(&self) -> Result<Vec<(String, Tensor)>, ModuleError> {
         self.named_tensors(vj_named_buffers)
     }
 
     fn named_tensors(
         &self,
         list: unsafe extern "C" fn(*const RawModule, *mut c_void, TensorCallback) -> *mut c_char,
-    ) -> Result<Vec<(String, Tensor)>, String> {
+    ) -> Result<Vec<(String, Tensor)>, ModuleError> {
         let mut out: Vec<(String, Tensor)> = Vec::new();
         // SAFETY: `push_tensor` casts `data` back to this very vector.
         check(unsafe {
@@ -197,7 +208,7 @@ impl ScriptModule {
     }
 
     /// Every submodule (the module itself first, named "") with its qualified type name.
-    pub fn named_modules(&self) -> Result<Vec<(String, String)>, String> {
+    pub fn named_modules(&self) -> Result<Vec<(String, String)>, ModuleError> {
         let mut out: Vec<(String, String)> = Vec::new();
         // SAFETY: `push_module` casts `data` back to this very vector.
         check(unsafe {
@@ -211,14 +222,14 @@ impl ScriptModule {
     }
 
     /// Sets `training` on submodule `name` ("" for all) and everything below it.
-    pub fn set_training(&self, name: &str, on: bool) -> Result<(), String> {
+    pub fn set_training(&self, name: &str, on: bool) -> Result<(), ModuleError> {
         let name = c_string(name)?;
         // SAFETY: a live module and a NUL-terminated name.
         check(unsafe { vj_set_training(self.raw.as_ptr(), name.as_ptr(), on) })
     }
 
     /// A number attribute of submodule `name`; None when absent or None.
-    pub fn number_attr(&self, name: &str, attr: &str) -> Result<Option<f64>, String> {
+    pub fn number_attr(&self, name: &str, attr: &str) -> Result<Option<f64>, ModuleError> {
         let (name, attr) = (c_string(name)?, c_string(attr)?);
         let (mut found, mut value) = (0, 0.0);
         // SAFETY: a live module, NUL-terminated strings, outputs written by the shim.

@@ -91,28 +91,28 @@ impl PlaneResult {
 }
 
 impl crate::stored::Stored for PlaneResult {
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), crate::stored::StoredError> {
         use crate::stored::{finite, increasing};
         let (nx, ny) = (self.xs.len(), self.ys.len());
         for (n, axis) in [(nx, "xs"), (ny, "ys")] {
             if !(2..=MAX_SIDE).contains(&n) {
-                return Err(format!(
+                return Err(crate::stored::StoredError(format!(
                     "{axis} holds {n} values; expected 2..={MAX_SIDE} grid points per side"
-                ));
+                )));
             }
         }
         if self.spec.points != (nx, ny) {
-            return Err(format!(
+            return Err(crate::stored::StoredError(format!(
                 "spec.points is {}x{} but the axes hold {nx}x{ny}",
                 self.spec.points.0, self.spec.points.1
-            ));
+            )));
         }
         if self.points.len() != nx * ny {
-            return Err(format!(
+            return Err(crate::stored::StoredError(format!(
                 "{} points for a {nx}x{ny} grid; expected {}",
                 self.points.len(),
                 nx * ny
-            ));
+            )));
         }
         increasing("xs", &self.xs)?;
         increasing("ys", &self.ys)?;
