@@ -112,14 +112,19 @@ pub fn panic_is_caught() -> bool {
     CATCHING.with(|c| c.get() > 0)
 }
 
+/// A panic caught by [`catch_panic`]: its message in one line (for tch, libtorch's error).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Panic(pub String);
+
 /// Runs `f`, turning a panic into its one-line message. libtorch's errors surface as panics
 /// in tch (every method without `f_`), so this is where a module or tensor operation that
 /// fails becomes an error the caller can name and report.
-pub fn catch_panic<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+pub fn catch_panic<T>(f: impl FnOnce() -> T) -> Result<T, Panic> {
     CATCHING.with(|c| c.set(c.get() + 1));
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
     CATCHING.with(|c| c.set(c.get().saturating_sub(1)));
-    result.map_err(|panic| panic_message(&panic))
+    result.map_err(|panic| Panic(panic_message(&panic)))
 }
 
 #[cfg(test)]
@@ -154,7 +159,7 @@ mod tests {
         let inside = catch_panic(panic_is_caught).unwrap();
         assert!(inside);
         let caught = catch_panic(|| -> u32 { panic!("the module failed: shapes") });
-        assert_eq!(caught, Err("the module failed: shapes".to_owned()));
+        assert_eq!(caught, Err(Panic("the module failed: shapes".to_owned())));
         assert!(!panic_is_caught(), "the count is restored after a panic");
     }
 }

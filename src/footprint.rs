@@ -15,6 +15,11 @@ use crate::model::Layout;
 /// buffer, the SWA average, the probes' scratch model and a probe direction.
 const PARAMETER_COPIES: u64 = 6;
 
+/// Why a run cannot fit: what it needs against what there is, and the largest cause.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TooLarge(pub String);
+
 /// What a run will hold, in bytes, by cause.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Footprint {
@@ -98,7 +103,12 @@ impl Footprint {
 
     /// Refuses the run when it cannot fit in `available` bytes (`why` names the limit); the
     /// message names the largest cause and the settings that control it.
-    pub fn check(&self, available: u64, why: &str, experiment: &Experiment) -> Result<(), String> {
+    pub fn check(
+        &self,
+        available: u64,
+        why: &str,
+        experiment: &Experiment,
+    ) -> Result<(), TooLarge> {
         if self.total() <= available {
             return Ok(());
         }
@@ -139,11 +149,11 @@ impl Footprint {
                 human_bytes(self.activation_bytes)
             )
         };
-        Err(format!(
+        Err(TooLarge(format!(
             "this run needs at least {} of memory but {} is available ({why}): {cause}",
             human_bytes(self.total()),
             human_bytes(available)
-        ))
+        )))
     }
 }
 
@@ -257,7 +267,8 @@ mod tests {
         );
         let err = huge
             .check(16 << 30, "available memory", &experiment())
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("16.0 GiB is available (available memory)"),
             "{err}"
@@ -270,7 +281,10 @@ mod tests {
             512 * 512,
             0,
         );
-        let err = data.check(1 << 30, "ulimit", &experiment()).unwrap_err();
+        let err = data
+            .check(1 << 30, "ulimit", &experiment())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("data.pad_to"), "{err}");
     }
 
@@ -285,7 +299,8 @@ mod tests {
         );
         let err = many_classes
             .check(16 << 30, "available memory", &experiment())
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("output layer for 4.00e9 classes"), "{err}");
         assert!(err.contains("labels of the data file"), "{err}");
         assert!(!err.contains("model.hidden"), "{err}");

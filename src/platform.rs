@@ -79,11 +79,16 @@ pub fn set_malloc_thresholds(mmap_threshold: c_int, trim_threshold: c_int) {
     let _ = (mmap_threshold, trim_threshold);
 }
 
+/// Why a shared library could not be loaded: the dynamic loader's own words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct LoadError(pub String);
+
 /// Loads the shared library at `path` with its symbols global, for the rest of the process
 /// (libtorch's CUDA backend registers itself when loaded).
-pub fn load_global(path: &Path) -> Result<(), String> {
+pub fn load_global(path: &Path) -> Result<(), LoadError> {
     let c_path = CString::new(path.as_os_str().as_encoded_bytes())
-        .map_err(|_| "path contains a NUL byte".to_owned())?;
+        .map_err(|_| LoadError("path contains a NUL byte".to_owned()))?;
     // SAFETY: dlopen with a valid NUL-terminated path; the handle is deliberately leaked so
     // that the library stays loaded for the life of the process.
     let handle = unsafe { libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
@@ -93,12 +98,14 @@ pub fn load_global(path: &Path) -> Result<(), String> {
     // SAFETY: dlerror returns a thread-local C string or null.
     let err = unsafe { libc::dlerror() };
     if err.is_null() {
-        return Err("unknown dlopen error".to_owned());
+        return Err(LoadError("unknown dlopen error".to_owned()));
     }
     // SAFETY: a non-null pointer from dlerror, valid until the next dl* call on this thread.
-    Err(unsafe { CStr::from_ptr(err) }
-        .to_string_lossy()
-        .into_owned())
+    Err(LoadError(
+        unsafe { CStr::from_ptr(err) }
+            .to_string_lossy()
+            .into_owned(),
+    ))
 }
 
 /// `cudaRuntimeGetVersion` of the CUDA runtime loaded in this process, encoded as CUDA does
@@ -133,7 +140,9 @@ mod tests {
 
     #[test]
     fn a_missing_library_says_why() {
-        let e = load_global(Path::new("/nonexistent/libnothing.so")).unwrap_err();
+        let e = load_global(Path::new("/nonexistent/libnothing.so"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("libnothing.so"), "{e}");
     }
 }

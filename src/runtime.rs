@@ -61,7 +61,10 @@ pub fn init_cuda_backend() -> &'static CudaBackend {
             }
             match dlopen_global(&path) {
                 Ok(()) => CudaBackend::Loaded { path },
-                Err(error) => CudaBackend::Unloadable { path, error },
+                Err(error) => CudaBackend::Unloadable {
+                    path,
+                    error: error.to_string(),
+                },
             }
         }
     })
@@ -81,7 +84,7 @@ pub fn libtorch_dir() -> Option<PathBuf> {
         .and_then(|path| Path::new(path).parent().map(Path::to_owned))
 }
 
-fn dlopen_global(path: &Path) -> Result<(), String> {
+fn dlopen_global(path: &Path) -> Result<(), crate::platform::LoadError> {
     crate::platform::load_global(path)
 }
 

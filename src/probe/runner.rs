@@ -350,7 +350,7 @@ pub enum ProbeError {
     #[error("the probe was cancelled")]
     Cancelled,
     #[error("the model failed: {0}")]
-    Model(String),
+    Model(crate::error::Panic),
     #[error(transparent)]
     Store(#[from] crate::rundir::RunDirError),
 }

@@ -35,13 +35,25 @@ pub struct SlurmConfig {
 /// checkpoint of where it is (a run stops within one batch).
 pub const SIGNAL_LEAD_S: u32 = 120;
 
+/// What Slurm (or a `slurm:` section Slurm would refuse) said, as one line naming the
+/// command or the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SlurmError(pub String);
+
+impl From<String> for SlurmError {
+    fn from(message: String) -> Self {
+        Self(message)
+    }
+}
+
 impl SlurmConfig {
     /// Checks the values that would make a broken script; the error starts with the field.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), SlurmError> {
         let one_line = |name: &str, v: &Option<String>| match v {
-            Some(s) if s.trim().is_empty() || s.contains(['\n', '\r']) => {
-                Err(format!("{name}: expected one non-empty word, got {s:?}"))
-            }
+            Some(s) if s.trim().is_empty() || s.contains(['\n', '\r']) => Err(SlurmError(format!(
+                "{name}: expected one non-empty word, got {s:?}"
+            ))),
             _ => Ok(()),
         };
         one_line("partition", &self.partition)?;
@@ -49,16 +61,16 @@ impl SlurmConfig {
         one_line("mem", &self.mem)?;
         one_line("time", &self.time)?;
         if self.cpus_per_task == Some(0) {
-            return Err("cpus_per_task: 0: expected at least 1".into());
+            return Err(SlurmError("cpus_per_task: 0: expected at least 1".into()));
         }
         if self.max_parallel == Some(0) {
-            return Err("max_parallel: 0: expected at least 1".into());
+            return Err(SlurmError("max_parallel: 0: expected at least 1".into()));
         }
         for e in &self.extra {
             if !e.starts_with('-') || e.contains(['\n', '\r']) {
-                return Err(format!(
+                return Err(SlurmError(format!(
                     "extra: {e:?}: expected an sbatch option on one line, e.g. --qos=long"
-                ));
+                )));
             }
         }
         Ok(())
@@ -131,7 +143,7 @@ fn shell_quote(s: &str) -> String {
 }
 
 /// Runs a Slurm command; its failure is one line naming the command and what it said.
-fn slurm(program: &str, args: &[&str]) -> Result<String, String> {
+fn slurm(program: &str, args: &[&str]) -> Result<String, SlurmError> {
     let out = Command::new(program).args(args).output().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             format!("{program} not found: Slurm's client commands must be on PATH for --executor slurm (or use --executor local)")
@@ -150,23 +162,25 @@ fn slurm(program: &str, args: &[&str]) -> Result<String, String> {
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join(" ");
-    Err(format!("{program} {}: {said}", args.join(" ")))
+    Err(SlurmError(format!("{program} {}: {said}", args.join(" "))))
 }
 
 /// Submits `script_path`; returns the job id.
-pub fn submit(script_path: &Path) -> Result<String, String> {
+pub fn submit(script_path: &Path) -> Result<String, SlurmError> {
     let path = script_path.display().to_string();
     let out = slurm("sbatch", &["--parsable", &path])?;
     // --parsable prints "jobid" or "jobid;cluster".
     let id = out.split(';').next().unwrap_or_default().trim().to_owned();
     if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
-        return Err(format!("sbatch {path}: no job id in its answer {out:?}"));
+        return Err(SlurmError(format!(
+            "sbatch {path}: no job id in its answer {out:?}"
+        )));
     }
     Ok(id)
 }
 
 /// Cancels every task of `job_id`.
-pub fn cancel(job_id: &str) -> Result<(), String> {
+pub fn cancel(job_id: &str) -> Result<(), SlurmError> {
     slurm("scancel", &[job_id]).map(|_| ())
 }
 
@@ -232,17 +246,17 @@ mod tests {
             extra: vec!["qos=long".into()],
             ..Default::default()
         };
-        assert!(bad.validate().unwrap_err().starts_with("extra: "));
+        assert!(bad.validate().unwrap_err().0.starts_with("extra: "));
         let bad = SlurmConfig {
             time: Some("1:00\n#SBATCH --x".into()),
             ..Default::default()
         };
-        assert!(bad.validate().unwrap_err().starts_with("time: "));
+        assert!(bad.validate().unwrap_err().0.starts_with("time: "));
     }
 
     #[test]
     fn a_missing_sbatch_is_one_line() {
-        let e = slurm("valleys-no-such-sbatch", &[]).unwrap_err();
+        let e = slurm("valleys-no-such-sbatch", &[]).unwrap_err().0;
         assert!(e.contains("not found") && !e.contains('\n'), "{e}");
     }
 }

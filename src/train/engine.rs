@@ -248,7 +248,7 @@ impl Engine {
     pub fn run(&mut self, commands: &Receiver<Command>) -> Result<Outcome, EngineError> {
         match crate::error::catch_panic(|| self.train_to_end(commands)) {
             Ok(result) => result,
-            Err(message) => Ok(self.fail(&message)),
+            Err(panic) => Ok(self.fail(&panic.0)),
         }
     }
 
