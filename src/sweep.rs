@@ -319,7 +319,7 @@ impl SweepFile {
     }
 }
 
-fn sweep_probe(value: &serde_yaml::Value) -> Result<SweepProbe, String> {
+fn sweep_probe(value: &serde_yaml::Value) -> Result<SweepProbe, crate::error::Invalid> {
     let mut map = value
         .as_mapping()
         .cloned()
@@ -330,10 +330,10 @@ fn sweep_probe(value: &serde_yaml::Value) -> Result<SweepProbe, String> {
         .ok_or("directions: expected the number of random directions per centre (2 or more)")?
         as usize;
     if !(2..=crate::config::MAX_DIRECTIONS).contains(&directions) {
-        return Err(format!(
+        return Err(crate::error::Invalid(format!(
             "directions: {directions}: expected 2..={}",
             crate::config::MAX_DIRECTIONS
-        ));
+        )));
     }
     // `range: auto` or `range: R`, as the probe command takes it.
     if let Some(range) = map.remove("range") {
@@ -353,10 +353,10 @@ fn sweep_probe(value: &serde_yaml::Value) -> Result<SweepProbe, String> {
     let spec: ProbeSpec = serde_yaml::from_value(serde_yaml::Value::Mapping(map))
         .map_err(|e| e.to_string().replace('\n', " "))?;
     if !spec.direction.is_random() {
-        return Err(format!(
+        return Err(crate::error::Invalid(format!(
             "direction: {} is not random; a sweep probes random directions",
             spec.direction.as_str()
-        ));
+        )));
     }
     spec.validate()?;
     Ok(SweepProbe { directions, spec })
@@ -366,7 +366,7 @@ fn sweep_probe(value: &serde_yaml::Value) -> Result<SweepProbe, String> {
 /// `norm`, `bias_bn`, `params`, `points` as NxM, `x` and `y` as FROM:TO, `bn`, the subsets,
 /// `seed` and `point_batch`), read and checked as the command line's are
 /// ([`PlaneSettings`]); what is not given is the plane's default.
-fn sweep_plane(value: &serde_yaml::Value) -> Result<PlaneSpec, String> {
+fn sweep_plane(value: &serde_yaml::Value) -> Result<PlaneSpec, crate::error::Invalid> {
     let settings = match value {
         serde_yaml::Value::Null => PlaneSettings::default(),
         serde_yaml::Value::Mapping(_) => {
@@ -380,7 +380,11 @@ fn sweep_plane(value: &serde_yaml::Value) -> Result<PlaneSpec, String> {
                 }
             })?
         }
-        _ => return Err("expected a mapping of plane settings such as points: 11x11".into()),
+        _ => {
+            return Err(crate::error::Invalid(
+                "expected a mapping of plane settings such as points: 11x11".into(),
+            ));
+        }
     };
     settings.spec()
 }

@@ -73,8 +73,8 @@ pub struct PlaneArgs {
     pub seed: Option<u64>,
     /// Points of a row measured at once, side by side in one forward pass (default: 1 on a
     /// CPU, 16 on a GPU).
-    #[arg(long = "point-batch", value_parser = clap::value_parser!(u64).range(1..=64))]
-    pub point_batch: Option<u64>,
+    #[arg(long = "point-batch")]
+    pub point_batch: Option<usize>,
     /// Colour the heatmap by the test loss (default), the training loss, or their gap (test
     /// minus training loss).
     #[arg(long, value_enum, default_value = "test")]
@@ -108,7 +108,7 @@ impl PlaneArgs {
             test_subset: self.test_subset,
             bn_subset: self.bn_subset,
             seed: self.seed,
-            point_batch: self.point_batch.map(|k| k as usize),
+            point_batch: self.point_batch,
         }
     }
 }

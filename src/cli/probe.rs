@@ -127,7 +127,7 @@ impl ProbeFlags {
                 "--range {r} with --auto-fraction {f}: a fixed range has no fraction; use --range auto"
             ));
         }
-        self.spec(&ProbeSpec::default()).validate()
+        self.spec(&ProbeSpec::default()).validate().map_err(|e| e.0)
     }
 
     /// `base` (the experiment's settings) with these flags applied.

@@ -221,29 +221,27 @@ impl ProbeSpec {
     }
 
     /// Checks values that would make a meaningless (or impossibly large) probe; `field` names use the YAML keys.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), crate::error::Invalid> {
         let (a, b) = (self.from.unwrap_or(-10.0), self.to.unwrap_or(10.0));
         if !(a.is_finite() && b.is_finite() && a < b) {
-            return Err(format!(
+            return Err(crate::error::Invalid(format!(
                 "probe range [{a}, {b}]: expected from < to, both finite"
-            ));
+            )));
         }
         if let Some(n) = self.points
             && !(3..=MAX_POINTS).contains(&n)
         {
-            return Err(format!("probe.points = {n}: expected 3..={MAX_POINTS}"));
+            return Err(crate::error::Invalid(format!(
+                "probe.points = {n}: expected 3..={MAX_POINTS}"
+            )));
         }
-        if let Some(n) = self.point_batch
-            && !(1..=64).contains(&n)
-        {
-            return Err(format!("probe.point_batch = {n}: expected 1..=64"));
-        }
+        check_point_batch(self.point_batch)?;
         if let Some(n) = self.hessian_iterations
             && n > 10_000
         {
-            return Err(format!(
+            return Err(crate::error::Invalid(format!(
                 "probe.hessian_iterations = {n}: expected at most 10000"
-            ));
+            )));
         }
         for (name, v) in [
             ("train_subset", self.train_subset),
@@ -253,29 +251,35 @@ impl ProbeSpec {
             ("hessian_batch", self.hessian_batch),
         ] {
             if v == Some(0) {
-                return Err(format!("probe.{name} = 0: expected at least 1"));
+                return Err(crate::error::Invalid(format!(
+                    "probe.{name} = 0: expected at least 1"
+                )));
             }
         }
         if let Some(c) = self.threshold
             && !(c.is_finite() && c >= 1.0)
         {
-            return Err(format!("probe.threshold = {c}: expected c >= 1"));
+            return Err(crate::error::Invalid(format!(
+                "probe.threshold = {c}: expected c >= 1"
+            )));
         }
         if let Some(m) = self.min_rise
             && !(m.is_finite() && m >= 0.0)
         {
-            return Err(format!("probe.min_rise = {m}: expected a finite rise >= 0"));
+            return Err(crate::error::Invalid(format!(
+                "probe.min_rise = {m}: expected a finite rise >= 0"
+            )));
         }
         if let Some(f) = self.auto_range {
             if !(f.is_finite() && f > 0.0 && f < 1.0) {
-                return Err(format!(
+                return Err(crate::error::Invalid(format!(
                     "probe.auto_range = {f}: expected a fraction of the way to chance loss, 0 < f < 1"
-                ));
+                )));
             }
             if self.direction == DirectionKind::Interp {
-                return Err(
+                return Err(crate::error::Invalid(
                     "probe.auto_range: interp runs from SWA (t = 0) to SGD (t = 1); set its from/to instead".into(),
-                );
+                ));
             }
         }
         Ok(())
@@ -322,6 +326,20 @@ pub fn default_points(interp: bool, gpu: bool) -> usize {
     }
 }
 
+/// The most points of a line measured in one stacked forward pass.
+pub const MAX_POINT_BATCH: usize = 64;
+
+/// The one check of `point_batch`, wherever it comes from (a flag, an experiment's `probe:`,
+/// a sweep's `plane:`, a form).
+pub fn check_point_batch(point_batch: Option<usize>) -> Result<(), crate::error::Invalid> {
+    match point_batch {
+        Some(k) if !(1..=MAX_POINT_BATCH).contains(&k) => Err(crate::error::Invalid(format!(
+            "point_batch {k}: expected 1..={MAX_POINT_BATCH} points per pass"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// At most this many points on a probe's grid.
 pub const MAX_POINTS: usize = 100_001;
 
@@ -353,12 +371,12 @@ pub mod samples {
     }
 
     /// A count or `all`, as flags take it.
-    pub fn parse(text: &str) -> Result<usize, String> {
+    pub fn parse(text: &str) -> Result<usize, crate::error::Invalid> {
         match text.trim() {
             "all" => Ok(usize::MAX),
             t => t
                 .parse()
-                .map_err(|_| format!("'{text}': expected a number of samples or 'all'")),
+                .map_err(|_| format!("'{text}': expected a number of samples or 'all'").into()),
         }
     }
 
@@ -405,12 +423,12 @@ mod tests {
             to: Some(1.0),
             ..Default::default()
         };
-        assert!(bad.validate().unwrap_err().contains("expected from < to"));
+        assert!(bad.validate().unwrap_err().0.contains("expected from < to"));
         let bad = ProbeSpec {
             points: Some(2),
             ..Default::default()
         };
-        assert!(bad.validate().unwrap_err().contains("expected 3..="));
+        assert!(bad.validate().unwrap_err().0.contains("expected 3..="));
         assert!(ProbeSpec::default().resolved(1, false).validate().is_ok());
     }
 

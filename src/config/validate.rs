@@ -127,7 +127,7 @@ impl Experiment {
                 return Err(ConfigError::Field {
                     origin: origin.to_owned(),
                     field: "ablation.probe".into(),
-                    message: problem,
+                    message: problem.0,
                 });
             }
         }
@@ -135,7 +135,7 @@ impl Experiment {
             return Err(ConfigError::Field {
                 origin: origin.to_owned(),
                 field: "probe".into(),
-                message: problem,
+                message: problem.0,
             });
         }
         Ok(())

@@ -19,7 +19,7 @@ mod result;
 mod settings;
 
 pub use result::*;
-pub use settings::{MAX_POINT_BATCH, PlaneSettings};
+pub use settings::PlaneSettings;
 
 use super::{BiasBn, BnMode, CentreKind, DirectionKind, Normalisation, ParamGroup, ProbePoint};
 use crate::names::named_enum;
@@ -151,31 +151,31 @@ impl PlaneSpec {
     }
 
     /// Checks the grid and the direction; one line naming the value and what was expected.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), crate::error::Invalid> {
         for (n, what) in [
             (self.train_subset, "train_subset"),
             (self.test_subset, "test_subset"),
             (self.bn_subset, "bn_subset"),
         ] {
             if n == Some(0) {
-                return Err(format!(
+                return Err(crate::error::Invalid(format!(
                     "{what} 0: expected at least 1 sample, or all (a point measured on no sample has no loss)"
-                ));
+                )));
             }
         }
         let (nx, ny) = self.points;
         for (n, axis) in [(nx, "x"), (ny, "y")] {
             if !(2..=MAX_SIDE).contains(&n) {
-                return Err(format!(
+                return Err(crate::error::Invalid(format!(
                     "points {nx}x{ny}: {n} along {axis}; expected 2..={MAX_SIDE} points per side"
-                ));
+                )));
             }
         }
         for ((a, b), axis) in [(self.x, "x"), (self.y, "y")] {
             if !(a.is_finite() && b.is_finite() && a < b) {
-                return Err(format!(
+                return Err(crate::error::Invalid(format!(
                     "{axis} {a}:{b}: expected a range FROM:TO of finite numbers with FROM < TO"
-                ));
+                )));
             }
         }
         if self.params == ParamGroup::Bn
@@ -183,19 +183,19 @@ impl PlaneSpec {
             && self.norm != Normalisation::Global
             && self.bias_bn == BiasBn::Zero
         {
-            return Err(format!(
+            return Err(crate::error::Invalid(format!(
                 "params bn with norm {} and bias_bn zero: every BN parameter is 1-D, so the directions would be zero; expected --norm global (or --bias-bn keep)",
                 self.norm.as_str()
-            ));
+            )));
         }
         if !matches!(
             self.direction,
             DirectionKind::Uniform | DirectionKind::Gaussian | DirectionKind::Sign
         ) {
-            return Err(format!(
+            return Err(crate::error::Invalid(format!(
                 "direction {}: expected uniform, gaussian or sign (a plane draws its random directions)",
                 self.direction.as_str()
-            ));
+            )));
         }
         Ok(())
     }
@@ -243,7 +243,7 @@ fn linspace((a, b): (f64, f64), n: usize) -> Vec<f64> {
 }
 
 /// `--points NxM` (or a single N for N×N).
-pub fn parse_points(text: &str) -> Result<(usize, usize), String> {
+pub fn parse_points(text: &str) -> Result<(usize, usize), crate::error::Invalid> {
     let bad = || format!("'{text}': expected NxM grid points, e.g. 21x21 (or one N for NxN)");
     let (a, b) = match text.split_once(['x', 'X']) {
         Some((a, b)) => (a, b),
@@ -254,7 +254,7 @@ pub fn parse_points(text: &str) -> Result<(usize, usize), String> {
 }
 
 /// `--x FROM:TO`.
-pub fn parse_range(text: &str) -> Result<(f64, f64), String> {
+pub fn parse_range(text: &str) -> Result<(f64, f64), crate::error::Invalid> {
     let bad = || format!("'{text}': expected FROM:TO, e.g. -0.5:1.5");
     let (a, b) = text.split_once(':').ok_or_else(bad)?;
     let v = |s: &str| s.trim().parse::<f64>().map_err(|_| bad());

@@ -189,7 +189,7 @@ pub fn run_one(
     observer: &mut dyn Observer,
 ) -> Result<ProbeResult, ProbeError> {
     let mut spec = spec.resolved(ctx.seed, ctx.on_gpu());
-    spec.validate().map_err(ProbeError::Invalid)?;
+    spec.validate().map_err(|e| ProbeError::Invalid(e.0))?;
     check_group(ctx.sgd, spec.params)?;
     if let Some(run) = run {
         crate::rundir::check_writable(&store::dir(run))?;

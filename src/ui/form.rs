@@ -147,7 +147,7 @@ pub trait Editing {
 }
 
 /// The number typed into field `name` of `fields`, or a line saying it is not one.
-pub(super) fn number_in(fields: &[Field], name: &str) -> Result<f64, String> {
+pub(super) fn number_in(fields: &[Field], name: &str) -> Result<f64, crate::error::Invalid> {
     let text = fields
         .iter()
         .find(|f| f.name == name)
@@ -156,7 +156,7 @@ pub(super) fn number_in(fields: &[Field], name: &str) -> Result<f64, String> {
     text.parse::<f64>()
         .ok()
         .filter(|v| v.is_finite())
-        .ok_or_else(|| format!("{name}: '{text}' is not a number"))
+        .ok_or_else(|| format!("{name}: '{text}' is not a number").into())
 }
 
 /// Types `c` into a number field (digits; also '.' and '-' where it is not an integer); a
@@ -180,7 +180,7 @@ impl Editing for ProbeForm {
     }
 
     fn check(&mut self) {
-        self.error = self.request().err();
+        self.error = self.request().err().map(|e| e.0);
     }
 }
 
@@ -282,13 +282,17 @@ impl ProbeForm {
 
     /// The value chosen in field `name`, parsed by `parse` (choices are the enums' own names,
     /// so every one parses; a miss is reported, never replaced by a default).
-    fn chosen<T>(&self, name: &str, parse: fn(&str) -> Option<T>) -> Result<T, String> {
+    fn chosen<T>(
+        &self,
+        name: &str,
+        parse: fn(&str) -> Option<T>,
+    ) -> Result<T, crate::error::Invalid> {
         let text = self.get(name).text();
-        parse(&text).ok_or_else(|| format!("{name}: '{text}' is not a choice"))
+        parse(&text).ok_or_else(|| format!("{name}: '{text}' is not a choice").into())
     }
 
     /// The request the form describes, or why it cannot be fired.
-    pub fn request(&self) -> Result<ProbeRequest, String> {
+    pub fn request(&self) -> Result<ProbeRequest, crate::error::Invalid> {
         let num = |name: &str| number_in(&self.fields, name);
         let spec = ProbeSpec {
             centre: self.chosen("centre", CentreKind::from_name)?,
@@ -312,13 +316,13 @@ impl ProbeForm {
         spec.validate()?;
         let directions = num("directions")? as usize;
         if directions == 0 {
-            return Err("directions: at least 1".into());
+            return Err(crate::error::Invalid("directions: at least 1".into()));
         }
         if directions > 1 && !spec.direction.is_random() {
-            return Err(format!(
+            return Err(crate::error::Invalid(format!(
                 "directions: {} is not random; use 1",
                 spec.direction.as_str()
-            ));
+            )));
         }
         Ok(ProbeRequest {
             spec,

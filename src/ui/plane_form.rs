@@ -30,7 +30,7 @@ impl Editing for PlaneForm {
     }
 
     fn check(&mut self) {
-        self.error = self.spec().err();
+        self.error = self.spec().err().map(|e| e.0);
     }
 }
 
@@ -111,7 +111,7 @@ impl PlaneForm {
 
     /// The plane the form describes, or why it cannot be fired: its fields as the settings
     /// `valleys plane` takes, with the same checks.
-    pub fn spec(&self) -> Result<PlaneSpec, String> {
+    pub fn spec(&self) -> Result<PlaneSpec, crate::error::Invalid> {
         let num = |name: &str| number_in(&self.fields, name);
         let pick = |name: &str| self.text(name);
         let kind = PlaneKind::from_name(&pick("plane")).ok_or("plane: not a choice")?;

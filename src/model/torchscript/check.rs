@@ -151,7 +151,7 @@ fn check_training_step(
     let out = net
         .try_forward(x, Mode::Train)
         .map_err(|e| format!("the module fails: {e}"))?;
-    check_logits(&out, x.size()[0], classes)?;
+    check_logits(&out, x.size()[0], classes).map_err(|e| e.0)?;
     let loss = crate::error::catch_panic(|| {
         out.cross_entropy_loss::<Tensor>(y, None, tch::Reduction::Mean, -100, 0.0)
     })
@@ -172,24 +172,24 @@ fn check_training_step(
 }
 
 /// Logits of a batch of `n`: `[n, classes]` finite float32 numbers.
-fn check_logits(out: &Tensor, n: i64, classes: usize) -> Result<(), String> {
+fn check_logits(out: &Tensor, n: i64, classes: usize) -> Result<(), crate::error::Invalid> {
     let expected = [n, classes as i64];
     if out.size() != expected {
-        return Err(format!(
+        return Err(crate::error::Invalid(format!(
             "the module maps a batch of {n} to {:?}; expected logits {expected:?} ({classes} classes in the data)",
             out.size()
-        ));
+        )));
     }
     if out.kind() != Kind::Float {
-        return Err(format!(
+        return Err(crate::error::Invalid(format!(
             "the module's logits are {:?}; expected float32 (no .long(), .argmax() or .double() at the end)",
             out.kind()
-        ));
+        )));
     }
     if out.isfinite().all().int64_value(&[]) == 0 {
-        return Err(format!(
+        return Err(crate::error::Invalid(format!(
             "the module's output on a batch of {n} is not finite (NaN or infinite logits)"
-        ));
+        )));
     }
     Ok(())
 }
@@ -213,7 +213,7 @@ pub fn check_forward(
         ))
     })?;
     check_logits(&out, shape[0], classes).map_err(|e| {
-        problem(e.replace(
+        problem(e.0.replace(
             &format!("a batch of {} ", shape[0]),
             &format!("a batch of shape {shape:?} "),
         ))

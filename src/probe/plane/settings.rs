@@ -46,26 +46,17 @@ pub struct PlaneSettings {
     pub point_batch: Option<usize>,
 }
 
-/// The most points of a row measured in one stacked pass.
-pub const MAX_POINT_BATCH: usize = 64;
-
 impl PlaneSettings {
     /// The plane these settings ask for, or one line naming the setting and what was expected.
-    pub fn spec(&self) -> Result<PlaneSpec, String> {
+    pub fn spec(&self) -> Result<PlaneSpec, crate::error::Invalid> {
         let kind = self.plane.unwrap_or_default();
         if let (Some(centre), PlaneKind::SwaSgd) = (self.centre, kind) {
-            return Err(format!(
+            return Err(crate::error::Invalid(format!(
                 "centre {}: a swa-sgd plane is centred on SWA by definition; centre is for plane random",
                 centre.as_str()
-            ));
+            )));
         }
-        if let Some(k) = self.point_batch
-            && !(1..=MAX_POINT_BATCH).contains(&k)
-        {
-            return Err(format!(
-                "point_batch {k}: expected 1..={MAX_POINT_BATCH} points per pass"
-            ));
-        }
+        crate::config::probe::check_point_batch(self.point_batch)?;
         let mut s = PlaneSpec::for_kind(kind);
         macro_rules! set {
             ($($field:ident),*) => { $( if let Some(v) = self.$field { s.$field = v; } )* };

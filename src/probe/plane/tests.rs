@@ -28,11 +28,11 @@ fn grids_and_ranges_parse_and_bad_ones_are_one_line() {
     assert_eq!(parse_points("9"), Ok((9, 9)));
     assert_eq!(parse_range("-0.5:1.5"), Ok((-0.5, 1.5)));
     for bad in ["21x", "x3", "a", "-3x4", ""] {
-        let e = parse_points(bad).unwrap_err();
+        let e = parse_points(bad).unwrap_err().0;
         assert!(e.contains("expected NxM grid points"), "{bad}: {e}");
     }
     for bad in ["1", "a:b", "1:2:3"] {
-        let e = parse_range(bad).unwrap_err();
+        let e = parse_range(bad).unwrap_err().0;
         assert!(e.contains("expected FROM:TO"), "{bad}: {e}");
     }
     let spec = |f: &dyn Fn(&mut PlaneSpec)| {
@@ -56,7 +56,7 @@ fn grids_and_ranges_parse_and_bad_ones_are_one_line() {
         ),
     ];
     for (change, expected) in cases {
-        let e = spec(change).unwrap_err();
+        let e = spec(change).unwrap_err().0;
         assert!(e.starts_with(expected), "{e}");
         assert!(!e.contains('\n'));
     }

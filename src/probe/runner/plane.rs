@@ -80,7 +80,7 @@ fn measure(
     run: Option<&RunDir>,
     observer: &mut dyn PlaneObserver,
 ) -> Result<PlaneResult, ProbeError> {
-    spec.validate().map_err(ProbeError::Invalid)?;
+    spec.validate().map_err(|e| ProbeError::Invalid(e.0))?;
     super::check_group(ctx.sgd, spec.params)?;
     if let Some(run) = run {
         crate::rundir::check_writable(&store::plane_dir(run))?;

@@ -46,6 +46,7 @@ fn directions_are_orthogonal_and_scaled() {
     assert!(
         zero.validate()
             .unwrap_err()
+            .0
             .contains("the directions would be zero")
     );
     let (r1, r2) = directions(&random, &swa, &sgd, 3);
