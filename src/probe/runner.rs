@@ -122,7 +122,7 @@ impl PointSamples {
 /// How many of `points` points to measure in one pass on a stacked copy of `centre`: the
 /// asked-for `point_batch`, else the device's default; 1 for a model whose copies cannot be
 /// stacked (a TorchScript module).
-pub(crate) fn points_per_pass(point_batch: Option<usize>, centre: &Model, points: usize) -> usize {
+fn points_per_pass(point_batch: Option<usize>, centre: &Model, points: usize) -> usize {
     if !centre.can_stack() {
         return 1;
     }

@@ -53,7 +53,6 @@ pub fn planned_batches(
             }
         }
     }
-    planned.train.dedup_by_key(|(k, _)| *k);
     planned
 }
 
@@ -119,11 +118,9 @@ pub fn check_with_data(
     };
     for &(k, why) in &planned.eval {
         let (x, _) = batch(k);
-        check_forward(&loaded.net, path, &x, raw.classes).map_err(|e| match e {
-            ModelError::Incompatible { problem: p, .. } if k != 2 => {
-                problem(format!("{} (a batch of {k}: {why})", strip_path(&p, path)))
-            }
-            other => other,
+        check_eval(&loaded.net, &x, raw.classes).map_err(|p| match k {
+            2 => problem(p),
+            _ => problem(format!("{p} (a batch of {k}: {why})")),
         })?;
     }
     for &(k, why) in &planned.train {
@@ -132,11 +129,6 @@ pub fn check_with_data(
             .map_err(|e| problem(format!("in training mode on a batch of {k} ({why}): {e}")))?;
     }
     Ok(())
-}
-
-fn strip_path(problem: &str, path: &Path) -> String {
-    let prefix = format!("{}: ", path.display());
-    problem.strip_prefix(&prefix).unwrap_or(problem).to_owned()
 }
 
 /// One training step's forward and backward pass on `x`, `y`, as the engine takes it: the
@@ -151,7 +143,8 @@ fn check_training_step(
     let out = net
         .try_forward(x, Mode::Train)
         .map_err(|e| format!("the module fails: {e}"))?;
-    check_logits(&out, x.size()[0], classes).map_err(|e| e.0)?;
+    let n = x.size()[0];
+    check_logits(&out, &format!("a batch of {n}"), n, classes).map_err(|e| e.0)?;
     let loss = crate::error::catch_panic(|| {
         out.cross_entropy_loss::<Tensor>(y, None, tch::Reduction::Mean, -100, 0.0)
     })
@@ -171,12 +164,18 @@ fn check_training_step(
     Ok(())
 }
 
-/// Logits of a batch of `n`: `[n, classes]` finite float32 numbers.
-fn check_logits(out: &Tensor, n: i64, classes: usize) -> Result<(), crate::error::Invalid> {
+/// Logits of `batch` (its words, e.g. "a batch of 44"), `n` samples: `[n, classes]` finite
+/// float32 numbers.
+fn check_logits(
+    out: &Tensor,
+    batch: &str,
+    n: i64,
+    classes: usize,
+) -> Result<(), crate::error::Invalid> {
     let expected = [n, classes as i64];
     if out.size() != expected {
         return Err(crate::error::Invalid(format!(
-            "the module maps a batch of {n} to {:?}; expected logits {expected:?} ({classes} classes in the data)",
+            "the module maps {batch} to {:?}; expected logits {expected:?} ({classes} classes in the data)",
             out.size()
         )));
     }
@@ -188,10 +187,24 @@ fn check_logits(out: &Tensor, n: i64, classes: usize) -> Result<(), crate::error
     }
     if out.isfinite().all().int64_value(&[]) == 0 {
         return Err(crate::error::Invalid(format!(
-            "the module's output on a batch of {n} is not finite (NaN or infinite logits)"
+            "the module's output on {batch} is not finite (NaN or infinite logits)"
         )));
     }
     Ok(())
+}
+
+/// The module in eval mode on `x`, its output checked against `classes`.
+fn check_eval(net: &TorchScriptNet, x: &Tensor, classes: usize) -> Result<(), String> {
+    let shape = x.size();
+    let out = tch::no_grad(|| net.try_forward(x, Mode::Eval))
+        .map_err(|e| format!("the module fails on a batch of the data, shape {shape:?}: {e}"))?;
+    check_logits(
+        &out,
+        &format!("a batch of shape {shape:?}"),
+        shape[0],
+        classes,
+    )
+    .map_err(|e| e.0)
 }
 
 /// Runs a loaded module on a small batch `x` of the data in eval mode and checks its output
@@ -202,20 +215,8 @@ pub fn check_forward(
     x: &Tensor,
     classes: usize,
 ) -> Result<(), ModelError> {
-    let problem = |problem: String| ModelError::Incompatible {
+    check_eval(net, x, classes).map_err(|problem| ModelError::Incompatible {
         arch: "torchscript",
         problem: format!("{}: {problem}", path.display()),
-    };
-    let shape = x.size();
-    let out = tch::no_grad(|| net.try_forward(x, Mode::Eval)).map_err(|e| {
-        problem(format!(
-            "the module fails on a batch of the data, shape {shape:?}: {e}"
-        ))
-    })?;
-    check_logits(&out, shape[0], classes).map_err(|e| {
-        problem(e.0.replace(
-            &format!("a batch of {} ", shape[0]),
-            &format!("a batch of shape {shape:?} "),
-        ))
     })
 }

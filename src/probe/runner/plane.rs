@@ -1,6 +1,6 @@
 //! Measuring a plane: its two directions drawn at the centre, then each row of the grid
 //! measured as a probe's line ([`Line`]), coarse to fine, with the same stacked evaluation as
-//! probes (`points_per_pass`). What a plane is and what it found are plain data in
+//! probes (`stacked_copy`). What a plane is and what it found are plain data in
 //! [`crate::probe::plane`].
 
 use super::{PointSamples, ProbeContext, ProbeError};
