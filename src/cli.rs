@@ -3,6 +3,7 @@
 
 mod ablate;
 mod bench;
+mod curvature;
 mod info;
 mod open;
 pub(crate) mod plane;
@@ -47,6 +48,10 @@ enum Command {
     /// The loss over a plane through a saved checkpoint (SWA, SGD and a random direction, or
     /// two random directions) as a heatmap; files in RUN_DIR/planes/.
     Plane(plane::PlaneArgs),
+    /// The Hessian at a saved checkpoint's SGD and SWA iterates: top eigenvalues (Lanczos),
+    /// trace, spectral density and sharpness, with intervals, beside the probes' asymmetry;
+    /// files in RUN_DIR/curvature/.
+    Curvature(curvature::CurvatureArgs),
     /// Batch-norm ablations of a finished run: BN-only vs non-BN vs all directions, BN
     /// statistics recomputed vs frozen vs per batch, and N directions per arm, against the
     /// run's no-BN twin (trained first with --twin).
@@ -208,6 +213,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plane(args) => {
             let stop = signal_flag()?;
             if plane::run(&args, &stop)? {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Ok(ExitCode::from(EXIT_STOPPED))
+            }
+        }
+        Command::Curvature(args) => {
+            let stop = signal_flag()?;
+            if curvature::run(&args, &stop)? {
                 Ok(ExitCode::SUCCESS)
             } else {
                 Ok(ExitCode::from(EXIT_STOPPED))

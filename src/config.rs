@@ -4,6 +4,7 @@
 //! expected, so that one line on stderr is enough to fix the file.
 
 pub mod ablation;
+pub mod curvature;
 pub mod probe;
 mod schema;
 mod validate;

@@ -8,11 +8,13 @@
 //!
 //! **The tensor boundary.** Tensors are touched by `data::dataset`, `model`, `train`, the
 //! measuring parts of `probe` (`direction`, `hessian`, `scan`, `runner` with
-//! `runner::plane`, `offline`), `ablation`'s runner and `worker`. While a run trains or the
+//! `runner::plane`, `offline`) and of `curvature` (`operator`, `lanczos`, `measure`),
+//! `ablation`'s runner and `worker`. While a run trains or the
 //! dashboard is open, all of that happens on the worker thread; the one-shot commands
 //! without a UI (`valleys probe`, `plane`, `ablate`, `bench`) run it on the main thread.
 //! Everything the UI and the reports read is plain data that holds no tensor: `protocol`,
-//! the results in `probe` itself and in `probe::{plane, score, shift, summary}`,
+//! the results in `probe` itself and in `probe::{plane, score, shift, summary}`, in
+//! `curvature` itself and `curvature::{compare, density, store}`,
 //! `ablation::result`, and the leaves `format` (times and counts as text), `plot` (colour maps
 //! and contours), `stats` and `stored` (the checks of results read back). `ui` and `export`
 //! reach tensors only through those: `tests/architecture.rs` keeps it so.
@@ -25,6 +27,7 @@
 
 pub mod ablation;
 pub mod config;
+pub mod curvature;
 pub mod data;
 pub mod error;
 pub mod export;

@@ -35,7 +35,7 @@ fn src(rel: &str) -> PathBuf {
 }
 
 /// Paths that lead to tensors: libtorch itself and the modules that hold tensor work.
-const TENSOR_PATHS: [&str; 15] = [
+const TENSOR_PATHS: [&str; 21] = [
     "tch::",
     "torch_sys",
     "crate::model",
@@ -51,6 +51,12 @@ const TENSOR_PATHS: [&str; 15] = [
     "probe::offline",
     "super::runner",
     "super::scan",
+    "curvature::operator",
+    "curvature::lanczos",
+    "curvature::measure",
+    "super::operator",
+    "super::lanczos",
+    "super::measure",
 ];
 
 #[test]
@@ -74,6 +80,11 @@ fn the_ui_the_reports_and_the_plain_results_never_reach_tensors() {
         "plot",
         "stored.rs",
         "stats.rs",
+        "curvature.rs",
+        "curvature/compare.rs",
+        "curvature/density.rs",
+        "curvature/store.rs",
+        "config/curvature.rs",
     ];
     let mut found = Vec::new();
     for rel in plain {

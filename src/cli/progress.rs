@@ -26,6 +26,8 @@ pub struct Progress {
     last_line: Instant,
     /// Tenths of the points said so far.
     last_tenth: usize,
+    /// What is counted ("points", "products").
+    unit: &'static str,
 }
 
 /// A progress line is added at least this often when the output is not a terminal.
@@ -41,6 +43,21 @@ impl Progress {
         }
     }
 
+    /// `total` of something other than points (Hessian-vector products) called `id`.
+    pub fn counting(id: &str, total: usize, unit: &'static str) -> Self {
+        Self {
+            unit,
+            ..Self::start(id, total)
+        }
+    }
+
+    /// Sets the count reached (for work that reports its own count).
+    pub fn reach(&mut self, done: usize, tty: bool) {
+        while self.done < done.min(self.total) {
+            self.point_done(tty);
+        }
+    }
+
     fn new() -> Self {
         let now = Instant::now();
         Self {
@@ -50,16 +67,18 @@ impl Progress {
             started: now,
             last_line: now,
             last_tenth: 0,
+            unit: "points",
         }
     }
 
     /// "  003-interp-swa: 12/21 points · 0:31 elapsed · ETA 0:23".
     fn line(&self) -> String {
         format!(
-            "  {}: {}/{} points · {}",
+            "  {}: {}/{} {} · {}",
             self.id,
             self.done,
             self.total,
+            self.unit,
             valleys::format::elapsed_and_left(
                 self.started.elapsed().as_secs_f64(),
                 self.done,

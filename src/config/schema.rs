@@ -32,9 +32,17 @@ pub struct Experiment {
     /// Defaults for probes (the dashboard's form and `valleys probe`).
     #[serde(default)]
     pub probe: super::probe::ProbeSpec,
+    /// Defaults for curvature jobs (`valleys curvature`, the dashboard's form), and live
+    /// tracking of the top eigenvalue with `every_epochs`.
+    #[serde(default, skip_serializing_if = "is_default_curvature")]
+    pub curvature: super::curvature::CurvatureSpec,
     /// Batch-norm ablations to run after training (see the ablation module).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ablation: Option<super::ablation::AblationConfig>,
+}
+
+fn is_default_curvature(spec: &super::curvature::CurvatureSpec) -> bool {
+    *spec == super::curvature::CurvatureSpec::default()
 }
 
 fn default_seed() -> u64 {

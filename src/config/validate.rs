@@ -138,6 +138,13 @@ impl Experiment {
                 message: problem.0,
             });
         }
+        if let Err(problem) = self.curvature.validate() {
+            return Err(ConfigError::Field {
+                origin: origin.to_owned(),
+                field: "curvature".into(),
+                message: problem.0,
+            });
+        }
         Ok(())
     }
 

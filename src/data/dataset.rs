@@ -176,6 +176,21 @@ impl Dataset {
             .select(&rng::permutation(self.train.len, &mut rng)[..n])
     }
 
+    /// `sets` disjoint, seeded sets of `n` un-augmented training samples each: consecutive
+    /// slices of the permutation the run's evaluation subset is the head of, so that with `n`
+    /// its size the first set is that subset. The caller keeps `n * sets` within the data.
+    pub fn train_sample_sets(&self, n: usize, sets: usize, seed: u64) -> Vec<DeviceSplit> {
+        let mut rng = rng::stream(seed, Purpose::Subset, &[2]);
+        let order = rng::permutation(self.train.len, &mut rng);
+        (0..sets)
+            .map(|k| {
+                let start = (k * n).min(order.len());
+                let end = (start + n).min(order.len());
+                self.train.select(&order[start..end])
+            })
+            .collect()
+    }
+
     /// A fixed, seeded subset of `n` test samples; the whole test set if `n` is at least its
     /// size.
     pub fn test_subset(&self, n: usize, seed: u64) -> DeviceSplit {

@@ -24,6 +24,8 @@ pub enum Purpose {
     Direction = 6,
     /// Seeds for libtorch's generator (dropout).
     Torch = 7,
+    /// Random vectors of curvature estimates (Lanczos starts, trace probes, noise).
+    Curvature = 8,
 }
 
 /// The generator for `purpose` at position `keys` (e.g. `[epoch, batch]`).

@@ -153,6 +153,9 @@ impl TorchScriptNet {
                     })
                     .collect();
                 let out = self.module.forward(x);
+                // Put back by swapping the data, not copying into it: a copy would bump the
+                // buffers' version, and the backward pass of the graph just built (which
+                // saved them) would then refuse to run.
                 tch::no_grad(|| {
                     for (bn, saved) in self.tracked.iter().zip(saved) {
                         let targets = [
@@ -162,7 +165,7 @@ impl TorchScriptNet {
                         ];
                         for (target, value) in targets.into_iter().zip(saved) {
                             if let (Some(target), Some(value)) = (target, value) {
-                                target.shallow_clone().copy_(&value);
+                                target.shallow_clone().set_data(&value);
                             }
                         }
                     }
