@@ -434,6 +434,19 @@ fn the_command_writes_its_numbers_and_refuses_bad_input_before_writing() {
     let csv = std::fs::read_to_string(dir.join("r/curvature/001-both.csv")).unwrap();
     assert!(csv.starts_with("centre,set,quantity,index,value,lo,hi\n"));
     assert!(csv.contains("swa,all,eigenvalue,1,"), "{csv}");
+
+    // The report's section: the comparison table and the density figure.
+    let said = common::run(dir, &["report", "r"]);
+    assert_eq!(said.code, Some(0), "{said:?}");
+    let md = std::fs::read_to_string(dir.join("r/report/report.md")).unwrap();
+    assert!(md.contains("## Curvature"), "{md}");
+    assert!(md.contains("| centre | test loss | λ_max [95% CI]"), "{md}");
+    assert!(md.contains("Spectral density of the Hessian"), "{md}");
+    let svg = std::fs::read_to_string(dir.join("r/report/curvature-001-both.svg")).unwrap();
+    assert!(
+        svg.contains("sgd λ_max") && svg.contains("swa"),
+        "markers and legend"
+    );
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! `valleys report RUN_DIR`: publication figures (SVG and PNG) of a run's training curves,
-//! probes, random-shift checks, batches and ablations, and a report.md that embeds them with
+//! probes, random-shift checks, batches, ablations and curvature, and a report.md that embeds them with
 //! the run's settings. Every number in a caption is read from the run's files. One file per
 //! section: training, probes (with batches), ablations.
 
@@ -10,6 +10,7 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 mod ablations;
+mod curvature;
 mod planes;
 mod probes;
 pub mod sweep;
@@ -169,6 +170,7 @@ pub fn write(
     probes::batches_section(&mut doc, run)?;
     planes::section(&mut doc, run)?;
     ablations::section(&mut doc, run, log_y)?;
+    curvature::section(&mut doc, run)?;
     // A file of probes/ that cannot be read is neither a probe nor a batch: named once.
     let mut named = std::collections::HashSet::new();
     doc.report
