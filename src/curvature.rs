@@ -15,6 +15,7 @@ pub mod lanczos;
 pub mod measure;
 pub mod operator;
 pub mod store;
+pub mod track;
 
 use crate::config::curvature::ResolvedCurvature;
 use crate::stats::{self, Interval};
@@ -226,6 +227,32 @@ impl CurvatureResult {
     }
 }
 
+/// One line about a result: λ_max and the trace of each centre, with intervals, and the loss.
+pub fn one_line(r: &CurvatureResult) -> String {
+    let per_centre = |name: &str, f: &dyn Fn(&CentreCurvature) -> Option<Estimate>| {
+        let parts: Vec<String> = r
+            .centres
+            .iter()
+            .filter_map(|c| Some(format!("{} {}", c.centre, f(c)?.describe(3))))
+            .collect();
+        (!parts.is_empty()).then(|| format!("{name} {}", parts.join(", ")))
+    };
+    let numbers: Vec<String> = [
+        per_centre("λ_max", &|c| c.eigenvalues.first().copied()),
+        per_centre("trace", &|c| c.trace),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    format!(
+        "curvature {}: {} ({}, {} s)",
+        r.id,
+        numbers.join(" · "),
+        r.loss,
+        r.cost.seconds.round()
+    )
+}
+
 impl Stored for CurvatureResult {
     fn check(&self) -> Result<(), StoredError> {
         if self.centres.is_empty() {
@@ -272,6 +299,77 @@ impl Stored for CurvatureResult {
             }
         }
         Ok(())
+    }
+}
+
+/// A finished job as the worker reports it, its numbers chosen by hand: two centres over three
+/// sets, SWA flatter than SGD, a density of a bulk near zero and the top eigenvalues apart.
+#[cfg(test)]
+pub(crate) fn fixture(id: &str) -> CurvatureResult {
+    use crate::config::curvature::{CurvatureSpec, RunDefaults};
+    let set = |scale: f64, shift: f64| SetCurvature {
+        loss: 0.25 * scale,
+        eigenvalues: vec![10.0 * scale + shift, 6.0 * scale, 4.0 * scale],
+        residuals: vec![0.001; 3],
+        lanczos_steps: 30,
+        trace: Some(TraceEstimate {
+            trace: Estimate {
+                value: 200.0 * scale + shift,
+                interval: None,
+            },
+            top_part: 20.0 * scale,
+            samples: vec![180.0 * scale],
+        }),
+        density: vec![Quadrature {
+            nodes: vec![
+                -0.1 * scale,
+                0.05 * scale,
+                0.5 * scale,
+                4.0 * scale,
+                10.0 * scale,
+            ],
+            weights: vec![0.3, 0.4, 0.2, 0.07, 0.03],
+        }],
+        average_sharpness: Some(Estimate {
+            value: 0.001 * scale,
+            interval: None,
+        }),
+        noise_increases: vec![0.001 * scale],
+        worst_sharpness: Some(0.2 * scale + shift / 100.0),
+    };
+    let centre = |name: &str, scale: f64, test: f64| {
+        CentreCurvature::from_sets(
+            name,
+            (test, 0.88),
+            vec![set(scale, -0.5), set(scale, 0.0), set(scale, 0.5)],
+        )
+    };
+    let settings = CurvatureSpec::default()
+        .resolved(RunDefaults {
+            seed: 1,
+            eval_subset: 256,
+            train_samples: 10_000,
+            train_batch: 128,
+        })
+        .expect("defaults resolve");
+    CurvatureResult {
+        id: id.to_owned(),
+        settings,
+        loss: settings.describe_loss(true),
+        model: "preresnet-8 (BN, 77 562 parameters)".into(),
+        dimension: 77_562,
+        source: "live".into(),
+        epoch: 15,
+        step: 1185,
+        swa_n: 7,
+        centres: vec![centre("sgd", 1.0, 0.3329), centre("swa", 0.75, 0.3017)],
+        cost: CurvatureCost {
+            products: 242,
+            seconds: 75.5,
+            seconds_per_product: 0.266,
+            forward_backward_seconds: 0.102,
+            ratio: 2.61,
+        },
     }
 }
 

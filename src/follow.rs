@@ -84,6 +84,7 @@ pub fn follow(
         let mut announced = false;
         let mut finished = false;
         let mut probes_seen = std::collections::HashSet::new();
+        let mut track_seen = 0;
         while !done.load(Ordering::Relaxed) && !tx.is_closed() {
             let status = read_run_json(&dir);
             if !announced && let Some((info, _)) = &status {
@@ -148,6 +149,22 @@ pub fn follow(
                     let _ = tx.send(Event::PlaneFinished(Box::new(plane)));
                 }
             }
+            // Curvature jobs, and the curvature tracked at epoch ends.
+            let (curvature, unreadable) = crate::curvature::store::read_all(&dir);
+            say_unreadable(unreadable, &mut probes_seen);
+            for result in curvature {
+                if probes_seen.insert(format!("curvature {}", result.id)) {
+                    let _ = tx.send(Event::CurvatureFinished(Box::new(result)));
+                }
+            }
+            let (tracked, unreadable) = crate::curvature::track::read(&dir);
+            say_unreadable(unreadable, &mut probes_seen);
+            // A resumed run rewrites the file shorter; the dashboard replaces rows it has.
+            track_seen = track_seen.min(tracked.len());
+            if tracked.len() > track_seen {
+                let _ = tx.send(Event::CurvatureTracked(tracked[track_seen..].to_vec()));
+                track_seen = tracked.len();
+            }
             if !finished && let Some((_, Some(outcome))) = status {
                 finished = true;
                 let _ = tx.send(Event::Finished(outcome));
@@ -169,6 +186,10 @@ pub fn history(run: &RunDir) -> History {
     unreadable.extend(more);
     let (planes, more) = crate::probe::store::read_planes(run);
     unreadable.extend(more);
+    let (curvature, more) = crate::curvature::store::read_all(run);
+    unreadable.extend(more);
+    let (curvature_track, more) = crate::curvature::track::read(run);
+    unreadable.extend(more);
     let mut named = std::collections::HashSet::new();
     unreadable.retain(|problem| named.insert(problem.clone()));
     History {
@@ -177,6 +198,8 @@ pub fn history(run: &RunDir) -> History {
         batches,
         ablations: with_curves(run, ablations),
         planes,
+        curvature,
+        curvature_track,
         unreadable,
     }
 }
@@ -287,6 +310,7 @@ mod tests {
             probe: Default::default(),
             ablation_probe: Default::default(),
             ablation_directions: 5,
+            curvature: Default::default(),
         };
         dir.write_run_info(&serde_json::json!({ "info": info }))
             .unwrap();

@@ -113,6 +113,13 @@ impl EpochPrinter {
                     writeln!(out, "  {line}")?;
                 }
             }
+            Event::CurvatureStarted { label, plan, .. } => writeln!(out, "  {label}: {plan}")?,
+            Event::CurvatureFinished(result) => {
+                writeln!(out, "  {}", crate::curvature::one_line(&result))?
+            }
+            Event::CurvatureTracked(rows) => {
+                writeln!(out, "  {}", crate::curvature::track::one_line(&rows))?
+            }
             // Headless output is one line per epoch; a phase is part of it.
             Event::Phase(_)
             | Event::ProbeStarted { .. }
@@ -120,6 +127,7 @@ impl EpochPrinter {
             | Event::PlaneStarted(_)
             | Event::PlanePoint { .. }
             | Event::ProbeBatchFinished(_)
+            | Event::CurvatureProgress { .. }
             | Event::Twin(_) => {}
         }
         Ok(None)

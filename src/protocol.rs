@@ -2,6 +2,9 @@
 //! dashboard, the run-directory reader of `watch`). Plain owned data: no tensors cross here.
 
 use crate::ablation::result::{AblationKind, AblationResult};
+use crate::config::curvature::CurvatureSpec;
+use crate::curvature::CurvatureResult;
+use crate::curvature::track::TrackRow;
 use crate::names::named_enum;
 use crate::probe::plane::{PlaneHeader, PlanePoint, PlaneResult, PlaneSpec};
 use crate::probe::summary::BatchSummary;
@@ -34,6 +37,9 @@ pub enum Command {
     Probe(Box<ProbeRequest>),
     /// Measure a plane through the live weights (queued like a probe; `CancelProbe` cancels it).
     Plane(Box<PlaneSpec>),
+    /// Measure the Hessian's curvature at the live SGD and SWA weights (queued like a probe;
+    /// `CancelProbe` cancels it).
+    Curvature(Box<CurvatureSpec>),
     /// Cancel the running probe.
     CancelProbe,
     /// Run a batch-norm ablation on the live weights (and the twin's, when it has finished);
@@ -125,6 +131,9 @@ pub struct RunInfo {
     pub ablation_probe: ProbeSpec,
     #[serde(default = "five")]
     pub ablation_directions: usize,
+    /// The experiment's `curvature:` section: the curvature form's defaults.
+    #[serde(default)]
+    pub curvature: CurvatureSpec,
 }
 
 fn five() -> usize {
@@ -257,6 +266,25 @@ pub enum Event {
         result: Box<AblationResult>,
         probes: Vec<ProbeResult>,
     },
+    /// A curvature job (or the tracking measurement at an epoch end) began: what it measures
+    /// and what it will cost, said before the work starts.
+    CurvatureStarted {
+        /// "curvature 003-both" or "curvature at epoch 5".
+        label: String,
+        plan: String,
+        /// Hessian-vector products at most, and the expected seconds of the whole job.
+        products: usize,
+        expected_s: f64,
+    },
+    /// Where the running curvature measurement is (a few times a second at most).
+    CurvatureProgress {
+        done: usize,
+        planned: usize,
+        what: String,
+    },
+    CurvatureFinished(Box<CurvatureResult>),
+    /// The curvature tracked at an epoch end (`curvature.every_epochs`), one row per centre.
+    CurvatureTracked(Vec<TrackRow>),
     /// An event of the no-BN twin run.
     Twin(Box<Event>),
     /// What a resumed run had already measured: its metrics up to the checkpoint it resumes
@@ -273,6 +301,9 @@ pub struct History {
     /// Each ablation with the curves of its arms.
     pub ablations: Vec<(AblationResult, Vec<ProbeResult>)>,
     pub planes: Vec<PlaneResult>,
+    pub curvature: Vec<CurvatureResult>,
+    /// The curvature tracked while training, in the order measured.
+    pub curvature_track: Vec<TrackRow>,
     /// Stored results that could not be read (left out), each naming its file and why.
     pub unreadable: Vec<String>,
 }

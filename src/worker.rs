@@ -247,6 +247,7 @@ fn run(
         probe: exp.probe.clone(),
         ablation_probe: engine.ablation_probe(),
         ablation_directions: engine.ablation_directions(),
+        curvature: exp.curvature.clone(),
     };
     if spec.start == Start::Open {
         // Nothing trains: run.json stays as the run left it.

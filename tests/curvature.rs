@@ -502,3 +502,115 @@ fn a_job_stopped_by_a_signal_writes_no_half_file() {
         .unwrap_or_default();
     assert!(written.is_empty(), "{written:?}");
 }
+
+/// `curvature.every_epochs`: training waits at every N-th epoch end (and before the first)
+/// while λ_max and the trace of SGD and SWA are measured; the rows are in track.jsonl and in
+/// the headless output, and the last one is what `valleys curvature` measures on the final
+/// checkpoint with the same settings (the tracker reads the live weights the run saves).
+#[test]
+fn training_tracks_the_top_eigenvalue_and_the_trace_every_n_epochs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let yaml = TINY_BN4.replace("epochs: 2,", "epochs: 4,").replace(
+        "swa: {start_epoch: 2}",
+        "swa: {start_epoch: 2}\ncurvature: {samples: 96, trace_vectors: 6, every_epochs: 2}",
+    );
+    common::write(dir, "t.yaml", &yaml);
+    let said = common::run(dir, &["run", "t.yaml", "--headless", "--out", "r"]);
+    assert_eq!(said.code, Some(0), "{said:?}");
+    for needle in [
+        "curvature at epoch 0: training loss on 96 training samples",
+        "Hessian-vector products ×",
+        "epoch 0 curvature: λ_max sgd ",
+        "epoch 2 curvature: λ_max sgd ",
+        "epoch 4 curvature: λ_max sgd ",
+        "2/lr 40.0",
+    ] {
+        assert!(said.stdout.contains(needle), "{needle}: {}", said.stdout);
+    }
+    let text = std::fs::read_to_string(dir.join("r/curvature/track.jsonl")).unwrap();
+    let rows: Vec<valleys::curvature::track::TrackRow> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seen: Vec<(u32, &str)> = rows.iter().map(|r| (r.epoch, r.centre.as_str())).collect();
+    assert_eq!(
+        seen,
+        [(0, "sgd"), (2, "sgd"), (2, "swa"), (4, "sgd"), (4, "swa")],
+        "SWA once it averages"
+    );
+    for r in &rows {
+        assert!(
+            r.top_eigenvalue.is_finite() && r.top_eigenvalue > 0.0,
+            "{r:?}"
+        );
+        let trace = r.trace.expect("a trace");
+        let i = trace.interval.expect("an interval over the vectors");
+        assert!(i.lo <= trace.value && trace.value <= i.hi, "{r:?}");
+    }
+    // The job on the final checkpoint with the tracker's settings gives the same numbers.
+    let said = common::run(
+        dir,
+        &[
+            "curvature",
+            "r",
+            "--samples",
+            "96",
+            "--sets",
+            "1",
+            "--top-k",
+            "1",
+            "--trace-vectors",
+            "6",
+            "--density-runs",
+            "0",
+            "--noise-draws",
+            "0",
+            "--ascent-steps",
+            "0",
+        ],
+    );
+    assert_eq!(said.code, Some(0), "{said:?}");
+    let json = std::fs::read_to_string(dir.join("r/curvature/001-both.json")).unwrap();
+    let job: valleys::curvature::CurvatureResult = serde_json::from_str(&json).unwrap();
+    for centre in ["sgd", "swa"] {
+        let tracked = rows
+            .iter()
+            .find(|r| r.epoch == 4 && r.centre == centre)
+            .unwrap();
+        let measured = &job.centre(centre).unwrap().sets[0];
+        let relative =
+            (measured.eigenvalues[0] - tracked.top_eigenvalue).abs() / tracked.top_eigenvalue;
+        assert!(relative < 1e-4, "{centre}: {measured:?} vs {tracked:?}");
+        let trace = measured.trace.as_ref().unwrap().trace.value;
+        assert!(
+            (trace - tracked.trace.unwrap().value).abs() < 1e-3 * trace.abs().max(1.0),
+            "{centre}: {trace} vs {tracked:?}"
+        );
+    }
+    // The report draws the tracked curvature.
+    let said = common::run(dir, &["report", "r"]);
+    assert_eq!(said.code, Some(0), "{said:?}");
+}
+
+/// A tracker that cannot be met by the data is refused before the run starts.
+#[test]
+fn a_tracker_asking_for_more_samples_than_the_run_has_is_refused_up_front() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let yaml = TINY_BN4.replace(
+        "swa: {start_epoch: 2}",
+        "swa: {start_epoch: 2}\ncurvature: {samples: 5000, every_epochs: 1}",
+    );
+    common::write(dir, "t.yaml", &yaml);
+    let said = common::run(dir, &["run", "t.yaml", "--headless", "--out", "r"]);
+    assert_eq!(said.code, Some(2), "{said:?}");
+    let lines: Vec<&str> = said.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{said:?}");
+    assert!(
+        lines[0].contains("curvature.samples = 5000: expected at most 512"),
+        "{}",
+        lines[0]
+    );
+    assert!(!dir.join("r").exists(), "nothing written");
+}

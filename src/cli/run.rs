@@ -79,6 +79,21 @@ fn check_run(args: &RunArgs) -> anyhow::Result<CheckedRun> {
             "data.train_subset: {train_samples} training sample; batch norm on an mlp needs at least 2 (one sample has no batch variance)"
         );
     }
+    if experiment.curvature.every_epochs.is_some() {
+        // The tracker's sample set must fit the run's data before anything starts.
+        let defaults = valleys::config::curvature::RunDefaults {
+            seed: experiment.seed,
+            eval_subset: experiment
+                .eval
+                .train_subset
+                .map_or(train_samples, |n| n.min(train_samples)),
+            train_samples,
+            train_batch: experiment.train.batch_size as usize,
+        };
+        if let Err(e) = experiment.curvature.for_tracking().resolved(defaults) {
+            valleys::bad_input!("{e}");
+        }
+    }
     if !device.device.is_cuda()
         && let Some((available, why)) = valleys::footprint::available_cpu_memory()
     {

@@ -270,6 +270,24 @@ impl CurvatureSpec {
     }
 }
 
+impl CurvatureSpec {
+    /// The job measured every `every_epochs` while training: the top eigenvalue and the trace
+    /// of SGD and SWA on one sample set, with this section's loss (samples, BN mode, group)
+    /// and effort (Lanczos steps, tolerance, trace vectors); no density or sharpness.
+    pub fn for_tracking(&self) -> CurvatureSpec {
+        CurvatureSpec {
+            centre: CurvatureCentres::Both,
+            sets: Some(1),
+            top_k: Some(1),
+            density_runs: Some(0),
+            noise_draws: Some(0),
+            ascent_steps: Some(0),
+            every_epochs: None,
+            ..self.clone()
+        }
+    }
+}
+
 impl ResolvedCurvature {
     /// Hessian-vector products one sample set takes at most (Lanczos may stop earlier):
     /// Lanczos, the trace's vectors and the SLQ runs.

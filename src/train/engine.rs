@@ -28,6 +28,7 @@ mod events;
 mod failure;
 mod faults;
 mod running;
+mod tracking;
 mod twin;
 
 pub use events::EventSink;
@@ -92,6 +93,8 @@ pub struct Engine {
     training_done: bool,
     /// Where the run is, for the message of a failure.
     activity: Activity,
+    /// A tracked curvature measurement failed: no more are tried in this run.
+    curvature_tracking_failed: bool,
 }
 
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
@@ -135,6 +138,7 @@ impl Engine {
             twin: Twin::default(),
             training_done: false,
             activity: Activity::Evaluating { epoch: 0 },
+            curvature_tracking_failed: false,
             scratch,
             opt,
             schedule: LrSchedule::from_experiment(&exp),
@@ -263,15 +267,20 @@ impl Engine {
                 return Ok(self.diverge());
             }
         }
+        // Before the first epoch, or the epoch end a resumed run stopped at.
+        if self.state.batch == 0 {
+            let lr = self.schedule.lr_at(self.state.epoch.saturating_sub(1));
+            if !self.track_curvature(lr)? {
+                self.save_checkpoint("latest")?;
+                return self.stopped();
+            }
+        }
         while self.state.epoch < self.exp.train.epochs {
             let lr = self.schedule.lr_at(self.state.epoch);
             match self.train_epoch(lr, commands)? {
                 Some(Interrupt::Stop) => {
                     self.save_checkpoint("latest")?;
-                    self.metrics.sync()?;
-                    self.events
-                        .log("stopped; the checkpoint holds the last completed batch");
-                    return Ok(Outcome::Stopped);
+                    return self.stopped();
                 }
                 Some(Interrupt::Diverged) => return Ok(self.diverge()),
                 None => {}
@@ -283,9 +292,21 @@ impl Engine {
             if self.diverged {
                 return Ok(self.diverge());
             }
+            if !self.track_curvature(lr)? {
+                self.save_checkpoint("latest")?;
+                return self.stopped();
+            }
         }
         self.save_checkpoint("final")?;
         Ok(Outcome::Completed)
+    }
+
+    /// Training stopped on request after the latest checkpoint was written.
+    fn stopped(&mut self) -> Result<Outcome, EngineError> {
+        self.metrics.sync()?;
+        self.events
+            .log("stopped; the checkpoint holds the last completed batch");
+        Ok(Outcome::Stopped)
     }
 
     fn diverge(&mut self) -> Outcome {

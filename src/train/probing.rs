@@ -9,6 +9,8 @@
 
 use super::engine::{Engine, EventSink};
 use crate::ablation::{self, AblationKind, Subject};
+use crate::config::curvature::CurvatureSpec;
+use crate::curvature::measure::{CurvatureObserver, Plan};
 use crate::probe::offline::SavedRun;
 use crate::probe::plane::{PlaneHeader, PlaneObserver, PlanePoint, PlaneSpec};
 use crate::probe::runner::ProbeError;
@@ -17,6 +19,7 @@ use crate::probe::{ProbePoint, ProbeResult, ProbeSpec};
 use crate::protocol::{Command, Event, ProbeRequest};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
+use std::time::{Duration, Instant};
 
 /// Work that reads the live weights.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +30,7 @@ pub enum Job {
         kind: AblationKind,
         directions: Option<usize>,
     },
+    Curvature(Box<CurvatureSpec>),
 }
 
 /// Requests that arrived while probing, for the training loop to carry out.
@@ -50,6 +54,10 @@ struct LiveObserver<'a> {
     /// The id of the plane being measured, for its points' events.
     plane_id: String,
     deferred: Deferred,
+    /// When curvature progress was last reported (products can come thousands a second).
+    progress_sent: Option<Instant>,
+    /// The label of the curvature measurement running.
+    curvature_label: String,
 }
 
 impl Observer for LiveObserver<'_> {
@@ -90,6 +98,7 @@ impl Observer for LiveObserver<'_> {
                 Command::CancelProbe => self.cancel = true,
                 Command::Probe(request) => self.waiting.push_back(Job::Probe(request)),
                 Command::Plane(spec) => self.waiting.push_back(Job::Plane(spec)),
+                Command::Curvature(spec) => self.waiting.push_back(Job::Curvature(spec)),
                 Command::Ablate { kind, directions } => {
                     self.waiting.push_back(Job::Ablate { kind, directions })
                 }
@@ -133,6 +142,85 @@ impl PlaneObserver for LiveObserver<'_> {
     }
 }
 
+impl CurvatureObserver for LiveObserver<'_> {
+    fn planned(&mut self, plan: &Plan) {
+        self.progress_sent = None;
+        self.events.send(Event::CurvatureStarted {
+            label: self.curvature_label.clone(),
+            plan: plan.describe(),
+            products: plan.products,
+            expected_s: plan.expected_seconds(),
+        });
+    }
+
+    fn progress(&mut self, done: usize, planned: usize, what: &str) {
+        let due = self
+            .progress_sent
+            .is_none_or(|t| t.elapsed() >= Duration::from_millis(250));
+        if due || done == planned {
+            self.progress_sent = Some(Instant::now());
+            self.events.send(Event::CurvatureProgress {
+                done,
+                planned,
+                what: what.to_owned(),
+            });
+        }
+    }
+
+    fn cancelled(&mut self) -> bool {
+        Observer::cancelled(self)
+    }
+}
+
+/// The observer of the curvature tracked at an epoch end: it reports like a job and stops
+/// when the run is told to stop (other commands wait for the next batch).
+pub struct TrackingObserver<'a> {
+    pub events: &'a EventSink,
+    pub stop: &'a AtomicBool,
+    pub label: String,
+    progress_sent: Option<Instant>,
+}
+
+impl<'a> TrackingObserver<'a> {
+    pub fn new(events: &'a EventSink, stop: &'a AtomicBool, label: String) -> Self {
+        Self {
+            events,
+            stop,
+            label,
+            progress_sent: None,
+        }
+    }
+}
+
+impl CurvatureObserver for TrackingObserver<'_> {
+    fn planned(&mut self, plan: &Plan) {
+        self.events.send(Event::CurvatureStarted {
+            label: self.label.clone(),
+            plan: plan.describe(),
+            products: plan.products,
+            expected_s: plan.expected_seconds(),
+        });
+    }
+
+    fn progress(&mut self, done: usize, planned: usize, what: &str) {
+        if self
+            .progress_sent
+            .is_none_or(|t| t.elapsed() >= Duration::from_millis(250))
+        {
+            self.progress_sent = Some(Instant::now());
+            self.events.send(Event::CurvatureProgress {
+                done,
+                planned,
+                what: what.to_owned(),
+            });
+        }
+    }
+
+    fn cancelled(&mut self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
 /// Runs `first` and then any job that was asked for meanwhile.
 pub fn serve(
     engine: &Engine,
@@ -148,6 +236,8 @@ pub fn serve(
         cancel: false,
         plane_id: String::new(),
         deferred: Deferred::default(),
+        progress_sent: None,
+        curvature_label: String::new(),
     };
     while let Some(job) = observer.waiting.pop_front() {
         observer.cancel = false;
@@ -161,6 +251,7 @@ pub fn serve(
                 Job::Probe(request) => probe(engine, &request, &mut observer),
                 Job::Plane(spec) => plane(engine, &spec, &mut observer),
                 Job::Ablate { kind, directions } => ablate(engine, kind, directions, &mut observer),
+                Job::Curvature(spec) => curvature(engine, &spec, &mut observer),
             }
         }));
         let event = match outcome {
@@ -209,6 +300,25 @@ fn plane(
     let ctx = engine.probe_context();
     let result = crate::probe::runner::plane::run(&ctx, spec, Some(engine.run_dir()), observer)?;
     Ok(Some(Event::PlaneFinished(Box::new(result))))
+}
+
+fn curvature(
+    engine: &Engine,
+    spec: &CurvatureSpec,
+    observer: &mut LiveObserver,
+) -> Result<Option<Event>, ProbeError> {
+    let ctx = engine.probe_context();
+    let run = engine.run_dir();
+    // The id is reserved when the result is stored.
+    observer.curvature_label = format!("curvature at epoch {} (live)", ctx.epoch);
+    let result = crate::curvature::measure::run(
+        &ctx,
+        spec,
+        engine.curvature_defaults(),
+        Some(run),
+        observer,
+    )?;
+    Ok(Some(Event::CurvatureFinished(Box::new(result))))
 }
 
 fn ablate(

@@ -2,12 +2,15 @@
 //! [`App::handle_event`], user intents through [`App::update`], which returns the command to
 //! send, if any. No terminal, no I/O: tested directly.
 
+use super::curvature_form::CurvatureForm;
 use super::form::{Editing, ProbeForm};
 use super::keymap::{self, Action, Binding};
 use super::plane_form::PlaneForm;
 use super::series::Series;
 use super::theme::Theme;
 use crate::ablation::{AblationKind, AblationResult};
+use crate::curvature::CurvatureResult;
+use crate::curvature::track::TrackRow;
 use crate::probe::plane::{PlaneHeader, PlanePoint, PlaneResult, PlaneValue};
 use crate::probe::summary::BatchSummary;
 use crate::probe::{ProbePoint, ProbeResult, ProbeSpec};
@@ -18,7 +21,9 @@ mod actions;
 mod boards;
 mod events;
 
-pub use boards::{Job, JobKind, Jobs, LivePlane, LiveProbe, PlaneBoard, ProbeBoard};
+pub use boards::{
+    CurvatureBoard, Job, JobKind, Jobs, LiveCurvature, LivePlane, LiveProbe, PlaneBoard, ProbeBoard,
+};
 
 /// Where the run stands, as the header shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +88,9 @@ pub enum Quantity {
     Accuracy,
     /// The learning rate the schedule set (per step while training here).
     LearningRate,
+    /// The top Hessian eigenvalue tracked at epoch ends (`curvature.every_epochs`), with the
+    /// edge of stability 2/lr.
+    Curvature,
 }
 
 /// The chart's x axis.
@@ -119,6 +127,7 @@ pub enum Overlay {
     ConfirmQuit,
     ProbeForm,
     PlaneForm,
+    CurvatureForm,
     AblationMenu,
 }
 
@@ -129,10 +138,17 @@ pub enum View {
     Probes,
     Ablations,
     Planes,
+    Curvature,
 }
 
 impl View {
-    pub const ALL: [View; 4] = [View::Dashboard, View::Probes, View::Ablations, View::Planes];
+    pub const ALL: [View; 5] = [
+        View::Dashboard,
+        View::Probes,
+        View::Ablations,
+        View::Planes,
+        View::Curvature,
+    ];
 
     /// The keys of this view.
     pub fn bindings(self) -> &'static [Binding] {
@@ -141,6 +157,7 @@ impl View {
             View::Probes => keymap::PROBES,
             View::Ablations => keymap::ABLATIONS,
             View::Planes => keymap::PLANES,
+            View::Curvature => keymap::CURVATURES,
         }
     }
 
@@ -150,6 +167,7 @@ impl View {
             View::Probes => "probes",
             View::Ablations => "ablations",
             View::Planes => "planes",
+            View::Curvature => "curvature",
         }
     }
 }
@@ -199,6 +217,8 @@ pub struct App {
     pub form: ProbeForm,
     pub planes: PlaneBoard,
     pub plane_form: PlaneForm,
+    pub curvature: CurvatureBoard,
+    pub curvature_form: CurvatureForm,
     /// The no-BN twin run, followed like this one.
     pub twin: Option<Box<App>>,
     /// Finished ablations with the curves of their arms.
@@ -256,6 +276,8 @@ impl App {
             form: ProbeForm::new(&ProbeSpec::default(), 1, false),
             planes: PlaneBoard::default(),
             plane_form: PlaneForm::new(&ProbeSpec::default(), 1),
+            curvature: CurvatureBoard::default(),
+            curvature_form: CurvatureForm::new(&Default::default()),
             twin: None,
             ablations: Vec::new(),
             stale_bn: false,
@@ -274,6 +296,7 @@ impl App {
         self.clock_s = now_s;
         whole_second
             && (self.jobs.running.is_some()
+                || self.curvature.live.is_some()
                 || self.phase.is_some()
                 || self.state == RunState::Watching)
     }
@@ -289,6 +312,7 @@ impl App {
             Action::CancelProbe => self.controllable && busy,
             Action::OpenProbeForm
             | Action::OpenPlaneForm
+            | Action::OpenCurvatureForm
             | Action::OpenAblationMenu
             | Action::AblateGroups
             | Action::AblateBnModes
@@ -297,6 +321,9 @@ impl App {
             | Action::ToggleStaleBn => self.controllable,
             Action::SelectUp | Action::SelectDown if self.view == View::Planes => {
                 self.planes.results.len() > 1
+            }
+            Action::SelectUp | Action::SelectDown if self.view == View::Curvature => {
+                self.curvature.results.len() > 1
             }
             Action::SelectUp | Action::SelectDown => self.probes.results.len() > 1,
             _ => true,
@@ -310,6 +337,7 @@ impl App {
             Some(Overlay::ConfirmQuit) => keymap::CONFIRM_QUIT,
             Some(Overlay::ProbeForm) => keymap::PROBE_FORM,
             Some(Overlay::PlaneForm) => keymap::PLANE_FORM,
+            Some(Overlay::CurvatureForm) => keymap::CURVATURE_FORM,
             Some(Overlay::AblationMenu) => keymap::ABLATION_MENU,
             None => self.view.bindings(),
         }

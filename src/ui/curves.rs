@@ -70,6 +70,9 @@ pub fn curves(app: &App) -> Vec<Curve> {
             vec![curve]
         };
     }
+    if c.quantity == Quantity::Curvature {
+        return curvature_curves(app);
+    }
     let mut out: Vec<Curve> = SERIES
         .iter()
         .filter(|(_, split, _)| c.splits.shows(*split))
@@ -114,6 +117,58 @@ pub fn curves(app: &App) -> Vec<Curve> {
     out
 }
 
+/// The tracked top eigenvalue of SGD and of SWA, and the edge of stability 2/lr at the same
+/// epochs (where a step of plain gradient descent stops being stable along the top
+/// eigenvector; Cohen et al. 2021).
+fn curvature_curves(app: &App) -> Vec<Curve> {
+    let point = |r: &crate::curvature::track::TrackRow, value: f64| Point {
+        epoch: f64::from(r.epoch),
+        step: r.step as f64,
+        loss: value,
+        acc: f64::NAN,
+        lr: r.lr,
+    };
+    let track = &app.curvature.track;
+    let of = |centre: &str| -> Vec<Point> {
+        track
+            .iter()
+            .filter(|r| r.centre == centre)
+            .map(|r| point(r, r.top_eigenvalue))
+            .collect()
+    };
+    let mut edge: Vec<Point> = track
+        .iter()
+        .filter(|r| r.centre == "sgd")
+        .filter_map(|r| Some(point(r, crate::curvature::track::stability_edge(r.lr)?)))
+        .collect();
+    edge.dedup_by(|a, b| a.epoch == b.epoch);
+    let mut out = vec![
+        curve(
+            app,
+            (Iterate::Sgd, Split::TrainRunning, "2/lr (edge)"),
+            edge,
+            false,
+            false,
+        ),
+        curve(
+            app,
+            (Iterate::Sgd, Split::Train, "SGD λ_max"),
+            of("sgd"),
+            false,
+            true,
+        ),
+        curve(
+            app,
+            (Iterate::Swa, Split::Train, "SWA λ_max"),
+            of("swa"),
+            false,
+            true,
+        ),
+    ];
+    out.retain(|c| !c.measured.is_empty());
+    out
+}
+
 /// One curve of the chart: `points` of `iterate` and `split`, named `name`, in the chart's
 /// window, x axis and quantity, measured and smoothed, on a log axis when it is one.
 fn curve(
@@ -144,6 +199,8 @@ fn curve(
             Quantity::Loss => p.loss,
             Quantity::Accuracy => 100.0 * p.acc,
             Quantity::LearningRate => p.lr,
+            // Curvature points carry their value where a loss would be.
+            Quantity::Curvature => p.loss,
         })
         .collect();
     let shown = |v: f64| {
@@ -182,6 +239,23 @@ fn curve(
 /// chance then runs off the top (or bottom) instead of flattening the rest. Otherwise it fits
 /// every value drawn.
 pub fn y_range(app: &App, curves: &[Curve]) -> Option<((f64, f64), bool)> {
+    // The edge of stability is a reference, not data: with outliers clipped the axis fits the
+    // eigenvalues, and an edge far above them runs off the top (o shows it).
+    let fitted: Vec<Curve>;
+    let curves = if app.chart.quantity == Quantity::Curvature && app.chart.clip_outliers {
+        fitted = curves
+            .iter()
+            .filter(|c| c.split != Split::TrainRunning)
+            .cloned()
+            .collect();
+        if fitted.is_empty() {
+            curves
+        } else {
+            &fitted[..]
+        }
+    } else {
+        curves
+    };
     let points = || {
         curves
             .iter()

@@ -55,7 +55,7 @@ pub struct ProbeForm {
 }
 
 /// What the train-subset field shows for the run's own evaluation subset.
-const RUNS_OWN: &str = "run";
+pub(super) const RUNS_OWN: &str = "run";
 
 pub(super) fn choice(name: &'static str, options: &'static [&'static str], current: &str) -> Field {
     Field {

@@ -37,6 +37,10 @@ pub enum Action {
     OpenPlaneForm,
     /// Enter in the plane form.
     FirePlane,
+    /// The curvature form (Hessian eigenvalues, trace, density, sharpness).
+    OpenCurvatureForm,
+    /// Enter in the curvature form.
+    FireCurvature,
     /// The plane heatmap: test loss / train loss / their gap.
     CyclePlaneShow,
     FormUp,
@@ -116,6 +120,8 @@ mod shared {
     pub const SHOW_PROBES: Binding = bind(&[KeyCode::Char('2')], "2", Action::ShowView(1), "probes", "view", None);
     pub const SHOW_ABLATIONS: Binding = bind(&[KeyCode::Char('3')], "3", Action::ShowView(2), "ablations", "view", None);
     pub const SHOW_PLANES: Binding = bind(&[KeyCode::Char('4')], "4", Action::ShowView(3), "planes", "view", None);
+    pub const SHOW_CURVATURE: Binding = bind(&[KeyCode::Char('5')], "5", Action::ShowView(4), "curvature", "view", None);
+    pub const CURVATURE: Binding = bind(&[KeyCode::Char('H')], "H", Action::OpenCurvatureForm, "Hessian curvature at SGD and SWA: top eigenvalues, trace, density, sharpness", "probe", Some("curvature"));
     pub const PLANE: Binding = bind(&[KeyCode::Char('P')], "P", Action::OpenPlaneForm, "a plane through SWA and SGD (or two random directions) as a heatmap", "probe", Some("plane"));
     pub const EXPORT: Binding = bind(&[KeyCode::Char('e')], "e", Action::Export, "export the screen: SVG, PNG and its data as CSV", "view", None);
     pub const HELP_KEY: Binding = bind(&[KeyCode::Char('?')], "?", Action::Help, "this help", "view", Some("help"));
@@ -138,6 +144,7 @@ pub const DASHBOARD: &[Binding] = &[
     bind(&[KeyCode::Char('s')], "s", Action::ToggleSmoothing, "smoothing strength 0 / 0.6 / 0.8 / 0.9 / 0.95 (raw data kept)", "chart", Some("smooth")),
     bind(&[KeyCode::Char('t')], "t", Action::CycleSplits, "series: train+test / train / test", "chart", Some("train/test")),
     LOSS_ACC,
+    CURVATURE.off_bar(),
     bind(&[KeyCode::Char('r')], "r", Action::TogglePerStep, "training loss per step (between progress reports)", "chart", None),
     bind(&[KeyCode::Char('o')], "o", Action::ToggleOutliers, "y axis: ignore outliers / every value", "chart", None),
     bind(&[KeyCode::Char('x')], "x", Action::ToggleXAxis, "x axis: epoch / step", "chart", None),
@@ -148,7 +155,7 @@ pub const DASHBOARD: &[Binding] = &[
     bind(&[KeyCode::Char('-')], "-", Action::ZoomOut, "zoom out", "chart", None),
     bind(&[KeyCode::Up, KeyCode::Char('k')], "↑ k", Action::ScrollUp, "scroll the log back", "log", None),
     bind(&[KeyCode::Down, KeyCode::Char('j')], "↓ j", Action::ScrollDown, "scroll the log forward", "log", None),
-    NEXT_VIEW, SHOW_DASHBOARD, SHOW_PROBES, SHOW_ABLATIONS, SHOW_PLANES, EXPORT, HELP_KEY,
+    NEXT_VIEW, SHOW_DASHBOARD, SHOW_PROBES, SHOW_ABLATIONS, SHOW_PLANES, SHOW_CURVATURE, EXPORT, HELP_KEY,
 ];
 
 /// The ablation view's keys.
@@ -160,7 +167,7 @@ pub const ABLATIONS: &[Binding] = &[
     LOSS_ACC,
     PAUSE.off_bar(),
     QUIT,
-    NEXT_VIEW, SHOW_DASHBOARD, SHOW_PROBES, SHOW_ABLATIONS, SHOW_PLANES, EXPORT, HELP_KEY,
+    NEXT_VIEW, SHOW_DASHBOARD, SHOW_PROBES, SHOW_ABLATIONS, SHOW_PLANES, SHOW_CURVATURE, EXPORT, HELP_KEY,
 ];
 
 /// Keys while the ablation menu is open.
@@ -188,7 +195,7 @@ pub const PROBES: &[Binding] = &[
     bind(&[KeyCode::Char('r')], "r", Action::ToggleShiftCurve, "random-shift check: ξ_δ/ξ_0 against δ", "chart", Some("shift")),
     PAUSE.off_bar(),
     QUIT,
-    NEXT_VIEW, SHOW_DASHBOARD, SHOW_PROBES, SHOW_ABLATIONS, SHOW_PLANES, EXPORT, HELP_KEY,
+    NEXT_VIEW, SHOW_DASHBOARD, SHOW_PROBES, SHOW_ABLATIONS, SHOW_PLANES, SHOW_CURVATURE, EXPORT, HELP_KEY,
 ];
 
 /// The plane view's keys.
@@ -206,7 +213,20 @@ pub const PLANES: &[Binding] = &[
     bind(&[KeyCode::Char(']')], "]", Action::SelectDown, "next plane", "plane", None),
     PAUSE.off_bar(),
     QUIT,
-    NEXT_VIEW, SHOW_DASHBOARD, SHOW_PROBES, SHOW_ABLATIONS, SHOW_PLANES, EXPORT, HELP_KEY,
+    NEXT_VIEW, SHOW_DASHBOARD, SHOW_PROBES, SHOW_ABLATIONS, SHOW_PLANES, SHOW_CURVATURE, EXPORT, HELP_KEY,
+];
+
+/// The curvature view's keys.
+#[rustfmt::skip]
+pub const CURVATURES: &[Binding] = &[
+    CURVATURE,
+    bind(&[KeyCode::Esc], "Esc", Action::CancelProbe, "cancel the running curvature job", "probe", Some("cancel")),
+    bind(&[KeyCode::Up, KeyCode::Char('k')], "↑ k", Action::SelectUp, "previous result", "curvature", None),
+    bind(&[KeyCode::Down, KeyCode::Char('j')], "↓ j", Action::SelectDown, "next result", "curvature", None),
+    bind(&[KeyCode::Char('l')], "l", Action::ToggleLogScale, "density axis: log / linear", "curvature", Some("log")),
+    PAUSE.off_bar(),
+    QUIT,
+    NEXT_VIEW, SHOW_DASHBOARD, SHOW_PROBES, SHOW_ABLATIONS, SHOW_PLANES, SHOW_CURVATURE, EXPORT, HELP_KEY,
 ];
 
 #[rustfmt::skip]
@@ -234,6 +254,14 @@ pub const PROBE_FORM: &[Binding] = &[
 pub const PLANE_FORM: &[Binding] = &[
     PROBE_FORM[0], PROBE_FORM[1], PROBE_FORM[2], PROBE_FORM[3], PROBE_FORM[4], PROBE_FORM[5],
     bind(&[KeyCode::Enter], "Enter", Action::FirePlane, "measure the plane", "form", Some("run")),
+    PROBE_FORM[7],
+];
+
+/// Keys while the curvature form is open: the probe form's, with Enter running the job.
+#[rustfmt::skip]
+pub const CURVATURE_FORM: &[Binding] = &[
+    PROBE_FORM[0], PROBE_FORM[1], PROBE_FORM[2], PROBE_FORM[3], PROBE_FORM[4], PROBE_FORM[5],
+    bind(&[KeyCode::Enter], "Enter", Action::FireCurvature, "measure the curvature", "form", Some("run")),
     PROBE_FORM[7],
 ];
 
@@ -327,6 +355,8 @@ mod tests {
             PROBE_FORM,
             PLANES,
             PLANE_FORM,
+            CURVATURES,
+            CURVATURE_FORM,
             CONFIRM_QUIT,
             HELP,
         ] {

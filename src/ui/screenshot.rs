@@ -34,7 +34,34 @@ pub fn screen_data(app: &App) -> Vec<(String, String)> {
     };
     let probe_csv = |r: &crate::probe::ProbeResult| crate::probe::store::csv(r);
     match app.view {
-        View::Dashboard => out.push(("metrics".into(), metrics(app))),
+        View::Dashboard => {
+            out.push(("metrics".into(), metrics(app)));
+            if !app.curvature.track.is_empty() {
+                out.push(("curvature-track".into(), track_csv(&app.curvature.track)));
+            }
+        }
+        View::Curvature => {
+            if let Some(r) = app.curvature.results.get(app.curvature.selected) {
+                out.push((
+                    format!("curvature-{}", r.id),
+                    crate::curvature::store::csv(r),
+                ));
+                let mut csv = String::from("centre,eigenvalue,density\n");
+                let all: Vec<_> = r.centres.iter().flat_map(|c| c.quadratures()).collect();
+                if let Some(span) = crate::curvature::density::span(&all) {
+                    for c in &r.centres {
+                        for (x, y) in crate::curvature::density::curve(&c.quadratures(), span, 400)
+                        {
+                            let _ = writeln!(csv, "{},{x},{y}", c.centre);
+                        }
+                    }
+                    out.push((format!("density-{}", r.id), csv));
+                }
+            }
+            if !app.curvature.track.is_empty() {
+                out.push(("curvature-track".into(), track_csv(&app.curvature.track)));
+            }
+        }
         View::Probes => {
             if let Some(r) = app.probes.results.get(app.probes.selected) {
                 out.push((format!("probe-{}", r.id), probe_csv(r)));
@@ -83,6 +110,28 @@ pub fn screen_data(app: &App) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+/// The tracked curvature as CSV: one row per centre and epoch end.
+fn track_csv(rows: &[crate::curvature::track::TrackRow]) -> String {
+    let mut csv =
+        String::from("epoch,step,lr,centre,top_eigenvalue,residual,trace,trace_lo,trace_hi\n");
+    for r in rows {
+        let (t, lo, hi) = r
+            .trace
+            .map_or((String::new(), String::new(), String::new()), |t| {
+                let (lo, hi) = t.interval.map_or((String::new(), String::new()), |i| {
+                    (i.lo.to_string(), i.hi.to_string())
+                });
+                (t.value.to_string(), lo, hi)
+            });
+        let _ = writeln!(
+            csv,
+            "{},{},{},{},{},{},{t},{lo},{hi}",
+            r.epoch, r.step, r.lr, r.centre, r.top_eigenvalue, r.residual
+        );
+    }
+    csv
 }
 
 /// Why a screenshot could not be exported.

@@ -2,6 +2,7 @@
 //! view: a header line, the view's body, and a key bar; overlays go on top.
 
 mod ablation;
+mod curvature;
 mod dashboard;
 mod plane;
 mod plot;
@@ -43,6 +44,7 @@ pub fn render(app: &App, frame: &mut Frame) {
             View::Probes => probe::render(app, frame, body),
             View::Ablations => ablation::render(app, frame, body),
             View::Planes => plane::render(app, frame, body),
+            View::Curvature => curvature::render(app, frame, body),
         }
         render_key_bar(app, frame, keys);
         match app.overlay {
@@ -50,6 +52,7 @@ pub fn render(app: &App, frame: &mut Frame) {
             Some(Overlay::ConfirmQuit) => render_confirm_quit(app, frame, area),
             Some(Overlay::ProbeForm) => probe::render_form(app, frame, area),
             Some(Overlay::PlaneForm) => plane::render_form(app, frame, area),
+            Some(Overlay::CurvatureForm) => curvature::render_form(app, frame, area),
             Some(Overlay::AblationMenu) => ablation::render_menu(app, frame, area),
             None => {}
         }
@@ -151,6 +154,18 @@ pub fn job_status(app: &App) -> Option<String> {
                 s += &format!(" {}/{} pts", l.done(), l.grid.len());
             }
             Some(point_fraction)
+        }
+        (crate::ui::app::JobKind::Curvature, _) => {
+            if let Some(live) = app.curvature.live.as_ref() {
+                s += &format!(
+                    " {}/{} products {} · ETA {}",
+                    live.done,
+                    live.planned,
+                    clock((app.clock_s - live.started_s).max(0.0)),
+                    clock(live.seconds_left(app.clock_s))
+                );
+            }
+            None
         }
         (crate::ui::app::JobKind::Plane, _) => {
             let plane = app.planes.live.as_ref();
@@ -287,6 +302,19 @@ fn render_header(app: &App, frame: &mut Frame, area: Rect) {
     }
     if let Some(job) = job_status(app) {
         left.push(format!(" · {job}"), theme.key(), 1);
+    } else if let Some(live) = &app.curvature.live {
+        // The curvature tracked at an epoch end: training waits for it.
+        left.push(
+            format!(
+                " · {} {}/{} products · ETA {}",
+                live.label,
+                live.done,
+                live.planned,
+                clock(live.seconds_left(app.clock_s))
+            ),
+            theme.key(),
+            1,
+        );
     }
     if let Some((what, began)) = &app.phase {
         let took = clock((app.clock_s - began).max(0.0));

@@ -3,6 +3,7 @@
 //! a log scale with its top eigenvalues marked.
 
 use super::{Doc, HEIGHT, ReportError, WIDTH};
+use crate::curvature::track::{self, TrackRow};
 use crate::curvature::{CurvatureResult, compare, density, significant, store};
 use crate::export::figure::{self, Figure, Line, palette};
 use crate::rundir::RunDir;
@@ -11,11 +12,16 @@ use std::fmt::Write;
 pub(super) fn section(doc: &mut Doc, run: &RunDir) -> Result<(), ReportError> {
     let (results, unreadable) = store::read_all(run);
     doc.report.unreadable.extend(unreadable);
-    if results.is_empty() {
+    let (tracked, unreadable) = track::read(run);
+    doc.report.unreadable.extend(unreadable);
+    if results.is_empty() && tracked.is_empty() {
         return Ok(());
     }
     let (batches, _) = crate::probe::store::read_batches(run);
     let _ = writeln!(doc.md, "## Curvature\n");
+    if !tracked.is_empty() {
+        tracked_section(doc, &tracked)?;
+    }
     for r in &results {
         let _ = writeln!(
             doc.md,
@@ -51,6 +57,83 @@ pub(super) fn section(doc: &mut Doc, run: &RunDir) -> Result<(), ReportError> {
             doc.caption(&name, &name, caption(r));
         }
     }
+    Ok(())
+}
+
+/// The curvature tracked while training: λ_max of SGD and SWA per epoch end with the edge of
+/// stability 2/lr, and a table of the rows.
+fn tracked_section(doc: &mut Doc, rows: &[TrackRow]) -> Result<(), ReportError> {
+    let _ = writeln!(
+        doc.md,
+        "### During training\n\nTop eigenvalue and trace of the Hessian at the end of every tracked epoch ({}; 95% intervals of the trace over its probe vectors).\n",
+        rows[0].measured_on
+    );
+    let _ = writeln!(
+        doc.md,
+        "| epoch | lr | 2/lr | centre | λ_max | trace [95% CI] |\n|---:|---:|---:|---|---:|---|"
+    );
+    for r in rows {
+        let _ = writeln!(
+            doc.md,
+            "| {} | {} | {} | {} | {} | {} |",
+            r.epoch,
+            significant(r.lr, 3),
+            track::stability_edge(r.lr).map_or("–".into(), |e| significant(e, 3)),
+            r.centre,
+            significant(r.top_eigenvalue, 4),
+            r.trace.map_or("–".into(), |t| t.describe(3))
+        );
+    }
+    let _ = writeln!(doc.md);
+    let series = |centre: &str| -> Vec<(f64, f64)> {
+        rows.iter()
+            .filter(|r| r.centre == centre)
+            .map(|r| (f64::from(r.epoch), r.top_eigenvalue))
+            .collect()
+    };
+    let mut edge: Vec<(f64, f64)> = rows
+        .iter()
+        .filter(|r| r.centre == "sgd")
+        .filter_map(|r| Some((f64::from(r.epoch), track::stability_edge(r.lr)?)))
+        .collect();
+    edge.dedup_by(|a, b| a.0 == b.0);
+    let mut lines = Vec::new();
+    for (name, points, color, dashed) in [
+        ("SGD λ_max", series("sgd"), palette::VERMILLION, false),
+        ("SWA λ_max", series("swa"), palette::BLUE, false),
+        ("2/lr (edge of stability)", edge, palette::GREY, true),
+    ] {
+        if !points.is_empty() {
+            lines.push(Line {
+                name: name.into(),
+                points,
+                color,
+                dashed,
+            });
+        }
+    }
+    let name = "curvature-during-training";
+    doc.save(
+        name,
+        figure::svg(
+            &Figure {
+                title: "top Hessian eigenvalue during training".into(),
+                x_label: "epoch".into(),
+                y_label: "eigenvalue (log)".into(),
+                log_y: true,
+                lines,
+                markers: Vec::new(),
+                notes: Vec::new(),
+            },
+            WIDTH,
+            HEIGHT,
+        ),
+    )?;
+    doc.caption(
+        name,
+        name,
+        "λ_max of the training loss's Hessian at SGD and SWA per tracked epoch end (Lanczos), with 2/lr, where a plain gradient step stops being stable along the top eigenvector (Cohen et al. 2021; with momentum β the edge is (2 + 2β)/lr).".into(),
+    );
     Ok(())
 }
 

@@ -73,6 +73,7 @@ impl Engine {
             Command::Probe(request) => probing::Job::Probe(request),
             Command::Plane(spec) => probing::Job::Plane(spec),
             Command::Ablate { kind, directions } => probing::Job::Ablate { kind, directions },
+            Command::Curvature(spec) => probing::Job::Curvature(spec),
         };
         let deferred = probing::serve(self, job, commands, &self.stop);
         if deferred.checkpoint {

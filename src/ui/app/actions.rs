@@ -23,6 +23,8 @@ impl App {
             | Action::FormInput(_)
             | Action::FormBackspace
             | Action::FirePlane
+            | Action::OpenCurvatureForm
+            | Action::FireCurvature
             | Action::FireProbe => self.form_action(action),
             Action::CancelProbe
             | Action::ToggleShiftCurve
@@ -85,6 +87,30 @@ impl App {
             Action::OpenPlaneForm => {
                 self.log("planes need the live run; use `valleys plane RUN_DIR` on a watched one");
             }
+            Action::OpenCurvatureForm if self.controllable => {
+                self.overlay = Some(Overlay::CurvatureForm)
+            }
+            Action::OpenCurvatureForm => {
+                self.log(
+                    "curvature jobs need the live run; use `valleys curvature RUN_DIR` on a watched one",
+                );
+            }
+            Action::FormUp | Action::FormDown | Action::FormPrev | Action::FormNext
+                if self.overlay == Some(Overlay::CurvatureForm) =>
+            {
+                match action {
+                    Action::FormUp => self.curvature_form.step(-1),
+                    Action::FormDown => self.curvature_form.step(1),
+                    Action::FormPrev => self.curvature_form.cycle(-1),
+                    _ => self.curvature_form.cycle(1),
+                }
+            }
+            Action::FormInput(c) if self.overlay == Some(Overlay::CurvatureForm) => {
+                self.curvature_form.input(c)
+            }
+            Action::FormBackspace if self.overlay == Some(Overlay::CurvatureForm) => {
+                self.curvature_form.backspace()
+            }
             Action::FormUp | Action::FormDown | Action::FormPrev | Action::FormNext
                 if self.overlay == Some(Overlay::PlaneForm) =>
             {
@@ -117,6 +143,17 @@ impl App {
                         format!("plane {} {nx}x{ny}", spec.kind.as_str()),
                     );
                     return Some(Command::Plane(Box::new(spec)));
+                }
+            }
+            Action::FireCurvature => {
+                if let Ok(spec) = self.curvature_form.spec() {
+                    self.overlay = None;
+                    self.view = View::Curvature;
+                    self.ask(
+                        JobKind::Curvature,
+                        format!("curvature at {}", spec.centre.as_str()),
+                    );
+                    return Some(Command::Curvature(Box::new(spec)));
                 }
             }
             Action::FireProbe => {
@@ -220,6 +257,9 @@ impl App {
             Action::ToggleLogScale if self.view == View::Planes => {
                 self.planes.log = !self.planes.log
             }
+            Action::ToggleLogScale if self.view == View::Curvature => {
+                self.curvature.linear = !self.curvature.linear
+            }
             Action::ToggleLogScale => self.chart.log_y = !self.chart.log_y,
             Action::ToggleSmoothing => {
                 let steps = crate::ui::chart::SMOOTHING_STEPS;
@@ -256,7 +296,11 @@ impl App {
                 self.chart.quantity = match self.chart.quantity {
                     Quantity::Loss => Quantity::Accuracy,
                     Quantity::Accuracy => Quantity::LearningRate,
-                    Quantity::LearningRate => Quantity::Loss,
+                    // λ_max joins the cycle once the run tracks it.
+                    Quantity::LearningRate if !self.curvature.track.is_empty() => {
+                        Quantity::Curvature
+                    }
+                    Quantity::LearningRate | Quantity::Curvature => Quantity::Loss,
                 }
             }
             Action::ToggleXAxis => {
@@ -297,6 +341,14 @@ impl App {
                     self.planes.selected.saturating_sub(1)
                 } else {
                     (self.planes.selected + 1).min(last)
+                };
+            }
+            Action::SelectUp | Action::SelectDown if self.view == View::Curvature => {
+                let last = self.curvature.results.len().saturating_sub(1);
+                self.curvature.selected = if action == Action::SelectUp {
+                    self.curvature.selected.saturating_sub(1)
+                } else {
+                    (self.curvature.selected + 1).min(last)
                 };
             }
             Action::SelectUp => self.probes.selected = self.probes.selected.saturating_sub(1),
@@ -372,7 +424,7 @@ impl App {
             JobKind::Batch { directions } => Some(directions * self.centres()),
             JobKind::Ablation(AblationKind::Groups | AblationKind::BnModes) => Some(3),
             JobKind::Ablation(AblationKind::Summary) => None,
-            JobKind::Plane => Some(1),
+            JobKind::Plane | JobKind::Curvature => Some(1),
         };
         let mut job = Job {
             kind,

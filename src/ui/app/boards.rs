@@ -89,6 +89,62 @@ impl Default for PlaneBoard {
     }
 }
 
+/// A curvature measurement under way (a job, or the tracking at an epoch end).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveCurvature {
+    pub label: String,
+    /// What it measures and its expected cost, in words.
+    pub plan: String,
+    pub expected_s: f64,
+    /// Hessian-vector products done and planned, and what is being measured.
+    pub done: usize,
+    pub planned: usize,
+    pub what: String,
+    /// The dashboard's clock when it began.
+    pub started_s: f64,
+}
+
+impl LiveCurvature {
+    /// Seconds left at `now`: from the products' own pace once some are done, else from
+    /// the plan.
+    pub fn seconds_left(&self, now: f64) -> f64 {
+        let elapsed = (now - self.started_s).max(0.0);
+        if self.done > 0 && self.planned > 0 {
+            let fraction = (self.done as f64 / self.planned as f64).min(1.0);
+            elapsed * (1.0 - fraction) / fraction
+        } else {
+            (self.expected_s - elapsed).max(0.0)
+        }
+    }
+}
+
+/// Everything the curvature view (and the dashboard's λ_max chart) shows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CurvatureBoard {
+    pub live: Option<LiveCurvature>,
+    pub results: Vec<CurvatureResult>,
+    /// Index into `results` of the result shown (the newest unless moved).
+    pub selected: usize,
+    /// The curvature tracked at epoch ends, one row per centre and epoch.
+    pub track: Vec<TrackRow>,
+    /// The density's axis is linear (it is logarithmic by default: the bulk near zero and
+    /// the outliers differ by orders of magnitude).
+    pub linear: bool,
+}
+
+impl CurvatureBoard {
+    /// Adds tracked rows, replacing any of the same centre and epoch (a resumed run measures
+    /// its epoch ends again), in epoch order.
+    pub fn add_track(&mut self, rows: Vec<TrackRow>) {
+        for row in rows {
+            self.track
+                .retain(|r| !(r.epoch == row.epoch && r.centre == row.centre));
+            self.track.push(row);
+        }
+        self.track.sort_by_key(|r| r.epoch);
+    }
+}
+
 /// What a job asked for from the dashboard is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobKind {
@@ -99,6 +155,7 @@ pub enum JobKind {
     },
     Ablation(AblationKind),
     Plane,
+    Curvature,
 }
 
 /// A probe or ablation asked for from the dashboard.

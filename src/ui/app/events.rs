@@ -15,6 +15,10 @@ impl App {
             Event::PlaneStarted(_) | Event::PlanePoint { .. } | Event::PlaneFinished(_) => {
                 self.plane_event(event)
             }
+            Event::CurvatureStarted { .. }
+            | Event::CurvatureProgress { .. }
+            | Event::CurvatureFinished(_)
+            | Event::CurvatureTracked(_) => self.curvature_event(event),
             other => self.run_event(other),
         }
     }
@@ -30,6 +34,7 @@ impl App {
                 ));
                 self.form = ProbeForm::new(&info.probe, info.seed, info.device.starts_with("cuda"));
                 self.plane_form = PlaneForm::new(&info.probe, info.seed);
+                self.curvature_form = CurvatureForm::new(&info.curvature);
                 self.info = Some(*info);
                 if self.state == RunState::Starting {
                     self.state = RunState::Running;
@@ -98,6 +103,9 @@ impl App {
                 self.ablations.extend(h.ablations);
                 self.planes.results.extend(h.planes);
                 self.planes.selected = self.planes.results.len().saturating_sub(1);
+                self.curvature.results.extend(h.curvature);
+                self.curvature.selected = self.curvature.results.len().saturating_sub(1);
+                self.curvature.add_track(h.curvature_track);
                 self.log(format!(
                     "history: {epochs} epochs of metrics, {probes} probes, {ablations} ablations"
                 ));
@@ -156,6 +164,63 @@ impl App {
                 self.log(crate::probe::plane::one_line(&result));
                 self.planes.results.push(*result);
                 self.planes.selected = self.planes.results.len() - 1;
+            }
+            _ => {}
+        }
+    }
+
+    /// Events of a curvature measurement: a job from the form, or the tracking at an epoch end
+    /// (which is no job of the dashboard's).
+    fn curvature_event(&mut self, event: Event) {
+        match event {
+            Event::CurvatureStarted {
+                label,
+                plan,
+                products,
+                expected_s,
+            } => {
+                self.log(format!("{label}: {plan}"));
+                self.probes.failure = None;
+                self.curvature.live = Some(LiveCurvature {
+                    label,
+                    plan,
+                    expected_s,
+                    done: 0,
+                    planned: products,
+                    what: String::new(),
+                    started_s: self.clock_s,
+                });
+            }
+            Event::CurvatureProgress {
+                done,
+                planned,
+                what,
+            } => {
+                if let Some(live) = self.curvature.live.as_mut() {
+                    (live.done, live.planned, live.what) = (done, planned, what);
+                }
+            }
+            Event::CurvatureFinished(result) => {
+                // One written by `valleys curvature` beside a watched run ends no job here.
+                if self.curvature.live.take().is_some()
+                    && self
+                        .jobs
+                        .running
+                        .as_ref()
+                        .is_some_and(|j| j.kind == JobKind::Curvature)
+                {
+                    self.job_ended();
+                }
+                self.log(crate::curvature::one_line(&result));
+                self.curvature.results.push(*result);
+                self.curvature.selected = self.curvature.results.len() - 1;
+            }
+            Event::CurvatureTracked(rows) => {
+                self.curvature.live = None;
+                if !rows.is_empty() {
+                    self.log(crate::curvature::track::one_line(&rows));
+                }
+                self.curvature.add_track(rows);
             }
             _ => {}
         }
@@ -224,6 +289,7 @@ impl App {
             Event::ProbeFailed { message } => {
                 self.probes.live = None;
                 self.planes.live = None;
+                self.curvature.live = None;
                 self.job_ended();
                 self.probes.failure = Some(message.clone());
                 self.log(format!("error: {message}"));
@@ -249,6 +315,15 @@ impl App {
     }
 
     fn finish(&mut self, outcome: Outcome) {
+        // A tracking measurement cut short by the stop ends with the run; a job goes on.
+        if !self
+            .jobs
+            .running
+            .as_ref()
+            .is_some_and(|j| j.kind == JobKind::Curvature)
+        {
+            self.curvature.live = None;
+        }
         self.state = match outcome {
             Outcome::Completed => RunState::Finished,
             Outcome::Stopped => RunState::Stopped,

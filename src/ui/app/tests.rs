@@ -27,6 +27,7 @@ pub(crate) fn info() -> RunInfo {
         probe: Default::default(),
         ablation_probe: Default::default(),
         ablation_directions: 5,
+        curvature: Default::default(),
     }
 }
 
@@ -175,6 +176,23 @@ fn fake_engine(command: Command) -> Vec<Event> {
             }
             events.push(Event::ProbeFinished(Box::new(result)));
             events
+        }
+        Command::Curvature(_) => {
+            let result = crate::curvature::fixture("001-both");
+            vec![
+                Event::CurvatureStarted {
+                    label: "curvature at epoch 15 (live)".into(),
+                    plan: "training loss on 3 disjoint sets of 256 training samples".into(),
+                    products: 242,
+                    expected_s: 64.0,
+                },
+                Event::CurvatureProgress {
+                    done: 121,
+                    planned: 242,
+                    what: "trace".into(),
+                },
+                Event::CurvatureFinished(Box::new(result)),
+            ]
         }
         Command::CancelProbe => vec![Event::ProbeFailed {
             message: "probe cancelled".into(),
@@ -473,6 +491,8 @@ fn a_resumed_run_opens_with_its_history() {
         batches: Vec::new(),
         ablations: Vec::new(),
         planes: Vec::new(),
+        curvature: Vec::new(),
+        curvature_track: Vec::new(),
         unreadable: Vec::new(),
     })));
     assert_eq!(app.last_epoch(), 3);
@@ -727,6 +747,8 @@ fn a_resumed_run_logs_on_its_own_clock_and_shows_long_phases() {
         batches: Vec::new(),
         ablations: Vec::new(),
         planes: Vec::new(),
+        curvature: Vec::new(),
+        curvature_track: Vec::new(),
         unreadable: Vec::new(),
     })));
     assert!(
@@ -842,4 +864,130 @@ fn a_running_plane_is_cancelled_with_esc_and_its_failure_shown() {
         app.planes.results.is_empty(),
         "a cancelled plane is not stored"
     );
+}
+
+fn track_row(epoch: u32, centre: &str, lambda: f64) -> crate::curvature::track::TrackRow {
+    crate::curvature::track::TrackRow {
+        epoch,
+        step: u64::from(epoch) * 79,
+        lr: if epoch < 5 { 0.05 } else { 0.02 },
+        centre: centre.into(),
+        top_eigenvalue: lambda,
+        residual: 0.001,
+        trace: Some(crate::curvature::Estimate {
+            value: 20.0 * lambda,
+            interval: None,
+        }),
+        loss: 0.3,
+        measured_on: "training loss on 256 training samples".into(),
+        seconds: 6.0,
+    }
+}
+
+#[test]
+fn shift_h_fires_a_curvature_job_that_lands_in_the_curvature_view() {
+    let mut app = running();
+    assert_eq!(key(&mut app, 'H'), None);
+    assert_eq!(app.overlay, Some(Overlay::CurvatureForm));
+    // Three sets to two: select the field and type.
+    while app.curvature_form.fields[app.curvature_form.selected].name != "sets" {
+        press(&mut app, KeyCode::Down, KeyModifiers::NONE);
+    }
+    key(&mut app, '2');
+    let command = press(&mut app, KeyCode::Enter, KeyModifiers::NONE);
+    let Some(Command::Curvature(spec)) = command else {
+        panic!("Enter fires the job: {command:?}");
+    };
+    assert_eq!(spec.sets, Some(2));
+    assert_eq!(app.view, View::Curvature);
+    assert!(app.overlay.is_none());
+    assert!(app.curvature.live.is_none() && app.jobs.running.is_none());
+    assert_eq!(app.curvature.results.len(), 1);
+    assert!(
+        app.log
+            .iter()
+            .any(|l| l.contains("curvature 001-both: λ_max sgd 10.0 [")),
+        "{:?}",
+        app.log
+    );
+}
+
+#[test]
+fn a_curvature_job_shows_its_progress_and_eta_and_is_cancelled_with_esc() {
+    let mut app = running();
+    app.update(Action::ShowView(4));
+    key(&mut app, 'H');
+    app.overlay = None;
+    app.jobs.running = Some(Job {
+        kind: JobKind::Curvature,
+        label: "curvature at both".into(),
+        started_s: Some(0.0),
+        probes_done: 0,
+        probes_total: Some(1),
+        cancelling: false,
+    });
+    app.clock_s = 10.0;
+    app.handle_event(Event::CurvatureStarted {
+        label: "curvature at epoch 4 (live)".into(),
+        plan: "plan".into(),
+        products: 100,
+        expected_s: 40.0,
+    });
+    app.clock_s = 30.0;
+    app.handle_event(Event::CurvatureProgress {
+        done: 25,
+        planned: 100,
+        what: "top eigenvalues".into(),
+    });
+    let live = app.curvature.live.as_ref().unwrap();
+    assert_eq!(live.seconds_left(app.clock_s), 60.0, "20 s for a quarter");
+    let status = crate::ui::views::job_status(&app).unwrap();
+    assert!(status.contains("25/100 products"), "{status}");
+    assert!(status.contains("ETA 1:00"), "{status}");
+    assert_eq!(app.update(Action::CancelProbe), Some(Command::CancelProbe));
+    app.handle_event(Event::ProbeFailed {
+        message: "probe cancelled".into(),
+    });
+    assert!(app.curvature.live.is_none() && app.jobs.running.is_none());
+    assert!(app.curvature.results.is_empty());
+}
+
+#[test]
+fn tracked_curvature_joins_the_chart_cycle_with_the_edge_of_stability() {
+    let mut app = running();
+    for _ in 0..3 {
+        key(&mut app, 'a');
+    }
+    assert_eq!(
+        app.chart.quantity,
+        Quantity::Loss,
+        "no λ_max before anything is tracked"
+    );
+    app.handle_event(Event::CurvatureTracked(vec![track_row(0, "sgd", 2.0)]));
+    app.handle_event(Event::CurvatureTracked(vec![
+        track_row(5, "sgd", 9.0),
+        track_row(5, "swa", 7.0),
+    ]));
+    // A resumed run measures epoch 5 again: the row is replaced, not doubled.
+    app.handle_event(Event::CurvatureTracked(vec![
+        track_row(5, "sgd", 9.5),
+        track_row(5, "swa", 7.0),
+    ]));
+    assert_eq!(app.curvature.track.len(), 3);
+    for _ in 0..3 {
+        key(&mut app, 'a');
+    }
+    assert_eq!(app.chart.quantity, Quantity::Curvature);
+    let curves = crate::ui::curves::curves(&app);
+    let names: Vec<&str> = curves.iter().map(|c| c.name).collect();
+    assert_eq!(names, ["2/lr (edge)", "SGD λ_max", "SWA λ_max"]);
+    assert_eq!(
+        curves[0].values,
+        [40.0, 100.0],
+        "2/lr at each tracked epoch"
+    );
+    assert_eq!(curves[1].values, [2.0, 9.5]);
+    assert_eq!(curves[2].measured, [(5.0, 7.0)]);
+    key(&mut app, 'a');
+    assert_eq!(app.chart.quantity, Quantity::Loss, "and back round");
 }

@@ -51,6 +51,7 @@ pub fn render_chart(app: &App, frame: &mut Frame, area: Rect, label: &str) {
         Quantity::Loss => format!("{label}loss"),
         Quantity::Accuracy => format!("{label}accuracy %"),
         Quantity::LearningRate => format!("{label}learning rate"),
+        Quantity::Curvature => format!("{label}top Hessian eigenvalue λ_max"),
     }];
     if log {
         fields.push("log".into());
@@ -187,6 +188,7 @@ fn readout_line(app: &App, curves: &[Curve], x: f64) -> Line<'static> {
         Quantity::Accuracy => format!("{v:.2}%"),
         Quantity::LearningRate => format!("{v:.5}"),
         Quantity::Loss => format!("{v:.4}"),
+        Quantity::Curvature => crate::curvature::significant(v, 4),
     };
     for (s, (name, value)) in curves.iter().zip(values) {
         if let Some(v) = value {

@@ -554,3 +554,83 @@ fn a_slice_of_one_point_has_sane_ticks() {
         assert!(!repeated, "a tick label repeated: {line}\n{text}");
     }
 }
+
+/// The history run with a finished curvature job and λ_max tracked every 3 epochs.
+fn with_curvature(theme: Theme) -> App {
+    let mut app = history(theme);
+    app.handle_event(Event::CurvatureFinished(Box::new(
+        crate::curvature::fixture("001-both"),
+    )));
+    for epoch in (0..=15).step_by(3) {
+        let row = |centre: &str, lambda: f64| crate::curvature::track::TrackRow {
+            epoch,
+            step: u64::from(epoch) * 79,
+            lr: if epoch < 9 { 0.05 } else { 0.02 },
+            centre: centre.into(),
+            top_eigenvalue: lambda,
+            residual: 0.001,
+            trace: None,
+            loss: 0.3,
+            measured_on: "training loss on 256 training samples".into(),
+            seconds: 6.0,
+        };
+        let mut rows = vec![row("sgd", 4.0 + f64::from(epoch))];
+        if epoch >= 9 {
+            rows.push(row("swa", 2.0 + 0.6 * f64::from(epoch)));
+        }
+        app.handle_event(Event::CurvatureTracked(rows));
+    }
+    app.update(Action::ShowView(4));
+    app
+}
+
+#[test]
+fn curvature_view_at_80x24() {
+    insta::assert_snapshot!(screen(&with_curvature(colour()), 80, 24).backend());
+}
+
+#[test]
+fn curvature_view_at_160x48() {
+    let text = format!("{}", screen(&with_curvature(colour()), 160, 48).backend());
+    for needle in [
+        "λ1",
+        "trace",
+        "worst sharpness",
+        "spectral density",
+        "SWA λ_max 7.50",
+    ] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn curvature_view_in_ascii_and_without_a_job() {
+    let app = with_curvature(Theme {
+        color: false,
+        ascii: true,
+    });
+    let text = format!("{}", screen(&app, 100, 30).backend());
+    assert!(text.is_ascii(), "{text}");
+    let mut empty = history(colour());
+    empty.update(Action::ShowView(4));
+    let text = format!("{}", screen(&empty, 80, 24).backend());
+    assert!(text.contains("H measures the Hessian"), "{text}");
+}
+
+#[test]
+fn the_dashboard_charts_tracked_lambda_max_against_two_over_lr() {
+    let mut app = with_curvature(colour());
+    app.update(Action::ShowView(0));
+    for _ in 0..3 {
+        app.update(Action::ToggleQuantity);
+    }
+    app.update(Action::CursorRight);
+    let text = format!("{}", screen(&app, 120, 32).backend());
+    assert!(text.contains("top Hessian eigenvalue λ_max"), "{text}");
+    assert!(
+        text.contains("SGD λ_max 19"),
+        "the cursor's readout: {text}"
+    );
+    insta::assert_snapshot!(text);
+}
