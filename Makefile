@@ -13,7 +13,7 @@ ARGS ?=
 .DEFAULT_GOAL := run
 RUNS ?= $(wildcard runs/*)
 
-.PHONY: setup build run test test-slurm lint fmt assets figures bench gpu-check check-cuda-build science
+.PHONY: setup build run test test-slurm lint fmt assets figures bench gpu-check check-cuda-build science science-curvature
 
 ## Find or fetch libtorch 2.11.0 and point cargo at it (.cargo/config.toml).
 setup:
@@ -61,8 +61,9 @@ figures: build
 	@test -n "$(RUNS)" || { echo "no run directories: train one first (make run) or set RUNS=..."; exit 2; }
 	@for run in $(RUNS); do target/release/valleys report "$$run" || exit 1; done
 
-## Benchmarks against a PyTorch loop on this machine (sets up bench/.venv: torch 2.11.0, a few GB).
-bench: build bench/.venv/.ready
+## Benchmarks against a PyTorch loop on this machine (sets up bench/.venv: torch 2.11.0, a few GB,
+## and PyHessian for the curvature rows).
+bench: build bench/.venv/.ready bench/.venv/.pyhessian
 	bench/.venv/bin/python bench/run.py --valleys target/release/valleys $(ARGS)
 
 bench/.venv/.ready:
@@ -70,11 +71,21 @@ bench/.venv/.ready:
 	bench/.venv/bin/pip install --quiet torch==2.11.0
 	touch $@
 
+bench/.venv/.pyhessian: bench/.venv/.ready
+	bench/.venv/bin/pip install --quiet pyhessian==0.1
+	touch $@
+
 ## The long check of the BN claim (about 20 minutes on two idle CPU cores; not part of `make test`):
 ## the quick run, then 20 BN-only and 20 non-BN U(0,1) directions per centre; prints and writes
 ## OUT (default science-out/) science.json with the difference and its 95% interval.
 science: build
 	scripts/science.sh --valleys target/release/valleys $(ARGS)
+
+## The long check of "beyond sharp and flat" (about 12 minutes a seed on two idle CPU cores; not
+## part of `make test`): the quick run for seeds 1, 2, 3, a probe batch and the Hessian at SGD
+## and SWA of each; writes science-out/curvature/table.md, the comparison over the seeds.
+science-curvature: build
+	scripts/science-curvature.sh --valleys target/release/valleys $(ARGS)
 
 ## The GPU check (about 5 minutes on one GPU): CUDA, a run against the CPU, probes, the twin
 ## beside a run, training throughput against PyTorch (bench/.venv, as make bench), the dashboard;

@@ -10,6 +10,10 @@ Each command prints one JSON object on stdout.
           evaluate the training and the test set
   eval    seconds of one eval-mode pass over the test set under no_grad (BN statistics from a
           bn_update over 1 024 training samples)
+  pyhessian  PyHessian (pip install pyhessian) on the weights and training samples `valleys
+          bench curvature` wrote: seconds per Hessian-vector product against one forward and
+          backward pass, its top eigenvalue (power iteration) and trace (Hutchinson), and
+          resident memory around its power iteration
 """
 
 import argparse
@@ -266,9 +270,99 @@ def eval_pass(args, device):
     return {"seconds": seconds, "samples_per_s": xt.shape[0] / seconds, "all_seconds": times, "samples": xt.shape[0], "batch": args.batch}
 
 
+def rss_mb():
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) / 1e3 for l in f if l.startswith("VmRSS:"))
+
+
+def load_safetensors(path, prefix):
+    """The tensors under `prefix` of a safetensors file (read by hand: an 8-byte header size,
+    a JSON header, then the raw little-endian data)."""
+    raw = open(path, "rb").read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + n])
+    out = {}
+    for name, meta in header.items():
+        if name == "__metadata__" or not name.startswith(prefix):
+            continue
+        assert meta["dtype"] == "F32", meta
+        start, end = meta["data_offsets"]
+        data = bytearray(raw[8 + n + start : 8 + n + end])
+        out[name[len(prefix) :]] = torch.frombuffer(data, dtype=torch.float32).view(meta["shape"])
+    return out
+
+
+def pyhessian_check(args, device):
+    from pyhessian import hessian
+    from pyhessian.utils import hessian_vector_product
+
+    x, y, _, _, mean, std = dataset("quick", device)
+    model = model_for("quick", device)
+    state = load_safetensors(args.weights, "sgd/")
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    assert not unexpected and all(k.endswith("num_batches_tracked") for k in missing), (missing, unexpected)
+    idx = torch.tensor(json.load(open(args.samples))["train_indices"], device=device)
+    inputs, targets = prepare(x[idx], mean, std), y[idx]
+    criterion = nn.CrossEntropyLoss()
+    model.eval()
+
+    def forward_backward():
+        model.zero_grad()
+        criterion(model(inputs), targets).backward()
+
+    def median_time(f, n):
+        f()
+        times = []
+        for _ in range(n):
+            t = time.perf_counter()
+            f()
+            times.append(time.perf_counter() - t)
+        return sorted(times)[n // 2]
+
+    pass_seconds = median_time(forward_backward, 10)
+    model.zero_grad()
+    with torch.no_grad():
+        loss = criterion(model(inputs), targets).item()
+    h = hessian(model, criterion, data=(inputs, targets), cuda=device.type == "cuda")
+    torch.manual_seed(7)
+    v = [torch.randn_like(p) for p in h.params]
+    product_seconds = median_time(lambda: hessian_vector_product(h.gradsH, h.params, v), 20)
+    timing = {
+        "loss": loss,
+        "seconds_per_product": product_seconds,
+        "products_per_s": 1.0 / product_seconds,
+        "forward_backward_seconds": pass_seconds,
+        "ratio_to_forward_backward": product_seconds / pass_seconds,
+    }
+    if args.time_only:
+        return timing
+    torch.manual_seed(3)
+    before = rss_mb()
+    t = time.perf_counter()
+    eigenvalues, _ = h.eigenvalues(maxIter=100, tol=1e-6, top_n=1)
+    eigen_seconds = time.perf_counter() - t
+    after = rss_mb()
+    torch.manual_seed(5)
+    samples = h.trace(maxIter=args.trace_vectors, tol=0.0)
+    n = len(samples)
+    trace_mean = sum(samples) / n
+    sd = (sum((s - trace_mean) ** 2 for s in samples) / (n - 1)) ** 0.5
+    return {
+        **timing,
+        "top_eigenvalue": eigenvalues[0],
+        "power_iteration_seconds": eigen_seconds,
+        "trace": trace_mean,
+        # Student's t at n - 1 degrees of freedom is within 0.3% of 1.97 for n = 200.
+        "trace_interval": [trace_mean - 1.97 * sd / n**0.5, trace_mean + 1.97 * sd / n**0.5],
+        "trace_vectors": n,
+        "rss_mb_before_power_iteration": before,
+        "rss_mb_after_power_iteration": after,
+    }
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("command", choices=["train", "protocol", "eval"])
+    ap.add_argument("command", choices=["train", "protocol", "eval", "pyhessian"])
     ap.add_argument("--model", choices=sorted(DEPTHS), default="quick")
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=20)
@@ -277,11 +371,16 @@ def main():
     ap.add_argument("--passes", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--weights", help="pyhessian: a valleys checkpoint (safetensors)")
+    ap.add_argument("--samples", help="pyhessian: the JSON of `valleys bench curvature`'s samples")
+    ap.add_argument("--trace-vectors", type=int, default=200)
+    ap.add_argument("--time-only", action="store_true", help="pyhessian: only the products' timing")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    result = {"train": train, "protocol": protocol, "eval": eval_pass}[args.command](args, device)
+    commands = {"train": train, "protocol": protocol, "eval": eval_pass, "pyhessian": pyhessian_check}
+    result = commands[args.command](args, device)
     result.update(
         torch=torch.__version__,
         threads=torch.get_num_threads(),

@@ -51,6 +51,51 @@ def sweep_overhead(valleys, runs=8):
     return {"runs": runs, "by_hand_s": by_hand, "sweep_s": swept, "overhead_s_per_run": (swept - by_hand) / runs}
 
 
+def curvature_rows(v, ref, rows):
+    """Hessian-vector products and the numbers they give, valleys against PyHessian on the same
+    weights (the quick model after 3 epochs), the same 256 training samples and threads."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        mine = run_json(v + ["curvature", "--out", d])
+        pyhessian = ref + ["pyhessian", "--weights", os.path.join(d, "weights.safetensors"),
+                           "--samples", os.path.join(d, "samples.json"), "--trace-vectors", "100"]
+        theirs = run_json(pyhessian)
+        # The products again, alternated, on the same weights: medians of three each.
+        mine_times, theirs_times = [mine["modes"]], [theirs]
+        for _ in range(2):
+            mine_times.append(run_json(v + ["curvature", "--out", d, "--time-only"])["modes"])
+            theirs_times.append(run_json(pyhessian + ["--time-only"]))
+    out = {"curvature": {"valleys": mine, "pyhessian": theirs, "valleys_timings": mine_times, "pyhessian_timings": theirs_times}}
+
+    def median_by(runs, key):
+        return sorted(runs, key=lambda r: r[key])[len(runs) // 2]
+
+    ev = median_by([m["eval"] for m in mine_times], "products_per_s")
+    batch = median_by([m["batch"] for m in mine_times], "products_per_s")
+    theirs_median = median_by(theirs_times, "products_per_s")
+    theirs = dict(theirs, **{k: theirs_median[k] for k in ("seconds_per_product", "products_per_s", "forward_backward_seconds", "ratio_to_forward_backward")})
+    out["curvature_products_ratio_vs_pyhessian"] = ev["products_per_s"] / theirs["products_per_s"]
+    out["curvature_product_to_forward_backward_ratio_eval"] = ev["ratio_to_forward_backward"]
+    out["curvature_product_to_forward_backward_ratio_batch"] = batch["ratio_to_forward_backward"]
+    top_mine, top_theirs = mine["eval_top_eigenvalue"], theirs["top_eigenvalue"]
+    out["curvature_top_eigenvalue_relative_difference"] = abs(top_mine - top_theirs) / abs(top_theirs)
+    lo, hi = mine["eval_trace_interval"]
+    tlo, thi = theirs["trace_interval"]
+    out["curvature_traces_within_each_others_intervals"] = lo <= theirs["trace"] <= hi and tlo <= mine["eval_trace"] <= thi
+    out["curvature_loss_difference"] = abs(mine["eval_loss"] - theirs["loss"])
+    rows.append(("Hessian-vector products/s (quick, 256, BN eval, median of 3)", ev["products_per_s"], theirs["products_per_s"], out["curvature_products_ratio_vs_pyhessian"], ">= 1.5 (PyHessian)"))
+    rows.append(("  one product / one forward+backward, BN eval", ev["seconds_per_product"], ev["forward_backward_seconds"], ev["ratio_to_forward_backward"], "<= 2.5"))
+    rows.append(("  PyHessian's product / its forward+backward", theirs["seconds_per_product"], theirs["forward_backward_seconds"], theirs["ratio_to_forward_backward"], ""))
+    rows.append(("  one product / one forward+backward, BN batch", batch["seconds_per_product"], batch["forward_backward_seconds"], batch["ratio_to_forward_backward"], "<= 2.5"))
+    rows.append(("top eigenvalue, eval mode: Lanczos / power it.", top_mine, top_theirs, top_mine / top_theirs, "1.0"))
+    rows.append((f"trace, 100 vectors (both in each other's 95% CI: {out['curvature_traces_within_each_others_intervals']})", mine["eval_trace"], theirs["trace"], mine["eval_trace"] / theirs["trace"], "~1.0"))
+    rss = mine["rss_mb_at_lanczos_steps"]
+    rows.append(("RSS MB at Lanczos step 10 / step 100", rss[1][1], rss[-1][1], rss[-1][1] / rss[1][1], "~1.0"))
+    rows.append(("  PyHessian RSS MB before / after power iteration", theirs["rss_mb_before_power_iteration"], theirs["rss_mb_after_power_iteration"], theirs["rss_mb_after_power_iteration"] / theirs["rss_mb_before_power_iteration"], ""))
+    return out
+
+
 def machine(threads):
     cpu = "unknown"
     try:
@@ -167,6 +212,8 @@ def main():
     sweep = sweep_overhead(args.valleys)
     results["sweep"] = sweep
     rows.append(("sweep, local executor: s per run over plain runs", sweep["overhead_s_per_run"], None, None, "< 1 s"))
+
+    results.update(curvature_rows(v, ref, rows))
 
     mem = run_json(v + ["memory", "--steps", str(args.memory_steps)])
     results["memory"] = mem

@@ -12,8 +12,9 @@
 # dashboard in tmux on a device run with the no-BN twin training beside it (one screen
 # captured); a TorchScript model on safetensors data (experiments/torchscript.yaml) trained and
 # probed on the device; a 21x21 plane through the device run, `valleys bench plane` and the
-# evaluation pass against PyTorch eager; the peak GPU memory seen by nvidia-smi while all of
-# this ran.
+# evaluation pass against PyTorch eager; the curvature of the device run (top-5 eigenvalues,
+# trace) and Hessian-vector products against PyHessian's on the same weights; the peak GPU
+# memory seen by nvidia-smi while all of this ran.
 #
 # Any CUDA problem fails the check: a non-zero exit and one line `gpu-check: FAILED: ...`.
 # --device cpu --small runs every step on the CPU with small sizes (the test suite does, so the
@@ -236,6 +237,44 @@ PY
 ) || fail "reading the probe results"
 echo "$probes"
 record probes "$probes"
+
+step "curvature of the $device run: top-5 eigenvalues and the trace, Hessian-vector products against PyHessian"
+if [ $small = 1 ]; then
+    curvature_sizes=(--samples 128 --sets 2 --top-k 2 --trace-vectors 4 --density-runs 1 --density-steps 5
+                     --noise-draws 2 --ascent-steps 2)
+else
+    curvature_sizes=(--samples 1024 --top-k 5 --trace-vectors 20)
+fi
+"$valleys" curvature "$work/run-device" --device "$device" "${curvature_sizes[@]}" \
+    > "$work/curvature.log" 2>&1 || fail "valleys curvature: $(tail -n1 "$work/curvature.log")"
+grep -E '^curvature|^(sgd|swa):' "$work/curvature.log" | head -n4
+curvature=$("$python" - "$work/run-device/curvature" <<'PY'
+import glob, json, sys
+[path] = sorted(glob.glob(sys.argv[1] + "/*.json"))[-1:]
+doc = json.load(open(path))
+print(json.dumps({"loss": doc["loss"], "cost": doc["cost"], "centres": {
+    c["centre"]: {"eigenvalues": [e["value"] for e in c["eigenvalues"]],
+                  "trace": (c.get("trace") or {}).get("value")} for c in doc["centres"]}}))
+PY
+) || fail "reading the curvature result"
+record curvature "$curvature"
+if [ $small = 0 ]; then
+    # Hessian-vector products of the same weights and samples in valleys and in PyHessian (when
+    # PY has it; a machine without a network may not).
+    hvp_mine=$("$valleys" bench curvature --device "$device" --out "$work/hvp" 2> "$work/bench-curvature.log" | tail -n1) ||
+        fail "valleys bench curvature: $(tail -n1 "$work/bench-curvature.log")"
+    echo "$hvp_mine"
+    hvp_theirs="null"
+    if "$python" -c 'import pyhessian' 2>/dev/null; then
+        hvp_theirs=$("$python" bench/reference.py pyhessian --device "$device" --weights "$work/hvp/weights.safetensors" \
+            --samples "$work/hvp/samples.json" --trace-vectors 100 2> "$work/reference-pyhessian.log" | tail -n1) ||
+            fail "bench/reference.py pyhessian: $(tail -n1 "$work/reference-pyhessian.log")"
+        echo "$hvp_theirs"
+    else
+        echo "note: PyHessian is not installed for $python: valleys' products only"
+    fi
+    record hessian_vector_products "{\"valleys\": $hvp_mine, \"pyhessian\": $hvp_theirs}"
+fi
 
 step "points side by side: one by one against 16 per forward pass (same numbers, less time?)"
 stacked="{}"

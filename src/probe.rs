@@ -4,13 +4,12 @@
 //! [`ProbeSpec`] says what to probe (centre, direction, parameters, grid, BN handling); the
 //! worker runs it on a scratch copy of the weights, so training state is never touched.
 //! This file holds the plain results ([`ProbeResult`], [`ProbePoint`]). `direction`,
-//! `hessian`, `scan`, `runner` (probes, batches and, in `runner::plane`, planes) and
+//! `scan`, `runner` (probes, batches and, in `runner::plane`, planes) and
 //! `offline` (a saved run's weights) hold the tensor work; `plane` (what a plane is and
 //! found), `score`, `shift`, `summary` and `range` are plain data and maths over the
 //! resulting curves; `store` keeps probes, batches and planes in the run directory.
 
 pub mod direction;
-pub mod hessian;
 pub mod offline;
 pub mod plane;
 pub mod range;
@@ -68,7 +67,8 @@ pub struct DirectionInfo {
     /// Fraction of moved entries whose sign agrees with the centre's weights.
     #[serde(with = "crate::nonfinite")]
     pub sign_consistency: f64,
-    /// Hessian directions: the top eigenvalue and the power iterations it took.
+    /// Hessian directions: the eigenvalue (of `spec.eigenvector`, the top one by default) and
+    /// the Lanczos steps it took (power iterations in runs before 0.2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eigenvalue: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

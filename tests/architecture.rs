@@ -35,7 +35,7 @@ fn src(rel: &str) -> PathBuf {
 }
 
 /// Paths that lead to tensors: libtorch itself and the modules that hold tensor work.
-const TENSOR_PATHS: [&str; 21] = [
+const TENSOR_PATHS: [&str; 20] = [
     "tch::",
     "torch_sys",
     "crate::model",
@@ -47,7 +47,6 @@ const TENSOR_PATHS: [&str; 21] = [
     "probe::runner",
     "probe::direction",
     "probe::scan",
-    "probe::hessian",
     "probe::offline",
     "super::runner",
     "super::scan",

@@ -102,6 +102,17 @@ fn exact_hessian(
     group: ParamGroup,
 ) -> (Tensor, Tensor) {
     let set = &s.data.train_sample_sets(samples, 1, s.experiment.seed)[0];
+    exact_hessian_on(s, set, samples, batches, mode, group)
+}
+
+fn exact_hessian_on(
+    s: &Setup,
+    set: &valleys::data::dataset::DeviceSplit,
+    samples: usize,
+    batches: usize,
+    mode: Mode,
+    group: ParamGroup,
+) -> (Tensor, Tensor) {
     let model = &s.sgd;
     let per = (samples / batches) as i64;
     let mut loss = Tensor::zeros([], (Kind::Float, Device::Cpu));
@@ -613,4 +624,59 @@ fn a_tracker_asking_for_more_samples_than_the_run_has_is_refused_up_front() {
         lines[0]
     );
     assert!(!dir.join("r").exists(), "nothing written");
+}
+
+struct QuietProbe;
+
+impl valleys::probe::runner::Observer for QuietProbe {
+    fn started(&mut self, _: &str, _: &valleys::probe::ProbeSpec, _: &[f64], _: f64) {}
+    fn point(&mut self, _: &str, _: usize, _: &valleys::probe::ProbePoint) {}
+    fn cancelled(&mut self) -> bool {
+        false
+    }
+}
+
+/// `--direction hessian --eigenvector k`: the probe's direction is the k-th eigenvector by
+/// Lanczos, its eigenvalue the exact Hessian's k-th largest on the probe's samples.
+#[test]
+fn a_probe_along_the_kth_eigenvector_has_the_exact_kth_eigenvalue() {
+    let s = setup(MLP_BN);
+    let ctx = context(&s);
+    let samples = s.data.train_eval.len;
+    let (h, _) = exact_hessian_on(
+        &s,
+        &s.data.train_eval,
+        samples,
+        1,
+        Mode::PlainEval,
+        ParamGroup::All,
+    );
+    let exact = diagonalise(&h);
+    for k in 1..=3 {
+        let spec = valleys::probe::ProbeSpec {
+            direction: valleys::probe::DirectionKind::Hessian,
+            centre: valleys::probe::CentreKind::Sgd,
+            bn: valleys::probe::BnMode::Frozen,
+            eigenvector: Some(k),
+            hessian_batch: Some(samples),
+            hessian_iterations: Some(200),
+            points: Some(3),
+            from: Some(-0.1),
+            to: Some(0.1),
+            ..Default::default()
+        };
+        let r = valleys::probe::runner::run_one(&ctx, &spec, None, &mut QuietProbe).unwrap();
+        let value = r.direction.eigenvalue.unwrap();
+        let truth = exact.values[k - 1];
+        assert!(
+            (value - truth).abs() <= 1e-4 * truth.abs().max(1.0),
+            "λ{k}: {value} against the exact {truth}"
+        );
+    }
+    let spec = valleys::probe::ProbeSpec {
+        eigenvector: Some(11),
+        ..Default::default()
+    };
+    let e = spec.validate().unwrap_err().0;
+    assert!(e.contains("probe.eigenvector = 11: expected 1..=10"), "{e}");
 }

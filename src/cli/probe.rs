@@ -82,6 +82,10 @@ pub struct ProbeFlags {
     /// Points measured at once, side by side in one forward pass (1: one by one).
     #[arg(long = "point-batch")]
     pub point_batch: Option<usize>,
+    /// With --direction hessian: the eigenvector of the k-th largest eigenvalue (1: the top
+    /// one), by Lanczos.
+    #[arg(long)]
+    pub eigenvector: Option<usize>,
 }
 
 /// Flags of `valleys probe`; anything left out comes from the experiment's `probe:` section.
@@ -168,6 +172,7 @@ impl ProbeFlags {
             (&mut s.test_subset, self.test_subset),
             (&mut s.bn_subset, self.bn_subset),
             (&mut s.point_batch, self.point_batch),
+            (&mut s.eigenvector, self.eigenvector),
         ] {
             if value.is_some() {
                 *target = value;
@@ -287,9 +292,13 @@ fn print_result(
         100.0 * d.sign_consistency
     )?;
     if let Some(l) = d.eigenvalue {
+        let which = match r.spec.eigenvector.unwrap_or(1) {
+            1 => "top Hessian eigenvalue".to_owned(),
+            k => format!("Hessian eigenvalue λ{k}"),
+        };
         write!(
             out,
-            ", top Hessian eigenvalue {l:.5} ({} iterations)",
+            ", {which} {l:.5} ({} Lanczos steps)",
             d.hessian_iterations.unwrap_or(0)
         )?;
     }

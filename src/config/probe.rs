@@ -152,9 +152,14 @@ pub struct ProbeSpec {
     /// smaller (default 0.001); see `score`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_rise: Option<f64>,
-    /// Power iterations of the Hessian direction (default 20) and its batch (default 512).
+    /// Lanczos steps of the Hessian direction at most (default 20; it stops once the
+    /// eigenvector has converged) and its batch (default 512).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hessian_iterations: Option<usize>,
+    /// Which Hessian eigenvector the direction is: 1 the top one (the default), k the k-th
+    /// largest eigenvalue's (at most 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eigenvector: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hessian_batch: Option<usize>,
     /// Points measured at once, side by side in one forward pass (default 16 on a GPU, 1 on
@@ -243,6 +248,14 @@ impl ProbeSpec {
                 "probe.hessian_iterations = {n}: expected at most 10000"
             )));
         }
+        if let Some(k) = self.eigenvector
+            && !(1..=crate::config::curvature::MAX_TOP_K).contains(&k)
+        {
+            return Err(crate::error::Invalid(format!(
+                "probe.eigenvector = {k}: expected 1..={}",
+                crate::config::curvature::MAX_TOP_K
+            )));
+        }
         for (name, v) in [
             ("train_subset", self.train_subset),
             ("bn_subset", self.bn_subset),
@@ -300,6 +313,11 @@ impl ProbeSpec {
         }
         if self.direction.is_random() {
             s += &format!(" seed {}", self.seed.unwrap_or(0));
+        }
+        if self.direction == DirectionKind::Hessian
+            && let Some(k) = self.eigenvector.filter(|&k| k > 1)
+        {
+            s += &format!(" #{k}");
         }
         let centre = match (self.direction, self.centre) {
             (DirectionKind::Interp, _) => "swa→sgd",

@@ -31,6 +31,16 @@ impl DeviceSplit {
         }
     }
 
+    /// The first `n` samples (all of them if there are fewer), sharing storage.
+    pub fn head(&self, n: usize) -> Self {
+        let n = n.min(self.len);
+        Self {
+            x: self.x.narrow(0, 0, n as i64),
+            y: self.y.narrow(0, 0, n as i64),
+            len: n,
+        }
+    }
+
     fn select(&self, indices: &[i64]) -> Self {
         let idx = Tensor::from_slice(indices).to_device(self.x.device());
         Self {
@@ -180,13 +190,22 @@ impl Dataset {
     /// slices of the permutation the run's evaluation subset is the head of, so that with `n`
     /// its size the first set is that subset. The caller keeps `n * sets` within the data.
     pub fn train_sample_sets(&self, n: usize, sets: usize, seed: u64) -> Vec<DeviceSplit> {
+        self.train_sample_indices(n, sets, seed)
+            .iter()
+            .map(|idx| self.train.select(idx))
+            .collect()
+    }
+
+    /// The positions in the training set of [`Dataset::train_sample_sets`]' samples, set by
+    /// set: what another program needs to measure on the same samples.
+    pub fn train_sample_indices(&self, n: usize, sets: usize, seed: u64) -> Vec<Vec<i64>> {
         let mut rng = rng::stream(seed, Purpose::Subset, &[2]);
         let order = rng::permutation(self.train.len, &mut rng);
         (0..sets)
             .map(|k| {
                 let start = (k * n).min(order.len());
                 let end = (start + n).min(order.len());
-                self.train.select(&order[start..end])
+                order[start..end].to_vec()
             })
             .collect()
     }

@@ -10,10 +10,9 @@ use crate::probe::direction::{self, Direction};
 use crate::probe::scan::{self, Line};
 use crate::probe::{
     BnMode, DirectionInfo, DirectionKind, ParamGroup, ProbeCentre, ProbeCost, ProbePoint,
-    ProbeResult, ProbeSamples, ProbeSpec, hessian, range, score, shift,
+    ProbeResult, ProbeSamples, ProbeSpec, range, score, shift,
 };
 use std::time::Instant;
-use tch::Reduction;
 
 pub(super) fn probe(
     ctx: &ProbeContext,
@@ -116,33 +115,36 @@ fn draw_direction(
             (direction::towards(centre, other, spec.params), None)
         }
         (DirectionKind::Hessian, _) => {
-            let n = spec.hessian_batch.unwrap_or(512).min(train.len) as i64;
-            let (x, y) = ctx.data.eval_batch(train, 0, n);
-            // Differentiated twice: the layer-by-layer pass (the fast one's blocked layout has
-            // no backward).
+            let n = spec.hessian_batch.unwrap_or(512).min(train.len);
+            // The first n training samples in one batch; differentiated twice, so the
+            // layer-by-layer pass (the fast one's blocked layout has no backward).
+            let set = crate::curvature::operator::SampleSet::new(ctx.data, &train.head(n), n);
             let mode = if spec.bn == BnMode::Batch {
                 Mode::BatchStats
             } else {
                 Mode::PlainEval
             };
-            let logits = ctx.scratch.forward(&x, mode);
-            let (loss, _) = ctx
-                .scratch
-                .objective()
-                .loss_and_correct(&logits, &y, Reduction::Mean);
-            let pair = hessian::top_eigenpair(
-                &loss,
-                ctx.scratch.param_handles(),
-                &mask,
-                spec.hessian_iterations.unwrap_or(20),
-                1e-3,
+            let k = spec.eigenvector.unwrap_or(1);
+            let op =
+                crate::curvature::operator::HessianOperator::new(ctx.scratch, &set, mode, &mask);
+            let mut generator = crate::data::rng::stream(
                 spec.seed.unwrap_or(ctx.seed),
+                crate::data::rng::Purpose::Direction,
+                &[u64::MAX],
             );
-            let eigen = Some((pair.value, pair.iterations));
-            (
-                direction::describe(pair.vector, centre.flat(), &mask),
-                eigen,
-            )
+            let start: Vec<f32> = (0..mask.size()[0])
+                .map(|_| crate::data::rng::standard_normal(&mut generator) as f32)
+                .collect();
+            let start = tch::Tensor::from_slice(&start).to_device(mask.device());
+            let steps = spec.hessian_iterations.unwrap_or(20).max(k + 1);
+            let mut lanczos = crate::curvature::lanczos::Lanczos::new(&(&start * &mask), steps);
+            while lanczos.can_step() && !lanczos.converged(k, 1e-3) {
+                lanczos.step(&op.apply(&lanczos.current()));
+            }
+            let pairs = lanczos.top_pairs(k);
+            let vector = pairs.vectors.get((k - 1) as i64) * &mask;
+            let eigen = Some((pairs.values[k - 1], lanczos.steps()));
+            (direction::describe(vector, centre.flat(), &mask), eigen)
         }
         (kind, _) => (
             direction::random(
