@@ -157,7 +157,7 @@ pub fn follow(
                     let _ = tx.send(Event::CurvatureFinished(Box::new(result)));
                 }
             }
-            let (tracked, unreadable) = crate::curvature::track::read(&dir);
+            let (tracked, unreadable) = crate::curvature::store::read_track(&dir);
             say_unreadable(unreadable, &mut probes_seen);
             // A resumed run rewrites the file shorter; the dashboard replaces rows it has.
             track_seen = track_seen.min(tracked.len());
@@ -188,7 +188,7 @@ pub fn history(run: &RunDir) -> History {
     unreadable.extend(more);
     let (curvature, more) = crate::curvature::store::read_all(run);
     unreadable.extend(more);
-    let (curvature_track, more) = crate::curvature::track::read(run);
+    let (curvature_track, more) = crate::curvature::store::read_track(run);
     unreadable.extend(more);
     let mut named = std::collections::HashSet::new();
     unreadable.retain(|problem| named.insert(problem.clone()));

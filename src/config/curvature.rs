@@ -8,7 +8,7 @@ use crate::names::named_enum;
 use serde::{Deserialize, Serialize};
 
 /// The most eigenpairs one job asks for.
-pub const MAX_TOP_K: usize = 10;
+pub const MAX_TOP_K: usize = super::probe::MAX_EIGENVECTOR;
 /// The most Lanczos steps (and SLQ steps) of one run: the Krylov basis is kept whole.
 pub const MAX_STEPS: usize = 500;
 /// The most disjoint sample sets, probe vectors, noise draws or ascent steps.

@@ -4,6 +4,9 @@
 use crate::names::named_enum;
 use serde::{Deserialize, Serialize};
 
+/// The deepest Hessian eigenvector a probe (or a curvature job's top k) goes to.
+pub const MAX_EIGENVECTOR: usize = 10;
+
 named_enum! {
     /// Where the line goes through.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -249,11 +252,10 @@ impl ProbeSpec {
             )));
         }
         if let Some(k) = self.eigenvector
-            && !(1..=crate::config::curvature::MAX_TOP_K).contains(&k)
+            && !(1..=MAX_EIGENVECTOR).contains(&k)
         {
             return Err(crate::error::Invalid(format!(
-                "probe.eigenvector = {k}: expected 1..={}",
-                crate::config::curvature::MAX_TOP_K
+                "probe.eigenvector = {k}: expected 1..={MAX_EIGENVECTOR}"
             )));
         }
         for (name, v) in [

@@ -1,13 +1,9 @@
 //! Curvature tracked while training (`curvature.every_epochs`): the top Hessian eigenvalue and
-//! the trace of SGD and SWA at the end of every N-th epoch, one row per centre in
-//! RUN_DIR/curvature/track.jsonl. The file is rewritten whole (atomically) at each append, so a
-//! kill leaves the rows before it; a resumed run drops the rows after its checkpoint, as it
-//! does metrics.jsonl's.
+//! the trace of SGD and SWA at the end of every N-th epoch, one row per centre, as plain data;
+//! `store` keeps them in RUN_DIR/curvature/track.jsonl.
 
 use super::{CurvatureResult, Estimate};
-use crate::rundir::{RunDir, RunDirError, write_atomic};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
 
 /// One centre's curvature at one epoch end.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,42 +57,6 @@ pub fn rows(result: &CurvatureResult, lr: f64) -> Vec<TrackRow> {
         .collect()
 }
 
-/// RUN_DIR/curvature/track.jsonl.
-pub fn path(run: &RunDir) -> PathBuf {
-    super::store::dir(run).join("track.jsonl")
-}
-
-/// Appends `rows` (the file is rewritten whole, atomically).
-pub fn append(run: &RunDir, rows: &[TrackRow]) -> Result<(), RunDirError> {
-    let path = path(run);
-    let dir = super::store::dir(run);
-    std::fs::create_dir_all(&dir).map_err(|source| RunDirError::Io {
-        path: dir,
-        action: "cannot create the directory",
-        source,
-    })?;
-    let mut text = std::fs::read_to_string(&path).unwrap_or_default();
-    if !text.is_empty() && !text.ends_with('\n') {
-        // A torn last line (from a copy, not from us) is not built on.
-        text.truncate(text.rfind('\n').map_or(0, |i| i + 1));
-    }
-    for row in rows {
-        text += &serde_json::to_string(row).expect("a track row serialises");
-        text.push('\n');
-    }
-    write_atomic(&path, text.as_bytes())
-}
-
-/// The rows stored, in the order written, and the lines that could not be read (each named
-/// by its line number and why).
-pub fn read(run: &RunDir) -> (Vec<TrackRow>, Vec<String>) {
-    let path = path(run);
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return (Vec::new(), Vec::new());
-    };
-    parse(&text, &path.display().to_string())
-}
-
 /// The rows of a track.jsonl text; `name` names the file in what could not be read.
 pub fn parse(text: &str, name: &str) -> (Vec<TrackRow>, Vec<String>) {
     let mut rows = Vec::new();
@@ -122,21 +82,6 @@ pub fn parse(text: &str, name: &str) -> (Vec<TrackRow>, Vec<String>) {
         }
     }
     (rows, unreadable)
-}
-
-/// Drops the rows measured after optimiser step `step` (a run resumed from that checkpoint
-/// measures them again); returns how many went.
-pub fn truncate(run: &RunDir, step: u64) -> Result<usize, RunDirError> {
-    let path = path(run);
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return Ok(0);
-    };
-    let kept = crate::train::resume::rows_up_to(&text, step);
-    let dropped = text.lines().count() - kept.lines().count();
-    if dropped > 0 {
-        write_atomic(&path, kept.as_bytes())?;
-    }
-    Ok(dropped)
 }
 
 /// The edge of stability for plain gradient descent at learning rate `lr` (Cohen et al.
@@ -175,10 +120,10 @@ pub fn one_line(rows: &[TrackRow]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn row(epoch: u32, centre: &str, lambda: f64) -> TrackRow {
+    pub(crate) fn row(epoch: u32, centre: &str, lambda: f64) -> TrackRow {
         TrackRow {
             epoch,
             step: u64::from(epoch) * 10,
@@ -197,23 +142,6 @@ mod tests {
             measured_on: "training loss on 256 training samples".into(),
             seconds: 4.0,
         }
-    }
-
-    #[test]
-    fn rows_append_read_back_and_resume_drops_the_later_ones() {
-        let tmp = tempfile::tempdir().unwrap();
-        let run =
-            RunDir::create(&tmp.path().join("r"), &crate::rundir::tests::experiment()).unwrap();
-        append(&run, &[row(0, "sgd", 1.5)]).unwrap();
-        append(&run, &[row(2, "sgd", 9.0), row(2, "swa", 7.0)]).unwrap();
-        append(&run, &[row(4, "sgd", 10.0)]).unwrap();
-        let (rows, bad) = read(&run);
-        assert!(bad.is_empty(), "{bad:?}");
-        assert_eq!(rows.len(), 4);
-        assert_eq!(rows[2], row(2, "swa", 7.0));
-        assert_eq!(truncate(&run, 20).unwrap(), 1, "epoch 4 (step 40) goes");
-        let (rows, _) = read(&run);
-        assert_eq!(rows.iter().map(|r| r.epoch).max(), Some(2));
     }
 
     #[test]

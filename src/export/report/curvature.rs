@@ -12,7 +12,7 @@ use std::fmt::Write;
 pub(super) fn section(doc: &mut Doc, run: &RunDir) -> Result<(), ReportError> {
     let (results, unreadable) = store::read_all(run);
     doc.report.unreadable.extend(unreadable);
-    let (tracked, unreadable) = track::read(run);
+    let (tracked, unreadable) = store::read_track(run);
     doc.report.unreadable.extend(unreadable);
     if results.is_empty() && tracked.is_empty() {
         return Ok(());

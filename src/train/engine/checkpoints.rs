@@ -16,7 +16,7 @@ impl Engine {
     pub fn resume(&mut self) -> Result<TrainingState, EngineError> {
         let state = self.load_latest()?;
         let dropped = resume::truncate_metrics(&self.run, state.step)?;
-        crate::curvature::track::truncate(&self.run, state.step)?;
+        crate::curvature::store::truncate_track(&self.run, state.step)?;
         self.checkpoint_written = true;
         self.initial_evaluated = state.step > 0
             || self

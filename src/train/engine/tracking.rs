@@ -4,7 +4,7 @@
 
 use super::{Engine, EngineError};
 use crate::config::curvature::RunDefaults;
-use crate::curvature::{measure, track};
+use crate::curvature::{measure, store, track};
 use crate::probe::runner::ProbeError;
 use crate::protocol::Event;
 use crate::train::probing::TrackingObserver;
@@ -27,7 +27,7 @@ impl Engine {
         if !epoch.is_multiple_of(every) || self.curvature_tracking_failed || self.diverged {
             return Ok(true);
         }
-        let (stored, _) = track::read(&self.run);
+        let (stored, _) = store::read_track(&self.run);
         if stored
             .iter()
             .any(|r| r.epoch == epoch && r.step == self.state.step)
@@ -46,7 +46,7 @@ impl Engine {
         match outcome {
             Ok(result) => {
                 let rows = track::rows(&result, lr);
-                track::append(&self.run, &rows)?;
+                store::append_track(&self.run, &rows)?;
                 self.events.send(Event::CurvatureTracked(rows));
                 Ok(true)
             }
