@@ -15,6 +15,7 @@
 //!   - {model.depth: 20}
 //! probe: {directions: 10, range: auto}   # after training: random directions per centre
 //! plane: {points: 11x11}                  # after training: a plane (as `valleys plane`)
+//! curvature: {samples: 256, top_k: 3}     # after training: the Hessian (as `valleys curvature`)
 //! ablation: {twin: false, directions: 10} # after training, as in an experiment
 //! slurm: {partition: gpu, gres: "gpu:1", cpus_per_task: 8, mem: 32G, time: "12:00:00"}
 //! ```
@@ -61,6 +62,8 @@ pub struct SweepFile {
     pub probe: Option<SweepProbe>,
     /// The plane to measure through each variant after training.
     pub plane: Option<PlaneSpec>,
+    /// The curvature job to run on each variant after training.
+    pub curvature: Option<crate::config::curvature::CurvatureSpec>,
     pub ablation: Option<AblationConfig>,
     pub slurm: SlurmConfig,
 }
@@ -87,7 +90,7 @@ pub enum SweepError {
 }
 
 /// Keys of the sweep file.
-const KEYS: [&str; 9] = [
+const KEYS: [&str; 10] = [
     "name",
     "experiment",
     "set",
@@ -95,6 +98,7 @@ const KEYS: [&str; 9] = [
     "runs",
     "probe",
     "plane",
+    "curvature",
     "ablation",
     "slurm",
 ];
@@ -211,6 +215,10 @@ impl SweepFile {
             None => None,
             Some(v) => Some(sweep_plane(v).map_err(|m| fail(format!("plane: {m}")))?),
         };
+        let curvature = match get("curvature") {
+            None => None,
+            Some(v) => Some(sweep_curvature(v).map_err(|m| fail(format!("curvature: {m}")))?),
+        };
         let ablation = match get("ablation") {
             None => None,
             Some(v) => Some(
@@ -232,6 +240,7 @@ impl SweepFile {
             runs,
             probe,
             plane,
+            curvature,
             ablation,
             slurm,
         };
@@ -387,6 +396,42 @@ fn sweep_plane(value: &serde_yaml::Value) -> Result<PlaneSpec, crate::error::Inv
         }
     };
     settings.spec()
+}
+
+/// `curvature:` with the fields of an experiment's `curvature:` section (what is not given is
+/// `valleys curvature`'s default); tracking while training belongs to the experiment.
+fn sweep_curvature(
+    value: &serde_yaml::Value,
+) -> Result<crate::config::curvature::CurvatureSpec, crate::error::Invalid> {
+    let spec = match value {
+        serde_yaml::Value::Null => Default::default(),
+        serde_yaml::Value::Mapping(_) => serde_path_to_error::deserialize::<
+            _,
+            crate::config::curvature::CurvatureSpec,
+        >(value.clone())
+        .map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner().to_string().replace('\n', " ");
+            if path == "." || path.is_empty() {
+                inner
+            } else {
+                format!("{path}: {inner}")
+            }
+        })?,
+        _ => {
+            return Err(crate::error::Invalid(
+                "expected a mapping of curvature settings such as samples: 256".into(),
+            ));
+        }
+    };
+    if spec.every_epochs.is_some() {
+        return Err(crate::error::Invalid(
+            "every_epochs: the sweep's curvature job runs after training; to track curvature while training, set curvature.every_epochs under set:".into(),
+        ));
+    }
+    spec.validate()
+        .map_err(|e| crate::error::Invalid(e.0.trim_start_matches("curvature.").to_owned()))?;
+    Ok(spec)
 }
 
 fn is_name(name: &str) -> bool {

@@ -312,6 +312,66 @@ fn a_sweep_can_measure_a_plane_through_each_run() {
     }
 }
 
+/// `curvature:` in a sweep: each run gets a curvature job after training, and the report's
+/// per-group table gives every number over the seeds with its interval, beside the asymmetry.
+#[test]
+fn a_sweep_measures_the_curvature_of_each_run_and_reports_it_per_group() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write(d, "base.yaml", BASE);
+    write(
+        d,
+        "s.yaml",
+        "experiment: base.yaml\naxes:\n  seed: [1, 2, 3]\nprobe: {directions: 2, range: 2, points: 5}\ncurvature: {samples: 64, sets: 2, top_k: 2, trace_vectors: 4, density_runs: 1, density_steps: 5, noise_draws: 2, ascent_steps: 2}\n",
+    );
+    let said = run(d, &["sweep", "s.yaml", "--jobs", "1", "--out", "s"]);
+    assert_eq!(said.code, Some(0), "{said:?}");
+    let mut tops = Vec::new();
+    for id in ["000-seed=1", "001-seed=2", "002-seed=3"] {
+        let r = valleys::rundir::RunDir::open(&d.join("s/runs").join(id)).unwrap();
+        let (jobs, problems) = valleys::curvature::store::read_all(&r);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(jobs.len(), 1, "{id}");
+        assert_eq!(jobs[0].settings.samples, 64);
+        tops.push(jobs[0].centre("sgd").unwrap().eigenvalues[0].value);
+    }
+    let status = run(d, &["sweep", "--status", "s"]);
+    assert!(status.stdout.contains("3 done"), "{}", status.stdout);
+    let said = run(d, &["report", "s"]);
+    assert_eq!(said.code, Some(0), "{said:?}");
+    let md = std::fs::read_to_string(d.join("s/report/report.md")).unwrap();
+    assert!(md.contains("## Curvature per group"), "{md}");
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| all runs | sgd | 3 |"))
+        .unwrap_or_else(|| panic!("{md}"));
+    let mean = tops.iter().sum::<f64>() / 3.0;
+    let shown = valleys::curvature::significant(mean, 3);
+    assert!(row.contains(&format!("| {shown} [")), "{shown}: {row}");
+    assert!(md.contains("| all runs | SGD − SWA |"), "{md}");
+    // Bad curvature settings are one line naming the key, before anything is created.
+    for (curvature, says) in [
+        ("{top_k: 11}", "curvature: top_k = 11: expected 1..=10"),
+        ("{rho: 0}", "curvature: rho = 0"),
+        (
+            "{every_epochs: 2}",
+            "curvature: every_epochs: the sweep's curvature job runs after training",
+        ),
+        ("{eigen: 3}", "curvature: eigen: unknown field `eigen`"),
+    ] {
+        write(
+            d,
+            "bad.yaml",
+            &format!("experiment: base.yaml\ncurvature: {curvature}\n"),
+        );
+        let said = run(d, &["sweep", "bad.yaml", "--out", "bad"]);
+        assert_eq!(said.code, Some(2), "{said:?}");
+        assert_eq!(said.stderr.lines().count(), 1, "{}", said.stderr);
+        assert!(said.stderr.contains(says), "{curvature}: {}", said.stderr);
+        assert!(!d.join("bad").exists());
+    }
+}
+
 /// A variant that fails while it trains says why on the sweep's stderr, not only in its log.
 #[test]
 fn a_variant_that_fails_says_why_on_stderr() {

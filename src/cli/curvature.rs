@@ -207,6 +207,28 @@ pub fn run(args: &CurvatureArgs, stop: &AtomicBool) -> anyhow::Result<bool> {
     }
 }
 
+/// A job on a saved run's weights, stored in it, with the plan and progress on stderr: what a
+/// sweep runs on each variant after training.
+pub fn measure(
+    saved: &SavedRun,
+    spec: &CurvatureSpec,
+    stop: &AtomicBool,
+) -> Result<CurvatureResult, ProbeError> {
+    let defaults = measure::run_defaults(&saved.experiment, &saved.data);
+    let mut console = Console {
+        stop,
+        progress: Progress::counting("curvature", 0, "products"),
+        tty: std::io::stderr().is_terminal(),
+    };
+    measure::run(
+        &saved.context(),
+        spec,
+        defaults,
+        Some(&saved.run),
+        &mut console,
+    )
+}
+
 /// The numbers of a job: per centre, the eigenvalues with their residuals and spread over the
 /// sets, then the comparison table with the asymmetry of `batch`.
 pub fn print_result(

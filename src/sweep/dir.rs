@@ -111,6 +111,7 @@ impl SweepDir {
         let settings = serde_json::json!({
             "probe": file.probe,
             "plane": file.plane,
+            "curvature": file.curvature,
             "name": file.name,
         });
         write_atomic(
@@ -150,12 +151,19 @@ impl SweepDir {
         setting(&self.settings(), "plane")
     }
 
+    /// The curvature job to run after training, if the sweep asks for one.
+    pub fn curvature(&self) -> Option<crate::config::curvature::CurvatureSpec> {
+        setting(&self.settings(), "curvature")
+    }
+
     /// What the sweep measures of each variant after training.
     pub fn after_training(&self) -> state::AfterTraining {
         let settings = self.settings();
         state::AfterTraining {
             probe: setting::<SweepProbe>(&settings, "probe").is_some(),
             plane: setting::<crate::probe::plane::PlaneSpec>(&settings, "plane").is_some(),
+            curvature: setting::<crate::config::curvature::CurvatureSpec>(&settings, "curvature")
+                .is_some(),
         }
     }
 

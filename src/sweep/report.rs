@@ -25,6 +25,18 @@ pub struct RunSummary {
     pub arms: Vec<(String, String, usize, usize)>,
     /// Test loss per epoch of each iterate, for figures.
     pub curves: Vec<(Iterate, Vec<(f64, f64)>)>,
+    /// The newest curvature job's numbers per centre.
+    pub curvature: Vec<CentreNumbers>,
+}
+
+/// One centre's curvature numbers in a run (each over the job's sample sets).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CentreNumbers {
+    pub centre: String,
+    pub lambda_max: Option<f64>,
+    pub trace: Option<f64>,
+    pub average_sharpness: Option<f64>,
+    pub worst_sharpness: Option<f64>,
 }
 
 /// Reads what `v`'s run has written.
@@ -45,6 +57,7 @@ pub fn summarise_run(path: &std::path::Path, v: Variant, state: VariantState) ->
         asymmetric: Vec::new(),
         arms: Vec::new(),
         curves: Vec::new(),
+        curvature: Vec::new(),
     };
     let Ok(run) = RunDir::open(path) else {
         return summary;
@@ -77,6 +90,19 @@ pub fn summarise_run(path: &std::path::Path, v: Variant, state: VariantState) ->
             .centres
             .iter()
             .map(|c| (c.centre.clone(), c.stats.asymmetric, c.probes.len()))
+            .collect();
+    }
+    if let Some(job) = crate::curvature::store::read_all(&run).0.last() {
+        summary.curvature = job
+            .centres
+            .iter()
+            .map(|c| CentreNumbers {
+                centre: c.centre.clone(),
+                lambda_max: c.eigenvalues.first().map(|e| e.value),
+                trace: c.trace.map(|e| e.value),
+                average_sharpness: c.average_sharpness.map(|e| e.value),
+                worst_sharpness: c.worst_sharpness.map(|e| e.value),
+            })
             .collect();
     }
     let (ablations, _) = crate::ablation::read_all(&run);
@@ -218,6 +244,43 @@ impl Group {
         stat(&values)
     }
 
+    /// A curvature number of `centre` over the finished runs that measured it: its mean and
+    /// Student's t 95% interval over seeds, and how many runs.
+    pub fn curvature(
+        &self,
+        centre: &str,
+        f: impl Fn(&CentreNumbers) -> Option<f64>,
+    ) -> Option<(f64, Option<Interval>, usize)> {
+        let values: Vec<f64> = self
+            .finished()
+            .filter_map(|r| r.curvature.iter().find(|c| c.centre == centre))
+            .filter_map(&f)
+            .filter(|v| v.is_finite())
+            .collect();
+        let (mean, interval) =
+            stats::mean_interval(&values).or_else(|| values.first().map(|&v| (v, None)))?;
+        Some((mean, interval, values.len()))
+    }
+
+    /// A curvature number's SGD − SWA difference per run, over the finished runs that
+    /// measured both: mean, Student's t 95% interval and how many runs.
+    pub fn curvature_difference(
+        &self,
+        f: impl Fn(&CentreNumbers) -> Option<f64>,
+    ) -> Option<(f64, Option<Interval>, usize)> {
+        let values: Vec<f64> = self
+            .finished()
+            .filter_map(|r| {
+                let at = |name: &str| r.curvature.iter().find(|c| c.centre == name).and_then(&f);
+                Some(at("sgd")? - at("swa")?)
+            })
+            .filter(|v| v.is_finite())
+            .collect();
+        let (mean, interval) =
+            stats::mean_interval(&values).or_else(|| values.first().map(|&v| (v, None)))?;
+        Some((mean, interval, values.len()))
+    }
+
     /// The fraction of asymmetric random directions through `centre`, pooled over runs.
     pub fn asymmetric(&self, centre: &str) -> Option<Pooled> {
         pool(self.finished().flat_map(|r| {
@@ -340,7 +403,36 @@ mod tests {
             asymmetric: vec![("swa".into(), seed as usize, 5)],
             arms: Vec::new(),
             curves: Vec::new(),
+            curvature: ["sgd", "swa"]
+                .iter()
+                .map(|&centre| CentreNumbers {
+                    centre: centre.into(),
+                    // SGD 10, 12, 14 over seeds 1, 2, 3; SWA 8 each time.
+                    lambda_max: Some(if centre == "sgd" {
+                        8.0 + 2.0 * f64::from(seed)
+                    } else {
+                        8.0
+                    }),
+                    trace: None,
+                    average_sharpness: None,
+                    worst_sharpness: Some(0.1),
+                })
+                .collect(),
         };
+        let three = group(vec![
+            run(0, "batch", 1),
+            run(1, "batch", 2),
+            run(2, "batch", 3),
+        ]);
+        let (mean, interval, n) = three[0].curvature("sgd", |c| c.lambda_max).unwrap();
+        // Mean 12, s = 2, t(2) = 4.303: 12 ± 4.303 · 2 / √3.
+        let half = 4.303 * 2.0 / 3f64.sqrt();
+        let i = interval.unwrap();
+        assert_eq!((mean, n), (12.0, 3));
+        assert!((i.hi - 12.0 - half).abs() < 1e-3 && (12.0 - i.lo - half).abs() < 1e-3);
+        let (d, _, n) = three[0].curvature_difference(|c| c.lambda_max).unwrap();
+        assert_eq!((d, n), (4.0, 3), "SGD − SWA per run, then the mean");
+        assert!(three[0].curvature("sgd", |c| c.trace).is_none());
         let groups = group(vec![
             run(0, "batch", 1),
             run(1, "batch", 2),

@@ -59,11 +59,13 @@ impl RunSet {
     }
 }
 
-/// What a sweep measures of each variant after training: a batch of probes, a plane.
+/// What a sweep measures of each variant after training: a batch of probes, a plane, the
+/// curvature.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AfterTraining {
     pub probe: bool,
     pub plane: bool,
+    pub curvature: bool,
 }
 
 impl AfterTraining {
@@ -75,6 +77,16 @@ impl AfterTraining {
     /// The plane is still to measure on `run`.
     pub fn needs_plane(&self, run: &RunDir) -> bool {
         self.plane && crate::probe::store::read_planes(run).0.is_empty()
+    }
+
+    /// The curvature job is still to run on `run`.
+    pub fn needs_curvature(&self, run: &RunDir) -> bool {
+        self.curvature && crate::curvature::store::read_all(run).0.is_empty()
+    }
+
+    /// Something is still to measure on `run`.
+    pub fn needs_any(&self, run: &RunDir) -> bool {
+        self.needs_probe(run) || self.needs_plane(run) || self.needs_curvature(run)
     }
 }
 
@@ -88,7 +100,7 @@ pub fn run_state(path: &Path, after: AfterTraining) -> VariantState {
     }
     match run.outcome() {
         Some(crate::protocol::Outcome::Completed) => {
-            if after.needs_probe(&run) || after.needs_plane(&run) {
+            if after.needs_any(&run) {
                 VariantState::Trained
             } else {
                 VariantState::Done

@@ -350,6 +350,7 @@ mod tests {
                     crate::protocol::Iterate::Swa,
                     vec![(1.0, 0.5), (2.0, 0.4), (3.0, 0.35 + 0.01 * f64::from(seed))],
                 )],
+                curvature: Vec::new(),
             });
         }
         b

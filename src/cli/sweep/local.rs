@@ -254,13 +254,14 @@ pub(super) fn task(dir: &SweepDir, index: usize) -> anyhow::Result<ExitCode> {
             return Ok(code);
         }
     }
-    let (probe, plane) = (dir.probe(), dir.plane());
+    let (probe, plane, curvature) = (dir.probe(), dir.plane(), dir.curvature());
     let after = valleys::sweep::AfterTraining {
         probe: probe.is_some(),
         plane: plane.is_some(),
+        curvature: curvature.is_some(),
     };
     let run = RunDir::open(&run_path).bad_input()?;
-    if !after.needs_probe(&run) && !after.needs_plane(&run) {
+    if !after.needs_any(&run) {
         return Ok(ExitCode::SUCCESS);
     }
     let _lock = run.lock().bad_input()?;
@@ -289,6 +290,13 @@ pub(super) fn task(dir: &SweepDir, index: usize) -> anyhow::Result<ExitCode> {
     if let Some(spec) = plane.filter(|_| after.needs_plane(&saved.run)) {
         match crate::cli::plane::measure(&saved, &spec, &stop) {
             Ok(result) => println!("{}", valleys::probe::plane::one_line(&result)),
+            Err(runner::ProbeError::Cancelled) => return Ok(ExitCode::from(EXIT_STOPPED)),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if let Some(spec) = curvature.filter(|_| after.needs_curvature(&saved.run)) {
+        match crate::cli::curvature::measure(&saved, &spec, &stop) {
+            Ok(result) => println!("{}", valleys::curvature::one_line(&result)),
             Err(runner::ProbeError::Cancelled) => return Ok(ExitCode::from(EXIT_STOPPED)),
             Err(e) => return Err(e.into()),
         }

@@ -41,6 +41,7 @@ pub fn write(
     );
     let groups = agg::group(runs.clone());
     group_table(&mut doc, &groups);
+    curvature_table(&mut doc, &groups);
     arms_table(&mut doc, &groups);
     let name = "sweep-test-loss";
     doc.save(name, curves_figure(&groups, log_y))?;
@@ -82,6 +83,70 @@ fn group_table(doc: &mut Doc, groups: &[Group]) {
     let _ = writeln!(
         doc.md,
         "\nAsymmetric fractions pool every run's random directions in the group (Wilson 95% interval, asymmetric/directions).\n"
+    );
+}
+
+/// Per group and centre, the Hessian numbers over seeds beside the probes' asymmetry, and
+/// SGD − SWA per run with its interval: the comparison the paper argues about, with bands.
+fn curvature_table(doc: &mut Doc, groups: &[Group]) {
+    if !groups
+        .iter()
+        .any(|g| g.runs.iter().any(|r| !r.curvature.is_empty()))
+    {
+        return;
+    }
+    let _ = writeln!(
+        doc.md,
+        "## Curvature per group (mean [Student's t 95% interval] over seeds)\n\n| group | centre | n | λ_max | trace | avg sharpness | worst sharpness | asymmetric |\n|---|---|---|---|---|---|---|---|"
+    );
+    type Pick = fn(&agg::CentreNumbers) -> Option<f64>;
+    let picks: [Pick; 4] = [
+        |c| c.lambda_max,
+        |c| c.trace,
+        |c| c.average_sharpness,
+        |c| c.worst_sharpness,
+    ];
+    let cell = |v: Option<(f64, Option<crate::stats::Interval>, usize)>| match v {
+        Some((m, Some(i), _)) => format!(
+            "{} [{}, {}]",
+            crate::curvature::significant(m, 3),
+            crate::curvature::significant(i.lo, 3),
+            crate::curvature::significant(i.hi, 3)
+        ),
+        Some((m, None, _)) => crate::curvature::significant(m, 3),
+        None => "–".into(),
+    };
+    for g in groups {
+        for centre in ["sgd", "swa"] {
+            let n = g.curvature(centre, |c| c.lambda_max).map_or(0, |v| v.2);
+            if n == 0 {
+                continue;
+            }
+            let numbers: Vec<String> = picks.iter().map(|f| cell(g.curvature(centre, f))).collect();
+            let asym = g.asymmetric(centre).map_or("–".into(), |p| p.describe());
+            let _ = writeln!(
+                doc.md,
+                "| {} | {centre} | {n} | {} | {asym} |",
+                g.label(),
+                numbers.join(" | ")
+            );
+        }
+        let differences: Vec<String> = picks
+            .iter()
+            .map(|f| cell(g.curvature_difference(f)))
+            .collect();
+        if g.curvature_difference(|c| c.lambda_max).is_some() {
+            let _ = writeln!(
+                doc.md,
+                "| {} | SGD − SWA | | {} | |",
+                g.label(),
+                differences.join(" | ")
+            );
+        }
+    }
+    let _ = writeln!(
+        doc.md,
+        "\nEach run's newest curvature job (`curvature:` in the sweep, or `valleys curvature`); SGD − SWA is taken per run, then averaged.\n"
     );
 }
 
