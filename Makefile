@@ -81,7 +81,7 @@ bench/.venv/.pyhessian: bench/.venv/.ready
 science: build
 	scripts/science.sh --valleys target/release/valleys $(ARGS)
 
-## The long check of "beyond sharp and flat" (about 12 minutes a seed on two idle CPU cores; not
+## The long check of "beyond sharp and flat" (about 8 minutes a seed on two idle CPU cores; not
 ## part of `make test`): the quick run for seeds 1, 2, 3, a probe batch and the Hessian at SGD
 ## and SWA of each; writes science-out/curvature/table.md, the comparison over the seeds.
 science-curvature: build

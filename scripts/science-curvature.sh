@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The long check of "beyond sharp and flat" (`make science-curvature`; not part of `make test`;
-# about 12 minutes a seed on two idle CPU cores). For each seed it trains the quick experiment,
+# about 8 minutes a seed on two idle CPU cores). For each seed it trains the quick experiment,
 # probes N U(0,1) directions through the SGD iterate and the SWA average, and measures the
 # Hessian at both with the quick experiment's curvature defaults:
 #   valleys run experiments/quick.yaml --set seed=S
