@@ -376,26 +376,32 @@ fn sweep_probe(value: &serde_yaml::Value) -> Result<SweepProbe, crate::error::In
 /// `seed` and `point_batch`), read and checked as the command line's are
 /// ([`PlaneSettings`]); what is not given is the plane's default.
 fn sweep_plane(value: &serde_yaml::Value) -> Result<PlaneSpec, crate::error::Invalid> {
-    let settings = match value {
-        serde_yaml::Value::Null => PlaneSettings::default(),
-        serde_yaml::Value::Mapping(_) => {
-            serde_path_to_error::deserialize::<_, PlaneSettings>(value.clone()).map_err(|e| {
+    let settings: PlaneSettings = settings_from(value, "plane settings such as points: 11x11")?;
+    settings.spec()
+}
+
+/// A section's settings from its YAML value (absent fields at their defaults; `null` all
+/// defaults), or one line naming the field that is wrong.
+fn settings_from<T: serde::de::DeserializeOwned + Default>(
+    value: &serde_yaml::Value,
+    expected: &str,
+) -> Result<T, crate::error::Invalid> {
+    match value {
+        serde_yaml::Value::Null => Ok(T::default()),
+        serde_yaml::Value::Mapping(_) => serde_path_to_error::deserialize::<_, T>(value.clone())
+            .map_err(|e| {
                 let path = e.path().to_string();
                 let inner = e.into_inner().to_string().replace('\n', " ");
-                if path == "." || path.is_empty() {
+                crate::error::Invalid(if path == "." || path.is_empty() {
                     inner
                 } else {
                     format!("{path}: {inner}")
-                }
-            })?
-        }
-        _ => {
-            return Err(crate::error::Invalid(
-                "expected a mapping of plane settings such as points: 11x11".into(),
-            ));
-        }
-    };
-    settings.spec()
+                })
+            }),
+        _ => Err(crate::error::Invalid(format!(
+            "expected a mapping of {expected}"
+        ))),
+    }
 }
 
 /// `curvature:` with the fields of an experiment's `curvature:` section (what is not given is
@@ -403,27 +409,8 @@ fn sweep_plane(value: &serde_yaml::Value) -> Result<PlaneSpec, crate::error::Inv
 fn sweep_curvature(
     value: &serde_yaml::Value,
 ) -> Result<crate::config::curvature::CurvatureSpec, crate::error::Invalid> {
-    let spec = match value {
-        serde_yaml::Value::Null => Default::default(),
-        serde_yaml::Value::Mapping(_) => serde_path_to_error::deserialize::<
-            _,
-            crate::config::curvature::CurvatureSpec,
-        >(value.clone())
-        .map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner().to_string().replace('\n', " ");
-            if path == "." || path.is_empty() {
-                inner
-            } else {
-                format!("{path}: {inner}")
-            }
-        })?,
-        _ => {
-            return Err(crate::error::Invalid(
-                "expected a mapping of curvature settings such as samples: 256".into(),
-            ));
-        }
-    };
+    let spec: crate::config::curvature::CurvatureSpec =
+        settings_from(value, "curvature settings such as samples: 256")?;
     if spec.every_epochs.is_some() {
         return Err(crate::error::Invalid(
             "every_epochs: the sweep's curvature job runs after training; to track curvature while training, set curvature.every_epochs under set:".into(),

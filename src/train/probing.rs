@@ -142,29 +142,41 @@ impl PlaneObserver for LiveObserver<'_> {
     }
 }
 
+/// Announces a curvature measurement's plan as an event.
+fn curvature_started(events: &EventSink, label: &str, plan: &Plan) {
+    events.send(Event::CurvatureStarted {
+        label: label.to_owned(),
+        plan: plan.describe(),
+        products: plan.products,
+        expected_s: plan.expected_seconds(),
+    });
+}
+
+/// Reports a curvature measurement's progress a few times a second at most (products can come
+/// thousands a second), and always its last product.
+fn curvature_progress(
+    events: &EventSink,
+    sent: &mut Option<Instant>,
+    (done, planned, what): (usize, usize, &str),
+) {
+    if sent.is_none_or(|t| t.elapsed() >= Duration::from_millis(250)) || done == planned {
+        *sent = Some(Instant::now());
+        events.send(Event::CurvatureProgress {
+            done,
+            planned,
+            what: what.to_owned(),
+        });
+    }
+}
+
 impl CurvatureObserver for LiveObserver<'_> {
     fn planned(&mut self, plan: &Plan) {
         self.progress_sent = None;
-        self.events.send(Event::CurvatureStarted {
-            label: self.curvature_label.clone(),
-            plan: plan.describe(),
-            products: plan.products,
-            expected_s: plan.expected_seconds(),
-        });
+        curvature_started(self.events, &self.curvature_label, plan);
     }
 
     fn progress(&mut self, done: usize, planned: usize, what: &str) {
-        let due = self
-            .progress_sent
-            .is_none_or(|t| t.elapsed() >= Duration::from_millis(250));
-        if due || done == planned {
-            self.progress_sent = Some(Instant::now());
-            self.events.send(Event::CurvatureProgress {
-                done,
-                planned,
-                what: what.to_owned(),
-            });
-        }
+        curvature_progress(self.events, &mut self.progress_sent, (done, planned, what));
     }
 
     fn cancelled(&mut self) -> bool {
@@ -194,26 +206,11 @@ impl<'a> TrackingObserver<'a> {
 
 impl CurvatureObserver for TrackingObserver<'_> {
     fn planned(&mut self, plan: &Plan) {
-        self.events.send(Event::CurvatureStarted {
-            label: self.label.clone(),
-            plan: plan.describe(),
-            products: plan.products,
-            expected_s: plan.expected_seconds(),
-        });
+        curvature_started(self.events, &self.label, plan);
     }
 
     fn progress(&mut self, done: usize, planned: usize, what: &str) {
-        if self
-            .progress_sent
-            .is_none_or(|t| t.elapsed() >= Duration::from_millis(250))
-        {
-            self.progress_sent = Some(Instant::now());
-            self.events.send(Event::CurvatureProgress {
-                done,
-                planned,
-                what: what.to_owned(),
-            });
-        }
+        curvature_progress(self.events, &mut self.progress_sent, (done, planned, what));
     }
 
     fn cancelled(&mut self) -> bool {
