@@ -26,7 +26,8 @@ pub(super) fn bench_curvature(
         std::fs::create_dir_all(&runs)?;
         train_in_worker(exp, device, &runs, None, |_| {})?;
     }
-    let root = std::fs::read_dir(&runs)?
+    let root = std::fs::read_dir(&runs)
+        .map_err(|e| anyhow::anyhow!("{}: {e} (run it once without --time-only)", runs.display()))?
         .flatten()
         .map(|e| e.path())
         .find(|p| {
