@@ -20,6 +20,7 @@ use std::collections::{HashMap, VecDeque};
 mod actions;
 mod boards;
 mod events;
+mod view_actions;
 
 pub use boards::{
     CurvatureBoard, Job, JobKind, Jobs, LiveCurvature, LivePlane, LiveProbe, PlaneBoard, ProbeBoard,
