@@ -680,3 +680,110 @@ fn a_probe_along_the_kth_eigenvector_has_the_exact_kth_eigenvalue() {
     let e = spec.validate().unwrap_err().0;
     assert!(e.contains("probe.eigenvector = 11: expected 1..=10"), "{e}");
 }
+
+struct QuietPlane;
+
+impl valleys::probe::plane::PlaneObserver for QuietPlane {
+    fn started(&mut self, _: &valleys::probe::plane::PlaneHeader) {}
+    fn point(&mut self, _: usize, _: usize, _: usize, _: &valleys::probe::plane::PlanePoint) {}
+    fn cancelled(&mut self) -> bool {
+        false
+    }
+}
+
+/// `--plane hessian`: the plane spans the k₁-th and k₂-th eigenvectors. Checked against the
+/// exact Hessian on the plane's own training samples: the stored eigenvalues, and the
+/// plane's training losses along its axes, which must be the losses at w ± x·v_k for the
+/// exact eigenvectors v_k (up to each one's sign), measured here by moving the weights by hand.
+#[test]
+fn a_hessian_plane_spans_the_exact_eigenvectors() {
+    use valleys::probe::plane::{PlaneKind, PlaneSpec};
+    let s = setup(MLP_BN);
+    let ctx = context(&s);
+    let samples = s.data.train_eval.len;
+    let (h, _) = exact_hessian_on(
+        &s,
+        &s.data.train_eval,
+        samples,
+        1,
+        Mode::PlainEval,
+        ParamGroup::All,
+    );
+    let exact = diagonalise(&h);
+    let (x, y) = s.data.eval_batch(&s.data.train_eval, 0, samples as i64);
+    let loss_at = |t: f64, k: usize| {
+        let v = exact.vectors.select(1, (k - 1) as i64).to_kind(Kind::Float);
+        tch::no_grad(|| {
+            s.scratch
+                .flat()
+                .shallow_clone()
+                .copy_(&(s.sgd.flat() + v * t));
+            let logits = s.scratch.forward(&x, Mode::PlainEval);
+            let (l, _) = s
+                .scratch
+                .objective()
+                .loss_and_correct(&logits, &y, tch::Reduction::Mean);
+            l.double_value(&[])
+        })
+    };
+    let step = 0.5;
+    for (k1, k2) in [(1, 2), (3, 1)] {
+        let spec = PlaneSpec {
+            centre: valleys::probe::CentreKind::Sgd,
+            bn: valleys::probe::BnMode::Frozen,
+            points: (3, 3),
+            x: (-step, step),
+            y: (-step, step),
+            eigenvectors: Some((k1, k2)),
+            hessian_batch: Some(samples),
+            ..PlaneSpec::for_kind(PlaneKind::Hessian)
+        };
+        let r = valleys::probe::runner::plane::run(&ctx, &spec, None, &mut QuietPlane).unwrap();
+        let (l1, l2) = r.eigenvalues.unwrap();
+        for (value, k) in [(l1, k1), (l2, k2)] {
+            let truth = exact.values[k - 1];
+            assert!(
+                (value - truth).abs() <= 1e-3 * exact.values[0],
+                "λ{k}: {value} against the exact {truth}"
+            );
+        }
+        assert!((r.d1_norm - 1.0).abs() < 1e-5 && (r.d2_norm - 1.0).abs() < 1e-5);
+        assert!(r.cosine.abs() < 1e-3, "cos(d₁, d₂) = {}", r.cosine);
+        let centre = r.at(1, 1).measured.train_loss;
+        for (k, (minus, plus)) in [
+            (k1, (r.at(0, 1), r.at(2, 1))),
+            (k2, (r.at(1, 0), r.at(1, 2))),
+        ] {
+            let (minus, plus) = (minus.measured.train_loss, plus.measured.train_loss);
+            let (a, b) = (loss_at(-step, k), loss_at(step, k));
+            // The eigenvector's sign is arbitrary: the plane's ends are (a, b) or (b, a).
+            let apart =
+                ((minus - a).abs() + (plus - b).abs()).min((minus - b).abs() + (plus - a).abs());
+            let rise = (a + b) / 2.0 - centre;
+            assert!(
+                apart <= 1e-3 * rise,
+                "eigenvector {k}: the plane's ends {minus:.6}, {plus:.6} against the exact eigenvector's {a:.6}, {b:.6} (rise {rise:.4})"
+            );
+        }
+    }
+    // A Hessian plane refuses what it has no use for, and eigenvectors it cannot have.
+    for (spec, expected) in [
+        (
+            PlaneSpec {
+                eigenvectors: Some((2, 2)),
+                ..PlaneSpec::for_kind(PlaneKind::Hessian)
+            },
+            "eigenvectors 2,2: expected two different eigenvectors",
+        ),
+        (
+            PlaneSpec {
+                eigenvectors: Some((1, 2)),
+                ..PlaneSpec::for_kind(PlaneKind::Random)
+            },
+            "eigenvectors and hessian_batch are for plane hessian",
+        ),
+    ] {
+        let e = spec.validate().unwrap_err().0;
+        assert!(e.contains(expected), "{e}");
+    }
+}

@@ -77,6 +77,23 @@ fn a_plane_of_a_saved_run_is_printed_and_stored() {
             &["--centre", "sgd"],
             "centre sgd: a swa-sgd plane is centred on SWA by definition",
         ),
+        (
+            &["--plane", "hessian", "--direction", "uniform"],
+            "direction: a hessian plane's directions are Hessian eigenvectors",
+        ),
+        (
+            &["--plane", "hessian", "--eigenvectors", "1,11"],
+            "eigenvectors 1,11: expected two different eigenvectors K1,K2 in 1..=10",
+        ),
+        (
+            &["--plane", "hessian", "--hessian-batch", "0"],
+            "hessian_batch 0: expected at least 1 sample",
+        ),
+        (&["--eigenvectors", "3"], "expected two eigenvectors K1,K2"),
+        (
+            &["--plane", "random", "--eigenvectors", "1,2"],
+            "eigenvectors and hessian_batch are for plane hessian; this plane is random",
+        ),
     ] {
         let mut all = vec!["plane", "r"];
         all.extend_from_slice(args);
@@ -87,12 +104,60 @@ fn a_plane_of_a_saved_run_is_printed_and_stored() {
     }
     assert!(snapshot(&r) == before, "a refused plane wrote something");
 
+    // The plane of the top two Hessian eigenvectors (through SGD), with their eigenvalues.
+    let said = run(
+        d,
+        &[
+            "plane",
+            "r",
+            "--plane",
+            "hessian",
+            "--centre",
+            "sgd",
+            "--points",
+            "3x3",
+            "--test-subset",
+            "64",
+            "--hessian-batch",
+            "64",
+            "--ascii",
+        ],
+    );
+    assert_eq!(said.code, Some(0), "{said:?}");
+    let out = &said.stdout;
+    assert!(
+        out.contains("plane 002-hessian-sgd: test loss over x -0.5..0.5 (d₁ = Hessian eigenvector 1) × y -0.5..0.5 (d₂ = Hessian eigenvector 2)"),
+        "{out}"
+    );
+    assert!(out.contains("Hessian eigenvalues λ1 "), "{out}");
+    assert!(
+        out.contains("Lanczos steps on 64 training samples"),
+        "{out}"
+    );
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(r.join("planes/002-hessian-sgd.json")).unwrap(),
+    )
+    .unwrap();
+    let values = json["eigenvalues"].as_array().unwrap();
+    let (l1, l2) = (values[0].as_f64().unwrap(), values[1].as_f64().unwrap());
+    assert!(l1 >= l2, "λ1 {l1} < λ2 {l2}");
+    assert!((json["d1_norm"].as_f64().unwrap() - 1.0).abs() < 1e-5);
+
     // The report draws it: the heatmap and the slices through the centre.
     let said = run(d, &["report", "r"]);
     assert_eq!(said.code, Some(0), "{said:?}");
     let md = std::fs::read_to_string(r.join("report/report.md")).unwrap();
     assert!(md.contains("## Planes"), "{md}");
-    for figure in ["plane-001-swa-sgd-swa", "plane-slices-001-swa-sgd-swa"] {
+    assert!(
+        md.contains("d₁ Hessian eigenvector 1, d₂ Hessian eigenvector 2"),
+        "{md}"
+    );
+    assert!(md.contains("Hessian eigenvalues λ1 = "), "{md}");
+    for figure in [
+        "plane-001-swa-sgd-swa",
+        "plane-slices-001-swa-sgd-swa",
+        "plane-002-hessian-sgd",
+    ] {
         for ext in ["svg", "png"] {
             assert!(
                 r.join(format!("report/{figure}.{ext}")).is_file(),

@@ -298,6 +298,18 @@ fn a_sweep_can_measure_a_plane_through_each_run() {
             "plane: pixels: unknown field `pixels`, expected one of `plane`",
         ),
         ("{bn: sometimes}", "plane: bn: unknown variant `sometimes`"),
+        (
+            "{plane: hessian, eigenvectors: 3}",
+            "plane: eigenvectors: 3: expected two eigenvectors as text K1,K2",
+        ),
+        (
+            "{plane: hessian, eigenvectors: '4,4'}",
+            "plane: eigenvectors 4,4: expected two different eigenvectors",
+        ),
+        (
+            "{plane: hessian, norm: layer}",
+            "plane: norm: a hessian plane's directions are Hessian eigenvectors",
+        ),
     ] {
         write(
             d,

@@ -27,10 +27,11 @@ pub struct PlaneArgs {
     #[arg(long, default_value = "latest")]
     pub checkpoint: String,
     /// swa-sgd: through SWA (0, 0) and SGD (1, 0) and a random direction (needs an average);
-    /// random: two random directions through --centre.
+    /// random: two random directions through --centre; hessian: two Hessian eigenvectors
+    /// (the top two unless --eigenvectors) through --centre.
     #[arg(long, value_enum)]
     pub plane: Option<PlaneKind>,
-    /// The centre of a random plane.
+    /// The centre of a random or hessian plane.
     #[arg(long, value_enum)]
     pub centre: Option<CentreKind>,
     /// How the random direction(s) are drawn (default gaussian).
@@ -48,10 +49,10 @@ pub struct PlaneArgs {
     /// Grid points, NxM (default 21x21).
     #[arg(long, value_parser = plane::parse_points)]
     pub points: Option<(usize, usize)>,
-    /// x range FROM:TO (default -0.5:1.5 for swa-sgd, -1:1 for random).
+    /// x range FROM:TO (default -0.5:1.5 for swa-sgd, -1:1 for random, -0.5:0.5 for hessian).
     #[arg(long, value_parser = plane::parse_range, allow_hyphen_values = true)]
     pub x: Option<(f64, f64)>,
-    /// y range FROM:TO (default -1:1).
+    /// y range FROM:TO (default -1:1; -0.5:0.5 for hessian).
     #[arg(long, value_parser = plane::parse_range, allow_hyphen_values = true)]
     pub y: Option<(f64, f64)>,
     /// BN statistics at each point.
@@ -75,6 +76,13 @@ pub struct PlaneArgs {
     /// CPU, 16 on a GPU).
     #[arg(long = "point-batch")]
     pub point_batch: Option<usize>,
+    /// With --plane hessian: the eigenvectors d₁ and d₂ are, K1,K2 (1: the top one; default
+    /// 1,2).
+    #[arg(long, value_parser = plane::parse_eigenvectors)]
+    pub eigenvectors: Option<(usize, usize)>,
+    /// With --plane hessian: the first training samples the Hessian is taken on (default 512).
+    #[arg(long = "hessian-batch")]
+    pub hessian_batch: Option<usize>,
     /// Colour the heatmap by the test loss (default), the training loss, or their gap (test
     /// minus training loss).
     #[arg(long, value_enum, default_value = "test")]
@@ -109,6 +117,8 @@ impl PlaneArgs {
             bn_subset: self.bn_subset,
             seed: self.seed,
             point_batch: self.point_batch,
+            eigenvectors: self.eigenvectors,
+            hessian_batch: self.hessian_batch,
         }
     }
 }
@@ -235,6 +245,17 @@ fn print(
         r.bn_samples
             .map_or(String::new(), |n| format!(" / BN pass {n}"))
     )?;
+    if let (Some((a, b)), Some(steps)) = (r.eigenvalues, r.hessian_steps) {
+        let (k1, k2) = r.spec.eigenvector_pair();
+        writeln!(
+            out,
+            "  Hessian eigenvalues λ{k1} {a:.4} (along d₁) · λ{k2} {b:.4} (along d₂) · {steps} Lanczos steps on {} training samples",
+            r.spec
+                .hessian_batch
+                .unwrap_or(plane::DEFAULT_HESSIAN_BATCH)
+                .min(r.train_samples)
+        )?;
+    }
     writeln!(
         out,
         "  cost: {} for {} points, {:.3} s a point",
@@ -244,24 +265,22 @@ fn print(
     )
 }
 
-/// "plane 001-swa-sgd-swa: test loss over x -0.5..1.5 (d₁ = SGD − SWA) × y -1..1 (d₂, …) …".
+/// "plane 001-swa-sgd-swa: test loss over x -0.5..1.5 (d₁ = SGD − SWA) × y -1..1 (d₂ = …) …".
 fn title(r: &PlaneResult, what: &str) -> String {
     let (nx, ny) = (r.xs.len(), r.ys.len());
     let spec = &r.spec;
+    let (d1, d2) = spec.direction_labels();
+    let d1 = match spec.kind {
+        PlaneKind::Random => String::new(),
+        _ => format!(" = {d1}"),
+    };
     format!(
-        "plane {}: {what} over x {}..{} (d₁{}) × y {}..{} (d₂, {} {}), {}x{} points, params {}, BN {}",
+        "plane {}: {what} over x {}..{} (d₁{d1}) × y {}..{} (d₂ = {d2}), {}x{} points, params {}, BN {}",
         r.id,
         r.xs[0],
         r.xs[nx - 1],
-        if spec.kind == PlaneKind::SwaSgd {
-            " = SGD − SWA"
-        } else {
-            ""
-        },
         r.ys[0],
         r.ys[ny - 1],
-        spec.direction.as_str(),
-        spec.norm.as_str(),
         nx,
         ny,
         spec.params.as_str(),

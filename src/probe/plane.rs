@@ -3,7 +3,9 @@
 //! - `swa-sgd`: d₁ = w_SGD − w_SWA, d₂ a random direction made orthogonal to d₁ and scaled to
 //!   its norm, so SWA sits at (0, 0) and SGD at (1, 0);
 //! - `random`: two random directions (Li et al.'s filter-normalised Gaussians by default), the
-//!   second made orthogonal to the first and given back its norm.
+//!   second made orthogonal to the first and given back its norm;
+//! - `hessian`: two eigenvectors of the training loss's Hessian at the centre (the top two by
+//!   default), unit length and orthogonal, so the plane holds the sharpest directions there.
 //!
 //! Each row y of the grid is a line through w_c + y·d₂ along d₁, measured exactly as a probe
 //! measures its line ([`Line`]), so the row through the centre is the 1-D probe along d₁. The
@@ -34,6 +36,8 @@ named_enum! {
         SwaSgd = "swa-sgd",
         /// Two random directions through the centre.
         Random = "random",
+        /// Two Hessian eigenvectors (the top two by default) through the centre.
+        Hessian = "hessian",
     }
 }
 
@@ -85,9 +89,10 @@ pub const MAX_SIDE: usize = 201;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlaneSpec {
     pub kind: PlaneKind,
-    /// The centre of a `random` plane (a `swa-sgd` plane is centred on SWA).
+    /// The centre of a `random` or `hessian` plane (a `swa-sgd` plane is centred on SWA).
     pub centre: CentreKind,
-    /// How the random direction(s) are drawn: uniform, gaussian or sign.
+    /// How the random direction(s) are drawn: uniform, gaussian or sign (unused by a
+    /// `hessian` plane).
     pub direction: DirectionKind,
     pub norm: Normalisation,
     pub bias_bn: BiasBn,
@@ -105,7 +110,23 @@ pub struct PlaneSpec {
     /// the device's default, 1 on a CPU and 16 on a GPU).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub point_batch: Option<usize>,
+    /// Which eigenvectors a `hessian` plane spans, (k₁, k₂) with 1 the top one (None: 1 and 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eigenvectors: Option<(usize, usize)>,
+    /// The first training samples a `hessian` plane's Hessian is taken on (None: 512), in one
+    /// batch, BN as a probe's Hessian direction has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hessian_batch: Option<usize>,
 }
+
+/// The eigenvectors a `hessian` plane spans unless told: the top two.
+pub const DEFAULT_EIGENVECTORS: (usize, usize) = (1, 2);
+
+/// Training samples of a `hessian` plane's Hessian unless told (as a Hessian probe's).
+pub const DEFAULT_HESSIAN_BATCH: usize = 512;
+
+/// Lanczos steps of a `hessian` plane at most: it stops once both eigenvectors converge.
+pub const HESSIAN_STEPS: usize = 30;
 
 /// Training samples of a plane point's BN recomputation unless told otherwise: the first
 /// 2 000 of the run's own pass. The BN pass is most of a point's cost (on the quick run it
@@ -124,12 +145,15 @@ impl Default for PlaneSpec {
 impl PlaneSpec {
     /// The defaults of a plane of `kind`: 21×21 points; x from −0.5 to 1.5 and y from −1 to 1
     /// around SWA and SGD, −1 to 1 both ways for two random directions (each as long as the
-    /// filters it follows); Gaussian, filter-normalised directions; BN statistics recomputed
-    /// at each point from the first [`DEFAULT_BN_SAMPLES`] samples of the run's own pass.
+    /// filters it follows), −0.5 to 0.5 both ways along two unit eigenvectors (as PyHessian's
+    /// examples perturb along them); Gaussian, filter-normalised random directions; BN
+    /// statistics recomputed at each point from the first [`DEFAULT_BN_SAMPLES`] samples of the
+    /// run's own pass.
     pub fn for_kind(kind: PlaneKind) -> Self {
-        let x = match kind {
-            PlaneKind::SwaSgd => (-0.5, 1.5),
-            PlaneKind::Random => (-1.0, 1.0),
+        let (x, y) = match kind {
+            PlaneKind::SwaSgd => ((-0.5, 1.5), (-1.0, 1.0)),
+            PlaneKind::Random => ((-1.0, 1.0), (-1.0, 1.0)),
+            PlaneKind::Hessian => ((-0.5, 0.5), (-0.5, 0.5)),
         };
         Self {
             kind,
@@ -140,13 +164,40 @@ impl PlaneSpec {
             params: ParamGroup::All,
             points: (21, 21),
             x,
-            y: (-1.0, 1.0),
+            y,
             bn: BnMode::Recompute,
             train_subset: None,
             test_subset: None,
             bn_subset: Some(DEFAULT_BN_SAMPLES),
             seed: None,
             point_batch: None,
+            eigenvectors: None,
+            hessian_batch: None,
+        }
+    }
+
+    /// The eigenvectors a `hessian` plane spans.
+    pub fn eigenvector_pair(&self) -> (usize, usize) {
+        self.eigenvectors.unwrap_or(DEFAULT_EIGENVECTORS)
+    }
+
+    /// What d₁ and d₂ are, in words: "SGD − SWA" and "gaussian filter", or "Hessian
+    /// eigenvector 1" and "Hessian eigenvector 2".
+    pub fn direction_labels(&self) -> (String, String) {
+        let random = match self.direction {
+            DirectionKind::Gaussian => format!("gaussian {}", self.norm.as_str()),
+            other => other.as_str().to_owned(),
+        };
+        match self.kind {
+            PlaneKind::SwaSgd => ("SGD − SWA".into(), random),
+            PlaneKind::Random => (random.clone(), random),
+            PlaneKind::Hessian => {
+                let (a, b) = self.eigenvector_pair();
+                (
+                    format!("Hessian eigenvector {a}"),
+                    format!("Hessian eigenvector {b}"),
+                )
+            }
         }
     }
 
@@ -178,6 +229,27 @@ impl PlaneSpec {
                 )));
             }
         }
+        if self.kind == PlaneKind::Hessian {
+            let (a, b) = self.eigenvector_pair();
+            let most = crate::config::probe::MAX_EIGENVECTOR;
+            if a == b || !(1..=most).contains(&a) || !(1..=most).contains(&b) {
+                return Err(crate::error::Invalid(format!(
+                    "eigenvectors {a},{b}: expected two different eigenvectors K1,K2 in 1..={most}"
+                )));
+            }
+            if self.hessian_batch == Some(0) {
+                return Err(crate::error::Invalid(
+                    "hessian_batch 0: expected at least 1 sample to take the Hessian on".into(),
+                ));
+            }
+            return Ok(());
+        }
+        if self.eigenvectors.is_some() || self.hessian_batch.is_some() {
+            return Err(crate::error::Invalid(format!(
+                "eigenvectors and hessian_batch are for plane hessian; this plane is {}",
+                self.kind.as_str()
+            )));
+        }
         if self.params == ParamGroup::Bn
             && self.direction == DirectionKind::Gaussian
             && self.norm != Normalisation::Global
@@ -202,9 +274,12 @@ impl PlaneSpec {
 
     /// "swa-sgd 21x21 · x -0.5..1.5 · y -1..1 · gaussian filter · params all · BN recompute".
     pub fn summary(&self) -> String {
-        let direction = match self.direction {
-            DirectionKind::Gaussian => format!("gaussian {}", self.norm.as_str()),
-            other => other.as_str().to_owned(),
+        let direction = match self.kind {
+            PlaneKind::Hessian => {
+                let (a, b) = self.eigenvector_pair();
+                format!("eigenvectors {a},{b}")
+            }
+            _ => self.direction_labels().1,
         };
         format!(
             "{} {}x{} · x {}..{} · y {}..{} · {direction} · params {} · BN {}",
@@ -251,6 +326,14 @@ pub fn parse_points(text: &str) -> Result<(usize, usize), crate::error::Invalid>
     };
     let n = |s: &str| s.trim().parse::<usize>().map_err(|_| bad());
     Ok((n(a)?, n(b)?))
+}
+
+/// `--eigenvectors K1,K2`.
+pub fn parse_eigenvectors(text: &str) -> Result<(usize, usize), crate::error::Invalid> {
+    let bad = || format!("'{text}': expected two eigenvectors K1,K2, e.g. 1,2 (1: the top one)");
+    let (a, b) = text.split_once(',').ok_or_else(bad)?;
+    let k = |s: &str| s.trim().parse::<usize>().map_err(|_| bad());
+    Ok((k(a)?, k(b)?))
 }
 
 /// `--x FROM:TO`.
@@ -343,5 +426,7 @@ pub(crate) fn valley_fixture(id: &str, nx: usize, ny: usize) -> PlaneResult {
             points: nx * ny,
             forward_seconds: 1.38,
         },
+        eigenvalues: None,
+        hessian_steps: None,
     }
 }

@@ -1,6 +1,7 @@
 //! Running probes: choose the centre, build the direction, walk the grid on a scratch copy of
 //! the weights, score the curves, and store the result. The live models are only read.
 
+mod eigen;
 mod line;
 pub mod plane;
 
@@ -181,6 +182,18 @@ pub fn check_group(model: &Model, group: ParamGroup) -> Result<(), ProbeError> {
     }))
 }
 
+/// Refuses a Hessian eigenvector deeper than the group has dimensions (or than valleys goes).
+pub fn check_eigenvector(model: &Model, group: ParamGroup, k: usize) -> Result<(), ProbeError> {
+    let size = crate::probe::direction::group_size(model, group);
+    if k as i64 > size {
+        return Err(ProbeError::Invalid(format!(
+            "eigenvector {k}: params {} has {size} parameters, so at most {size} eigenvectors",
+            group.as_str()
+        )));
+    }
+    Ok(())
+}
+
 /// Runs one probe, stores it in `run` (if given) and returns it.
 pub fn run_one(
     ctx: &ProbeContext,
@@ -191,6 +204,9 @@ pub fn run_one(
     let mut spec = spec.resolved(ctx.seed, ctx.on_gpu());
     spec.validate().map_err(|e| ProbeError::Invalid(e.0))?;
     check_group(ctx.sgd, spec.params)?;
+    if spec.direction == DirectionKind::Hessian {
+        check_eigenvector(ctx.sgd, spec.params, spec.eigenvector.unwrap_or(1))?;
+    }
     if let Some(run) = run {
         crate::rundir::check_writable(&store::dir(run))?;
     }

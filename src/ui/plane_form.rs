@@ -1,4 +1,5 @@
-//! The plane form (`P`): the plane through SWA and SGD or two random directions, pre-filled
+//! The plane form (`P`): the plane through SWA and SGD, two random directions or two Hessian
+//! eigenvectors (the top two), pre-filled
 //! with `valleys plane`'s defaults and the experiment's probe settings (BN mode, parameters,
 //! subsets, seed). Like the probe form it only fires a valid spec.
 
@@ -71,12 +72,15 @@ impl PlaneForm {
             .unwrap_or_default()
     }
 
-    /// True for fields that matter with the current choices (the centre only for random
-    /// planes, the norm only for Gaussian directions).
+    /// True for fields that matter with the current choices (the centre only for random and
+    /// Hessian planes, the direction only for planes that draw one, the norm only for
+    /// Gaussian directions).
     pub fn applies(&self, index: usize) -> bool {
+        let plane = self.text("plane");
         match self.fields[index].name {
-            "centre" => self.text("plane") == "random",
-            "norm" => self.text("direction") == "gaussian",
+            "centre" => plane != "swa-sgd",
+            "direction" => plane != "hessian",
+            "norm" => plane != "hessian" && self.text("direction") == "gaussian",
             _ => true,
         }
     }
@@ -98,6 +102,8 @@ impl PlaneForm {
             let defaults = PlaneSpec::for_kind(kind);
             self.set_number("x from", defaults.x.0);
             self.set_number("x to", defaults.x.1);
+            self.set_number("y from", defaults.y.0);
+            self.set_number("y to", defaults.y.1);
         }
         self.fresh = false;
         self.check();
@@ -117,17 +123,24 @@ impl PlaneForm {
         let kind = PlaneKind::from_name(&pick("plane")).ok_or("plane: not a choice")?;
         let settings = PlaneSettings {
             plane: Some(kind),
-            // Only a random plane has a centre to choose.
+            // A swa-sgd plane is centred on SWA; a Hessian one draws no random direction.
             centre: match kind {
-                PlaneKind::Random => {
+                PlaneKind::Random | PlaneKind::Hessian => {
                     Some(CentreKind::from_name(&pick("centre")).ok_or("centre: not a choice")?)
                 }
                 PlaneKind::SwaSgd => None,
             },
-            direction: Some(
-                DirectionKind::from_name(&pick("direction")).ok_or("direction: not a choice")?,
-            ),
-            norm: Some(Normalisation::from_name(&pick("norm")).ok_or("norm: not a choice")?),
+            direction: match kind {
+                PlaneKind::Hessian => None,
+                _ => Some(
+                    DirectionKind::from_name(&pick("direction"))
+                        .ok_or("direction: not a choice")?,
+                ),
+            },
+            norm: match kind {
+                PlaneKind::Hessian => None,
+                _ => Some(Normalisation::from_name(&pick("norm")).ok_or("norm: not a choice")?),
+            },
             params: Some(ParamGroup::from_name(&pick("params")).ok_or("params: not a choice")?),
             bn: Some(BnMode::from_name(&pick("bn")).ok_or("bn: not a choice")?),
             points: Some((num("columns")? as usize, num("rows")? as usize)),
@@ -183,6 +196,22 @@ mod tests {
         assert!(form.applies(1));
         form.step(1);
         assert_eq!(form.fields[form.selected].name, "centre");
+    }
+
+    #[test]
+    fn a_hessian_plane_offers_the_centre_but_no_random_direction() {
+        let mut form = PlaneForm::new(&ProbeSpec::default(), 1);
+        select(&mut form, "plane");
+        form.cycle(2);
+        let spec = form.spec().unwrap();
+        assert_eq!(spec.kind, PlaneKind::Hessian);
+        let defaults = PlaneSpec::for_kind(PlaneKind::Hessian);
+        assert_eq!((spec.x, spec.y), (defaults.x, defaults.y));
+        assert_eq!(spec.eigenvector_pair(), (1, 2));
+        let applies =
+            |name: &str| form.applies(form.fields.iter().position(|f| f.name == name).unwrap());
+        assert!(applies("centre"));
+        assert!(!applies("direction") && !applies("norm"));
     }
 
     #[test]

@@ -16,14 +16,19 @@ pub(super) fn section(doc: &mut Doc, run: &RunDir) -> Result<(), ReportError> {
     let _ = writeln!(doc.md, "## Planes\n");
     for r in &planes {
         let values: Vec<f64> = r.points.iter().map(|p| p.measured.test_loss).collect();
-        let x_label = match r.spec.kind {
-            PlaneKind::SwaSgd => "x (along d₁ = SGD − SWA)",
-            PlaneKind::Random => "x (along d₁)",
+        let (d1, d2) = r.spec.direction_labels();
+        let (x_label, y_label) = match r.spec.kind {
+            PlaneKind::SwaSgd => (format!("x (along d₁ = {d1})"), "y (along d₂ ⟂ d₁)".into()),
+            PlaneKind::Random => ("x (along d₁)".into(), "y (along d₂ ⟂ d₁)".into()),
+            PlaneKind::Hessian => (
+                format!("x (along d₁ = {d1})"),
+                format!("y (along d₂ = {d2})"),
+            ),
         };
         let map = Heatmap {
             title: format!("plane {}: test loss", r.id),
-            x_label: x_label.into(),
-            y_label: "y (along d₂ ⟂ d₁)".into(),
+            x_label,
+            y_label,
             xs: &r.xs,
             ys: &r.ys,
             values: &values,
@@ -40,18 +45,21 @@ pub(super) fn section(doc: &mut Doc, run: &RunDir) -> Result<(), ReportError> {
             &name,
             &r.id,
             format!(
-                "Plane {}: test loss over w = w_c + x·d₁ + y·d₂ through the {} at epoch {} ({}x{} points, {} directions, params {}, BN {}). |d₁| = {:.4}, |d₂| = {:.4}, cos = {:.1e}; {:.3} s per point.",
+                "Plane {}: test loss over w = w_c + x·d₁ + y·d₂ through the {} at epoch {} ({}x{} points, d₁ {d1}, d₂ {d2}, params {}, BN {}). |d₁| = {:.4}, |d₂| = {:.4}, cos = {:.1e}{}; {:.3} s per point.",
                 r.id,
                 r.centre,
                 r.epoch,
                 r.xs.len(),
                 r.ys.len(),
-                r.spec.direction.as_str(),
                 r.spec.params.as_str(),
                 r.spec.bn.as_str(),
                 r.d1_norm,
                 r.d2_norm,
                 r.cosine,
+                r.eigenvalues.map_or(String::new(), |(a, b)| {
+                    let (k1, k2) = r.spec.eigenvector_pair();
+                    format!("; Hessian eigenvalues λ{k1} = {a:.4}, λ{k2} = {b:.4}")
+                }),
                 r.cost.seconds_per_point
             ),
         );

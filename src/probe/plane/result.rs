@@ -67,6 +67,12 @@ pub struct PlaneResult {
     pub step: u64,
     pub source: String,
     pub cost: PlaneCost,
+    /// A `hessian` plane's eigenvalues along d₁ and d₂ (Lanczos on its samples).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eigenvalues: Option<(f64, f64)>,
+    /// The Lanczos steps (Hessian-vector products) that found them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hessian_steps: Option<usize>,
 }
 
 impl PlaneResult {
@@ -81,6 +87,7 @@ impl PlaneResult {
             ys: self.ys.clone(),
             markers: self.markers.clone(),
             seconds_per_point,
+            eigenvalues: self.eigenvalues,
         }
     }
 
@@ -126,6 +133,10 @@ impl crate::stored::Stored for PlaneResult {
             finite(&format!("marker {}", m.label), m.x)?;
             finite(&format!("marker {}", m.label), m.y)?;
         }
+        if let Some((a, b)) = self.eigenvalues {
+            finite("eigenvalues[0]", a)?;
+            finite("eigenvalues[1]", b)?;
+        }
         Ok(())
     }
 }
@@ -142,6 +153,8 @@ pub struct PlaneHeader {
     pub markers: Vec<Marker>,
     /// The expected time of one point, from one forward pass over its samples.
     pub seconds_per_point: f64,
+    /// A `hessian` plane's eigenvalues along d₁ and d₂.
+    pub eigenvalues: Option<(f64, f64)>,
 }
 
 impl PlaneHeader {

@@ -1,7 +1,7 @@
 //! What a plane is asked for, read the same way from `valleys plane`'s flags, a sweep's
 //! `plane:` section and the dashboard's form.
 
-use super::{PlaneKind, PlaneSpec, parse_points, parse_range};
+use super::{PlaneKind, PlaneSpec, parse_eigenvectors, parse_points, parse_range};
 use crate::probe::{BiasBn, BnMode, CentreKind, DirectionKind, Normalisation, ParamGroup};
 use serde::Deserialize;
 
@@ -44,6 +44,10 @@ pub struct PlaneSettings {
     pub bn_subset: Option<usize>,
     pub seed: Option<u64>,
     pub point_batch: Option<usize>,
+    /// "K1,K2": the eigenvectors a `hessian` plane spans.
+    #[serde(default, deserialize_with = "eigenvectors_text")]
+    pub eigenvectors: Option<(usize, usize)>,
+    pub hessian_batch: Option<usize>,
 }
 
 impl PlaneSettings {
@@ -52,8 +56,21 @@ impl PlaneSettings {
         let kind = self.plane.unwrap_or_default();
         if let (Some(centre), PlaneKind::SwaSgd) = (self.centre, kind) {
             return Err(crate::error::Invalid(format!(
-                "centre {}: a swa-sgd plane is centred on SWA by definition; centre is for plane random",
+                "centre {}: a swa-sgd plane is centred on SWA by definition; centre is for plane random or hessian",
                 centre.as_str()
+            )));
+        }
+        if kind == PlaneKind::Hessian
+            && let Some((name, _)) = [
+                ("direction", self.direction.is_some()),
+                ("norm", self.norm.is_some()),
+                ("bias_bn", self.bias_bn.is_some()),
+            ]
+            .into_iter()
+            .find(|(_, given)| *given)
+        {
+            return Err(crate::error::Invalid(format!(
+                "{name}: a hessian plane's directions are Hessian eigenvectors; {name} is for plane swa-sgd or random"
             )));
         }
         crate::config::probe::check_point_batch(self.point_batch)?;
@@ -67,6 +84,8 @@ impl PlaneSettings {
         s.bn_subset = self.bn_subset.or(s.bn_subset);
         s.seed = self.seed;
         s.point_batch = self.point_batch;
+        s.eigenvectors = self.eigenvectors;
+        s.hessian_batch = self.hessian_batch;
         s.validate()?;
         Ok(s)
     }
@@ -97,6 +116,20 @@ fn range_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<(f64, f64
         Some(Text::Text(t)) => parse_range(&t).map(Some).map_err(serde::de::Error::custom),
         Some(Text::Number(n)) => Err(serde::de::Error::custom(format!(
             "{n}: expected a range FROM:TO as text, e.g. '-0.5:1.5'"
+        ))),
+    }
+}
+
+fn eigenvectors_text<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<(usize, usize)>, D::Error> {
+    match Option::<Text>::deserialize(d)? {
+        None => Ok(None),
+        Some(Text::Text(t)) => parse_eigenvectors(&t)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+        Some(Text::Number(n)) => Err(serde::de::Error::custom(format!(
+            "{n}: expected two eigenvectors as text K1,K2, e.g. '1,2'"
         ))),
     }
 }

@@ -9,8 +9,8 @@ use crate::model::{Mode, Model};
 use crate::probe::direction::{self, Direction};
 use crate::probe::scan::{self, Line};
 use crate::probe::{
-    BnMode, DirectionInfo, DirectionKind, ParamGroup, ProbeCentre, ProbeCost, ProbePoint,
-    ProbeResult, ProbeSamples, ProbeSpec, range, score, shift,
+    DirectionInfo, DirectionKind, ParamGroup, ProbeCentre, ProbeCost, ProbePoint, ProbeResult,
+    ProbeSamples, ProbeSpec, range, score, shift,
 };
 use std::time::Instant;
 
@@ -115,35 +115,19 @@ fn draw_direction(
             (direction::towards(centre, other, spec.params), None)
         }
         (DirectionKind::Hessian, _) => {
-            let n = spec.hessian_batch.unwrap_or(512).min(train.len);
-            // The first n training samples in one batch; differentiated twice, so the
-            // layer-by-layer pass (the fast one's blocked layout has no backward).
-            let set = crate::curvature::operator::SampleSet::new(ctx.data, &train.head(n), n);
-            let mode = if spec.bn == BnMode::Batch {
-                Mode::BatchStats
-            } else {
-                Mode::PlainEval
-            };
             let k = spec.eigenvector.unwrap_or(1);
-            let op =
-                crate::curvature::operator::HessianOperator::new(ctx.scratch, &set, mode, &mask);
-            let mut generator = crate::data::rng::stream(
-                spec.seed.unwrap_or(ctx.seed),
-                crate::data::rng::Purpose::Direction,
-                &[u64::MAX],
-            );
-            let start: Vec<f32> = (0..mask.size()[0])
-                .map(|_| crate::data::rng::standard_normal(&mut generator) as f32)
-                .collect();
-            let start = tch::Tensor::from_slice(&start).to_device(mask.device());
-            let steps = spec.hessian_iterations.unwrap_or(20).max(k + 1);
-            let mut lanczos = crate::curvature::lanczos::Lanczos::new(&(&start * &mask), steps);
-            while lanczos.can_step() && !lanczos.converged(k, 1e-3) {
-                lanczos.step(&op.apply(&lanczos.current()));
-            }
-            let pairs = lanczos.top_pairs(k);
-            let vector = pairs.vectors.get((k - 1) as i64) * &mask;
-            let eigen = Some((pairs.values[k - 1], lanczos.steps()));
+            let request = super::eigen::EigenRequest {
+                data: ctx.data,
+                train,
+                samples: spec.hessian_batch.unwrap_or(512),
+                bn: spec.bn,
+                mask: &mask,
+                seed: spec.seed.unwrap_or(ctx.seed),
+                steps: spec.hessian_iterations.unwrap_or(20),
+            };
+            let pairs = super::eigen::top(ctx.scratch, &request, k);
+            let vector = pairs.vector(k);
+            let eigen = Some((pairs.values[k - 1], pairs.steps));
             (direction::describe(vector, centre.flat(), &mask), eigen)
         }
         (kind, _) => (

@@ -3,12 +3,14 @@
 //! probes (`stacked_copy`). What a plane is and what it found are plain data in
 //! [`crate::probe::plane`].
 
+use super::eigen::{self, EigenRequest};
 use super::{PointSamples, ProbeContext, ProbeError};
+use crate::data::dataset::DeviceSplit;
 use crate::model::Model;
 use crate::probe::direction::{self, Direction};
 use crate::probe::plane::{
-    PlaneCost, PlaneHeader, PlaneKind, PlaneObserver, PlanePoint, PlaneResult, PlaneSpec,
-    coarse_to_fine, d2_seed, markers,
+    DEFAULT_HESSIAN_BATCH, HESSIAN_STEPS, PlaneCost, PlaneHeader, PlaneKind, PlaneObserver,
+    PlanePoint, PlaneResult, PlaneSpec, coarse_to_fine, d2_seed, markers,
 };
 use crate::probe::scan::Line;
 use crate::probe::{CentreKind, store};
@@ -30,7 +32,8 @@ pub fn cosine(a: &Tensor, b: &Tensor) -> f64 {
     if norms > 0.0 { dot / norms } else { 0.0 }
 }
 
-/// The plane's two directions at `centre` (and the SGD iterate `sgd` for a `swa-sgd` plane).
+/// The plane's two random directions at `centre`, or SGD − SWA and a random one (the SGD
+/// iterate `sgd`); a `hessian` plane's are found by [`eigen_directions`].
 pub fn directions(
     spec: &PlaneSpec,
     centre: &Model,
@@ -50,17 +53,48 @@ pub fn directions(
     let mask = direction::group_mask(centre, spec.params);
     let d1 = match spec.kind {
         PlaneKind::SwaSgd => direction::towards(centre, sgd, spec.params),
-        PlaneKind::Random => draw(seed),
+        PlaneKind::Random | PlaneKind::Hessian => draw(seed),
     };
     let drawn = draw(d2_seed(seed));
     let orthogonal = orthogonalise(&drawn.vector, &d1.vector) * &mask;
     let length = match spec.kind {
         PlaneKind::SwaSgd => d1.norm,
-        PlaneKind::Random => drawn.norm,
+        PlaneKind::Random | PlaneKind::Hessian => drawn.norm,
     };
     let scaled = &orthogonal * (length / orthogonal.norm().double_value(&[]).max(1e-30));
     let d2 = direction::describe(scaled, centre.flat(), &mask);
     (d1, d2)
+}
+
+/// A `hessian` plane's directions: the eigenvectors k₁ and k₂ of the Hessian at the model's
+/// weights (which the caller has set to the centre's), unit length and orthogonal as
+/// eigenvectors are, with their eigenvalues and the Lanczos steps taken.
+fn eigen_directions(
+    ctx: &ProbeContext,
+    spec: &PlaneSpec,
+    centre: &Model,
+    train: &DeviceSplit,
+    seed: u64,
+) -> (Direction, Direction, (f64, f64), usize) {
+    let (a, b) = spec.eigenvector_pair();
+    let mask = direction::group_mask(centre, spec.params);
+    let request = EigenRequest {
+        data: ctx.data,
+        train,
+        samples: spec.hessian_batch.unwrap_or(DEFAULT_HESSIAN_BATCH),
+        bn: spec.bn,
+        mask: &mask,
+        seed,
+        steps: HESSIAN_STEPS,
+    };
+    let pairs = eigen::top(ctx.scratch, &request, a.max(b));
+    let d = |k: usize| direction::describe(pairs.vector(k), centre.flat(), &mask);
+    (
+        d(a),
+        d(b),
+        (pairs.values[a - 1], pairs.values[b - 1]),
+        pairs.steps,
+    )
 }
 
 /// Measures a plane through the context's weights and stores it in `run` if given.
@@ -82,13 +116,16 @@ fn measure(
 ) -> Result<PlaneResult, ProbeError> {
     spec.validate().map_err(|e| ProbeError::Invalid(e.0))?;
     super::check_group(ctx.sgd, spec.params)?;
+    if spec.kind == PlaneKind::Hessian {
+        let (a, b) = spec.eigenvector_pair();
+        super::check_eigenvector(ctx.sgd, spec.params, a.max(b))?;
+    }
     if let Some(run) = run {
         crate::rundir::check_writable(&store::plane_dir(run))?;
     }
     let started = Instant::now();
     let (centre, label) = plane_centre(ctx, spec)?;
     let seed = spec.seed.unwrap_or(ctx.seed);
-    let (d1, d2) = directions(spec, centre, ctx.sgd, seed);
     let samples = PointSamples::new(
         ctx,
         (spec.train_subset, spec.test_subset, spec.bn_subset),
@@ -96,6 +133,16 @@ fn measure(
         centre,
     );
     ctx.scratch.copy_from(centre);
+    let (d1, d2, eigen) = match spec.kind {
+        PlaneKind::Hessian => {
+            let (d1, d2, values, steps) = eigen_directions(ctx, spec, centre, &samples.train, seed);
+            (d1, d2, Some((values, steps)))
+        }
+        _ => {
+            let (d1, d2) = directions(spec, centre, ctx.sgd, seed);
+            (d1, d2, None)
+        }
+    };
     let id = match run {
         Some(run) => store::next_plane_id(run, spec.kind, label),
         None => format!("{}-{label}", spec.kind.as_str()),
@@ -112,6 +159,7 @@ fn measure(
         ys: ys.clone(),
         markers: markers.clone(),
         seconds_per_point: samples.expected_point_seconds(forward_seconds, spec.bn),
+        eigenvalues: eigen.map(|e| e.0),
     });
     let measured = measure_grid(
         ctx,
@@ -128,7 +176,7 @@ fn measure(
         id,
         spec: spec.clone(),
         seed,
-        d2_seed: Some(d2_seed(seed)),
+        d2_seed: (spec.kind != PlaneKind::Hessian).then(|| d2_seed(seed)),
         centre: label.into(),
         points: measured,
         xs,
@@ -150,6 +198,8 @@ fn measure(
             points: order.len(),
             forward_seconds,
         },
+        eigenvalues: eigen.map(|e| e.0),
+        hessian_steps: eigen.map(|e| e.1),
     };
     if let Some(run) = run {
         store::write_plane(run, &result)?;
@@ -170,8 +220,8 @@ fn plane_centre<'a>(
                 "plane swa-sgd runs through the SWA average and the SGD iterate, and the average holds no snapshot yet; use --plane random".into(),
             ));
         }
-        (PlaneKind::Random, CentreKind::Swa, Some(swa)) => (swa, "swa"),
-        (PlaneKind::Random, _, _) => (ctx.sgd, "sgd"),
+        (PlaneKind::Random | PlaneKind::Hessian, CentreKind::Swa, Some(swa)) => (swa, "swa"),
+        (PlaneKind::Random | PlaneKind::Hessian, _, _) => (ctx.sgd, "sgd"),
     };
     if !centre.is_finite() || !ctx.sgd.is_finite() {
         return Err(ProbeError::Invalid(

@@ -32,6 +32,8 @@ struct Shown<'a> {
     /// Points done and in all, while it runs.
     progress: Option<(usize, usize)>,
     cost: Option<&'a PlaneCost>,
+    /// A Hessian plane's eigenvalues along d₁ and d₂.
+    eigenvalues: Option<(f64, f64)>,
 }
 
 impl Shown<'_> {
@@ -52,6 +54,7 @@ fn shown(app: &App) -> Option<Shown<'_>> {
             points: live.points.iter().map(Option::as_ref).collect(),
             progress: Some((live.done(), h.total())),
             cost: None,
+            eigenvalues: h.eigenvalues,
         });
     }
     let r = app.planes.results.get(app.planes.selected)?;
@@ -64,6 +67,7 @@ fn shown(app: &App) -> Option<Shown<'_>> {
         points: r.points.iter().map(Some).collect(),
         progress: None,
         cost: Some(&r.cost),
+        eigenvalues: r.eigenvalues,
     })
 }
 
@@ -193,20 +197,19 @@ fn render_info(app: &App, frame: &mut Frame, area: Rect, s: &Shown, cursor: (usi
     }
     lines.push(Line::raw(""));
     let spec = s.spec;
+    let (d1, d2) = spec.direction_labels();
     lines.push(Line::styled(
         format!(
-            "d₁ {} · d₂ {} · params {} · BN {}",
-            if spec.kind == plane::PlaneKind::SwaSgd {
-                "SGD − SWA"
-            } else {
-                spec.direction.as_str()
-            },
-            spec.direction.as_str(),
+            "d₁ {d1} · d₂ {d2} · params {} · BN {}",
             spec.params.as_str(),
             spec.bn.as_str()
         ),
         dim,
     ));
+    if let Some((a, b)) = s.eigenvalues {
+        let (k1, k2) = spec.eigenvector_pair();
+        lines.push(Line::styled(format!("λ{k1} {a:.4} · λ{k2} {b:.4}"), dim));
+    }
     match (s.progress, s.cost) {
         (Some((done, total)), _) => lines.push(Line::styled(
             format!(

@@ -357,6 +357,29 @@ fn plane_view_at_80x24() {
     insta::assert_snapshot!(screen(&with_plane(colour()), 80, 24).backend());
 }
 
+/// A Hessian plane names its eigenvectors and says their eigenvalues.
+#[test]
+fn a_hessian_plane_says_its_eigenvectors_and_eigenvalues() {
+    use crate::probe::plane::{PlaneKind, PlaneSpec};
+    let mut app = history(colour());
+    let mut plane = crate::probe::plane::valley_fixture("002-hessian-swa", 21, 21);
+    plane.spec = PlaneSpec {
+        eigenvectors: Some((1, 3)),
+        ..PlaneSpec::for_kind(PlaneKind::Hessian)
+    };
+    plane.eigenvalues = Some((12.5, 3.25));
+    plane.hessian_steps = Some(24);
+    app.handle_event(Event::PlaneFinished(Box::new(plane)));
+    app.update(Action::ShowView(3));
+    let text = format!("{}", screen(&app, 160, 48).backend());
+    for expected in [
+        "d₁ Hessian eigenvector 1 · d₂ Hessian",
+        "λ1 12.5000 · λ3 3.2500",
+    ] {
+        assert!(text.contains(expected), "{expected}:\n{text}");
+    }
+}
+
 #[test]
 fn plane_view_at_160x48() {
     let mut app = with_plane(colour());
