@@ -7,14 +7,15 @@
 //! figures and reports.
 //!
 //! **The tensor boundary.** Tensors are touched by `data::dataset`, `model`, `train`, the
-//! measuring parts of `probe` (`direction`, `hessian`, `scan`, `runner` with
-//! `runner::plane`, `offline`) and of `curvature` (`operator`, `lanczos`, `measure`),
+//! measuring parts of `probe` (`direction`, `scan`, `runner` with `runner::plane` and
+//! `runner::eigen`, `offline`) and of `curvature` (`operator`, `lanczos`, `measure`),
 //! `ablation`'s runner and `worker`. While a run trains or the
 //! dashboard is open, all of that happens on the worker thread; the one-shot commands
 //! without a UI (`valleys probe`, `plane`, `ablate`, `bench`) run it on the main thread.
 //! Everything the UI and the reports read is plain data that holds no tensor: `protocol`,
 //! the results in `probe` itself and in `probe::{plane, score, shift, summary}`, in
-//! `curvature` itself and `curvature::{compare, density, store}`,
+//! `curvature` itself and `curvature::{compare, density, store}`, `trajectory` (the run's
+//! stored path and projections onto planes),
 //! `ablation::result`, and the leaves `format` (times and counts as text), `plot` (colour maps
 //! and contours), `stats` and `stored` (the checks of results read back). `ui` and `export`
 //! reach tensors only through those: `tests/architecture.rs` keeps it so.
@@ -48,5 +49,6 @@ pub mod stats;
 pub mod stored;
 pub mod sweep;
 pub mod train;
+pub mod trajectory;
 pub mod ui;
 pub mod worker;

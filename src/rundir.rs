@@ -45,7 +45,7 @@ pub enum RunDirError {
     },
 }
 
-fn io_err<'a>(
+pub(crate) fn io_err<'a>(
     path: &'a Path,
     action: &'static str,
 ) -> impl FnOnce(std::io::Error) -> RunDirError + 'a {

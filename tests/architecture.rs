@@ -84,6 +84,7 @@ fn the_ui_the_reports_and_the_plain_results_never_reach_tensors() {
         "curvature/density.rs",
         "curvature/store.rs",
         "config/curvature.rs",
+        "trajectory.rs",
     ];
     let mut found = Vec::new();
     for rel in plain {

@@ -128,6 +128,14 @@ fn a_run_stopped_by_any_signal_resumes_to_the_uninterrupted_result() {
             whole,
             "{name}: resumed rows match the uninterrupted run"
         );
+        // The path too, byte for byte: no iterate lost or stored twice.
+        for file in ["trajectory/index.json", "trajectory/weights.f32"] {
+            assert!(
+                std::fs::read(run.join(file)).unwrap()
+                    == std::fs::read(d.join("whole").join(file)).unwrap(),
+                "{name}: {file} differs from the uninterrupted run's"
+            );
+        }
         let info: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
         assert_eq!(info["resumed"].as_array().unwrap().len(), 1);
@@ -186,6 +194,19 @@ fn a_kill_during_checkpoint_writes_leaves_the_previous_checkpoint_loadable() {
                 resumed.status.success(),
                 "{}",
                 String::from_utf8_lossy(&resumed.stderr)
+            );
+            // The path holds every epoch end once, whatever the kill interrupted.
+            let run = valleys::rundir::RunDir::open(&d.join(&out)).unwrap();
+            let index = valleys::trajectory::store::read_index(&run)
+                .unwrap()
+                .unwrap();
+            let epochs: Vec<u32> = index.points.iter().map(|p| p.epoch).collect();
+            assert_eq!(epochs, (0..=state.epoch + 3).collect::<Vec<_>>());
+            assert_eq!(
+                valleys::trajectory::store::read_weights(&run, &index)
+                    .unwrap()
+                    .len(),
+                epochs.len()
             );
         }
     }
@@ -273,39 +294,54 @@ fn a_diverged_run_keeps_its_last_finite_checkpoint_and_can_still_be_probed() {
 }
 
 #[test]
-fn a_full_disk_during_a_checkpoint_write_fails_cleanly() {
+fn a_full_disk_during_a_checkpoint_or_trajectory_write_fails_cleanly() {
     use std::os::unix::process::CommandExt;
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    experiment(d, SMALL);
-    let mut command = valleys(d);
-    command.args(["run", "x.yaml", "--headless", "--out", "f"]);
-    // No file may grow past 300 kB (a checkpoint is about 930 kB): the write fails as on a
-    // full disk, with EFBIG instead of ENOSPC.
-    unsafe {
-        command.pre_exec(|| {
-            let limit = libc::rlimit {
-                rlim_cur: 300_000,
-                rlim_max: 300_000,
-            };
-            libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
-            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-            Ok(())
-        });
+    // No file may grow past 300 kB (a checkpoint is about 930 kB, an iterate of the path
+    // 310 kB): the write fails as on a full disk, with EFBIG instead of ENOSPC. The path is
+    // written first (the initial weights); without it, the checkpoint is.
+    for (text, out, file) in [
+        (
+            format!("{SMALL}checkpoint: {{trajectory_every_epochs: 0}}\n"),
+            "f",
+            "latest.safetensors",
+        ),
+        (SMALL.to_owned(), "g", "weights.f32"),
+    ] {
+        experiment(d, &text);
+        let mut command = valleys(d);
+        command.args(["run", "x.yaml", "--headless", "--out", out]);
+        unsafe {
+            command.pre_exec(|| {
+                let limit = libc::rlimit {
+                    rlim_cur: 300_000,
+                    rlim_max: 300_000,
+                };
+                libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
+                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                Ok(())
+            });
+        }
+        let output = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(file) && stderr.contains("cannot write: File too large"),
+            "{stderr}"
+        );
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        let run = RunDir::open(&d.join(out)).unwrap();
+        assert!(
+            !run.read_metrics().unwrap().is_empty(),
+            "the metrics so far are kept"
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(run.checkpoints_dir()).unwrap().collect();
+        assert!(leftovers.is_empty(), "no partial checkpoint: {leftovers:?}");
+        // The path's index lists nothing the failed write left half done.
+        if file == "weights.f32" {
+            let index = valleys::trajectory::store::read_index(&run).unwrap();
+            assert!(index.as_ref().is_none_or(|i| i.points.is_empty()), "{index:?}");
+        }
     }
-    let out = command.output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("latest.safetensors") && stderr.contains("cannot write: File too large"),
-        "{stderr}"
-    );
-    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
-    let run = RunDir::open(&d.join("f")).unwrap();
-    assert!(
-        !run.read_metrics().unwrap().is_empty(),
-        "the metrics so far are kept"
-    );
-    let leftovers: Vec<_> = std::fs::read_dir(run.checkpoints_dir()).unwrap().collect();
-    assert!(leftovers.is_empty(), "no partial checkpoint: {leftovers:?}");
 }

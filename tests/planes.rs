@@ -268,3 +268,138 @@ fn bn_only_requests_on_a_model_without_bn_and_unwritable_results_are_refused_bef
         assert!(started.elapsed().as_secs() < 30);
     }
 }
+
+/// `--plane pca` against an independent SVD (LAPACK's, through libtorch) of the stored
+/// trajectory, read here from its files by hand: the offsets w_i − w_SGD centred on their
+/// mean, the top two right singular vectors, their shares of the variance, and every
+/// iterate's coordinates and residual on the plane.
+#[test]
+fn a_pca_plane_spans_the_trajectorys_principal_directions() {
+    use tch::{Kind, Tensor};
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let r = train(d, &TINY_BN.replace("epochs: 2", "epochs: 5"), "r");
+    let said = run(
+        d,
+        &[
+            "plane",
+            "r",
+            "--plane",
+            "pca",
+            "--centre",
+            "sgd",
+            "--points",
+            "3x3",
+            "--test-subset",
+            "64",
+            "--ascii",
+        ],
+    );
+    assert_eq!(said.code, Some(0), "{said:?}");
+    assert!(
+        said.stdout.contains("the trajectory's variance along d₁"),
+        "{}",
+        said.stdout
+    );
+    assert!(
+        said.stdout.contains("path: 6 iterates (epochs 0..5)"),
+        "{}",
+        said.stdout
+    );
+    let plane: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(r.join("planes/001-pca-sgd.json")).unwrap())
+            .unwrap();
+
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(r.join("trajectory/index.json")).unwrap())
+            .unwrap();
+    let dimension = index["dimension"].as_u64().unwrap() as i64;
+    let bytes = std::fs::read(r.join("trajectory/weights.f32")).unwrap();
+    let floats: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let n = index["points"].as_array().unwrap().len() as i64;
+    assert_eq!(n, 6, "the initial weights and 5 epoch ends");
+    let w = Tensor::from_slice(&floats[..(n * dimension) as usize])
+        .reshape([n, dimension])
+        .to_kind(Kind::Double);
+    // The final checkpoint's SGD iterate is the last epoch end's.
+    let offsets = &w - w.get(n - 1);
+    let centred = &offsets - offsets.mean_dim(0, true, Kind::Double);
+    // torch.svd (LAPACK's gesdd on the CPU): V's columns are the right singular vectors.
+    let (_, s, v) = centred.svd(true, true);
+    let vh = v.tr();
+    let s = Vec::<f64>::try_from(&s).unwrap();
+    let total: f64 = s.iter().map(|v| v * v).sum();
+    let shares = plane["explained_variance"].as_array().unwrap();
+    for k in 0..2 {
+        let share = s[k] * s[k] / total;
+        let stored = shares[k].as_f64().unwrap();
+        assert!(
+            (stored - share).abs() < 1e-4,
+            "PC {}: {stored} against {share}",
+            k + 1
+        );
+    }
+    let along: Vec<Vec<f64>> = (0..2)
+        .map(|k| Vec::<f64>::try_from(&offsets.matmul(&vh.get(k))).unwrap())
+        .collect();
+    let path = plane["path"].as_array().unwrap();
+    assert_eq!(path.len() as i64, n);
+    for (k, axis) in ["x", "y"].into_iter().enumerate() {
+        let reach = along[k].iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        // The first iterate on the negative side, the farthest at ±1.
+        let sign = if along[k][0] > 0.0 { -1.0 } else { 1.0 };
+        for (i, p) in path.iter().enumerate() {
+            let expected = sign * along[k][i] / reach;
+            let got = p[axis].as_f64().unwrap();
+            assert!(
+                (got - expected).abs() < 1e-4,
+                "iterate {i}: {axis} {got} against {expected}"
+            );
+        }
+    }
+    for (i, p) in path.iter().enumerate() {
+        let offset = offsets.get(i as i64);
+        let norm = offset.norm().double_value(&[]);
+        let left = (&offset - vh.get(0) * along[0][i] - vh.get(1) * along[1][i])
+            .norm()
+            .double_value(&[]);
+        let expected = if norm > 0.0 { left / norm } else { 0.0 };
+        let got = p["residual"].as_f64().unwrap();
+        assert!(
+            (got - expected).abs() < 1e-3,
+            "iterate {i}: residual {got} against {expected}"
+        );
+    }
+
+    // Without a stored path, or with settings it has no use for: one line, exit 2.
+    let bare = train(
+        d,
+        &format!("{TINY_BN}checkpoint: {{trajectory_every_epochs: 0}}\n"),
+        "bare",
+    );
+    assert!(!bare.join("trajectory").exists());
+    let before = snapshot(&bare);
+    for (args, expected) in [
+        (
+            &["plane", "bare", "--plane", "pca"][..],
+            "plane pca spans the run's stored trajectory, and this run has none",
+        ),
+        (
+            &["plane", "r", "--plane", "pca", "--direction", "uniform"],
+            "direction: a pca plane's directions are the trajectory's principal directions",
+        ),
+        (
+            &["plane", "r", "--plane", "pca", "--eigenvectors", "1,2"],
+            "eigenvectors and hessian_batch are for plane hessian; this plane is pca",
+        ),
+    ] {
+        let said = run(d, args);
+        assert_eq!(said.code, Some(2), "{args:?}: {said:?}");
+        assert!(said.stderr.contains(expected), "{args:?}: {}", said.stderr);
+        assert_eq!(said.stderr.trim_end().lines().count(), 1, "{}", said.stderr);
+    }
+    assert!(snapshot(&bare) == before, "a refused plane wrote something");
+}

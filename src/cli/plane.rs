@@ -172,9 +172,13 @@ pub fn run(args: &PlaneArgs, stop: &AtomicBool) -> anyhow::Result<bool> {
         .bad_input()?;
     let saved = SavedRun::load(&args.run_dir, &args.checkpoint, device.device).bad_input()?;
     // What the saved run cannot give is said before anything else is.
-    valleys::probe::runner::check_group(&saved.sgd, spec.params)
-        .map_err(|e| BadInput::msg(e.to_string()))?;
-    valleys::rundir::check_writable(&valleys::probe::store::plane_dir(&saved.run)).bad_input()?;
+    valleys::probe::runner::plane::check(&spec, &saved.sgd, Some(&saved.run)).map_err(
+        |e| match e {
+            ProbeError::Invalid(message) => BadInput::msg(message).into(),
+            ProbeError::Store(e) => BadInput::msg(e.to_string()).into(),
+            other => anyhow::Error::from(other),
+        },
+    )?;
     eprintln!(
         "run {} at {} (epoch {}, {} SWA snapshots) on {}",
         saved.run.root().display(),
@@ -221,6 +225,18 @@ fn print(
         .map(|m| format!("{} = {} at ({}, {})", m.letter, m.label, m.x, m.y))
         .collect();
     writeln!(out, "  marks: {}", letters.join(", "))?;
+    if let Some(line) = plane::path_line(r) {
+        writeln!(out, "  {line}")?;
+    }
+    if let Some((a, b)) = r.explained_variance {
+        writeln!(
+            out,
+            "  the trajectory's variance along d₁ {:.1}%, along d₂ {:.1}% ({:.1}% in the plane)",
+            100.0 * a,
+            100.0 * b,
+            100.0 * (a + b)
+        )?;
+    }
     for m in &r.markers {
         writeln!(out, "  {}", at_marker(r, m))?;
     }
@@ -297,13 +313,14 @@ fn heatmap_lines(r: &PlaneResult, args: &PlaneArgs, colour: bool) -> Vec<String>
         let (a, b) = (axis[0], axis[axis.len() - 1]);
         (v - a) / (b - a) * (axis.len() - 1) as f64
     };
-    let marks: Vec<Mark> = r
-        .markers
-        .iter()
-        .map(|m| Mark {
-            letter: m.letter,
-            column: position(m.x, &r.xs),
-            row: position(m.y, &r.ys),
+    let path = plane::path_marks(&r.path, &r.xs, &r.ys);
+    let marks: Vec<Mark> = path
+        .into_iter()
+        .chain(r.markers.iter().map(|m| (m.letter, m.x, m.y)))
+        .map(|(letter, x, y)| Mark {
+            letter,
+            column: position(x, &r.xs),
+            row: position(y, &r.ys),
         })
         .collect();
     let shading = if colour {

@@ -5,7 +5,12 @@
 //! - `random`: two random directions (Li et al.'s filter-normalised Gaussians by default), the
 //!   second made orthogonal to the first and given back its norm;
 //! - `hessian`: two eigenvectors of the training loss's Hessian at the centre (the top two by
-//!   default), unit length and orthogonal, so the plane holds the sharpest directions there.
+//!   default), unit length and orthogonal, so the plane holds the sharpest directions there;
+//! - `pca`: the two leading principal directions of the run's stored trajectory (Li et al.
+//!   2018), each scaled to the path's farthest point along it, so the path fits in ±1.
+//!
+//! A plane of a run that keeps its trajectory carries the path projected onto it, each point
+//! with the share of its distance from the centre the plane does not hold.
 //!
 //! Each row y of the grid is a line through w_c + y·d₂ along d₁, measured exactly as a probe
 //! measures its line ([`Line`]), so the row through the centre is the 1-D probe along d₁. The
@@ -38,6 +43,8 @@ named_enum! {
         Random = "random",
         /// Two Hessian eigenvectors (the top two by default) through the centre.
         Hessian = "hessian",
+        /// The trajectory's two leading principal directions through the centre.
+        Pca = "pca",
     }
 }
 
@@ -154,6 +161,7 @@ impl PlaneSpec {
             PlaneKind::SwaSgd => ((-0.5, 1.5), (-1.0, 1.0)),
             PlaneKind::Random => ((-1.0, 1.0), (-1.0, 1.0)),
             PlaneKind::Hessian => ((-0.5, 0.5), (-0.5, 0.5)),
+            PlaneKind::Pca => ((-1.2, 1.2), (-1.2, 1.2)),
         };
         Self {
             kind,
@@ -198,7 +206,13 @@ impl PlaneSpec {
                     format!("Hessian eigenvector {b}"),
                 )
             }
+            PlaneKind::Pca => ("trajectory PC 1".into(), "trajectory PC 2".into()),
         }
+    }
+
+    /// True for planes whose directions are not drawn at random (nor from SGD − SWA).
+    pub fn derived_directions(&self) -> bool {
+        matches!(self.kind, PlaneKind::Hessian | PlaneKind::Pca)
     }
 
     /// Checks the grid and the direction; one line naming the value and what was expected.
@@ -250,6 +264,9 @@ impl PlaneSpec {
                 self.kind.as_str()
             )));
         }
+        if self.kind == PlaneKind::Pca {
+            return Ok(());
+        }
         if self.params == ParamGroup::Bn
             && self.direction == DirectionKind::Gaussian
             && self.norm != Normalisation::Global
@@ -279,6 +296,7 @@ impl PlaneSpec {
                 let (a, b) = self.eigenvector_pair();
                 format!("eigenvectors {a},{b}")
             }
+            PlaneKind::Pca => "trajectory PCs".into(),
             _ => self.direction_labels().1,
         };
         format!(
@@ -304,6 +322,56 @@ impl PlaneSpec {
     pub fn ys(&self) -> Vec<f64> {
         linspace(self.y, self.points.1)
     }
+}
+
+/// The letters a plane's stored path is drawn with, at plane coordinates, inside the grid
+/// only: `0` the initial weights, `o` an iterate that went into the SWA average, `+` another;
+/// `x` any iterate the plane does not hold (its projection residual above
+/// [`crate::trajectory::HELD`]). Markers drawn after them win their cells.
+pub fn path_marks(
+    path: &[crate::trajectory::PathPoint],
+    xs: &[f64],
+    ys: &[f64],
+) -> Vec<(char, f64, f64)> {
+    let inside = |v: f64, axis: &[f64]| v >= axis[0] && v <= axis[axis.len() - 1];
+    path.iter()
+        .filter(|p| inside(p.projection.x, xs) && inside(p.projection.y, ys))
+        .map(|p| {
+            let letter = if p.projection.residual > crate::trajectory::HELD {
+                'x'
+            } else if p.at.epoch == 0 {
+                '0'
+            } else if p.at.swa_snapshot {
+                'o'
+            } else {
+                '+'
+            };
+            (letter, p.projection.x, p.projection.y)
+        })
+        .collect()
+}
+
+/// One line about a plane's path: how many iterates, how many the plane holds and shows, and
+/// the letters; None without a path.
+pub fn path_line(r: &PlaneResult) -> Option<String> {
+    if r.path.is_empty() {
+        return None;
+    }
+    let held = r
+        .path
+        .iter()
+        .filter(|p| p.projection.residual <= crate::trajectory::HELD)
+        .count();
+    let shown = path_marks(&r.path, &r.xs, &r.ys).len();
+    let last = r.path.last().map_or(0, |p| p.at.epoch);
+    let residual = |i: usize| r.path[i].projection.residual;
+    Some(format!(
+        "path: {} iterates (epochs 0..{last}), {held} held by the plane (residual ≤ {}), {shown} inside the grid; residual at the start {:.2}, at the end {:.2} · 0 start, + epoch end, o SWA snapshot, x off the plane",
+        r.path.len(),
+        crate::trajectory::HELD,
+        residual(0),
+        residual(r.path.len() - 1)
+    ))
 }
 
 /// `n` evenly spaced values from `a` to `b`, both included; 0 exactly when it is a grid
@@ -428,5 +496,7 @@ pub(crate) fn valley_fixture(id: &str, nx: usize, ny: usize) -> PlaneResult {
         },
         eigenvalues: None,
         hessian_steps: None,
+        explained_variance: None,
+        path: Vec::new(),
     }
 }

@@ -29,6 +29,7 @@ mod failure;
 mod faults;
 mod running;
 mod tracking;
+mod trajectory;
 mod twin;
 
 pub use events::EventSink;
@@ -50,6 +51,8 @@ pub enum EngineError {
     Model(#[from] crate::model::ModelError),
     #[error("cannot start the no-BN twin's thread: {0}")]
     Thread(#[from] std::io::Error),
+    #[error(transparent)]
+    Trajectory(#[from] crate::trajectory::store::TrajectoryError),
 }
 
 /// Why training stopped early inside an epoch.
@@ -266,6 +269,9 @@ impl Engine {
             if !self.evaluate(0.0)? {
                 return Ok(self.diverge());
             }
+        }
+        if self.state.step == 0 {
+            self.keep_iterate(false)?;
         }
         // Before the first epoch, or the epoch end a resumed run stopped at.
         if self.state.batch == 0 {

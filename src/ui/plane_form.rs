@@ -79,8 +79,8 @@ impl PlaneForm {
         let plane = self.text("plane");
         match self.fields[index].name {
             "centre" => plane != "swa-sgd",
-            "direction" => plane != "hessian",
-            "norm" => plane != "hessian" && self.text("direction") == "gaussian",
+            "direction" => plane != "hessian" && plane != "pca",
+            "norm" => plane != "hessian" && plane != "pca" && self.text("direction") == "gaussian",
             _ => true,
         }
     }
@@ -125,20 +125,20 @@ impl PlaneForm {
             plane: Some(kind),
             // A swa-sgd plane is centred on SWA; a Hessian one draws no random direction.
             centre: match kind {
-                PlaneKind::Random | PlaneKind::Hessian => {
+                PlaneKind::Random | PlaneKind::Hessian | PlaneKind::Pca => {
                     Some(CentreKind::from_name(&pick("centre")).ok_or("centre: not a choice")?)
                 }
                 PlaneKind::SwaSgd => None,
             },
             direction: match kind {
-                PlaneKind::Hessian => None,
+                PlaneKind::Hessian | PlaneKind::Pca => None,
                 _ => Some(
                     DirectionKind::from_name(&pick("direction"))
                         .ok_or("direction: not a choice")?,
                 ),
             },
             norm: match kind {
-                PlaneKind::Hessian => None,
+                PlaneKind::Hessian | PlaneKind::Pca => None,
                 _ => Some(Normalisation::from_name(&pick("norm")).ok_or("norm: not a choice")?),
             },
             params: Some(ParamGroup::from_name(&pick("params")).ok_or("params: not a choice")?),

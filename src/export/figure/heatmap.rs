@@ -17,6 +17,8 @@ pub struct Heatmap<'a> {
     /// What the colours mean, e.g. "test loss".
     pub value_label: String,
     pub markers: Vec<(f64, f64, String)>,
+    /// The training path on the plane, in order: (x, y, held by the plane).
+    pub path: Vec<(f64, f64, bool)>,
 }
 
 /// Sub-cells per grid step along each axis of a filled contour figure: enough for the band
@@ -91,6 +93,7 @@ pub fn heatmap_svg(map: &Heatmap, width: u32, height: u32) -> Result<String, Fig
                 }),
             )
             .map_err(FigureError::of)?;
+        draw_path(&mut chart, &map.path, (x0, x1), (y0, y1))?;
         draw_markers(&mut chart, &map.markers)?;
         draw_colour_bar(&bar, &levels, &map.value_label)?;
         root.present().map_err(FigureError::of)?;
@@ -126,6 +129,49 @@ fn band_runs(
         }
     }
     runs
+}
+
+/// The training path on a heatmap: a black line through its points inside the plane, each a
+/// small white dot where the plane holds the iterate and a grey one where it does not; the
+/// start labelled.
+fn draw_path(
+    chart: &mut FigureChart,
+    path: &[(f64, f64, bool)],
+    (x0, x1): (f64, f64),
+    (y0, y1): (f64, f64),
+) -> Result<(), FigureError> {
+    let inside = |&(x, y, _): &(f64, f64, bool)| x >= x0 && x <= x1 && y >= y0 && y <= y1;
+    for pair in path.windows(2).filter(|w| inside(&w[0]) && inside(&w[1])) {
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(pair[0].0, pair[0].1), (pair[1].0, pair[1].1)],
+                BLACK.stroke_width(2),
+            )))
+            .map_err(FigureError::of)?;
+    }
+    for &(x, y, held) in path.iter().filter(|p| inside(p)) {
+        let fill = if held { WHITE } else { RGBColor(150, 150, 150) };
+        chart
+            .draw_series(std::iter::once(Circle::new((x, y), 3, fill.filled())))
+            .map_err(FigureError::of)?;
+        chart
+            .draw_series(std::iter::once(Circle::new(
+                (x, y),
+                3,
+                BLACK.stroke_width(1),
+            )))
+            .map_err(FigureError::of)?;
+    }
+    if let Some(&(x, y, _)) = path.first().filter(|p| inside(p)) {
+        chart
+            .draw_series(std::iter::once(Text::new(
+                " start".to_owned(),
+                (x, y),
+                ("sans-serif", 13).into_font().color(&BLACK),
+            )))
+            .map_err(FigureError::of)?;
+    }
+    Ok(())
 }
 
 /// The iterates on a heatmap: a white disc ringed in black, with its letter.
@@ -218,6 +264,7 @@ mod tests {
             values: &values,
             value_label: "loss".into(),
             markers: vec![(0.0, 0.0, "A".into())],
+            path: Vec::new(),
         };
         let svg = heatmap_svg(&map, 600, 400).unwrap();
         let fill = |k: usize| {

@@ -20,7 +20,7 @@ pub(super) fn section(doc: &mut Doc, run: &RunDir) -> Result<(), ReportError> {
         let (x_label, y_label) = match r.spec.kind {
             PlaneKind::SwaSgd => (format!("x (along d₁ = {d1})"), "y (along d₂ ⟂ d₁)".into()),
             PlaneKind::Random => ("x (along d₁)".into(), "y (along d₂ ⟂ d₁)".into()),
-            PlaneKind::Hessian => (
+            PlaneKind::Hessian | PlaneKind::Pca => (
                 format!("x (along d₁ = {d1})"),
                 format!("y (along d₂ = {d2})"),
             ),
@@ -37,6 +37,14 @@ pub(super) fn section(doc: &mut Doc, run: &RunDir) -> Result<(), ReportError> {
                 .markers
                 .iter()
                 .map(|m| (m.x, m.y, format!(" {}", m.label)))
+                .collect(),
+            path: r
+                .path
+                .iter()
+                .map(|p| {
+                    let q = p.projection;
+                    (q.x, q.y, q.residual <= crate::trajectory::HELD)
+                })
                 .collect(),
         };
         let name = format!("plane-{}", r.id);
@@ -56,10 +64,19 @@ pub(super) fn section(doc: &mut Doc, run: &RunDir) -> Result<(), ReportError> {
                 r.d1_norm,
                 r.d2_norm,
                 r.cosine,
-                r.eigenvalues.map_or(String::new(), |(a, b)| {
-                    let (k1, k2) = r.spec.eigenvector_pair();
-                    format!("; Hessian eigenvalues λ{k1} = {a:.4}, λ{k2} = {b:.4}")
-                }),
+                [
+                    r.eigenvalues.map_or(String::new(), |(a, b)| {
+                        let (k1, k2) = r.spec.eigenvector_pair();
+                        format!("; Hessian eigenvalues λ{k1} = {a:.4}, λ{k2} = {b:.4}")
+                    }),
+                    r.explained_variance.map_or(String::new(), |(a, b)| format!(
+                        "; the trajectory's variance along d₁ {:.1}%, along d₂ {:.1}%",
+                        100.0 * a,
+                        100.0 * b
+                    )),
+                    path_caption(r),
+                ]
+                .concat(),
                 r.cost.seconds_per_point
             ),
         );
@@ -142,4 +159,22 @@ fn slices(r: &PlaneResult) -> Option<Figure> {
             .collect(),
         notes: Vec::new(),
     })
+}
+
+/// What the caption says of the path drawn on a plane: how many iterates and how many the
+/// plane holds.
+fn path_caption(r: &PlaneResult) -> String {
+    if r.path.is_empty() {
+        return String::new();
+    }
+    let held = r
+        .path
+        .iter()
+        .filter(|p| p.projection.residual <= crate::trajectory::HELD)
+        .count();
+    format!(
+        "; the black line is the SGD path from initialisation ({} iterates projected onto the plane, {held} of them held by it; grey dots are iterates more than {:.0}% of whose offset from the centre lies off the plane)",
+        r.path.len(),
+        100.0 * crate::trajectory::HELD
+    )
 }

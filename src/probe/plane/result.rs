@@ -73,6 +73,12 @@ pub struct PlaneResult {
     /// The Lanczos steps (Hessian-vector products) that found them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hessian_steps: Option<usize>,
+    /// A `pca` plane's share of the trajectory's variance along d₁ and d₂.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explained_variance: Option<(f64, f64)>,
+    /// The run's stored trajectory where the plane puts it (empty when the run kept none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub path: Vec<crate::trajectory::PathPoint>,
 }
 
 impl PlaneResult {
@@ -88,6 +94,8 @@ impl PlaneResult {
             markers: self.markers.clone(),
             seconds_per_point,
             eigenvalues: self.eigenvalues,
+            explained_variance: self.explained_variance,
+            path: self.path.clone(),
         }
     }
 
@@ -137,6 +145,15 @@ impl crate::stored::Stored for PlaneResult {
             finite("eigenvalues[0]", a)?;
             finite("eigenvalues[1]", b)?;
         }
+        if let Some((a, b)) = self.explained_variance {
+            crate::stored::fraction("explained_variance[0]", a)?;
+            crate::stored::fraction("explained_variance[1]", b)?;
+        }
+        for (k, p) in self.path.iter().enumerate() {
+            finite(&format!("path[{k}].x"), p.projection.x)?;
+            finite(&format!("path[{k}].y"), p.projection.y)?;
+            finite(&format!("path[{k}].residual"), p.projection.residual)?;
+        }
         Ok(())
     }
 }
@@ -155,6 +172,8 @@ pub struct PlaneHeader {
     pub seconds_per_point: f64,
     /// A `hessian` plane's eigenvalues along d₁ and d₂.
     pub eigenvalues: Option<(f64, f64)>,
+    pub explained_variance: Option<(f64, f64)>,
+    pub path: Vec<crate::trajectory::PathPoint>,
 }
 
 impl PlaneHeader {

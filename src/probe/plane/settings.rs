@@ -56,11 +56,11 @@ impl PlaneSettings {
         let kind = self.plane.unwrap_or_default();
         if let (Some(centre), PlaneKind::SwaSgd) = (self.centre, kind) {
             return Err(crate::error::Invalid(format!(
-                "centre {}: a swa-sgd plane is centred on SWA by definition; centre is for plane random or hessian",
+                "centre {}: a swa-sgd plane is centred on SWA by definition; centre is for plane random, hessian or pca",
                 centre.as_str()
             )));
         }
-        if kind == PlaneKind::Hessian
+        if matches!(kind, PlaneKind::Hessian | PlaneKind::Pca)
             && let Some((name, _)) = [
                 ("direction", self.direction.is_some()),
                 ("norm", self.norm.is_some()),
@@ -69,8 +69,13 @@ impl PlaneSettings {
             .into_iter()
             .find(|(_, given)| *given)
         {
+            let what = match kind {
+                PlaneKind::Pca => "the trajectory's principal directions",
+                _ => "Hessian eigenvectors",
+            };
             return Err(crate::error::Invalid(format!(
-                "{name}: a hessian plane's directions are Hessian eigenvectors; {name} is for plane swa-sgd or random"
+                "{name}: a {} plane's directions are {what}; {name} is for plane swa-sgd or random",
+                kind.as_str()
             )));
         }
         crate::config::probe::check_point_batch(self.point_batch)?;

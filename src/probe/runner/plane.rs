@@ -53,13 +53,13 @@ pub fn directions(
     let mask = direction::group_mask(centre, spec.params);
     let d1 = match spec.kind {
         PlaneKind::SwaSgd => direction::towards(centre, sgd, spec.params),
-        PlaneKind::Random | PlaneKind::Hessian => draw(seed),
+        _ => draw(seed),
     };
     let drawn = draw(d2_seed(seed));
     let orthogonal = orthogonalise(&drawn.vector, &d1.vector) * &mask;
     let length = match spec.kind {
         PlaneKind::SwaSgd => d1.norm,
-        PlaneKind::Random | PlaneKind::Hessian => drawn.norm,
+        _ => drawn.norm,
     };
     let scaled = &orthogonal * (length / orthogonal.norm().double_value(&[]).max(1e-30));
     let d2 = direction::describe(scaled, centre.flat(), &mask);
@@ -97,6 +97,34 @@ fn eigen_directions(
     )
 }
 
+/// What a plane of `spec` needs of the model and the run, checked before any work: the
+/// parameter group, the eigenvectors' depth, a pca plane's stored trajectory, a writable
+/// planes directory.
+pub fn check(spec: &PlaneSpec, model: &Model, run: Option<&RunDir>) -> Result<(), ProbeError> {
+    super::check_group(model, spec.params)?;
+    if spec.kind == PlaneKind::Hessian {
+        let (a, b) = spec.eigenvector_pair();
+        super::check_eigenvector(model, spec.params, a.max(b))?;
+    }
+    if spec.kind == PlaneKind::Pca {
+        let index = run
+            .map(crate::trajectory::store::read_index)
+            .transpose()
+            .map_err(|e| ProbeError::Invalid(e.to_string()))?
+            .flatten();
+        let Some(index) = index else {
+            return Err(ProbeError::Invalid(
+                "plane pca spans the run's stored trajectory, and this run has none (checkpoint.trajectory_every_epochs: 0, or a run from before valleys kept one); expected --plane swa-sgd, random or hessian".into(),
+            ));
+        };
+        path::check_fits(&index, model)?;
+    }
+    if let Some(run) = run {
+        crate::rundir::check_writable(&store::plane_dir(run))?;
+    }
+    Ok(())
+}
+
 /// Measures a plane through the context's weights and stores it in `run` if given.
 pub fn run(
     ctx: &ProbeContext,
@@ -115,14 +143,7 @@ fn measure(
     observer: &mut dyn PlaneObserver,
 ) -> Result<PlaneResult, ProbeError> {
     spec.validate().map_err(|e| ProbeError::Invalid(e.0))?;
-    super::check_group(ctx.sgd, spec.params)?;
-    if spec.kind == PlaneKind::Hessian {
-        let (a, b) = spec.eigenvector_pair();
-        super::check_eigenvector(ctx.sgd, spec.params, a.max(b))?;
-    }
-    if let Some(run) = run {
-        crate::rundir::check_writable(&store::plane_dir(run))?;
-    }
+    check(spec, ctx.sgd, run)?;
     let started = Instant::now();
     let (centre, label) = plane_centre(ctx, spec)?;
     let seed = spec.seed.unwrap_or(ctx.seed);
@@ -133,16 +154,45 @@ fn measure(
         centre,
     );
     ctx.scratch.copy_from(centre);
+    // The run's path: drawn on every plane, spanned by a pca one. A plane of a run whose
+    // trajectory cannot be read is still measured, without the path.
+    let stored = match run {
+        Some(run) => path::load(run, centre),
+        None => Ok(None),
+    };
+    let stored = match (spec.kind, stored) {
+        (PlaneKind::Pca, Ok(Some(stored))) => Some(stored),
+        (PlaneKind::Pca, Ok(None)) => {
+            return Err(ProbeError::Invalid(
+                "plane pca spans the run's stored trajectory, and this run has none (checkpoint.trajectory_every_epochs: 0, or a run from before valleys kept one); expected --plane swa-sgd, random or hessian".into(),
+            ));
+        }
+        (PlaneKind::Pca, Err(e)) => return Err(e),
+        (_, stored) => stored.ok().flatten(),
+    };
+    let mut explained = None;
     let (d1, d2, eigen) = match spec.kind {
         PlaneKind::Hessian => {
             let (d1, d2, values, steps) = eigen_directions(ctx, spec, centre, &samples.train, seed);
             (d1, d2, Some((values, steps)))
+        }
+        PlaneKind::Pca => {
+            let mask = direction::group_mask(centre, spec.params);
+            let stored = stored.as_ref().expect("a pca plane has its trajectory");
+            let (d1, d2, shares) = path::principal_directions(stored, centre, &mask)?;
+            explained = Some(shares);
+            (d1, d2, None)
         }
         _ => {
             let (d1, d2) = directions(spec, centre, ctx.sgd, seed);
             (d1, d2, None)
         }
     };
+    let projected = stored.as_ref().map_or(Vec::new(), |stored| {
+        let mask = direction::group_mask(centre, spec.params);
+        path::project(stored, centre, &d1.vector, &d2.vector, &mask)
+    });
+    drop(stored);
     let id = match run {
         Some(run) => store::next_plane_id(run, spec.kind, label),
         None => format!("{}-{label}", spec.kind.as_str()),
@@ -160,6 +210,8 @@ fn measure(
         markers: markers.clone(),
         seconds_per_point: samples.expected_point_seconds(forward_seconds, spec.bn),
         eigenvalues: eigen.map(|e| e.0),
+        explained_variance: explained,
+        path: projected.clone(),
     });
     let measured = measure_grid(
         ctx,
@@ -176,7 +228,7 @@ fn measure(
         id,
         spec: spec.clone(),
         seed,
-        d2_seed: (spec.kind != PlaneKind::Hessian).then(|| d2_seed(seed)),
+        d2_seed: (!spec.derived_directions()).then(|| d2_seed(seed)),
         centre: label.into(),
         points: measured,
         xs,
@@ -200,6 +252,8 @@ fn measure(
         },
         eigenvalues: eigen.map(|e| e.0),
         hessian_steps: eigen.map(|e| e.1),
+        explained_variance: explained,
+        path: projected,
     };
     if let Some(run) = run {
         store::write_plane(run, &result)?;
@@ -220,8 +274,8 @@ fn plane_centre<'a>(
                 "plane swa-sgd runs through the SWA average and the SGD iterate, and the average holds no snapshot yet; use --plane random".into(),
             ));
         }
-        (PlaneKind::Random | PlaneKind::Hessian, CentreKind::Swa, Some(swa)) => (swa, "swa"),
-        (PlaneKind::Random | PlaneKind::Hessian, _, _) => (ctx.sgd, "sgd"),
+        (_, CentreKind::Swa, Some(swa)) => (swa, "swa"),
+        (_, _, _) => (ctx.sgd, "sgd"),
     };
     if !centre.is_finite() || !ctx.sgd.is_finite() {
         return Err(ProbeError::Invalid(
@@ -292,6 +346,8 @@ fn measure_grid(
     }
     Ok(measured.into_iter().flatten().collect())
 }
+
+mod path;
 
 #[cfg(test)]
 mod tests;

@@ -17,6 +17,7 @@ impl Engine {
         let state = self.load_latest()?;
         let dropped = resume::truncate_metrics(&self.run, state.step)?;
         crate::curvature::store::truncate_track(&self.run, state.step)?;
+        crate::trajectory::store::truncate(&self.run, state.step)?;
         self.checkpoint_written = true;
         self.initial_evaluated = state.step > 0
             || self

@@ -21,18 +21,23 @@ impl Engine {
 
         let epoch = self.state.epoch;
         let s = &self.exp.swa;
+        let mut snapshot = false;
         if let Some(swa) = self.swa.as_mut()
             && let Some(every) = s.every_epochs
             && epoch >= s.start_epoch.unwrap_or(u32::MAX)
             && (epoch - s.start_epoch.unwrap_or(0)).is_multiple_of(every)
         {
             swa.add(&self.sgd);
+            snapshot = true;
             let plural = if swa.n == 1 { "" } else { "s" };
             let n = swa.n;
             self.events.log(format!(
                 "epoch {epoch}: SWA average of {n} snapshot{plural}"
             ));
         }
+        // Before the checkpoint: a kill between the two resumes from the previous checkpoint,
+        // which cuts this iterate and stores it again.
+        self.keep_iterate(snapshot)?;
         let last = epoch == self.exp.train.epochs;
         if (epoch.is_multiple_of(self.exp.eval.every_epochs) || last) && !self.evaluate(lr)? {
             self.diverged = true;

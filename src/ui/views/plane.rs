@@ -34,6 +34,10 @@ struct Shown<'a> {
     cost: Option<&'a PlaneCost>,
     /// A Hessian plane's eigenvalues along d₁ and d₂.
     eigenvalues: Option<(f64, f64)>,
+    /// A pca plane's shares of the trajectory's variance.
+    explained_variance: Option<(f64, f64)>,
+    /// The run's stored path, projected.
+    path: &'a [crate::trajectory::PathPoint],
 }
 
 impl Shown<'_> {
@@ -55,6 +59,8 @@ fn shown(app: &App) -> Option<Shown<'_>> {
             progress: Some((live.done(), h.total())),
             cost: None,
             eigenvalues: h.eigenvalues,
+            explained_variance: h.explained_variance,
+            path: &h.path,
         });
     }
     let r = app.planes.results.get(app.planes.selected)?;
@@ -68,6 +74,8 @@ fn shown(app: &App) -> Option<Shown<'_>> {
         progress: None,
         cost: Some(&r.cost),
         eigenvalues: r.eigenvalues,
+        explained_variance: r.explained_variance,
+        path: &r.path,
     })
 }
 
@@ -209,6 +217,30 @@ fn render_info(app: &App, frame: &mut Frame, area: Rect, s: &Shown, cursor: (usi
     if let Some((a, b)) = s.eigenvalues {
         let (k1, k2) = spec.eigenvector_pair();
         lines.push(Line::styled(format!("λ{k1} {a:.4} · λ{k2} {b:.4}"), dim));
+    }
+    if let Some((a, b)) = s.explained_variance {
+        lines.push(Line::styled(
+            format!(
+                "variance of the path: d₁ {:.1}% · d₂ {:.1}%",
+                100.0 * a,
+                100.0 * b
+            ),
+            dim,
+        ));
+    }
+    if !s.path.is_empty() {
+        let held = s
+            .path
+            .iter()
+            .filter(|p| p.projection.residual <= crate::trajectory::HELD)
+            .count();
+        lines.push(Line::styled(
+            format!(
+                "path {} iterates, {held} held · 0 start + epoch o SWA x off",
+                s.path.len()
+            ),
+            dim,
+        ));
     }
     match (s.progress, s.cost) {
         (Some((done, total)), _) => lines.push(Line::styled(

@@ -380,6 +380,47 @@ fn a_hessian_plane_says_its_eigenvectors_and_eigenvalues() {
     }
 }
 
+/// The run's path on a plane: the start, epoch ends and SWA snapshots where the plane holds
+/// them, an `x` where it does not, and nothing outside the grid.
+#[test]
+fn a_plane_draws_the_runs_path() {
+    use crate::trajectory::{PathPoint, Projection, TrajectoryPoint};
+    let mut app = history(colour());
+    let mut plane = crate::probe::plane::valley_fixture("001-swa-sgd-swa", 21, 21);
+    let at = |epoch: u32, snapshot: bool, x: f64, y: f64, residual: f64| PathPoint {
+        at: TrajectoryPoint {
+            epoch,
+            step: u64::from(epoch) * 79,
+            swa_snapshot: snapshot,
+        },
+        projection: Projection { x, y, residual },
+    };
+    plane.path = vec![
+        at(0, false, -0.4, -0.8, 0.1),
+        at(1, false, 0.5, 0.7, 0.2),
+        at(2, false, 1.2, -0.5, 0.9),
+        at(3, true, 0.7, 0.3, 0.1),
+        at(4, true, 3.0, 0.0, 0.1),
+    ];
+    app.handle_event(Event::PlaneFinished(Box::new(plane)));
+    app.update(Action::ShowView(3));
+    let terminal = screen(&app, 160, 48);
+    let text = format!("{}", terminal.backend());
+    assert!(text.contains("path 5 iterates, 4 held"), "{text}");
+    let map: String = text
+        .lines()
+        .filter(|l| l.contains('▀'))
+        .map(|l| l.split("││").next().unwrap_or(""))
+        .collect();
+    for letter in ['0', '+', 'x', 'o'] {
+        assert_eq!(
+            map.matches(letter).count(),
+            1,
+            "{letter} once on the map (epoch 4 lies outside the grid):\n{text}"
+        );
+    }
+}
+
 #[test]
 fn plane_view_at_160x48() {
     let mut app = with_plane(colour());

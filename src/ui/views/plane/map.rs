@@ -36,13 +36,14 @@ pub(super) fn render_map(
         nx: s.xs.len(),
         ny: s.ys.len(),
     };
-    let marks: Vec<Mark> = s
-        .markers
-        .iter()
-        .map(|m| Mark {
-            letter: m.letter,
-            column: position(m.x, s.xs),
-            row: position(m.y, s.ys),
+    // The path first, so that the iterates' own letters win a shared cell.
+    let marks: Vec<Mark> = plane::path_marks(s.path, s.xs, s.ys)
+        .into_iter()
+        .chain(s.markers.iter().map(|m| (m.letter, m.x, m.y)))
+        .map(|(letter, x, y)| Mark {
+            letter,
+            column: position(x, s.xs),
+            row: position(y, s.ys),
         })
         .collect();
     let colour = app.theme.color && !app.theme.ascii;

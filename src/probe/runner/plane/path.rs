@@ -1,0 +1,133 @@
+//! A plane and the run's stored trajectory: the path projected onto the plane, and the
+//! trajectory's principal directions for a `pca` plane (as Li et al. 2018 plot the path:
+//! the iterates' offsets from the final weights, centred on their mean, by SVD).
+
+use crate::model::Model;
+use crate::probe::direction::{self, Direction};
+use crate::probe::runner::ProbeError;
+use crate::rundir::RunDir;
+use crate::trajectory::store::{self, TrajectoryError};
+use crate::trajectory::{self, Inner, PathPoint, TrajectoryIndex};
+use tch::{Kind, Tensor};
+
+/// A run's stored iterates, on the model's device.
+pub struct Stored {
+    pub index: TrajectoryIndex,
+    pub weights: Vec<Tensor>,
+}
+
+/// The run's trajectory, or None when it kept none; an error when it cannot be read or is of
+/// another model.
+pub fn load(run: &RunDir, model: &Model) -> Result<Option<Stored>, ProbeError> {
+    let bad = |e: TrajectoryError| ProbeError::Invalid(e.to_string());
+    let Some(index) = store::read_index(run).map_err(bad)? else {
+        return Ok(None);
+    };
+    check_fits(&index, model)?;
+    let device = model.flat().device();
+    let weights = store::read_weights(run, &index)
+        .map_err(bad)?
+        .iter()
+        .map(|w| Tensor::from_slice(w).to_device(device))
+        .collect();
+    Ok(Some(Stored { index, weights }))
+}
+
+/// Refuses a trajectory of another model (a copied or edited run directory).
+pub fn check_fits(index: &TrajectoryIndex, model: &Model) -> Result<(), ProbeError> {
+    let dimension = model.num_params() as usize;
+    if index.dimension != dimension {
+        return Err(ProbeError::Invalid(format!(
+            "the run's trajectory holds iterates of {} parameters; this model has {dimension}",
+            index.dimension
+        )));
+    }
+    Ok(())
+}
+
+fn dot(a: &Tensor, b: &Tensor) -> f64 {
+    (a * b).sum(Kind::Double).double_value(&[])
+}
+
+/// Each stored iterate where the plane w_c + x·d₁ + y·d₂ puts it (within the plane's group).
+pub fn project(
+    stored: &Stored,
+    centre: &Model,
+    d1: &Tensor,
+    d2: &Tensor,
+    mask: &Tensor,
+) -> Vec<PathPoint> {
+    let (d1d1, d1d2, d2d2) = (dot(d1, d1), dot(d1, d2), dot(d2, d2));
+    stored
+        .index
+        .points
+        .iter()
+        .zip(&stored.weights)
+        .map(|(at, w)| {
+            let r = (w - centre.flat()) * mask;
+            PathPoint {
+                at: *at,
+                projection: trajectory::project(Inner {
+                    d1d1,
+                    d1d2,
+                    d2d2,
+                    d1r: dot(d1, &r),
+                    d2r: dot(d2, &r),
+                    rr: dot(&r, &r),
+                }),
+            }
+        })
+        .collect()
+}
+
+/// The trajectory's two leading principal directions about the centre: the rows
+/// w_i − w_c centred on their mean, their top two right singular vectors (by the Gram matrix's
+/// eigenvectors, as the rows are few and long), each scaled to the farthest offset along it so
+/// the path spans ±1; with each one's share of the variance.
+pub fn principal_directions(
+    stored: &Stored,
+    centre: &Model,
+    mask: &Tensor,
+) -> Result<(Direction, Direction, (f64, f64)), ProbeError> {
+    let n = stored.weights.len();
+    if n < 3 {
+        return Err(ProbeError::Invalid(format!(
+            "plane pca: the run's trajectory holds {n} iterate{}; two principal directions need at least 3 (checkpoint.trajectory_every_epochs keeps one every k epochs)",
+            if n == 1 { "" } else { "s" }
+        )));
+    }
+    let rows: Vec<Tensor> = stored
+        .weights
+        .iter()
+        .map(|w| (w - centre.flat()) * mask)
+        .collect();
+    let offsets = Tensor::stack(&rows, 0);
+    let centred = &offsets - offsets.mean_dim(0, true, Kind::Float);
+    let gram = centred.matmul(&centred.tr()).to_kind(Kind::Double);
+    let (values, vectors) = gram.linalg_eigh("L");
+    let values = Vec::<f64>::try_from(&values).unwrap_or_default();
+    let total: f64 = values.iter().map(|v| v.max(0.0)).sum();
+    let (top, second) = (values[n - 1].max(0.0), values[n - 2].max(0.0));
+    if total <= 0.0 || second <= 1e-12 * total {
+        return Err(ProbeError::Invalid(
+            "plane pca: the trajectory's iterates lie on one line (or one point); there is no second principal direction".into(),
+        ));
+    }
+    let direction = |k: i64, value: f64| {
+        let u = vectors.select(1, k).to_kind(Kind::Float);
+        let v = centred.tr().matmul(&u) / value.sqrt();
+        let along = offsets.matmul(&v);
+        // A singular vector's sign is arbitrary: the first iterate goes to the negative side.
+        let sign = if along.get(0).double_value(&[]) > 0.0 {
+            -1.0
+        } else {
+            1.0
+        };
+        // The farthest offset (from the centre, not the mean) along it sits at ±1.
+        let reach = along.abs().max().double_value(&[]).max(1e-30);
+        direction::describe(v * (sign * reach), centre.flat(), mask)
+    };
+    let d1 = direction(n as i64 - 1, top);
+    let d2 = direction(n as i64 - 2, second);
+    Ok((d1, d2, (top / total, second / total)))
+}
