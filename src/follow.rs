@@ -84,6 +84,8 @@ pub fn follow(
         let mut announced = false;
         let mut finished = false;
         let mut probes_seen = std::collections::HashSet::new();
+        // The length of each plane's path as last sent: the path grows while the run trains.
+        let mut plane_paths = std::collections::HashMap::<String, usize>::new();
         let mut track_seen = 0;
         while !done.load(Ordering::Relaxed) && !tx.is_closed() {
             let status = read_run_json(&dir);
@@ -145,8 +147,14 @@ pub fn follow(
             let (planes, unreadable) = crate::probe::store::read_planes(&dir);
             say_unreadable(unreadable, &mut probes_seen);
             for plane in planes {
+                let known = plane_paths.insert(plane.id.clone(), plane.path.len());
                 if probes_seen.insert(format!("plane {}", plane.id)) {
                     let _ = tx.send(Event::PlaneFinished(Box::new(plane)));
+                } else if known != Some(plane.path.len()) {
+                    let _ = tx.send(Event::PlanePath {
+                        id: plane.id,
+                        path: plane.path,
+                    });
                 }
             }
             // Curvature jobs, and the curvature tracked at epoch ends.

@@ -94,8 +94,9 @@ impl EpochPrinter {
             }
             Event::CheckpointWritten { .. } => self.flush(out)?,
             Event::Log(message) => writeln!(out, "  {message}")?,
-            // Earlier epochs were printed when they ran.
-            Event::History(_) => {}
+            // Earlier epochs were printed when they ran; a plane's path grows silently (the
+            // plane's files hold it).
+            Event::History(_) | Event::PlanePath { .. } => {}
             Event::Paused => writeln!(out, "  paused")?,
             Event::Resumed => writeln!(out, "  resumed")?,
             Event::Finished(outcome) => {

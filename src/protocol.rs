@@ -257,6 +257,11 @@ pub enum Event {
         point: PlanePoint,
     },
     PlaneFinished(Box<PlaneResult>),
+    /// A plane measured earlier gained an iterate of the training path: its whole path now.
+    PlanePath {
+        id: String,
+        path: Vec<crate::trajectory::PathPoint>,
+    },
     /// The probe (or plane) could not run or was cancelled.
     ProbeFailed {
         message: String,

@@ -341,7 +341,10 @@ fn a_full_disk_during_a_checkpoint_or_trajectory_write_fails_cleanly() {
         // The path's index lists nothing the failed write left half done.
         if file == "weights.f32" {
             let index = valleys::trajectory::store::read_index(&run).unwrap();
-            assert!(index.as_ref().is_none_or(|i| i.points.is_empty()), "{index:?}");
+            assert!(
+                index.as_ref().is_none_or(|i| i.points.is_empty()),
+                "{index:?}"
+            );
         }
     }
 }

@@ -403,3 +403,95 @@ fn a_pca_plane_spans_the_trajectorys_principal_directions() {
     }
     assert!(snapshot(&bare) == before, "a refused plane wrote something");
 }
+
+fn floats(path: &std::path::Path) -> Vec<f64> {
+    std::fs::read(path)
+        .unwrap()
+        .chunks_exact(4)
+        .map(|b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+        .collect()
+}
+
+/// A plane measured on a run keeps growing the run's path when the run trains on: the
+/// iterates of the epochs after it are projected onto it as they are kept, with the same
+/// least squares as the ones before, computed here by hand from the plane's stored centre and
+/// directions and the stored iterates.
+#[test]
+fn a_planes_path_grows_while_the_run_trains_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let r = train(d, TINY_BN, "r");
+    let said = run(
+        d,
+        &[
+            "plane",
+            "r",
+            "--plane",
+            "random",
+            "--centre",
+            "sgd",
+            "--points",
+            "3x3",
+            "--test-subset",
+            "64",
+            "--ascii",
+        ],
+    );
+    assert_eq!(said.code, Some(0), "{said:?}");
+    let read = || -> serde_json::Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(r.join("planes/001-random-sgd.json")).unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(read()["path"].as_array().unwrap().len(), 3, "epochs 0 to 2");
+    let said = run(
+        d,
+        &[
+            "run",
+            "--resume",
+            "r",
+            "--headless",
+            "--set",
+            "train.epochs=4",
+        ],
+    );
+    assert_eq!(said.code, Some(0), "{said:?}");
+    let plane = read();
+    let path = plane["path"].as_array().unwrap();
+    let epochs: Vec<u64> = path.iter().map(|p| p["epoch"].as_u64().unwrap()).collect();
+    assert_eq!(epochs, vec![0, 1, 2, 3, 4]);
+
+    let kept = floats(&r.join("planes/001-random-sgd.directions.f32"));
+    let n = kept.len() / 3;
+    let (centre, d1, d2) = (&kept[..n], &kept[n..2 * n], &kept[2 * n..]);
+    let weights = floats(&r.join("trajectory/weights.f32"));
+    assert_eq!(weights.len(), 5 * n);
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(a, b)| a * b).sum::<f64>();
+    for (i, p) in path.iter().enumerate() {
+        let r: Vec<f64> = weights[i * n..(i + 1) * n]
+            .iter()
+            .zip(centre)
+            .map(|(w, c)| w - c)
+            .collect();
+        // The normal equations of min |r − x d₁ − y d₂|, solved by Cramer's rule.
+        let (a, b, c) = (dot(d1, d1), dot(d1, d2), dot(d2, d2));
+        let (e, f) = (dot(d1, &r), dot(d2, &r));
+        let det = a * c - b * b;
+        let (x, y) = ((c * e - b * f) / det, (a * f - b * e) / det);
+        let left: Vec<f64> = (0..n).map(|k| r[k] - x * d1[k] - y * d2[k]).collect();
+        let norm = dot(&r, &r).sqrt();
+        let residual = if norm > 0.0 {
+            dot(&left, &left).sqrt() / norm
+        } else {
+            0.0
+        };
+        for (name, expected) in [("x", x), ("y", y), ("residual", residual)] {
+            let got = p[name].as_f64().unwrap();
+            assert!(
+                (got - expected).abs() < 1e-4 * expected.abs().max(1.0),
+                "epoch {i}: {name} {got} against {expected}"
+            );
+        }
+    }
+}

@@ -85,3 +85,19 @@ pub fn write_plane(run: &RunDir, result: &PlaneResult) -> Result<PathBuf, RunDir
 pub fn read_planes(run: &RunDir) -> (Vec<PlaneResult>, Vec<String>) {
     crate::rundir::read_json_files(&plane_dir(run), |_| true)
 }
+
+/// Drops the path points after optimiser step `step` from every plane of the run (a run
+/// resumed from that checkpoint adds them again); returns how many planes changed.
+pub fn truncate_plane_paths(run: &RunDir, step: u64) -> Result<usize, RunDirError> {
+    let (planes, _) = read_planes(run);
+    let mut changed = 0;
+    for mut plane in planes {
+        let before = plane.path.len();
+        plane.path.retain(|p| p.at.step <= step);
+        if plane.path.len() < before {
+            write_plane(run, &plane)?;
+            changed += 1;
+        }
+    }
+    Ok(changed)
+}

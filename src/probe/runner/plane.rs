@@ -256,6 +256,8 @@ fn measure(
         path: projected,
     };
     if let Some(run) = run {
+        // The directions first: a plane on disk without them only stops growing its path.
+        path::write_directions(run, &result.id, centre.flat(), &d1.vector, &d2.vector)?;
         store::write_plane(run, &result)?;
     }
     Ok(result)
@@ -347,7 +349,7 @@ fn measure_grid(
     Ok(measured.into_iter().flatten().collect())
 }
 
-mod path;
+pub mod path;
 
 #[cfg(test)]
 mod tests;

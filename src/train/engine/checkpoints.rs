@@ -18,6 +18,7 @@ impl Engine {
         let dropped = resume::truncate_metrics(&self.run, state.step)?;
         crate::curvature::store::truncate_track(&self.run, state.step)?;
         crate::trajectory::store::truncate(&self.run, state.step)?;
+        crate::probe::store::truncate_plane_paths(&self.run, state.step)?;
         self.checkpoint_written = true;
         self.initial_evaluated = state.step > 0
             || self

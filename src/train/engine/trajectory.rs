@@ -2,6 +2,7 @@
 //! to trajectory/ ([`crate::trajectory::store`]).
 
 use super::{Engine, EngineError};
+use crate::protocol::Event;
 use crate::trajectory::{TrajectoryPoint, store};
 
 impl Engine {
@@ -36,6 +37,18 @@ impl Engine {
             swa_snapshot: snapshot,
         };
         store::append(&self.run, point, &weights)?;
+        // Planes measured earlier draw the path as it grows.
+        let (grown, problems) =
+            crate::probe::runner::plane::path::extend(&self.run, &self.sgd, point, self.sgd.flat());
+        for problem in problems {
+            self.events.log(problem);
+        }
+        for plane in grown {
+            self.events.send(Event::PlanePath {
+                id: plane.id,
+                path: plane.path,
+            });
+        }
         Ok(())
     }
 }

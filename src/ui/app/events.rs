@@ -12,9 +12,10 @@ impl App {
             | Event::ProbeBatchFinished(_)
             | Event::ProbeFailed { .. }
             | Event::AblationFinished { .. } => self.job_event(event),
-            Event::PlaneStarted(_) | Event::PlanePoint { .. } | Event::PlaneFinished(_) => {
-                self.plane_event(event)
-            }
+            Event::PlaneStarted(_)
+            | Event::PlanePoint { .. }
+            | Event::PlaneFinished(_)
+            | Event::PlanePath { .. } => self.plane_event(event),
             Event::CurvatureStarted { .. }
             | Event::CurvatureProgress { .. }
             | Event::CurvatureFinished(_)
@@ -154,6 +155,11 @@ impl App {
                 {
                     *slot = Some(point);
                     live.first_point_s.get_or_insert(self.clock_s);
+                }
+            }
+            Event::PlanePath { id, path } => {
+                if let Some(plane) = self.planes.results.iter_mut().find(|p| p.id == id) {
+                    plane.path = path;
                 }
             }
             Event::PlaneFinished(result) => {

@@ -991,3 +991,35 @@ fn tracked_curvature_joins_the_chart_cycle_with_the_edge_of_stability() {
     key(&mut app, 'a');
     assert_eq!(app.chart.quantity, Quantity::Loss, "and back round");
 }
+
+/// A plane's path grows while the run trains: the event replaces the shown plane's path, and
+/// one for a plane the dashboard does not hold changes nothing.
+#[test]
+fn a_planes_path_grows_in_place() {
+    use crate::trajectory::{PathPoint, Projection, TrajectoryPoint};
+    let mut app = running();
+    let plane = crate::probe::plane::valley_fixture("001-swa-sgd-swa", 5, 5);
+    app.handle_event(Event::PlaneFinished(Box::new(plane)));
+    let point = |epoch: u32| PathPoint {
+        at: TrajectoryPoint {
+            epoch,
+            step: u64::from(epoch) * 10,
+            swa_snapshot: false,
+        },
+        projection: Projection {
+            x: 0.1 * f64::from(epoch),
+            y: 0.0,
+            residual: 0.2,
+        },
+    };
+    app.handle_event(Event::PlanePath {
+        id: "001-swa-sgd-swa".into(),
+        path: vec![point(0), point(1)],
+    });
+    app.handle_event(Event::PlanePath {
+        id: "009-random-sgd".into(),
+        path: vec![point(5)],
+    });
+    assert_eq!(app.planes.results.len(), 1);
+    assert_eq!(app.planes.results[0].path, vec![point(0), point(1)]);
+}

@@ -1,13 +1,17 @@
-//! A plane and the run's stored trajectory: the path projected onto the plane, and the
+//! A plane and the run's stored trajectory: the path projected onto the plane, the
 //! trajectory's principal directions for a `pca` plane (as Li et al. 2018 plot the path:
-//! the iterates' offsets from the final weights, centred on their mean, by SVD).
+//! the iterates' offsets from the final weights, centred on their mean, by SVD), and the path
+//! growing on planes measured earlier while the run goes on training: each plane of a run keeps
+//! its centre and directions in planes/<id>.directions.f32 (w_c, d₁, d₂ back to back,
+//! little-endian float32), from which each new iterate is projected.
 
 use crate::model::Model;
 use crate::probe::direction::{self, Direction};
+use crate::probe::plane::PlaneResult;
 use crate::probe::runner::ProbeError;
 use crate::rundir::RunDir;
 use crate::trajectory::store::{self, TrajectoryError};
-use crate::trajectory::{self, Inner, PathPoint, TrajectoryIndex};
+use crate::trajectory::{self, Inner, PathPoint, TrajectoryIndex, TrajectoryPoint};
 use tch::{Kind, Tensor};
 
 /// A run's stored iterates, on the model's device.
@@ -130,4 +134,98 @@ pub fn principal_directions(
     let d1 = direction(n as i64 - 1, top);
     let d2 = direction(n as i64 - 2, second);
     Ok((d1, d2, (top / total, second / total)))
+}
+
+/// planes/<id>.directions.f32.
+pub fn directions_path(run: &RunDir, id: &str) -> std::path::PathBuf {
+    crate::probe::store::plane_dir(run).join(format!("{id}.directions.f32"))
+}
+
+/// Keeps a plane's centre and directions (atomically), so that its path can grow.
+pub fn write_directions(
+    run: &RunDir,
+    id: &str,
+    centre: &Tensor,
+    d1: &Tensor,
+    d2: &Tensor,
+) -> Result<(), crate::rundir::RunDirError> {
+    let mut bytes = Vec::with_capacity(centre.numel() * 12);
+    for t in [centre, d1, d2] {
+        let values = Vec::<f32>::try_from(&t.to_device(tch::Device::Cpu).to_kind(Kind::Float))
+            .unwrap_or_default();
+        bytes.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+    }
+    crate::rundir::write_atomic(&directions_path(run, id), &bytes)
+}
+
+/// A plane's kept centre and directions, or why they cannot be read.
+fn read_directions(run: &RunDir, id: &str, model: &Model) -> Result<Option<[Tensor; 3]>, String> {
+    let path = directions_path(run, id);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: cannot read: {e}", path.display())),
+    };
+    let n = model.num_params() as usize;
+    if bytes.len() != 12 * n {
+        return Err(format!(
+            "{}: {} bytes; expected 3 vectors of {n} parameters ({} bytes)",
+            path.display(),
+            bytes.len(),
+            12 * n
+        ));
+    }
+    let floats: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let device = model.flat().device();
+    let part = |k: usize| Tensor::from_slice(&floats[k * n..(k + 1) * n]).to_device(device);
+    Ok(Some([part(0), part(1), part(2)]))
+}
+
+/// Adds the iterate `weights` (kept as `point`) to the path of every plane of the run that
+/// keeps its directions and does not hold it yet, rewriting each plane's files; returns the
+/// planes that grew and, one line each, those that could not.
+pub fn extend(
+    run: &RunDir,
+    model: &Model,
+    point: TrajectoryPoint,
+    weights: &Tensor,
+) -> (Vec<PlaneResult>, Vec<String>) {
+    let (planes, _) = crate::probe::store::read_planes(run);
+    let mut grown = Vec::new();
+    let mut problems = Vec::new();
+    for mut plane in planes {
+        if plane.path.last().is_some_and(|p| p.at.step >= point.step) {
+            continue;
+        }
+        let [centre, d1, d2] = match read_directions(run, &plane.id, model) {
+            Ok(Some(kept)) => kept,
+            Ok(None) => continue,
+            Err(e) => {
+                problems.push(format!("plane {}: {e}; its path stops here", plane.id));
+                continue;
+            }
+        };
+        let mask = direction::group_mask(model, plane.spec.params);
+        let r = (weights - &centre) * &mask;
+        let projection = trajectory::project(Inner {
+            d1d1: dot(&d1, &d1),
+            d1d2: dot(&d1, &d2),
+            d2d2: dot(&d2, &d2),
+            d1r: dot(&d1, &r),
+            d2r: dot(&d2, &r),
+            rr: dot(&r, &r),
+        });
+        plane.path.push(PathPoint {
+            at: point,
+            projection,
+        });
+        match crate::probe::store::write_plane(run, &plane) {
+            Ok(_) => grown.push(plane),
+            Err(e) => problems.push(format!("plane {}: {e}", plane.id)),
+        }
+    }
+    (grown, problems)
 }
