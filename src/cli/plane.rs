@@ -378,7 +378,7 @@ mod tests {
     /// a sweep has no use for them.
     const NOT_SETTINGS: [&str; 6] = ["run_dir", "checkpoint", "show", "log", "ascii", "device"];
 
-    /// A value for each setting, none of them the default.
+    /// A value for each setting of a random plane, none of them the default.
     const VALUES: [(&str, &str); 15] = [
         ("plane", "random"),
         ("centre", "sgd"),
@@ -397,28 +397,35 @@ mod tests {
         ("point_batch", "4"),
     ];
 
-    #[test]
-    fn a_sweeps_plane_section_takes_every_option_valleys_plane_takes_with_the_same_result() {
-        let command = PlaneArgs::augment_args(clap::Command::new("plane"));
-        let flags: Vec<String> = command
-            .get_arguments()
-            .map(|a| a.get_id().as_str().to_owned())
-            .filter(|id| !NOT_SETTINGS.contains(&id.as_str()))
-            .collect();
-        let keys: Vec<&str> = VALUES.iter().map(|(k, _)| *k).collect();
-        assert_eq!(flags, keys, "every flag of valleys plane has a sweep key");
+    /// The settings only a Hessian plane takes, with the ones it shares.
+    const HESSIAN_VALUES: [(&str, &str); 6] = [
+        ("plane", "hessian"),
+        ("centre", "sgd"),
+        ("points", "5x7"),
+        ("bn", "batch"),
+        ("eigenvectors", "2,4"),
+        ("hessian_batch", "64"),
+    ];
 
+    /// The plane the flags give and the plane the same settings give as a sweep's section.
+    fn through_flags_and_sweep(
+        command: &clap::Command,
+        values: &[(&str, &str)],
+    ) -> (
+        valleys::probe::plane::PlaneSpec,
+        Option<valleys::probe::plane::PlaneSpec>,
+    ) {
         let mut argv = vec!["plane".to_owned(), "r".to_owned()];
-        for (key, value) in VALUES {
+        for (key, value) in values {
             argv.push(format!("--{}", key.replace('_', "-")));
-            argv.push(value.to_owned());
+            argv.push((*value).to_owned());
         }
-        let matches = command.try_get_matches_from(&argv).unwrap();
+        let matches = command.clone().try_get_matches_from(&argv).unwrap();
         let args = <PlaneArgs as clap::FromArgMatches>::from_arg_matches(&matches).unwrap();
         let from_flags = args.settings().spec().unwrap();
 
         // As a person writes it: numbers bare, the rest as text.
-        let section: Vec<String> = VALUES
+        let section: Vec<String> = values
             .iter()
             .map(|(k, v)| match v.parse::<u64>() {
                 Ok(_) => format!("{k}: {v}"),
@@ -433,9 +440,30 @@ mod tests {
         )
         .unwrap();
         let sweep = valleys::sweep::SweepFile::load(&path).unwrap();
-        assert_eq!(sweep.plane.as_ref(), Some(&from_flags));
+        (from_flags, sweep.plane)
+    }
+
+    #[test]
+    fn a_sweeps_plane_section_takes_every_option_valleys_plane_takes_with_the_same_result() {
+        let command = PlaneArgs::augment_args(clap::Command::new("plane"));
+        let flags: Vec<String> = command
+            .get_arguments()
+            .map(|a| a.get_id().as_str().to_owned())
+            .filter(|id| !NOT_SETTINGS.contains(&id.as_str()))
+            .collect();
+        let mut keys: Vec<&str> = VALUES.iter().map(|(k, _)| *k).collect();
+        keys.extend(["eigenvectors", "hessian_batch"]);
+        assert_eq!(flags, keys, "every flag of valleys plane has a sweep key");
+
+        let (from_flags, from_sweep) = through_flags_and_sweep(&command, &VALUES);
+        assert_eq!(from_sweep.as_ref(), Some(&from_flags));
         assert_eq!(from_flags.points, (5, 7));
         assert_eq!(from_flags.point_batch, Some(4));
         assert_eq!(from_flags.test_subset, Some(usize::MAX));
+
+        let (from_flags, from_sweep) = through_flags_and_sweep(&command, &HESSIAN_VALUES);
+        assert_eq!(from_sweep.as_ref(), Some(&from_flags));
+        assert_eq!(from_flags.eigenvector_pair(), (2, 4));
+        assert_eq!(from_flags.hessian_batch, Some(64));
     }
 }
