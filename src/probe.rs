@@ -13,6 +13,7 @@ pub mod direction;
 pub mod offline;
 pub mod plane;
 pub mod range;
+pub mod ratios;
 pub mod runner;
 pub mod scan;
 pub mod score;

@@ -21,7 +21,7 @@ use valleys::stats;
 
 /// The settings of a probe as flags, shared by `valleys probe` and `valleys ablate`; each one
 /// given replaces the experiment's.
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub struct ProbeFlags {
     /// The point the line goes through.
     #[arg(long, value_enum)]
@@ -86,6 +86,10 @@ pub struct ProbeFlags {
     /// one), by Lanczos.
     #[arg(long)]
     pub eigenvector: Option<usize>,
+    /// With --direction sign-match: the fraction of entries whose sign agrees with the
+    /// centre's weights, 0 to 1.
+    #[arg(long)]
+    pub ratio: Option<f64>,
 }
 
 /// Flags of `valleys probe`; anything left out comes from the experiment's `probe:` section.
@@ -101,9 +105,24 @@ pub struct ProbeArgs {
     /// Probe N random directions through the SGD and the SWA centre and summarise them.
     #[arg(long)]
     pub directions: Option<usize>,
+    /// With --direction sign-match and --directions N: a batch at each ratio of agreeing
+    /// signs FROM:TO:STEP (e.g. 0:1:0.1), and a table of the asymmetry and the loss's rise at
+    /// each end against the ratio (Li et al. 2024).
+    #[arg(long, value_parser = parse_ratio_list)]
+    pub ratios: Option<RatioList>,
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
+}
+
+/// `--ratios FROM:TO:STEP`, as the ratios it gives (one value to clap, not a list of them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RatioList(pub Vec<f64>);
+
+fn parse_ratio_list(text: &str) -> Result<RatioList, String> {
+    valleys::probe::ratios::parse_ratios(text)
+        .map(RatioList)
+        .map_err(|e| e.0)
 }
 
 /// `--range`: a half-width or `auto`.
@@ -161,6 +180,7 @@ impl ProbeFlags {
             (&mut s.to, self.to),
             (&mut s.threshold, self.threshold),
             (&mut s.min_rise, self.min_rise),
+            (&mut s.ratio, self.ratio),
         ] {
             if value.is_some() {
                 *target = value;
@@ -187,7 +207,28 @@ impl ProbeFlags {
 
 /// Everything about the flags that can be checked before the run is loaded.
 fn check_flags(args: &ProbeArgs) -> Result<(), String> {
-    args.probe.check()?;
+    if args.ratios.is_some() {
+        if args.probe.direction != Some(valleys::probe::DirectionKind::SignMatch) {
+            return Err("--ratios sweeps the ratio of a sign-match direction; expected --direction sign-match".into());
+        }
+        if args.probe.ratio.is_some() {
+            return Err("--ratio and --ratios: give one (--ratios sweeps it)".into());
+        }
+        if args.directions.is_none_or(|n| n < 2) {
+            return Err(
+                "--ratios runs a batch at each ratio; expected --directions N with N >= 2".into(),
+            );
+        }
+    }
+    match &args.ratios {
+        // The sweep's first ratio stands in for --ratio.
+        Some(ratios) => ProbeFlags {
+            ratio: ratios.0.first().copied(),
+            ..args.probe.clone()
+        }
+        .check()?,
+        None => args.probe.check()?,
+    }
     if let Some(n) = args.directions
         && !(1..=MAX_DIRECTIONS).contains(&n)
     {
@@ -218,7 +259,10 @@ pub fn run(args: &ProbeArgs, stop: &AtomicBool) -> anyhow::Result<bool> {
         .bad_input()?;
     let saved = SavedRun::load(&args.run_dir, &args.checkpoint, device.device).bad_input()?;
     // What the saved run cannot give is said before anything else is.
-    let spec = args.probe.spec(&saved.experiment.probe);
+    let mut spec = args.probe.spec(&saved.experiment.probe);
+    if let Some(ratios) = &args.ratios {
+        spec.ratio = ratios.0.first().copied();
+    }
     spec.validate().map_err(BadInput::msg)?;
     runner::check_group(&saved.sgd, spec.params).map_err(|e| BadInput::msg(e.to_string()))?;
     check_writable(&valleys::probe::store::dir(&saved.run))?;
@@ -234,10 +278,19 @@ pub fn run(args: &ProbeArgs, stop: &AtomicBool) -> anyhow::Result<bool> {
     let ctx = saved.context();
     let mut console = Console::new(stop);
     let mut out = std::io::stdout().lock();
-    let outcome = match args.directions.filter(|&n| n > 1) {
-        Some(n) => runner::run_batch(&ctx, &spec, n, Some(&saved.run), &mut console)
+    let outcome = match (args.directions.filter(|&n| n > 1), &args.ratios) {
+        (Some(n), Some(ratios)) => sweep_ratios(
+            &ctx,
+            &spec,
+            n,
+            &ratios.0,
+            &saved.run,
+            &mut console,
+            &mut out,
+        ),
+        (Some(n), None) => runner::run_batch(&ctx, &spec, n, Some(&saved.run), &mut console)
             .map(|summary| print_batch(&mut out, &summary)),
-        None => runner::run_one(&ctx, &spec, Some(&saved.run), &mut console)
+        (None, _) => runner::run_one(&ctx, &spec, Some(&saved.run), &mut console)
             .map(|result| print_result(&mut out, &result, &saved.run)),
     };
     match outcome {
@@ -251,6 +304,48 @@ pub fn run(args: &ProbeArgs, stop: &AtomicBool) -> anyhow::Result<bool> {
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// A batch of sign-match directions at each ratio, each printed and stored as a batch, then
+/// the table against the ratio, written to probes/<first batch>-ratios.csv as well.
+fn sweep_ratios(
+    ctx: &runner::ProbeContext,
+    spec: &valleys::probe::ProbeSpec,
+    directions: usize,
+    ratios: &[f64],
+    run: &valleys::rundir::RunDir,
+    console: &mut Console,
+    out: &mut impl Write,
+) -> Result<std::io::Result<()>, ProbeError> {
+    use valleys::probe::ratios;
+    let mut rows = Vec::new();
+    let mut first_id = None;
+    for &ratio in ratios {
+        let spec = valleys::probe::ProbeSpec {
+            ratio: Some(ratio),
+            ..spec.clone()
+        };
+        let batch = runner::run_batch(ctx, &spec, directions, Some(run), console)?;
+        if let Err(e) = print_batch(out, &batch) {
+            return Ok(Err(e));
+        }
+        let (probes, _) = valleys::probe::store::read_all(run);
+        rows.extend(ratios::rows(ratio, &batch, &probes));
+        first_id.get_or_insert(batch.id);
+    }
+    let path = valleys::probe::store::dir(run)
+        .join(format!("{}-ratios.csv", first_id.unwrap_or_default()));
+    valleys::rundir::write_atomic(&path, ratios::csv(&rows).as_bytes())?;
+    Ok((|| {
+        writeln!(
+            out,
+            "sign-match sweep: {directions} directions per centre and ratio; the training loss's rise from the centre at t = −T and +T"
+        )?;
+        for line in ratios::table(&rows) {
+            writeln!(out, "{line}")?;
+        }
+        writeln!(out, "wrote {}", path.display())
+    })())
 }
 
 fn print_result(

@@ -33,15 +33,22 @@ named_enum! {
         Sign = "sign",
         /// Towards the other iterate: from SWA (t = 0) to SGD (t = 1), as in the authors' code.
         Interp = "interp",
-        /// The top eigenvector of the training-loss Hessian at the centre (power iteration).
+        /// An eigenvector of the training-loss Hessian at the centre (the top one unless
+        /// `eigenvector` says), by Lanczos.
         Hessian = "hessian",
+        /// |N(0, 1)| whose signs agree with the centre's weights on exactly a fraction `ratio`
+        /// of the entries (chosen at random), unit L2 norm: Li et al. 2024's knob.
+        SignMatch = "sign-match",
     }
 }
 
 impl DirectionKind {
     /// True for the kinds drawn from a seed.
     pub fn is_random(self) -> bool {
-        matches!(self, Self::Uniform | Self::Gaussian | Self::Sign)
+        matches!(
+            self,
+            Self::Uniform | Self::Gaussian | Self::Sign | Self::SignMatch
+        )
     }
 }
 
@@ -148,6 +155,10 @@ pub struct ProbeSpec {
     /// Seed of random directions (default: the experiment's seed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// A sign-match direction's share of entries whose sign agrees with the centre's weight,
+    /// 0 to 1 (required with it, refused with any other direction).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratio: Option<f64>,
     /// c at or above which a direction counts as asymmetric (default 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f64>,
@@ -212,6 +223,9 @@ impl ProbeSpec {
             (s.from, s.to, s.points, s.auto_range) = (None, None, None, None);
         }
         s.direction = direction;
+        if direction != DirectionKind::SignMatch {
+            s.ratio = None;
+        }
         s
     }
 
@@ -271,6 +285,25 @@ impl ProbeSpec {
                 )));
             }
         }
+        match (self.direction, self.ratio) {
+            (DirectionKind::SignMatch, Some(r)) if !(0.0..=1.0).contains(&r) => {
+                return Err(crate::error::Invalid(format!(
+                    "probe.ratio = {r}: expected a fraction of agreeing signs, 0 <= ratio <= 1"
+                )));
+            }
+            (DirectionKind::SignMatch, None) => {
+                return Err(crate::error::Invalid(
+                    "direction sign-match: expected a ratio of agreeing signs, e.g. --ratio 0.7 (0 to 1)".into(),
+                ));
+            }
+            (other, Some(_)) if other != DirectionKind::SignMatch => {
+                return Err(crate::error::Invalid(format!(
+                    "probe.ratio is for direction sign-match; this probe's direction is {}",
+                    other.as_str()
+                )));
+            }
+            _ => {}
+        }
         if let Some(c) = self.threshold
             && !(c.is_finite() && c >= 1.0)
         {
@@ -312,6 +345,9 @@ impl ProbeSpec {
                     Normalisation::Filter => "filter",
                 }
             );
+        }
+        if let (DirectionKind::SignMatch, Some(r)) = (self.direction, self.ratio) {
+            s += &format!(" ρ {r}");
         }
         if self.direction.is_random() {
             s += &format!(" seed {}", self.seed.unwrap_or(0));

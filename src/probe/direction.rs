@@ -84,6 +84,40 @@ pub fn random(
     describe(d, w, &mask)
 }
 
+/// A seeded direction of |N(0, 1)| magnitudes whose signs agree with the centre's weights on
+/// exactly round(`ratio` · M) of the M moved entries with a non-zero weight (chosen uniformly
+/// at random), and disagree on the rest; unit L2 norm over the group. Its sign consistency is
+/// that count over M on every draw (Li et al. 2024 vary it from 0 to 1).
+pub fn sign_match(ratio: f64, group: ParamGroup, seed: u64, centre: &Model) -> Direction {
+    let n = centre.num_params() as usize;
+    let mut generator = rng::stream(seed, Purpose::Direction, &[]);
+    // No zero magnitude: a zero entry would have no sign to count.
+    let magnitudes: Vec<f32> = (0..n)
+        .map(|_| (rng::standard_normal(&mut generator).abs() as f32).max(f32::MIN_POSITIVE))
+        .collect();
+    let w = centre.flat();
+    let mask = group_mask(centre, group);
+    let weights = Vec::<f32>::try_from(&w.to_device(tch::Device::Cpu)).unwrap_or_default();
+    let moved = Vec::<f32>::try_from(&mask.to_device(tch::Device::Cpu)).unwrap_or_default();
+    let mut counted: Vec<usize> = (0..n)
+        .filter(|&i| moved[i] > 0.0 && weights[i] != 0.0)
+        .collect();
+    let agree = ((ratio * counted.len() as f64).round() as usize).min(counted.len());
+    // The first `agree` of a partial Fisher–Yates shuffle agree; the rest disagree.
+    for i in 0..agree {
+        let j = generator.gen_range(i..counted.len());
+        counted.swap(i, j);
+    }
+    let mut values = magnitudes;
+    for (k, &i) in counted.iter().enumerate() {
+        let sign = weights[i].signum();
+        values[i] *= if k < agree { sign } else { -sign };
+    }
+    let d = Tensor::from_slice(&values).to_device(w.device()) * &mask;
+    let length = d.norm().double_value(&[]).max(1e-30);
+    describe(d / length, w, &mask)
+}
+
 /// Li et al.'s layer and filter normalisation: each tensor (layer) or each output slice
 /// (filter) of d gets the norm of the matching slice of w; 1-D tensors follow `bias_bn`.
 fn per_tensor_normalise(
@@ -287,6 +321,56 @@ mod tests {
             g.sign_consistency
         );
         assert!((d.norm - 1.0).abs() < 1e-5);
+    }
+
+    /// The ratio is exact on every draw: round(ρ·M) of the M counted entries agree, counted
+    /// here by hand from the vectors; a group restricts both the entries and the count.
+    #[test]
+    fn sign_match_directions_agree_on_exactly_the_asked_share_of_entries() {
+        let m = model("{arch: mlp, hidden: 16, norm: batch}");
+        let w = Vec::<f32>::try_from(m.flat()).unwrap();
+        for group in [ParamGroup::All, ParamGroup::NonBn, ParamGroup::Bn] {
+            let mask = Vec::<f32>::try_from(&group_mask(&m, group)).unwrap();
+            let counted: Vec<usize> = (0..w.len())
+                .filter(|&i| mask[i] > 0.0 && w[i] != 0.0)
+                .collect();
+            for (seed, ratio) in [(1, 0.0), (2, 0.1), (3, 0.37), (4, 0.5), (5, 0.9), (6, 1.0)] {
+                let d = sign_match(ratio, group, seed, &m);
+                let v = Vec::<f32>::try_from(&d.vector).unwrap();
+                let agree = counted
+                    .iter()
+                    .filter(|&&i| v[i].signum() == w[i].signum())
+                    .count();
+                let expected = (ratio * counted.len() as f64).round() as usize;
+                assert_eq!(agree, expected, "{group:?} ρ {ratio}");
+                assert_eq!(d.sign_consistency, expected as f64 / counted.len() as f64);
+                assert!((d.norm - 1.0).abs() < 1e-5);
+                assert!(
+                    (0..w.len()).all(|i| mask[i] > 0.0 || v[i] == 0.0),
+                    "outside the group"
+                );
+            }
+        }
+        // ρ = 0 is ρ = 1 turned around: the same magnitudes, every counted sign flipped.
+        let (none, all) = (
+            sign_match(0.0, ParamGroup::All, 7, &m),
+            sign_match(1.0, ParamGroup::All, 7, &m),
+        );
+        let (none, all) = (
+            Vec::<f32>::try_from(&none.vector).unwrap(),
+            Vec::<f32>::try_from(&all.vector).unwrap(),
+        );
+        assert!(
+            (0..w.len())
+                .filter(|&i| w[i] != 0.0)
+                .all(|i| none[i] == -all[i])
+        );
+        // Another seed draws other entries to agree.
+        let (a, b) = (
+            sign_match(0.5, ParamGroup::All, 1, &m),
+            sign_match(0.5, ParamGroup::All, 2, &m),
+        );
+        assert!(a.vector.ne_tensor(&b.vector).any().int64_value(&[]) != 0);
     }
 
     #[test]

@@ -210,6 +210,7 @@ impl ProbeForm {
                 },
                 number("seed", s.seed.unwrap_or(seed) as f64, true),
                 number("directions", 1.0, true),
+                number("ratio", s.ratio.unwrap_or(0.5), false),
             ],
             selected: 1,
             error: None,
@@ -243,12 +244,17 @@ impl ProbeForm {
         }
     }
 
-    /// True for fields that matter with the current choices (norm only for gaussian).
+    /// True for fields that matter with the current choices (norm only for gaussian, the
+    /// ratio only for sign-match).
     pub fn applies(&self, index: usize) -> bool {
         let direction = self.get("direction").text();
         match self.fields[index].name {
             "norm" => direction == "gaussian",
-            "seed" | "directions" => matches!(direction.as_str(), "uniform" | "gaussian" | "sign"),
+            "seed" | "directions" => matches!(
+                direction.as_str(),
+                "uniform" | "gaussian" | "sign" | "sign-match"
+            ),
+            "ratio" => direction == "sign-match",
             "centre" => direction != "interp",
             _ => true,
         }
@@ -311,7 +317,14 @@ impl ProbeForm {
             seed: Some(num("seed")? as u64),
             // A range typed in the form is the range: no auto range over it.
             auto_range: None,
+            ratio: None,
             ..self.base.clone()
+        };
+        let spec = ProbeSpec {
+            ratio: (spec.direction == DirectionKind::SignMatch)
+                .then(|| num("ratio"))
+                .transpose()?,
+            ..spec
         };
         spec.validate()?;
         let directions = num("directions")? as usize;

@@ -130,6 +130,15 @@ fn draw_direction(
             let eigen = Some((pairs.values[k - 1], pairs.steps));
             (direction::describe(vector, centre.flat(), &mask), eigen)
         }
+        (DirectionKind::SignMatch, _) => (
+            direction::sign_match(
+                spec.ratio.unwrap_or(1.0),
+                spec.params,
+                spec.seed.unwrap_or(ctx.seed),
+                centre,
+            ),
+            None,
+        ),
         (kind, _) => (
             direction::random(
                 kind,

@@ -61,8 +61,13 @@ fn each_direction_gets_its_grid_back_and_typing_replaces_a_number() {
     assert_eq!(grid(&form), (Some(-2.0), Some(3.0), Some(21)));
     form.cycle(1); // hessian: the experiment's grid again
     assert_eq!(grid(&form), (Some(-5.0), Some(5.0), Some(21)));
+    form.cycle(1); // sign-match, with the ratio to set
+    assert_eq!(form.fields[1].text(), "sign-match");
+    assert_eq!(form.request().unwrap().spec.ratio, Some(0.5));
+    assert!(form.applies(form.fields.iter().position(|f| f.name == "ratio").unwrap()));
     form.cycle(1);
     assert_eq!(form.fields[1].text(), "uniform");
+    assert_eq!(form.request().unwrap().spec.ratio, None);
     assert_eq!(grid(&form), (Some(-5.0), Some(5.0), Some(21)));
     // Settings the form does not show come from the experiment.
     let spec = form.request().unwrap().spec;
