@@ -3,6 +3,7 @@
 
 mod ablate;
 mod bench;
+mod connect;
 mod curvature;
 mod info;
 mod open;
@@ -48,6 +49,10 @@ enum Command {
     /// The loss over a plane through a saved checkpoint (SWA, SGD and a random direction, or
     /// two random directions) as a heatmap; files in RUN_DIR/planes/.
     Plane(plane::PlaneArgs),
+    /// The loss along the straight line between two solutions (RUN[:sgd|:swa][@CHECKPOINT]
+    /// each: iterates, checkpoints or runs), BN recomputed at each point, with the barrier and
+    /// the two's sign consistency; files in A's connections/.
+    Connect(connect::ConnectArgs),
     /// The Hessian at a saved checkpoint's SGD and SWA iterates: top eigenvalues (Lanczos),
     /// trace, spectral density and sharpness, with intervals, beside the probes' asymmetry;
     /// files in RUN_DIR/curvature/.
@@ -213,6 +218,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plane(args) => {
             let stop = signal_flag()?;
             if plane::run(&args, &stop)? {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Ok(ExitCode::from(EXIT_STOPPED))
+            }
+        }
+        Command::Connect(args) => {
+            let stop = signal_flag()?;
+            if connect::run(&args, &stop)? {
                 Ok(ExitCode::SUCCESS)
             } else {
                 Ok(ExitCode::from(EXIT_STOPPED))

@@ -9,6 +9,7 @@
 //! found), `score`, `shift`, `summary` and `range` are plain data and maths over the
 //! resulting curves; `store` keeps probes, batches and planes in the run directory.
 
+pub mod connect;
 pub mod direction;
 pub mod offline;
 pub mod plane;

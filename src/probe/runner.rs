@@ -1,6 +1,7 @@
 //! Running probes: choose the centre, build the direction, walk the grid on a scratch copy of
 //! the weights, score the curves, and store the result. The live models are only read.
 
+pub mod connect;
 mod eigen;
 mod line;
 pub mod plane;

@@ -101,3 +101,26 @@ pub fn truncate_plane_paths(run: &RunDir, step: u64) -> Result<usize, RunDirErro
     }
     Ok(changed)
 }
+
+/// The connections directory of a run.
+pub fn connection_dir(run: &RunDir) -> PathBuf {
+    run.root().join("connections")
+}
+
+/// Writes connections/<id>.json and connections/<id>.csv, atomically.
+pub fn write_connection(
+    run: &RunDir,
+    result: &super::connect::ConnectResult,
+) -> Result<PathBuf, RunDirError> {
+    crate::rundir::write_result(
+        &connection_dir(run),
+        &result.id,
+        result,
+        Some(&super::connect::csv(result)),
+    )
+}
+
+/// Every connection stored in a run, in id order, and the files that could not be read.
+pub fn read_connections(run: &RunDir) -> (Vec<super::connect::ConnectResult>, Vec<String>) {
+    crate::rundir::read_json_files(&connection_dir(run), |_| true)
+}

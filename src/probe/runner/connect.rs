@@ -1,0 +1,127 @@
+//! Measuring a connection: the straight line from A to B, each point's BN statistics
+//! recomputed (or as asked), as a probe measures an interpolation, and the two ends' sign
+//! consistency.
+
+use super::{PointSamples, ProbeContext, ProbeError};
+use crate::model::Model;
+use crate::probe::connect::{ConnectResult, Endpoint, barrier};
+use crate::probe::scan::Line;
+use crate::probe::{BnMode, ParamGroup, direction};
+use crate::rundir::RunDir;
+use std::time::Instant;
+use tch::Kind;
+
+/// What a connection measures.
+pub struct ConnectSpec {
+    pub a: Endpoint,
+    pub b: Endpoint,
+    pub points: usize,
+    pub bn: BnMode,
+    pub train_subset: Option<usize>,
+    pub test_subset: Option<usize>,
+    pub bn_subset: Option<usize>,
+}
+
+/// The share of weights, non-zero in both, whose signs agree.
+fn sign_consistency(a: &Model, b: &Model) -> f64 {
+    let (wa, wb) = (a.flat(), b.flat());
+    let both = wa.ne(0.0).logical_and(&wb.ne(0.0));
+    let agree = wa.sign().eq_tensor(&wb.sign()).logical_and(&both);
+    let counted = both.sum(Kind::Int64).int64_value(&[]);
+    if counted == 0 {
+        return 0.0;
+    }
+    agree.sum(Kind::Int64).int64_value(&[]) as f64 / counted as f64
+}
+
+/// Measures the line from `a` to `b` on the data and scratch model of `ctx` (A's run), and
+/// stores it in `run` if given. `epochs` are the two ends' epochs.
+pub fn run(
+    ctx: &ProbeContext,
+    spec: &ConnectSpec,
+    (a, b): (&Model, &Model),
+    epochs: (u32, u32),
+    store_in: Option<&RunDir>,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<ConnectResult, ProbeError> {
+    crate::error::catch_panic(|| measure(ctx, spec, (a, b), epochs, store_in, cancelled))
+        .map_err(ProbeError::Model)?
+}
+
+fn measure(
+    ctx: &ProbeContext,
+    spec: &ConnectSpec,
+    (a, b): (&Model, &Model),
+    epochs: (u32, u32),
+    store_in: Option<&RunDir>,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<ConnectResult, ProbeError> {
+    if !a.is_finite() || !b.is_finite() {
+        return Err(ProbeError::Invalid(
+            "the weights are not finite (a run diverged); a connection needs finite ends".into(),
+        ));
+    }
+    let started = Instant::now();
+    let samples = PointSamples::new(
+        ctx,
+        (spec.train_subset, spec.test_subset, spec.bn_subset),
+        spec.bn,
+        a,
+    );
+    let towards = direction::towards(a, b, ParamGroup::All);
+    let line = Line {
+        data: ctx.data,
+        train: &samples.train,
+        test: &samples.test,
+        centre: a.flat(),
+        direction: &towards.vector,
+        end: Some(b.flat()),
+        bn: spec.bn,
+        bn_pass: samples.bn_pass,
+        eval_batch: ctx.eval_batch,
+        seed: ctx.seed,
+    };
+    let n = spec.points.max(2);
+    let mut points = Vec::with_capacity(n);
+    for i in 0..n {
+        if cancelled() {
+            return Err(ProbeError::Cancelled);
+        }
+        let t = i as f64 / (n - 1) as f64;
+        points.push(line.evaluate(ctx.scratch, t));
+    }
+    let ts: Vec<f64> = points.iter().map(|p| p.t).collect();
+    let of = |f: fn(&crate::probe::ProbePoint) -> f64| points.iter().map(f).collect::<Vec<_>>();
+    let ses =
+        |f: fn(&crate::probe::ProbePoint) -> Option<f64>| points.iter().map(f).collect::<Vec<_>>();
+    let train_barrier = barrier(&ts, &of(|p| p.train_loss), &ses(|p| p.train_loss_se));
+    let test_barrier = barrier(&ts, &of(|p| p.test_loss), &ses(|p| p.test_loss_se));
+    let id = match store_in {
+        Some(run) => {
+            let n = crate::rundir::next_sequence_number(&crate::probe::store::connection_dir(run));
+            format!("{n:03}-{}-{}", spec.a.iterate, spec.b.iterate)
+        }
+        None => format!("{}-{}", spec.a.iterate, spec.b.iterate),
+    };
+    let result = ConnectResult {
+        id,
+        a: spec.a.clone(),
+        b: spec.b.clone(),
+        a_epoch: epochs.0,
+        b_epoch: epochs.1,
+        points,
+        bn: spec.bn,
+        train_barrier,
+        test_barrier,
+        sign_consistency: sign_consistency(a, b),
+        distance: towards.norm,
+        a_norm: towards.centre_norm,
+        train_samples: samples.train.len,
+        test_samples: samples.test.len,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    if let Some(run) = store_in {
+        crate::probe::store::write_connection(run, &result)?;
+    }
+    Ok(result)
+}

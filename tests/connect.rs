@@ -1,0 +1,127 @@
+//! `valleys connect A B`: the straight line between two solutions, checked against the
+//! interpolation probe it generalises, and bad requests refused in one line.
+
+mod common;
+
+use common::{TINY_BN, run, snapshot, train};
+
+fn json(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn a_connection_is_the_interpolation_probe_between_its_ends_and_bad_ends_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let r = train(d, TINY_BN, "r");
+    let said = run(
+        d,
+        &[
+            "connect",
+            "r:swa",
+            "r:sgd",
+            "--points",
+            "3",
+            "--test-subset",
+            "128",
+        ],
+    );
+    assert_eq!(said.code, Some(0), "{said:?}");
+    assert!(
+        said.stdout
+            .contains("connection 001-swa-sgd: r:swa@latest → r:sgd@latest"),
+        "{}",
+        said.stdout
+    );
+    let connection = json(&r.join("connections/001-swa-sgd.json"));
+
+    // The interpolation probe from SWA (t = 0) to SGD (t = 1) measures the same points.
+    let said = run(
+        d,
+        &[
+            "probe",
+            "r",
+            "--direction",
+            "interp",
+            "--from",
+            "0",
+            "--to",
+            "1",
+            "--points",
+            "3",
+            "--test-subset",
+            "128",
+        ],
+    );
+    assert_eq!(said.code, Some(0), "{said:?}");
+    let probe_file = std::fs::read_dir(r.join("probes"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .unwrap();
+    let probe = json(&probe_file);
+    let (ours, theirs) = (
+        connection["points"].as_array().unwrap(),
+        probe["points"].as_array().unwrap(),
+    );
+    assert_eq!(ours.len(), 3);
+    for (a, b) in ours.iter().zip(theirs) {
+        for key in ["t", "train_loss", "test_loss", "train_acc", "test_acc"] {
+            let (x, y) = (a[key].as_f64().unwrap(), b[key].as_f64().unwrap());
+            assert!((x - y).abs() < 1e-6, "{key}: {x} against the probe's {y}");
+        }
+    }
+    // The barrier by its definition from the stored points.
+    let losses: Vec<f64> = ours
+        .iter()
+        .map(|p| p["train_loss"].as_f64().unwrap())
+        .collect();
+    let top = losses.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let barrier = connection["train_barrier"]["value"].as_f64().unwrap();
+    assert!((barrier - (top - (losses[0] + losses[2]) / 2.0)).abs() < 1e-12);
+    let ratio = connection["sign_consistency"].as_f64().unwrap();
+    assert!(
+        ratio > 0.5 && ratio <= 1.0,
+        "SWA and SGD of one run mostly agree: {ratio}"
+    );
+
+    // Two runs of different seeds connect too; runs of other models or without an average
+    // are refused, as are the same weights twice.
+    train(d, &format!("{TINY_BN}seed: 2\n"), "r2");
+    let said = run(
+        d,
+        &["connect", "r", "r2", "--points", "2", "--test-subset", "64"],
+    );
+    assert_eq!(said.code, Some(0), "{said:?}");
+    assert!(said.stdout.contains("sign consistency"), "{}", said.stdout);
+    train(d, &TINY_BN.replace("hidden: 32", "hidden: 16"), "narrow");
+    train(
+        d,
+        &TINY_BN.replace("swa: {start_epoch: 2}", "swa: {enabled: false}"),
+        "plain",
+    );
+    let before = snapshot(&r);
+    for (args, expected) in [
+        (&["connect", "r", "r:sgd"][..], "are the same weights"),
+        (&["connect", "r", "narrow"], "are different models"),
+        (&["connect", "plain:swa", "r"], "holds no snapshot yet"),
+        (
+            &["connect", "r:ema", "r"],
+            "iterate 'ema'; expected sgd or swa",
+        ),
+        (
+            &["connect", "r", "r:swa", "--points", "1"],
+            "--points 1: expected 2..=1001",
+        ),
+        (&["connect", "missing", "r"], "missing"),
+    ] {
+        let said = run(d, args);
+        assert_eq!(said.code, Some(2), "{args:?}: {said:?}");
+        assert!(said.stderr.contains(expected), "{args:?}: {}", said.stderr);
+        assert_eq!(said.stderr.trim_end().lines().count(), 1, "{}", said.stderr);
+    }
+    assert!(
+        snapshot(&r) == before,
+        "a refused connection wrote something"
+    );
+}
