@@ -117,7 +117,46 @@ impl Model {
         classes: usize,
         device: Device,
     ) -> Result<Self, ModelError> {
-        Self::build_with(Builder::new(device), cfg, input_shape, classes)
+        let model = Self::build_with(Builder::new(device), cfg, input_shape, classes)?;
+        if let Some(init) = cfg.bn_init {
+            model.init_bn_scales(init)?;
+        }
+        Ok(model)
+    }
+
+    /// Starts every BN scale (γ) as `init` says, from libtorch's seeded generator.
+    fn init_bn_scales(&self, init: crate::config::BnInit) -> Result<(), ModelError> {
+        let scales: Vec<&ParamInfo> = self
+            .params
+            .iter()
+            .filter(|p| p.role == params::Role::BnWeight)
+            .collect();
+        if scales.is_empty() {
+            return Err(ModelError::Incompatible {
+                arch: self.cfg.arch.as_str(),
+                problem: format!(
+                    "model.bn_init = {}: the model has no batch norm scale to initialise; expected a model with BN (model.norm: batch)",
+                    init.as_str()
+                ),
+            });
+        }
+        tch::no_grad(|| {
+            for p in scales {
+                let mut gamma = self.flat.narrow(0, p.offset, p.numel);
+                match init {
+                    crate::config::BnInit::One => {
+                        let _ = gamma.fill_(1.0);
+                    }
+                    crate::config::BnInit::Uniform => {
+                        let _ = gamma.uniform_(0.0, 1.0);
+                    }
+                    crate::config::BnInit::Normal => {
+                        let _ = gamma.normal_(0.0, 0.1);
+                    }
+                }
+            }
+        });
+        Ok(())
     }
 
     /// `k` copies of this model's architecture side by side, evaluated in one forward pass

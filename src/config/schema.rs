@@ -146,6 +146,20 @@ named_enum! {
     }
 }
 
+named_enum! {
+    /// How the batch-norm scales (γ) start (Li et al. 2024 find that BN's initialisation
+    /// matters to how asymmetric the valley is).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum BnInit {
+        /// γ = 1, as PyTorch starts them.
+        One = "one",
+        /// γ ~ U(0, 1).
+        Uniform = "uniform",
+        /// γ ~ N(0, 0.1²).
+        Normal = "normal",
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
@@ -164,6 +178,10 @@ pub struct ModelConfig {
     /// The TorchScript file of arch `torchscript` (relative to the experiment file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
+    /// How the BN scales start (default: as the architecture builds them, γ = 1 for the zoo,
+    /// the module's own for TorchScript).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bn_init: Option<BnInit>,
 }
 
 impl ModelConfig {

@@ -295,3 +295,66 @@ fn the_folded_blocked_eval_pass_equals_the_layer_by_layer_one() {
         );
     }
 }
+
+/// `model.bn_init`: the BN scales start at 1, U(0, 1) or N(0, 0.1²), and nothing else moves;
+/// a model without BN refuses it in one line.
+#[test]
+fn bn_init_starts_the_bn_scales_as_asked_and_nothing_else() {
+    let scales = |m: &Model| -> Vec<f32> {
+        m.params()
+            .iter()
+            .filter(|p| p.role == params::Role::BnWeight)
+            .flat_map(|p| Vec::<f32>::try_from(&m.flat().narrow(0, p.offset, p.numel)).unwrap())
+            .collect()
+    };
+    let others = |m: &Model| -> Vec<f32> {
+        m.params()
+            .iter()
+            .filter(|p| p.role != params::Role::BnWeight)
+            .flat_map(|p| Vec::<f32>::try_from(&m.flat().narrow(0, p.offset, p.numel)).unwrap())
+            .collect()
+    };
+    tch::manual_seed(3);
+    let plain = build("{arch: preresnet, depth: 8}", &[3, 32, 32], 10);
+    for (init, check) in [
+        (
+            "one",
+            (|g: &[f32]| g.iter().all(|&v| v == 1.0)) as fn(&[f32]) -> bool,
+        ),
+        ("uniform", |g: &[f32]| {
+            let mean = g.iter().sum::<f32>() / g.len() as f32;
+            g.iter().all(|&v| (0.0..=1.0).contains(&v)) && (mean - 0.5).abs() < 0.05
+        }),
+        ("normal", |g: &[f32]| {
+            let n = g.len() as f32;
+            let mean = g.iter().sum::<f32>() / n;
+            let sd = (g.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n).sqrt();
+            mean.abs() < 0.02 && (sd - 0.1).abs() < 0.02
+        }),
+    ] {
+        tch::manual_seed(3);
+        let m = build(
+            &format!("{{arch: preresnet, depth: 8, bn_init: {init}}}"),
+            &[3, 32, 32],
+            10,
+        );
+        let g = scales(&m);
+        assert!(
+            g.len() > 100 && check(&g),
+            "{init} ({} scales): {:?}",
+            g.len(),
+            &g[..8]
+        );
+        assert_eq!(others(&m), others(&plain), "{init}: only the scales move");
+    }
+    let cfg: ModelConfig =
+        serde_yaml::from_str("{arch: mlp, hidden: 8, norm: none, bn_init: uniform}").unwrap();
+    let e = Model::build(&cfg, &[1, 28, 28], 10, Device::Cpu)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("model.bn_init = uniform: the model has no batch norm scale"),
+        "{e}"
+    );
+}

@@ -291,6 +291,23 @@ impl Group {
         }))
     }
 
+    /// This group's asymmetric fraction through `centre` minus `other`'s, with Newcombe's
+    /// hybrid score 95% interval (both pooled over their runs).
+    pub fn asymmetric_difference(
+        &self,
+        other: &Group,
+        centre: &str,
+    ) -> Option<(f64, Option<Interval>)> {
+        let (a, b) = (self.asymmetric(centre)?, other.asymmetric(centre)?);
+        if a.n == 0 || b.n == 0 {
+            return None;
+        }
+        Some((
+            a.fraction() - b.fraction(),
+            stats::proportion_difference(a.k, a.n, b.k, b.n, 1.96),
+        ))
+    }
+
     /// (epoch, mean, standard deviation) over the finished runs of one iterate's test loss,
     /// at the epochs every one of them has.
     pub fn mean_curve(&self, iterate: Iterate) -> Vec<(f64, f64, f64)> {
@@ -445,5 +462,14 @@ mod tests {
         assert!((gain.mean - 0.015).abs() < 1e-12 && gain.n == 2);
         let a = groups[0].asymmetric("swa").unwrap();
         assert_eq!((a.k, a.n), (3, 10));
+        // Pooled 3/10 in both groups: no difference, and Newcombe's interval around it.
+        let b = groups[1].asymmetric("swa").unwrap();
+        let (d, interval) = groups[1].asymmetric_difference(&groups[0], "swa").unwrap();
+        assert!((d - (b.fraction() - a.fraction())).abs() < 1e-12);
+        let expected = stats::proportion_difference(b.k, b.n, a.k, a.n, 1.96).unwrap();
+        assert_eq!(interval.unwrap(), expected);
+        // Newcombe (1998b), table II, method 10: 56/70 − 48/80 → [0.0524, 0.3339].
+        let i = stats::proportion_difference(56, 70, 48, 80, 1.96).unwrap();
+        assert!((i.lo - 0.0524).abs() < 1e-4 && (i.hi - 0.3339).abs() < 1e-4);
     }
 }

@@ -41,6 +41,7 @@ pub fn write(
     );
     let groups = agg::group(runs.clone());
     group_table(&mut doc, &groups);
+    difference_table(&mut doc, &groups);
     curvature_table(&mut doc, &groups);
     arms_table(&mut doc, &groups);
     let name = "sweep-test-loss";
@@ -83,6 +84,61 @@ fn group_table(doc: &mut Doc, groups: &[Group]) {
     let _ = writeln!(
         doc.md,
         "\nAsymmetric fractions pool every run's random directions in the group (Wilson 95% interval, asymmetric/directions).\n"
+    );
+}
+
+/// Each group's asymmetric fraction against the first group's, with Newcombe's interval: what
+/// an ablation over a setting (BN on or off, `model.bn_init`) asks.
+fn difference_table(doc: &mut Doc, groups: &[Group]) {
+    let Some((first, rest)) = groups.split_first() else {
+        return;
+    };
+    let rows: Vec<String> = rest
+        .iter()
+        .filter_map(|g| {
+            let cell = |centre: &str| {
+                g.asymmetric_difference(first, centre)
+                    .map(|(d, i)| match i {
+                        Some(i) => format!(
+                            "{:+.0} points [{:+.0}, {:+.0}]",
+                            100.0 * d,
+                            100.0 * i.lo,
+                            100.0 * i.hi
+                        ),
+                        None => format!("{:+.0} points", 100.0 * d),
+                    })
+            };
+            let (sgd, swa) = (cell("sgd"), cell("swa"));
+            (sgd.is_some() || swa.is_some()).then(|| {
+                format!(
+                    "| {} | {} | {} |",
+                    g.label(),
+                    sgd.unwrap_or_else(|| "–".into()),
+                    swa.unwrap_or_else(|| "–".into())
+                )
+            })
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        doc.md,
+        "## Asymmetric fraction against {}
+
+| group | SGD centre | SWA centre |
+|---|---|---|",
+        first.label()
+    );
+    for row in rows {
+        let _ = writeln!(doc.md, "{row}");
+    }
+    let _ = writeln!(
+        doc.md,
+        "
+The group's pooled fraction of asymmetric directions minus {}'s, in percentage points, with Newcombe's hybrid score 95% interval.
+",
+        first.label()
     );
 }
 
