@@ -85,6 +85,20 @@ fn a_connection_is_the_interpolation_probe_between_its_ends_and_bad_ends_are_ref
         "SWA and SGD of one run mostly agree: {ratio}"
     );
 
+    // The report draws it; a connection file broken by hand is left out with its reason.
+    std::fs::write(r.join("connections/009-broken.json"), "{\"id\": 1}").unwrap();
+    let said = run(d, &["report", "r"]);
+    assert_eq!(said.code, Some(0), "{said:?}");
+    let md = std::fs::read_to_string(r.join("report/report.md")).unwrap();
+    assert!(
+        md.contains("## Connections")
+            && md.contains("| 001-swa-sgd | `r:swa@latest` → `r:sgd@latest` |"),
+        "{md}"
+    );
+    assert!(md.contains("009-broken.json"), "{md}");
+    assert!(r.join("report/connection-001-swa-sgd.png").is_file());
+    std::fs::remove_file(r.join("connections/009-broken.json")).unwrap();
+
     // Two runs of different seeds connect too; runs of other models or without an average
     // are refused, as are the same weights twice.
     train(d, &format!("{TINY_BN}seed: 2\n"), "r2");

@@ -10,6 +10,7 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 mod ablations;
+mod connections;
 mod curvature;
 mod planes;
 mod probes;
@@ -169,6 +170,7 @@ pub fn write(
     probes::section(&mut doc, run, log_y)?;
     probes::batches_section(&mut doc, run)?;
     planes::section(&mut doc, run)?;
+    connections::section(&mut doc, run)?;
     ablations::section(&mut doc, run, log_y)?;
     curvature::section(&mut doc, run)?;
     // A file of probes/ that cannot be read is neither a probe nor a batch: named once.
