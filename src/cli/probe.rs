@@ -21,6 +21,9 @@ use valleys::stats;
 
 /// The settings of a probe as flags, shared by `valleys probe` and `valleys ablate`; each one
 /// given replaces the experiment's.
+mod ratios;
+pub use ratios::RatioList;
+use ratios::{parse_ratio_list, sweep_ratios};
 #[derive(Args, Clone)]
 pub struct ProbeFlags {
     /// The point the line goes through.
@@ -113,16 +116,6 @@ pub struct ProbeArgs {
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
-}
-
-/// `--ratios FROM:TO:STEP`, as the ratios it gives (one value to clap, not a list of them).
-#[derive(Debug, Clone, PartialEq)]
-pub struct RatioList(pub Vec<f64>);
-
-fn parse_ratio_list(text: &str) -> Result<RatioList, String> {
-    valleys::probe::ratios::parse_ratios(text)
-        .map(RatioList)
-        .map_err(|e| e.0)
 }
 
 /// `--range`: a half-width or `auto`.
@@ -304,48 +297,6 @@ pub fn run(args: &ProbeArgs, stop: &AtomicBool) -> anyhow::Result<bool> {
         }
         Err(e) => Err(e.into()),
     }
-}
-
-/// A batch of sign-match directions at each ratio, each printed and stored as a batch, then
-/// the table against the ratio, written to probes/<first batch>-ratios.csv as well.
-fn sweep_ratios(
-    ctx: &runner::ProbeContext,
-    spec: &valleys::probe::ProbeSpec,
-    directions: usize,
-    ratios: &[f64],
-    run: &valleys::rundir::RunDir,
-    console: &mut Console,
-    out: &mut impl Write,
-) -> Result<std::io::Result<()>, ProbeError> {
-    use valleys::probe::ratios;
-    let mut rows = Vec::new();
-    let mut first_id = None;
-    for &ratio in ratios {
-        let spec = valleys::probe::ProbeSpec {
-            ratio: Some(ratio),
-            ..spec.clone()
-        };
-        let batch = runner::run_batch(ctx, &spec, directions, Some(run), console)?;
-        if let Err(e) = print_batch(out, &batch) {
-            return Ok(Err(e));
-        }
-        let (probes, _) = valleys::probe::store::read_all(run);
-        rows.extend(ratios::rows(ratio, &batch, &probes));
-        first_id.get_or_insert(batch.id);
-    }
-    let path = valleys::probe::store::dir(run)
-        .join(format!("{}-ratios.csv", first_id.unwrap_or_default()));
-    valleys::rundir::write_atomic(&path, ratios::csv(&rows).as_bytes())?;
-    Ok((|| {
-        writeln!(
-            out,
-            "sign-match sweep: {directions} directions per centre and ratio; the training loss's rise from the centre at t = −T and +T"
-        )?;
-        for line in ratios::table(&rows) {
-            writeln!(out, "{line}")?;
-        }
-        writeln!(out, "wrote {}", path.display())
-    })())
 }
 
 fn print_result(

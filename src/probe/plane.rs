@@ -22,9 +22,11 @@
 //! reports read it without libtorch. `probe::runner::plane` measures planes and
 //! `probe::store` keeps them in the run directory.
 
+mod path;
 mod result;
 mod settings;
 
+pub use path::{path_line, path_marks};
 pub use result::*;
 pub use settings::PlaneSettings;
 
@@ -324,56 +326,6 @@ impl PlaneSpec {
     }
 }
 
-/// The letters a plane's stored path is drawn with, at plane coordinates, inside the grid
-/// only: `0` the initial weights, `o` an iterate that went into the SWA average, `+` another;
-/// `x` any iterate the plane does not hold (its projection residual above
-/// [`crate::trajectory::HELD`]). Markers drawn after them win their cells.
-pub fn path_marks(
-    path: &[crate::trajectory::PathPoint],
-    xs: &[f64],
-    ys: &[f64],
-) -> Vec<(char, f64, f64)> {
-    let inside = |v: f64, axis: &[f64]| v >= axis[0] && v <= axis[axis.len() - 1];
-    path.iter()
-        .filter(|p| inside(p.projection.x, xs) && inside(p.projection.y, ys))
-        .map(|p| {
-            let letter = if p.projection.residual > crate::trajectory::HELD {
-                'x'
-            } else if p.at.epoch == 0 {
-                '0'
-            } else if p.at.swa_snapshot {
-                'o'
-            } else {
-                '+'
-            };
-            (letter, p.projection.x, p.projection.y)
-        })
-        .collect()
-}
-
-/// One line about a plane's path: how many iterates, how many the plane holds and shows, and
-/// the letters; None without a path.
-pub fn path_line(r: &PlaneResult) -> Option<String> {
-    if r.path.is_empty() {
-        return None;
-    }
-    let held = r
-        .path
-        .iter()
-        .filter(|p| p.projection.residual <= crate::trajectory::HELD)
-        .count();
-    let shown = path_marks(&r.path, &r.xs, &r.ys).len();
-    let last = r.path.last().map_or(0, |p| p.at.epoch);
-    let residual = |i: usize| r.path[i].projection.residual;
-    Some(format!(
-        "path: {} iterates (epochs 0..{last}), {held} held by the plane (residual ≤ {}), {shown} inside the grid; residual at the start {:.2}, at the end {:.2} · 0 start, + epoch end, o SWA snapshot, x off the plane",
-        r.path.len(),
-        crate::trajectory::HELD,
-        residual(0),
-        residual(r.path.len() - 1)
-    ))
-}
-
 /// `n` evenly spaced values from `a` to `b`, both included; 0 exactly when it is a grid
 /// value (so that the centre's row and column are the 1-D probes through it).
 fn linspace((a, b): (f64, f64), n: usize) -> Vec<f64> {
@@ -434,69 +386,7 @@ pub fn coarse_to_fine(nx: usize, ny: usize) -> Vec<(usize, usize)> {
 #[cfg(test)]
 mod tests;
 
-/// A plane with a known shape, for tests of what reads planes: an asymmetric valley along x
-/// with its floor at x = 0.3 (gently rising towards SWA and beyond, steeply towards SGD),
-/// curving up along y, measured on an `nx` × `ny` grid.
 #[cfg(test)]
-pub(crate) fn valley_fixture(id: &str, nx: usize, ny: usize) -> PlaneResult {
-    let spec = PlaneSpec {
-        points: (nx, ny),
-        ..PlaneSpec::for_kind(PlaneKind::SwaSgd)
-    };
-    let (xs, ys) = (spec.xs(), spec.ys());
-    let loss = |x: f64, y: f64| {
-        let d = x - 0.3;
-        let side = if d < 0.0 { 0.05 } else { 0.4 };
-        0.3 + side * d * d + 0.03 * y * y
-    };
-    let mut points = Vec::new();
-    for &y in &ys {
-        for &x in &xs {
-            let test = loss(x, y);
-            points.push(PlanePoint {
-                x,
-                y,
-                measured: ProbePoint {
-                    t: x,
-                    train_loss: test - 0.09,
-                    train_acc: 0.93 - test / 10.0,
-                    test_loss: test,
-                    test_acc: 0.9 - test / 10.0,
-                    train_loss_se: Some(0.0117),
-                    test_loss_se: Some(0.0167),
-                },
-            });
-        }
-    }
-    PlaneResult {
-        id: id.into(),
-        seed: 1,
-        d2_seed: Some(d2_seed(1)),
-        centre: "swa".into(),
-        markers: markers(spec.kind, "swa"),
-        spec,
-        xs,
-        ys,
-        points,
-        d1_norm: 1.4234,
-        d2_norm: 1.4234,
-        cosine: 1.8e-11,
-        centre_norm: 26.31,
-        train_samples: 2000,
-        test_samples: 2000,
-        bn_samples: Some(10_000),
-        epoch: 15,
-        step: 1185,
-        source: "final".into(),
-        cost: PlaneCost {
-            seconds: 888.0,
-            seconds_per_point: 2.01,
-            points: nx * ny,
-            forward_seconds: 1.38,
-        },
-        eigenvalues: None,
-        hessian_steps: None,
-        explained_variance: None,
-        path: Vec::new(),
-    }
-}
+mod fixture;
+#[cfg(test)]
+pub(crate) use fixture::valley_fixture;
