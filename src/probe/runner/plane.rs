@@ -97,6 +97,9 @@ fn eigen_directions(
     )
 }
 
+/// Why a pca plane cannot be measured on a run without a stored path.
+const NO_TRAJECTORY: &str = "plane pca spans the run's stored trajectory, and this run has none (checkpoint.trajectory_every_epochs: 0, or a run from before valleys kept one); expected --plane swa-sgd, random or hessian";
+
 /// What a plane of `spec` needs of the model and the run, checked before any work: the
 /// parameter group, the eigenvectors' depth, a pca plane's stored trajectory, a writable
 /// planes directory.
@@ -113,9 +116,7 @@ pub fn check(spec: &PlaneSpec, model: &Model, run: Option<&RunDir>) -> Result<()
             .map_err(|e| ProbeError::Invalid(e.to_string()))?
             .flatten();
         let Some(index) = index else {
-            return Err(ProbeError::Invalid(
-                "plane pca spans the run's stored trajectory, and this run has none (checkpoint.trajectory_every_epochs: 0, or a run from before valleys kept one); expected --plane swa-sgd, random or hessian".into(),
-            ));
+            return Err(ProbeError::Invalid(NO_TRAJECTORY.into()));
         };
         path::check_fits(&index, model)?;
     }
@@ -160,16 +161,11 @@ fn measure(
         Some(run) => path::load(run, centre),
         None => Ok(None),
     };
-    let stored = match (spec.kind, stored) {
-        (PlaneKind::Pca, Ok(Some(stored))) => Some(stored),
-        (PlaneKind::Pca, Ok(None)) => {
-            return Err(ProbeError::Invalid(
-                "plane pca spans the run's stored trajectory, and this run has none (checkpoint.trajectory_every_epochs: 0, or a run from before valleys kept one); expected --plane swa-sgd, random or hessian".into(),
-            ));
-        }
-        (PlaneKind::Pca, Err(e)) => return Err(e),
-        (_, stored) => stored.ok().flatten(),
+    let stored = match spec.kind {
+        PlaneKind::Pca => Some(stored?.ok_or_else(|| ProbeError::Invalid(NO_TRAJECTORY.into()))?),
+        _ => stored.ok().flatten(),
     };
+    let mask = direction::group_mask(centre, spec.params);
     let mut explained = None;
     let (d1, d2, eigen) = match spec.kind {
         PlaneKind::Hessian => {
@@ -177,7 +173,6 @@ fn measure(
             (d1, d2, Some((values, steps)))
         }
         PlaneKind::Pca => {
-            let mask = direction::group_mask(centre, spec.params);
             let stored = stored.as_ref().expect("a pca plane has its trajectory");
             let (d1, d2, shares) = path::principal_directions(stored, centre, &mask)?;
             explained = Some(shares);
@@ -189,7 +184,6 @@ fn measure(
         }
     };
     let projected = stored.as_ref().map_or(Vec::new(), |stored| {
-        let mask = direction::group_mask(centre, spec.params);
         path::project(stored, centre, &d1.vector, &d2.vector, &mask)
     });
     drop(stored);

@@ -11,7 +11,7 @@ use crate::probe::plane::PlaneResult;
 use crate::probe::runner::ProbeError;
 use crate::rundir::RunDir;
 use crate::trajectory::store::{self, TrajectoryError};
-use crate::trajectory::{self, Inner, PathPoint, TrajectoryIndex, TrajectoryPoint};
+use crate::trajectory::{self, Inner, PathPoint, Projection, TrajectoryIndex, TrajectoryPoint};
 use tch::{Kind, Tensor};
 
 /// A run's stored iterates, on the model's device.
@@ -53,6 +53,19 @@ fn dot(a: &Tensor, b: &Tensor) -> f64 {
     (a * b).sum(Kind::Double).double_value(&[])
 }
 
+/// Where the plane w_c + x·d₁ + y·d₂ puts the iterate `w` (within the plane's group).
+fn project_one(w: &Tensor, centre: &Tensor, d1: &Tensor, d2: &Tensor, mask: &Tensor) -> Projection {
+    let r = (w - centre) * mask;
+    trajectory::project(Inner {
+        d1d1: dot(d1, d1),
+        d1d2: dot(d1, d2),
+        d2d2: dot(d2, d2),
+        d1r: dot(d1, &r),
+        d2r: dot(d2, &r),
+        rr: dot(&r, &r),
+    })
+}
+
 /// Each stored iterate where the plane w_c + x·d₁ + y·d₂ puts it (within the plane's group).
 pub fn project(
     stored: &Stored,
@@ -61,25 +74,14 @@ pub fn project(
     d2: &Tensor,
     mask: &Tensor,
 ) -> Vec<PathPoint> {
-    let (d1d1, d1d2, d2d2) = (dot(d1, d1), dot(d1, d2), dot(d2, d2));
     stored
         .index
         .points
         .iter()
         .zip(&stored.weights)
-        .map(|(at, w)| {
-            let r = (w - centre.flat()) * mask;
-            PathPoint {
-                at: *at,
-                projection: trajectory::project(Inner {
-                    d1d1,
-                    d1d2,
-                    d2d2,
-                    d1r: dot(d1, &r),
-                    d2r: dot(d2, &r),
-                    rr: dot(&r, &r),
-                }),
-            }
+        .map(|(at, w)| PathPoint {
+            at: *at,
+            projection: project_one(w, centre.flat(), d1, d2, mask),
         })
         .collect()
 }
@@ -209,15 +211,7 @@ pub fn extend(
             }
         };
         let mask = direction::group_mask(model, plane.spec.params);
-        let r = (weights - &centre) * &mask;
-        let projection = trajectory::project(Inner {
-            d1d1: dot(&d1, &d1),
-            d1d2: dot(&d1, &d2),
-            d2d2: dot(&d2, &d2),
-            d1r: dot(&d1, &r),
-            d2r: dot(&d2, &r),
-            rr: dot(&r, &r),
-        });
+        let projection = project_one(weights, &centre, &d1, &d2, &mask);
         plane.path.push(PathPoint {
             at: point,
             projection,
