@@ -75,6 +75,7 @@ fn the_ui_the_reports_and_the_plain_results_never_reach_tensors() {
         "probe/range.rs",
         "probe/ratios.rs",
         "probe/connect.rs",
+        "probe/connect",
         "ablation/result.rs",
         "format.rs",
         "plot.rs",

@@ -52,6 +52,7 @@ fn stacked_points_match_points_measured_one_at_a_time() {
                 centre: centre.flat(),
                 direction: &direction,
                 end: None,
+                control: None,
                 bn,
                 bn_pass: valleys::model::eval::BnPass {
                     batch: 40,

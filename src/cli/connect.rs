@@ -10,6 +10,7 @@ use valleys::config::probe::samples;
 use valleys::error::{BadInput, BadInputExt};
 use valleys::model::Model;
 use valleys::probe::BnMode;
+use valleys::probe::connect::curve::CurveSettings;
 use valleys::probe::connect::{ConnectResult, Endpoint};
 use valleys::probe::offline::SavedRun;
 use valleys::probe::runner::ProbeError;
@@ -40,6 +41,14 @@ pub struct ConnectArgs {
     /// Training samples of each BN recomputation, or `all` (default: A's run's own pass).
     #[arg(long = "bn-subset", value_parser = samples::parse)]
     pub bn_subset: Option<usize>,
+    /// Also train a quadratic Bézier curve from A to B (Garipov et al. 2018) for this many
+    /// epochs over the training set, and measure it at the line's points (0: the line alone).
+    #[arg(long = "curve-epochs", default_value_t = 0)]
+    pub curve_epochs: u32,
+    /// The curve's starting learning rate (default: A's run's train.lr), held for half the
+    /// epochs, then down to 1% by 90%; momentum, weight decay and batch size are A's run's.
+    #[arg(long = "curve-lr")]
+    pub curve_lr: Option<f64>,
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
@@ -77,6 +86,9 @@ pub fn run(args: &ConnectArgs, stop: &AtomicBool) -> anyhow::Result<bool> {
         if n == Some(0) {
             valleys::bad_input!("{name} 0: expected at least 1 sample, or all");
         }
+    }
+    if args.curve_lr.is_some() && args.curve_epochs == 0 {
+        valleys::bad_input!("--curve-lr without --curve-epochs: expected --curve-epochs N too");
     }
     let device = DeviceRequest::parse(&args.device)
         .and_then(runtime::choose_device)
@@ -116,6 +128,20 @@ pub fn run(args: &ConnectArgs, stop: &AtomicBool) -> anyhow::Result<bool> {
         );
     }
     let (wa, wb) = (iterate(&a, &args.a)?, iterate(&b, &args.b)?);
+    let curve = (args.curve_epochs > 0)
+        .then(|| {
+            let train = &a.experiment.train;
+            let settings = CurveSettings {
+                epochs: args.curve_epochs,
+                lr: args.curve_lr.unwrap_or(train.lr),
+                momentum: train.momentum,
+                weight_decay: train.weight_decay,
+                batch_size: train.batch_size,
+            };
+            settings.validate().map(|()| settings)
+        })
+        .transpose()
+        .map_err(|e| BadInput::msg(format!("--curve-epochs/--curve-lr: {}", e.0)))?;
     valleys::rundir::check_writable(&valleys::probe::store::connection_dir(&a.run)).bad_input()?;
     eprintln!(
         "connect {} (epoch {}) → {} (epoch {}) on {}: {} points, BN {}",
@@ -127,6 +153,12 @@ pub fn run(args: &ConnectArgs, stop: &AtomicBool) -> anyhow::Result<bool> {
         args.points,
         args.bn.as_str()
     );
+    if let Some(c) = &curve {
+        eprintln!(
+            "and a Bézier curve trained for {} epochs (lr {}, momentum {}, weight decay {}, batch {})",
+            c.epochs, c.lr, c.momentum, c.weight_decay, c.batch_size
+        );
+    }
     let spec = ConnectSpec {
         a: args.a.clone(),
         b: args.b.clone(),
@@ -135,6 +167,7 @@ pub fn run(args: &ConnectArgs, stop: &AtomicBool) -> anyhow::Result<bool> {
         train_subset: args.train_subset,
         test_subset: args.test_subset,
         bn_subset: args.bn_subset,
+        curve,
     };
     let cancelled = || stop.load(Ordering::Relaxed);
     match connect::run(
@@ -164,13 +197,17 @@ pub fn run(args: &ConnectArgs, stop: &AtomicBool) -> anyhow::Result<bool> {
 }
 
 fn print(out: &mut impl Write, r: &ConnectResult) -> std::io::Result<()> {
-    writeln!(
+    write!(
         out,
         "{:>6}  {:>10} {:>9}  {:>10} {:>9}",
         "t", "train loss", "train acc", "test loss", "test acc"
     )?;
-    for p in &r.points {
-        writeln!(
+    if r.curve.is_some() {
+        write!(out, "  {:>11} {:>10}", "curve train", "curve test")?;
+    }
+    writeln!(out)?;
+    for (i, p) in r.points.iter().enumerate() {
+        write!(
             out,
             "{:>6.3}  {:>10.4} {:>8.1}%  {:>10.4} {:>8.1}%",
             p.t,
@@ -179,6 +216,10 @@ fn print(out: &mut impl Write, r: &ConnectResult) -> std::io::Result<()> {
             p.test_loss,
             100.0 * p.test_acc
         )?;
+        if let Some(q) = r.curve.as_ref().and_then(|c| c.points.get(i)) {
+            write!(out, "  {:>11.4} {:>10.4}", q.train_loss, q.test_loss)?;
+        }
+        writeln!(out)?;
     }
     writeln!(out, "{}", valleys::probe::connect::one_line(r))?;
     writeln!(

@@ -26,6 +26,8 @@ pub enum Purpose {
     Torch = 7,
     /// Random vectors of curvature estimates (Lanczos starts, trace probes, noise).
     Curvature = 8,
+    /// Batches, augmentation and the t of each step of a Bézier curve's training.
+    Curve = 9,
 }
 
 /// The generator for `purpose` at position `keys` (e.g. `[epoch, batch]`).

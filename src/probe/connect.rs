@@ -3,6 +3,8 @@
 //! the barrier on it and the two solutions' sign-consistency ratio. Plain data; the line is
 //! measured by `probe::runner::connect`.
 
+pub mod curve;
+
 use super::{BnMode, ProbePoint};
 use crate::stats::Interval;
 use serde::{Deserialize, Serialize};
@@ -118,6 +120,9 @@ pub struct ConnectResult {
     pub bn: BnMode,
     pub train_barrier: Option<Barrier>,
     pub test_barrier: Option<Barrier>,
+    /// The trained Bézier curve between the ends, measured at the line's t.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub curve: Option<curve::CurvePath>,
     /// The share of weights (non-zero in both) whose signs agree in A and B.
     pub sign_consistency: f64,
     /// |w_B − w_A| and |w_A|.
@@ -138,7 +143,18 @@ impl crate::stored::Stored for ConnectResult {
         }
         crate::stored::fraction("sign_consistency", self.sign_consistency)?;
         let ts: Vec<f64> = self.points.iter().map(|p| p.t).collect();
-        crate::stored::increasing("points' t", &ts)
+        crate::stored::increasing("points' t", &ts)?;
+        if let Some(curve) = &self.curve {
+            let curve_ts: Vec<f64> = curve.points.iter().map(|p| p.t).collect();
+            if curve_ts != ts {
+                return Err(crate::stored::StoredError(format!(
+                    "the curve has {} points at other t than the line's {}",
+                    curve_ts.len(),
+                    ts.len()
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -154,10 +170,10 @@ fn describe(name: &str, b: &Option<Barrier>) -> String {
     }
 }
 
-/// One line about a connection.
+/// One line about a connection (and a second about its curve, when it has one).
 pub fn one_line(r: &ConnectResult) -> String {
-    format!(
-        "connection {}: {} → {}: {}; {}; sign consistency {:.1}%, |w_B − w_A| {:.3}",
+    let mut line = format!(
+        "connection {}: {} → {}: line {}; {}; sign consistency {:.1}%, |w_B − w_A| {:.3}",
         r.id,
         r.a.label(),
         r.b.label(),
@@ -165,25 +181,46 @@ pub fn one_line(r: &ConnectResult) -> String {
         describe("test", &r.test_barrier),
         100.0 * r.sign_consistency,
         r.distance
-    )
+    );
+    if let Some(c) = &r.curve {
+        line += &format!(
+            "\n  Bézier curve ({} epochs, lr {}): {}; {}; bend {:.2}·|w_B − w_A|",
+            c.settings.epochs,
+            c.settings.lr,
+            describe("train", &c.train_barrier),
+            describe("test", &c.test_barrier),
+            c.bend
+        );
+    }
+    line
 }
 
-/// The CSV of the path's points.
+/// The CSV of the path's points (the curve's beside the line's, at the same t).
 pub fn csv(r: &ConnectResult) -> String {
-    let mut out =
-        String::from("t,train_loss,train_acc,test_loss,test_acc,train_loss_se,test_loss_se\n");
+    const COLUMNS: &str = "train_loss,train_acc,test_loss,test_acc,train_loss_se,test_loss_se";
+    let mut out = format!("t,{COLUMNS}");
+    if r.curve.is_some() {
+        out += &format!(",curve_{}", COLUMNS.replace(',', ",curve_"));
+    }
+    out.push('\n');
     let se = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
-    for p in &r.points {
-        out += &format!(
-            "{},{},{},{},{},{},{}\n",
-            p.t,
+    let cells = |p: &ProbePoint| {
+        format!(
+            "{},{},{},{},{},{}",
             p.train_loss,
             p.train_acc,
             p.test_loss,
             p.test_acc,
             se(p.train_loss_se),
             se(p.test_loss_se)
-        );
+        )
+    };
+    for (i, p) in r.points.iter().enumerate() {
+        out += &format!("{},{}", p.t, cells(p));
+        if let Some(q) = r.curve.as_ref().and_then(|c| c.points.get(i)) {
+            out += &format!(",{}", cells(q));
+        }
+        out.push('\n');
     }
     out
 }

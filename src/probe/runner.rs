@@ -2,6 +2,7 @@
 //! the weights, score the curves, and store the result. The live models are only read.
 
 pub mod connect;
+pub mod curve;
 mod eigen;
 mod line;
 pub mod plane;

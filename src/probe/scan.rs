@@ -18,6 +18,9 @@ pub struct Line<'a> {
     /// For interpolation, the far end: points are `lerp(centre, end, t)`, which gives both
     /// ends exactly.
     pub end: Option<&'a Tensor>,
+    /// For a Bézier curve from the centre to `end`, its bend: points are
+    /// `(1 − t)²·centre + 2t(1 − t)·control + t²·end`.
+    pub control: Option<&'a Tensor>,
     pub bn: BnMode,
     /// The BN recomputation at each point (in `Recompute` mode).
     pub bn_pass: eval::BnPass,
@@ -29,9 +32,13 @@ pub struct Line<'a> {
 impl Line<'_> {
     /// The weights at `t`.
     pub fn weights(&self, t: f64) -> Tensor {
-        match self.end {
-            Some(end) => self.centre.lerp(end, t),
-            None => self.centre + self.direction * t,
+        match (self.end, self.control) {
+            (Some(end), Some(control)) => {
+                let [ka, kc, kb] = super::connect::curve::bezier_coefficients(t);
+                self.centre * ka + control * kc + end * kb
+            }
+            (Some(end), None) => self.centre.lerp(end, t),
+            (None, _) => self.centre + self.direction * t,
         }
     }
 

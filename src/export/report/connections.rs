@@ -4,6 +4,7 @@
 
 use super::{Doc, HEIGHT, ReportError, WIDTH};
 use crate::export::figure::{self, Figure, Line, palette};
+use crate::probe::ProbePoint;
 use crate::probe::connect::{Barrier, ConnectResult};
 use crate::rundir::RunDir;
 use std::fmt::Write;
@@ -21,21 +22,51 @@ fn barrier(b: &Option<Barrier>) -> String {
 }
 
 fn figure_of(r: &ConnectResult) -> Figure {
-    let line = |name: &str, f: fn(&crate::probe::ProbePoint) -> f64, dashed| Line {
+    type Of = fn(&ProbePoint) -> f64;
+    let line = |name: &str, points: &[ProbePoint], f: Of, color, dashed| Line {
         name: name.into(),
-        points: r.points.iter().map(|p| (p.t, f(p))).collect(),
-        color: palette::BLUE,
+        points: points.iter().map(|p| (p.t, f(p))).collect(),
+        color,
         dashed,
     };
+    let mut lines = vec![
+        line(
+            "line, train",
+            &r.points,
+            |p| p.train_loss,
+            palette::BLUE,
+            false,
+        ),
+        line(
+            "line, test",
+            &r.points,
+            |p| p.test_loss,
+            palette::BLUE,
+            true,
+        ),
+    ];
+    if let Some(c) = &r.curve {
+        lines.push(line(
+            "curve, train",
+            &c.points,
+            |p| p.train_loss,
+            palette::ORANGE,
+            false,
+        ));
+        lines.push(line(
+            "curve, test",
+            &c.points,
+            |p| p.test_loss,
+            palette::ORANGE,
+            true,
+        ));
+    }
     Figure {
         title: format!("connection {}: {} → {}", r.id, r.a.label(), r.b.label()),
         x_label: "t (w = (1 − t)·w_A + t·w_B)".into(),
         y_label: "loss".into(),
         log_y: false,
-        lines: vec![
-            line("train", |p| p.train_loss, false),
-            line("test", |p| p.test_loss, true),
-        ],
+        lines,
         markers: vec![(0.0, "A".into()), (1.0, "B".into())],
         notes: Vec::new(),
     }
@@ -63,6 +94,17 @@ pub(super) fn section(doc: &mut Doc, run: &RunDir) -> Result<(), ReportError> {
             100.0 * r.sign_consistency,
             r.distance
         );
+        if let Some(c) = &r.curve {
+            let _ = writeln!(
+                doc.md,
+                "| {} (Bézier curve, {} epochs) | | {} | {} | | bend {:.2}·\\|w_B − w_A\\| |",
+                r.id,
+                c.settings.epochs,
+                barrier(&c.train_barrier),
+                barrier(&c.test_barrier),
+                c.bend
+            );
+        }
     }
     let _ = writeln!(
         doc.md,
@@ -84,7 +126,10 @@ pub(super) fn section(doc: &mut Doc, run: &RunDir) -> Result<(), ReportError> {
                 r.b_epoch,
                 r.points.len(),
                 100.0 * r.sign_consistency
-            ),
+            ) + &r.curve.as_ref().map_or(String::new(), |c| format!(
+                " In orange, the quadratic Bézier curve (1 − t)²·w_A + 2t(1 − t)·C + t²·w_B whose bend C was trained for {} epochs (lr {}, t drawn per batch), BN {} at each point.",
+                c.settings.epochs, c.settings.lr, r.bn.as_str()
+            )),
         );
     }
     Ok(())

@@ -4,7 +4,9 @@
 
 use super::{PointSamples, ProbeContext, ProbeError};
 use crate::model::Model;
-use crate::probe::connect::{ConnectResult, Endpoint, barrier};
+use crate::probe::ProbePoint;
+use crate::probe::connect::curve::{CurvePath, CurveSettings};
+use crate::probe::connect::{Barrier, ConnectResult, Endpoint, barrier};
 use crate::probe::scan::Line;
 use crate::probe::{BnMode, ParamGroup, direction};
 use crate::rundir::RunDir;
@@ -20,6 +22,8 @@ pub struct ConnectSpec {
     pub train_subset: Option<usize>,
     pub test_subset: Option<usize>,
     pub bn_subset: Option<usize>,
+    /// A Bézier curve to train and measure beside the line.
+    pub curve: Option<CurveSettings>,
 }
 
 /// The share of weights, non-zero in both, whose signs agree.
@@ -62,6 +66,8 @@ fn measure(
         ));
     }
     let started = Instant::now();
+    // In frozen mode the points keep A's BN statistics, which the scratch model carries.
+    ctx.scratch.copy_from(a);
     let samples = PointSamples::new(
         ctx,
         (spec.train_subset, spec.test_subset, spec.bn_subset),
@@ -76,6 +82,7 @@ fn measure(
         centre: a.flat(),
         direction: &towards.vector,
         end: Some(b.flat()),
+        control: None,
         bn: spec.bn,
         bn_pass: samples.bn_pass,
         eval_batch: ctx.eval_batch,
@@ -90,12 +97,40 @@ fn measure(
         let t = i as f64 / (n - 1) as f64;
         points.push(line.evaluate(ctx.scratch, t));
     }
-    let ts: Vec<f64> = points.iter().map(|p| p.t).collect();
-    let of = |f: fn(&crate::probe::ProbePoint) -> f64| points.iter().map(f).collect::<Vec<_>>();
-    let ses =
-        |f: fn(&crate::probe::ProbePoint) -> Option<f64>| points.iter().map(f).collect::<Vec<_>>();
-    let train_barrier = barrier(&ts, &of(|p| p.train_loss), &ses(|p| p.train_loss_se));
-    let test_barrier = barrier(&ts, &of(|p| p.test_loss), &ses(|p| p.test_loss_se));
+    let (train_barrier, test_barrier) = barriers(&points);
+    let curve = match &spec.curve {
+        Some(settings) => {
+            let curve_started = Instant::now();
+            let trained = super::curve::train_on_data(ctx, (a, b), settings, cancelled)?;
+            ctx.scratch.copy_from(a);
+            let curve_line = Line {
+                control: Some(&trained.control),
+                ..line
+            };
+            let mut curve_points = Vec::with_capacity(n);
+            for p in &points {
+                if cancelled() {
+                    return Err(ProbeError::Cancelled);
+                }
+                curve_points.push(curve_line.evaluate(ctx.scratch, p.t));
+            }
+            let (train_barrier, test_barrier) = barriers(&curve_points);
+            let midpoint = (a.flat() + b.flat()) / 2.0;
+            let bend = (&trained.control - midpoint).norm().double_value(&[])
+                / towards.norm.max(f64::MIN_POSITIVE);
+            Some(CurvePath {
+                settings: *settings,
+                points: curve_points,
+                train_barrier,
+                test_barrier,
+                last_epoch_loss: trained.last_epoch_loss,
+                bend,
+                steps: trained.steps,
+                seconds: curve_started.elapsed().as_secs_f64(),
+            })
+        }
+        None => None,
+    };
     let id = match store_in {
         Some(run) => {
             let n = crate::rundir::next_sequence_number(&crate::probe::store::connection_dir(run));
@@ -113,6 +148,7 @@ fn measure(
         bn: spec.bn,
         train_barrier,
         test_barrier,
+        curve,
         sign_consistency: sign_consistency(a, b),
         distance: towards.norm,
         a_norm: towards.centre_norm,
@@ -124,4 +160,15 @@ fn measure(
         crate::probe::store::write_connection(run, &result)?;
     }
     Ok(result)
+}
+
+/// The train and test barriers of a path's points.
+fn barriers(points: &[ProbePoint]) -> (Option<Barrier>, Option<Barrier>) {
+    let ts: Vec<f64> = points.iter().map(|p| p.t).collect();
+    let of = |f: fn(&ProbePoint) -> f64| points.iter().map(f).collect::<Vec<_>>();
+    let ses = |f: fn(&ProbePoint) -> Option<f64>| points.iter().map(f).collect::<Vec<_>>();
+    (
+        barrier(&ts, &of(|p| p.train_loss), &ses(|p| p.train_loss_se)),
+        barrier(&ts, &of(|p| p.test_loss), &ses(|p| p.test_loss_se)),
+    )
 }

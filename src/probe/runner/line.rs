@@ -41,6 +41,7 @@ pub(super) fn probe(
         direction: &dir.vector,
         // Interpolation over a parameter subset keeps the other parameters at the centre.
         end: end.filter(|_| spec.params == ParamGroup::All),
+        control: None,
         bn: spec.bn,
         bn_pass: samples.bn_pass,
         eval_batch: ctx.eval_batch,

@@ -319,6 +319,7 @@ fn measure_grid(
             centre: &origin,
             direction: &d1.vector,
             end: None,
+            control: None,
             bn: spec.bn,
             bn_pass: samples.bn_pass,
             eval_batch: ctx.eval_batch,

@@ -198,6 +198,7 @@ fn the_centre_row_and_column_are_the_1d_probes_along_the_same_lines() {
         centre: sgd.flat(),
         direction: &d2.vector,
         end: None,
+        control: None,
         bn: BnMode::Recompute,
         bn_pass: ctx.bn_pass,
         eval_batch: 64,
