@@ -16,6 +16,7 @@
 //! probe: {directions: 10, range: auto}   # after training: random directions per centre
 //! plane: {points: 11x11}                  # after training: a plane (as `valleys plane`)
 //! curvature: {samples: 256, top_k: 3}     # after training: the Hessian (as `valleys curvature`)
+//! connect: {pairs: seeds}                # once all have trained: lines between runs (as `valleys connect`)
 //! ablation: {twin: false, directions: 10} # after training, as in an experiment
 //! slurm: {partition: gpu, gres: "gpu:1", cpus_per_task: 8, mem: 32G, time: "12:00:00"}
 //! ```
@@ -26,6 +27,7 @@
 //! tasks' output under `logs/`.
 
 mod dir;
+pub mod pairs;
 pub mod report;
 mod sections;
 pub mod slurm;
@@ -36,7 +38,7 @@ use crate::config::ablation::AblationConfig;
 use crate::config::probe::ProbeSpec;
 use crate::probe::plane::PlaneSpec;
 use crate::rundir::{RunDir, write_atomic};
-use sections::{sweep_curvature, sweep_plane, sweep_probe};
+use sections::{sweep_connect, sweep_curvature, sweep_plane, sweep_probe};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -66,6 +68,8 @@ pub struct SweepFile {
     pub plane: Option<PlaneSpec>,
     /// The curvature job to run on each variant after training.
     pub curvature: Option<crate::config::curvature::CurvatureSpec>,
+    /// Pairs of runs to connect once every variant has trained.
+    pub connect: Option<pairs::SweepConnect>,
     pub ablation: Option<AblationConfig>,
     pub slurm: SlurmConfig,
 }
@@ -92,7 +96,7 @@ pub enum SweepError {
 }
 
 /// Keys of the sweep file.
-const KEYS: [&str; 10] = [
+const KEYS: [&str; 11] = [
     "name",
     "experiment",
     "set",
@@ -101,6 +105,7 @@ const KEYS: [&str; 10] = [
     "probe",
     "plane",
     "curvature",
+    "connect",
     "ablation",
     "slurm",
 ];
@@ -221,6 +226,10 @@ impl SweepFile {
             None => None,
             Some(v) => Some(sweep_curvature(v).map_err(|m| fail(format!("curvature: {m}")))?),
         };
+        let connect = match get("connect") {
+            None => None,
+            Some(v) => Some(sweep_connect(v).map_err(|m| fail(format!("connect: {m}")))?),
+        };
         let ablation = match get("ablation") {
             None => None,
             Some(v) => Some(
@@ -243,6 +252,7 @@ impl SweepFile {
             probe,
             plane,
             curvature,
+            connect,
             ablation,
             slurm,
         };

@@ -20,6 +20,7 @@ use valleys::sweep::report::{self, RunSummary};
 use valleys::sweep::{SweepDir, SweepFile, Variant, VariantState, slurm};
 
 mod local;
+mod pairs;
 
 use local::{local, task};
 
@@ -225,6 +226,13 @@ fn checker() -> impl Fn(&Variant, &Experiment) -> Result<(), String> {
 fn launch(dir: &SweepDir, executor: Executor, jobs: Option<usize>) -> anyhow::Result<ExitCode> {
     match executor {
         Executor::Slurm => {
+            // Once the array has trained every variant, continuing the sweep measures the
+            // pairs its `connect:` section asks for, here.
+            let variants = dir.variants().bad_input()?;
+            if dir.connect().is_some() && variants.iter().all(|v| dir.state(v).is_final()) {
+                let stop = signal_flag()?;
+                return Ok(ExitCode::from(pairs::connect_pairs(dir, &stop)?));
+            }
             let script = dir.root.join("job.sbatch");
             if !script.is_file() {
                 valleys::bad_input!(
@@ -328,6 +336,17 @@ fn print_status(dir: &SweepDir) -> anyhow::Result<()> {
             loss(&r.sgd),
             loss(&r.swa),
             r.swa_gain.map_or("–".into(), |g| format!("{g:+.4}"))
+        );
+    }
+    if let Some(settings) = dir.connect() {
+        let (rows, missing) = valleys::sweep::pairs::read(dir, &settings);
+        println!(
+            "pairs ({}, {}): {} of {} connected; train barrier against sign consistency: {}",
+            settings.pairs.as_str(),
+            settings.iterate,
+            rows.len(),
+            rows.len() + missing,
+            valleys::export::report::sweep_pairs_correlation(&rows)
         );
     }
     Ok(())

@@ -15,6 +15,12 @@ mod curvature;
 mod planes;
 mod probes;
 pub mod sweep;
+mod sweep_pairs;
+
+/// Spearman's ρ of the pairs' training barrier with their sign consistency, in words.
+pub fn sweep_pairs_correlation(rows: &[crate::sweep::pairs::PairRow]) -> String {
+    sweep_pairs::correlation(rows, |r| r.train_barrier.map(|b| b.value))
+}
 mod training;
 
 pub use probes::probe_figure;

@@ -112,6 +112,7 @@ impl SweepDir {
             "probe": file.probe,
             "plane": file.plane,
             "curvature": file.curvature,
+            "connect": file.connect,
             "name": file.name,
         });
         write_atomic(
@@ -154,6 +155,11 @@ impl SweepDir {
     /// The curvature job to run after training, if the sweep asks for one.
     pub fn curvature(&self) -> Option<crate::config::curvature::CurvatureSpec> {
         setting(&self.settings(), "curvature")
+    }
+
+    /// The pairs of runs to connect once every variant has trained, if the sweep asks.
+    pub fn connect(&self) -> Option<super::pairs::SweepConnect> {
+        setting(&self.settings(), "connect")
     }
 
     /// What the sweep measures of each variant after training.

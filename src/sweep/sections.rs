@@ -97,3 +97,14 @@ pub(super) fn sweep_curvature(
         .map_err(|e| crate::error::Invalid(e.0.trim_start_matches("curvature.").to_owned()))?;
     Ok(spec)
 }
+
+/// `connect:` with `valleys connect`'s options under their names (`iterate`, `pairs`,
+/// `points`, `bn`, the subsets, `curve_epochs`).
+pub(super) fn sweep_connect(
+    value: &serde_yaml::Value,
+) -> Result<super::pairs::SweepConnect, crate::error::Invalid> {
+    let spec: super::pairs::SweepConnect =
+        settings_from(value, "connect settings such as pairs: seeds")?;
+    spec.validate()?;
+    Ok(spec)
+}

@@ -73,11 +73,10 @@ pub(super) fn local(dir: &SweepDir, jobs: Option<usize>) -> anyhow::Result<ExitC
         return Ok(ExitCode::from(EXIT_STOPPED));
     }
     print_status(dir)?;
-    Ok(if failed > 0 {
-        ExitCode::from(crate::cli::EXIT_FAILURE)
-    } else {
-        ExitCode::SUCCESS
-    })
+    if failed > 0 {
+        return Ok(ExitCode::from(crate::cli::EXIT_FAILURE));
+    }
+    Ok(ExitCode::from(super::pairs::connect_pairs(dir, &stop)?))
 }
 
 /// The variants still to train, in order; those done are counted, those another process

@@ -44,6 +44,7 @@ pub fn write(
     difference_table(&mut doc, &groups);
     curvature_table(&mut doc, &groups);
     arms_table(&mut doc, &groups);
+    super::sweep_pairs::section(&mut doc, sweep);
     let name = "sweep-test-loss";
     doc.save(name, curves_figure(&groups, log_y))?;
     doc.caption(
