@@ -165,6 +165,14 @@ pub fn follow(
                     let _ = tx.send(Event::CurvatureFinished(Box::new(result)));
                 }
             }
+            // Connections from `valleys connect`.
+            let (connections, unreadable) = crate::probe::store::read_connections(&dir);
+            say_unreadable(unreadable, &mut probes_seen);
+            for result in connections {
+                if probes_seen.insert(format!("connection {}", result.id)) {
+                    let _ = tx.send(Event::ConnectFinished(Box::new(result)));
+                }
+            }
             let (tracked, unreadable) = crate::curvature::store::read_track(&dir);
             say_unreadable(unreadable, &mut probes_seen);
             // A resumed run rewrites the file shorter; the dashboard replaces rows it has.
@@ -198,6 +206,8 @@ pub fn history(run: &RunDir) -> History {
     unreadable.extend(more);
     let (curvature_track, more) = crate::curvature::store::read_track(run);
     unreadable.extend(more);
+    let (connections, more) = crate::probe::store::read_connections(run);
+    unreadable.extend(more);
     let mut named = std::collections::HashSet::new();
     unreadable.retain(|problem| named.insert(problem.clone()));
     History {
@@ -208,6 +218,7 @@ pub fn history(run: &RunDir) -> History {
         planes,
         curvature,
         curvature_track,
+        connections,
         unreadable,
     }
 }

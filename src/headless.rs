@@ -118,6 +118,12 @@ impl EpochPrinter {
             Event::CurvatureFinished(result) => {
                 writeln!(out, "  {}", crate::curvature::one_line(&result))?
             }
+            Event::ConnectStarted { label } => writeln!(out, "  connecting {label}")?,
+            Event::ConnectFinished(result) => {
+                for line in crate::probe::connect::one_line(&result).lines() {
+                    writeln!(out, "  {line}")?;
+                }
+            }
             Event::CurvatureTracked(rows) => {
                 writeln!(out, "  {}", crate::curvature::track::one_line(&rows))?
             }

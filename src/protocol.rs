@@ -40,6 +40,9 @@ pub enum Command {
     /// Measure the Hessian's curvature at the live SGD and SWA weights (queued like a probe;
     /// `CancelProbe` cancels it).
     Curvature(Box<CurvatureSpec>),
+    /// Connect two iterates of the live run by a line (and a Bézier curve, if asked), as
+    /// `valleys connect` does (queued like a probe; `CancelProbe` cancels it).
+    Connect(Box<ConnectRequest>),
     /// Cancel the running probe.
     CancelProbe,
     /// Run a batch-norm ablation on the live weights (and the twin's, when it has finished);
@@ -52,6 +55,40 @@ pub enum Command {
     StartTwin,
     /// Evaluate the SWA average with stale BN statistics too (the `swa_stale` series).
     TrackStaleBn(bool),
+}
+
+/// A connection on the live run: from iterate `a` to iterate `b`, or to the SGD iterate the
+/// run kept at the end of epoch `b_epoch` (its trajectory).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectRequest {
+    pub a: Iterate,
+    pub b: Iterate,
+    pub b_epoch: Option<u32>,
+    pub points: usize,
+    pub bn: crate::probe::BnMode,
+    /// Epochs of a Bézier curve (0: the line alone).
+    pub curve_epochs: u32,
+}
+
+impl ConnectRequest {
+    /// "sgd → swa", "swa → sgd@epoch 3", with the curve's epochs.
+    pub fn describe(&self) -> String {
+        let b = match self.b_epoch {
+            Some(e) => format!("sgd@epoch {e}"),
+            None => self.b.as_str().to_owned(),
+        };
+        let curve = if self.curve_epochs > 0 {
+            format!(", Bézier curve {} epochs", self.curve_epochs)
+        } else {
+            String::new()
+        };
+        format!(
+            "{} → {b}: {} points, BN {}{curve}",
+            self.a.as_str(),
+            self.points,
+            self.bn.as_str()
+        )
+    }
 }
 
 named_enum! {
@@ -288,6 +325,12 @@ pub enum Event {
         what: String,
     },
     CurvatureFinished(Box<CurvatureResult>),
+    /// A connection started on the live run (what it connects, from [`ConnectRequest::describe`]).
+    ConnectStarted {
+        label: String,
+    },
+    /// A connection measured and stored.
+    ConnectFinished(Box<crate::probe::connect::ConnectResult>),
     /// The curvature tracked at an epoch end (`curvature.every_epochs`), one row per centre.
     CurvatureTracked(Vec<TrackRow>),
     /// An event of the no-BN twin run.
@@ -309,6 +352,8 @@ pub struct History {
     pub curvature: Vec<CurvatureResult>,
     /// The curvature tracked while training, in the order measured.
     pub curvature_track: Vec<TrackRow>,
+    /// Connections between iterates (`valleys connect`, or the connect form).
+    pub connections: Vec<crate::probe::connect::ConnectResult>,
     /// Stored results that could not be read (left out), each naming its file and why.
     pub unreadable: Vec<String>,
 }

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod braille;
 pub mod chart;
+pub mod connect_form;
 pub mod curvature_form;
 pub mod curves;
 pub mod form;

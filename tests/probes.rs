@@ -389,3 +389,57 @@ fn a_plane_asked_of_the_live_run_reports_every_point_and_is_stored() {
     assert!(problems.is_empty(), "{problems:?}");
     assert_eq!(stored, vec![*result]);
 }
+
+/// The connect form's request on the live run: the live SGD iterate to the initial weights the
+/// run kept (epoch 0 of its trajectory), stored in the run's connections/; an epoch it did not
+/// keep fails alone, naming the epochs it has, and training goes on.
+#[test]
+fn a_live_connection_reaches_a_kept_epoch_and_a_missing_one_fails_alone() {
+    use valleys::protocol::ConnectRequest;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("run");
+    let mut worker = start(&root);
+    wait_for(&mut worker, |e| {
+        matches!(e, Event::CheckpointWritten { epoch: 1, .. })
+    });
+    let request = |b_epoch| {
+        Command::Connect(Box::new(ConnectRequest {
+            a: Iterate::Sgd,
+            b: Iterate::Sgd,
+            b_epoch,
+            points: 3,
+            bn: valleys::probe::BnMode::Recompute,
+            curve_epochs: 0,
+        }))
+    };
+    worker.commands.send(request(Some(7))).unwrap();
+    let failed = wait_for(&mut worker, |e| matches!(e, Event::ProbeFailed { .. }));
+    let Event::ProbeFailed { message } = failed else {
+        unreachable!()
+    };
+    assert!(
+        message.contains("epoch 7: the run kept its SGD iterate at epochs 0, 1"),
+        "{message}"
+    );
+    worker.commands.send(request(Some(0))).unwrap();
+    let finished = wait_for(&mut worker, |e| matches!(e, Event::ConnectFinished(_)));
+    let Event::ConnectFinished(result) = finished else {
+        unreachable!()
+    };
+    assert_eq!(result.b.checkpoint, "epoch-0000");
+    assert_eq!(result.points.len(), 3);
+    // From a trained iterate to the initial weights the loss rises (chance is ln 10 ≈ 2.3).
+    assert!(
+        result.points[2].train_loss > result.points[0].train_loss,
+        "{:?}",
+        result.points
+    );
+    assert!(
+        root.join("connections")
+            .join(format!("{}.json", result.id))
+            .is_file()
+    );
+    let outcome = wait_for(&mut worker, |e| matches!(e, Event::Finished(_)));
+    assert_eq!(outcome, Event::Finished(Outcome::Completed));
+    worker.finish();
+}

@@ -173,7 +173,7 @@ pub fn run(args: &ConnectArgs, stop: &AtomicBool) -> anyhow::Result<bool> {
     match connect::run(
         &a.context(),
         &spec,
-        (wa, wb),
+        (wa, wb.flat()),
         (a.state.epoch, b.state.epoch),
         Some(&a.run),
         &cancelled,

@@ -225,6 +225,81 @@ pub fn csv(r: &ConnectResult) -> String {
     out
 }
 
+/// A measured connection as the worker reports it, its numbers chosen by hand: a line from
+/// SWA to SGD over five points that rises to 1.0 in the middle, and a curve that stays near
+/// the ends' 0.3.
+#[cfg(test)]
+pub(crate) fn fixture(id: &str) -> ConnectResult {
+    use crate::config::probe::BnMode;
+    let point = |t: f64, loss: f64| ProbePoint {
+        t,
+        train_loss: loss,
+        train_acc: 0.9 - loss / 4.0,
+        test_loss: loss + 0.05,
+        test_acc: 0.88 - loss / 4.0,
+        train_loss_se: Some(0.01),
+        test_loss_se: Some(0.02),
+    };
+    let ts = [0.0, 0.25, 0.5, 0.75, 1.0];
+    let line: Vec<ProbePoint> = ts
+        .iter()
+        .zip([0.3, 0.6, 1.0, 0.6, 0.3])
+        .map(|(&t, l)| point(t, l))
+        .collect();
+    let curve: Vec<ProbePoint> = ts
+        .iter()
+        .zip([0.3, 0.33, 0.35, 0.33, 0.3])
+        .map(|(&t, l)| point(t, l))
+        .collect();
+    let barriers = |points: &[ProbePoint]| {
+        let ts: Vec<f64> = points.iter().map(|p| p.t).collect();
+        let losses: Vec<f64> = points.iter().map(|p| p.train_loss).collect();
+        let test: Vec<f64> = points.iter().map(|p| p.test_loss).collect();
+        let ses = vec![Some(0.01); points.len()];
+        (barrier(&ts, &losses, &ses), barrier(&ts, &test, &ses))
+    };
+    let (train_barrier, test_barrier) = barriers(&line);
+    let (curve_train, curve_test) = barriers(&curve);
+    let end = |iterate: &str| Endpoint {
+        run: PathBuf::from("runs/quick"),
+        iterate: iterate.into(),
+        checkpoint: "live".into(),
+    };
+    ConnectResult {
+        id: id.into(),
+        a: end("swa"),
+        b: end("sgd"),
+        a_epoch: 15,
+        b_epoch: 15,
+        points: line,
+        bn: BnMode::Recompute,
+        train_barrier,
+        test_barrier,
+        curve: Some(curve::CurvePath {
+            settings: curve::CurveSettings {
+                epochs: 2,
+                lr: 0.05,
+                momentum: 0.9,
+                weight_decay: 5e-4,
+                batch_size: 128,
+            },
+            points: curve,
+            train_barrier: curve_train,
+            test_barrier: curve_test,
+            last_epoch_loss: 0.34,
+            bend: 0.12,
+            steps: 158,
+            seconds: 80.0,
+        }),
+        sign_consistency: 0.71,
+        distance: 4.2,
+        a_norm: 31.0,
+        train_samples: 2000,
+        test_samples: 2000,
+        seconds: 12.0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

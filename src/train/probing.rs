@@ -7,6 +7,8 @@
 //! arrive meanwhile are handed back to the training loop. A job whose model fails ends alone,
 //! as `ProbeFailed`; the run goes on.
 
+mod connect;
+
 use super::engine::{Engine, EventSink};
 use crate::ablation::{self, AblationKind, Subject};
 use crate::config::curvature::CurvatureSpec;
@@ -31,6 +33,7 @@ pub enum Job {
         directions: Option<usize>,
     },
     Curvature(Box<CurvatureSpec>),
+    Connect(Box<crate::protocol::ConnectRequest>),
 }
 
 /// Requests that arrived while probing, for the training loop to carry out.
@@ -99,6 +102,7 @@ impl Observer for LiveObserver<'_> {
                 Command::Probe(request) => self.waiting.push_back(Job::Probe(request)),
                 Command::Plane(spec) => self.waiting.push_back(Job::Plane(spec)),
                 Command::Curvature(spec) => self.waiting.push_back(Job::Curvature(spec)),
+                Command::Connect(request) => self.waiting.push_back(Job::Connect(request)),
                 Command::Ablate { kind, directions } => {
                     self.waiting.push_back(Job::Ablate { kind, directions })
                 }
@@ -249,6 +253,7 @@ pub fn serve(
                 Job::Plane(spec) => plane(engine, &spec, &mut observer),
                 Job::Ablate { kind, directions } => ablate(engine, kind, directions, &mut observer),
                 Job::Curvature(spec) => curvature(engine, &spec, &mut observer),
+                Job::Connect(request) => connect::connect(engine, &request, &mut observer),
             }
         }));
         let event = match outcome {

@@ -142,6 +142,26 @@ pub fn read_weights(
         .collect())
 }
 
+/// The iterate at `position` in the index alone (a seek, not the whole file).
+pub fn read_iterate(
+    run: &RunDir,
+    index: &TrajectoryIndex,
+    position: usize,
+) -> Result<Vec<f32>, TrajectoryError> {
+    use std::io::{Seek, SeekFrom};
+    let path = weights_path(run);
+    let mut file = std::fs::File::open(&path).map_err(io_err(&path, "cannot open"))?;
+    let record = index.dimension * 4;
+    let mut bytes = vec![0u8; record];
+    file.seek(SeekFrom::Start((position * record) as u64))
+        .and_then(|_| file.read_exact(&mut bytes))
+        .map_err(io_err(&path, "cannot read an iterate of"))?;
+    Ok(bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect())
+}
+
 /// Drops the iterates after optimiser step `step` (a run resumed from that checkpoint stores
 /// them again); returns how many went.
 pub fn truncate(run: &RunDir, step: u64) -> Result<usize, TrajectoryError> {

@@ -129,6 +129,7 @@ pub enum Overlay {
     ProbeForm,
     PlaneForm,
     CurvatureForm,
+    ConnectForm,
     AblationMenu,
 }
 
@@ -220,6 +221,7 @@ pub struct App {
     pub plane_form: PlaneForm,
     pub curvature: CurvatureBoard,
     pub curvature_form: CurvatureForm,
+    pub connect_form: super::connect_form::ConnectForm,
     /// The no-BN twin run, followed like this one.
     pub twin: Option<Box<App>>,
     /// Finished ablations with the curves of their arms.
@@ -279,6 +281,7 @@ impl App {
             plane_form: PlaneForm::new(&ProbeSpec::default(), 1),
             curvature: CurvatureBoard::default(),
             curvature_form: CurvatureForm::new(&Default::default()),
+            connect_form: Default::default(),
             twin: None,
             ablations: Vec::new(),
             stale_bn: false,
@@ -314,6 +317,7 @@ impl App {
             Action::OpenProbeForm
             | Action::OpenPlaneForm
             | Action::OpenCurvatureForm
+            | Action::OpenConnectForm
             | Action::OpenAblationMenu
             | Action::AblateGroups
             | Action::AblateBnModes
@@ -326,7 +330,7 @@ impl App {
             Action::SelectUp | Action::SelectDown if self.view == View::Curvature => {
                 self.curvature.results.len() > 1
             }
-            Action::SelectUp | Action::SelectDown => self.probes.results.len() > 1,
+            Action::SelectUp | Action::SelectDown => self.probes.entries() > 1,
             _ => true,
         }
     }
@@ -339,6 +343,7 @@ impl App {
             Some(Overlay::ProbeForm) => keymap::PROBE_FORM,
             Some(Overlay::PlaneForm) => keymap::PLANE_FORM,
             Some(Overlay::CurvatureForm) => keymap::CURVATURE_FORM,
+            Some(Overlay::ConnectForm) => keymap::CONNECT_FORM,
             Some(Overlay::AblationMenu) => keymap::ABLATION_MENU,
             None => self.view.bindings(),
         }

@@ -41,6 +41,10 @@ pub enum Action {
     OpenCurvatureForm,
     /// Enter in the curvature form.
     FireCurvature,
+    /// The connect form (the line and a Bézier curve between two iterates).
+    OpenConnectForm,
+    /// Enter in the connect form.
+    FireConnect,
     /// The plane heatmap: test loss / train loss / their gap.
     CyclePlaneShow,
     FormUp,
@@ -122,6 +126,7 @@ mod shared {
     pub const SHOW_PLANES: Binding = bind(&[KeyCode::Char('4')], "4", Action::ShowView(3), "planes", "view", None);
     pub const SHOW_CURVATURE: Binding = bind(&[KeyCode::Char('5')], "5", Action::ShowView(4), "curvature", "view", None);
     pub const CURVATURE: Binding = bind(&[KeyCode::Char('H')], "H", Action::OpenCurvatureForm, "Hessian curvature at SGD and SWA: top eigenvalues, trace, density, sharpness", "probe", Some("curvature"));
+    pub const CONNECT: Binding = bind(&[KeyCode::Char('C')], "C", Action::OpenConnectForm, "connect SWA and SGD (or an earlier epoch) by a line and a Bézier curve: the barrier between them", "probe", Some("connect"));
     pub const PLANE: Binding = bind(&[KeyCode::Char('P')], "P", Action::OpenPlaneForm, "a plane through SWA and SGD (or two random directions) as a heatmap", "probe", Some("plane"));
     pub const EXPORT: Binding = bind(&[KeyCode::Char('e')], "e", Action::Export, "export the screen: SVG, PNG and its data as CSV", "view", None);
     pub const HELP_KEY: Binding = bind(&[KeyCode::Char('?')], "?", Action::Help, "this help", "view", Some("help"));
@@ -140,11 +145,12 @@ pub const DASHBOARD: &[Binding] = &[
     bind(&[KeyCode::Char('p')], "p", Action::OpenProbeForm, "probe the live weights along a line", "probe", Some("probe")),
     PLANE.off_bar(),
     ABLATE_MENU,
+    CURVATURE.off_bar(),
+    CONNECT.off_bar(),
     LOG_Y,
     bind(&[KeyCode::Char('s')], "s", Action::ToggleSmoothing, "smoothing strength 0 / 0.6 / 0.8 / 0.9 / 0.95 (raw data kept)", "chart", Some("smooth")),
     bind(&[KeyCode::Char('t')], "t", Action::CycleSplits, "series: train+test / train / test", "chart", Some("train/test")),
     LOSS_ACC,
-    CURVATURE.off_bar(),
     bind(&[KeyCode::Char('r')], "r", Action::TogglePerStep, "training loss per step (between progress reports)", "chart", None),
     bind(&[KeyCode::Char('o')], "o", Action::ToggleOutliers, "y axis: ignore outliers / every value", "chart", None),
     bind(&[KeyCode::Char('x')], "x", Action::ToggleXAxis, "x axis: epoch / step", "chart", None),
@@ -187,6 +193,7 @@ pub const PROBES: &[Binding] = &[
     bind(&[KeyCode::Char('p')], "p", Action::OpenProbeForm, "new probe (a form with defaults)", "probe", Some("new probe")),
     PLANE.off_bar(),
     ABLATE_MENU.off_bar(),
+    CONNECT,
     bind(&[KeyCode::Esc], "Esc", Action::CancelProbe, "cancel the running probe", "probe", Some("cancel")),
     bind(&[KeyCode::Up, KeyCode::Char('k')], "↑ k", Action::SelectUp, "previous probe", "probe", None),
     bind(&[KeyCode::Down, KeyCode::Char('j')], "↓ j", Action::SelectDown, "next probe", "probe", None),
@@ -262,6 +269,14 @@ pub const PLANE_FORM: &[Binding] = &[
 pub const CURVATURE_FORM: &[Binding] = &[
     PROBE_FORM[0], PROBE_FORM[1], PROBE_FORM[2], PROBE_FORM[3], PROBE_FORM[4], PROBE_FORM[5],
     bind(&[KeyCode::Enter], "Enter", Action::FireCurvature, "measure the curvature", "form", Some("run")),
+    PROBE_FORM[7],
+];
+
+/// Keys while the connect form is open.
+#[rustfmt::skip]
+pub const CONNECT_FORM: &[Binding] = &[
+    PROBE_FORM[0], PROBE_FORM[1], PROBE_FORM[2], PROBE_FORM[3], PROBE_FORM[4], PROBE_FORM[5],
+    bind(&[KeyCode::Enter], "Enter", Action::FireConnect, "measure the connection", "form", Some("run")),
     PROBE_FORM[7],
 ];
 
@@ -357,6 +372,7 @@ mod tests {
             PLANE_FORM,
             CURVATURES,
             CURVATURE_FORM,
+            CONNECT_FORM,
             CONFIRM_QUIT,
             HELP,
         ] {

@@ -63,6 +63,12 @@ pub fn screen_data(app: &App) -> Vec<(String, String)> {
             }
         }
         View::Probes => {
+            if let Some(c) = app.probes.selected_connection() {
+                out.push((
+                    format!("connection-{}", c.id),
+                    crate::probe::connect::csv(c),
+                ));
+            }
             if let Some(r) = app.probes.results.get(app.probes.selected) {
                 out.push((format!("probe-{}", r.id), probe_csv(r)));
                 if let Some(s) = &r.shift {

@@ -2,8 +2,12 @@
 //! view: a header line, the view's body, and a key bar; overlays go on top.
 
 mod ablation;
+mod connection;
+
+pub use connection::connecting_hint;
 mod curvature;
 mod dashboard;
+mod forms;
 mod plane;
 mod plot;
 mod probe;
@@ -50,9 +54,10 @@ pub fn render(app: &App, frame: &mut Frame) {
         match app.overlay {
             Some(Overlay::Help) => render_help(app, frame, area),
             Some(Overlay::ConfirmQuit) => render_confirm_quit(app, frame, area),
-            Some(Overlay::ProbeForm) => probe::render_form(app, frame, area),
+            Some(Overlay::ProbeForm) => forms::render_form(app, frame, area),
             Some(Overlay::PlaneForm) => plane::render_form(app, frame, area),
             Some(Overlay::CurvatureForm) => curvature::render_form(app, frame, area),
+            Some(Overlay::ConnectForm) => connection::render_form(app, frame, area),
             Some(Overlay::AblationMenu) => ablation::render_menu(app, frame, area),
             None => {}
         }

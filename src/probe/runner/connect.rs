@@ -11,7 +11,7 @@ use crate::probe::scan::Line;
 use crate::probe::{BnMode, ParamGroup, direction};
 use crate::rundir::RunDir;
 use std::time::Instant;
-use tch::Kind;
+use tch::{Kind, Tensor};
 
 /// What a connection measures.
 pub struct ConnectSpec {
@@ -27,8 +27,7 @@ pub struct ConnectSpec {
 }
 
 /// The share of weights, non-zero in both, whose signs agree.
-fn sign_consistency(a: &Model, b: &Model) -> f64 {
-    let (wa, wb) = (a.flat(), b.flat());
+fn sign_consistency(wa: &Tensor, wb: &Tensor) -> f64 {
     let both = wa.ne(0.0).logical_and(&wb.ne(0.0));
     let agree = wa.sign().eq_tensor(&wb.sign()).logical_and(&both);
     let counted = both.sum(Kind::Int64).int64_value(&[]);
@@ -38,12 +37,13 @@ fn sign_consistency(a: &Model, b: &Model) -> f64 {
     agree.sum(Kind::Int64).int64_value(&[]) as f64 / counted as f64
 }
 
-/// Measures the line from `a` to `b` on the data and scratch model of `ctx` (A's run), and
-/// stores it in `run` if given. `epochs` are the two ends' epochs.
+/// Measures the line from the model `a` to the weights `b` (of a model of the same
+/// configuration, flat) on the data and scratch model of `ctx` (A's run), and stores it in
+/// `run` if given. `epochs` are the two ends' epochs.
 pub fn run(
     ctx: &ProbeContext,
     spec: &ConnectSpec,
-    (a, b): (&Model, &Model),
+    (a, b): (&Model, &Tensor),
     epochs: (u32, u32),
     store_in: Option<&RunDir>,
     cancelled: &dyn Fn() -> bool,
@@ -55,12 +55,20 @@ pub fn run(
 fn measure(
     ctx: &ProbeContext,
     spec: &ConnectSpec,
-    (a, b): (&Model, &Model),
+    (a, b): (&Model, &Tensor),
     epochs: (u32, u32),
     store_in: Option<&RunDir>,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<ConnectResult, ProbeError> {
-    if !a.is_finite() || !b.is_finite() {
+    if b.size() != a.flat().size() {
+        return Err(ProbeError::Invalid(format!(
+            "the ends have {} and {} weights; a line between them needs one model",
+            a.num_params(),
+            b.numel()
+        )));
+    }
+    let b_finite = b.isfinite().all().int64_value(&[]) == 1;
+    if !a.is_finite() || !b_finite {
         return Err(ProbeError::Invalid(
             "the weights are not finite (a run diverged); a connection needs finite ends".into(),
         ));
@@ -74,14 +82,18 @@ fn measure(
         spec.bn,
         a,
     );
-    let towards = direction::towards(a, b, ParamGroup::All);
+    let towards = direction::describe(
+        b - a.flat(),
+        a.flat(),
+        &direction::group_mask(a, ParamGroup::All),
+    );
     let line = Line {
         data: ctx.data,
         train: &samples.train,
         test: &samples.test,
         centre: a.flat(),
         direction: &towards.vector,
-        end: Some(b.flat()),
+        end: Some(b),
         control: None,
         bn: spec.bn,
         bn_pass: samples.bn_pass,
@@ -115,7 +127,7 @@ fn measure(
                 curve_points.push(curve_line.evaluate(ctx.scratch, p.t));
             }
             let (train_barrier, test_barrier) = barriers(&curve_points);
-            let midpoint = (a.flat() + b.flat()) / 2.0;
+            let midpoint = (a.flat() + b) / 2.0;
             let bend = (&trained.control - midpoint).norm().double_value(&[])
                 / towards.norm.max(f64::MIN_POSITIVE);
             Some(CurvePath {
@@ -149,7 +161,7 @@ fn measure(
         train_barrier,
         test_barrier,
         curve,
-        sign_consistency: sign_consistency(a, b),
+        sign_consistency: sign_consistency(a.flat(), b),
         distance: towards.norm,
         a_norm: towards.centre_norm,
         train_samples: samples.train.len,

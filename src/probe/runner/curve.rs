@@ -81,11 +81,11 @@ pub fn batches_per_epoch(ctx: &ProbeContext, settings: &CurveSettings, model: &M
     )
 }
 
-/// Trains the bend between the models `a` and `b` on `ctx`'s training set (shuffled and
+/// Trains the bend between the model `a` and the weights `b` on `ctx`'s training set (shuffled and
 /// augmented as the run was, from streams of their own), moving `ctx.scratch` along the curve.
 pub fn train_on_data(
     ctx: &ProbeContext,
-    (a, b): (&Model, &Model),
+    (a, b): (&Model, &Tensor),
     settings: &CurveSettings,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<TrainedBend, ProbeError> {
@@ -121,7 +121,7 @@ pub fn train_on_data(
         Ok((loss.to_kind(Kind::Double).double_value(&[]), grad))
     };
     train_bend(
-        (a.flat(), b.flat()),
+        (a.flat(), b),
         settings,
         batches,
         ctx.seed,

@@ -74,6 +74,7 @@ impl Engine {
             Command::Plane(spec) => probing::Job::Plane(spec),
             Command::Ablate { kind, directions } => probing::Job::Ablate { kind, directions },
             Command::Curvature(spec) => probing::Job::Curvature(spec),
+            Command::Connect(request) => probing::Job::Connect(request),
         };
         let deferred = probing::serve(self, job, commands, &self.stop);
         if deferred.checkpoint {

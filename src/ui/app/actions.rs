@@ -25,6 +25,8 @@ impl App {
             | Action::FirePlane
             | Action::OpenCurvatureForm
             | Action::FireCurvature
+            | Action::OpenConnectForm
+            | Action::FireConnect
             | Action::FireProbe => self.form_action(action),
             Action::CancelProbe
             | Action::ToggleShiftCurve
@@ -95,6 +97,30 @@ impl App {
                     "curvature jobs need the live run; use `valleys curvature RUN_DIR` on a watched one",
                 );
             }
+            Action::OpenConnectForm if self.controllable => {
+                self.overlay = Some(Overlay::ConnectForm)
+            }
+            Action::OpenConnectForm => {
+                self.log(
+                    "connections need the live run; use `valleys connect RUN:swa RUN:sgd` on a watched one",
+                );
+            }
+            Action::FormUp | Action::FormDown | Action::FormPrev | Action::FormNext
+                if self.overlay == Some(Overlay::ConnectForm) =>
+            {
+                match action {
+                    Action::FormUp => self.connect_form.step(-1),
+                    Action::FormDown => self.connect_form.step(1),
+                    Action::FormPrev => self.connect_form.cycle(-1),
+                    _ => self.connect_form.cycle(1),
+                }
+            }
+            Action::FormInput(c) if self.overlay == Some(Overlay::ConnectForm) => {
+                self.connect_form.input(c)
+            }
+            Action::FormBackspace if self.overlay == Some(Overlay::ConnectForm) => {
+                self.connect_form.backspace()
+            }
             Action::FormUp | Action::FormDown | Action::FormPrev | Action::FormNext
                 if self.overlay == Some(Overlay::CurvatureForm) =>
             {
@@ -143,6 +169,14 @@ impl App {
                         format!("plane {} {nx}x{ny}", spec.kind.as_str()),
                     );
                     return Some(Command::Plane(Box::new(spec)));
+                }
+            }
+            Action::FireConnect => {
+                if let Ok(request) = self.connect_form.request() {
+                    self.overlay = None;
+                    self.view = View::Probes;
+                    self.ask(JobKind::Connect, format!("connect {}", request.describe()));
+                    return Some(Command::Connect(Box::new(request)));
                 }
             }
             Action::FireCurvature => {
@@ -258,7 +292,7 @@ impl App {
             JobKind::Batch { directions } => Some(directions * self.centres()),
             JobKind::Ablation(AblationKind::Groups | AblationKind::BnModes) => Some(3),
             JobKind::Ablation(AblationKind::Summary) => None,
-            JobKind::Plane | JobKind::Curvature => Some(1),
+            JobKind::Plane | JobKind::Curvature | JobKind::Connect => Some(1),
         };
         let mut job = Job {
             kind,

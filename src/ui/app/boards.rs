@@ -31,6 +31,25 @@ pub struct ProbeBoard {
     pub shift_curve: bool,
     /// Why the last probe or ablation ended without a result (until the next one starts).
     pub failure: Option<String>,
+    /// Connections measured on the live run, listed after the probes.
+    pub connections: Vec<crate::probe::connect::ConnectResult>,
+    /// The connection being measured: what it connects, and the dashboard's clock at its
+    /// start.
+    pub connecting: Option<(String, f64)>,
+}
+
+impl ProbeBoard {
+    /// Probes and connections in the table (the selection runs over both, probes first).
+    pub fn entries(&self) -> usize {
+        self.results.len() + self.connections.len()
+    }
+
+    /// The selected connection, when the selection is past the probes.
+    pub fn selected_connection(&self) -> Option<&crate::probe::connect::ConnectResult> {
+        self.selected
+            .checked_sub(self.results.len())
+            .and_then(|i| self.connections.get(i))
+    }
 }
 
 /// A plane whose points are still arriving.
@@ -156,6 +175,7 @@ pub enum JobKind {
     Ablation(AblationKind),
     Plane,
     Curvature,
+    Connect,
 }
 
 /// A probe or ablation asked for from the dashboard.

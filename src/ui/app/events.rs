@@ -11,6 +11,8 @@ impl App {
             | Event::ProbeFinished(_)
             | Event::ProbeBatchFinished(_)
             | Event::ProbeFailed { .. }
+            | Event::ConnectStarted { .. }
+            | Event::ConnectFinished(_)
             | Event::AblationFinished { .. } => self.job_event(event),
             Event::PlaneStarted(_)
             | Event::PlanePoint { .. }
@@ -99,6 +101,9 @@ impl App {
                 self.probes.results.extend(h.probes);
                 let excess = self.probes.results.len().saturating_sub(PROBES_KEPT);
                 self.probes.results.drain(..excess);
+                self.probes.connections.extend(h.connections);
+                let excess = self.probes.connections.len().saturating_sub(PROBES_KEPT);
+                self.probes.connections.drain(..excess);
                 self.probes.selected = self.probes.results.len().saturating_sub(1);
                 self.probes.batches.extend(h.batches);
                 self.ablations.extend(h.ablations);
@@ -292,7 +297,30 @@ impl App {
                 }
                 self.probes.batches.push(*summary);
             }
+            Event::ConnectStarted { label } => {
+                self.probes.failure = None;
+                self.log(format!("connecting {label}"));
+                self.probes.connecting = Some((label, self.clock_s));
+            }
+            Event::ConnectFinished(result) => {
+                if self.probes.connecting.take().is_some()
+                    && self
+                        .jobs
+                        .running
+                        .as_ref()
+                        .is_some_and(|j| j.kind == JobKind::Connect)
+                {
+                    self.job_ended();
+                }
+                self.log(crate::probe::connect::one_line(&result));
+                self.probes.connections.push(*result);
+                if self.probes.connections.len() > PROBES_KEPT {
+                    self.probes.connections.remove(0);
+                }
+                self.probes.selected = self.probes.entries() - 1;
+            }
             Event::ProbeFailed { message } => {
+                self.probes.connecting = None;
                 self.probes.live = None;
                 self.planes.live = None;
                 self.curvature.live = None;

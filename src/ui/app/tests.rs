@@ -194,6 +194,12 @@ fn fake_engine(command: Command) -> Vec<Event> {
                 Event::CurvatureFinished(Box::new(result)),
             ]
         }
+        Command::Connect(request) => vec![
+            Event::ConnectStarted {
+                label: request.describe(),
+            },
+            Event::ConnectFinished(Box::new(crate::probe::connect::fixture("001-swa-sgd"))),
+        ],
         Command::CancelProbe => vec![Event::ProbeFailed {
             message: "probe cancelled".into(),
         }],
@@ -493,6 +499,7 @@ fn a_resumed_run_opens_with_its_history() {
         planes: Vec::new(),
         curvature: Vec::new(),
         curvature_track: Vec::new(),
+        connections: Vec::new(),
         unreadable: Vec::new(),
     })));
     assert_eq!(app.last_epoch(), 3);
@@ -749,6 +756,7 @@ fn a_resumed_run_logs_on_its_own_clock_and_shows_long_phases() {
         planes: Vec::new(),
         curvature: Vec::new(),
         curvature_track: Vec::new(),
+        connections: Vec::new(),
         unreadable: Vec::new(),
     })));
     assert!(
@@ -1022,4 +1030,75 @@ fn a_planes_path_grows_in_place() {
     });
     assert_eq!(app.planes.results.len(), 1);
     assert_eq!(app.planes.results[0].path, vec![point(0), point(1)]);
+}
+
+#[test]
+fn shift_c_fires_a_connection_that_lands_in_the_probe_view() {
+    let mut app = running();
+    app.handle_event(Event::ProbeFinished(Box::new(probe_result(
+        "001-uniform-swa",
+    ))));
+    assert_eq!(key(&mut app, 'C'), None);
+    assert_eq!(app.overlay, Some(Overlay::ConnectForm));
+    while app.connect_form.fields[app.connect_form.selected].name != "curve epochs" {
+        press(&mut app, KeyCode::Down, KeyModifiers::NONE);
+    }
+    key(&mut app, '2');
+    let command = press(&mut app, KeyCode::Enter, KeyModifiers::NONE);
+    let Some(Command::Connect(request)) = command else {
+        panic!("Enter fires the connection: {command:?}");
+    };
+    assert_eq!(
+        (request.a, request.b, request.curve_epochs),
+        (Iterate::Swa, Iterate::Sgd, 2)
+    );
+    assert_eq!(app.view, View::Probes);
+    assert!(app.overlay.is_none() && app.jobs.running.is_none());
+    assert!(app.probes.connecting.is_none());
+    assert_eq!(app.probes.entries(), 2);
+    assert_eq!(app.probes.selected, 1, "the new connection is shown");
+    assert_eq!(app.probes.selected_connection().unwrap().id, "001-swa-sgd");
+    assert!(
+        app.log
+            .iter()
+            .any(|l| l.contains("connection 001-swa-sgd:")),
+        "{:?}",
+        app.log
+    );
+    // ↑ goes back to the probe, ↓ to the connection again.
+    press(&mut app, KeyCode::Up, KeyModifiers::NONE);
+    assert!(app.probes.selected_connection().is_none());
+    press(&mut app, KeyCode::Down, KeyModifiers::NONE);
+    assert!(app.probes.selected_connection().is_some());
+}
+
+#[test]
+fn a_running_connection_is_said_and_a_failed_one_clears() {
+    let mut app = running();
+    app.update(Action::ShowView(1));
+    app.clock_s = 5.0;
+    app.handle_event(Event::ConnectStarted {
+        label: "swa → sgd: 11 points, BN recompute".into(),
+    });
+    app.clock_s = 65.0;
+    let hint = crate::ui::views::connecting_hint(&app).unwrap();
+    assert!(hint.contains("1:00 so far"), "{hint}");
+    app.handle_event(Event::ProbeFailed {
+        message: "probe failed: epoch 9: the run kept its SGD iterate at epochs 0, 1".into(),
+    });
+    assert!(app.probes.connecting.is_none());
+    assert!(app.probes.connections.is_empty());
+}
+
+#[test]
+fn a_watched_run_cannot_connect() {
+    let mut app = running();
+    app.controllable = false;
+    assert_eq!(key(&mut app, 'C'), None);
+    assert!(app.overlay.is_none());
+    assert!(
+        app.log.back().unwrap().contains("valleys connect"),
+        "{:?}",
+        app.log
+    );
 }

@@ -106,7 +106,7 @@ impl App {
             }
             Action::SelectUp => self.probes.selected = self.probes.selected.saturating_sub(1),
             Action::SelectDown => {
-                let last = self.probes.results.len().saturating_sub(1);
+                let last = self.probes.entries().saturating_sub(1);
                 self.probes.selected = (self.probes.selected + 1).min(last);
             }
             _ => {}

@@ -327,7 +327,7 @@ pub fn render_form(app: &App, frame: &mut Frame, area: Rect) {
     } else {
         hint
     };
-    super::probe::render_fields(
+    super::forms::render_fields(
         app,
         frame,
         area,

@@ -358,7 +358,7 @@ pub fn render_form(app: &App, frame: &mut Frame, area: Rect) {
         Some(cost) => format!("{cost} · Enter measures it, coarse to fine · training waits"),
         None => "Enter measures it, coarse to fine · training waits meanwhile".to_owned(),
     };
-    super::probe::render_fields(
+    super::forms::render_fields(
         app,
         frame,
         area,

@@ -1,9 +1,9 @@
 //! The probe view: the loss along the current or selected line with the centre (and, for
 //! interpolation, SWA and SGD) marked and the flat and sharp sides named; its scores; the table
-//! of this run's probes; and the c histograms of batches. Also the probe form overlay.
+//! of this run's probes and connections; and the c histograms of batches.
 
 use super::plot::{self, Axes, Trace};
-use super::{centred, fit_fields, panel, render_hint};
+use super::{fit_fields, panel, render_hint};
 use crate::probe::score::{Score, Side};
 use crate::probe::summary::{BatchSummary, C_BIN_EDGES};
 use crate::probe::{DirectionKind, ProbePoint, ProbeResult, format_c, score_fields};
@@ -15,7 +15,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Paragraph};
+use ratatui::widgets::Paragraph;
 
 /// What the chart shows: the running probe if there is one, else the selected result.
 struct Shown<'a> {
@@ -47,7 +47,7 @@ fn shown(app: &App) -> Option<Shown<'_>> {
 }
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
-    let table_height = (app.probes.results.len() as u16 + 3).clamp(4, 8);
+    let table_height = (app.probes.entries() as u16 + 3).clamp(4, 8);
     let [chart_area, score_area, bottom] = Layout::vertical([
         Constraint::Min(8),
         Constraint::Length(6),
@@ -74,6 +74,15 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
 }
 
 fn render_chart(app: &App, frame: &mut Frame, area: Rect, shown: Option<&Shown>) {
+    if app.probes.live.is_none() {
+        if let Some(hint) = super::connection::connecting_hint(app) {
+            render_hint(app, frame, area, " connection ", &hint);
+            return;
+        }
+        if let Some(c) = app.probes.selected_connection() {
+            return super::connection::render_chart(app, frame, area, c);
+        }
+    }
     if app.probes.shift_curve
         && let Some(result) = shown.and_then(|s| s.result)
     {
@@ -228,7 +237,13 @@ fn render_scores(app: &App, frame: &mut Frame, area: Rect, result: Option<&Probe
     if let Some(failure) = &app.probes.failure {
         lines.push(Line::styled(failure.clone(), app.theme.bad()));
     }
-    if let Some(r) = result {
+    let connection = app
+        .probes
+        .selected_connection()
+        .filter(|_| app.probes.live.is_none() && app.probes.connecting.is_none());
+    if let Some(c) = connection {
+        lines.extend(super::connection::score_lines(app, c));
+    } else if let Some(r) = result {
         for (name, score) in [("train", &r.train_score), ("test", &r.test_score)] {
             lines.push(match score {
                 Some(s) => Line::styled(
@@ -290,7 +305,7 @@ fn render_table(app: &App, frame: &mut Frame, area: Rect) {
     );
     let mut lines = vec![Line::styled(header, app.theme.dim())];
     let rows = usize::from(area.height.saturating_sub(3));
-    let n = app.probes.results.len();
+    let n = app.probes.entries();
     let start = app
         .probes
         .selected
@@ -316,11 +331,31 @@ fn render_table(app: &App, frame: &mut Frame, area: Rect) {
         };
         lines.push(Line::styled(line, style));
     }
-    let title = format!(" probes ({n}) ");
+    for (k, c) in app.probes.connections.iter().enumerate() {
+        let i = app.probes.results.len() + k;
+        if i < start || i >= start + rows {
+            continue;
+        }
+        let style = if i == app.probes.selected {
+            app.theme.key()
+        } else {
+            Style::new()
+        };
+        lines.push(Line::styled(super::connection::table_row(c), style));
+    }
+    let title = if app.probes.connections.is_empty() {
+        format!(" probes ({n}) ")
+    } else {
+        format!(
+            " probes ({}) · connections ({}) ",
+            app.probes.results.len(),
+            app.probes.connections.len()
+        )
+    };
     frame.render_widget(Paragraph::new(lines).block(panel(app, title)), area);
 }
 
-fn truncate(s: &str, n: usize) -> String {
+pub(super) fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_owned()
     } else {
@@ -363,72 +398,4 @@ fn render_batch(app: &App, frame: &mut Frame, area: Rect, batch: &BatchSummary) 
         batch.id, batch.threshold
     );
     frame.render_widget(Paragraph::new(lines).block(panel(app, title)), area);
-}
-
-/// The probe form, over the current view.
-pub fn render_form(app: &App, frame: &mut Frame, area: Rect) {
-    let form = &app.form;
-    render_fields(
-        app,
-        frame,
-        area,
-        " new probe ",
-        (&form.fields, form.selected, |i| form.applies(i)),
-        form.error.as_deref(),
-        "Enter runs it · training waits while it runs",
-    );
-}
-
-/// A form overlay: its fields (the selected one marked, those that do not apply dimmed), then
-/// why it cannot run or what Enter does.
-pub(super) fn render_fields(
-    app: &App,
-    frame: &mut Frame,
-    area: Rect,
-    title: &str,
-    (fields, selected, applies): (&[crate::ui::form::Field], usize, impl Fn(usize) -> bool),
-    error: Option<&str>,
-    hint: &str,
-) {
-    let mut lines = Vec::new();
-    for (i, field) in fields.iter().enumerate() {
-        let is_selected = i == selected;
-        let marker = if is_selected { "▶" } else { " " };
-        let value = if is_selected && matches!(field.value, crate::ui::form::Value::Choice { .. }) {
-            format!("◀ {} ▶", field.text())
-        } else {
-            field.text()
-        };
-        let style = if !applies(i) {
-            app.theme.dim()
-        } else if is_selected {
-            app.theme.key()
-        } else {
-            Style::new()
-        };
-        lines.push(Line::styled(
-            format!("{marker} {:<13} {value}", field.name),
-            style,
-        ));
-    }
-    lines.push(Line::raw(""));
-    lines.push(match error {
-        Some(e) => Line::styled(format!("✗ {e}"), app.theme.bad()),
-        None => Line::styled(hint.to_owned(), app.theme.dim()),
-    });
-    // A long error wraps inside the form instead of being cut.
-    let width = 60.min(area.width);
-    let inner = usize::from(width.saturating_sub(2)).max(1);
-    let rows: u16 = lines
-        .iter()
-        .map(|l| l.width().div_ceil(inner).max(1) as u16)
-        .sum();
-    let rect = centred(area, width, rows + 2);
-    frame.render_widget(Clear, rect);
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(ratatui::widgets::Wrap { trim: false })
-            .block(panel(app, title.to_owned())),
-        rect,
-    );
 }

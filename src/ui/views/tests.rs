@@ -698,3 +698,19 @@ fn the_dashboard_charts_tracked_lambda_max_against_two_over_lr() {
     );
     insta::assert_snapshot!(text);
 }
+
+#[test]
+fn probe_view_with_a_connection_at_80x24() {
+    let mut app = with_probes(colour());
+    app.handle_event(crate::protocol::Event::ConnectFinished(Box::new(
+        crate::probe::connect::fixture("001-swa-sgd"),
+    )));
+    insta::assert_snapshot!(screen(&app, 80, 24).backend());
+}
+
+#[test]
+fn connect_form_at_80x24() {
+    let mut app = with_probes(colour());
+    app.overlay = Some(crate::ui::app::Overlay::ConnectForm);
+    insta::assert_snapshot!(screen(&app, 80, 24).backend());
+}
