@@ -381,6 +381,15 @@ fn render_key_bar(app: &App, frame: &mut Frame, area: Rect) {
 }
 
 /// A rectangle of at most `width` x `height`, centred in `area`.
+/// `s` cut to `n` characters, the last one an ellipsis when cut.
+pub(super) fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        s.chars().take(n - 1).chain(['…']).collect()
+    }
+}
+
 pub(super) fn centred(area: Rect, width: u16, height: u16) -> Rect {
     let w = width.min(area.width);
     let h = height.min(area.height);

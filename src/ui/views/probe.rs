@@ -3,7 +3,7 @@
 //! of this run's probes and connections; and the c histograms of batches.
 
 use super::plot::{self, Axes, Trace};
-use super::{fit_fields, panel, render_hint};
+use super::{fit_fields, panel, render_hint, truncate};
 use crate::probe::score::{Score, Side};
 use crate::probe::summary::{BatchSummary, C_BIN_EDGES};
 use crate::probe::{DirectionKind, ProbePoint, ProbeResult, format_c, score_fields};
@@ -353,14 +353,6 @@ fn render_table(app: &App, frame: &mut Frame, area: Rect) {
         )
     };
     frame.render_widget(Paragraph::new(lines).block(panel(app, title)), area);
-}
-
-pub(super) fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_owned()
-    } else {
-        s.chars().take(n - 1).chain(['…']).collect()
-    }
 }
 
 fn render_batch(app: &App, frame: &mut Frame, area: Rect, batch: &BatchSummary) {
