@@ -13,7 +13,7 @@ ARGS ?=
 .DEFAULT_GOAL := run
 RUNS ?= $(wildcard runs/*)
 
-.PHONY: setup build run test test-slurm lint fmt assets figures bench gpu-check check-cuda-build science science-curvature
+.PHONY: setup build run test test-slurm lint fmt assets figures bench gpu-check check-cuda-build science science-curvature science-paths
 
 ## Find or fetch libtorch 2.11.0 and point cargo at it (.cargo/config.toml).
 setup:
@@ -86,6 +86,13 @@ science: build
 ## and SWA of each; writes science-out/curvature/table.md, the comparison over the seeds.
 science-curvature: build
 	scripts/science-curvature.sh --valleys target/release/valleys $(ARGS)
+
+## The long check of the 2024 follow-up (about 70 minutes on two idle CPU cores; not part of
+## `make test`): the bn-init sweep (BN scales 1, U(0,1), N(0, 0.1²) × 3 seeds, probes and the
+## seeds connected pairwise), sign-match directions at ρ = 0 … 1, and a Bézier curve for 1, 2
+## and 4 epochs; writes science-out/paths/table.md. A second run continues what is missing.
+science-paths: build
+	scripts/science-paths.sh --valleys target/release/valleys $(ARGS)
 
 ## The GPU check (about 5 minutes on one GPU): CUDA, a run against the CPU, probes, the twin
 ## beside a run, training throughput against PyTorch (bench/.venv, as make bench), the dashboard;
