@@ -141,6 +141,37 @@ fn a_torchscript_run_trains_resumes_bit_identically_and_probes() {
     );
     let probes = std::fs::read_dir(whole.join("probes")).unwrap().count();
     assert!(probes >= 2, "a .json and a .csv");
+
+    // A Bézier curve between the two runs' averages trains on the module as on a zoo model:
+    // its ends are the line's.
+    let said = run(
+        d,
+        &[
+            "connect",
+            "whole:swa",
+            "halves:sgd",
+            "--points",
+            "3",
+            "--curve-epochs",
+            "1",
+            "--test-subset",
+            "64",
+        ],
+    );
+    assert_eq!(said.code, Some(0), "{said:?}");
+    let connection: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(whole.join("connections/001-swa-sgd.json")).unwrap(),
+    )
+    .unwrap();
+    let (line, curve) = (&connection["points"], &connection["curve"]["points"]);
+    for end in [0, 2] {
+        let (a, b) = (
+            line[end]["train_loss"].as_f64().unwrap(),
+            curve[end]["train_loss"].as_f64().unwrap(),
+        );
+        assert!((a - b).abs() < 1e-6, "end {end}: line {a}, curve {b}");
+    }
+    assert!(connection["curve"]["steps"].as_u64().unwrap() > 0);
 }
 
 #[test]
