@@ -93,6 +93,39 @@ fn a_two_by_two_sweep_trains_two_at_once_and_reports_per_group() {
     let report = run(d, &["report", "s"]);
     assert_eq!(report.code, Some(0), "{report:?}");
     let md = std::fs::read_to_string(d.join("s/report/report.md")).unwrap();
+    // A batch probed by hand afterwards is the user's: the sweep's numbers stay its own.
+    let said = run(
+        d,
+        &[
+            "probe",
+            &format!("s/runs/{}", ids[0]),
+            "--direction",
+            "sign-match",
+            "--ratio",
+            "1",
+            "--directions",
+            "3",
+            "--points",
+            "5",
+        ],
+    );
+    assert_eq!(said.code, Some(0), "{said:?}");
+    // (Its 3 directions per centre would show as k/3 where the sweep's show k/2.)
+    assert_eq!(
+        run(d, &["sweep", "--status", "s"]).stdout,
+        status.stdout,
+        "the status reads the sweep's own batch"
+    );
+    let report = run(d, &["report", "s", "--force"]);
+    assert_eq!(report.code, Some(0), "{report:?}");
+    let again = std::fs::read_to_string(d.join("s/report/report.md")).unwrap();
+    let groups = |md: &str| -> Vec<String> {
+        md.lines()
+            .filter(|l| l.starts_with("| model.norm="))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(groups(&again), groups(&md));
     assert!(md.contains("| model.norm=batch | 2 |"), "{md}");
     assert!(md.contains("| model.norm=none | 2 |"), "{md}");
     assert!(d.join("s/report/sweep-test-loss.png").is_file());

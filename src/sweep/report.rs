@@ -84,8 +84,9 @@ pub fn summarise_run(path: &std::path::Path, v: Variant, state: VariantState) ->
             summary.curves.push((it, curve));
         }
     }
-    // The newest batch of random directions.
-    if let Some(batch) = crate::probe::store::read_batches(&run).0.last() {
+    // The sweep's own batch: the first one, which its `probe:` section wrote after training
+    // (batches probed by hand later, e.g. sign-match ratios, are not the sweep's).
+    if let Some(batch) = crate::probe::store::read_batches(&run).0.first() {
         summary.asymmetric = batch
             .centres
             .iter()
