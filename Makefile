@@ -89,7 +89,7 @@ science-curvature: build
 
 ## The long check of the 2024 follow-up (about 70 minutes on two idle CPU cores; not part of
 ## `make test`): the bn-init sweep (BN scales 1, U(0,1), N(0, 0.1²) × 3 seeds, probes and the
-## seeds connected pairwise), sign-match directions at ρ = 0 … 1, and a Bézier curve for 1, 2
+## seeds connected pairwise), sign-match directions at ρ = 0.5, 0.75, 1, and a Bézier curve for 1, 2
 ## and 4 epochs; writes science-out/paths/table.md. A second run continues what is missing.
 science-paths: build
 	scripts/science-paths.sh --valleys target/release/valleys $(ARGS)

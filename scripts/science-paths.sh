@@ -11,11 +11,14 @@
 #      connects the SWA averages of each initialisation's seeds pairwise (straight lines, BN
 #      recomputed) and gives Spearman's ρ of barrier against sign consistency.
 #   3. A valley looks symmetric along noise whose signs are random and asymmetric along noise
-#      that agrees in sign with the solution: sign-match directions at ratios ρ = 0, 0.25, …, 1
-#      through the SGD iterate and the SWA average of each scale-1 seed, the asymmetric
-#      fraction pooled over seeds (Wilson 95%) and the loss's rise on each side.
+#      that agrees in sign with the solution: sign-match directions at ratios ρ = 0.5, 0.75, 1
+#      (ρ and 1 − ρ are mirror images: at 0 the direction is exactly the negation of 1's)
+#      through the SGD iterate and the SWA average of each scale-1 seed, 3 auto-ranged
+#      directions each, the asymmetric fraction pooled over seeds (Wilson 95%) and the loss's
+#      rise on each side.
 # And, for `valleys connect --curve-epochs`: the Bézier curve between seeds 1 and 2 trained for
 # 1, 2 and 4 epochs, its barrier against the line's (how many epochs the quick setup needs).
+# About 70 minutes on two idle cores, most of it the sweep.
 #
 #   scripts/science-paths.sh [--valleys BIN] [--out DIR] [--directions N] [--small]
 #
@@ -27,7 +30,7 @@ set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 valleys="$repo/target/release/valleys"
 out="${OUT:-$repo/science-out/paths}"
-directions=5
+directions=3
 small=0
 
 while [ $# -gt 0 ]; do
@@ -53,7 +56,8 @@ touch "$log"
 [ -x "$valleys" ] || fail "no valleys binary at $valleys (make build)"
 
 sweep_file="$repo/experiments/sweeps/bn-init.yaml"
-ratios="0:1:0.25"
+ratios="0.5:1:0.25"
+points=(--points 11)
 curve_epochs="1 2 4"
 subsets=(--train-subset 1000 --test-subset 1000 --bn-subset 1000)
 if [ "$small" = 1 ]; then
@@ -78,6 +82,7 @@ YAML
     ratios="0:1:0.5"
     curve_epochs="1"
     subsets=()
+    points=(--points 7)
     directions=2
 fi
 
@@ -100,7 +105,7 @@ for run in "${one_runs[@]}"; do
     fi
     echo "science-paths: $(basename "$run"): sign-match directions at ratios $ratios" | tee -a "$log"
     "$valleys" probe "$run" --checkpoint final --direction sign-match --ratios "$ratios" \
-        --directions "$directions" --range auto "${subsets[@]}" >> "$log" 2>&1 \
+        --directions "$directions" --range auto "${points[@]}" "${subsets[@]}" >> "$log" 2>&1 \
         || fail "the sign-match ratios of $(basename "$run") failed (see $log)"
 done
 
