@@ -45,8 +45,18 @@ pub(super) fn connect_pairs(
         if pairs::find(&stored, b, &settings).is_some() {
             continue;
         }
-        if !(dir.state(a).is_final() && dir.state(b).is_final()) {
-            println!("skipping {} → {}: not both trained", a.id, b.id);
+        // A diverged run has no weights to connect; an unfinished one has none yet.
+        if let Some(v) = [a, b]
+            .into_iter()
+            .find(|v| dir.state(v) != VariantState::Done)
+        {
+            println!(
+                "skipping {} → {}: {} is {}",
+                a.id,
+                b.id,
+                v.id,
+                dir.state(v).as_str()
+            );
             continue;
         }
         let device = Experiment::load(&RunDir::open(&a_path).bad_input()?.config_path(), &[])
