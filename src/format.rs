@@ -60,6 +60,15 @@ pub fn human_count(n: u64) -> String {
     }
 }
 
+/// `s` cut to `n` characters, the last one an ellipsis when cut.
+pub fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        s.chars().take(n - 1).chain(['…']).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -185,11 +185,6 @@ impl Engine {
         &self.state
     }
 
-    /// The experiment as the run goes (after resumes and live changes).
-    pub fn experiment(&self) -> &crate::config::Experiment {
-        &self.exp
-    }
-
     /// The run directory.
     pub fn run_dir(&self) -> &RunDir {
         &self.run

@@ -2,9 +2,7 @@
 //! view: a header line, the view's body, and a key bar; overlays go on top.
 
 mod ablation;
-mod connection;
-
-pub use connection::connecting_hint;
+pub(crate) mod connection;
 mod curvature;
 mod dashboard;
 mod forms;
@@ -381,15 +379,6 @@ fn render_key_bar(app: &App, frame: &mut Frame, area: Rect) {
 }
 
 /// A rectangle of at most `width` x `height`, centred in `area`.
-/// `s` cut to `n` characters, the last one an ellipsis when cut.
-pub(super) fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_owned()
-    } else {
-        s.chars().take(n - 1).chain(['…']).collect()
-    }
-}
-
 pub(super) fn centred(area: Rect, width: u16, height: u16) -> Rect {
     let w = width.min(area.width);
     let h = height.min(area.height);

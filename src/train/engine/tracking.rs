@@ -11,6 +11,11 @@ use crate::train::probing::TrackingObserver;
 use std::time::Instant;
 
 impl Engine {
+    /// The experiment as the run goes (after resumes and live changes).
+    pub fn experiment(&self) -> &crate::config::Experiment {
+        &self.exp
+    }
+
     /// What the run gives curvature jobs' defaults.
     pub fn curvature_defaults(&self) -> RunDefaults {
         measure::run_defaults(&self.exp, &self.data)

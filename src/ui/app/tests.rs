@@ -1081,7 +1081,7 @@ fn a_running_connection_is_said_and_a_failed_one_clears() {
         label: "swa → sgd: 11 points, BN recompute".into(),
     });
     app.clock_s = 65.0;
-    let hint = crate::ui::views::connecting_hint(&app).unwrap();
+    let hint = crate::ui::views::connection::connecting_hint(&app).unwrap();
     assert!(hint.contains("1:00 so far"), "{hint}");
     app.handle_event(Event::ProbeFailed {
         message: "probe failed: epoch 9: the run kept its SGD iterate at epochs 0, 1".into(),

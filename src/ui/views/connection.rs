@@ -163,7 +163,7 @@ pub(super) fn table_row(c: &ConnectResult) -> String {
         .map_or("–".into(), |b| format!("{:.3}", b.value));
     format!(
         "{:<20} {:<8} {:<8} {:<6} {:<9} {:>6} {:>4} {:>4}",
-        super::truncate(&c.id, 20),
+        crate::format::truncate(&c.id, 20),
         "connect",
         format!("{}→{}", c.a.iterate, c.b.iterate),
         "all",

@@ -3,7 +3,8 @@
 //! of this run's probes and connections; and the c histograms of batches.
 
 use super::plot::{self, Axes, Trace};
-use super::{fit_fields, panel, render_hint, truncate};
+use super::{fit_fields, panel, render_hint};
+use crate::format::truncate;
 use crate::probe::score::{Score, Side};
 use crate::probe::summary::{BatchSummary, C_BIN_EDGES};
 use crate::probe::{DirectionKind, ProbePoint, ProbeResult, format_c, score_fields};
