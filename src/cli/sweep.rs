@@ -345,7 +345,7 @@ fn print_status(dir: &SweepDir) -> anyhow::Result<()> {
             settings.pairs.as_str(),
             settings.iterate,
             rows.len(),
-            rows.len() + missing,
+            rows.len() + missing.len(),
             valleys::export::report::sweep_pairs_correlation(&rows)
         );
     }

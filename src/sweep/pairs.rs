@@ -143,13 +143,14 @@ pub struct PairRow {
     pub sign_consistency: f64,
 }
 
-/// The pairs `settings` asks for that have been measured, and how many have not.
-pub fn read(dir: &SweepDir, settings: &SweepConnect) -> (Vec<PairRow>, usize) {
+/// The pairs `settings` asks for that have been measured, and those that have not (as
+/// positions in the sweep's variants, the first before the second).
+pub fn read(dir: &SweepDir, settings: &SweepConnect) -> (Vec<PairRow>, Vec<(usize, usize)>) {
     let Ok(variants) = dir.variants() else {
-        return (Vec::new(), 0);
+        return (Vec::new(), Vec::new());
     };
     let mut rows = Vec::new();
-    let mut missing = 0;
+    let mut missing = Vec::new();
     let mut cache: Vec<Option<Vec<ConnectResult>>> = vec![None; variants.len()];
     for (i, j) in pairs(&variants, settings.pairs) {
         let connections = cache[i].get_or_insert_with(|| {
@@ -159,7 +160,7 @@ pub fn read(dir: &SweepDir, settings: &SweepConnect) -> (Vec<PairRow>, usize) {
         });
         let (a, b) = (&variants[i], &variants[j]);
         let Some(c) = find(connections, b, settings) else {
-            missing += 1;
+            missing.push((i, j));
             continue;
         };
         let (ca, cb) = (configuration(a), configuration(b));

@@ -17,19 +17,19 @@ pub(super) fn connect_pairs(
         return Ok(0);
     };
     let variants = dir.variants().bad_input()?;
-    let todo = pairs::pairs(&variants, settings.pairs);
-    let (_, missing) = pairs::read(dir, &settings);
-    if missing == 0 {
+    let (measured, missing) = pairs::read(dir, &settings);
+    if missing.is_empty() {
         return Ok(0);
     }
     println!(
-        "connecting {missing} of {} pairs of runs ({} pairs, {} iterates)",
-        todo.len(),
+        "connecting {} of {} pairs of runs ({} pairs, {} iterates)",
+        missing.len(),
+        measured.len() + missing.len(),
         settings.pairs.as_str(),
         settings.iterate
     );
     let mut failed = 0;
-    for (i, j) in todo {
+    for (i, j) in missing {
         if stop.load(Ordering::Relaxed) {
             println!(
                 "stopped; continue with: valleys sweep {}",
@@ -39,12 +39,6 @@ pub(super) fn connect_pairs(
         }
         let (a, b) = (&variants[i], &variants[j]);
         let (a_path, b_path) = (dir.run_path(a), dir.run_path(b));
-        let stored = RunDir::open(&a_path)
-            .map(|run| valleys::probe::store::read_connections(&run).0)
-            .unwrap_or_default();
-        if pairs::find(&stored, b, &settings).is_some() {
-            continue;
-        }
         // A diverged run has no weights to connect; an unfinished one has none yet.
         if let Some(v) = [a, b]
             .into_iter()

@@ -83,10 +83,11 @@ pub(super) fn section(doc: &mut Doc, sweep: &SweepDir) {
             correlation(&rows, |r| r.test_barrier.map(|b| b.value)),
         );
     }
-    if missing > 0 {
+    if !missing.is_empty() {
         let _ = writeln!(
             doc.md,
-            "\n{missing} pairs are not measured yet: `valleys sweep {}` measures them once every variant has trained.",
+            "\n{} pairs are not measured yet: `valleys sweep {}` measures them once every variant has trained.",
+            missing.len(),
             sweep.root.display()
         );
     }
