@@ -14,7 +14,8 @@
 //! runs:                           # and/or an explicit list of overrides
 //!   - {model.depth: 20}
 //! probe: {directions: 10, range: auto}   # after training: random directions per centre
-//! plane: {points: 11x11}                  # after training: a plane (as `valleys plane`)
+//! plane: {points: 11x11}                  # after training: a plane (as `valleys plane`;
+//!                                         # tiles: N splits it into N jobs)
 //! curvature: {samples: 256, top_k: 3}     # after training: the Hessian (as `valleys curvature`)
 //! connect: {pairs: seeds}                # once all have trained: lines between runs (as `valleys connect`)
 //! ablation: {twin: false, directions: 10} # after training, as in an experiment
@@ -66,6 +67,9 @@ pub struct SweepFile {
     pub probe: Option<SweepProbe>,
     /// The plane to measure through each variant after training.
     pub plane: Option<PlaneSpec>,
+    /// The plane's tiles (`plane: {tiles: N}`): bands of rows, each its own job under the
+    /// sweep's executor (an array of its own on Slurm), merged into the same plane.
+    pub plane_tiles: Option<usize>,
     /// The curvature job to run on each variant after training.
     pub curvature: Option<crate::config::curvature::CurvatureSpec>,
     /// Pairs of runs to connect once every variant has trained.
@@ -218,9 +222,12 @@ impl SweepFile {
             None => None,
             Some(v) => Some(sweep_probe(v).map_err(|m| fail(format!("probe: {m}")))?),
         };
-        let plane = match get("plane") {
-            None => None,
-            Some(v) => Some(sweep_plane(v).map_err(|m| fail(format!("plane: {m}")))?),
+        let (plane, plane_tiles) = match get("plane") {
+            None => (None, None),
+            Some(v) => {
+                let (plane, tiles) = sweep_plane(v).map_err(|m| fail(format!("plane: {m}")))?;
+                (Some(plane), tiles)
+            }
         };
         let curvature = match get("curvature") {
             None => None,
@@ -251,6 +258,7 @@ impl SweepFile {
             runs,
             probe,
             plane,
+            plane_tiles,
             curvature,
             connect,
             ablation,

@@ -164,3 +164,122 @@ fn a_bad_partition_is_one_clear_line_and_leaves_nothing() {
     );
     assert!(!out.exists());
 }
+
+#[test]
+fn a_plane_in_tiles_on_slurm_with_a_requeued_tile_equals_the_plane_in_one_go() {
+    if !slurm_here() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    common::train(d, &common::tiled_experiment(), "a");
+    let copied = Command::new("cp")
+        .args(["-r", "a", "b"])
+        .current_dir(d)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let plane = ["--plane", "random", "--points", "9x9", "--bn-subset", "all"];
+    // sbatch passes the environment on: every tile runs on one thread, as the plane in one
+    // go below does.
+    let submitted = common::valleys(d)
+        .args(["plane", "a"])
+        .args(plane)
+        .args([
+            "--tiles",
+            "4",
+            "--executor",
+            "slurm",
+            "--cpus-per-task",
+            "1",
+        ])
+        .env("OMP_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&submitted.stdout).into_owned();
+    assert!(submitted.status.success(), "{submitted:?}");
+    assert!(said.contains("submitted Slurm job"), "{said}");
+    let tiles = d.join("a/planes/001-random-swa.tiles");
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tiles.join("plan.json")).unwrap()).unwrap();
+    let job = plan["job_id"].as_str().unwrap().to_owned();
+    // Tile 2 is requeued once it has kept its first points.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !tiles.join("tile-002.json").is_file() {
+        assert!(
+            Instant::now() < deadline,
+            "tile 2 kept nothing within 2 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let requeue = Command::new("scontrol")
+        .args(["requeue", &format!("{job}_2")])
+        .output()
+        .unwrap();
+    assert!(requeue.status.success(), "{requeue:?}");
+    let merged = d.join("a/planes/001-random-swa.json");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !merged.is_file() {
+        assert!(Instant::now() < deadline, "not merged within 5 minutes");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let log = std::fs::read_to_string(tiles.join("logs/002.out")).unwrap();
+    assert!(log.contains("attempt 2"), "tile 2 ran again:\n{log}");
+    let status = run(d, &["plane", "--status", tiles.to_str().unwrap()]);
+    assert!(
+        status.stdout.contains(&format!("Slurm job {job}"))
+            && status
+                .stdout
+                .contains("4 finished · 81 of 81 points · merged"),
+        "{}",
+        status.stdout
+    );
+    let whole = common::valleys(d)
+        .args(["plane", "b"])
+        .args(plane)
+        .env("OMP_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    assert!(whole.status.success(), "{whole:?}");
+    assert_eq!(
+        common::plane_without_times(&d.join("a"), "001-random-swa"),
+        common::plane_without_times(&d.join("b"), "001-random-swa")
+    );
+}
+
+#[test]
+fn a_slurm_sweeps_tiled_plane_runs_as_an_array_of_its_own() {
+    if !slurm_here() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let (out, _) = submit(
+        d,
+        BASE,
+        "name: tp\nexperiment: base.yaml\nplane: {plane: random, points: 5x4, tiles: 2}\nslurm: {cpus_per_task: 1}\n",
+    );
+    let merged = d.join("s/runs/000/planes/001-random-swa.json");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !merged.is_file() {
+        assert!(
+            Instant::now() < deadline,
+            "the plane was not merged within 5 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let log = std::fs::read_to_string(d.join("s/logs/000.out")).unwrap();
+    assert!(
+        log.contains("submitted Slurm job"),
+        "the task submitted the tiles:\n{log}"
+    );
+    let tiles = d.join("s/runs/000/planes/001-random-swa.tiles");
+    for k in 0..2 {
+        let tile_log = std::fs::read_to_string(tiles.join(format!("logs/{k:03}.out"))).unwrap();
+        assert!(
+            tile_log.contains(&format!("tile {k} finished")),
+            "{tile_log}"
+        );
+    }
+    wait_done(d, &out, 1);
+}

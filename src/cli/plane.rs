@@ -21,7 +21,8 @@ use valleys::runtime::{self, DeviceRequest};
 
 #[derive(Args)]
 pub struct PlaneArgs {
-    /// The run directory, e.g. runs/quick-20261127-101500.
+    /// The run directory, e.g. runs/quick-20261127-101500; or a tiled plane's directory
+    /// (RUN_DIR/planes/<id>.tiles) to continue, follow (--status) or cancel.
     pub run_dir: PathBuf,
     /// Checkpoint: latest, final, epoch-NNNN, or a path.
     #[arg(long, default_value = "latest")]
@@ -96,6 +97,8 @@ pub struct PlaneArgs {
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
+    #[command(flatten)]
+    pub tiling: tiles::TileArgs,
 }
 
 impl PlaneArgs {
@@ -166,19 +169,15 @@ pub(crate) fn measure(
 
 /// Runs the command; returns true if the plane completed.
 pub fn run(args: &PlaneArgs, stop: &AtomicBool) -> anyhow::Result<bool> {
+    if let Some(completed) = tiles::run(args, stop)? {
+        return Ok(completed);
+    }
     let spec = args.settings().spec().map_err(BadInput::msg)?;
     let device = DeviceRequest::parse(&args.device)
         .and_then(runtime::choose_device)
         .bad_input()?;
     let saved = SavedRun::load(&args.run_dir, &args.checkpoint, device.device).bad_input()?;
-    // What the saved run cannot give is said before anything else is.
-    valleys::probe::runner::plane::check(&spec, &saved.sgd, Some(&saved.run)).map_err(
-        |e| match e {
-            ProbeError::Invalid(message) => BadInput::msg(message).into(),
-            ProbeError::Store(e) => BadInput::msg(e.to_string()).into(),
-            other => anyhow::Error::from(other),
-        },
-    )?;
+    check_saved(&spec, &saved)?;
     eprintln!(
         "run {} at {} (epoch {}, {} SWA snapshots) on {}",
         saved.run.root().display(),
@@ -205,6 +204,15 @@ pub fn run(args: &PlaneArgs, stop: &AtomicBool) -> anyhow::Result<bool> {
         Err(ProbeError::Invalid(message)) => Err(BadInput::msg(message).into()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// What the saved run cannot give, said before anything else is.
+fn check_saved(spec: &PlaneSpec, saved: &SavedRun) -> anyhow::Result<()> {
+    valleys::probe::runner::plane::check(spec, &saved.sgd, Some(&saved.run)).map_err(|e| match e {
+        ProbeError::Invalid(message) => BadInput::msg(message).into(),
+        ProbeError::Store(e) => BadInput::msg(e.to_string()).into(),
+        other => anyhow::Error::from(other),
+    })
 }
 
 fn print(
@@ -368,6 +376,8 @@ fn at_marker(r: &PlaneResult, m: &valleys::probe::plane::Marker) -> String {
         nearest.measured.test_acc * 100.0
     )
 }
+
+pub(crate) mod tiles;
 
 #[cfg(test)]
 mod tests;

@@ -34,7 +34,7 @@ pub enum Executor {
 }
 
 impl Executor {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Local => "local",
             Self::Slurm => "slurm",

@@ -25,6 +25,7 @@
 mod path;
 mod result;
 mod settings;
+pub mod tiles;
 
 pub use path::{path_line, path_marks};
 pub use result::*;

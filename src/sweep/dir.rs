@@ -111,6 +111,8 @@ impl SweepDir {
         let settings = serde_json::json!({
             "probe": file.probe,
             "plane": file.plane,
+            "plane_tiles": file.plane_tiles,
+            "slurm": file.slurm,
             "curvature": file.curvature,
             "connect": file.connect,
             "name": file.name,
@@ -150,6 +152,16 @@ impl SweepDir {
     /// The plane to measure after training, if the sweep asks for one.
     pub fn plane(&self) -> Option<crate::probe::plane::PlaneSpec> {
         setting(&self.settings(), "plane")
+    }
+
+    /// The tiles the plane is measured as, if the sweep splits it.
+    pub fn plane_tiles(&self) -> Option<usize> {
+        setting(&self.settings(), "plane_tiles")
+    }
+
+    /// The sweep's `slurm:` section (the defaults for a sweep from before it was kept).
+    pub fn slurm(&self) -> super::SlurmConfig {
+        setting(&self.settings(), "slurm").unwrap_or_default()
     }
 
     /// The curvature job to run after training, if the sweep asks for one.

@@ -51,10 +51,31 @@ pub(super) fn sweep_probe(value: &serde_yaml::Value) -> Result<SweepProbe, crate
 /// `plane:` with `valleys plane`'s options under their names (`plane`, `centre`, `direction`,
 /// `norm`, `bias_bn`, `params`, `points` as NxM, `x` and `y` as FROM:TO, `bn`, the subsets,
 /// `seed`, `point_batch`, and a hessian plane's `eigenvectors` and `hessian_batch`), read and checked as the command line's are
-/// ([`PlaneSettings`]); what is not given is the plane's default.
-pub(super) fn sweep_plane(value: &serde_yaml::Value) -> Result<PlaneSpec, crate::error::Invalid> {
-    let settings: PlaneSettings = settings_from(value, "plane settings such as points: 11x11")?;
-    settings.spec()
+/// ([`PlaneSettings`]); what is not given is the plane's default. `tiles: N` (as `valleys
+/// plane --tiles N`) measures it as N jobs.
+pub(super) fn sweep_plane(
+    value: &serde_yaml::Value,
+) -> Result<(PlaneSpec, Option<usize>), crate::error::Invalid> {
+    let mut value = value.clone();
+    let tiles = match value.as_mapping_mut().and_then(|m| m.remove("tiles")) {
+        None => None,
+        Some(n) => Some(
+            n.as_u64()
+                .map(|n| n as usize)
+                .ok_or("tiles: expected a number of tiles (bands of rows), e.g. 4")?,
+        ),
+    };
+    let settings: PlaneSettings = settings_from(&value, "plane settings such as points: 11x11")?;
+    let spec = settings.spec()?;
+    if let Some(n) = tiles {
+        crate::probe::plane::tiles::check_tiles(n, spec.points.1).map_err(|e| {
+            crate::error::Invalid(format!(
+                "tiles {n}: {}",
+                e.0.trim_start_matches(&format!("--tiles {n}: "))
+            ))
+        })?;
+    }
+    Ok((spec, tiles))
 }
 
 /// A section's settings from its YAML value (absent fields at their defaults; `null` all

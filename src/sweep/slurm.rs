@@ -77,33 +77,35 @@ impl SlurmConfig {
     }
 }
 
-/// The job script: an array over the variants whose tasks each run
-/// `valleys sweep SWEEP_DIR --task $SLURM_ARRAY_TASK_ID`. Readable and submittable by hand.
-pub fn script(
-    config: &SlurmConfig,
-    name: &str,
-    sweep_dir: &Path,
-    valleys: &Path,
-    variants: usize,
-) -> String {
-    let mut lines = vec![
-        "#!/bin/bash".to_owned(),
-        format!("# valleys sweep {name}: {variants} variants, one array task each."),
-        "# Resubmit with `sbatch job.sbatch` (finished variants are skipped, stopped ones resume)."
-            .to_owned(),
-        format!("#SBATCH --job-name=valleys-{name}"),
-    ];
-    let mut array = format!("#SBATCH --array=0-{}", variants.saturating_sub(1));
+/// A job array: its name, what it is (comment lines), its tasks, where their logs go and
+/// the valleys arguments each task runs (`$SLURM_ARRAY_TASK_ID` appended).
+pub struct ArrayJob<'a> {
+    pub name: String,
+    pub about: Vec<String>,
+    pub tasks: usize,
+    pub log_dir: &'a Path,
+    pub valleys: &'a Path,
+    pub args: Vec<String>,
+}
+
+/// The job script of `job`: an array whose tasks run `valleys ARGS $SLURM_ARRAY_TASK_ID`,
+/// requeued when preempted, warned with SIGTERM before the time limit so that they keep
+/// where they are. Readable and submittable by hand.
+pub fn array_script(config: &SlurmConfig, job: &ArrayJob) -> String {
+    let mut lines = vec!["#!/bin/bash".to_owned()];
+    lines.extend(job.about.iter().map(|l| format!("# {l}")));
+    lines.push(format!("#SBATCH --job-name={}", job.name));
+    let mut array = format!("#SBATCH --array=0-{}", job.tasks.saturating_sub(1));
     if let Some(j) = config.max_parallel {
         array += &format!("%{j}");
     }
     lines.push(array);
     lines.push(format!(
-        "#SBATCH --output={}/logs/%3a.out",
-        sweep_dir.display()
+        "#SBATCH --output={}/%3a.out",
+        job.log_dir.display()
     ));
     lines.push("#SBATCH --open-mode=append".into());
-    // A preempted or requeued task runs again and resumes from its checkpoint.
+    // A preempted or requeued task runs again and resumes from where it kept its work.
     lines.push("#SBATCH --requeue".into());
     lines.push(format!("#SBATCH --signal=B:TERM@{SIGNAL_LEAD_S}"));
     for (flag, value) in [
@@ -123,13 +125,42 @@ pub fn script(
         lines.push(format!("#SBATCH {e}"));
     }
     lines.push(String::new());
+    let args: Vec<String> = std::iter::once(job.valleys.display().to_string())
+        .chain(job.args.iter().cloned())
+        .map(|a| shell_quote(&a))
+        .collect();
     // exec: SIGTERM from Slurm (B: the batch shell) reaches valleys itself.
-    lines.push(format!(
-        "exec {} sweep {} --task \"$SLURM_ARRAY_TASK_ID\"",
-        shell_quote(&valleys.display().to_string()),
-        shell_quote(&sweep_dir.display().to_string())
-    ));
+    lines.push(format!("exec {} \"$SLURM_ARRAY_TASK_ID\"", args.join(" ")));
     lines.join("\n") + "\n"
+}
+
+/// The job script of a sweep: an array over the variants whose tasks each run
+/// `valleys sweep SWEEP_DIR --task $SLURM_ARRAY_TASK_ID`.
+pub fn script(
+    config: &SlurmConfig,
+    name: &str,
+    sweep_dir: &Path,
+    valleys: &Path,
+    variants: usize,
+) -> String {
+    array_script(
+        config,
+        &ArrayJob {
+            name: format!("valleys-{name}"),
+            about: vec![
+                format!("valleys sweep {name}: {variants} variants, one array task each."),
+                "Resubmit with `sbatch job.sbatch` (finished variants are skipped, stopped ones resume).".into(),
+            ],
+            tasks: variants,
+            log_dir: &sweep_dir.join("logs"),
+            valleys,
+            args: vec![
+                "sweep".into(),
+                sweep_dir.display().to_string(),
+                "--task".into(),
+            ],
+        },
+    )
 }
 
 fn shell_quote(s: &str) -> String {

@@ -198,3 +198,30 @@ impl Drop for Tmux {
             .output();
     }
 }
+
+/// The tiny BN experiment with a wider MLP on 4 096 samples: a plane point takes tens of
+/// milliseconds, enough to stop a plane's tile part-way.
+pub fn tiled_experiment() -> String {
+    TINY_BN
+        .replace("hidden: 32", "hidden: 256")
+        .replace(
+            "train_subset: 512, test_subset: 256",
+            "train_subset: 4096, test_subset: 2048",
+        )
+        .replace("epochs: 2,", "epochs: 3,")
+        .replace("eval: {train_subset: 256}", "eval: {train_subset: 2048}")
+}
+
+/// A stored plane of `run` as a second measurement of it must give it: its CSV byte for
+/// byte, and its JSON without the two things a measurement cannot repeat (the time it took
+/// and the path of the checkpoint it read).
+pub fn plane_without_times(run: &Path, id: &str) -> (String, serde_json::Value) {
+    let planes = run.join("planes");
+    let csv = std::fs::read_to_string(planes.join(format!("{id}.csv"))).unwrap();
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(planes.join(format!("{id}.json"))).unwrap())
+            .unwrap();
+    let object = json.as_object_mut().unwrap();
+    assert!(object.remove("cost").is_some() && object.remove("source").is_some());
+    (csv, json)
+}

@@ -2,8 +2,27 @@ use super::PlaneArgs;
 use clap::Args;
 
 /// Flags of `valleys plane` that say how to show or where to run a plane, not which plane:
-/// a sweep has no use for them.
-const NOT_SETTINGS: [&str; 6] = ["run_dir", "checkpoint", "show", "log", "ascii", "device"];
+/// a sweep has no use for them (its tiles run under the sweep's own executor and `slurm:`).
+const NOT_SETTINGS: [&str; 18] = [
+    "run_dir",
+    "checkpoint",
+    "show",
+    "log",
+    "ascii",
+    "device",
+    "executor",
+    "jobs",
+    "partition",
+    "gres",
+    "cpus_per_task",
+    "mem",
+    "time",
+    "max_parallel",
+    "extra",
+    "status",
+    "cancel",
+    "tile",
+];
 
 /// A value for each setting of a random plane, none of them the default.
 const VALUES: [(&str, &str); 15] = [
@@ -79,8 +98,34 @@ fn a_sweeps_plane_section_takes_every_option_valleys_plane_takes_with_the_same_r
         .filter(|id| !NOT_SETTINGS.contains(&id.as_str()))
         .collect();
     let mut keys: Vec<&str> = VALUES.iter().map(|(k, _)| *k).collect();
-    keys.extend(["eigenvectors", "hessian_batch"]);
+    keys.extend(["eigenvectors", "hessian_batch", "tiles"]);
     assert_eq!(flags, keys, "every flag of valleys plane has a sweep key");
+
+    // tiles: how the plane is split, as --tiles, checked against its rows.
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("s.yaml");
+    std::fs::write(
+        &path,
+        "experiment: base.yaml\nplane: {points: 5x7, tiles: 3}\n",
+    )
+    .unwrap();
+    let sweep = valleys::sweep::SweepFile::load(&path).unwrap();
+    assert_eq!(sweep.plane_tiles, Some(3));
+    assert_eq!(sweep.plane.unwrap().points, (5, 7));
+    for (tiles, expected) in [
+        ("8", "tiles 8: expected 1..=7 tiles"),
+        ("two", "tiles: expected a number"),
+    ] {
+        std::fs::write(
+            &path,
+            format!("experiment: base.yaml\nplane: {{points: 5x7, tiles: {tiles}}}\n"),
+        )
+        .unwrap();
+        let e = valleys::sweep::SweepFile::load(&path)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(expected) && !e.contains('\n'), "{e}");
+    }
 
     let (from_flags, from_sweep) = through_flags_and_sweep(&command, &VALUES);
     assert_eq!(from_sweep.as_ref(), Some(&from_flags));

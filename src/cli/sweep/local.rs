@@ -270,7 +270,7 @@ pub(super) fn task(dir: &SweepDir, index: usize) -> anyhow::Result<ExitCode> {
         .bad_input()?;
     let saved = SavedRun::load(&run_path, "final", device.device).bad_input()?;
     let stop = signal_flag()?;
-    // Each is measured once: a task that was stopped after the probes measures the plane.
+    // Each is measured once: a task that was stopped after the probes measures the rest.
     if let Some(probe) = probe.filter(|_| after.needs_probe(&saved.run)) {
         let mut console = crate::cli::progress::Console::new(&stop);
         let summary = match runner::run_batch(
@@ -286,18 +286,35 @@ pub(super) fn task(dir: &SweepDir, index: usize) -> anyhow::Result<ExitCode> {
         };
         crate::cli::probe::print_batch(&mut std::io::stdout().lock(), &summary)?;
     }
-    if let Some(spec) = plane.filter(|_| after.needs_plane(&saved.run)) {
-        match crate::cli::plane::measure(&saved, &spec, &stop) {
-            Ok(result) => println!("{}", valleys::probe::plane::one_line(&result)),
-            Err(runner::ProbeError::Cancelled) => return Ok(ExitCode::from(EXIT_STOPPED)),
-            Err(e) => return Err(e.into()),
-        }
-    }
     if let Some(spec) = curvature.filter(|_| after.needs_curvature(&saved.run)) {
         match crate::cli::curvature::measure(&saved, &spec, &stop) {
             Ok(result) => println!("{}", valleys::curvature::one_line(&result)),
             Err(runner::ProbeError::Cancelled) => return Ok(ExitCode::from(EXIT_STOPPED)),
             Err(e) => return Err(e.into()),
+        }
+    }
+    // The plane last: a tiled one may leave the variant to its tiles' own jobs.
+    if let Some(spec) = plane.filter(|_| after.needs_plane(&saved.run)) {
+        if let Some(tiles) = dir.plane_tiles() {
+            let executor = match dir.jobs() {
+                Some(j) if j.executor == "slurm" => Executor::Slurm,
+                _ => Executor::Local,
+            };
+            use crate::cli::plane::tiles::{Launched, in_sweep};
+            match in_sweep(&saved, &spec, tiles, executor, &dir.slurm(), &stop)? {
+                Launched::Merged(result) => {
+                    println!("{}", valleys::probe::plane::one_line(&result));
+                }
+                // The variant is done once its tiles merge the plane; what follows it waits.
+                Launched::Submitted => return Ok(ExitCode::SUCCESS),
+                Launched::Stopped => return Ok(ExitCode::from(EXIT_STOPPED)),
+            }
+        } else {
+            match crate::cli::plane::measure(&saved, &spec, &stop) {
+                Ok(result) => println!("{}", valleys::probe::plane::one_line(&result)),
+                Err(runner::ProbeError::Cancelled) => return Ok(ExitCode::from(EXIT_STOPPED)),
+                Err(e) => return Err(e.into()),
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

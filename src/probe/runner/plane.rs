@@ -143,6 +143,67 @@ fn measure(
     run: Option<&RunDir>,
     observer: &mut dyn PlaneObserver,
 ) -> Result<PlaneResult, ProbeError> {
+    let prepared = prepare(ctx, spec, run)?;
+    observer.started(&prepared.header());
+    let order = coarse_to_fine(prepared.plane.xs.len(), prepared.plane.ys.len());
+    let measured = measure_grid(
+        ctx,
+        &prepared.plane,
+        prepared.centre,
+        (&prepared.d1.vector, &prepared.d2.vector),
+        &order,
+        &prepared.samples,
+        observer,
+    )?;
+    let mut result = prepared.plane;
+    result.points = measured;
+    result.cost.seconds = prepared.started.elapsed().as_secs_f64();
+    result.cost.points = order.len();
+    result.cost.seconds_per_point = result.cost.seconds / order.len() as f64;
+    if let Some(run) = run {
+        // The directions first: a plane on disk without them only stops growing its path.
+        path::write_directions(
+            run,
+            &result.id,
+            prepared.centre.flat(),
+            &prepared.d1.vector,
+            &prepared.d2.vector,
+        )?;
+        store::write_plane(run, &result)?;
+    }
+    Ok(result)
+}
+
+/// A plane ready to be measured: its directions drawn at its centre, its samples chosen and
+/// timed, and everything of its result known but its points.
+pub struct Prepared<'a> {
+    /// The plane as it will be stored, its `points` empty and its cost the preparation's
+    /// (with one forward pass timed).
+    pub plane: PlaneResult,
+    pub centre: &'a Model,
+    pub d1: Direction,
+    pub d2: Direction,
+    /// The expected seconds of one point.
+    pub seconds_per_point: f64,
+    samples: PointSamples,
+    started: Instant,
+}
+
+impl Prepared<'_> {
+    /// What is known of the plane before its first point.
+    pub fn header(&self) -> PlaneHeader {
+        self.plane.header(self.seconds_per_point)
+    }
+}
+
+/// Everything a plane of `spec` needs before its first point: the checks, the centre, the
+/// directions (drawn, or found for a `hessian` or `pca` plane), the path projected onto the
+/// plane, a fresh id in `run` and one timed forward pass.
+pub fn prepare<'a>(
+    ctx: &ProbeContext<'a>,
+    spec: &PlaneSpec,
+    run: Option<&RunDir>,
+) -> Result<Prepared<'a>, ProbeError> {
     spec.validate().map_err(|e| ProbeError::Invalid(e.0))?;
     check(spec, ctx.sgd, run)?;
     let started = Instant::now();
@@ -191,43 +252,18 @@ fn measure(
         Some(run) => store::next_plane_id(run, spec.kind, label),
         None => format!("{}-{label}", spec.kind.as_str()),
     };
-    let (xs, ys) = (spec.xs(), spec.ys());
-    let order = coarse_to_fine(xs.len(), ys.len());
-    let markers = markers(spec.kind, label);
     let forward_seconds = samples.time_forward(ctx);
-    observer.started(&PlaneHeader {
-        id: id.clone(),
-        spec: spec.clone(),
-        centre: label.into(),
-        xs: xs.clone(),
-        ys: ys.clone(),
-        markers: markers.clone(),
-        seconds_per_point: samples.expected_point_seconds(forward_seconds, spec.bn),
-        eigenvalues: eigen.map(|e| e.0),
-        explained_variance: explained,
-        path: projected.clone(),
-    });
-    let measured = measure_grid(
-        ctx,
-        spec,
-        centre,
-        (&d1, &d2),
-        (&xs, &ys),
-        &order,
-        &samples,
-        observer,
-    )?;
-    let seconds = started.elapsed().as_secs_f64();
-    let result = PlaneResult {
+    let seconds_per_point = samples.expected_point_seconds(forward_seconds, spec.bn);
+    let plane = PlaneResult {
         id,
         spec: spec.clone(),
         seed,
         d2_seed: (!spec.derived_directions()).then(|| d2_seed(seed)),
         centre: label.into(),
-        points: measured,
-        xs,
-        ys,
-        markers,
+        points: Vec::new(),
+        xs: spec.xs(),
+        ys: spec.ys(),
+        markers: markers(spec.kind, label),
         d1_norm: d1.norm,
         d2_norm: d2.norm,
         cosine: cosine(&d1.vector, &d2.vector),
@@ -239,9 +275,9 @@ fn measure(
         step: ctx.step,
         source: ctx.source.clone(),
         cost: PlaneCost {
-            seconds,
-            seconds_per_point: seconds / order.len() as f64,
-            points: order.len(),
+            seconds: started.elapsed().as_secs_f64(),
+            seconds_per_point: 0.0,
+            points: 0,
             forward_seconds,
         },
         eigenvalues: eigen.map(|e| e.0),
@@ -249,12 +285,48 @@ fn measure(
         explained_variance: explained,
         path: projected,
     };
-    if let Some(run) = run {
-        // The directions first: a plane on disk without them only stops growing its path.
-        path::write_directions(run, &result.id, centre.flat(), &d1.vector, &d2.vector)?;
-        store::write_plane(run, &result)?;
-    }
-    Ok(result)
+    Ok(Prepared {
+        plane,
+        centre,
+        d1,
+        d2,
+        seconds_per_point,
+        samples,
+        started,
+    })
+}
+
+/// Measures the points `order` of `plane` (whose directions d₁ and d₂ were drawn before, by
+/// [`prepare`]) exactly as the whole plane measures them, telling `observer` of each; what
+/// one tile of a plane does. The weights are the context's, the centre the plane's.
+pub fn measure_points(
+    ctx: &ProbeContext,
+    plane: &PlaneResult,
+    (d1, d2): (&Tensor, &Tensor),
+    order: &[(usize, usize)],
+    observer: &mut dyn PlaneObserver,
+) -> Result<(), ProbeError> {
+    crate::error::catch_panic(|| {
+        let centre = match (plane.centre.as_str(), ctx.swa) {
+            ("swa", Some(swa)) => swa,
+            ("swa", None) => {
+                return Err(ProbeError::Invalid(
+                    "the plane is centred on SWA, and this checkpoint holds no average".into(),
+                ));
+            }
+            _ => ctx.sgd,
+        };
+        let spec = &plane.spec;
+        let samples = PointSamples::new(
+            ctx,
+            (spec.train_subset, spec.test_subset, spec.bn_subset),
+            spec.bn,
+            centre,
+        );
+        ctx.scratch.copy_from(centre);
+        measure_grid(ctx, plane, centre, (d1, d2), order, &samples, observer).map(|_| ())
+    })
+    .map_err(ProbeError::Model)?
 }
 
 /// The centre of a plane of `spec` and its label: SWA for a swa-sgd plane (which needs an
@@ -283,19 +355,18 @@ fn plane_centre<'a>(
 
 /// Every point of the grid `xs` × `ys`, in `order`, each row a probe's line along d₁ through
 /// w_c + y·d₂, up to k points of a row at once on a stacked copy of the model.
-#[allow(clippy::too_many_arguments)]
 fn measure_grid(
     ctx: &ProbeContext,
-    spec: &PlaneSpec,
+    plane: &PlaneResult,
     centre: &Model,
-    (d1, d2): (&Direction, &Direction),
-    (xs, ys): (&[f64], &[f64]),
+    (d1, d2): (&Tensor, &Tensor),
     order: &[(usize, usize)],
     samples: &PointSamples,
     observer: &mut dyn PlaneObserver,
 ) -> Result<Vec<PlanePoint>, ProbeError> {
+    let (spec, xs, ys) = (&plane.spec, &plane.xs, &plane.ys);
     let (k, stacked) = super::stacked_copy(spec.point_batch, centre, xs.len())?;
-    let mut measured: Vec<Option<PlanePoint>> = vec![None; order.len()];
+    let mut measured: Vec<Option<PlanePoint>> = vec![None; xs.len() * ys.len()];
     let (mut next, mut done) = (0, 0);
     while next < order.len() {
         if observer.cancelled() {
@@ -311,13 +382,13 @@ fn measure_grid(
             .collect();
         next += chunk.len();
         // The row's line: through w_c + y·d₂, along d₁.
-        let origin = tch::no_grad(|| centre.flat() + &d2.vector * ys[j]);
+        let origin = tch::no_grad(|| centre.flat() + d2 * ys[j]);
         let line = Line {
             data: ctx.data,
             train: &samples.train,
             test: &samples.test,
             centre: &origin,
-            direction: &d1.vector,
+            direction: d1,
             end: None,
             control: None,
             bn: spec.bn,

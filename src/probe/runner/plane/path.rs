@@ -161,7 +161,11 @@ pub fn write_directions(
 }
 
 /// A plane's kept centre and directions, or why they cannot be read.
-fn read_directions(run: &RunDir, id: &str, model: &Model) -> Result<Option<[Tensor; 3]>, String> {
+pub fn read_directions(
+    run: &RunDir,
+    id: &str,
+    model: &Model,
+) -> Result<Option<[Tensor; 3]>, String> {
     let path = directions_path(run, id);
     let bytes = match std::fs::read(&path) {
         Ok(bytes) => bytes,
