@@ -28,10 +28,16 @@ run: build
 	target/release/valleys run $(EXPERIMENT) $(ARGS)
 
 ## Every unit and integration test.
-test: setup
+test: setup tests/.vtk/.ready
 	$(CARGO) test --all-targets
 	@scripts/slurm-local.sh status 2>/dev/null || echo "make test: the Slurm sweep tests (tests/slurm.rs) were skipped: no Slurm answers here; make test-slurm starts one and runs them"
 	@[ -f "$${XDG_CACHE_HOME:-$$HOME/.cache}/valleys/libtorch-2.11.0-cu130/.complete" ] || echo "make test: the CUDA-build test (tests/cuda_build.rs) was skipped: the CUDA build of libtorch is not in the cache; make check-cuda-build fetches it and runs it"
+
+## VTK's own Python reader (no other dependency: 140 MB once) for the test that ParaView's
+## files load (tests/vtk.rs), installed into tests/.vtk (no virtual environment needed).
+tests/.vtk/.ready:
+	PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check --no-deps --target tests/.vtk vtk==9.7.2
+	touch $@
 
 ## The sweep tests against a real single-node Slurm (needs root: scripts/slurm-local.sh installs
 ## and starts slurmctld, slurmd and munge, and stops them afterwards). Without Slurm, `make test`

@@ -6,3 +6,4 @@ pub mod figure;
 pub mod raster;
 pub mod report;
 pub mod screen;
+pub mod vtk;

@@ -49,6 +49,8 @@ pub(super) fn section(doc: &mut Doc, run: &RunDir) -> Result<(), ReportError> {
         };
         let name = format!("plane-{}", r.id);
         doc.save(&name, figure::heatmap_svg(&map, WIDTH, HEIGHT))?;
+        let vtk = doc.report.dir.join(format!("{name}.vts"));
+        crate::rundir::write_atomic(&vtk, crate::export::vtk::structured_grid(r).as_bytes())?;
         doc.caption(
             &name,
             &r.id,
@@ -79,6 +81,10 @@ pub(super) fn section(doc: &mut Doc, run: &RunDir) -> Result<(), ReportError> {
                 .concat(),
                 r.cost.seconds_per_point
             ),
+        );
+        let _ = writeln!(
+            doc.md,
+            "For ParaView or VTK: [{name}.vts]({name}.vts), the surface (x, y, test loss) with the losses, their log₁₀, the accuracies and the gap as point fields.\n"
         );
         if let Some(fig) = slices(r) {
             let name = format!("plane-slices-{}", r.id);
