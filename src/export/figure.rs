@@ -6,8 +6,10 @@ use plotters::style::{FontStyle, register_font};
 use std::sync::Once;
 
 mod heatmap;
+mod surface;
 
 pub use heatmap::{Heatmap, heatmap_svg};
+pub use surface::surface_svg;
 
 /// Why a figure could not be drawn (plotters' own error, or data it cannot draw).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -49,6 +49,8 @@ pub(super) fn section(doc: &mut Doc, run: &RunDir) -> Result<(), ReportError> {
         };
         let name = format!("plane-{}", r.id);
         doc.save(&name, figure::heatmap_svg(&map, WIDTH, HEIGHT))?;
+        let surface = format!("plane-surface-{}", r.id);
+        doc.save(&surface, figure::surface_svg(&map, WIDTH, HEIGHT))?;
         let vtk = doc.report.dir.join(format!("{name}.vts"));
         crate::rundir::write_atomic(&vtk, crate::export::vtk::structured_grid(r).as_bytes())?;
         doc.caption(
@@ -85,6 +87,14 @@ pub(super) fn section(doc: &mut Doc, run: &RunDir) -> Result<(), ReportError> {
         let _ = writeln!(
             doc.md,
             "For ParaView or VTK: [{name}.vts]({name}.vts), the surface (x, y, test loss) with the losses, their log₁₀, the accuracies and the gap as point fields.\n"
+        );
+        doc.caption(
+            &surface,
+            &surface,
+            format!(
+                "Plane {} as a surface, as Li et al. (2018) draw loss landscapes: the same test losses as height and colour, the iterates and the path on it.",
+                r.id
+            ),
         );
         if let Some(fig) = slices(r) {
             let name = format!("plane-slices-{}", r.id);
