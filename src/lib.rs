@@ -36,6 +36,7 @@ pub mod follow;
 pub mod footprint;
 pub mod format;
 pub mod headless;
+pub mod machine;
 pub mod model;
 mod names;
 pub mod nonfinite;

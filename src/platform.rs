@@ -146,3 +146,17 @@ mod tests {
         assert!(e.contains("libnothing.so"), "{e}");
     }
 }
+
+/// Clock ticks per second: the unit of the CPU times in /proc/<pid>/stat.
+pub fn clock_ticks_per_second() -> f64 {
+    // SAFETY: sysconf reads a constant of the system; no memory is involved.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 { ticks as f64 } else { 100.0 }
+}
+
+/// The page size in bytes: the unit of the resident set in /proc/<pid>/statm.
+pub fn page_size() -> u64 {
+    // SAFETY: sysconf reads a constant of the system; no memory is involved.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(size).ok().filter(|&s| s > 0).unwrap_or(4096)
+}

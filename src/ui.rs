@@ -17,6 +17,7 @@ pub mod sweep;
 pub mod theme;
 pub mod views;
 
+use crate::machine::{MachineSample, Monitor, Sampler};
 use crate::protocol::{Command, Event, Outcome};
 use app::App;
 use crossterm::event::{Event as TermEvent, EventStream};
@@ -73,6 +74,7 @@ pub fn run_dashboard(
     commands: Option<Sender<Command>>,
     stop: Arc<AtomicBool>,
     options: UiOptions,
+    machine: Option<UnboundedReceiver<MachineSample>>,
 ) -> std::io::Result<Option<Outcome>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -83,12 +85,34 @@ pub fn run_dashboard(
     let outcome = runtime.block_on(event_loop(
         &mut terminal,
         &mut app,
-        events,
-        commands,
+        Feeds {
+            events,
+            commands,
+            machine,
+        },
         &stop,
         options.fps,
     ));
     Ok(outcome)
+}
+
+/// Samples the machine every second for the dashboard's strip: the sampler (whose peaks the
+/// caller may keep) and the samples.
+pub fn machine_feed(
+    monitor: Monitor,
+) -> std::io::Result<(Sampler, UnboundedReceiver<MachineSample>)> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let sampler = Sampler::start(monitor, Duration::from_secs(1), move |sample| {
+        let _ = tx.send(sample);
+    })?;
+    Ok((sampler, rx))
+}
+
+/// What the dashboard reads and writes besides the terminal.
+struct Feeds {
+    events: UnboundedReceiver<Event>,
+    commands: Option<Sender<Command>>,
+    machine: Option<UnboundedReceiver<MachineSample>>,
 }
 
 /// Renders the current screen off-screen and exports it, reporting the paths in the log.
@@ -131,11 +155,16 @@ fn export_screen(
 async fn event_loop(
     terminal: &mut DefaultTerminal,
     app: &mut App,
-    mut events: UnboundedReceiver<Event>,
-    commands: Option<Sender<Command>>,
+    feeds: Feeds,
     stop: &AtomicBool,
     fps: f64,
 ) -> Option<Outcome> {
+    let Feeds {
+        mut events,
+        commands,
+        mut machine,
+    } = feeds;
+    let mut machine_open = machine.is_some();
     let mut input = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / fps.clamp(0.5, 60.0)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -197,6 +226,18 @@ async fn event_loop(
                         }));
                     }
                 }
+            },
+            sample = async {
+                match machine.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            }, if machine_open => match sample {
+                Some(sample) => {
+                    app.machine = Some(sample);
+                    dirty = true;
+                }
+                None => machine_open = false,
             },
             _ = tick.tick() => {
                 if app.tick(opened.elapsed().as_secs_f64()) {

@@ -92,6 +92,8 @@ fn a_report_of_a_probed_run_has_valid_figures_resolving_links_and_captions_from_
 
     let report = d.join("r/report");
     let md = std::fs::read_to_string(report.join("report.md")).unwrap();
+    // The machine it ran on (no GPU here).
+    assert!(md.contains("Machine: peak memory: resident "), "{md}");
     // Every link resolves.
     let mut links = 0;
     for part in md.split("](").skip(1) {

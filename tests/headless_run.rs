@@ -76,6 +76,14 @@ fn the_quick_experiment_trains_headless_and_leaves_a_complete_run_directory() {
             .contains("--device cpu")
     );
     assert_eq!(info["parameters"], 77_562);
+    // The machine it ran on: no GPU here, the process's peak resident memory (libtorch and
+    // the model take more than 50 MB).
+    let machine = &info["machine"];
+    assert!(machine.get("gpu_name").is_none(), "{machine}");
+    assert!(
+        machine["rss_peak_bytes"].as_u64().unwrap() > 50 << 20,
+        "{machine}"
+    );
 
     // metrics.jsonl: every row has the documented fields; the loss falls; accuracy is far
     // above chance (10%).

@@ -48,6 +48,10 @@ pub fn run(args: &OpenArgs) -> anyhow::Result<ExitCode> {
     resume::check_latest(&run_dir, &experiment, &experiment, &layout).bad_input()?;
     let stop = signal_flag()?;
     let root = run_dir.root().to_owned();
+    let monitor = valleys::machine::Monitor::new(
+        valleys::machine::cuda_index(&device.name),
+        Some(std::process::id()),
+    );
     let worker = Worker::spawn(WorkerSpec {
         experiment,
         device,
@@ -58,7 +62,9 @@ pub fn run(args: &OpenArgs) -> anyhow::Result<ExitCode> {
         argv: std::env::args().collect(),
     })
     .context("starting the worker")?;
-    let code = super::run::run_with_dashboard(worker, stop, args.display, &root);
+    let (sampler, samples) = valleys::ui::machine_feed(monitor)?;
+    let code = super::run::run_with_dashboard(worker, stop, args.display, &root, samples);
+    drop(sampler);
     drop(lock);
     code
 }

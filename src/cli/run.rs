@@ -7,9 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 use valleys::ablation::AblationKind;
 use valleys::config::{Arch, Experiment, Norm};
 use valleys::error::BadInputExt;
+use valleys::machine::{Monitor, Sampler};
 use valleys::model::{Layout, Model};
 use valleys::protocol::Outcome;
 use valleys::rundir::{RunDir, RunLock};
@@ -192,6 +194,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .map(|config| (config, experiment.clone(), run_dir.clone(), device.clone()));
     let dir_for_farewell = run_dir.root().to_owned();
+    let kept = run_dir.clone();
+    let monitor = Monitor::new(
+        valleys::machine::cuda_index(&device.name),
+        Some(std::process::id()),
+    );
     let worker = Worker::spawn(WorkerSpec {
         experiment,
         device,
@@ -203,9 +210,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     })
     .context("starting the training worker")?;
     if dashboard {
-        return run_with_dashboard(worker, stop, args.display, &dir_for_farewell);
+        let (sampler, samples) = ui::machine_feed(monitor)?;
+        let code = run_with_dashboard(worker, stop, args.display, &dir_for_farewell, samples);
+        keep_peaks(&kept, &sampler.stop());
+        return code;
     }
+    let sampler = Sampler::start(monitor, Duration::from_secs(2), |_| {})?;
     let outcome = valleys::headless::follow(worker);
+    keep_peaks(&kept, &sampler.stop());
     if let (Outcome::Completed, Some((config, experiment, run_dir, device))) = (&outcome, ablations)
         && !super::ablate::analyse(
             &run_dir,
@@ -222,15 +234,29 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     exit_code(outcome)
 }
 
+/// The run's peak memory into run.json; a run that cannot be written says so and goes on.
+fn keep_peaks(run: &RunDir, peaks: &valleys::machine::Peaks) {
+    if let Err(e) = valleys::machine::record_peaks(run, peaks) {
+        eprintln!("valleys: could not keep the peak memory in run.json: {e}");
+    }
+}
+
 pub(super) fn run_with_dashboard(
     worker: Worker,
     stop: Arc<AtomicBool>,
     display: Display,
     run_dir: &std::path::Path,
+    machine: tokio::sync::mpsc::UnboundedReceiver<valleys::machine::MachineSample>,
 ) -> anyhow::Result<ExitCode> {
     let (commands, events, thread) = worker.split();
     // The dashboard drops the command sender when it closes, which ends the worker.
-    let outcome = ui::run_dashboard(events, Some(commands), stop, display.options())?;
+    let outcome = ui::run_dashboard(
+        events,
+        Some(commands),
+        stop,
+        display.options(),
+        Some(machine),
+    )?;
     thread.join();
     let outcome = outcome.unwrap_or(Outcome::Stopped);
     // The terminal is restored by now: say where the run is and what to run next.

@@ -62,7 +62,11 @@ fn follow_run(path: &std::path::Path, options: ui::UiOptions) -> std::io::Result
     let done = Arc::new(AtomicBool::new(false));
     let events = valleys::follow::follow(dir, std::time::Duration::from_millis(500), done.clone());
     let stop = signal_flag().map_err(std::io::Error::other)?;
-    ui::run_dashboard(events, None, stop, options)?;
+    let monitor =
+        valleys::machine::for_watched_run(&RunDir::open(path).map_err(std::io::Error::other)?);
+    let (sampler, samples) = ui::machine_feed(monitor)?;
+    ui::run_dashboard(events, None, stop, options, Some(samples))?;
+    drop(sampler);
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     Ok(())
 }

@@ -172,6 +172,11 @@ pub fn write(
         info["outcome"]["outcome"].as_str().unwrap_or("running")
     );
     let _ = writeln!(doc.md, "Data: {}\n", text(&info["data"]));
+    let peaks: crate::machine::Peaks =
+        serde_json::from_value(info["machine"].clone()).unwrap_or_default();
+    if let Some(summary) = peaks.summary() {
+        let _ = writeln!(doc.md, "Machine: {summary}\n");
+    }
     training::section(&mut doc, &rows, &exp, log_y)?;
     probes::section(&mut doc, run, log_y)?;
     probes::batches_section(&mut doc, run)?;

@@ -239,6 +239,9 @@ pub struct App {
     /// `clock_s` when the newest metric row arrived: a watched run's time left counts down
     /// from it.
     pub last_row_at_s: f64,
+    /// The newest sample of the machine (GPU, or the process's CPU and memory), drawn as a
+    /// strip under the header; None where nothing samples it (tests, screenshots of files).
+    pub machine: Option<crate::machine::MachineSample>,
 }
 
 impl App {
@@ -289,6 +292,7 @@ impl App {
             jobs: Jobs::default(),
             phase: None,
             clock_s: 0.0,
+            machine: None,
             last_row_at_s: 0.0,
         }
     }

@@ -183,6 +183,7 @@ pub fn asciify(buffer: &mut ratatui::buffer::Buffer) {
             '•' | '●' => "o",
             '·' => "-",
             '×' => "x",
+            '°' => "o",
             'Δ' => "d",
             '…' => ".",
             '⠀' => " ",

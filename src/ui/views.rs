@@ -1,11 +1,13 @@
 //! Rendering: read-only functions from [`App`] to a frame. The frame keeps one shape in every
-//! view: a header line, the view's body, and a key bar; overlays go on top.
+//! view: a header line (and the machine strip under it when the machine is sampled), the
+//! view's body, and a key bar; overlays go on top.
 
 mod ablation;
 pub(crate) mod connection;
 mod curvature;
 mod dashboard;
 mod forms;
+mod machine;
 mod plane;
 mod plot;
 mod probe;
@@ -34,13 +36,16 @@ pub fn render(app: &App, frame: &mut Frame) {
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         render_too_small(frame, area);
     } else {
-        let [header, body, keys] = Layout::vertical([
+        let strip = u16::from(app.machine.is_some());
+        let [header, machine_strip, body, keys] = Layout::vertical([
             Constraint::Length(1),
+            Constraint::Length(strip),
             Constraint::Min(0),
             Constraint::Length(1),
         ])
         .areas(area);
         render_header(app, frame, header);
+        machine::render(app, frame, machine_strip);
         match app.view {
             View::Dashboard => dashboard::render(app, frame, body),
             View::Probes => probe::render(app, frame, body),

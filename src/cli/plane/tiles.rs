@@ -205,7 +205,10 @@ fn plan(
         dir.write_plan(&plan)?;
     }
     let (nx, ny) = spec.points;
-    let biggest = tiles::order(nx, ny, tiles, 0).len();
+    let biggest = (0..tiles)
+        .map(|k| tiles::order(nx, ny, tiles, k).len())
+        .max()
+        .unwrap_or(0);
     eprintln!(
         "plane {id}: {} points in {tiles} tiles of {}–{} rows, ~{:.2} s a point ≈ {} in all, {} for the largest tile; directions and plan in {}",
         nx * ny,
