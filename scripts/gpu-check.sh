@@ -195,7 +195,8 @@ info = json.load(open(os.path.join(dev, "run.json")))
 close = all(isinstance(a.get(k), (int, float)) and isinstance(b.get(k), (int, float))
             and math.isfinite(a[k]) and abs(a[k] - b[k]) <= 0.1 * max(abs(b[k]), 0.1) for k in ("sgd", "swa"))
 print(json.dumps({
-    "device_run": {"test_loss": a, "seconds": float(dev_s), "device": info["device"]["name"]},
+    "device_run": {"test_loss": a, "seconds": float(dev_s), "device": info["device"]["name"],
+                   "machine": info.get("machine", {})},
     "cpu_run": {"test_loss": b, "seconds": float(cpu_s)},
     "close": close,
     "bit_equal": a == b,
@@ -211,6 +212,9 @@ if [ $on_gpu = 1 ]; then
         fail "the run did not train on CUDA: $comparison"
     "$python" -c 'import json,sys; d=json.loads(sys.argv[1]); sys.exit(1 if d["bit_equal"] else 0)' "$comparison" ||
         echo "note: the $device and CPU runs are bit-equal, which a GPU run should not be"
+    # The machine strip's numbers come from NVML: the run kept the GPU's name and its peak.
+    "$python" -c 'import json,sys; m=json.loads(sys.argv[1])["device_run"]["machine"]; sys.exit(0 if m.get("gpu_name") and m.get("gpu_memory_peak_bytes", 0) > 0 else 1)' "$comparison" ||
+        fail "run.json has no GPU name and peak GPU memory from NVML: $comparison"
 fi
 
 step "probes of the $device run: an interpolation and 5 uniform directions"

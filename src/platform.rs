@@ -1,5 +1,6 @@
 //! The few calls into the operating system that no safe API of std covers: whether a process
 //! lives and asking it to stop, a child that stops with its parent, the address-space limit,
+//! the units of /proc's CPU times and memory,
 //! whether a signal is ignored, the allocator's thresholds, and loading libtorch's CUDA
 //! backend. Outside the TorchScript shim (`model::torchscript::module`), this is the one
 //! module allowed `unsafe` (see `[lints]` in Cargo.toml); each call says why it is sound.
@@ -123,6 +124,20 @@ pub fn loaded_cuda_runtime_version() -> Option<i32> {
     (get(&mut encoded) == 0).then_some(encoded)
 }
 
+/// Clock ticks per second: the unit of the CPU times in /proc/<pid>/stat.
+pub fn clock_ticks_per_second() -> f64 {
+    // SAFETY: sysconf reads a constant of the system; no memory is involved.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 { ticks as f64 } else { 100.0 }
+}
+
+/// The page size in bytes: the unit of the resident set in /proc/<pid>/statm.
+pub fn page_size() -> u64 {
+    // SAFETY: sysconf reads a constant of the system; no memory is involved.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(size).ok().filter(|&s| s > 0).unwrap_or(4096)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,18 +160,4 @@ mod tests {
             .to_string();
         assert!(e.contains("libnothing.so"), "{e}");
     }
-}
-
-/// Clock ticks per second: the unit of the CPU times in /proc/<pid>/stat.
-pub fn clock_ticks_per_second() -> f64 {
-    // SAFETY: sysconf reads a constant of the system; no memory is involved.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if ticks > 0 { ticks as f64 } else { 100.0 }
-}
-
-/// The page size in bytes: the unit of the resident set in /proc/<pid>/statm.
-pub fn page_size() -> u64 {
-    // SAFETY: sysconf reads a constant of the system; no memory is involved.
-    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    u64::try_from(size).ok().filter(|&s| s > 0).unwrap_or(4096)
 }
