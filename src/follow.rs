@@ -330,6 +330,7 @@ mod tests {
             ablation_probe: Default::default(),
             ablation_directions: 5,
             curvature: Default::default(),
+            started_unix_s: None,
         };
         dir.write_run_info(&serde_json::json!({ "info": info }))
             .unwrap();

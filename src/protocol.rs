@@ -171,6 +171,11 @@ pub struct RunInfo {
     /// The experiment's `curvature:` section: the curvature form's defaults.
     #[serde(default)]
     pub curvature: CurvatureSpec,
+    /// The Unix time at which the run's clock (`elapsed_s`) read 0: the wall clock of a point
+    /// is this plus its elapsed time. A resumed run sets it so that its latest part is right
+    /// (the parts before shift by the time the run stood still).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_unix_s: Option<f64>,
 }
 
 fn five() -> usize {

@@ -248,6 +248,15 @@ fn run(
         ablation_probe: engine.ablation_probe(),
         ablation_directions: engine.ablation_directions(),
         curvature: exp.curvature.clone(),
+        started_unix_s: match spec.start {
+            // An opened run keeps the clock it trained on.
+            Start::Open => {
+                crate::follow::read_run_json(&run_dir).and_then(|(info, _)| info.started_unix_s)
+            }
+            _ => Some(
+                jiff::Timestamp::now().as_millisecond() as f64 / 1000.0 - engine.state().elapsed_s,
+            ),
+        },
     };
     if spec.start == Start::Open {
         // Nothing trains: run.json stays as the run left it.

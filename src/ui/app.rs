@@ -99,6 +99,48 @@ pub enum Quantity {
 pub enum XAxis {
     Epoch,
     Step,
+    /// The run's own clock since it started (h:mm:ss; it stops while the run is stopped), as
+    /// TensorBoard's "relative".
+    Time,
+    /// The wall clock: the time of day each point was measured, as TensorBoard's "wall".
+    Clock,
+}
+
+impl XAxis {
+    /// Where a point sits along this axis (seconds for the two clocks: the wall clock's
+    /// offset is the chart's business).
+    pub fn of(self, p: &Point) -> f64 {
+        match self {
+            Self::Epoch => p.epoch,
+            Self::Step => p.step,
+            Self::Time | Self::Clock => p.time,
+        }
+    }
+
+    /// The axis `x` switches to.
+    pub fn next(self) -> Self {
+        match self {
+            Self::Epoch => Self::Step,
+            Self::Step => Self::Time,
+            Self::Time => Self::Clock,
+            Self::Clock => Self::Epoch,
+        }
+    }
+
+    /// Its name under the chart.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Epoch => "epoch",
+            Self::Step => "step",
+            Self::Time => "time",
+            Self::Clock => "clock",
+        }
+    }
+
+    /// True for the two clocks.
+    pub fn is_time(self) -> bool {
+        matches!(self, Self::Time | Self::Clock)
+    }
 }
 
 /// Chart settings the keys toggle.
@@ -183,6 +225,8 @@ const PROBES_KEPT: usize = 200;
 pub struct Point {
     pub epoch: f64,
     pub step: f64,
+    /// Seconds on the run's clock (NaN where a point has no time, such as curvature's).
+    pub time: f64,
     pub loss: f64,
     pub acc: f64,
     pub lr: f64,
@@ -242,6 +286,8 @@ pub struct App {
     /// The newest sample of the machine (GPU, or the process's CPU and memory), drawn as a
     /// strip under the header; None where nothing samples it (tests, screenshots of files).
     pub machine: Option<crate::machine::MachineSample>,
+    /// The time zone of the wall-clock axis (the system's; tests fix it).
+    pub time_zone: jiff::tz::TimeZone,
 }
 
 impl App {
@@ -293,6 +339,7 @@ impl App {
             phase: None,
             clock_s: 0.0,
             machine: None,
+            time_zone: jiff::tz::TimeZone::system(),
             last_row_at_s: 0.0,
         }
     }

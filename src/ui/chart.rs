@@ -234,6 +234,44 @@ fn thin(ticks: Vec<f64>, max: usize) -> Vec<f64> {
     kept
 }
 
+/// Steps of a time axis, in seconds: the round ones a clock is read in.
+const TIME_STEPS: [f64; 20] = [
+    1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0,
+    10800.0, 21600.0, 43200.0, 86400.0, 172_800.0, 604_800.0,
+];
+
+/// Ticks of a time axis over [lo, hi] seconds, at most `max_ticks`: whole multiples of the
+/// smallest round step (1 s, 2 s, 5 s, …, 15 min, 30 min, 1 h, …) that needs no more; the
+/// first and last bound the axis. With the step.
+pub fn time_ticks(lo: f64, hi: f64, max_ticks: usize) -> (Vec<f64>, f64) {
+    let hi = if hi > lo { hi } else { lo + 1.0 };
+    let intervals = (max_ticks.max(2) - 1) as f64;
+    let step = TIME_STEPS
+        .iter()
+        .copied()
+        .find(|step| (hi / step).ceil() - (lo / step).floor() <= intervals)
+        .unwrap_or_else(|| ((hi - lo) / intervals / 604_800.0).ceil() * 604_800.0);
+    let (first, last) = ((lo / step).floor() as i64, (hi / step).ceil() as i64);
+    ((first..=last).map(|k| k as f64 * step).collect(), step)
+}
+
+/// A label of a tick `seconds` into the run on a run-clock axis: "0:45", "12:30", "1:02:00".
+pub fn elapsed_label(seconds: f64) -> String {
+    crate::format::clock(seconds)
+}
+
+/// A label of a tick `seconds_of_day` (local) on a wall-clock axis, to the minute unless the
+/// ticks are less than a minute apart: "14:05", "14:05:30"; the day wraps.
+pub fn clock_label(seconds_of_day: f64, step: f64) -> String {
+    let s = seconds_of_day.rem_euclid(86_400.0).round() as u64 % 86_400;
+    let (h, m, sec) = (s / 3600, s / 60 % 60, s % 60);
+    if step < 60.0 {
+        format!("{h:02}:{m:02}:{sec:02}")
+    } else {
+        format!("{h:02}:{m:02}")
+    }
+}
+
 /// A label for a tick: as many decimals as the spacing between ticks needs.
 pub fn tick_label(v: f64, spacing: f64) -> String {
     let decimals = (0..6)

@@ -2,7 +2,7 @@
 //! settings (quantity, x axis, window, smoothing, log axis). Plain data over the app's state,
 //! no terminal: the view draws it, the value cursor reads it, tests check it.
 
-use super::app::{App, Point, Quantity, XAxis};
+use super::app::{App, Point, Quantity};
 use super::chart;
 use crate::protocol::{Iterate, Split};
 
@@ -124,6 +124,7 @@ fn curvature_curves(app: &App) -> Vec<Curve> {
     let point = |r: &crate::curvature::track::TrackRow, value: f64| Point {
         epoch: f64::from(r.epoch),
         step: r.step as f64,
+        time: f64::NAN,
         loss: value,
         acc: f64::NAN,
         lr: r.lr,
@@ -185,14 +186,9 @@ fn curve(
     let points: Vec<Point> = points
         .into_iter()
         .filter(|p| min_epoch.is_none_or(|m| p.epoch >= m))
+        .filter(|p| c.x.of(p).is_finite())
         .collect();
-    let xs: Vec<f64> = points
-        .iter()
-        .map(|p| match c.x {
-            XAxis::Epoch => p.epoch,
-            XAxis::Step => p.step,
-        })
-        .collect();
+    let xs: Vec<f64> = points.iter().map(|p| c.x.of(p)).collect();
     let values: Vec<f64> = points
         .iter()
         .map(|p| match c.quantity {

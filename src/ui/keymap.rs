@@ -153,7 +153,7 @@ pub const DASHBOARD: &[Binding] = &[
     LOSS_ACC,
     bind(&[KeyCode::Char('r')], "r", Action::TogglePerStep, "training loss per step (between progress reports)", "chart", None),
     bind(&[KeyCode::Char('o')], "o", Action::ToggleOutliers, "y axis: ignore outliers / every value", "chart", None),
-    bind(&[KeyCode::Char('x')], "x", Action::ToggleXAxis, "x axis: epoch / step", "chart", None),
+    bind(&[KeyCode::Char('x')], "x", Action::ToggleXAxis, "x axis: epoch/step/time/clock", "chart", None),
     bind(&[KeyCode::Left, KeyCode::Char('h')], "← h", Action::CursorLeft, "value cursor: every series' value at an earlier point", "chart", Some("cursor")),
     bind(&[KeyCode::Right], "→", Action::CursorRight, "value cursor: a later point", "chart", None),
     bind(&[KeyCode::Esc], "Esc", Action::HideCursor, "hide the value cursor", "chart", None),

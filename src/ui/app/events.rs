@@ -49,6 +49,7 @@ impl App {
                     epoch: f64::from(p.epoch - 1)
                         + f64::from(p.batch) / f64::from(p.batches_per_epoch.max(1)),
                     step: p.step as f64,
+                    time: p.elapsed_s,
                     loss: p.recent_loss,
                     acc: p.recent_acc,
                     lr: p.lr,
@@ -403,6 +404,7 @@ impl App {
             .push(Point {
                 epoch: f64::from(row.epoch),
                 step: row.step as f64,
+                time: row.elapsed_s,
                 loss: row.loss,
                 acc: row.acc,
                 lr: row.lr,

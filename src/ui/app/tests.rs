@@ -28,6 +28,7 @@ pub(crate) fn info() -> RunInfo {
         ablation_probe: Default::default(),
         ablation_directions: 5,
         curvature: Default::default(),
+        started_unix_s: None,
     }
 }
 
@@ -306,6 +307,13 @@ fn chart_toggles_flip_their_settings() {
         (app.chart.quantity, app.chart.x),
         (Quantity::Accuracy, XAxis::Step)
     );
+    key(&mut app, 'x');
+    assert_eq!(app.chart.x, XAxis::Time);
+    key(&mut app, 'x');
+    assert_eq!(app.chart.x, XAxis::Clock);
+    key(&mut app, 'x');
+    assert_eq!(app.chart.x, XAxis::Epoch);
+    key(&mut app, 'x');
     key(&mut app, 't');
     assert_eq!(app.chart.splits, SplitFilter::TrainOnly);
     key(&mut app, 't');

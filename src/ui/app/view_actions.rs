@@ -57,10 +57,7 @@ impl App {
                 }
             }
             Action::ToggleXAxis => {
-                self.chart.x = match self.chart.x {
-                    XAxis::Epoch => XAxis::Step,
-                    XAxis::Step => XAxis::Epoch,
-                }
+                self.chart.x = self.chart.x.next();
             }
             Action::ZoomIn => {
                 let shown = self

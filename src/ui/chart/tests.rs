@@ -170,3 +170,24 @@ fn the_y_range_ignores_non_finite_values() {
     assert_eq!(y_range([&a[..], &b[..]]), Some((0.5, 1.0)));
     assert_eq!(y_range([&[][..]]), None);
 }
+
+#[test]
+fn time_ticks_fall_on_round_clock_times() {
+    let (ticks, step) = time_ticks(0.0, 68.0, 8);
+    assert_eq!(step, 10.0);
+    assert_eq!(ticks, [0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0]);
+    let (ticks, step) = time_ticks(125.0, 3400.0, 6);
+    assert_eq!(step, 900.0, "{ticks:?}");
+    assert_eq!(ticks.first(), Some(&0.0));
+    assert_eq!(ticks.last(), Some(&3600.0));
+    // Hours of a long run.
+    let (_, step) = time_ticks(0.0, 30.0 * 3600.0, 8);
+    assert_eq!(step, 21_600.0);
+    assert_eq!(elapsed_label(3725.0), "1:02:05");
+    assert_eq!(clock_label(14.0 * 3600.0 + 5.0 * 60.0, 300.0), "14:05");
+    assert_eq!(
+        clock_label(14.0 * 3600.0 + 5.0 * 60.0 + 30.0, 10.0),
+        "14:05:30"
+    );
+    assert_eq!(clock_label(86_400.0 + 60.0, 60.0), "00:01", "the day wraps");
+}

@@ -63,10 +63,7 @@ pub fn render_chart(app: &App, frame: &mut Frame, area: Rect, label: &str) {
         fields.push(format!("last {w} epochs"));
     }
     let curves = curves::curves(app);
-    let x_name = match c.x {
-        XAxis::Epoch => " epoch ",
-        XAxis::Step => " step ",
-    };
+    let x_name = format!(" {} ", x_axis_name(app));
     let bottom = match c.cursor {
         Some(x) => readout_line(app, &curves, x),
         // The legend shares the bottom border with the axis name at its right.
@@ -82,10 +79,8 @@ pub fn render_chart(app: &App, frame: &mut Frame, area: Rect, label: &str) {
         .filter(|(_, clipped)| *clipped)
         .and_then(|(fitted, _)| curves::fitted_x_start(&curves, fitted));
     if range.is_some_and(|(_, clipped)| clipped) {
-        match (x_start, c.x) {
-            (Some(x), XAxis::Epoch) => fields.push(format!("from epoch {x:.0}")),
-            (Some(x), XAxis::Step) => fields.push(format!("from step {x:.0}")),
-            (None, _) => {}
+        if let Some(x) = x_start {
+            fields.push(format!("from {}", x_text(app, x)));
         }
         fields.push("y fitted to the later half (o: all)".into());
     }
@@ -103,20 +98,40 @@ pub fn render_chart(app: &App, frame: &mut Frame, area: Rect, label: &str) {
         frame.render_widget(waiting, area);
         return;
     };
-    // The x axis spans the whole run, so that the chart does not rescale as it fills.
+    let xs = || curves.iter().flat_map(|s| s.measured.iter().map(|p| p.0));
+    let x_data_hi = xs().fold(1.0, f64::max);
+    // The x axis spans the whole run, so that the chart does not rescale as it fills (on a
+    // clock, to where the time left says it ends).
     let planned = app.info.as_ref().map_or(1.0, |i| match c.x {
         XAxis::Epoch => f64::from(i.epochs),
         XAxis::Step => f64::from(i.epochs) * f64::from(i.batches_per_epoch),
+        XAxis::Time | XAxis::Clock => {
+            let eta = super::progress(app).and_then(|(_, eta, _)| eta);
+            x_data_hi + eta.unwrap_or(0.0)
+        }
     });
-    let xs = || curves.iter().flat_map(|s| s.measured.iter().map(|p| p.0));
-    let x_data_hi = xs().fold(1.0, f64::max);
     let x_hi = if c.window.is_some() {
         x_data_hi
     } else {
         x_data_hi.max(planned)
     };
     let x_lo = x_start.unwrap_or_else(|| xs().fold(x_hi, f64::min));
-    let axes = Axes::fit((x_lo, x_hi), (y_lo, y_hi), area, log, true);
+    let axes = match (c.x, clock_shift(app)) {
+        (XAxis::Clock, Some(shift)) => Axes::fit_time(
+            (x_lo, x_hi),
+            (y_lo, y_hi),
+            area,
+            log,
+            shift,
+            chart::clock_label,
+        ),
+        (XAxis::Time | XAxis::Clock, _) => {
+            Axes::fit_time((x_lo, x_hi), (y_lo, y_hi), area, log, 0.0, |t, _| {
+                chart::elapsed_label(t)
+            })
+        }
+        _ => Axes::fit((x_lo, x_hi), (y_lo, y_hi), area, log, true),
+    };
     let scale = axes.dots_per_unit(area);
     let swa_line = swa_start_x(app).and_then(|x| axes.vertical(x));
     let cursor_line = c.cursor.and_then(|x| axes.vertical(x));
@@ -179,10 +194,7 @@ fn legend_marker(app: &App, s: &Curve) -> String {
 /// cursor and the SGD − SWA test gap.
 fn readout_line(app: &App, curves: &[Curve], x: f64) -> Line<'static> {
     let (values, gap) = curves::readout(curves, x);
-    let at = match app.chart.x {
-        XAxis::Epoch => format!(" epoch {x}"),
-        XAxis::Step => format!(" step {x}"),
-    };
+    let at = format!(" {}", x_text(app, x));
     let mut spans = vec![Span::styled(format!("{at}: "), app.theme.key())];
     let format = |v: f64| match app.chart.quantity {
         Quantity::Accuracy => format!("{v:.2}%"),
@@ -206,14 +218,48 @@ fn readout_line(app: &App, curves: &[Curve], x: f64) -> Line<'static> {
     Line::from(spans)
 }
 
-/// Where SWA starts on the x axis.
+/// Where SWA starts on the x axis: on a clock, when the epoch it starts at ended.
 fn swa_start_x(app: &App) -> Option<f64> {
     let info = app.info.as_ref()?;
     let start = f64::from(info.swa_start_epoch?);
-    Some(match app.chart.x {
-        XAxis::Epoch => start,
-        XAxis::Step => start * f64::from(info.batches_per_epoch),
-    })
+    match app.chart.x {
+        XAxis::Epoch => Some(start),
+        XAxis::Step => Some(start * f64::from(info.batches_per_epoch)),
+        XAxis::Time | XAxis::Clock => app
+            .series
+            .get(&(Iterate::Sgd, Split::Test))?
+            .points()
+            .iter()
+            .find(|p| p.epoch >= start)
+            .map(|p| p.time)
+            .filter(|t| t.is_finite()),
+    }
+}
+
+/// The local time of day, in seconds past a midnight, at which the run's clock read 0: the
+/// shift of the wall-clock axis; None when the run did not record when it started.
+fn clock_shift(app: &App) -> Option<f64> {
+    let start = app.info.as_ref()?.started_unix_s?;
+    let at = jiff::Timestamp::from_millisecond((start * 1000.0) as i64).ok()?;
+    let offset = app.time_zone.to_offset(at).seconds();
+    Some(start + f64::from(offset))
+}
+
+/// The x axis's name: a wall clock of a run that did not record when it started is its own.
+fn x_axis_name(app: &App) -> &'static str {
+    match app.chart.x {
+        XAxis::Clock if clock_shift(app).is_none() => "time (start not recorded)",
+        x => x.name(),
+    }
+}
+
+/// A place on the x axis in words: "epoch 12", "step 900", "time 1:02:05", "clock 14:05:30".
+fn x_text(app: &App, x: f64) -> String {
+    match (app.chart.x, clock_shift(app)) {
+        (XAxis::Clock, Some(shift)) => format!("clock {}", chart::clock_label(shift + x, 1.0)),
+        (XAxis::Time | XAxis::Clock, _) => format!("time {}", chart::elapsed_label(x)),
+        (axis, _) => format!("{} {x}", axis.name()),
+    }
 }
 
 fn render_now(app: &App, frame: &mut Frame, area: Rect, beside: bool) {

@@ -137,6 +137,27 @@ impl Axes {
         }
     }
 
+    /// Axes for a time x axis: `x` in seconds on the run's clock, ticked at round times of
+    /// the clock shifted by `shift` seconds (0 for the run's own clock, the local time of day
+    /// at its start for the wall clock) and labelled by `label` (the shifted seconds and the
+    /// step).
+    pub fn fit_time(
+        x: (f64, f64),
+        y: (f64, f64),
+        area: Rect,
+        log_y: bool,
+        shift: f64,
+        label: impl Fn(f64, f64) -> String,
+    ) -> Self {
+        let x_count = ticks_for(area.width, 10);
+        let (shifted, step) = chart::time_ticks(x.0 + shift, x.1 + shift, x_count);
+        let mut axes = Self::fit(x, y, area, log_y, false);
+        axes.x_ticks = shifted.iter().map(|t| t - shift).collect();
+        axes.x_labels = shifted.iter().map(|&t| label(t, step)).collect();
+        axes.x = [axes.x_ticks[0], axes.x_ticks[axes.x_ticks.len() - 1]];
+        axes
+    }
+
     /// Draws a chart of `traces` on these axes in `area`, legend off (legends go in the
     /// border). ratatui spreads axis labels evenly rather than at their values, so the labels
     /// are written here, each at its own tick (log ticks are not evenly spaced). The traces go

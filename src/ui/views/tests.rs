@@ -714,3 +714,42 @@ fn connect_form_at_80x24() {
     app.overlay = Some(crate::ui::app::Overlay::ConnectForm);
     insta::assert_snapshot!(screen(&app, 80, 24).backend());
 }
+
+/// The history on a clock axis: the run's own (`Time`) or the wall clock of a run that started
+/// at 14:02:30 UTC.
+fn on_clock(x: crate::ui::app::XAxis) -> App {
+    let mut app = history(colour());
+    app.time_zone = jiff::tz::TimeZone::UTC;
+    if let Some(info) = app.info.as_mut() {
+        // 2026-12-05 14:02:30 UTC.
+        info.started_unix_s = Some(1_796_479_350.0);
+    }
+    app.chart.x = x;
+    app
+}
+
+#[test]
+fn dashboard_on_the_runs_clock_at_80x24() {
+    let text = format!(
+        "{}",
+        screen(&on_clock(crate::ui::app::XAxis::Time), 80, 24).backend()
+    );
+    assert!(text.contains(" time "), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn dashboard_on_the_wall_clock_at_80x24_and_160x48() {
+    let app = on_clock(crate::ui::app::XAxis::Clock);
+    let small = format!("{}", screen(&app, 80, 24).backend());
+    assert!(small.contains("14:0"), "ticks at the time of day: {small}");
+    insta::assert_snapshot!("wall_clock_80x24", small);
+    insta::assert_snapshot!("wall_clock_160x48", screen(&app, 160, 48).backend());
+    // A run that did not record its start keeps its own clock and says so.
+    let mut unknown = app;
+    if let Some(info) = unknown.info.as_mut() {
+        info.started_unix_s = None;
+    }
+    let text = format!("{}", screen(&unknown, 160, 48).backend());
+    assert!(text.contains("time (start not recorded)"), "{text}");
+}
