@@ -245,6 +245,9 @@ pub struct App {
     pub series: HashMap<(Iterate, Split), Series<Point>>,
     /// The training loss between progress reports, per step (this process's training only).
     pub per_step: Series<Point>,
+    /// The range of the per-step training loss over every stretch of `per_step`, however
+    /// thinned: the band drawn behind its (smoothed) line.
+    pub per_step_range: super::series::Envelope<Point>,
     pub latest: HashMap<(Iterate, Split), MetricRow>,
     pub log: VecDeque<String>,
     /// Lines scrolled back from the newest.
@@ -303,6 +306,7 @@ impl App {
             progress: None,
             series: HashMap::new(),
             per_step: Series::new(SERIES_CAPACITY),
+            per_step_range: super::series::Envelope::new(SERIES_CAPACITY / 2),
             latest: HashMap::new(),
             log: VecDeque::new(),
             log_scroll: 0,

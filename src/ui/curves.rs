@@ -33,6 +33,9 @@ pub struct Curve {
     /// colour; measured points of sparse curves are marked.
     pub dashed: bool,
     pub marked: bool,
+    /// The least and most of the raw values behind each stretch of the curve, as (x, low,
+    /// high) in drawn units: the per-step loss's band (empty for every other curve).
+    pub envelope: Vec<(f64, f64, f64)>,
 }
 
 /// True when the y axis is logarithmic for what the chart shows.
@@ -99,19 +102,20 @@ pub fn curves(app: &App) -> Vec<Curve> {
                 true,
             )
         } else {
-            ("train per step", app.per_step.points(), false)
+            ("train per step, min–max band", app.per_step.points(), false)
         };
-        out.insert(
-            0,
-            make(
-                Iterate::Sgd,
-                Split::TrainRunning,
-                name,
-                points,
-                false,
-                marked,
-            ),
+        let mut per_step = make(
+            Iterate::Sgd,
+            Split::TrainRunning,
+            name,
+            points,
+            false,
+            marked,
         );
+        if c.quantity == Quantity::Loss && !app.per_step.is_empty() {
+            per_step.envelope = envelope(app);
+        }
+        out.insert(0, per_step);
     }
     out.retain(|c| !c.measured.is_empty());
     out
@@ -226,7 +230,46 @@ fn curve(
         drawn,
         dashed,
         marked,
+        envelope: Vec::new(),
     }
+}
+
+/// The per-step loss's band in the chart's window, x axis and y scale.
+fn envelope(app: &App) -> Vec<(f64, f64, f64)> {
+    let c = &app.chart;
+    let min_epoch = c
+        .window
+        .map(|w| f64::from(app.last_epoch().saturating_sub(w)));
+    let shown = |v: f64| {
+        if log_axis(app) {
+            chart::log10_saturating(v)
+        } else {
+            v
+        }
+    };
+    app.per_step_range
+        .buckets()
+        .iter()
+        .filter(|(p, _, _)| min_epoch.is_none_or(|m| p.epoch >= m))
+        .map(|(p, lo, hi)| (c.x.of(p), shown(*lo), shown(*hi)))
+        .filter(|(x, _, _)| x.is_finite())
+        .collect()
+}
+
+/// A band as one line that zigzags between each stretch's low and high: on a braille grid it
+/// fills the band.
+pub fn zigzag(envelope: &[(f64, f64, f64)]) -> Vec<(f64, f64)> {
+    envelope
+        .iter()
+        .enumerate()
+        .flat_map(|(k, &(x, lo, hi))| {
+            if k % 2 == 0 {
+                [(x, lo), (x, hi)]
+            } else {
+                [(x, hi), (x, lo)]
+            }
+        })
+        .collect()
 }
 
 /// The y range of the chart and whether values lie outside it. With outliers clipped (the

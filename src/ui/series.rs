@@ -71,9 +71,107 @@ impl<T: Copy> Series<T> {
     }
 }
 
+/// The least and the most of the values pushed into each stretch of a series, with a hard
+/// cap on memory: each bucket covers `stride` consecutive points and keeps the first's place
+/// and their range; when the buckets reach their capacity, neighbours merge (their range the
+/// union) and the stride doubles. Unlike a decimated [`Series`], nothing pushed is lost from
+/// the range: what TensorBoard's readers ask of a downsampled curve (its issue 6830).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope<T> {
+    buckets: Vec<(T, f64, f64)>,
+    capacity: usize,
+    stride: usize,
+    /// Points in the newest bucket.
+    filling: usize,
+}
+
+impl<T: Copy> Envelope<T> {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            buckets: Vec::new(),
+            capacity: capacity.max(4),
+            stride: 1,
+            filling: 0,
+        }
+    }
+
+    /// Adds `value` measured at `place`; a value that is not finite leaves the range alone.
+    pub fn push(&mut self, place: T, value: f64) {
+        if !value.is_finite() {
+            return;
+        }
+        match self.buckets.last_mut() {
+            Some((_, lo, hi)) if self.filling < self.stride => {
+                *lo = lo.min(value);
+                *hi = hi.max(value);
+                self.filling += 1;
+            }
+            _ => {
+                self.buckets.push((place, value, value));
+                self.filling = 1;
+            }
+        }
+        if self.buckets.len() >= self.capacity && self.filling == self.stride {
+            // An odd bucket out stays a stretch of the old stride, half of a new one.
+            let odd = self.buckets.len() % 2 == 1;
+            self.buckets = self
+                .buckets
+                .chunks(2)
+                .map(|pair| {
+                    let lo = pair.iter().map(|b| b.1).fold(f64::INFINITY, f64::min);
+                    let hi = pair.iter().map(|b| b.2).fold(f64::NEG_INFINITY, f64::max);
+                    (pair[0].0, lo, hi)
+                })
+                .collect();
+            self.filling = if odd { self.stride } else { 2 * self.stride };
+            self.stride *= 2;
+        }
+    }
+
+    /// Each bucket's place (its first point) and range, oldest first.
+    pub fn buckets(&self) -> &[(T, f64, f64)] {
+        &self.buckets
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_envelope_keeps_the_whole_range_of_every_stretch_under_its_cap() {
+        for capacity in [16, 7] {
+            check_envelope(capacity);
+        }
+    }
+
+    fn check_envelope(capacity: usize) {
+        let mut e = Envelope::new(capacity);
+        let values: Vec<f64> = (0..10_000)
+            .map(|i| ((i as f64) * 0.37).sin() * (1.0 + (i % 97) as f64 / 10.0))
+            .collect();
+        for (i, &v) in values.iter().enumerate() {
+            e.push(i, v);
+        }
+        e.push(10_000, f64::NAN);
+        let buckets = e.buckets();
+        assert!(
+            buckets.len() <= capacity && buckets.len() >= capacity / 2,
+            "{}",
+            buckets.len()
+        );
+        // Each bucket's range is exactly that of the values from its place to the next's.
+        for (k, &(start, lo, hi)) in buckets.iter().enumerate() {
+            let end = buckets.get(k + 1).map_or(values.len(), |b| b.0);
+            let stretch = &values[start..end];
+            assert_eq!(lo, stretch.iter().copied().fold(f64::INFINITY, f64::min));
+            assert_eq!(
+                hi,
+                stretch.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+            );
+        }
+        assert_eq!(buckets[0].0, 0);
+    }
 
     #[test]
     fn a_million_points_stay_under_the_cap_and_span_the_whole_run() {

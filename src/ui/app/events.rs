@@ -45,7 +45,7 @@ impl App {
             }
             Event::Progress(p) => {
                 self.elapsed_s = p.elapsed_s;
-                self.per_step.push(Point {
+                let point = Point {
                     epoch: f64::from(p.epoch - 1)
                         + f64::from(p.batch) / f64::from(p.batches_per_epoch.max(1)),
                     step: p.step as f64,
@@ -53,7 +53,9 @@ impl App {
                     loss: p.recent_loss,
                     acc: p.recent_acc,
                     lr: p.lr,
-                });
+                };
+                self.per_step.push(point);
+                self.per_step_range.push(point, p.recent_loss);
                 self.progress = Some(p);
             }
             Event::Metric(row) => self.add_metric(row),

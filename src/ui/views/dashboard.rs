@@ -140,9 +140,13 @@ pub fn render_chart(app: &App, frame: &mut Frame, area: Rect, label: &str) {
         .iter()
         .map(|s| plot::point_marks(&app.theme, &s.measured, s.marked, scale))
         .collect();
+    let bands: Vec<Vec<(f64, f64)>> = curves.iter().map(|s| curves::zigzag(&s.envelope)).collect();
     let mut traces = Vec::new();
     for line in [&swa_line, &cursor_line].into_iter().flatten() {
         traces.push(Trace::marker_line(line, &app.theme));
+    }
+    for (s, band) in curves.iter().zip(&bands).filter(|(_, b)| !b.is_empty()) {
+        traces.push(Trace::band(&app.theme, (s.iterate, s.split), band));
     }
     for (s, marks) in curves.iter().zip(&point_marks) {
         traces.push(Trace::series(&app.theme, (s.iterate, s.split), &s.drawn));

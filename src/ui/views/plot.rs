@@ -39,6 +39,24 @@ impl<'a> Trace<'a> {
         }
     }
 
+    /// The band of a series' raw values (a zigzag between each stretch's low and high) in
+    /// its colour, dimmed, behind every curve.
+    pub fn band(
+        theme: &Theme,
+        (iterate, split): (Iterate, Split),
+        points: &'a [(f64, f64)],
+    ) -> Self {
+        Self {
+            points,
+            style: theme
+                .series(iterate, split)
+                .add_modifier(ratatui::style::Modifier::DIM),
+            stroke: Stroke::Solid,
+            rank: Rank::Backdrop,
+            ascii: Marker::Dot,
+        }
+    }
+
     /// A probe's train or test curve: the SWA series' strokes in the probe's own hues.
     pub fn probe(theme: &Theme, split: Split, points: &'a [(f64, f64)]) -> Self {
         Self {

@@ -753,3 +753,56 @@ fn dashboard_on_the_wall_clock_at_80x24_and_160x48() {
     let text = format!("{}", screen(&unknown, 160, 48).backend());
     assert!(text.contains("time (start not recorded)"), "{text}");
 }
+
+/// The history with 400 noisy per-step reports over epochs 12 and 13, the per-step curve on
+/// and smoothed: the band behind it.
+fn with_band() -> App {
+    let mut app = history(colour());
+    for k in 0..400u32 {
+        let step = 900 + u64::from(k);
+        let noise = ((f64::from(k) * 12.9898).sin() * 43_758.545).fract() - 0.5;
+        app.handle_event(Event::Progress(crate::protocol::Progress {
+            epoch: 12 + k / 200,
+            batch: k % 79,
+            batches_per_epoch: 79,
+            step,
+            lr: 0.01,
+            samples_per_s: 1540.0,
+            running_loss: 0.25,
+            running_acc: 0.91,
+            recent_loss: 0.25 + 0.12 * noise,
+            recent_acc: 0.91,
+            elapsed_s: 132.0 + f64::from(k) * 0.05,
+            training_s: 120.0,
+        }));
+    }
+    app.update(Action::TogglePerStep);
+    for _ in 0..3 {
+        app.update(Action::ToggleSmoothing);
+    }
+    app
+}
+
+#[test]
+fn the_per_step_band_at_80x24_and_160x48() {
+    let app = with_band();
+    let curves = crate::ui::curves::curves(&app);
+    let per_step = &curves[0];
+    assert_eq!(per_step.name, "train per step, min–max band");
+    let lo = per_step
+        .envelope
+        .iter()
+        .map(|e| e.1)
+        .fold(f64::INFINITY, f64::min);
+    let hi = per_step
+        .envelope
+        .iter()
+        .map(|e| e.2)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let raw = &per_step.values;
+    assert_eq!(lo, raw.iter().copied().fold(f64::INFINITY, f64::min));
+    assert_eq!(hi, raw.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+    assert!(curves[1..].iter().all(|c| c.envelope.is_empty()));
+    insta::assert_snapshot!("band_80x24", screen(&app, 80, 24).backend());
+    insta::assert_snapshot!("band_160x48", screen(&app, 160, 48).backend());
+}
