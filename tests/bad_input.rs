@@ -255,6 +255,25 @@ fn every_bad_input_is_one_clear_line_and_exit_code_2() {
             "open needs a terminal: stdout is not one",
         ),
         (
+            "several runs to open, one missing",
+            Box::new(|d| {
+                let exp = valleys::config::Experiment::from_yaml(GOOD, "g", &[]).unwrap();
+                valleys::rundir::RunDir::create(&d.join("r1"), &exp).unwrap();
+                vec!["open".into(), "r1".into(), "runs/nope".into()]
+            }),
+            "runs/nope: no such run directory",
+        ),
+        (
+            "several runs to open without a terminal",
+            Box::new(|d| {
+                let exp = valleys::config::Experiment::from_yaml(GOOD, "g", &[]).unwrap();
+                valleys::rundir::RunDir::create(&d.join("r1"), &exp).unwrap();
+                valleys::rundir::RunDir::create(&d.join("r2"), &exp).unwrap();
+                vec!["open".into(), "r1".into(), "r2".into()]
+            }),
+            "open needs a terminal: stdout is not one",
+        ),
+        (
             "probe flags that contradict each other",
             Box::new(|_| {
                 ["probe", "r", "--range", "5", "--auto-fraction", "0.3"]

@@ -18,8 +18,10 @@ use valleys::worker::{Start, Worker, WorkerData, WorkerSpec};
 /// Flags of `valleys open`.
 #[derive(clap::Args)]
 pub struct OpenArgs {
-    /// The run directory, e.g. runs/quick-20261127-101500.
-    run_dir: PathBuf,
+    /// The run directory, e.g. runs/quick-20261127-101500; several: a table of the runs with
+    /// their curves in one chart (`c`), Enter opens one.
+    #[arg(required = true, num_args = 1..)]
+    run_dirs: Vec<PathBuf>,
     /// auto, cpu, cuda or cuda:N (default: the experiment's `device`).
     #[arg(long)]
     device: Option<String>,
@@ -28,7 +30,29 @@ pub struct OpenArgs {
 }
 
 pub fn run(args: &OpenArgs) -> anyhow::Result<ExitCode> {
-    let run_dir = RunDir::open(&args.run_dir).bad_input()?;
+    if args.run_dirs.len() > 1 {
+        for dir in &args.run_dirs {
+            RunDir::open(dir).bad_input()?;
+        }
+        if !std::io::stdout().is_terminal() {
+            valleys::bad_input!("open needs a terminal: stdout is not one");
+        }
+        let runs = valleys::sweep::RunSet::Dirs(args.run_dirs.clone());
+        let stop = signal_flag()?;
+        let options = args.display.options();
+        valleys::ui::sweep::watch(&runs, options, &stop, &|path| {
+            open_one(path, args)
+                .map(|_| ())
+                .map_err(std::io::Error::other)
+        })?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    open_one(&args.run_dirs[0], args)
+}
+
+/// The dashboard on one run's latest checkpoint.
+fn open_one(path: &std::path::Path, args: &OpenArgs) -> anyhow::Result<ExitCode> {
+    let run_dir = RunDir::open(path).bad_input()?;
     if !std::io::stdout().is_terminal() {
         valleys::bad_input!(
             "open needs a terminal: stdout is not one (`valleys probe {}` and `valleys ablate {}` work without)",

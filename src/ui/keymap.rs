@@ -71,6 +71,8 @@ pub enum Action {
     OpenSelected,
     /// The table of a sweep's runs: one row per run, or per group of seeds.
     ToggleGroups,
+    /// Every run's curve in one chart, a legend entry each.
+    ToggleRunCurves,
     /// The table of a sweep's runs: the groups' curves of SWA or of SGD.
     ToggleGroupIterate,
 }
@@ -300,7 +302,8 @@ pub const SWEEP_TABLE: &[Binding] = &[
     bind(&[KeyCode::Down, KeyCode::Char('j')], "↓", Action::SelectDown, "select the run below", "sweep", None),
     bind(&[KeyCode::Enter], "Enter", Action::OpenSelected, "open the selected run's dashboard", "sweep", Some("open")),
     bind(&[KeyCode::Char('g')], "g", Action::ToggleGroups, "runs or groups of seeds", "sweep", Some("groups")),
-    bind(&[KeyCode::Char('m')], "m", Action::ToggleGroupIterate, "the groups' curves: SWA or SGD", "sweep", Some("swa/sgd")),
+    bind(&[KeyCode::Char('c')], "c", Action::ToggleRunCurves, "runs or every run's curve in one chart", "sweep", Some("curves")),
+    bind(&[KeyCode::Char('m')], "m", Action::ToggleGroupIterate, "the curves: SWA or SGD", "sweep", Some("swa/sgd")),
     bind(&[KeyCode::Char('q'), KeyCode::Esc], "q", Action::Quit, "quit", "sweep", Some("quit")),
 ];
 

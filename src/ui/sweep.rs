@@ -1,18 +1,20 @@
 //! `valleys watch SWEEP_DIR` (or several run directories): every run in one table (variant,
 //! state, epoch, SGD and SWA test loss, SWA gain, asymmetric fraction once probed), refreshed
 //! as the runs write; `↑↓` picks a run and `Enter` opens its dashboard; `g` shows the test
-//! loss of each group of the non-seed axes, mean ± one standard deviation over seeds (`m`:
-//! SWA or SGD).
+//! loss of each group of the non-seed axes, mean ± one standard deviation over seeds with each
+//! seed faintly beneath, and `c` every run's curve in one chart with a legend per run (`m`: SWA
+//! or SGD).
+
+mod charts;
 
 use super::theme::Theme;
-use crate::sweep::report::{self, RunSummary};
+use crate::sweep::report::RunSummary;
 use crate::sweep::{RunSet, VariantState};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
-use ratatui::symbols::Marker;
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, Paragraph};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Borders, Paragraph};
 
 /// The sweep table's state.
 pub struct SweepBoard {
@@ -21,6 +23,8 @@ pub struct SweepBoard {
     pub selected: usize,
     /// Show the groups' curves instead of the table.
     pub groups: bool,
+    /// Show every run's curve overlaid instead of the table.
+    pub overlay: bool,
     /// Whose test loss the groups' curves show.
     pub iterate: crate::protocol::Iterate,
     pub theme: Theme,
@@ -33,6 +37,8 @@ pub enum SweepKey {
     Down,
     Open,
     ToggleGroups,
+    /// Every run's curve in one chart.
+    ToggleOverlay,
     /// The groups' curves: SWA or SGD test loss.
     ToggleIterate,
     Quit,
@@ -45,6 +51,7 @@ impl SweepBoard {
             runs: Vec::new(),
             selected: 0,
             groups: false,
+            overlay: false,
             iterate: crate::protocol::Iterate::Swa,
             theme,
         }
@@ -63,7 +70,14 @@ impl SweepBoard {
             SweepKey::Down => {
                 self.selected = (self.selected + 1).min(self.runs.len().saturating_sub(1))
             }
-            SweepKey::ToggleGroups => self.groups = !self.groups,
+            SweepKey::ToggleGroups => {
+                self.groups = !self.groups;
+                self.overlay = false;
+            }
+            SweepKey::ToggleOverlay => {
+                self.overlay = !self.overlay;
+                self.groups = false;
+            }
             SweepKey::ToggleIterate => {
                 self.iterate = match self.iterate {
                     crate::protocol::Iterate::Swa => crate::protocol::Iterate::Sgd,
@@ -98,13 +112,17 @@ impl SweepBoard {
         );
         if self.groups {
             self.render_groups(frame, body);
+        } else if self.overlay {
+            self.render_runs(frame, body);
         } else {
             self.render_table(frame, body);
         }
         let bar = if self.groups {
-            " g table  m SWA/SGD  q quit"
+            " g table  c every run  m SWA/SGD  q quit"
+        } else if self.overlay {
+            " c table  g groups over seeds  m SWA/SGD  q quit"
         } else {
-            " ↑↓ pick  Enter open its dashboard  g groups over seeds  q quit"
+            " ↑↓ pick  Enter open its dashboard  g groups over seeds  c every run  q quit"
         };
         frame.render_widget(Paragraph::new(bar).style(self.theme.dim()), keys);
     }
@@ -160,85 +178,6 @@ impl SweepBoard {
             .title(Line::styled(" runs ", self.theme.title()));
         frame.render_widget(Paragraph::new(lines).block(block), area);
     }
-
-    /// Mean ± std over seeds of the SWA test loss per epoch, one colour per group.
-    fn render_groups(&self, frame: &mut Frame, area: Rect) {
-        let groups = report::group(self.runs.clone());
-        // Per group: its name, the mean curve and the curves one std below and above.
-        type Curve = Vec<(f64, f64)>;
-        let curves: Vec<(String, Curve, Curve, Curve)> = groups
-            .iter()
-            .map(|g| {
-                let c = g.mean_curve(self.iterate);
-                let mean = c.iter().map(|&(x, m, _)| (x, m)).collect();
-                let lo = c.iter().map(|&(x, m, s)| (x, m - s)).collect();
-                let hi = c.iter().map(|&(x, m, s)| (x, m + s)).collect();
-                (g.label(), mean, lo, hi)
-            })
-            .collect();
-        let all = curves.iter().flat_map(|c| c.2.iter().chain(&c.3));
-        let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-        for &(x, y) in all {
-            (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
-        }
-        let who = match self.iterate {
-            crate::protocol::Iterate::Sgd => "SGD",
-            _ => "SWA",
-        };
-        let block = Block::default().borders(Borders::ALL).title(Line::styled(
-            format!(" {who} test loss per group: mean (line) ± 1 std over seeds (dots) "),
-            self.theme.title(),
-        ));
-        if x0 > x1 {
-            frame.render_widget(Paragraph::new("no finished run yet").block(block), area);
-            return;
-        }
-        let colours = [
-            crate::protocol::Iterate::Swa,
-            crate::protocol::Iterate::Sgd,
-            crate::protocol::Iterate::SwaStale,
-        ];
-        let mut datasets = Vec::new();
-        let mut legend = vec![Span::raw(" ")];
-        for (i, (name, mean, lo, hi)) in curves.iter().enumerate() {
-            let style = self
-                .theme
-                .series(colours[i % colours.len()], crate::protocol::Split::Test);
-            datasets.push(
-                Dataset::default()
-                    .marker(Marker::Braille)
-                    .graph_type(GraphType::Line)
-                    .style(style)
-                    .data(mean),
-            );
-            for band in [lo, hi] {
-                datasets.push(
-                    Dataset::default()
-                        .marker(Marker::Braille)
-                        .graph_type(GraphType::Scatter)
-                        .style(style)
-                        .data(band),
-                );
-            }
-            legend.push(Span::styled(format!("── {name}  "), style));
-        }
-        let pad = ((y1 - y0) * 0.05).max(1e-6);
-        let chart = Chart::new(datasets)
-            .block(block.title_bottom(Line::from(legend)))
-            .x_axis(
-                Axis::default()
-                    .bounds([x0, x1.max(x0 + 1.0)])
-                    .labels([format!("{x0:.0}"), format!("{:.0}", x1.max(x0 + 1.0))])
-                    .style(self.theme.dim()),
-            )
-            .y_axis(
-                Axis::default()
-                    .bounds([y0 - pad, y1 + pad])
-                    .labels([format!("{:.3}", y0 - pad), format!("{:.3}", y1 + pad)])
-                    .style(self.theme.dim()),
-            );
-        frame.render_widget(chart, area);
-    }
 }
 
 /// Shows the sweep table until `q`; `Enter` leaves the terminal to `open` (a run's dashboard)
@@ -284,6 +223,7 @@ pub fn watch(
                 Some(Action::SelectDown) => SweepKey::Down,
                 Some(Action::OpenSelected) => SweepKey::Open,
                 Some(Action::ToggleGroups) => SweepKey::ToggleGroups,
+                Some(Action::ToggleRunCurves) => SweepKey::ToggleOverlay,
                 Some(Action::ToggleGroupIterate) => SweepKey::ToggleIterate,
                 Some(Action::Quit | Action::ForceQuit) => break None,
                 _ => continue,
@@ -382,7 +322,7 @@ mod tests {
         b.key(SweepKey::ToggleGroups);
         let screen = text(&b);
         assert!(
-            screen.contains("mean (line) ± 1 std over seeds"),
+            screen.contains("mean (line) ± 1 std (dots), seeds faint"),
             "{screen}"
         );
         assert!(
@@ -392,5 +332,67 @@ mod tests {
         assert!(screen.contains(" SWA test loss per group"), "{screen}");
         b.key(SweepKey::ToggleIterate);
         assert!(text(&b).contains(" SGD test loss per group"));
+    }
+
+    fn sized(b: &SweepBoard, width: u16, height: u16) -> String {
+        let mut t =
+            ratatui::Terminal::new(ratatui::backend::TestBackend::new(width, height)).unwrap();
+        t.draw(|f| {
+            b.render(f);
+            if b.theme.ascii {
+                crate::ui::theme::asciify(f.buffer_mut());
+            }
+        })
+        .unwrap();
+        format!("{}", t.backend())
+    }
+
+    #[test]
+    fn every_runs_curve_in_one_chart_with_a_legend_per_run() {
+        let mut b = board();
+        b.key(SweepKey::ToggleOverlay);
+        let small = sized(&b, 80, 24);
+        assert!(small.contains(" SWA test loss of every run "), "{small}");
+        // Every run named whole, or counted.
+        assert!(
+            small.contains("── 000-model.no ── 001-model.no ── 002-model.no"),
+            "{small}"
+        );
+        insta::assert_snapshot!("runs_overlay_80x24", small);
+        let wide = sized(&b, 160, 48);
+        for id in [
+            "000-model.norm=batch-seed=1",
+            "001-model.norm=batch-seed=2",
+            "002-model.norm=none-seed=1",
+        ] {
+            assert!(wide.contains(id), "{id}: {wide}");
+        }
+        insta::assert_snapshot!("runs_overlay_160x48", wide);
+        // In ASCII each run has a mark of its own.
+        b.theme = Theme {
+            color: false,
+            ascii: true,
+        };
+        let ascii = sized(&b, 100, 24);
+        assert!(ascii.is_ascii(), "{ascii}");
+        assert!(
+            ascii.contains("oo 000") && ascii.contains("## 001"),
+            "{ascii}"
+        );
+        b.key(SweepKey::ToggleOverlay);
+        assert!(
+            sized(&b, 80, 24).contains("variant"),
+            "c goes back to the table"
+        );
+    }
+
+    #[test]
+    fn groups_show_each_seed_faintly_beneath_their_mean() {
+        let mut b = board();
+        b.key(SweepKey::ToggleGroups);
+        let small = sized(&b, 80, 24);
+        assert!(small.contains("seeds faint"), "{small}");
+        insta::assert_snapshot!("groups_80x24", small);
+        insta::assert_snapshot!("groups_160x48", sized(&b, 160, 48));
     }
 }

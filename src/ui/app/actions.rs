@@ -39,7 +39,10 @@ impl App {
             // The event loop owns the screen and does the export.
             Action::Export => None,
             // Keys of the sweep table, which has a loop of its own (ui::sweep).
-            Action::OpenSelected | Action::ToggleGroups | Action::ToggleGroupIterate => None,
+            Action::OpenSelected
+            | Action::ToggleGroups
+            | Action::ToggleRunCurves
+            | Action::ToggleGroupIterate => None,
             // Charts, views, cursors and selections: nothing for the worker.
             _ => {
                 self.view_action(action);
