@@ -298,3 +298,48 @@ fn a_sweeps_tiled_plane_is_the_plane_in_one_go() {
         plane_without_times(&d.join("b"), ID)
     );
 }
+
+#[test]
+fn a_cancelled_tiled_plane_keeps_its_tiles_and_continues() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    train(d, &tiled_experiment(), "a");
+    let tiles = d.join(format!("a/planes/{ID}.tiles"));
+    let executor = valleys(d)
+        .args(["plane", "a"])
+        .args(PLANE)
+        .args(["--tiles", "2", "--jobs", "1"])
+        .env("OMP_NUM_THREADS", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("tile 0's first points", || {
+        tiles.join("tile-000.json").is_file()
+    });
+    let cancelled = run(d, &["plane", "--cancel", tiles.to_str().unwrap()]);
+    assert_eq!(cancelled.code, Some(0), "{cancelled:?}");
+    assert!(
+        cancelled.stdout.contains("asked the local executor"),
+        "{}",
+        cancelled.stdout
+    );
+    let out = executor.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "stopped, as a signal stops a plane"
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("continue with: valleys plane"), "{said}");
+    let kept = tile_points(&tiles, 0);
+    assert!((1..36).contains(&kept), "tile 0 kept {kept} of 36 points");
+    let again = run(d, &["plane", "--cancel", tiles.to_str().unwrap()]);
+    assert!(
+        again.stdout.contains("is not running; nothing to cancel"),
+        "{again:?}"
+    );
+    let continued = one_thread(d, &["plane", tiles.to_str().unwrap(), "--ascii"]);
+    assert_eq!(continued.code, Some(0), "{continued:?}");
+    assert!(d.join(format!("a/planes/{ID}.json")).is_file());
+}
