@@ -168,6 +168,8 @@ impl Monitor {
                 Some(device) => (gpu_sample(&device, self.pid), None),
                 None => (None, Some(format!("NVML does not see CUDA device {index}"))),
             },
+            // Nothing of the run's to show: say nothing of GPUs either.
+            (Err(_), None) if self.pid.is_none() => (None, None),
             (Err(why), _) => (None, Some(why.clone())),
             (Ok(_), None) => (None, Some("run on the CPU".into())),
         };
@@ -362,8 +364,20 @@ pub fn for_watched_run(run: &crate::rundir::RunDir) -> Monitor {
                 .parse::<u32>()
                 .ok()
         })
-        .filter(|&pid| run.is_busy() && crate::platform::process_exists(pid));
-    Monitor::new(cuda_index(device), holder)
+        .filter(|&pid| run.is_busy() && is_valleys(pid));
+    match holder {
+        Some(pid) => Monitor::new(cuda_index(device), Some(pid)),
+        // Trained elsewhere (a lock on a shared file system), or not training: this
+        // machine's GPU is not the run's.
+        None => Monitor::new(None, None),
+    }
+}
+
+/// True when process `pid` here is a valleys process: a lock's pid from another machine on a
+/// shared file system may name an unrelated process here.
+fn is_valleys(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|cmdline| cmdline.windows(7).any(|w| w == b"valleys"))
 }
 
 /// CUDA's device index in a device as run.json and the dashboard name it ("cuda:1 (…)"), or
@@ -422,6 +436,15 @@ mod tests {
             Some("no NVIDIA driver (NVML not found)")
         );
         assert_eq!(monitor.peaks(), Peaks::default());
+    }
+
+    #[test]
+    fn a_run_not_on_this_machine_shows_nothing_of_it() {
+        let mut monitor = Monitor::new(None, None);
+        assert_eq!(monitor.sample(), MachineSample::default());
+        // The test binary is named after the crate; pid 1 is no valleys.
+        assert!(is_valleys(std::process::id()));
+        assert!(!is_valleys(1));
     }
 
     #[test]
