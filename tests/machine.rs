@@ -25,7 +25,7 @@ fn fake_nvml(dir: &Path) -> std::ffi::OsString {
 fn nvml_loaded_at_run_time_gives_the_gpu_and_this_runs_share_of_it() {
     let tmp = tempfile::tempdir().unwrap();
     let lib = fake_nvml(tmp.path());
-    let mut monitor = Monitor::with_nvml(Some(0), Some(std::process::id()), &[lib.clone()]);
+    let mut monitor = Monitor::with_nvml(Some(0), Some(std::process::id()), std::slice::from_ref(&lib));
     let sample = monitor.sample();
     let gpu = sample.gpu.expect("the stand-in's GPU");
     assert_eq!(gpu.name, "Fake GPU 80GB");
@@ -49,7 +49,7 @@ fn nvml_loaded_at_run_time_gives_the_gpu_and_this_runs_share_of_it() {
         Some("peak memory: GPU 28.0 GiB of 80.0 GiB (Fake GPU 80GB)")
     );
     // A device NVML does not have is said, not guessed.
-    let mut other = Monitor::with_nvml(Some(3), None, &[lib.clone()]);
+    let mut other = Monitor::with_nvml(Some(3), None, std::slice::from_ref(&lib));
     assert_eq!(
         other.sample().no_gpu.as_deref(),
         Some("NVML does not see CUDA device 3")
