@@ -25,7 +25,11 @@ fn fake_nvml(dir: &Path) -> std::ffi::OsString {
 fn nvml_loaded_at_run_time_gives_the_gpu_and_this_runs_share_of_it() {
     let tmp = tempfile::tempdir().unwrap();
     let lib = fake_nvml(tmp.path());
-    let mut monitor = Monitor::with_nvml(Some(0), Some(std::process::id()), std::slice::from_ref(&lib));
+    let mut monitor = Monitor::with_nvml(
+        Some(0),
+        Some(std::process::id()),
+        std::slice::from_ref(&lib),
+    );
     let sample = monitor.sample();
     let gpu = sample.gpu.expect("the stand-in's GPU");
     assert_eq!(gpu.name, "Fake GPU 80GB");

@@ -145,8 +145,8 @@ pub fn render_chart(app: &App, frame: &mut Frame, area: Rect, label: &str) {
     for line in [&swa_line, &cursor_line].into_iter().flatten() {
         traces.push(Trace::marker_line(line, &app.theme));
     }
-    for (s, band) in curves.iter().zip(&bands).filter(|(_, b)| !b.is_empty()) {
-        traces.push(Trace::band(&app.theme, (s.iterate, s.split), band));
+    for band in bands.iter().filter(|b| !b.is_empty()) {
+        traces.push(Trace::band(&app.theme, band));
     }
     for (s, marks) in curves.iter().zip(&point_marks) {
         traces.push(Trace::series(&app.theme, (s.iterate, s.split), &s.drawn));

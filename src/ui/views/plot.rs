@@ -39,18 +39,12 @@ impl<'a> Trace<'a> {
         }
     }
 
-    /// The band of a series' raw values (a zigzag between each stretch's low and high) in
-    /// its colour, dimmed, behind every curve.
-    pub fn band(
-        theme: &Theme,
-        (iterate, split): (Iterate, Split),
-        points: &'a [(f64, f64)],
-    ) -> Self {
+    /// The band of a series' raw values (a zigzag between each stretch's low and high), grey
+    /// and behind every curve, as TensorBoard draws the raw values behind a smoothed line.
+    pub fn band(theme: &Theme, points: &'a [(f64, f64)]) -> Self {
         Self {
             points,
-            style: theme
-                .series(iterate, split)
-                .add_modifier(ratatui::style::Modifier::DIM),
+            style: theme.dim(),
             stroke: Stroke::Solid,
             rank: Rank::Backdrop,
             ascii: Marker::Dot,
