@@ -251,23 +251,66 @@ def protocol(args, device):
     return {"seconds": seconds, "points": args.points, "seconds_per_point": seconds / args.points}
 
 
+@torch.no_grad()
+def bn_pass(model, x, mean, std, bs):
+    """The BN pass of a plane point: train-mode forward passes without autograd over `x`
+    (randomly flipped, as the SWA code's bn_update), BN keeping the cumulative average of its
+    batch statistics (momentum None)."""
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None
+    model.train()
+    for start in range(0, x.shape[0], bs):
+        xb = x[start:start + bs]
+        flip = torch.rand(xb.shape[0], device=x.device) < 0.5
+        model(prepare(xb, mean, std, flip))
+
+
 def eval_pass(args, device):
     """One evaluation pass over the test set in eval mode under no_grad, as the authors' and
-    Li et al.'s code evaluate each point (medians of --passes passes after a warm-up)."""
+    Li et al.'s code evaluate each point, and one BN pass over as many training samples
+    (medians of --passes passes after a warm-up), with PyTorch's own ways to run them fast:
+    --variant eager (as written), frozen (TorchScript, frozen and optimised for inference:
+    BN folded into the convolutions; eval only, its BN pass eager) or compile (torch.compile,
+    inductor's C++ on a CPU; each mode compiled on its first pass, timed apart)."""
     torch.manual_seed(1)
     x, y, xt, yt, mean, std = dataset(args.model, device)
     model = model_for(args.model, device)
     bn_update(model, x[:1024], mean, std, 128)
-    evaluate(model, xt, yt, mean, std, args.batch)
-    times = []
-    for _ in range(args.passes):
+    model.eval()
+    runner, bn_runner, compile_seconds = model, model, {}
+    if args.variant == "frozen":
+        with torch.no_grad():
+            scripted = torch.jit.script(model.eval())
+            runner = torch.jit.optimize_for_inference(torch.jit.freeze(scripted))
+    elif args.variant == "compile":
+        runner = torch.compile(model)
+        bn_runner = runner
+    train_samples = x[:xt.shape[0]]
+
+    def timed(f):
         t = time.perf_counter()
-        evaluate(model, xt, yt, mean, std, args.batch)
+        f()
         if device.type == "cuda":
             torch.cuda.synchronize()
-        times.append(time.perf_counter() - t)
+        return time.perf_counter() - t
+
+    # Warm-ups (compilations, for torch.compile) of both passes.
+    first_eval = timed(lambda: evaluate(runner, xt, yt, mean, std, args.batch))
+    first_bn = timed(lambda: bn_pass(bn_runner, train_samples, mean, std, args.batch))
+    times, bn_times = [], []
+    for _ in range(args.passes):
+        times.append(timed(lambda: evaluate(runner, xt, yt, mean, std, args.batch)))
+        bn_times.append(timed(lambda: bn_pass(bn_runner, train_samples, mean, std, args.batch)))
     seconds = sorted(times)[len(times) // 2]
-    return {"seconds": seconds, "samples_per_s": xt.shape[0] / seconds, "all_seconds": times, "samples": xt.shape[0], "batch": args.batch}
+    bn_seconds = sorted(bn_times)[len(bn_times) // 2]
+    if args.variant == "compile":
+        compile_seconds = {"eval": first_eval - seconds, "bn_pass": first_bn - bn_seconds}
+    return {"variant": args.variant, "seconds": seconds, "samples_per_s": xt.shape[0] / seconds, "all_seconds": times,
+            "samples": xt.shape[0], "batch": args.batch, "bn_pass_seconds": bn_seconds,
+            "bn_pass_samples_per_s": train_samples.shape[0] / bn_seconds, "all_bn_pass_seconds": bn_times,
+            "compile_seconds": compile_seconds}
 
 
 def rss_mb():
@@ -369,6 +412,8 @@ def main():
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--points", type=int, default=41)
     ap.add_argument("--passes", type=int, default=3)
+    ap.add_argument("--variant", choices=["eager", "frozen", "compile"], default="eager",
+                    help="eval: how PyTorch runs the passes")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--weights", help="pyhessian: a valleys checkpoint (safetensors)")

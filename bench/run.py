@@ -2,8 +2,11 @@
 
 Prints a table and writes bench/results.json: the machine, every measurement, and every ratio
 under a key containing "ratio" (training ones also containing "train"). Targets: training at
-least as fast as PyTorch; an evaluation pass 1.3x as fast as PyTorch eager; a probe point within
-1.3x one forward pass; dashboard overhead under 2%; resident memory flat after warm-up.
+least as fast as PyTorch; an evaluation pass 1.3x as fast as PyTorch eager, 1.1x TorchScript
+frozen and optimised for inference and 1.0x torch.compile; a plane point's BN pass 1.2x PyTorch's
+best; a probe point within 1.3x one forward pass; dashboard overhead under 2%; resident memory
+flat after warm-up. `--only eval,plane` runs some sections (and writes no results.json unless
+`--out` says where).
 """
 
 import argparse
@@ -121,108 +124,148 @@ def main():
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--memory-steps", type=int, default=20000)
-    ap.add_argument("--out", default=os.path.join(HERE, "results.json"))
+    ap.add_argument("--out", help="the results' JSON (default bench/results.json; with --only, none unless given)")
+    ap.add_argument("--only", help="comma-separated sections to run (train,eval,swa,probe,plane,ui,sweep,curvature,memory)")
     args = ap.parse_args()
     v = [args.valleys, "bench", "--threads", str(args.threads), "--device", args.device]
     ref = [args.python, os.path.join(HERE, "reference.py"), "--threads", str(args.threads), "--device", args.device]
 
     results = {"machine": machine(args.threads)}
     rows = []
+    sections = ["train", "eval", "swa", "probe", "plane", "ui", "sweep", "curvature", "memory"]
+    only = args.only.split(",") if args.only else sections
+    unknown = [s for s in only if s not in sections]
+    if unknown:
+        ap.error(f"--only {args.only}: no section {unknown[0]}; expected some of {','.join(sections)}")
+    wanted = lambda name: name in only
 
-    for model in ["quick", "preresnet20"]:
-        # Alternate the two, three times each, and compare medians: a 2-core machine is noisy.
-        mines, theirs_all, tuned_all = [], [], []
-        reference_train = ref + ["train", "--model", model, "--steps", str(args.steps), "--warmup", "20"]
-        for _ in range(args.repeats):
-            mines.append(run_json(v + ["train", "--model", model, "--steps", str(args.steps)]))
-            theirs_all.append(run_json(reference_train))
-            tuned_all.append(run_json(reference_train, TUNED_MALLOC))
-        median = lambda runs: sorted(runs, key=lambda r: r["samples_per_s"])[len(runs) // 2]
-        mine, theirs, tuned = median(mines), median(theirs_all), median(tuned_all)
-        for best, runs in [(mine, mines), (theirs, theirs_all), (tuned, tuned_all)]:
-            best["all_samples_per_s"] = [r["samples_per_s"] for r in runs]
-        ratio = mine["samples_per_s"] / theirs["samples_per_s"]
-        results[f"train_{model}"] = {"valleys": mine, "pytorch": theirs, "pytorch_tuned_malloc": tuned}
-        results[f"train_ratio_{model}"] = ratio
-        results[f"train_ratio_{model}_vs_tuned_malloc"] = mine["samples_per_s"] / tuned["samples_per_s"]
-        results["machine"]["torch"] = theirs["torch"]
-        results["machine"]["device_name"] = theirs["device_name"]
-        rows.append((f"training {model}: samples/s (median of {args.repeats})", mine["samples_per_s"], theirs["samples_per_s"], ratio, ">= 1.0"))
-        rows.append(("  PyTorch with valleys' malloc settings", mine["samples_per_s"], tuned["samples_per_s"], results[f"train_ratio_{model}_vs_tuned_malloc"], ""))
+    if wanted("train"):
+        for model in ["quick", "preresnet20"]:
+            # Alternate the two, three times each, and compare medians: a 2-core machine is noisy.
+            mines, theirs_all, tuned_all = [], [], []
+            reference_train = ref + ["train", "--model", model, "--steps", str(args.steps), "--warmup", "20"]
+            for _ in range(args.repeats):
+                mines.append(run_json(v + ["train", "--model", model, "--steps", str(args.steps)]))
+                theirs_all.append(run_json(reference_train))
+                tuned_all.append(run_json(reference_train, TUNED_MALLOC))
+            median = lambda runs: sorted(runs, key=lambda r: r["samples_per_s"])[len(runs) // 2]
+            mine, theirs, tuned = median(mines), median(theirs_all), median(tuned_all)
+            for best, runs in [(mine, mines), (theirs, theirs_all), (tuned, tuned_all)]:
+                best["all_samples_per_s"] = [r["samples_per_s"] for r in runs]
+            ratio = mine["samples_per_s"] / theirs["samples_per_s"]
+            results[f"train_{model}"] = {"valleys": mine, "pytorch": theirs, "pytorch_tuned_malloc": tuned}
+            results[f"train_ratio_{model}"] = ratio
+            results[f"train_ratio_{model}_vs_tuned_malloc"] = mine["samples_per_s"] / tuned["samples_per_s"]
+            results["machine"]["torch"] = theirs["torch"]
+            results["machine"]["device_name"] = theirs["device_name"]
+            rows.append((f"training {model}: samples/s (median of {args.repeats})", mine["samples_per_s"], theirs["samples_per_s"], ratio, ">= 1.0"))
+            rows.append(("  PyTorch with valleys' malloc settings", mine["samples_per_s"], tuned["samples_per_s"], results[f"train_ratio_{model}_vs_tuned_malloc"], ""))
 
-    for model in ["quick", "preresnet20"]:
-        # The same pass over the same test set at batch 128, alternated, medians of --repeats.
-        mines, theirs_all, tuned_all = [], [], []
-        reference_eval = ref + ["eval", "--model", model, "--passes", "3"]
-        for _ in range(args.repeats):
-            mines.append(run_json(v + ["eval", "--model", model, "--passes", "3"]))
-            theirs_all.append(run_json(reference_eval))
-            tuned_all.append(run_json(reference_eval, TUNED_MALLOC))
-        median = lambda runs, key: sorted(r[key] for r in runs)[len(runs) // 2]
-        mine, plain = median(mines, "samples_per_s"), median(mines, "plain_samples_per_s")
-        theirs, tuned = median(theirs_all, "samples_per_s"), median(tuned_all, "samples_per_s")
-        results[f"eval_{model}"] = {"valleys": mines, "pytorch": theirs_all, "pytorch_tuned_malloc": tuned_all}
-        results[f"eval_ratio_{model}"] = mine / theirs
-        results[f"eval_ratio_{model}_vs_tuned_malloc"] = mine / tuned
-        results[f"eval_ratio_{model}_vs_plain_pass"] = mine / plain
-        rows.append((f"evaluation pass {model}: samples/s, valleys / PyTorch eager", mine, theirs, mine / theirs, ">= 1.3"))
-        rows.append(("  PyTorch with valleys' malloc settings", mine, tuned, mine / tuned, ">= 1.3"))
-        rows.append(("  valleys' layer-by-layer pass (no folding, strided)", mine, plain, mine / plain, ""))
+    if wanted("eval"):
+        for model in ["quick", "preresnet20"]:
+            # The same pass over the same test set at batch 128, alternated, medians of --repeats.
+            mines, theirs_all, tuned_all = [], [], []
+            reference_eval = ref + ["eval", "--model", model, "--passes", "3"]
+            for _ in range(args.repeats):
+                mines.append(run_json(v + ["eval", "--model", model, "--passes", "3"]))
+                theirs_all.append(run_json(reference_eval))
+                tuned_all.append(run_json(reference_eval, TUNED_MALLOC))
+            median = lambda runs, key: sorted(r[key] for r in runs)[len(runs) // 2]
+            mine, plain = median(mines, "samples_per_s"), median(mines, "plain_samples_per_s")
+            theirs, tuned = median(theirs_all, "samples_per_s"), median(tuned_all, "samples_per_s")
+            results[f"eval_{model}"] = {"valleys": mines, "pytorch": theirs_all, "pytorch_tuned_malloc": tuned_all}
+            results["machine"].setdefault("torch", theirs_all[0]["torch"])
+            results[f"eval_ratio_{model}"] = mine / theirs
+            results[f"eval_ratio_{model}_vs_tuned_malloc"] = mine / tuned
+            results[f"eval_ratio_{model}_vs_plain_pass"] = mine / plain
+            rows.append((f"evaluation pass {model}: samples/s, valleys / PyTorch eager", mine, theirs, mine / theirs, ">= 1.3"))
+            rows.append(("  PyTorch with valleys' malloc settings", mine, tuned, mine / tuned, ">= 1.3"))
+            rows.append(("  valleys' layer-by-layer pass (no folding, strided)", mine, plain, mine / plain, ""))
+            # PyTorch's fastest ways on a CPU, each with valleys' malloc settings, alternated with
+            # valleys: TorchScript frozen and optimised for inference, and torch.compile (whose
+            # compilation is timed apart); the BN pass of a plane point beside the evaluation pass.
+            best = {"eager": tuned_all}
+            for variant in ["frozen", "compile"]:
+                best[variant] = [run_json(reference_eval + ["--variant", variant], TUNED_MALLOC) for _ in range(args.repeats)]
+            results[f"eval_{model}"]["pytorch_best"] = best
+            for variant, label, goal in [("frozen", "TorchScript frozen + optimize_for_inference", ">= 1.1"),
+                                         ("compile", "torch.compile (inductor)", ">= 1.0")]:
+                theirs_v = median(best[variant], "samples_per_s")
+                results[f"eval_ratio_{model}_vs_{variant}"] = mine / theirs_v
+                rows.append((f"  {label}", mine, theirs_v, mine / theirs_v, goal))
+            compiled = best["compile"][0]["compile_seconds"]
+            results[f"eval_{model}_compile_seconds"] = compiled
+            rows.append(("  torch.compile's compile time, s (eval pass, BN pass)", compiled["eval"], compiled["bn_pass"], None, ""))
+            mine_bn = median(mines, "bn_pass_samples_per_s")
+            best_bn = max(median(runs, "bn_pass_samples_per_s") for runs in best.values())
+            results[f"bn_pass_ratio_{model}_vs_best"] = mine_bn / best_bn
+            for variant, runs in best.items():
+                results[f"bn_pass_ratio_{model}_vs_{variant}"] = mine_bn / median(runs, "bn_pass_samples_per_s")
+            rows.append((f"BN pass {model} (train mode, no autograd): samples/s, valleys / PyTorch's best", mine_bn, best_bn, mine_bn / best_bn, ">= 1.2"))
 
-    swa = run_json(v + ["swa"])
-    results["swa"] = swa
-    rows.append(("SWA average, fraction of an epoch", swa["average_fraction_of_epoch"], None, None, ""))
-    rows.append(("BN recompute (10k), fraction of an epoch", swa["bn_recompute_fraction_of_epoch"], None, None, ""))
+    if wanted("swa"):
+        swa = run_json(v + ["swa"])
+        results["swa"] = swa
+        rows.append(("SWA average, fraction of an epoch", swa["average_fraction_of_epoch"], None, None, ""))
+        rows.append(("BN recompute (10k), fraction of an epoch", swa["bn_recompute_fraction_of_epoch"], None, None, ""))
 
-    probe = run_json(v + ["probe"])
-    results["probe"] = probe
-    for mode, m in probe["modes"].items():
-        results[f"probe_point_ratio_{mode}"] = m["ratio_to_forward"]
-        rows.append((f"probe point / forward pass, BN {mode}", m["seconds_per_point"], m["forward_seconds"], m["ratio_to_forward"], "<= 1.3"))
-    per_point = probe["point_batch_seconds_per_point"]
-    for k in ("4", "16"):
-        results[f"probe_point_batch_{k}_speedup_ratio"] = per_point["1"] / per_point[k]
-        rows.append((f"probe s/point, {k} points per pass / one by one", per_point[k], per_point["1"], results[f"probe_point_batch_{k}_speedup_ratio"], "speed-up"))
-    authors = run_json(ref + ["protocol", "--model", "quick", "--points", "41"])
-    results["interp_authors_protocol"] = authors
-    authors_tuned = run_json(ref + ["protocol", "--model", "quick", "--points", "41"], TUNED_MALLOC)
-    results["interp_authors_protocol_tuned_malloc"] = authors_tuned
-    equal = authors["seconds"] / probe["interp_41_full_sets_seconds"]
-    results["interp_equal_work_speedup_ratio"] = equal
-    rows.append(("41-pt interp, full sets: s (authors' protocol)", probe["interp_41_full_sets_seconds"], authors["seconds"], equal, "speed-up"))
-    equal_tuned = authors_tuned["seconds"] / probe["interp_41_full_sets_seconds"]
-    results["interp_equal_work_speedup_ratio_vs_tuned_malloc"] = equal_tuned
-    rows.append(("  authors' protocol with valleys' malloc settings", probe["interp_41_full_sets_seconds"], authors_tuned["seconds"], equal_tuned, ""))
-    speedup = authors["seconds"] / probe["interp_41_seconds"]
-    results["interp_default_subsets_speedup_ratio"] = speedup
-    rows.append(("41-pt interp, 2000/1000-sample subsets: s (authors')", probe["interp_41_seconds"], authors["seconds"], speedup, "speed-up"))
+    if wanted("probe"):
+        probe = run_json(v + ["probe"])
+        results["probe"] = probe
+        for mode, m in probe["modes"].items():
+            results[f"probe_point_ratio_{mode}"] = m["ratio_to_forward"]
+            rows.append((f"probe point / forward pass, BN {mode}", m["seconds_per_point"], m["forward_seconds"], m["ratio_to_forward"], "<= 1.3"))
+        per_point = probe["point_batch_seconds_per_point"]
+        for k in ("4", "16"):
+            results[f"probe_point_batch_{k}_speedup_ratio"] = per_point["1"] / per_point[k]
+            rows.append((f"probe s/point, {k} points per pass / one by one", per_point[k], per_point["1"], results[f"probe_point_batch_{k}_speedup_ratio"], "speed-up"))
+        authors = run_json(ref + ["protocol", "--model", "quick", "--points", "41"])
+        results["interp_authors_protocol"] = authors
+        authors_tuned = run_json(ref + ["protocol", "--model", "quick", "--points", "41"], TUNED_MALLOC)
+        results["interp_authors_protocol_tuned_malloc"] = authors_tuned
+        equal = authors["seconds"] / probe["interp_41_full_sets_seconds"]
+        results["interp_equal_work_speedup_ratio"] = equal
+        rows.append(("41-pt interp, full sets: s (authors' protocol)", probe["interp_41_full_sets_seconds"], authors["seconds"], equal, "speed-up"))
+        equal_tuned = authors_tuned["seconds"] / probe["interp_41_full_sets_seconds"]
+        results["interp_equal_work_speedup_ratio_vs_tuned_malloc"] = equal_tuned
+        rows.append(("  authors' protocol with valleys' malloc settings", probe["interp_41_full_sets_seconds"], authors_tuned["seconds"], equal_tuned, ""))
+        speedup = authors["seconds"] / probe["interp_41_seconds"]
+        results["interp_default_subsets_speedup_ratio"] = speedup
+        rows.append(("41-pt interp, 2000/1000-sample subsets: s (authors')", probe["interp_41_seconds"], authors["seconds"], speedup, "speed-up"))
 
-    plane = run_json(v + ["plane"])
-    results["plane"] = plane
-    results["plane_point_ratio"] = plane["ratio_to_forward"]
-    rows.append(("plane point / forward pass (quick, BN on 2000)", plane["seconds_per_point"], plane["forward_seconds"], plane["ratio_to_forward"], ""))
-    rows.append(("21x21 plane of the quick model (s)", plane["plane_21x21_seconds"], None, None, "< 600"))
+    if wanted("plane"):
+        plane = run_json(v + ["plane"])
+        results["plane"] = plane
+        results["plane_point_ratio"] = plane["ratio_to_forward"]
+        rows.append(("plane point / forward pass (quick, BN on 2000)", plane["seconds_per_point"], plane["forward_seconds"], plane["ratio_to_forward"], ""))
+        rows.append(("21x21 plane of the quick model (s)", plane["plane_21x21_seconds"], None, None, "< 600"))
 
-    ui = run_json(v + ["ui"])
-    results["ui"] = ui
-    results["ui_overhead_ratio"] = ui["dashboard_samples_per_s"] / ui["headless_samples_per_s"]
-    rows.append(("training with the dashboard / headless", ui["dashboard_samples_per_s"], ui["headless_samples_per_s"], results["ui_overhead_ratio"], ">= 0.98"))
-    rows.append(("one dashboard frame, ms (share of the CPU at 10 fps)", ui["frame_ms_median"], None, ui["frame_cpu_fraction"], "< 0.02"))
+    if wanted("ui"):
+        ui = run_json(v + ["ui"])
+        results["ui"] = ui
+        results["ui_overhead_ratio"] = ui["dashboard_samples_per_s"] / ui["headless_samples_per_s"]
+        rows.append(("training with the dashboard / headless", ui["dashboard_samples_per_s"], ui["headless_samples_per_s"], results["ui_overhead_ratio"], ">= 0.98"))
+        rows.append(("one dashboard frame, ms (share of the CPU at 10 fps)", ui["frame_ms_median"], None, ui["frame_cpu_fraction"], "< 0.02"))
 
-    sweep = sweep_overhead(args.valleys)
-    results["sweep"] = sweep
-    rows.append(("sweep, local executor: s per run over plain runs", sweep["overhead_s_per_run"], None, None, "< 1 s"))
+    if wanted("sweep"):
+        sweep = sweep_overhead(args.valleys)
+        results["sweep"] = sweep
+        rows.append(("sweep, local executor: s per run over plain runs", sweep["overhead_s_per_run"], None, None, "< 1 s"))
 
-    results.update(curvature_rows(v, ref, rows))
+    if wanted("curvature"):
+        results.update(curvature_rows(v, ref, rows))
 
-    mem = run_json(v + ["memory", "--steps", str(args.memory_steps)])
-    results["memory"] = mem
-    results["memory_growth_ratio"] = mem["rss_mb_90_to_100pct"] / mem["rss_mb_40_to_50pct"]
-    rows.append((f"RSS MB, 40-50% / 90-100% of {mem['steps']} steps", mem["rss_mb_40_to_50pct"], mem["rss_mb_90_to_100pct"], results["memory_growth_ratio"], "~1.0"))
+    if wanted("memory"):
+        mem = run_json(v + ["memory", "--steps", str(args.memory_steps)])
+        results["memory"] = mem
+        results["memory_growth_ratio"] = mem["rss_mb_90_to_100pct"] / mem["rss_mb_40_to_50pct"]
+        rows.append((f"RSS MB, 40-50% / 90-100% of {mem['steps']} steps", mem["rss_mb_40_to_50pct"], mem["rss_mb_90_to_100pct"], results["memory_growth_ratio"], "~1.0"))
 
-    with open(args.out, "w") as f:
-        json.dump(results, f, indent=2)
-        f.write("\n")
+    out = args.out or (None if args.only else os.path.join(HERE, "results.json"))
+    if out:
+        with open(out, "w") as f:
+            json.dump(results, f, indent=2)
+            f.write("\n")
 
     m = results["machine"]
     print(f"\nvalleys vs PyTorch {m.get('torch', '?')} on {m['cpu']} ({m['cores']} cores, {args.threads} threads, {args.device})\n")
@@ -230,7 +273,8 @@ def main():
     for name, a, b, r, target in rows:
         fmt = lambda x: "" if x is None else (f"{x:.4g}" if abs(x) < 100 else f"{x:.0f}")
         print(f"{name:<46} {fmt(a):>12} {fmt(b):>12} {fmt(r):>8}  {target}")
-    print(f"\nwrote {args.out}")
+    if out:
+        print(f"\nwrote {out}")
 
 
 if __name__ == "__main__":

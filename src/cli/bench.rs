@@ -292,7 +292,8 @@ fn bench_eval(
     batch: &i64,
     passes: &usize,
 ) -> anyhow::Result<serde_json::Value> {
-    let exp = experiment_for(model, tmp, 1, 1, 128)?;
+    // 16 batches of training samples: as many as the test set holds, for the BN pass.
+    let exp = experiment_for(model, tmp, 16, 1, 128)?;
     let data = Dataset::load(&exp.data, None, exp.seed, device.device)?;
     let net = Model::build(&exp.model, &data.input_shape, data.classes, device.device)?;
     // Running statistics of real inputs, as a probe point has them.
@@ -302,12 +303,21 @@ fn bench_eval(
         let e = eval::evaluate_in_mode(&net, &data, &data.test, *batch, mode);
         (t.elapsed().as_secs_f64(), e)
     };
+    // A plane point's BN pass over as many training samples as the test set holds.
+    let bn_samples = data.test.len.min(data.train.len);
+    let bn_pass = || {
+        let t = Instant::now();
+        eval::recompute_bn(&net, &data, *batch, Some(bn_samples), 1, 0);
+        t.elapsed().as_secs_f64()
+    };
     let (_, fast_eval) = pass(Mode::Eval);
     let (_, plain_eval) = pass(Mode::PlainEval);
-    let (mut fast, mut plain) = (Vec::new(), Vec::new());
+    bn_pass();
+    let (mut fast, mut plain, mut bn) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..*passes {
         fast.push(pass(Mode::Eval).0);
         plain.push(pass(Mode::PlainEval).0);
+        bn.push(bn_pass());
     }
     let samples = data.test.len as f64;
     Ok(serde_json::json!({
@@ -320,6 +330,10 @@ fn bench_eval(
         "plain_seconds": median(&plain),
         "plain_samples_per_s": samples / median(&plain),
         "all_plain_seconds": plain,
+        "bn_pass_seconds": median(&bn),
+        "bn_pass_samples": bn_samples,
+        "bn_pass_samples_per_s": bn_samples as f64 / median(&bn),
+        "all_bn_pass_seconds": bn,
         "loss": fast_eval.loss,
         "loss_difference_to_plain": (fast_eval.loss - plain_eval.loss).abs(),
     }))
