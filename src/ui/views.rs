@@ -1,6 +1,5 @@
-//! Rendering: read-only functions from [`App`] to a frame. The frame keeps one shape in every
-//! view: a header line (and the machine strip under it when the machine is sampled), the
-//! view's body, and a key bar; overlays go on top.
+//! Rendering: read-only functions from [`App`] to a frame. Every view keeps one shape: a header
+//! line (the machine strip under it when sampled), the body and a key bar; overlays on top.
 
 mod ablation;
 pub(crate) mod connection;
@@ -36,10 +35,9 @@ pub fn render(app: &App, frame: &mut Frame) {
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         render_too_small(frame, area);
     } else {
-        let strip = u16::from(app.machine.is_some());
         let [header, machine_strip, body, keys] = Layout::vertical([
             Constraint::Length(1),
-            Constraint::Length(strip),
+            Constraint::Length(u16::from(app.machine.is_some())),
             Constraint::Min(0),
             Constraint::Length(1),
         ])
