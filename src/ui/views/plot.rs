@@ -47,7 +47,7 @@ impl<'a> Trace<'a> {
             style: theme.dim(),
             stroke: Stroke::Solid,
             rank: Rank::Backdrop,
-            ascii: Marker::Dot,
+            ascii: Marker::Custom(':'),
         }
     }
 

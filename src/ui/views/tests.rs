@@ -805,4 +805,25 @@ fn the_per_step_band_at_80x24_and_160x48() {
     assert!(curves[1..].iter().all(|c| c.envelope.is_empty()));
     insta::assert_snapshot!("band_80x24", screen(&app, 80, 24).backend());
     insta::assert_snapshot!("band_160x48", screen(&app, 160, 48).backend());
+    // In ASCII the band is drawn in colons behind the curves.
+    let mut ascii = app;
+    ascii.theme = Theme {
+        color: false,
+        ascii: true,
+    };
+    let mut terminal = screen(&ascii, 80, 24);
+    terminal
+        .draw(|f| {
+            render(&ascii, f);
+            crate::ui::theme::asciify(f.buffer_mut());
+        })
+        .unwrap();
+    let text = format!("{}", terminal.backend());
+    assert!(text.is_ascii(), "{text}");
+    let buffer = terminal.backend().buffer();
+    let in_the_plot = (2..12u16)
+        .flat_map(|y| (6..78u16).map(move |x| (x, y)))
+        .filter(|&(x, y)| buffer[(x, y)].symbol() == ":")
+        .count();
+    assert!(in_the_plot > 10, "{text}");
 }
