@@ -270,14 +270,15 @@ fn run(
         engine.serve(commands)?;
         return Ok(());
     }
-    // A resumed run keeps its first start time and lists every resumption.
+    // A resumed run keeps its first start time, lists every resumption and keeps the peak
+    // memory of its earlier parts (the run's own command adds this part's at its end).
     let previous = run_dir.run_info();
     let now = jiff::Zoned::now().to_string();
     let mut resumed = previous["resumed"].as_array().cloned().unwrap_or_default();
     if let Some(state) = &resumed_from {
         resumed.push(serde_json::json!({ "at": now, "epoch": state.epoch, "batch": state.batch, "step": state.step }));
     }
-    run_dir.write_run_info(&serde_json::json!({
+    let mut info_json = serde_json::json!({
         "program": "valleys",
         "version": env!("CARGO_PKG_VERSION"),
         "started": previous.get("started").cloned().unwrap_or(serde_json::Value::String(now)),
@@ -293,7 +294,11 @@ fn run(
         "libtorch": crate::runtime::libtorch_dir(),
         "threads": tch::get_num_threads(),
         "info": info,
-    }))?;
+    });
+    if let Some(machine) = previous.get("machine") {
+        info_json["machine"] = machine.clone();
+    }
+    run_dir.write_run_info(&info_json)?;
     sink.send(Event::Ready(Box::new(info)));
     if resumed_from.is_some() {
         // The dashboard opens where the run stands: its metrics up to the checkpoint (the

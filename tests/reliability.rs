@@ -132,8 +132,26 @@ fn a_stop_before_the_first_batch_and_a_resume_write_the_first_evaluation_once() 
         printed.contains("stopped; continue with: valleys run --resume r"),
         "{printed}"
     );
+    // The stopped part's peak memory, made larger than any this machine reaches: the resumed
+    // run keeps the most of its parts.
+    let run_json = d.join("r/run.json");
+    let mut info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&run_json).unwrap()).unwrap();
+    assert!(
+        info["machine"]["rss_peak_bytes"].as_u64().unwrap() > 0,
+        "{info}"
+    );
+    info["machine"]["rss_peak_bytes"] = serde_json::json!(1u64 << 50);
+    std::fs::write(&run_json, serde_json::to_string(&info).unwrap()).unwrap();
     let said = run(d, &["run", "--resume", "r", "--headless"]);
     assert_eq!(said.code, Some(0), "{said:?}");
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&run_json).unwrap()).unwrap();
+    assert_eq!(info["machine"]["rss_peak_bytes"], 1u64 << 50, "{info}");
+    assert!(
+        info["resumed"].as_array().is_some_and(|r| r.len() == 1),
+        "{info}"
+    );
     let rows = metric_rows(&d.join("r"));
     let first = rows
         .iter()
