@@ -7,6 +7,7 @@ mod curvature;
 mod dashboard;
 mod forms;
 mod machine;
+mod pieces;
 mod plane;
 mod plot;
 mod probe;
@@ -14,6 +15,7 @@ mod probe;
 use super::app::{App, Overlay, RunState, View};
 use super::keymap::Action;
 use super::theme::asciify;
+use pieces::Pieces;
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::Style;
@@ -212,60 +214,6 @@ pub fn job_status(app: &App) -> Option<String> {
         s += &format!(" · {} queued", app.jobs.queued.len());
     }
     Some(s)
-}
-
-/// Pieces of a line that give way whole, least important first, when the line is too narrow:
-/// a number is dropped with its field, never cut.
-pub(super) struct Pieces {
-    /// (styled texts, rank): a piece goes whole; a higher rank goes first; rank 0 stays.
-    items: Vec<(Vec<(String, Style)>, u8)>,
-}
-
-impl Pieces {
-    pub(super) fn new() -> Self {
-        Self { items: Vec::new() }
-    }
-
-    pub(super) fn push(&mut self, text: impl Into<String>, style: Style, rank: u8) {
-        self.items.push((vec![(text.into(), style)], rank));
-    }
-
-    /// A piece of several styled texts (a key and its word) that stay or go together.
-    pub(super) fn push_group(&mut self, texts: Vec<(String, Style)>, rank: u8) {
-        self.items.push((texts, rank));
-    }
-
-    fn width(&self) -> usize {
-        self.items
-            .iter()
-            .flat_map(|i| &i.0)
-            .map(|(t, _)| t.chars().count())
-            .sum()
-    }
-
-    /// The pieces that fit in `width`, in their order.
-    pub(super) fn fit(mut self, width: usize) -> Line<'static> {
-        while self.width() > width {
-            let Some(worst) = self
-                .items
-                .iter()
-                .enumerate()
-                .filter(|(_, item)| item.1 > 0)
-                .max_by_key(|(i, item)| (item.1, *i))
-                .map(|(i, _)| i)
-            else {
-                break;
-            };
-            self.items.remove(worst);
-        }
-        Line::from(
-            self.items
-                .into_iter()
-                .flat_map(|(texts, _)| texts)
-                .map(|(t, s)| Span::styled(t, s))
-                .collect::<Vec<_>>(),
-        )
-    }
 }
 
 fn render_header(app: &App, frame: &mut Frame, area: Rect) {

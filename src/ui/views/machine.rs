@@ -2,7 +2,7 @@
 //! (from NVML), or without one the training process's CPU share and resident memory, as
 //! people keep nvitop or btop beside a run. Fields give way whole, least useful first.
 
-use super::Pieces;
+use super::pieces::Pieces;
 use crate::format::human_bytes;
 use crate::machine::MachineSample;
 use crate::ui::app::App;
