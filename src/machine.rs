@@ -141,6 +141,11 @@ impl Monitor {
         Self::with_nvml(cuda_index, pid, &nvml_libraries())
     }
 
+    /// A monitor of this process on the device valleys names `device` ("cpu", "cuda:1").
+    pub fn for_this_process(device: &str) -> Self {
+        Self::new(cuda_index(device), Some(std::process::id()))
+    }
+
     /// As [`Monitor::new`], NVML loaded from the first of `libraries` that loads.
     pub fn with_nvml(
         cuda_index: Option<u32>,

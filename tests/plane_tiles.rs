@@ -28,12 +28,7 @@ fn one_thread(d: &Path, args: &[&str]) -> common::Said {
 /// A trained run `a` and its copy `b`.
 fn two_copies(d: &Path) {
     train(d, &tiled_experiment(), "a");
-    let copied = std::process::Command::new("cp")
-        .args(["-r", "a", "b"])
-        .current_dir(d)
-        .status()
-        .unwrap();
-    assert!(copied.success());
+    common::copy_dir(d, "a", "b");
 }
 
 fn wait_for(what: &str, ready: impl Fn() -> bool) {
@@ -284,12 +279,7 @@ fn a_sweeps_tiled_plane_is_the_plane_in_one_go() {
         "{}",
         status.stdout
     );
-    let copied = std::process::Command::new("cp")
-        .args(["-r", "s/runs/000", "b"])
-        .current_dir(d)
-        .status()
-        .unwrap();
-    assert!(copied.success());
+    common::copy_dir(d, "s/runs/000", "b");
     std::fs::remove_dir_all(d.join("b/planes")).unwrap();
     let args: Vec<&str> = ["plane", "b"].into_iter().chain(PLANE).collect();
     assert_eq!(one_thread(d, &args).code, Some(0));

@@ -173,12 +173,7 @@ fn a_plane_in_tiles_on_slurm_with_a_requeued_tile_equals_the_plane_in_one_go() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     common::train(d, &common::tiled_experiment(), "a");
-    let copied = Command::new("cp")
-        .args(["-r", "a", "b"])
-        .current_dir(d)
-        .status()
-        .unwrap();
-    assert!(copied.success());
+    common::copy_dir(d, "a", "b");
     let plane = ["--plane", "random", "--points", "9x9", "--bn-subset", "all"];
     // sbatch passes the environment on: every tile runs on one thread, as the plane in one
     // go below does.

@@ -72,10 +72,7 @@ fn open_one(path: &std::path::Path, args: &OpenArgs) -> anyhow::Result<ExitCode>
     resume::check_latest(&run_dir, &experiment, &experiment, &layout).bad_input()?;
     let stop = signal_flag()?;
     let root = run_dir.root().to_owned();
-    let monitor = valleys::machine::Monitor::new(
-        valleys::machine::cuda_index(&device.name),
-        Some(std::process::id()),
-    );
+    let monitor = valleys::machine::Monitor::for_this_process(&device.name);
     let worker = Worker::spawn(WorkerSpec {
         experiment,
         device,

@@ -195,10 +195,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .map(|config| (config, experiment.clone(), run_dir.clone(), device.clone()));
     let dir_for_farewell = run_dir.root().to_owned();
     let kept = run_dir.clone();
-    let monitor = Monitor::new(
-        valleys::machine::cuda_index(&device.name),
-        Some(std::process::id()),
-    );
+    let monitor = Monitor::for_this_process(&device.name);
     let worker = Worker::spawn(WorkerSpec {
         experiment,
         device,

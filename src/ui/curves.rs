@@ -184,12 +184,9 @@ fn curve(
     marked: bool,
 ) -> Curve {
     let c = &app.chart;
-    let min_epoch = c
-        .window
-        .map(|w| f64::from(app.last_epoch().saturating_sub(w)));
     let points: Vec<Point> = points
         .into_iter()
-        .filter(|p| min_epoch.is_none_or(|m| p.epoch >= m))
+        .filter(|p| in_window(app, p))
         .filter(|p| c.x.of(p).is_finite())
         .collect();
     let xs: Vec<f64> = points.iter().map(|p| c.x.of(p)).collect();
@@ -203,23 +200,16 @@ fn curve(
             Quantity::Curvature => p.loss,
         })
         .collect();
-    let shown = |v: f64| {
-        if log_axis(app) {
-            chart::log10_saturating(v)
-        } else {
-            v
-        }
-    };
     let measured: Vec<(f64, f64)> = xs
         .iter()
         .zip(&values)
-        .map(|(&x, &v)| (x, shown(v)))
+        .map(|(&x, &v)| (x, shown(app, v)))
         .collect();
     let smoothed = chart::smooth(&values, c.smooth);
     let drawn = xs
         .iter()
         .zip(smoothed)
-        .map(|(&x, v)| (x, shown(v)))
+        .map(|(&x, v)| (x, shown(app, v)))
         .collect();
     Curve {
         iterate,
@@ -234,24 +224,30 @@ fn curve(
     }
 }
 
+/// True for a point in the chart's window of the latest epochs (every point without one).
+fn in_window(app: &App, p: &Point) -> bool {
+    app.chart
+        .window
+        .is_none_or(|w| p.epoch >= f64::from(app.last_epoch().saturating_sub(w)))
+}
+
+/// A value as the y axis draws it: log10 on a log axis.
+fn shown(app: &App, v: f64) -> f64 {
+    if log_axis(app) {
+        chart::log10_saturating(v)
+    } else {
+        v
+    }
+}
+
 /// The per-step loss's band in the chart's window, x axis and y scale.
 fn envelope(app: &App) -> Vec<(f64, f64, f64)> {
-    let c = &app.chart;
-    let min_epoch = c
-        .window
-        .map(|w| f64::from(app.last_epoch().saturating_sub(w)));
-    let shown = |v: f64| {
-        if log_axis(app) {
-            chart::log10_saturating(v)
-        } else {
-            v
-        }
-    };
+    let shown = |v| shown(app, v);
     app.per_step_range
         .buckets()
         .iter()
-        .filter(|(p, _, _)| min_epoch.is_none_or(|m| p.epoch >= m))
-        .map(|(p, lo, hi)| (c.x.of(p), shown(*lo), shown(*hi)))
+        .filter(|(p, _, _)| in_window(app, p))
+        .map(|(p, lo, hi)| (app.chart.x.of(p), shown(*lo), shown(*hi)))
         .filter(|(x, _, _)| x.is_finite())
         .collect()
 }

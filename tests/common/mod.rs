@@ -225,3 +225,13 @@ pub fn plane_without_times(run: &Path, id: &str) -> (String, serde_json::Value) 
     assert!(object.remove("cost").is_some() && object.remove("source").is_some());
     (csv, json)
 }
+
+/// Copies the directory `from` to `to`, both under `dir` (a second run to measure the same way).
+pub fn copy_dir(dir: &Path, from: &str, to: &str) {
+    let copied = Command::new("cp")
+        .args(["-r", from, to])
+        .current_dir(dir)
+        .status()
+        .unwrap();
+    assert!(copied.success(), "cp -r {from} {to}");
+}

@@ -9,7 +9,7 @@ use crate::cli::sweep::Executor;
 use anyhow::Context;
 use clap::Args;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -234,15 +234,10 @@ pub(crate) fn in_sweep(
     stop: &AtomicBool,
 ) -> anyhow::Result<Launched> {
     let device = saved.experiment.device.clone();
-    let started = std::fs::read_dir(store::plane_dir(&saved.run))
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok().map(|e| TilesDir { root: e.path() }))
-        .find(|d| {
-            TilesDir::is_tiles_dir(&d.root)
-                && d.read_plan()
-                    .is_ok_and(|p| &p.plane.spec == spec && p.tiles == tiles)
-        });
+    let started = TilesDir::all(&saved.run).into_iter().find(|d| {
+        d.read_plan()
+            .is_ok_and(|p| &p.plane.spec == spec && p.tiles == tiles)
+    });
     let dir = match started {
         Some(dir) => {
             println!("continuing the plane's tiles in {}", dir.root.display());

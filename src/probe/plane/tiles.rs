@@ -187,6 +187,18 @@ impl TilesDir {
         Ok(dir)
     }
 
+    /// Every tiled plane of a run, in id order.
+    pub fn all(run: &crate::rundir::RunDir) -> Vec<Self> {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(crate::probe::store::plane_dir(run))
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| Self::is_tiles_dir(p))
+            .collect();
+        found.sort();
+        found.into_iter().map(|root| Self { root }).collect()
+    }
+
     /// True when `path` holds a tiled plane's plan.
     pub fn is_tiles_dir(path: &Path) -> bool {
         path.join("plan.json").is_file()

@@ -209,13 +209,7 @@ pub fn prepare<'a>(
     let started = Instant::now();
     let (centre, label) = plane_centre(ctx, spec)?;
     let seed = spec.seed.unwrap_or(ctx.seed);
-    let samples = PointSamples::new(
-        ctx,
-        (spec.train_subset, spec.test_subset, spec.bn_subset),
-        spec.bn,
-        centre,
-    );
-    ctx.scratch.copy_from(centre);
+    let samples = samples_at(ctx, spec, centre);
     // The run's path: drawn on every plane, spanned by a pca one. A plane of a run whose
     // trajectory cannot be read is still measured, without the path.
     let stored = match run {
@@ -296,6 +290,19 @@ pub fn prepare<'a>(
     })
 }
 
+/// What each point of a plane of `spec` through `centre` reads, with the scratch model set to
+/// the centre (where the first point's line starts).
+fn samples_at(ctx: &ProbeContext, spec: &PlaneSpec, centre: &Model) -> PointSamples {
+    let samples = PointSamples::new(
+        ctx,
+        (spec.train_subset, spec.test_subset, spec.bn_subset),
+        spec.bn,
+        centre,
+    );
+    ctx.scratch.copy_from(centre);
+    samples
+}
+
 /// Measures the points `order` of `plane` (whose directions d₁ and d₂ were drawn before, by
 /// [`prepare`]) exactly as the whole plane measures them, telling `observer` of each; what
 /// one tile of a plane does. The weights are the context's, the centre the plane's.
@@ -316,14 +323,7 @@ pub fn measure_points(
             }
             _ => ctx.sgd,
         };
-        let spec = &plane.spec;
-        let samples = PointSamples::new(
-            ctx,
-            (spec.train_subset, spec.test_subset, spec.bn_subset),
-            spec.bn,
-            centre,
-        );
-        ctx.scratch.copy_from(centre);
+        let samples = samples_at(ctx, &plane.spec, centre);
         measure_grid(ctx, plane, centre, (d1, d2), order, &samples, observer).map(|_| ())
     })
     .map_err(ProbeError::Model)?

@@ -5,7 +5,7 @@
 
 use super::SweepBoard;
 use crate::protocol::Iterate;
-use crate::sweep::report;
+use crate::sweep::report::{self, RunSummary};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
@@ -52,14 +52,19 @@ impl SweepBoard {
         (style, marker)
     }
 
+    /// A run's test loss of the chosen iterate, if it has one.
+    fn curve_of<'r>(&self, run: &'r RunSummary) -> Option<&'r Curve> {
+        run.curves
+            .iter()
+            .find(|(it, c)| *it == self.iterate && !c.is_empty())
+            .map(|(_, c)| c)
+    }
+
     /// Each run's test loss of the chosen iterate, by run, with its id.
     fn run_curves(&self) -> Vec<(String, Curve)> {
         self.runs
             .iter()
-            .filter_map(|r| {
-                let (_, c) = r.curves.iter().find(|(it, _)| *it == self.iterate)?;
-                (!c.is_empty()).then(|| (r.variant.id.clone(), c.clone()))
-            })
+            .filter_map(|r| Some((r.variant.id.clone(), self.curve_of(r)?.clone())))
             .collect()
     }
 
@@ -78,10 +83,7 @@ impl SweepBoard {
                 let seeds = g
                     .runs
                     .iter()
-                    .filter_map(|r| {
-                        let (_, c) = r.curves.iter().find(|(it, _)| *it == self.iterate)?;
-                        Some(c.clone())
-                    })
+                    .filter_map(|r| self.curve_of(r).cloned())
                     .collect();
                 (g.label(), mean, lo, hi, seeds)
             })

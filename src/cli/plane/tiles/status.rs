@@ -9,17 +9,11 @@ pub(super) fn status(target: &Path) -> anyhow::Result<()> {
         vec![TilesDir::open(target).bad_input()?]
     } else {
         let run = RunDir::open(target).bad_input()?;
-        let mut found: Vec<PathBuf> = std::fs::read_dir(store::plane_dir(&run))
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| TilesDir::is_tiles_dir(p))
-            .collect();
-        found.sort();
+        let found = TilesDir::all(&run);
         if found.is_empty() {
             println!("{}: no tiled planes", target.display());
         }
-        found.into_iter().map(|root| TilesDir { root }).collect()
+        found
     };
     for dir in dirs {
         print_status(&dir)?;
