@@ -20,8 +20,8 @@
 //! and contours), `stats` and `stored` (the checks of results read back). `ui` and `export`
 //! reach tensors only through those: `tests/architecture.rs` keeps it so.
 //!
-//! **No import circles** beyond a module and its own children. `platform` and the
-//! TorchScript shim's door (`model::torchscript::module`) are the only modules allowed
+//! **No import circles** beyond a module and its own children. `platform` and the C++
+//! shims' doors (`model::torchscript::module`, `model::onednn`) are the only modules allowed
 //! `unsafe` (`[lints]` in Cargo.toml).
 
 #![warn(clippy::unwrap_used)]

@@ -5,9 +5,12 @@
 //! probe points) are built from the same configuration and filled with [`Model::copy_from`].
 
 pub mod eval;
+mod fused;
 pub mod layers;
 mod objective;
+mod onednn;
 pub mod params;
+mod state;
 
 mod densenet;
 mod mlp;
@@ -20,6 +23,7 @@ mod zoo;
 
 use crate::config::{Arch, ModelConfig, Norm};
 use crate::format::group_thousands;
+use fused::FusedPass;
 pub use objective::Objective;
 use params::{Builder, ParamInfo};
 use std::rc::Rc;
@@ -33,11 +37,12 @@ pub enum Mode {
     /// Batch statistics, running statistics updated, dropout on.
     Train,
     /// Running statistics, dropout off. Zoo models fold each BN that follows a convolution into
-    /// it and, on the CPU, run in oneDNN's blocked layout: `PlainEval` up to float rounding.
+    /// it and, in a fused pass on the CPU (see [`fused`]), run oneDNN's convolutions with
+    /// their ReLU and residual add: `PlainEval` up to float rounding.
     Eval,
-    /// `Eval` computed layer by layer as PyTorch eager does (no folding, strided tensors): the
+    /// `Eval` computed layer by layer as PyTorch eager does (no folding, no fusion): the
     /// reference the fast pass is checked and benchmarked against, and the pass to take
-    /// gradients through (oneDNN's blocked tensors have no backward).
+    /// gradients through (oneDNN's fused operators have no backward).
     PlainEval,
     /// Batch statistics without touching the running ones, dropout off.
     BatchStats,
@@ -61,10 +66,9 @@ pub trait Network {
         false
     }
 
-    /// True if its eval-mode pass takes inputs in oneDNN's blocked layout (every operation
-    /// before its head works on them, and the head calls `layers::strided`): on the CPU that
-    /// runs convolutions, BN and ReLU without reordering the activations at each layer.
-    fn runs_blocked(&self) -> bool {
+    /// True if its evaluation and BN passes can run fused (see [`fused`]): its convolutions
+    /// are `layers::Conv2d`, and every operation takes channels-last activations.
+    fn runs_fused(&self) -> bool {
         false
     }
 
@@ -100,6 +104,7 @@ pub struct Model {
     classes: usize,
     /// Copies side by side (see [`Model::stacked`]); 1 for a plain model.
     stack: i64,
+    fused: Rc<FusedPass>,
 }
 
 impl std::fmt::Debug for Model {
@@ -210,6 +215,7 @@ impl Model {
             input_shape: input_shape.to_vec(),
             classes,
             stack,
+            fused: built.fused,
         })
     }
 
@@ -251,6 +257,7 @@ impl Model {
             input_shape: input_shape.to_vec(),
             classes,
             stack: 1,
+            fused: built.fused,
         })
     }
 
@@ -302,13 +309,32 @@ impl Model {
         } else {
             x
         };
-        if mode == Mode::Eval && self.net.runs_blocked() {
-            let float_images = x.dim() == 4 && x.kind() == Kind::Float;
-            if float_images && x.device() == Device::Cpu && tch::utils::has_mkldnn() {
-                return self.net.forward(&x.to_mkldnn(), mode);
-            }
+        if self.fused.runs(mode) && fused::takes(x) {
+            let _span = self.fused.forward_span();
+            return self.net.forward(&fused::channels_last(x), mode);
         }
         self.net.forward(x, mode)
+    }
+
+    /// Runs `f`, passes of forwards in `mode` over which the weights do not change, with
+    /// oneDNN's fused convolutions where the network and the machine allow (see [`fused`]).
+    pub fn fused_pass<R>(&self, mode: Mode, f: impl FnOnce() -> R) -> R {
+        if !self.runs_fused_passes() {
+            return f();
+        }
+        let _pass = self.fused.begin(mode);
+        f()
+    }
+
+    /// Whether [`Model::fused_pass`] runs fused here.
+    pub fn runs_fused_passes(&self) -> bool {
+        self.net.runs_fused() && fused::supported(self.flat.device())
+    }
+
+    /// How many convolution weights fused passes have packed so far (once per convolution
+    /// and pass).
+    pub fn fused_weight_packs(&self) -> usize {
+        self.fused.packs()
     }
 
     /// All trainable parameters as one 1-D tensor; the parameters are views of it, so writing
@@ -368,54 +394,6 @@ impl Model {
             })
             .collect();
         Tensor::cat(&pieces, 0)
-    }
-
-    /// Copies parameters and BN statistics from a model of the same configuration.
-    pub fn copy_from(&self, other: &Model) {
-        tch::no_grad(|| {
-            self.flat.shallow_clone().copy_(&other.flat);
-            for ((_, mine), (_, theirs)) in self.buffers.iter().zip(&other.buffers) {
-                mine.shallow_clone().copy_(theirs);
-            }
-        });
-    }
-
-    /// Every named tensor (parameters, then BN statistics), sharing storage with the model.
-    pub fn named_state(&self) -> Vec<(String, Tensor)> {
-        let params = self.params.iter().map(|p| {
-            (
-                p.name.clone(),
-                self.flat.narrow(0, p.offset, p.numel).view(&p.shape[..]),
-            )
-        });
-        let buffers = self
-            .buffers
-            .iter()
-            .map(|(n, t)| (n.clone(), t.shallow_clone()));
-        params.chain(buffers).collect()
-    }
-
-    /// Loads tensors saved by [`Model::named_state`] (with `prefix` before each name). Every
-    /// name must be present with the same shape.
-    pub fn load_named_state(
-        &self,
-        prefix: &str,
-        lookup: &dyn Fn(&str) -> Option<Tensor>,
-    ) -> Result<(), ModelError> {
-        for (name, target) in self.named_state() {
-            let key = format!("{prefix}{name}");
-            let source = lookup(&key)
-                .ok_or_else(|| ModelError::State(format!("tensor {key} is missing")))?;
-            if source.size() != target.size() {
-                return Err(ModelError::State(format!(
-                    "tensor {key} has shape {:?}, the model expects {:?}",
-                    source.size(),
-                    target.size()
-                )));
-            }
-            tch::no_grad(|| target.shallow_clone().copy_(&source));
-        }
-        Ok(())
     }
 
     /// Starts an exact BN recomputation: forward passes in [`Mode::Accumulate`] follow.

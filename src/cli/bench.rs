@@ -54,8 +54,8 @@ enum What {
     /// interpolation with the default subsets.
     Probe,
     /// One evaluation pass over the test set: the fast eval pass (BN folded into convolutions,
-    /// oneDNN's blocked layout on the CPU) against the same pass layer by layer (PyTorch eager's
-    /// way), medians of `passes` alternated passes each.
+    /// oneDNN's fused convolutions on the CPU) against the same pass layer by layer (PyTorch
+    /// eager's way), and a plane point's BN pass; medians of `passes` alternated passes each.
     Eval {
         #[arg(long, default_value = "quick")]
         model: String,

@@ -84,29 +84,32 @@ fn evaluate_passes(
     per_batch: impl Fn(&Tensor, &Tensor) -> (Tensor, Tensor),
 ) -> Vec<Evaluation> {
     let n = split.len as i64;
-    let (losses, squares, corrects) = tch::no_grad(|| {
-        let device = split.y.device();
-        let mut loss_sum = Tensor::zeros([k], (Kind::Double, device));
-        let mut loss_sq_sum = Tensor::zeros([k], (Kind::Double, device));
-        let mut correct = Tensor::zeros([k], (Kind::Int64, device));
-        let mut start = 0;
-        while start < n {
-            let len = batch.min(n - start);
-            let (x, y) = data.eval_batch(split, start, len);
-            let (l, c) = per_batch(&model.forward(&x, mode), &y);
-            let l = l.to_kind(Kind::Double);
-            let per_output = |t: Tensor| t.sum_dim_intlist([1i64].as_slice(), false, Kind::Double);
-            loss_sum += per_output(l.shallow_clone());
-            loss_sq_sum += per_output(l.square());
-            correct += c;
-            start += len;
-        }
-        // One synchronisation per pass, not per batch.
-        (
-            Vec::<f64>::try_from(&loss_sum).unwrap_or_default(),
-            Vec::<f64>::try_from(&loss_sq_sum).unwrap_or_default(),
-            Vec::<i64>::try_from(&correct).unwrap_or_default(),
-        )
+    let (losses, squares, corrects) = model.fused_pass(mode, || {
+        tch::no_grad(|| {
+            let device = split.y.device();
+            let mut loss_sum = Tensor::zeros([k], (Kind::Double, device));
+            let mut loss_sq_sum = Tensor::zeros([k], (Kind::Double, device));
+            let mut correct = Tensor::zeros([k], (Kind::Int64, device));
+            let mut start = 0;
+            while start < n {
+                let len = batch.min(n - start);
+                let (x, y) = data.eval_batch(split, start, len);
+                let (l, c) = per_batch(&model.forward(&x, mode), &y);
+                let l = l.to_kind(Kind::Double);
+                let per_output =
+                    |t: Tensor| t.sum_dim_intlist([1i64].as_slice(), false, Kind::Double);
+                loss_sum += per_output(l.shallow_clone());
+                loss_sq_sum += per_output(l.square());
+                correct += c;
+                start += len;
+            }
+            // One synchronisation per pass, not per batch.
+            (
+                Vec::<f64>::try_from(&loss_sum).unwrap_or_default(),
+                Vec::<f64>::try_from(&loss_sq_sum).unwrap_or_default(),
+                Vec::<i64>::try_from(&correct).unwrap_or_default(),
+            )
+        })
     });
     losses
         .iter()
@@ -146,19 +149,21 @@ pub fn recompute_bn(
     let order = rng::permutation(n, &mut rng::stream(seed, Purpose::BnPass, &[key]));
     let device = data.train.y.device();
     let order = Tensor::from_slice(&order[..take as usize]).to_device(device);
-    tch::no_grad(|| {
-        model.begin_bn_recompute();
-        let mut start = 0;
-        let mut index = 0;
-        while start < take {
-            let len = batch.min(take - start);
-            let mut aug = rng::stream(seed, Purpose::BnPass, &[key, index + 1]);
-            let (x, _) = data.train_batch(&order.narrow(0, start, len), Some(&mut aug));
-            let _ = model.forward(&x, Mode::Accumulate);
-            start += len;
-            index += 1;
-        }
-        model.finish_bn_recompute();
+    model.fused_pass(Mode::Accumulate, || {
+        tch::no_grad(|| {
+            model.begin_bn_recompute();
+            let mut start = 0;
+            let mut index = 0;
+            while start < take {
+                let len = batch.min(take - start);
+                let mut aug = rng::stream(seed, Purpose::BnPass, &[key, index + 1]);
+                let (x, _) = data.train_batch(&order.narrow(0, start, len), Some(&mut aug));
+                let _ = model.forward(&x, Mode::Accumulate);
+                start += len;
+                index += 1;
+            }
+            model.finish_bn_recompute();
+        })
     });
 }
 

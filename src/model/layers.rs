@@ -5,7 +5,13 @@
 //! the paper's models use gamma = 1, and an exact recomputation needs the moments of a whole
 //! pass, so batch norm is implemented here on top of `Tensor::batch_norm`.
 
+mod conv;
+
+pub use conv::{Conv2d, ConvSpec};
+
 use super::Mode;
+use super::fused::FusedPass;
+use super::onednn;
 use super::params::{Recomputed, Role, Scope};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -35,153 +41,6 @@ pub fn he_fan_in(fan_in: i64) -> Init {
     Init::Randn {
         mean: 0.0,
         stdev: (2.0 / fan_in as f64).sqrt(),
-    }
-}
-
-/// A 2-D convolution (square kernel, no dilation or groups).
-#[derive(Debug)]
-pub struct Conv2d {
-    weight: Tensor,
-    bias: Option<Tensor>,
-    stride: i64,
-    padding: i64,
-    /// Copies side by side (a stacked model's), run as convolution groups.
-    stack: i64,
-}
-
-/// How a convolution is shaped and initialised.
-#[derive(Debug, Clone, Copy)]
-pub struct ConvSpec {
-    pub in_channels: i64,
-    pub out_channels: i64,
-    pub kernel: i64,
-    pub stride: i64,
-    pub padding: i64,
-    pub bias: bool,
-}
-
-impl ConvSpec {
-    /// A 3x3 convolution with padding 1.
-    pub fn k3(in_channels: i64, out_channels: i64, stride: i64) -> Self {
-        Self {
-            in_channels,
-            out_channels,
-            kernel: 3,
-            stride,
-            padding: 1,
-            bias: false,
-        }
-    }
-
-    /// A 1x1 convolution.
-    pub fn k1(in_channels: i64, out_channels: i64, stride: i64) -> Self {
-        Self {
-            kernel: 1,
-            padding: 0,
-            ..Self::k3(in_channels, out_channels, stride)
-        }
-    }
-
-    /// The same convolution with a bias.
-    pub fn with_bias(self) -> Self {
-        Self { bias: true, ..self }
-    }
-
-    fn fan_in(&self) -> i64 {
-        self.in_channels * self.kernel * self.kernel
-    }
-}
-
-impl Conv2d {
-    /// A convolution with weight init `init` and, if any, PyTorch's default bias init.
-    pub fn new(s: &Scope, spec: ConvSpec, init: Init) -> Self {
-        let shape = [
-            spec.out_channels,
-            spec.in_channels,
-            spec.kernel,
-            spec.kernel,
-        ];
-        let weight = s.param("weight", &shape, init, Role::Weight);
-        let bias = spec.bias.then(|| {
-            s.param(
-                "bias",
-                &[spec.out_channels],
-                torch_default(spec.fan_in()),
-                Role::Bias,
-            )
-        });
-        Self {
-            weight,
-            bias,
-            stride: spec.stride,
-            padding: spec.padding,
-            stack: s.stack(),
-        }
-    }
-
-    /// Like [`Conv2d::new`] with a zero bias (the SWA code's VGG).
-    pub fn with_zero_bias(s: &Scope, spec: ConvSpec, init: Init) -> Self {
-        let mut conv = Self::new(
-            s,
-            ConvSpec {
-                bias: false,
-                ..spec
-            },
-            init,
-        );
-        conv.bias = Some(s.param("bias", &[spec.out_channels], Init::Const(0.0), Role::Bias));
-        conv
-    }
-
-    pub fn forward(&self, x: &Tensor) -> Tensor {
-        self.convolve(x, &self.weight, self.bias.as_ref())
-    }
-
-    /// This convolution followed by `bn`. In eval mode the BN's per-channel affine map is folded
-    /// into the weights and bias, so that the pass skips one sweep over the activations.
-    pub fn forward_bn(&self, bn: &MaybeBn, x: &Tensor, mode: Mode) -> Tensor {
-        match bn {
-            Some(bn) if mode == Mode::Eval => {
-                let (scale, shift) = bn.eval_affine();
-                // One scale per output channel: [out] (or [k * out]) against [out, in, h, w]
-                // (or [k, out, in, h, w]).
-                let mut shape = self.weight.size();
-                let dims = shape.len();
-                shape[dims - 3..].fill(1);
-                let weight = &self.weight * scale.view(shape.as_slice());
-                let bias = match &self.bias {
-                    Some(b) => b.view([-1]) * &scale + shift,
-                    None => shift,
-                };
-                self.convolve(x, &weight, Some(&bias))
-            }
-            _ => apply_bn(bn, &self.forward(x), mode),
-        }
-    }
-
-    fn convolve(&self, x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Tensor {
-        if self.stack > 1 {
-            // [k, out, in, h, w] as k groups of one convolution over [N, k * in, H, W].
-            let size = weight.size();
-            let weight = weight.view([size[0] * size[1], size[2], size[3], size[4]]);
-            let bias = bias.map(|b| b.view([-1]));
-            return x.conv2d(
-                &weight,
-                bias.as_ref(),
-                [self.stride, self.stride],
-                [self.padding, self.padding],
-                [1, 1],
-                self.stack,
-            );
-        }
-        x.conv2d(
-            weight,
-            bias,
-            [self.stride, self.stride],
-            [self.padding, self.padding],
-            [1, 1],
-            1,
-        )
     }
 }
 
@@ -259,6 +118,7 @@ pub struct BatchNorm {
     moments: RefCell<Option<Moments>>,
     /// A stacked model's: weight and bias are `[k, C]` and are flattened at each pass.
     stacked: bool,
+    pass: Rc<FusedPass>,
 }
 
 impl BatchNorm {
@@ -283,6 +143,7 @@ impl BatchNorm {
             eps: 1e-5,
             moments: RefCell::new(None),
             stacked: s.stack() > 1,
+            pass: s.fused(),
         };
         s.register_batch_norm(Rc::new(bn))
     }
@@ -315,6 +176,16 @@ impl BatchNorm {
                 out
             }
         }
+    }
+
+    /// `relu(forward(x, mode))`. In a fused eval pass the normalisation and the ReLU are
+    /// one sweep over the activations.
+    pub fn forward_relu(&self, x: &Tensor, mode: Mode) -> Tensor {
+        if mode == Mode::Eval && self.pass.in_forward() && onednn::takes(x) {
+            let (scale, shift) = self.eval_affine();
+            return onednn::affine_relu(x, &scale, &shift);
+        }
+        relu_fresh(self.forward(x, mode))
     }
 
     /// Eval mode as one affine map per channel, `x * scale + shift`, with the running
@@ -388,13 +259,20 @@ pub fn maybe_bn(s: &Scope, channels: i64, enabled: bool) -> MaybeBn {
     enabled.then(|| BatchNorm::new(s, channels))
 }
 
-/// Back from oneDNN's blocked layout (see `Network::runs_blocked`) to a strided tensor, for the
-/// operations that only take those (flatten, view, linear, cat).
-pub fn strided(x: &Tensor) -> Tensor {
-    if x.is_mkldnn() {
-        x.to_dense(None, false)
+/// `relu(bn(x))`, the ReLU in place where no graph holds the BN's output.
+pub fn bn_relu(bn: &MaybeBn, x: &Tensor, mode: Mode) -> Tensor {
+    match bn {
+        Some(bn) => bn.forward_relu(x, mode),
+        None => x.relu(),
+    }
+}
+
+/// The ReLU of a tensor nothing else holds: in place unless autograd records it.
+fn relu_fresh(mut x: Tensor) -> Tensor {
+    if x.requires_grad() {
+        x.relu()
     } else {
-        x.shallow_clone()
+        x.relu_()
     }
 }
 

@@ -6,6 +6,7 @@
 //! optimiser, the SWA average and the probes then work on whole parameter vectors with a
 //! handful of kernel launches, whatever the number of layers.
 
+use super::fused::FusedPass;
 use std::cell::RefCell;
 use std::rc::Rc;
 use tch::nn::Init;
@@ -61,6 +62,8 @@ pub struct Builder {
     params: RefCell<Vec<(String, Tensor, Role)>>,
     buffers: RefCell<Vec<(String, Tensor)>>,
     batch_norms: RefCell<Vec<Rc<dyn Recomputed>>>,
+    /// The fused pass its convolutions watch (see `fused`).
+    fused: Rc<FusedPass>,
 }
 
 /// A naming scope inside a [`Builder`], like a PyTorch submodule.
@@ -80,6 +83,7 @@ impl Builder {
             params: RefCell::default(),
             buffers: RefCell::default(),
             batch_norms: RefCell::default(),
+            fused: Rc::default(),
         }
     }
 
@@ -182,6 +186,7 @@ impl Builder {
             handles,
             buffers: self.buffers.into_inner(),
             batch_norms: self.batch_norms.into_inner(),
+            fused: self.fused,
         }
     }
 }
@@ -195,6 +200,7 @@ pub(super) struct Built {
     pub handles: Vec<Tensor>,
     pub buffers: Vec<(String, Tensor)>,
     pub batch_norms: Vec<Rc<dyn Recomputed>>,
+    pub fused: Rc<FusedPass>,
 }
 
 impl<'a> Scope<'a> {
@@ -222,6 +228,11 @@ impl<'a> Scope<'a> {
     /// Copies of the model built side by side (1 for a plain model).
     pub fn stack(&self) -> i64 {
         self.builder.stack
+    }
+
+    /// The fused pass the model's convolutions watch.
+    pub fn fused(&self) -> Rc<FusedPass> {
+        self.builder.fused.clone()
     }
 
     /// A new trainable parameter, initialised by `init`.

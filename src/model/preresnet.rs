@@ -3,7 +3,7 @@
 //! blocks (expansion 4, n = (depth - 2) / 9) from 44 on, a final BN + ReLU, global average
 //! pooling and a linear classifier. Convolutions start from N(0, sqrt(2 / (k * k * out))).
 
-use super::layers::{Conv2d, ConvSpec, Linear, MaybeBn, apply_bn, he_fan_out, maybe_bn, strided};
+use super::layers::{Conv2d, ConvSpec, Linear, MaybeBn, bn_relu, he_fan_out, maybe_bn};
 use super::params::Scope;
 use super::{Mode, Network};
 use tch::Tensor;
@@ -20,18 +20,19 @@ struct Block {
 
 impl Block {
     fn forward(&self, x: &Tensor, mode: Mode) -> Tensor {
-        let out = apply_bn(&self.bn1, x, mode).relu();
+        let out = bn_relu(&self.bn1, x, mode);
         // The shortcut projection sees the pre-activated input, as in the SWA code.
         let residual = match &self.downsample {
             Some(conv) => conv.forward(&out),
             None => x.shallow_clone(),
         };
-        let out = self.conv1.forward_bn(&self.bn2, &out, mode).relu();
-        let out = match &self.bn3_conv3 {
-            Some((bn3, conv3)) => conv3.forward(&self.conv2.forward_bn(bn3, &out, mode).relu()),
-            None => self.conv2.forward(&out),
-        };
-        out + residual
+        let out = self.conv1.forward_bn_relu(&self.bn2, &out, mode);
+        match &self.bn3_conv3 {
+            Some((bn3, conv3)) => {
+                conv3.forward_add(&self.conv2.forward_bn_relu(bn3, &out, mode), &residual)
+            }
+            None => self.conv2.forward_add(&out, &residual),
+        }
     }
 }
 
@@ -110,13 +111,11 @@ impl Network for PreResNet {
         for block in &self.blocks {
             x = block.forward(&x, mode);
         }
-        let x = apply_bn(&self.bn, &x, mode)
-            .relu()
-            .adaptive_avg_pool2d([1, 1]);
-        self.fc.forward(&strided(&x).flatten(1, -1))
+        let x = bn_relu(&self.bn, &x, mode).adaptive_avg_pool2d([1, 1]);
+        self.fc.forward(&x.flatten(1, -1))
     }
 
-    fn runs_blocked(&self) -> bool {
+    fn runs_fused(&self) -> bool {
         true
     }
 }

@@ -245,8 +245,15 @@ fn with_real_bn_state(yaml: &str, input: &[i64]) -> Model {
     m
 }
 
+/// Largest |a - b| over largest |b|, and largest |b|.
+fn relative_difference(a: &Tensor, b: &Tensor) -> (f64, f64) {
+    let diff = (a - b).abs().max().double_value(&[]);
+    let scale = b.abs().max().double_value(&[]);
+    (diff / scale.max(1.0), scale)
+}
+
 #[test]
-fn the_folded_blocked_eval_pass_equals_the_layer_by_layer_one() {
+fn the_fused_eval_and_bn_passes_equal_the_layer_by_layer_ones() {
     // Each arch with a conv -> BN pair: PreResNet basic and bottleneck blocks, WRN, VGG.
     let cases = [
         ("{arch: preresnet, depth: 8}", vec![1, 28, 28]),
@@ -256,22 +263,59 @@ fn the_folded_blocked_eval_pass_equals_the_layer_by_layer_one() {
     ];
     for (yaml, input) in cases {
         let m = with_real_bn_state(yaml, &input);
-        let mut shape = vec![7];
-        shape.extend_from_slice(&input);
-        let x = Tensor::randn(shape.as_slice(), (Kind::Float, Device::Cpu));
-        let (fast, plain) =
-            tch::no_grad(|| (m.forward(&x, Mode::Eval), m.forward(&x, Mode::PlainEval)));
-        assert!(!fast.is_mkldnn(), "{yaml}: logits come back strided");
-        let diff = (&fast - &plain).abs().max().double_value(&[]);
-        let scale = plain.abs().max().double_value(&[]);
+        assert!(m.runs_fused_passes(), "{yaml}: runs fused on this CPU");
+        let batch = |n: i64| {
+            let mut shape = vec![n];
+            shape.extend_from_slice(&input);
+            Tensor::randn(shape.as_slice(), (Kind::Float, Device::Cpu))
+        };
+        // Two batches of different sizes in one pass: the weights are packed at the first.
+        let (x, short) = (batch(7), batch(5));
+        let packs = m.fused_weight_packs();
+        let (fast, fast_short) = m.fused_pass(Mode::Eval, || {
+            tch::no_grad(|| (m.forward(&x, Mode::Eval), m.forward(&short, Mode::Eval)))
+        });
+        let convs = m.fused_weight_packs() - packs;
+        assert!(convs > 0, "{yaml}: no convolution ran fused");
+        for (fast, x) in [(&fast, &x), (&fast_short, &short)] {
+            let plain = tch::no_grad(|| m.forward(x, Mode::PlainEval));
+            let (diff, scale) = relative_difference(fast, &plain);
+            assert!(
+                scale > 1e-2,
+                "{yaml}: logits too small to compare ({scale})"
+            );
+            assert!(diff <= 1e-5, "{yaml}: {diff} (logits up to {scale})");
+        }
+        // The same numbers outside a pass (folded, not fused).
+        let folded = tch::no_grad(|| m.forward(&x, Mode::Eval));
         assert!(
-            scale > 1e-2,
-            "{yaml}: logits too small to compare ({scale})"
+            relative_difference(&folded, &fast).0 <= 1e-5,
+            "{yaml}: folded"
         );
-        assert!(
-            diff <= 1e-5 * scale.max(1.0),
-            "{yaml}: {diff} (logits up to {scale})"
+
+        // The BN pass: the same statistics fused as layer by layer.
+        let plain_model = build(yaml, &input, 10);
+        plain_model.copy_from(&m);
+        let accumulate = |model: &Model| {
+            model.begin_bn_recompute();
+            tch::no_grad(|| {
+                let _ = model.forward(&x, Mode::Accumulate);
+                let _ = model.forward(&short, Mode::Accumulate);
+            });
+            model.finish_bn_recompute();
+        };
+        let packs = m.fused_weight_packs();
+        m.fused_pass(Mode::Accumulate, || accumulate(&m));
+        assert_eq!(
+            m.fused_weight_packs() - packs,
+            convs,
+            "{yaml}: packed once per pass"
         );
+        accumulate(&plain_model);
+        for ((name, fused), (_, plain)) in m.named_state().iter().zip(plain_model.named_state()) {
+            let (diff, _) = relative_difference(fused, &plain);
+            assert!(diff <= 1e-5, "{yaml}: {name} differs by {diff}");
+        }
 
         // Three copies side by side (probe points): the same per copy.
         let k = 3;
@@ -281,18 +325,12 @@ fn the_folded_blocked_eval_pass_equals_the_layer_by_layer_one() {
             0,
         );
         stacked.load_points(&rows, &m);
-        let (fast, plain) = tch::no_grad(|| {
-            (
-                stacked.forward(&x, Mode::Eval),
-                stacked.forward(&x, Mode::PlainEval),
-            )
+        let fast = stacked.fused_pass(Mode::Eval, || {
+            tch::no_grad(|| stacked.forward(&x, Mode::Eval))
         });
-        let diff = (&fast - &plain).abs().max().double_value(&[]);
-        let scale = plain.abs().max().double_value(&[]);
-        assert!(
-            diff <= 1e-5 * scale.max(1.0),
-            "{yaml} x{k}: {diff} (logits up to {scale})"
-        );
+        let plain = tch::no_grad(|| stacked.forward(&x, Mode::PlainEval));
+        let (diff, scale) = relative_difference(&fast, &plain);
+        assert!(diff <= 1e-5, "{yaml} x{k}: {diff} (logits up to {scale})");
     }
 }
 

@@ -2,7 +2,7 @@
 //! and a Dropout-512-ReLU-Dropout-512-ReLU-linear classifier. Convolutions start from
 //! N(0, sqrt(2 / (k * k * out))) with zero biases. Needs 32x32 inputs (1x1 after the pools).
 
-use super::layers::{BatchNorm, Conv2d, ConvSpec, Linear, he_fan_out, strided, torch_default};
+use super::layers::{BatchNorm, Conv2d, ConvSpec, Linear, he_fan_out, torch_default};
 use super::params::Scope;
 use super::{Mode, Network};
 use std::rc::Rc;
@@ -63,18 +63,18 @@ impl Network for Vgg16 {
         let mut x = x.shallow_clone();
         for layer in &self.features {
             x = match layer {
-                Layer::Conv(conv, bn) => conv.forward_bn(bn, &x, mode).relu(),
+                Layer::Conv(conv, bn) => conv.forward_bn_relu(bn, &x, mode),
                 Layer::Pool => x.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false),
             };
         }
         let train = mode == Mode::Train;
-        let x = strided(&x).flatten(1, -1).dropout(0.5, train);
+        let x = x.flatten(1, -1).dropout(0.5, train);
         let x = self.fc1.forward(&x).relu().dropout(0.5, train);
         let x = self.fc2.forward(&x).relu();
         self.fc3.forward(&x)
     }
 
-    fn runs_blocked(&self) -> bool {
+    fn runs_fused(&self) -> bool {
         true
     }
 }

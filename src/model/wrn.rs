@@ -4,7 +4,7 @@
 //! `conv_init` is never called). `norm: none` gives WideResNet28x10_withoutbn.
 
 use super::layers::{
-    BatchNorm, Conv2d, ConvSpec, Linear, MaybeBn, apply_bn, maybe_bn, strided, torch_default,
+    BatchNorm, Conv2d, ConvSpec, Linear, MaybeBn, bn_relu, maybe_bn, torch_default,
 };
 use super::params::Scope;
 use super::{Mode, Network};
@@ -80,21 +80,18 @@ impl Network for WideResNet {
         for b in &self.blocks {
             let out = b
                 .conv1
-                .forward_bn(&b.bn2, &apply_bn(&b.bn1, &x, mode).relu(), mode);
-            let out = b.conv2.forward(&out.relu());
+                .forward_bn_relu(&b.bn2, &bn_relu(&b.bn1, &x, mode), mode);
             let shortcut = match &b.shortcut {
                 Some(conv) => conv.forward(&x),
                 None => x.shallow_clone(),
             };
-            x = out + shortcut;
+            x = b.conv2.forward_add(&out, &shortcut);
         }
-        let x = apply_bn(&self.bn1, &x, mode)
-            .relu()
-            .adaptive_avg_pool2d([1, 1]);
-        self.linear.forward(&strided(&x).flatten(1, -1))
+        let x = bn_relu(&self.bn1, &x, mode).adaptive_avg_pool2d([1, 1]);
+        self.linear.forward(&x.flatten(1, -1))
     }
 
-    fn runs_blocked(&self) -> bool {
+    fn runs_fused(&self) -> bool {
         true
     }
 }

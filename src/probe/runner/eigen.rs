@@ -56,7 +56,7 @@ impl Eigenpairs {
 /// The start vector is a seeded Gaussian, so that the same request finds the same vectors.
 pub fn top(model: &Model, request: &EigenRequest, k: usize) -> Eigenpairs {
     let n = request.samples.min(request.train.len).max(1);
-    // Differentiated twice, so the layer-by-layer pass (the fast one's blocked layout has no
+    // Differentiated twice, so the layer-by-layer pass (the fast one's fused operators have no
     // backward).
     let set = SampleSet::new(request.data, &request.train.head(n), n);
     let op = HessianOperator::new(model, &set, hessian_mode(request.bn), request.mask);

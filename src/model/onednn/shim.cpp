@@ -1,0 +1,163 @@
+// oneDNN's fused convolutions, as PyTorch's own compiler (inductor) calls them on a CPU:
+// weights reordered once into oneDNN's preferred layout, and the element-wise work after a
+// convolution (a ReLU, a residual add) done as its post-ops while the output is still in
+// cache. The operators live in libtorch's `mkldnn` namespace, outside ATen's C API that tch
+// wraps, so they are reached through the dispatcher here. Errors never cross the boundary as
+// C++ exceptions: each function returns a malloc'd message (freed by vo_free_error) or NULL.
+
+#include <ATen/ATen.h>
+#include <ATen/TensorIterator.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+char *copy_message(const std::string &message) {
+  char *out = static_cast<char *>(std::malloc(message.size() + 1));
+  if (out != nullptr) std::memcpy(out, message.c_str(), message.size() + 1);
+  return out;
+}
+
+template <typename F> char *guarded(F &&body) {
+  try {
+    body();
+    return nullptr;
+  } catch (const c10::Error &e) {
+    return copy_message(e.what_without_backtrace());
+  } catch (const std::exception &e) {
+    return copy_message(e.what());
+  } catch (...) {
+    return copy_message("unknown C++ exception");
+  }
+}
+
+c10::OperatorHandle handle(const char *name, const char *overload) {
+  return c10::Dispatcher::singleton().findSchemaOrThrow(name, overload);
+}
+
+c10::IValue pair(int64_t value) { return c10::IValue(std::vector<int64_t>{value, value}); }
+
+c10::IValue optional_tensor(const at::Tensor *t) {
+  return t == nullptr ? c10::IValue() : c10::IValue(*t);
+}
+
+at::Tensor call(const c10::OperatorHandle &op, std::vector<c10::IValue> args) {
+  torch::jit::Stack stack(std::move(args));
+  op.callBoxed(&stack);
+  return stack.at(0).toTensor();
+}
+
+}  // namespace
+
+extern "C" {
+
+void vo_free_error(char *error) { std::free(error); }
+
+// Whether this libtorch has oneDNN and its fused convolution operators.
+int vo_available() {
+  try {
+    if (!at::hasMKLDNN()) return 0;
+    auto &dispatcher = c10::Dispatcher::singleton();
+    return dispatcher.findSchema({"mkldnn::_convolution_pointwise", ""}).has_value() &&
+           dispatcher.findSchema({"mkldnn::_convolution_pointwise", "binary"}).has_value() &&
+           dispatcher.findSchema({"mkldnn::_reorder_convolution_weight", ""}).has_value();
+  } catch (...) {
+    return 0;
+  }
+}
+
+// `weight` [out, in / groups, k, k] in the layout oneDNN picks for inputs of `input_size`
+// [N, C, H, W].
+char *vo_pack_weight(const at::Tensor *weight, int64_t stride, int64_t padding, int64_t groups,
+                     const int64_t *input_size, at::Tensor **out) {
+  return guarded([&] {
+    static const auto op = handle("mkldnn::_reorder_convolution_weight", "");
+    std::vector<int64_t> size(input_size, input_size + 4);
+    *out = new at::Tensor(call(op, {*weight, pair(padding), pair(stride), pair(1),
+                                    c10::IValue(groups), c10::IValue(size)}));
+  });
+}
+
+// conv(x) + bias, then ReLU if `relu`; x channels-last, the output too.
+char *vo_conv(const at::Tensor *x, const at::Tensor *weight, const at::Tensor *bias,
+              int64_t stride, int64_t padding, int64_t groups, int relu, at::Tensor **out) {
+  return guarded([&] {
+    static const auto op = handle("mkldnn::_convolution_pointwise", "");
+    c10::List<std::optional<at::Scalar>> scalars;
+    *out = new at::Tensor(call(
+        op, {*x, *weight, optional_tensor(bias), pair(padding), pair(stride), pair(1),
+             c10::IValue(groups), c10::IValue(std::string(relu ? "relu" : "none")),
+             c10::IValue(scalars), c10::IValue()}));
+  });
+}
+
+// conv(x) + bias + other, in a new tensor (`other` is left as it is).
+char *vo_conv_add(const at::Tensor *x, const at::Tensor *weight, const at::Tensor *bias,
+                  const at::Tensor *other, int64_t stride, int64_t padding, int64_t groups,
+                  at::Tensor **out) {
+  return guarded([&] {
+    static const auto op = handle("mkldnn::_convolution_pointwise", "binary");
+    c10::List<std::optional<at::Scalar>> scalars;
+    *out = new at::Tensor(call(
+        op, {*x, *other, *weight, optional_tensor(bias), pair(padding), pair(stride), pair(1),
+             c10::IValue(groups), c10::IValue(std::string("add")), c10::IValue(),
+             c10::IValue(), c10::IValue(scalars), c10::IValue()}));
+  });
+}
+
+// max(0, x * scale + shift) per channel, in one sweep over x into a new tensor of its layout:
+// eval mode's BN and the ReLU after it. ATen's TensorIterator splits the work over libtorch's
+// threads; the loop body is ours.
+char *vo_affine_relu(const at::Tensor *x, const at::Tensor *scale, const at::Tensor *shift,
+                     at::Tensor **out) {
+  return guarded([&] {
+    TORCH_CHECK(x->dim() == 4 && x->scalar_type() == at::kFloat && x->device().is_cpu(),
+                "affine ReLU: expected 4-D float CPU activations");
+    const int64_t channels = x->size(1);
+    TORCH_CHECK(scale->numel() == channels && shift->numel() == channels, "affine ReLU: ",
+                channels, " channels, ", scale->numel(), " scales");
+    at::Tensor s = scale->to(at::kFloat).reshape({1, channels, 1, 1});
+    at::Tensor t = shift->to(at::kFloat).reshape({1, channels, 1, 1});
+    at::Tensor y = at::empty_like(*x);
+    auto iter = at::TensorIteratorConfig()
+                    .add_output(y)
+                    .add_const_input(*x)
+                    .add_const_input(s)
+                    .add_const_input(t)
+                    .build();
+    auto loop = [](char **data, const int64_t *strides, int64_t inner, int64_t outer) {
+      constexpr int64_t f = sizeof(float);
+      for (int64_t j = 0; j < outer; ++j) {
+        char *o = data[0] + j * strides[4];
+        const char *xi = data[1] + j * strides[5], *si = data[2] + j * strides[6],
+                   *ti = data[3] + j * strides[7];
+        if (strides[0] == f && strides[1] == f && strides[2] == f && strides[3] == f) {
+          float *op = reinterpret_cast<float *>(o);
+          const float *xp = reinterpret_cast<const float *>(xi),
+                      *sp = reinterpret_cast<const float *>(si),
+                      *tp = reinterpret_cast<const float *>(ti);
+          for (int64_t i = 0; i < inner; ++i) {
+            const float v = xp[i] * sp[i] + tp[i];
+            op[i] = v > 0.0f ? v : 0.0f;
+          }
+        } else {
+          for (int64_t i = 0; i < inner; ++i) {
+            const float v = *reinterpret_cast<const float *>(xi + i * strides[1]) *
+                                *reinterpret_cast<const float *>(si + i * strides[2]) +
+                            *reinterpret_cast<const float *>(ti + i * strides[3]);
+            *reinterpret_cast<float *>(o + i * strides[0]) = v > 0.0f ? v : 0.0f;
+          }
+        }
+      }
+    };
+    iter.for_each(loop, 32768);
+    *out = new at::Tensor(y);
+  });
+}
+
+}  // extern "C"
