@@ -43,11 +43,13 @@ impl SampleSet {
 }
 
 /// The forward mode of the loss: batch statistics (without touching the running ones) or
-/// the checkpoint's, computed layer by layer so that it can be differentiated twice.
+/// the checkpoint's. Eval mode folds each BN that follows a convolution into it, as part of
+/// the graph (the BN's parameters keep their derivatives): the double backward then runs
+/// through weight-sized products instead of the BN's activation-sized ones.
 pub fn mode(bn: CurvatureBn) -> Mode {
     match bn {
         CurvatureBn::Batch => Mode::BatchStats,
-        CurvatureBn::Eval => Mode::PlainEval,
+        CurvatureBn::Eval => Mode::Eval,
     }
 }
 

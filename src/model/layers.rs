@@ -162,7 +162,18 @@ impl BatchNorm {
                 let (rm, rv) = (Some(&self.running_mean), Some(&self.running_var));
                 x.batch_norm(w, b, rm, rv, true, self.momentum, self.eps, cudnn)
             }
-            Mode::Eval | Mode::PlainEval => {
+            Mode::Eval => {
+                // As one multiply-add per element, whose second derivatives are products of
+                // per-channel vectors (batch_norm's double backward sweeps the activations
+                // several times more).
+                let (scale, shift) = self.eval_affine();
+                let mut shape = vec![1i64; x.dim()];
+                shape[1] = -1;
+                shift
+                    .view(shape.as_slice())
+                    .addcmul(x, &scale.view(shape.as_slice()))
+            }
+            Mode::PlainEval => {
                 let (rm, rv) = (Some(&self.running_mean), Some(&self.running_var));
                 x.batch_norm(w, b, rm, rv, false, self.momentum, self.eps, cudnn)
             }

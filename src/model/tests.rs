@@ -404,3 +404,43 @@ fn bn_init_starts_the_bn_scales_as_asked_and_nothing_else() {
         "{e}"
     );
 }
+
+/// The Hessian's products through eval mode's folded BN (what curvature differentiates)
+/// equal those through the layer-by-layer pass: the fold is part of the graph, so the BN's
+/// parameters keep their first and second derivatives.
+#[test]
+fn the_folded_eval_pass_has_the_layer_by_layer_hessian() {
+    for (yaml, input) in [
+        ("{arch: preresnet, depth: 8}", vec![1, 12, 12]),
+        ("{arch: wrn, depth: 10, width: 1}", vec![3, 8, 8]),
+    ] {
+        let m = with_real_bn_state(yaml, &input);
+        let mut shape = vec![6];
+        shape.extend_from_slice(&input);
+        let x = Tensor::randn(shape.as_slice(), (Kind::Float, Device::Cpu));
+        let y = Tensor::from_slice(&[0i64, 1, 2, 3, 4, 5]);
+        let v = Tensor::randn([m.flat().numel() as i64], (Kind::Float, Device::Cpu));
+        let product = |mode: Mode| {
+            let logits = m.forward(&x, mode);
+            let (loss, _) = m
+                .objective()
+                .loss_and_correct(&logits, &y, tch::Reduction::Mean);
+            let g = Tensor::run_backward(&[&loss], m.param_handles(), true, true);
+            let g = Tensor::cat(&g.iter().map(|t| t.reshape([-1])).collect::<Vec<_>>(), 0);
+            let hv = Tensor::run_backward(
+                &[(&g * &v).sum(Kind::Float)],
+                m.param_handles(),
+                false,
+                false,
+            );
+            Tensor::cat(&hv.iter().map(|t| t.reshape([-1])).collect::<Vec<_>>(), 0)
+        };
+        let (folded, plain) = (product(Mode::Eval), product(Mode::PlainEval));
+        let (diff, scale) = relative_difference(&folded, &plain);
+        assert!(
+            scale > 1e-3,
+            "{yaml}: products too small to compare ({scale})"
+        );
+        assert!(diff <= 1e-4, "{yaml}: {diff} (products up to {scale})");
+    }
+}

@@ -16,7 +16,7 @@ use tch::Tensor;
 /// λ₁ 144 against a rise of about 1.2 at 0.5 along its eigenvector, λ_eff ≈ 10).
 pub fn hessian_mode(bn: BnMode) -> Mode {
     match bn {
-        BnMode::Frozen => Mode::PlainEval,
+        BnMode::Frozen => Mode::Eval,
         BnMode::Batch | BnMode::Recompute => Mode::BatchStats,
     }
 }
