@@ -58,19 +58,6 @@ extern "C" {
 
 void vo_free_error(char *error) { std::free(error); }
 
-// Whether this libtorch has oneDNN and its fused convolution operators.
-int vo_available() {
-  try {
-    if (!at::hasMKLDNN()) return 0;
-    auto &dispatcher = c10::Dispatcher::singleton();
-    return dispatcher.findSchema({"mkldnn::_convolution_pointwise", ""}).has_value() &&
-           dispatcher.findSchema({"mkldnn::_convolution_pointwise", "binary"}).has_value() &&
-           dispatcher.findSchema({"mkldnn::_reorder_convolution_weight", ""}).has_value();
-  } catch (...) {
-    return 0;
-  }
-}
-
 // `weight` [out, in / groups, k, k] in the layout oneDNN picks for inputs of `input_size`
 // [N, C, H, W].
 char *vo_pack_weight(const at::Tensor *weight, int64_t stride, int64_t padding, int64_t groups,
@@ -158,6 +145,40 @@ char *vo_affine_relu(const at::Tensor *x, const at::Tensor *scale, const at::Ten
     iter.for_each(loop, 32768);
     *out = new at::Tensor(y);
   });
+}
+
+// Whether this libtorch has oneDNN and its fused convolution operators, and they give ATen's
+// convolution's numbers on this CPU (a small convolution of each kind, once): a build or a
+// CPU where they are missing or differ keeps to ATen's convolution.
+int vo_available() {
+  try {
+    if (!at::hasMKLDNN()) return 0;
+    auto &dispatcher = c10::Dispatcher::singleton();
+    if (!dispatcher.findSchema({"mkldnn::_convolution_pointwise", ""}).has_value() ||
+        !dispatcher.findSchema({"mkldnn::_convolution_pointwise", "binary"}).has_value() ||
+        !dispatcher.findSchema({"mkldnn::_reorder_convolution_weight", ""}).has_value()) {
+      return 0;
+    }
+    at::NoGradGuard no_grad;
+    const auto x = at::randn({2, 4, 6, 6}).contiguous(at::MemoryFormat::ChannelsLast);
+    const auto weight = at::randn({8, 2, 3, 3}), bias = at::randn({8});
+    const auto other = at::randn({2, 8, 3, 3}).contiguous(at::MemoryFormat::ChannelsLast);
+    const auto expected = at::conv2d(x, weight, bias, 2, 1, 1, 2);
+    const int64_t size[4] = {2, 4, 6, 6};
+    at::Tensor *packed = nullptr, *plain = nullptr, *added = nullptr;
+    char *error = vo_pack_weight(&weight, 2, 1, 2, size, &packed);
+    if (error == nullptr) error = vo_conv(&x, packed, &bias, 2, 1, 2, 1, &plain);
+    if (error == nullptr) error = vo_conv_add(&x, packed, &bias, &other, 2, 1, 2, &added);
+    bool same = error == nullptr && at::allclose(*plain, expected.relu(), 1e-4, 1e-4) &&
+                at::allclose(*added, expected + other, 1e-4, 1e-4);
+    std::free(error);
+    delete packed;
+    delete plain;
+    delete added;
+    return same ? 1 : 0;
+  } catch (...) {
+    return 0;
+  }
 }
 
 }  // extern "C"
