@@ -127,6 +127,9 @@ def main():
     ap.add_argument("--out", help="the results' JSON (default bench/results.json; with --only, none unless given)")
     ap.add_argument("--only", help="comma-separated sections to run (train,eval,swa,probe,plane,ui,sweep,curvature,memory)")
     args = ap.parse_args()
+    if os.sep in args.valleys:
+        # The sweep rows run it from a temporary directory.
+        args.valleys = os.path.abspath(args.valleys)
     v = [args.valleys, "bench", "--threads", str(args.threads), "--device", args.device]
     ref = [args.python, os.path.join(HERE, "reference.py"), "--threads", str(args.threads), "--device", args.device]
 
