@@ -57,7 +57,7 @@ impl FusedPass {
     /// Whether the layers are inside a forward of the running pass: then their activations
     /// are channels-last and they may use the fused operators.
     pub fn in_forward(&self) -> bool {
-        self.forward.get() && self.generation.get() != 0
+        self.forward.get()
     }
 }
 
@@ -94,7 +94,8 @@ pub fn channels_last(x: &Tensor) -> Tensor {
     x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
 }
 
-/// Whether a forward with input `x` can run fused: 4-D float images.
+/// Whether a forward (or a BN in it) with input `x` can run fused: 4-D float activations on
+/// the CPU.
 pub fn takes(x: &Tensor) -> bool {
     x.dim() == 4 && x.kind() == Kind::Float && x.device() == Device::Cpu
 }

@@ -10,7 +10,7 @@ mod conv;
 pub use conv::{Conv2d, ConvSpec};
 
 use super::Mode;
-use super::fused::FusedPass;
+use super::fused::{self, FusedPass};
 use super::onednn;
 use super::params::{Recomputed, Role, Scope};
 use std::cell::RefCell;
@@ -192,7 +192,7 @@ impl BatchNorm {
     /// `relu(forward(x, mode))`. In a fused eval pass the normalisation and the ReLU are
     /// one sweep over the activations.
     pub fn forward_relu(&self, x: &Tensor, mode: Mode) -> Tensor {
-        if mode == Mode::Eval && self.pass.in_forward() && onednn::takes(x) {
+        if mode == Mode::Eval && self.pass.in_forward() && fused::takes(x) {
             let (scale, shift) = self.eval_affine();
             return onednn::affine_relu(x, &scale, &shift);
         }

@@ -165,8 +165,3 @@ pub fn affine_relu(x: &Tensor, scale: &Tensor, shift: &Tensor) -> Tensor {
     let error = unsafe { vo_affine_relu(x.as_ptr(), scale.as_ptr(), shift.as_ptr(), &mut out) };
     take(error, out, "affine ReLU")
 }
-
-/// Whether `x` is what [`affine_relu`] takes: 4-D float activations on the CPU.
-pub fn takes(x: &Tensor) -> bool {
-    x.dim() == 4 && x.kind() == tch::Kind::Float && x.device() == tch::Device::Cpu
-}

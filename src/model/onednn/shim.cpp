@@ -9,32 +9,16 @@
 #include <ATen/TensorIterator.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 
+#include "../shim_errors.h"
+
 #include <algorithm>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 #include <vector>
 
 namespace {
 
-char *copy_message(const std::string &message) {
-  char *out = static_cast<char *>(std::malloc(message.size() + 1));
-  if (out != nullptr) std::memcpy(out, message.c_str(), message.size() + 1);
-  return out;
-}
-
-template <typename F> char *guarded(F &&body) {
-  try {
-    body();
-    return nullptr;
-  } catch (const c10::Error &e) {
-    return copy_message(e.what_without_backtrace());
-  } catch (const std::exception &e) {
-    return copy_message(e.what());
-  } catch (...) {
-    return copy_message("unknown C++ exception");
-  }
-}
+using valleys_shim::guarded;
 
 c10::OperatorHandle handle(const char *name, const char *overload) {
   return c10::Dispatcher::singleton().findSchemaOrThrow(name, overload);

@@ -6,32 +6,16 @@
 
 #include <torch/script.h>
 
+#include "../shim_errors.h"
+
 #include <cstdlib>
-#include <cstring>
 #include <string>
 
 using Module = torch::jit::Module;
 
 namespace {
 
-char *copy_message(const std::string &message) {
-  char *out = static_cast<char *>(std::malloc(message.size() + 1));
-  if (out != nullptr) std::memcpy(out, message.c_str(), message.size() + 1);
-  return out;
-}
-
-template <typename F> char *guarded(F &&body) {
-  try {
-    body();
-    return nullptr;
-  } catch (const c10::Error &e) {
-    return copy_message(e.what_without_backtrace());
-  } catch (const std::exception &e) {
-    return copy_message(e.what());
-  } catch (...) {
-    return copy_message("unknown C++ exception");
-  }
-}
+using valleys_shim::guarded;
 
 c10::Device device_of(int device) {
   return device < 0 ? c10::Device(c10::kCPU) : c10::Device(c10::kCUDA, device);
