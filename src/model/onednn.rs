@@ -133,12 +133,13 @@ pub fn conv(
     take(error, out, "oneDNN convolution")
 }
 
-/// `conv(x, weight) + bias + other` in a new tensor, for a channels-last `x` and `other`.
+/// `conv(x, weight) + bias + other` for a channels-last `x` and `other`: accumulated into
+/// `other` when this is its only handle and nothing views its storage, else a new tensor.
 pub fn conv_add(
     x: &Tensor,
     weight: &Tensor,
     bias: Option<&Tensor>,
-    other: &Tensor,
+    other: Tensor,
     at: Geometry,
 ) -> Tensor {
     let mut out = std::ptr::null_mut();
@@ -164,4 +165,53 @@ pub fn affine_relu(x: &Tensor, scale: &Tensor, shift: &Tensor) -> Tensor {
     // SAFETY: the pointers are live tensors for the call's length.
     let error = unsafe { vo_affine_relu(x.as_ptr(), scale.as_ptr(), shift.as_ptr(), &mut out) };
     take(error, out, "affine ReLU")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Geometry, available, conv_add, pack_weight};
+    use crate::model::fused::channels_last;
+    use tch::{Device, Kind, Tensor};
+
+    #[test]
+    fn a_residual_sum_is_written_over_the_residual_only_when_nothing_else_sees_it() {
+        if !available() {
+            // This libtorch or CPU has no fused convolutions: the layers never call them.
+            return;
+        }
+        tch::manual_seed(3);
+        let _no_grad = tch::no_grad_guard();
+        let opts = (Kind::Float, Device::Cpu);
+        let x = channels_last(&Tensor::randn([4, 8, 6, 6], opts));
+        let weight = Tensor::randn([8, 8, 3, 3], opts);
+        let bias = Tensor::randn([8], opts);
+        let residual = channels_last(&Tensor::randn([4, 8, 6, 6], opts));
+        let at = Geometry {
+            stride: 1,
+            padding: 1,
+            groups: 1,
+        };
+        let expected = x.conv2d(&weight, Some(&bias), [1, 1], [1, 1], [1, 1], 1) + &residual;
+        let packed = pack_weight(&weight, at, [4, 8, 6, 6]);
+
+        // A second handle sees the residual: it keeps its values.
+        let before = residual.copy();
+        let sum = conv_add(&x, &packed, Some(&bias), residual.shallow_clone(), at);
+        assert!(sum.allclose(&expected, 1e-5, 1e-5, false));
+        assert!(residual.equal(&before));
+        assert_ne!(sum.data_ptr(), residual.data_ptr());
+
+        // So is another tensor viewing its memory.
+        let base = residual.copy();
+        let sum = conv_add(&x, &packed, Some(&bias), base.alias(), at);
+        assert!(sum.allclose(&expected, 1e-5, 1e-5, false));
+        assert!(base.equal(&before));
+
+        // The only handle: the sum takes the residual's memory.
+        let unique = residual.copy();
+        let place = unique.data_ptr();
+        let sum = conv_add(&x, &packed, Some(&bias), unique, at);
+        assert!(sum.allclose(&expected, 1e-5, 1e-5, false));
+        assert_eq!(sum.data_ptr(), place);
+    }
 }

@@ -19,19 +19,20 @@ struct Block {
 }
 
 impl Block {
-    fn forward(&self, x: &Tensor, mode: Mode) -> Tensor {
-        let out = bn_relu(&self.bn1, x, mode);
+    /// Takes `x` by value: when it is the residual, the block's output may be written over it.
+    fn forward(&self, x: Tensor, mode: Mode) -> Tensor {
+        let out = bn_relu(&self.bn1, &x, mode);
         // The shortcut projection sees the pre-activated input, as in the SWA code.
         let residual = match &self.downsample {
             Some(conv) => conv.forward(&out),
-            None => x.shallow_clone(),
+            None => x,
         };
         let out = self.conv1.forward_bn_relu(&self.bn2, &out, mode);
         match &self.bn3_conv3 {
             Some((bn3, conv3)) => {
-                conv3.forward_add(&self.conv2.forward_bn_relu(bn3, &out, mode), &residual)
+                conv3.forward_add(&self.conv2.forward_bn_relu(bn3, &out, mode), residual)
             }
-            None => self.conv2.forward_add(&out, &residual),
+            None => self.conv2.forward_add(&out, residual),
         }
     }
 }
@@ -109,7 +110,7 @@ impl Network for PreResNet {
     fn forward(&self, x: &Tensor, mode: Mode) -> Tensor {
         let mut x = self.conv1.forward(x);
         for block in &self.blocks {
-            x = block.forward(&x, mode);
+            x = block.forward(x, mode);
         }
         let x = bn_relu(&self.bn, &x, mode).adaptive_avg_pool2d([1, 1]);
         self.fc.forward(&x.flatten(1, -1))

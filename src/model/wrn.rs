@@ -81,11 +81,12 @@ impl Network for WideResNet {
             let out = b
                 .conv1
                 .forward_bn_relu(&b.bn2, &bn_relu(&b.bn1, &x, mode), mode);
+            // The block's input moves into the shortcut: the sum may be written over it.
             let shortcut = match &b.shortcut {
                 Some(conv) => conv.forward(&x),
-                None => x.shallow_clone(),
+                None => x,
             };
-            x = b.conv2.forward_add(&out, &shortcut);
+            x = b.conv2.forward_add(&out, shortcut);
         }
         let x = bn_relu(&self.bn1, &x, mode).adaptive_avg_pool2d([1, 1]);
         self.linear.forward(&x.flatten(1, -1))

@@ -149,8 +149,9 @@ impl Conv2d {
         self.forward_bn(bn, x, mode).relu()
     }
 
-    /// `forward(x) + other`; in a fused pass the add is the convolution's post-op.
-    pub fn forward_add(&self, x: &Tensor, other: &Tensor) -> Tensor {
+    /// `forward(x) + other`; in a fused pass the add is the convolution's post-op, and the sum
+    /// is written over `other` when no other handle sees it (pass it by value, not a clone).
+    pub fn forward_add(&self, x: &Tensor, other: Tensor) -> Tensor {
         if self.packed.active() && other.size() == self.output_size(x) {
             let (weight, bias) = self.packed_weights(None, x);
             return onednn::conv_add(x, &weight, bias.as_ref(), other, self.geometry());

@@ -67,13 +67,30 @@ char *vo_conv(const at::Tensor *x, const at::Tensor *weight, const at::Tensor *b
   });
 }
 
-// conv(x) + bias + other, in a new tensor (`other` is left as it is).
+// conv(x) + bias + other. When nothing else can see `other` (this is the one handle on it and
+// on its storage, and no graph records it), the sum is accumulated into it by oneDNN's sum
+// post-op and `other` itself is returned: the out-of-place operator first copies `other`, a
+// sweep over the activations as long as the convolution's own output.
 char *vo_conv_add(const at::Tensor *x, const at::Tensor *weight, const at::Tensor *bias,
                   const at::Tensor *other, int64_t stride, int64_t padding, int64_t groups,
                   at::Tensor **out) {
   return guarded([&] {
-    static const auto op = handle("mkldnn::_convolution_pointwise", "binary");
+    static const auto in_place = c10::Dispatcher::singleton().findSchema(
+        {"mkldnn::_convolution_pointwise_", "binary"});
     c10::List<std::optional<at::Scalar>> scalars;
+    const bool unseen = other->use_count() == 1 && other->storage().use_count() == 1 &&
+                        !other->requires_grad() && !at::GradMode::is_enabled() &&
+                        other->is_contiguous(at::MemoryFormat::ChannelsLast);
+    if (in_place.has_value() && unseen) {
+      at::Tensor accumulator = *other;
+      call(*in_place, {accumulator, *x, *weight, optional_tensor(bias), pair(padding),
+                       pair(stride), pair(1), c10::IValue(groups),
+                       c10::IValue(std::string("add")), c10::IValue(), c10::IValue(),
+                       c10::IValue(scalars), c10::IValue()});
+      *out = new at::Tensor(accumulator);
+      return;
+    }
+    static const auto op = handle("mkldnn::_convolution_pointwise", "binary");
     *out = new at::Tensor(call(
         op, {*x, *other, *weight, optional_tensor(bias), pair(padding), pair(stride), pair(1),
              c10::IValue(groups), c10::IValue(std::string("add")), c10::IValue(),
@@ -149,16 +166,22 @@ int vo_available() {
     const auto other = at::randn({2, 8, 3, 3}).contiguous(at::MemoryFormat::ChannelsLast);
     const auto expected = at::conv2d(x, weight, bias, 2, 1, 1, 2);
     const int64_t size[4] = {2, 4, 6, 6};
-    at::Tensor *packed = nullptr, *plain = nullptr, *added = nullptr;
+    // `other` is seen by `shared` too, so it is added out of place; `alone` is accumulated into.
+    const at::Tensor shared = other, before = other.clone(), alone = other.clone();
+    at::Tensor *packed = nullptr, *plain = nullptr, *added = nullptr, *accumulated = nullptr;
     char *error = vo_pack_weight(&weight, 2, 1, 2, size, &packed);
     if (error == nullptr) error = vo_conv(&x, packed, &bias, 2, 1, 2, 1, &plain);
     if (error == nullptr) error = vo_conv_add(&x, packed, &bias, &other, 2, 1, 2, &added);
+    if (error == nullptr) error = vo_conv_add(&x, packed, &bias, &alone, 2, 1, 2, &accumulated);
     bool same = error == nullptr && at::allclose(*plain, expected.relu(), 1e-4, 1e-4) &&
-                at::allclose(*added, expected + other, 1e-4, 1e-4);
+                at::allclose(*added, expected + other, 1e-4, 1e-4) &&
+                at::allclose(*accumulated, expected + other, 1e-4, 1e-4) &&
+                at::equal(shared, before);
     std::free(error);
     delete packed;
     delete plain;
     delete added;
+    delete accumulated;
     return same ? 1 : 0;
   } catch (...) {
     return 0;
