@@ -1,7 +1,7 @@
 //! Gives the binary an rpath to the libtorch it was linked against, so it starts without
 //! LD_LIBRARY_PATH (emitted as RUNPATH, so an LD_LIBRARY_PATH set by the user still wins), and
-//! compiles the C++ shims (src/model/torchscript/shim.cpp, src/model/onednn/shim.cpp) against
-//! the same libtorch's headers.
+//! compiles the C++ shims (src/model/torchscript/shim.cpp, src/model/onednn/shim.cpp and
+//! direct.cpp) against the same libtorch's headers.
 
 use std::path::PathBuf;
 
@@ -11,6 +11,7 @@ fn main() {
     println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
     println!("cargo:rerun-if-changed=src/model/torchscript/shim.cpp");
     println!("cargo:rerun-if-changed=src/model/onednn/shim.cpp");
+    println!("cargo:rerun-if-changed=src/model/onednn/direct.cpp");
     println!("cargo:rerun-if-changed=src/model/shim_errors.h");
     let lib = std::env::var("DEP_TCH_LIBTORCH_LIB")
         .expect("torch-sys did not say where libtorch is (DEP_TCH_LIBTORCH_LIB)");
@@ -26,6 +27,7 @@ fn main() {
         .cpp(true)
         .file("src/model/torchscript/shim.cpp")
         .file("src/model/onednn/shim.cpp")
+        .file("src/model/onednn/direct.cpp")
         .include(&include)
         .include(include.join("torch/csrc/api/include"))
         .flag("-std=c++17")

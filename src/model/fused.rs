@@ -150,10 +150,16 @@ impl PackedConv {
                 self.pass.packs.set(self.pass.packs.get() + 1);
                 let size = x.size();
                 let input_size = [size[0], size[1], size[2], size[3]];
+                let weight = weight.contiguous();
+                let weight = if onednn::runs_direct(&weight.size(), at) {
+                    onednn::pack_direct(&weight)
+                } else {
+                    onednn::pack_weight(&weight, at, input_size)
+                };
                 Packed {
                     generation,
                     folded,
-                    weight: onednn::pack_weight(&weight.contiguous(), at, input_size),
+                    weight,
                     bias: bias.map(|b| b.contiguous()),
                 }
             }

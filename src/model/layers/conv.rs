@@ -112,8 +112,7 @@ impl Conv2d {
 
     pub fn forward(&self, x: &Tensor) -> Tensor {
         if self.packed.active() {
-            let (weight, bias) = self.packed_weights(None, x);
-            return onednn::conv(x, &weight, bias.as_ref(), self.geometry(), false);
+            return self.run_packed(x, self.packed_weights(None, x), None, false);
         }
         self.convolve(x, &self.weight, self.bias.as_ref())
     }
@@ -124,8 +123,7 @@ impl Conv2d {
         match bn {
             Some(bn) if mode == Mode::Eval => {
                 if self.packed.active() {
-                    let (weight, bias) = self.packed_weights(Some(bn), x);
-                    return onednn::conv(x, &weight, bias.as_ref(), self.geometry(), false);
+                    return self.run_packed(x, self.packed_weights(Some(bn), x), None, false);
                 }
                 let (weight, bias) = self.folded(bn);
                 self.convolve(x, &weight, Some(&bias))
@@ -140,10 +138,7 @@ impl Conv2d {
         if self.packed.active() {
             return match bn.as_deref() {
                 Some(bn) if mode != Mode::Eval => bn.forward_relu(&self.forward(x), mode),
-                fold => {
-                    let (weight, bias) = self.packed_weights(fold, x);
-                    onednn::conv(x, &weight, bias.as_ref(), self.geometry(), true)
-                }
+                fold => self.run_packed(x, self.packed_weights(fold, x), None, true),
             };
         }
         self.forward_bn(bn, x, mode).relu()
@@ -153,10 +148,31 @@ impl Conv2d {
     /// is written over `other` when no other handle sees it (pass it by value, not a clone).
     pub fn forward_add(&self, x: &Tensor, other: Tensor) -> Tensor {
         if self.packed.active() && other.size() == self.output_size(x) {
-            let (weight, bias) = self.packed_weights(None, x);
-            return onednn::conv_add(x, &weight, bias.as_ref(), other, self.geometry());
+            return self.run_packed(x, self.packed_weights(None, x), Some(other), false);
         }
         self.forward(x) + other
+    }
+
+    /// `relu?(conv + bias + other?)` with packed weights: by our direct convolution where it
+    /// takes the layer, else by oneDNN's (whose residual add has no ReLU after it here).
+    fn run_packed(
+        &self,
+        x: &Tensor,
+        (weight, bias): (Tensor, Option<Tensor>),
+        other: Option<Tensor>,
+        relu: bool,
+    ) -> Tensor {
+        let at = self.geometry();
+        if onednn::runs_direct(&self.weight.size(), at) {
+            return onednn::direct_conv(x, &weight, bias.as_ref(), other, relu);
+        }
+        match other {
+            Some(other) => {
+                debug_assert!(!relu, "oneDNN's residual add is called without a ReLU");
+                onednn::conv_add(x, &weight, bias.as_ref(), other, at)
+            }
+            None => onednn::conv(x, &weight, bias.as_ref(), at, relu),
+        }
     }
 
     fn output_size(&self, x: &Tensor) -> Vec<i64> {
