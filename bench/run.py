@@ -166,13 +166,20 @@ def main():
 
     if wanted("eval"):
         for model in ["quick", "preresnet20"]:
-            # The same pass over the same test set at batch 128, alternated, medians of --repeats.
+            # The same pass over the same test set at batch 128, medians of --repeats. Every
+            # variant runs once in each round (valleys, PyTorch eager as it is and with valleys'
+            # malloc settings, then PyTorch's fastest ways on a CPU, each with those settings:
+            # TorchScript frozen and optimised for inference, and torch.compile, its compilation
+            # timed apart), so a machine that slows down for a while slows them all alike.
             mines, theirs_all, tuned_all = [], [], []
+            best = {"eager": tuned_all, "frozen": [], "compile": []}
             reference_eval = ref + ["eval", "--model", model, "--passes", "3"]
             for _ in range(args.repeats):
                 mines.append(run_json(v + ["eval", "--model", model, "--passes", "3"]))
                 theirs_all.append(run_json(reference_eval))
                 tuned_all.append(run_json(reference_eval, TUNED_MALLOC))
+                for variant in ["frozen", "compile"]:
+                    best[variant].append(run_json(reference_eval + ["--variant", variant], TUNED_MALLOC))
             median = lambda runs, key: sorted(r[key] for r in runs)[len(runs) // 2]
             mine, plain = median(mines, "samples_per_s"), median(mines, "plain_samples_per_s")
             theirs, tuned = median(theirs_all, "samples_per_s"), median(tuned_all, "samples_per_s")
@@ -184,12 +191,7 @@ def main():
             rows.append((f"evaluation pass {model}: samples/s, valleys / PyTorch eager", mine, theirs, mine / theirs, ">= 1.3"))
             rows.append(("  PyTorch with valleys' malloc settings", mine, tuned, mine / tuned, ">= 1.3"))
             rows.append(("  valleys' layer-by-layer pass (no folding, strided)", mine, plain, mine / plain, ""))
-            # PyTorch's fastest ways on a CPU, each with valleys' malloc settings, alternated with
-            # valleys: TorchScript frozen and optimised for inference, and torch.compile (whose
-            # compilation is timed apart); the BN pass of a plane point beside the evaluation pass.
-            best = {"eager": tuned_all}
-            for variant in ["frozen", "compile"]:
-                best[variant] = [run_json(reference_eval + ["--variant", variant], TUNED_MALLOC) for _ in range(args.repeats)]
+            # The BN pass of a plane point is timed beside the evaluation pass in each run.
             results[f"eval_{model}"]["pytorch_best"] = best
             for variant, label, goal in [("frozen", "TorchScript frozen + optimize_for_inference", ">= 1.1"),
                                          ("compile", "torch.compile (inductor)", ">= 1.0")]:
