@@ -1,7 +1,10 @@
 //! oneDNN's fused convolutions on a CPU, through the C++ shim (onednn/shim.cpp) compiled by
 //! build.rs: a convolution's weights reordered once per pass into the layout oneDNN wants,
 //! and the ReLU or residual add after it done as the convolution's post-op. Activations stay
-//! channels-last (NHWC, strided), so every other operation takes them as they are.
+//! channels-last (NHWC, strided), so every other operation takes them as they are. 3x3
+//! layers with 16 output channels and at most 16 input channels (the stems and first stages
+//! of the SWA papers' ResNets), which oneDNN runs at its lowest throughput, run our own
+//! direct convolution instead (onednn/direct.cpp) on CPUs with AVX-512.
 //!
 //! With `platform` and the TorchScript shim's door, the one place allowed `unsafe` (see
 //! `[lints]` in Cargo.toml). A libtorch without oneDNN, or without the operators, answers
