@@ -25,6 +25,8 @@ fn main() {
     let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
     cc::Build::new()
         .cpp(true)
+        // The direct convolution's inner loops must unroll into registers in every profile.
+        .opt_level(3)
         .file("src/model/torchscript/shim.cpp")
         .file("src/model/onednn/shim.cpp")
         .file("src/model/onednn/direct.cpp")
