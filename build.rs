@@ -12,6 +12,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src/model/torchscript/shim.cpp");
     println!("cargo:rerun-if-changed=src/model/onednn/shim.cpp");
     println!("cargo:rerun-if-changed=src/model/onednn/direct.cpp");
+    println!("cargo:rerun-if-changed=src/model/onednn/unseen.h");
     println!("cargo:rerun-if-changed=src/model/shim_errors.h");
     let lib = std::env::var("DEP_TCH_LIBTORCH_LIB")
         .expect("torch-sys did not say where libtorch is (DEP_TCH_LIBTORCH_LIB)");

@@ -9,9 +9,9 @@
 
 #include <ATen/ATen.h>
 #include <ATen/TensorIterator.h>
-#include <ATen/core/grad_mode.h>
 
 #include "../shim_errors.h"
+#include "unseen.h"
 
 #include <cstring>
 #include <vector>
@@ -163,11 +163,9 @@ char *vo_direct_conv(const at::Tensor *x, const at::Tensor *weight, const at::Te
                       other->scalar_type() == at::kFloat,
                   "direct convolution: the residual's shape ", other->sizes(),
                   " is not the output's");
-      const bool unseen = other->use_count() == 1 && other->storage().use_count() == 1 &&
-                          !other->requires_grad() && !at::GradMode::is_enabled() &&
-                          other->is_contiguous(at::MemoryFormat::ChannelsLast);
+      const bool reuse = valleys_shim::unseen(*other);
       residual = other->contiguous(at::MemoryFormat::ChannelsLast);
-      y = unseen ? *other : at::empty({n, 16, height, width}, x->options(),
+      y = reuse ? *other : at::empty({n, 16, height, width}, x->options(),
                                       at::MemoryFormat::ChannelsLast);
     } else {
       y = at::empty({n, 16, height, width}, x->options(), at::MemoryFormat::ChannelsLast);

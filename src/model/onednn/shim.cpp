@@ -10,6 +10,7 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 
 #include "../shim_errors.h"
+#include "unseen.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -78,10 +79,7 @@ char *vo_conv_add(const at::Tensor *x, const at::Tensor *weight, const at::Tenso
     static const auto in_place = c10::Dispatcher::singleton().findSchema(
         {"mkldnn::_convolution_pointwise_", "binary"});
     c10::List<std::optional<at::Scalar>> scalars;
-    const bool unseen = other->use_count() == 1 && other->storage().use_count() == 1 &&
-                        !other->requires_grad() && !at::GradMode::is_enabled() &&
-                        other->is_contiguous(at::MemoryFormat::ChannelsLast);
-    if (in_place.has_value() && unseen) {
+    if (in_place.has_value() && valleys_shim::unseen(*other)) {
       at::Tensor accumulator = *other;
       call(*in_place, {accumulator, *x, *weight, optional_tensor(bias), pair(padding),
                        pair(stride), pair(1), c10::IValue(groups),
