@@ -21,8 +21,8 @@
 //! reach tensors only through those: `tests/architecture.rs` keeps it so.
 //!
 //! **No import circles** beyond a module and its own children. `platform` and the C++
-//! shims' doors (`model::torchscript::module`, `model::onednn`) are the only modules allowed
-//! `unsafe` (`[lints]` in Cargo.toml).
+//! shims' doors (`model::torchscript::module`, `model::onednn`, `model::second_order`) are
+//! the only modules allowed `unsafe` (`[lints]` in Cargo.toml).
 
 #![warn(clippy::unwrap_used)]
 

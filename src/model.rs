@@ -10,6 +10,7 @@ pub mod layers;
 mod objective;
 mod onednn;
 pub mod params;
+mod second_order;
 mod state;
 
 mod densenet;

@@ -13,6 +13,7 @@ use super::Mode;
 use super::fused::{self, FusedPass};
 use super::onednn;
 use super::params::{Recomputed, Role, Scope};
+use super::second_order;
 use std::cell::RefCell;
 use std::rc::Rc;
 use tch::nn::Init;
@@ -150,12 +151,13 @@ impl BatchNorm {
 
     pub fn forward(&self, x: &Tensor, mode: Mode) -> Tensor {
         let flattened;
-        let (w, b) = if self.stacked {
+        let (weight, bias) = if self.stacked {
             flattened = (self.weight.view([-1]), self.bias.view([-1]));
-            (Some(&flattened.0), Some(&flattened.1))
+            (&flattened.0, &flattened.1)
         } else {
-            (Some(&self.weight), Some(&self.bias))
+            (&self.weight, &self.bias)
         };
+        let (w, b) = (Some(weight), Some(bias));
         let cudnn = true;
         match mode {
             Mode::Train => {
@@ -177,7 +179,8 @@ impl BatchNorm {
                 let (rm, rv) = (Some(&self.running_mean), Some(&self.running_var));
                 x.batch_norm(w, b, rm, rv, false, self.momentum, self.eps, cudnn)
             }
-            Mode::BatchStats => x.batch_norm(w, b, None, None, true, 0.0, self.eps, cudnn),
+            // In a gradient's graph, with second derivatives of its own (see second_order).
+            Mode::BatchStats => second_order::batch_norm(x, weight, bias, self.eps),
             Mode::Accumulate => {
                 // Train-mode batch norm already computes the batch's mean and inverse standard
                 // deviation; accumulate those rather than reducing the input a second time.

@@ -6,7 +6,7 @@
 //! of the SWA papers' ResNets), which oneDNN runs at its lowest throughput, run our own
 //! direct convolution instead (onednn/direct.cpp) on CPUs with AVX-512.
 //!
-//! With `platform` and the TorchScript shim's door, the one place allowed `unsafe` (see
+//! With `platform`, `second_order` and the TorchScript shim's door, a place allowed `unsafe` (see
 //! `[lints]` in Cargo.toml). A libtorch without oneDNN, or without the operators, answers
 //! [`available`] with false and the layers keep to ATen's convolution.
 #![allow(unsafe_code)]
@@ -83,7 +83,7 @@ pub struct Geometry {
 /// A tensor the shim returned, or its message. The operators' shapes and layouts are checked
 /// by the layers before they call, so a message here is a bug: it panics with it, as tch's
 /// own operators do.
-fn take(error: *mut c_char, out: *mut C_tensor, what: &str) -> Tensor {
+pub(super) fn take(error: *mut c_char, out: *mut C_tensor, what: &str) -> Tensor {
     check(error, what);
     // SAFETY: on success the shim set `out` to a tensor it allocated for us to own.
     unsafe { Tensor::from_ptr(out) }

@@ -5,6 +5,7 @@ use super::super::Mode;
 use super::super::fused::PackedConv;
 use super::super::onednn::{self, Geometry};
 use super::super::params::{Role, Scope};
+use super::super::second_order;
 use super::{BatchNorm, MaybeBn, apply_bn, torch_default};
 use tch::Tensor;
 use tch::nn::Init;
@@ -229,12 +230,12 @@ impl Conv2d {
     fn convolve(&self, x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Tensor {
         let weight = grouped(weight);
         let bias = bias.map(|b| b.view([-1]));
-        x.conv2d(
+        second_order::conv2d(
+            x,
             &weight,
             bias.as_ref(),
-            [self.stride, self.stride],
-            [self.padding, self.padding],
-            [1, 1],
+            self.stride,
+            self.padding,
             self.stack,
         )
     }

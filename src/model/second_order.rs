@@ -1,0 +1,229 @@
+//! The convolution and the batch-statistics batch norm of graphs that are differentiated
+//! twice (Hessian-vector products), through the C++ shim second_order/shim.cpp. Each one's
+//! backward is an autograd function of its own whose derivative is cheaper than ATen's:
+//! the convolution's is made of convolutions and their first backward passes (ATen's takes
+//! one term as a convolution with an image-sized kernel over copied transposes), the batch
+//! norm's of five per-channel means and two sweeps (ATen's of some thirty operators).
+//! Without a graph being recorded each is ATen's operator.
+//!
+//! With `onednn`, `platform` and the TorchScript shim's door, a place allowed `unsafe`.
+#![allow(unsafe_code)]
+
+use super::onednn::take;
+use std::ffi::c_char;
+use tch::Tensor;
+use torch_sys::C_tensor;
+
+unsafe extern "C" {
+    fn so_conv2d(
+        x: *const C_tensor,
+        weight: *const C_tensor,
+        bias: *const C_tensor,
+        stride: i64,
+        padding: i64,
+        groups: i64,
+        out: *mut *mut C_tensor,
+    ) -> *mut c_char;
+    fn so_batch_norm(
+        x: *const C_tensor,
+        weight: *const C_tensor,
+        bias: *const C_tensor,
+        eps: f64,
+        out: *mut *mut C_tensor,
+    ) -> *mut c_char;
+}
+
+/// Batch norm over dimension 1 with the batch's statistics (no running ones).
+pub fn batch_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Tensor {
+    let mut out = std::ptr::null_mut();
+    // SAFETY: the pointers are live tensors for the call's length.
+    let error = unsafe { so_batch_norm(x.as_ptr(), weight.as_ptr(), bias.as_ptr(), eps, &mut out) };
+    take(error, out, "batch norm")
+}
+
+/// `conv(x, weight) + bias` with square stride and padding, dilation 1.
+pub fn conv2d(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    stride: i64,
+    padding: i64,
+    groups: i64,
+) -> Tensor {
+    let mut out = std::ptr::null_mut();
+    let bias = bias.map_or(std::ptr::null(), |b| b.as_ptr());
+    // SAFETY: the pointers are live tensors (or null for no bias) for the call's length.
+    let error = unsafe {
+        so_conv2d(
+            x.as_ptr(),
+            weight.as_ptr(),
+            bias,
+            stride,
+            padding,
+            groups,
+            &mut out,
+        )
+    };
+    take(error, out, "convolution")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{batch_norm, conv2d};
+    use tch::{Device, Kind, Tensor};
+
+    /// The loss of a two-layer net (sin ∘ conv ∘ tanh ∘ conv), with our convolution or ATen's.
+    fn loss(params: &[Tensor], x: &Tensor, ours: bool, at: (i64, i64, i64)) -> Tensor {
+        let (stride, padding, groups) = at;
+        let conv = |x: &Tensor, w: &Tensor, b: Option<&Tensor>, s: i64, p: i64, g: i64| {
+            if ours {
+                conv2d(x, w, b, s, p, g)
+            } else {
+                x.conv2d(w, b, [s, s], [p, p], [1, 1], g)
+            }
+        };
+        let hidden = conv(x, &params[0], Some(&params[1]), 1, 1, 1).tanh();
+        let bias = params.get(3);
+        conv(&hidden, &params[2], bias, stride, padding, groups)
+            .sin()
+            .sum(Kind::Double)
+    }
+
+    /// Each flat derivative of `y` with respect to `params`, keeping its graph.
+    fn derivative(y: &Tensor, params: &[Tensor]) -> Tensor {
+        let parts = Tensor::run_backward(&[y], params, true, true);
+        Tensor::cat(
+            &parts.iter().map(|p| p.reshape([-1])).collect::<Vec<_>>(),
+            0,
+        )
+    }
+
+    /// Hessian-vector products and a third derivative through our convolution equal those
+    /// through ATen's own double backward, for strides, paddings, groups (a stacked model's
+    /// layers) and layers with and without a bias. The input of the second layer needs its
+    /// gradient, the first layer's does not.
+    #[test]
+    fn its_second_and_third_derivatives_are_atens() {
+        for (kind, tolerance) in [(Kind::Double, 1e-10), (Kind::Float, 2e-4)] {
+            for (at, bias) in [
+                ((1, 1, 1), true),
+                ((2, 1, 2), false),
+                ((1, 0, 2), true),
+                ((2, 0, 1), false),
+            ] {
+                tch::manual_seed(3);
+                let opts = (kind, Device::Cpu);
+                let x = Tensor::randn([3, 4, 7, 7], opts);
+                let mut params = vec![
+                    Tensor::randn([4, 4, 3, 3], opts) * 0.3,
+                    Tensor::randn([4], opts) * 0.1,
+                    Tensor::randn([6, 4 / at.2, 3, 3], opts) * 0.3,
+                ];
+                if bias {
+                    params.push(Tensor::randn([6], opts) * 0.1);
+                }
+                let params: Vec<Tensor> = params
+                    .into_iter()
+                    .map(|p| p.set_requires_grad(true))
+                    .collect();
+                let count: i64 = params.iter().map(Tensor::numel).sum::<usize>() as i64;
+                let v = Tensor::randn([count], opts);
+                let u = Tensor::randn([count], opts);
+                let orders = |ours: bool| {
+                    let g = derivative(&loss(&params, &x, ours, at), &params);
+                    let hv = derivative(&(&g * &v).sum(kind), &params);
+                    let third = derivative(&(&hv * &u).sum(kind), &params);
+                    (g, hv, third)
+                };
+                let (ours, atens) = (orders(true), orders(false));
+                for (name, a, b) in [
+                    ("gradient", &ours.0, &atens.0),
+                    ("Hessian-vector product", &ours.1, &atens.1),
+                    ("third derivative", &ours.2, &atens.2),
+                ] {
+                    let scale = b.abs().max().double_value(&[]);
+                    let gap = (a - b).abs().max().double_value(&[]);
+                    assert!(
+                        scale > 1e-3 && gap <= tolerance * scale,
+                        "{kind:?} {at:?} bias {bias}: {name} differs by {gap:e} of {scale:e}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The loss of sin ∘ bn ∘ (x·A) with batch statistics, by our batch norm or by its
+    /// definition in element-wise operators (ATen's `batch_norm` takes the statistics as
+    /// constants in its third derivative); `x` [N, C, rest...] is mixed over channels by A so
+    /// that the batch norm's input has a gradient.
+    fn bn_loss(params: &[Tensor], x: &Tensor, ours: bool) -> Tensor {
+        let (mix, gamma, beta) = (&params[0], &params[1], &params[2]);
+        let mixed = x.movedim(1, -1).matmul(mix).movedim(-1, 1);
+        let y = if ours {
+            batch_norm(&mixed, gamma, beta, 1e-5)
+        } else {
+            let dims: Vec<i64> = (0..mixed.dim() as i64).filter(|&d| d != 1).collect();
+            let mut shape = vec![1i64; mixed.dim()];
+            shape[1] = -1;
+            let mean = mixed.mean_dim(dims.as_slice(), true, mixed.kind());
+            let var = mixed.var_correction(dims.as_slice(), 0, true);
+            (&mixed - mean) * (var + 1e-5).rsqrt() * gamma.view(shape.as_slice())
+                + beta.view(shape.as_slice())
+        };
+        (y.sin() * (&y + 0.5)).sum(y.kind())
+    }
+
+    /// Batch norm's derivatives to the third, over images and over features (an MLP's), with
+    /// a γ far from 1 and a shifted, scaled input, so that no term of them hides.
+    #[test]
+    fn the_batch_norms_derivatives_to_the_third_are_its_definitions() {
+        for (kind, tolerance) in [(Kind::Double, 1e-9), (Kind::Float, 5e-4)] {
+            for shape in [vec![6, 3, 4, 5], vec![10, 3]] {
+                tch::manual_seed(11);
+                let opts = (kind, Device::Cpu);
+                let x = Tensor::randn(shape.as_slice(), opts) * 2.0 + 0.7;
+                let params: Vec<Tensor> = [
+                    Tensor::eye(3, opts) + Tensor::randn([3, 3], opts) * 0.3,
+                    Tensor::randn([3], opts) * 0.5 + 1.5,
+                    Tensor::randn([3], opts) * 0.5,
+                ]
+                .into_iter()
+                .map(|p| p.set_requires_grad(true))
+                .collect();
+                let count: i64 = params.iter().map(Tensor::numel).sum::<usize>() as i64;
+                let v = Tensor::randn([count], opts);
+                let u = Tensor::randn([count], opts);
+                let orders = |ours: bool| {
+                    let g = derivative(&bn_loss(&params, &x, ours), &params);
+                    let hv = derivative(&(&g * &v).sum(kind), &params);
+                    let third = derivative(&(&hv * &u).sum(kind), &params);
+                    (g, hv, third)
+                };
+                let (ours, atens) = (orders(true), orders(false));
+                for (name, a, b) in [
+                    ("gradient", &ours.0, &atens.0),
+                    ("Hessian-vector product", &ours.1, &atens.1),
+                    ("third derivative", &ours.2, &atens.2),
+                ] {
+                    let scale = b.abs().max().double_value(&[]);
+                    let gap = (a - b).abs().max().double_value(&[]);
+                    assert!(
+                        scale > 1e-3 && gap <= tolerance * scale,
+                        "{kind:?} {shape:?}: {name} differs by {gap:e} of {scale:e}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Without a graph to record it is ATen's convolution, and records nothing.
+    #[test]
+    fn without_a_graph_it_records_nothing() {
+        let x = Tensor::randn([2, 3, 5, 5], (Kind::Float, Device::Cpu));
+        let w = Tensor::randn([4, 3, 3, 3], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+        let y = tch::no_grad(|| conv2d(&x, &w, None, 1, 1, 1));
+        assert!(!y.requires_grad());
+        let want = x.conv2d(&w, None::<&Tensor>, [1, 1], [1, 1], [1, 1], 1);
+        assert!(y.allclose(&want, 0.0, 0.0, false));
+    }
+}
