@@ -27,6 +27,7 @@ use crate::format::group_thousands;
 use fused::FusedPass;
 pub use objective::Objective;
 use params::{Builder, ParamInfo};
+pub use second_order::with_second_derivatives;
 use std::rc::Rc;
 use tch::{Device, Kind, Tensor};
 pub use zoo::Layout;

@@ -9,7 +9,7 @@
 
 use crate::config::curvature::CurvatureBn;
 use crate::data::dataset::{Dataset, DeviceSplit};
-use crate::model::{Mode, Model};
+use crate::model::{Mode, Model, with_second_derivatives};
 use std::cell::Cell;
 use tch::{Kind, Reduction, Tensor};
 
@@ -119,14 +119,18 @@ pub struct HessianOperator<'a> {
 
 impl<'a> HessianOperator<'a> {
     /// Builds the gradient's graph on every batch of `set`: one forward and one backward
-    /// pass that keeps its graph.
+    /// pass that keeps its graph, whose convolutions and batch norms have second derivatives
+    /// cheaper than ATen's (see `model::with_second_derivatives`).
     pub fn new(model: &'a Model, set: &SampleSet, mode: Mode, mask: &Tensor) -> Self {
         let mut gradients = Vec::with_capacity(set.batches.len());
         let mut total = 0.0;
         for (batch, share) in set.batches.iter().zip(&set.shares) {
-            let loss = batch_loss(model, batch, mode);
+            let (loss, parts) = with_second_derivatives(|| {
+                let loss = batch_loss(model, batch, mode);
+                let parts = Tensor::run_backward(&[&loss], model.param_handles(), true, true);
+                (loss, parts)
+            });
             total += share * loss.double_value(&[]);
-            let parts = Tensor::run_backward(&[&loss], model.param_handles(), true, true);
             gradients.push(flatten(&parts, model));
         }
         Self {

@@ -4,17 +4,19 @@
 //! the convolution's is made of convolutions and their first backward passes (ATen's takes
 //! one term as a convolution with an image-sized kernel over copied transposes), the batch
 //! norm's of five per-channel means and two sweeps (ATen's of some thirty operators).
-//! Without a graph being recorded each is ATen's operator.
+//! Only graphs built inside [`with_second_derivatives`] use them; everywhere else (training,
+//! first derivatives, no graph) each is ATen's operator as it was.
 //!
 //! With `onednn`, `platform` and the TorchScript shim's door, a place allowed `unsafe`.
 #![allow(unsafe_code)]
 
 use super::onednn::take;
-use std::ffi::c_char;
+use std::ffi::{c_char, c_int};
 use tch::Tensor;
 use torch_sys::C_tensor;
 
 unsafe extern "C" {
+    fn so_set_second_order(on: c_int) -> c_int;
     fn so_conv2d(
         x: *const C_tensor,
         weight: *const C_tensor,
@@ -31,6 +33,22 @@ unsafe extern "C" {
         eps: f64,
         out: *mut *mut C_tensor,
     ) -> *mut c_char;
+}
+
+/// Runs `f` with the convolutions and batch-statistics batch norms it builds recorded with
+/// our second derivatives, for a graph that will be differentiated twice. Elsewhere (training,
+/// first derivatives, no graph) they are ATen's.
+pub fn with_second_derivatives<T>(f: impl FnOnce() -> T) -> T {
+    struct Restore(c_int);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            // SAFETY: sets a thread-local flag; no pointers.
+            unsafe { so_set_second_order(self.0) };
+        }
+    }
+    // SAFETY: as above.
+    let _restore = Restore(unsafe { so_set_second_order(1) });
+    f()
 }
 
 /// Batch norm over dimension 1 with the batch's statistics (no running ones).
@@ -69,7 +87,7 @@ pub fn conv2d(
 
 #[cfg(test)]
 mod tests {
-    use super::{batch_norm, conv2d};
+    use super::{batch_norm, conv2d, with_second_derivatives};
     use tch::{Device, Kind, Tensor};
 
     /// The loss of a two-layer net (sin ∘ conv ∘ tanh ∘ conv), with our convolution or ATen's.
@@ -130,7 +148,9 @@ mod tests {
                 let v = Tensor::randn([count], opts);
                 let u = Tensor::randn([count], opts);
                 let orders = |ours: bool| {
-                    let g = derivative(&loss(&params, &x, ours, at), &params);
+                    let g = with_second_derivatives(|| {
+                        derivative(&loss(&params, &x, ours, at), &params)
+                    });
                     let hv = derivative(&(&g * &v).sum(kind), &params);
                     let third = derivative(&(&hv * &u).sum(kind), &params);
                     (g, hv, third)
@@ -194,7 +214,9 @@ mod tests {
                 let v = Tensor::randn([count], opts);
                 let u = Tensor::randn([count], opts);
                 let orders = |ours: bool| {
-                    let g = derivative(&bn_loss(&params, &x, ours), &params);
+                    let g = with_second_derivatives(|| {
+                        derivative(&bn_loss(&params, &x, ours), &params)
+                    });
                     let hv = derivative(&(&g * &v).sum(kind), &params);
                     let third = derivative(&(&hv * &u).sum(kind), &params);
                     (g, hv, third)

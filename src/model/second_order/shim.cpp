@@ -14,7 +14,8 @@
 //                                 for w:  conv_weight_grad(ggx; gy)
 //
 // Each of them is ATen's and differentiable, so derivatives of any order remain correct.
-// Without a graph to record (no grad mode, nothing requiring grad) it is ATen's convolution.
+// They are used only while a thread builds a graph to be differentiated twice
+// (so_set_second_order); everywhere else the operators are ATen's.
 
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/custom_function.h>
@@ -288,22 +289,39 @@ struct BatchNorm : public Function<BatchNorm> {
   }
 };
 
+// Whether this thread's graphs are being built to be differentiated twice: only then do the
+// operators below record themselves (training and first derivatives keep ATen's as they are).
+thread_local bool second_order = false;
+
+bool recorded(std::initializer_list<const at::Tensor *> inputs) {
+  if (!second_order || !at::GradMode::is_enabled()) return false;
+  for (const auto *t : inputs) {
+    if (t != nullptr && t->defined() && t->requires_grad()) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 extern "C" {
 
-// conv(x; w) + bias (bias may be NULL), recorded for derivatives of any order when a graph is
-// being recorded, else ATen's convolution as it is.
+// Sets whether graphs built on this thread will be differentiated twice; returns the setting
+// it replaces.
+int so_set_second_order(int on) {
+  const bool before = second_order;
+  second_order = on != 0;
+  return before ? 1 : 0;
+}
+
+// conv(x; w) + bias (bias may be NULL): ours in a graph to be differentiated twice, else
+// ATen's convolution as it is.
 char *so_conv2d(const at::Tensor *x, const at::Tensor *w, const at::Tensor *bias, int64_t stride,
                 int64_t padding, int64_t groups, at::Tensor **out) {
   return valleys_shim::guarded([&] {
     const at::Tensor b = bias == nullptr ? at::Tensor() : *bias;
-    const bool recorded = at::GradMode::is_enabled() &&
-                          (x->requires_grad() || w->requires_grad() ||
-                           (b.defined() && b.requires_grad()));
     std::vector<at::Tensor> bias_list;
     if (b.defined()) bias_list.push_back(b);
-    *out = new at::Tensor(recorded
+    *out = new at::Tensor(recorded({x, w, bias})
                               ? Convolution::apply(*x, *w, at::TensorList(bias_list), stride,
                                                    padding, groups)
                               : Geometry{stride, padding, groups}.convolve(*x, *w, b));
@@ -311,15 +329,12 @@ char *so_conv2d(const at::Tensor *x, const at::Tensor *w, const at::Tensor *bias
 }
 
 
-// A batch norm over dimension 1 with the batch's statistics, recorded for derivatives of any
-// order when a graph is being recorded, else ATen's.
+// A batch norm over dimension 1 with the batch's statistics: ours in a graph to be
+// differentiated twice, else ATen's.
 char *so_batch_norm(const at::Tensor *x, const at::Tensor *gamma, const at::Tensor *beta,
                     double eps, at::Tensor **out) {
   return valleys_shim::guarded([&] {
-    const bool recorded = at::GradMode::is_enabled() && (x->requires_grad() ||
-                                                         gamma->requires_grad() ||
-                                                         beta->requires_grad());
-    *out = new at::Tensor(recorded ? BatchNorm::apply(*x, *gamma, *beta, eps)
+    *out = new at::Tensor(recorded({x, gamma, beta}) ? BatchNorm::apply(*x, *gamma, *beta, eps)
                                    : at::batch_norm(*x, *gamma, *beta, std::nullopt,
                                                     std::nullopt, true, 0.0, eps, true));
   });
