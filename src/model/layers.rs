@@ -179,7 +179,7 @@ impl BatchNorm {
                 let (rm, rv) = (Some(&self.running_mean), Some(&self.running_var));
                 x.batch_norm(w, b, rm, rv, false, self.momentum, self.eps, cudnn)
             }
-            // In a gradient's graph, with second derivatives of its own (see second_order).
+            // ATen's, or ours in a graph built to be differentiated twice (see second_order).
             Mode::BatchStats => second_order::batch_norm(x, weight, bias, self.eps),
             Mode::Accumulate => {
                 // Train-mode batch norm already computes the batch's mean and inverse standard
