@@ -116,6 +116,37 @@ mod tests {
         )
     }
 
+    /// Gradients, a Hessian-vector product and a third derivative of `loss(true)` (ours,
+    /// its graph built for second derivatives) against those of `loss(false)`, along the same
+    /// random directions, each within `tolerance` of the reference's largest entry.
+    fn assert_orders_agree(
+        params: &[Tensor],
+        loss: impl Fn(bool) -> Tensor,
+        tolerance: f64,
+        label: &str,
+    ) {
+        let kind = params[0].kind();
+        let count: i64 = params.iter().map(Tensor::numel).sum::<usize>() as i64;
+        let v = Tensor::randn([count], (kind, Device::Cpu));
+        let u = Tensor::randn([count], (kind, Device::Cpu));
+        let orders = |ours: bool| {
+            let g = with_second_derivatives(|| derivative(&loss(ours), params));
+            let hv = derivative(&(&g * &v).sum(kind), params);
+            let third = derivative(&(&hv * &u).sum(kind), params);
+            [g, hv, third]
+        };
+        let (ours, reference) = (orders(true), orders(false));
+        let names = ["gradient", "Hessian-vector product", "third derivative"];
+        for ((name, a), b) in names.iter().zip(&ours).zip(&reference) {
+            let scale = b.abs().max().double_value(&[]);
+            let gap = (a - b).abs().max().double_value(&[]);
+            assert!(
+                scale > 1e-3 && gap <= tolerance * scale,
+                "{label}: {name} differs by {gap:e} of {scale:e}"
+            );
+        }
+    }
+
     /// Hessian-vector products and a third derivative through our convolution equal those
     /// through ATen's own double backward, for strides, paddings, groups (a stacked model's
     /// layers) and layers with and without a bias. The input of the second layer needs its
@@ -144,30 +175,13 @@ mod tests {
                     .into_iter()
                     .map(|p| p.set_requires_grad(true))
                     .collect();
-                let count: i64 = params.iter().map(Tensor::numel).sum::<usize>() as i64;
-                let v = Tensor::randn([count], opts);
-                let u = Tensor::randn([count], opts);
-                let orders = |ours: bool| {
-                    let g = with_second_derivatives(|| {
-                        derivative(&loss(&params, &x, ours, at), &params)
-                    });
-                    let hv = derivative(&(&g * &v).sum(kind), &params);
-                    let third = derivative(&(&hv * &u).sum(kind), &params);
-                    (g, hv, third)
-                };
-                let (ours, atens) = (orders(true), orders(false));
-                for (name, a, b) in [
-                    ("gradient", &ours.0, &atens.0),
-                    ("Hessian-vector product", &ours.1, &atens.1),
-                    ("third derivative", &ours.2, &atens.2),
-                ] {
-                    let scale = b.abs().max().double_value(&[]);
-                    let gap = (a - b).abs().max().double_value(&[]);
-                    assert!(
-                        scale > 1e-3 && gap <= tolerance * scale,
-                        "{kind:?} {at:?} bias {bias}: {name} differs by {gap:e} of {scale:e}"
-                    );
-                }
+                let label = format!("{kind:?} {at:?} bias {bias}");
+                assert_orders_agree(
+                    &params,
+                    |ours| loss(&params, &x, ours, at),
+                    tolerance,
+                    &label,
+                );
             }
         }
     }
@@ -210,30 +224,13 @@ mod tests {
                 .into_iter()
                 .map(|p| p.set_requires_grad(true))
                 .collect();
-                let count: i64 = params.iter().map(Tensor::numel).sum::<usize>() as i64;
-                let v = Tensor::randn([count], opts);
-                let u = Tensor::randn([count], opts);
-                let orders = |ours: bool| {
-                    let g = with_second_derivatives(|| {
-                        derivative(&bn_loss(&params, &x, ours), &params)
-                    });
-                    let hv = derivative(&(&g * &v).sum(kind), &params);
-                    let third = derivative(&(&hv * &u).sum(kind), &params);
-                    (g, hv, third)
-                };
-                let (ours, atens) = (orders(true), orders(false));
-                for (name, a, b) in [
-                    ("gradient", &ours.0, &atens.0),
-                    ("Hessian-vector product", &ours.1, &atens.1),
-                    ("third derivative", &ours.2, &atens.2),
-                ] {
-                    let scale = b.abs().max().double_value(&[]);
-                    let gap = (a - b).abs().max().double_value(&[]);
-                    assert!(
-                        scale > 1e-3 && gap <= tolerance * scale,
-                        "{kind:?} {shape:?}: {name} differs by {gap:e} of {scale:e}"
-                    );
-                }
+                let label = format!("{kind:?} {shape:?}");
+                assert_orders_agree(
+                    &params,
+                    |ours| bn_loss(&params, &x, ours),
+                    tolerance,
+                    &label,
+                );
             }
         }
     }

@@ -30,6 +30,34 @@ using torch::autograd::AutogradContext;
 using torch::autograd::Function;
 using torch::autograd::variable_list;
 
+using Needs = std::array<bool, 3>;
+
+// Autograd takes no undefined outputs or inputs: a backward function returns only the
+// gradients asked for (`needs`), in order, and its own backward receives only theirs.
+variable_list asked_for(std::initializer_list<at::Tensor> parts) {
+  variable_list out;
+  for (const auto &part : parts) {
+    if (part.defined()) out.push_back(part);
+  }
+  return out;
+}
+
+void spread(const variable_list &parts, Needs needs, std::array<at::Tensor *, 3> into) {
+  size_t next = 0;
+  for (size_t i = 0; i < 3; ++i) {
+    if (needs[i]) *into[i] = parts.at(next++);
+  }
+}
+
+void save_needs(AutogradContext *ctx, Needs needs) {
+  ctx->saved_data["needs"] = int64_t{needs[0]} | int64_t{needs[1]} << 1 | int64_t{needs[2]} << 2;
+}
+
+Needs needs_of(AutogradContext *ctx) {
+  const int64_t bits = ctx->saved_data["needs"].toInt();
+  return {(bits & 1) != 0, (bits & 2) != 0, (bits & 4) != 0};
+}
+
 struct Geometry {
   int64_t stride, padding, groups;
 
@@ -71,26 +99,16 @@ struct ConvolutionBackward : public Function<ConvolutionBackward> {
     ctx->save_for_backward({gy, x, w});
     const Geometry geo{stride, padding, groups};
     geo.save(ctx);
-    ctx->saved_data["need_x"] = need_x;
-    ctx->saved_data["need_w"] = need_w;
-    ctx->saved_data["need_b"] = need_b;
-    // Autograd takes no undefined outputs either: only those asked for are returned.
+    save_needs(ctx, {need_x, need_w, need_b});
     auto [gx, gw, gb] = geo.backward(gy, x, w, {need_x, need_w, need_b});
-    variable_list out;
-    for (auto &part : {gx, gw, gb}) {
-      if (part.defined()) out.push_back(part);
-    }
-    return out;
+    return asked_for({gx, gw, gb});
   }
 
   static variable_list backward(AutogradContext *ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
     const auto &gy = saved[0], &x = saved[1], &w = saved[2];
     at::Tensor ggx, ggw, ggb;
-    size_t next = 0;
-    for (auto [name, part] : {std::pair{"need_x", &ggx}, {"need_w", &ggw}, {"need_b", &ggb}}) {
-      if (ctx->saved_data[name].toBool()) *part = grads.at(next++);
-    }
+    spread(grads, needs_of(ctx), {&ggx, &ggw, &ggb});
     const Geometry geo = Geometry::of(ctx);
     at::Tensor for_gy, for_x, for_w;
     if (ctx->needs_input_grad(0)) {
@@ -143,10 +161,7 @@ struct Convolution : public Function<Convolution> {
     if (at::GradMode::is_enabled()) {
       auto parts = ConvolutionBackward::apply(grads[0], x, w, geo.stride, geo.padding, geo.groups,
                                               need_x, need_w, need_b);
-      size_t next = 0;
-      for (auto [need, part] : {std::pair{need_x, &gx}, {need_w, &gw}, {need_b, &gb}}) {
-        if (need) *part = parts.at(next++);
-      }
+      spread(parts, {need_x, need_w, need_b}, {&gx, &gw, &gb});
     } else {
       std::tie(gx, gw, gb) = geo.backward(grads[0], x, w, {need_x, need_w, need_b});
     }
@@ -196,28 +211,18 @@ struct BatchNormBackward : public Function<BatchNormBackward> {
     ctx->set_materialize_grads(false);
     ctx->save_for_backward({gy, x, gamma, mean, invstd});
     ctx->saved_data["eps"] = eps;
-    ctx->saved_data["need_x"] = need_x;
-    ctx->saved_data["need_gamma"] = need_gamma;
-    ctx->saved_data["need_beta"] = need_beta;
+    save_needs(ctx, {need_x, need_gamma, need_beta});
     auto [gx, ggamma, gbeta] = at::native_batch_norm_backward(
         gy, x, gamma, std::nullopt, std::nullopt, mean, invstd, true, eps,
         {need_x, need_gamma, need_beta});
-    variable_list out;
-    for (auto &part : {gx, ggamma, gbeta}) {
-      if (part.defined()) out.push_back(part);
-    }
-    return out;
+    return asked_for({gx, ggamma, gbeta});
   }
 
   static variable_list backward(AutogradContext *ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
     const auto &gy = saved[0], &x = saved[1], &gamma = saved[2];
     at::Tensor ggx, ggg, ggb;
-    size_t next = 0;
-    for (auto [name, part] :
-         {std::pair{"need_x", &ggx}, {"need_gamma", &ggg}, {"need_beta", &ggb}}) {
-      if (ctx->saved_data[name].toBool()) *part = grads.at(next++);
-    }
+    spread(grads, needs_of(ctx), {&ggx, &ggg, &ggb});
     const Channels ch(x);
     at::Tensor mean = saved[3], s = saved[4];
     if (at::GradMode::is_enabled()) {
@@ -275,11 +280,7 @@ struct BatchNorm : public Function<BatchNorm> {
     if (at::GradMode::is_enabled()) {
       auto parts = BatchNormBackward::apply(grads[0], x, gamma, mean, invstd, eps, need_x,
                                             need_gamma, need_beta);
-      size_t next = 0;
-      for (auto [need, part] :
-           {std::pair{need_x, &gx}, {need_gamma, &ggamma}, {need_beta, &gbeta}}) {
-        if (need) *part = parts.at(next++);
-      }
+      spread(parts, {need_x, need_gamma, need_beta}, {&gx, &ggamma, &gbeta});
     } else {
       std::tie(gx, ggamma, gbeta) =
           at::native_batch_norm_backward(grads[0], x, gamma, std::nullopt, std::nullopt, mean,
