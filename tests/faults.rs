@@ -9,6 +9,7 @@ mod common;
 
 use common::{metrics_without_times, valleys};
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -33,14 +34,25 @@ fn experiment(dir: &Path, text: &str) {
     std::fs::write(dir.join("x.yaml"), text).unwrap();
 }
 
-/// Starts a headless run and returns once it has printed a line starting with `marker`.
+/// Starts a headless run and returns once it has printed a line starting with `marker`. The
+/// stop signals start at their defaults in the run, whatever this test inherited: a run keeps
+/// a signal its parent ignores (so `nohup make test` would otherwise never see a hang-up).
 fn start_until(dir: &Path, out: &str, marker: &str) -> Child {
-    let mut child = valleys(dir)
+    let mut command = valleys(dir);
+    command
         .args(["run", "x.yaml", "--headless", "--out", out])
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                libc::signal(signal, libc::SIG_DFL);
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -295,7 +307,6 @@ fn a_diverged_run_keeps_its_last_finite_checkpoint_and_can_still_be_probed() {
 
 #[test]
 fn a_full_disk_during_a_checkpoint_or_trajectory_write_fails_cleanly() {
-    use std::os::unix::process::CommandExt;
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     // No file may grow past 300 kB (a checkpoint is about 930 kB, an iterate of the path
