@@ -1,7 +1,7 @@
 //! Gives the binary an rpath to the libtorch it was linked against, so it starts without
 //! LD_LIBRARY_PATH (emitted as RUNPATH, so an LD_LIBRARY_PATH set by the user still wins), and
 //! compiles the C++ shims (src/model/torchscript/shim.cpp, src/model/onednn/shim.cpp and
-//! direct.cpp, src/model/second_order/shim.cpp) against the same libtorch's headers.
+//! direct.cpp, src/model/second_order/*.cpp) against the same libtorch's headers.
 
 use std::path::PathBuf;
 
@@ -12,7 +12,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src/model/torchscript/shim.cpp");
     println!("cargo:rerun-if-changed=src/model/onednn/shim.cpp");
     println!("cargo:rerun-if-changed=src/model/onednn/direct.cpp");
-    println!("cargo:rerun-if-changed=src/model/second_order/shim.cpp");
+    println!("cargo:rerun-if-changed=src/model/second_order");
     println!("cargo:rerun-if-changed=src/model/onednn/unseen.h");
     println!("cargo:rerun-if-changed=src/model/shim_errors.h");
     let lib = std::env::var("DEP_TCH_LIBTORCH_LIB")
@@ -32,7 +32,8 @@ fn main() {
         .file("src/model/torchscript/shim.cpp")
         .file("src/model/onednn/shim.cpp")
         .file("src/model/onednn/direct.cpp")
-        .file("src/model/second_order/shim.cpp")
+        .file("src/model/second_order/convolution.cpp")
+        .file("src/model/second_order/elementwise.cpp")
         .include(&include)
         .include(include.join("torch/csrc/api/include"))
         .flag("-std=c++17")

@@ -4,7 +4,7 @@
 //! (three blocks of 16 layers).
 
 use super::layers::{
-    Conv2d, ConvSpec, Linear, MaybeBn, apply_bn, he_fan_in, maybe_bn, torch_default,
+    Conv2d, ConvSpec, Linear, MaybeBn, apply_bn, he_fan_in, maybe_bn, relu, torch_default,
 };
 use super::params::Scope;
 use super::{Mode, Network};
@@ -111,18 +111,18 @@ impl Network for DenseNetBc {
         let mut x = self.conv0.forward(x);
         for (layers, transition) in &self.blocks {
             for l in layers {
-                let y = l.conv1.forward(&apply_bn(&l.norm1, &x, mode).relu());
-                let y = l.conv2.forward(&apply_bn(&l.norm2, &y, mode).relu());
+                let y = l.conv1.forward(&relu(&apply_bn(&l.norm1, &x, mode)));
+                let y = l.conv2.forward(&relu(&apply_bn(&l.norm2, &y, mode)));
                 x = cat_channels(&x, &y, self.stack);
             }
             if let Some(t) = transition {
                 x = t
                     .conv
-                    .forward(&apply_bn(&t.norm, &x, mode).relu())
+                    .forward(&relu(&apply_bn(&t.norm, &x, mode)))
                     .avg_pool2d([2, 2], [2, 2], [0, 0], false, true, None);
             }
         }
-        let x = apply_bn(&self.norm_final, &x, mode).relu();
+        let x = relu(&apply_bn(&self.norm_final, &x, mode));
         self.classifier
             .forward(&x.adaptive_avg_pool2d([1, 1]).flatten(1, -1))
     }

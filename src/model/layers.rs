@@ -169,11 +169,7 @@ impl BatchNorm {
                 // per-channel vectors (batch_norm's double backward sweeps the activations
                 // several times more).
                 let (scale, shift) = self.eval_affine();
-                let mut shape = vec![1i64; x.dim()];
-                shape[1] = -1;
-                shift
-                    .view(shape.as_slice())
-                    .addcmul(x, &scale.view(shape.as_slice()))
+                second_order::affine(x, &scale, &shift)
             }
             Mode::PlainEval => {
                 let (rm, rv) = (Some(&self.running_mean), Some(&self.running_var));
@@ -277,17 +273,23 @@ pub fn maybe_bn(s: &Scope, channels: i64, enabled: bool) -> MaybeBn {
 pub fn bn_relu(bn: &MaybeBn, x: &Tensor, mode: Mode) -> Tensor {
     match bn {
         Some(bn) => bn.forward_relu(x, mode),
-        None => x.relu(),
+        None => relu(x),
     }
 }
 
 /// The ReLU of a tensor nothing else holds: in place unless autograd records it.
 fn relu_fresh(mut x: Tensor) -> Tensor {
     if x.requires_grad() {
-        x.relu()
+        relu(&x)
     } else {
         x.relu_()
     }
+}
+
+/// `relu(x)`, out of place; in a graph built to be differentiated twice, with a second
+/// derivative that writes no zeros (see second_order).
+pub fn relu(x: &Tensor) -> Tensor {
+    second_order::relu(x)
 }
 
 /// Applies `bn` if there is one.

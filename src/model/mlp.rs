@@ -1,6 +1,6 @@
 //! Two-layer perceptron: flatten, linear, [BN], ReLU, linear. PyTorch's default init.
 
-use super::layers::{Linear, MaybeBn, apply_bn, maybe_bn};
+use super::layers::{Linear, MaybeBn, apply_bn, maybe_bn, relu};
 use super::params::Scope;
 use super::{Mode, Network};
 use tch::Tensor;
@@ -24,6 +24,6 @@ impl Mlp {
 impl Network for Mlp {
     fn forward(&self, x: &Tensor, mode: Mode) -> Tensor {
         let h = self.fc1.forward(&x.flatten(1, -1));
-        self.fc2.forward(&apply_bn(&self.bn1, &h, mode).relu())
+        self.fc2.forward(&relu(&apply_bn(&self.bn1, &h, mode)))
     }
 }

@@ -1,11 +1,15 @@
-//! The convolution and the batch-statistics batch norm of graphs that are differentiated
-//! twice (Hessian-vector products), through the C++ shim second_order/shim.cpp. Each one's
-//! backward is an autograd function of its own whose derivative is cheaper than ATen's:
-//! the convolution's is made of convolutions and their first backward passes (ATen's takes
-//! one term as a convolution with an image-sized kernel over copied transposes), the batch
-//! norm's of five per-channel means and two sweeps (ATen's of some thirty operators).
+//! The operators of graphs that are differentiated twice (Hessian-vector products), through
+//! the C++ shims in second_order/: the convolution, the batch norm with batch statistics,
+//! eval mode's batch norm as one affine map per channel, and the ReLU. Each one's backward is
+//! an autograd function of its own whose derivative is cheaper than ATen's: the convolution's
+//! is made of convolutions and their first backward passes (ATen's takes one term as a
+//! convolution with an image-sized kernel over copied transposes), the batch norm's of five
+//! per-channel means and two sweeps (ATen's of some thirty operators), the affine map's of
+//! three sweeps (ATen's of six and two adds), and the ReLU's writes no zeros for its output.
 //! Only graphs built inside [`with_second_derivatives`] use them; everywhere else (training,
-//! first derivatives, no graph) each is ATen's operator as it was.
+//! first derivatives, no graph) each is ATen's operator as it was, except that a 1×1
+//! convolution of stride > 1 on a CPU is always taken over the subsampled input (oneDNN's
+//! strided kernels take several times as long per operation).
 //!
 //! With `onednn`, `platform` and the TorchScript shim's door, a place allowed `unsafe`.
 #![allow(unsafe_code)]
@@ -33,11 +37,18 @@ unsafe extern "C" {
         eps: f64,
         out: *mut *mut C_tensor,
     ) -> *mut c_char;
+    fn so_relu(x: *const C_tensor, out: *mut *mut C_tensor) -> *mut c_char;
+    fn so_affine(
+        x: *const C_tensor,
+        scale: *const C_tensor,
+        shift: *const C_tensor,
+        out: *mut *mut C_tensor,
+    ) -> *mut c_char;
 }
 
-/// Runs `f` with the convolutions and batch-statistics batch norms it builds recorded with
-/// our second derivatives, for a graph that will be differentiated twice. Elsewhere (training,
-/// first derivatives, no graph) they are ATen's.
+/// Runs `f` with the operators of this module that it builds recorded with our second
+/// derivatives, for a graph that will be differentiated twice. Elsewhere (training, first
+/// derivatives, no graph) they are ATen's.
 pub fn with_second_derivatives<T>(f: impl FnOnce() -> T) -> T {
     struct Restore(c_int);
     impl Drop for Restore {
@@ -57,6 +68,22 @@ pub fn batch_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Tenso
     // SAFETY: the pointers are live tensors for the call's length.
     let error = unsafe { so_batch_norm(x.as_ptr(), weight.as_ptr(), bias.as_ptr(), eps, &mut out) };
     take(error, out, "batch norm")
+}
+
+/// `relu(x)`, out of place.
+pub fn relu(x: &Tensor) -> Tensor {
+    let mut out = std::ptr::null_mut();
+    // SAFETY: the pointer is a live tensor for the call's length.
+    let error = unsafe { so_relu(x.as_ptr(), &mut out) };
+    take(error, out, "relu")
+}
+
+/// `x * scale + shift` with one scale and shift per channel (dimension 1).
+pub fn affine(x: &Tensor, scale: &Tensor, shift: &Tensor) -> Tensor {
+    let mut out = std::ptr::null_mut();
+    // SAFETY: the pointers are live tensors for the call's length.
+    let error = unsafe { so_affine(x.as_ptr(), scale.as_ptr(), shift.as_ptr(), &mut out) };
+    take(error, out, "affine map")
 }
 
 /// `conv(x, weight) + bias` with square stride and padding, dilation 1.
@@ -87,7 +114,7 @@ pub fn conv2d(
 
 #[cfg(test)]
 mod tests {
-    use super::{batch_norm, conv2d, with_second_derivatives};
+    use super::{affine, batch_norm, conv2d, relu, with_second_derivatives};
     use tch::{Device, Kind, Tensor};
 
     /// The loss of a two-layer net (sin ∘ conv ∘ tanh ∘ conv), with our convolution or ATen's.
@@ -154,11 +181,14 @@ mod tests {
     #[test]
     fn its_second_and_third_derivatives_are_atens() {
         for (kind, tolerance) in [(Kind::Double, 1e-10), (Kind::Float, 2e-4)] {
-            for (at, bias) in [
-                ((1, 1, 1), true),
-                ((2, 1, 2), false),
-                ((1, 0, 2), true),
-                ((2, 0, 1), false),
+            // The 1×1 kernels of stride > 1 run over the subsampled input.
+            for (at, kernel, bias) in [
+                ((1, 1, 1), 3, true),
+                ((2, 1, 2), 3, false),
+                ((1, 0, 2), 3, true),
+                ((2, 0, 1), 3, false),
+                ((2, 0, 1), 1, true),
+                ((3, 0, 2), 1, false),
             ] {
                 tch::manual_seed(3);
                 let opts = (kind, Device::Cpu);
@@ -166,7 +196,7 @@ mod tests {
                 let mut params = vec![
                     Tensor::randn([4, 4, 3, 3], opts) * 0.3,
                     Tensor::randn([4], opts) * 0.1,
-                    Tensor::randn([6, 4 / at.2, 3, 3], opts) * 0.3,
+                    Tensor::randn([6, 4 / at.2, kernel, kernel], opts) * 0.3,
                 ];
                 if bias {
                     params.push(Tensor::randn([6], opts) * 0.1);
@@ -175,7 +205,7 @@ mod tests {
                     .into_iter()
                     .map(|p| p.set_requires_grad(true))
                     .collect();
-                let label = format!("{kind:?} {at:?} bias {bias}");
+                let label = format!("{kind:?} {at:?} kernel {kernel} bias {bias}");
                 assert_orders_agree(
                     &params,
                     |ours| loss(&params, &x, ours, at),
@@ -244,5 +274,82 @@ mod tests {
         assert!(!y.requires_grad());
         let want = x.conv2d(&w, None::<&Tensor>, [1, 1], [1, 1], [1, 1], 1);
         assert!(y.allclose(&want, 0.0, 0.0, false));
+        let scale = Tensor::from_slice(&[1.5f32, -2.0, 0.5]);
+        let shift = Tensor::from_slice(&[0.1f32, 0.0, -3.0]);
+        let y = tch::no_grad(|| affine(&x, &scale, &shift));
+        let want = &x * scale.view([1, -1, 1, 1]) + shift.view([1, -1, 1, 1]);
+        assert!(y.allclose(&want, 1e-6, 1e-6, false));
+        assert!(tch::no_grad(|| relu(&x)).equal(&x.relu()));
+    }
+
+    /// A 1×1 convolution of stride 2 or 3, taken over the subsampled input, gives ATen's values
+    /// and first derivatives, on inputs whose sides the stride does and does not divide.
+    #[test]
+    fn a_strided_pointwise_convolution_is_atens() {
+        for (stride, side) in [(2, 8), (2, 7), (3, 7)] {
+            let opts = (Kind::Double, Device::Cpu);
+            let x = Tensor::randn([2, 3, side, side], opts).set_requires_grad(true);
+            let w = Tensor::randn([4, 3, 1, 1], opts).set_requires_grad(true);
+            let b = Tensor::randn([4], opts).set_requires_grad(true);
+            let ours = conv2d(&x, &w, Some(&b), stride, 0, 1);
+            let theirs = x.conv2d(&w, Some(&b), [stride, stride], [0, 0], [1, 1], 1);
+            assert_eq!(ours.size(), theirs.size());
+            assert!(ours.allclose(&theirs, 1e-12, 1e-12, false));
+            let g = Tensor::randn(theirs.size().as_slice(), opts);
+            let params = [&x, &w, &b];
+            let a = Tensor::run_backward(&[(&ours * &g).sum(Kind::Double)], &params, false, false);
+            let t =
+                Tensor::run_backward(&[(&theirs * &g).sum(Kind::Double)], &params, false, false);
+            for (a, t) in a.iter().zip(&t) {
+                assert!(
+                    a.allclose(t, 1e-12, 1e-12, false),
+                    "stride {stride} side {side}"
+                );
+            }
+        }
+    }
+
+    /// The loss of sin ∘ affine ∘ relu ∘ (x·A): a per-channel scale and shift after a ReLU,
+    /// ours or ATen's, whose inputs all have derivatives.
+    fn affine_relu_loss(params: &[Tensor], x: &Tensor, ours: bool) -> Tensor {
+        let (mix, scale, shift) = (&params[0], &params[1], &params[2]);
+        let mixed = x.movedim(1, -1).matmul(mix).movedim(-1, 1);
+        let y = if ours {
+            affine(&relu(&mixed), scale, shift)
+        } else {
+            let mut shape = vec![1i64; mixed.dim()];
+            shape[1] = -1;
+            shift
+                .view(shape.as_slice())
+                .addcmul(&mixed.relu(), &scale.view(shape.as_slice()))
+        };
+        y.sin().sum(Kind::Double)
+    }
+
+    /// Gradients, Hessian-vector products and third derivatives through our ReLU and affine
+    /// map equal ATen's, on 2-D and 4-D inputs.
+    #[test]
+    fn the_relu_and_the_affine_map_have_atens_derivatives() {
+        for (kind, tolerance) in [(Kind::Double, 1e-10), (Kind::Float, 2e-4)] {
+            for size in [vec![6, 5], vec![3, 5, 4, 4]] {
+                tch::manual_seed(5);
+                let opts = (kind, Device::Cpu);
+                let x = Tensor::randn(size.as_slice(), opts);
+                let params: Vec<Tensor> = [
+                    Tensor::randn([5, 5], opts) * 0.5,
+                    Tensor::randn([5], opts),
+                    Tensor::randn([5], opts) * 0.1,
+                ]
+                .into_iter()
+                .map(|p| p.set_requires_grad(true))
+                .collect();
+                assert_orders_agree(
+                    &params,
+                    |ours| affine_relu_loss(&params, &x, ours),
+                    tolerance,
+                    &format!("{kind:?} {size:?}"),
+                );
+            }
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! and a Dropout-512-ReLU-Dropout-512-ReLU-linear classifier. Convolutions start from
 //! N(0, sqrt(2 / (k * k * out))) with zero biases. Needs 32x32 inputs (1x1 after the pools).
 
-use super::layers::{BatchNorm, Conv2d, ConvSpec, Linear, he_fan_out, torch_default};
+use super::layers::{BatchNorm, Conv2d, ConvSpec, Linear, he_fan_out, relu, torch_default};
 use super::params::Scope;
 use super::{Mode, Network};
 use std::rc::Rc;
@@ -69,8 +69,8 @@ impl Network for Vgg16 {
         }
         let train = mode == Mode::Train;
         let x = x.flatten(1, -1).dropout(0.5, train);
-        let x = self.fc1.forward(&x).relu().dropout(0.5, train);
-        let x = self.fc2.forward(&x).relu();
+        let x = relu(&self.fc1.forward(&x)).dropout(0.5, train);
+        let x = relu(&self.fc2.forward(&x));
         self.fc3.forward(&x)
     }
 

@@ -142,7 +142,7 @@ impl Conv2d {
                 fold => self.run_packed(x, self.packed_weights(fold, x), None, true),
             };
         }
-        self.forward_bn(bn, x, mode).relu()
+        super::relu(&self.forward_bn(bn, x, mode))
     }
 
     /// `forward(x) + other`; in a fused pass the add is the convolution's post-op, and the sum
