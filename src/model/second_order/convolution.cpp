@@ -144,7 +144,6 @@ struct Convolution : public Function<Convolution> {
   }
 };
 
-
 // x[:, :, ::s, ::s] (contiguous), and its adjoint: the gradient scattered back onto x's grid.
 struct Upsample : public Function<Upsample> {
   static at::Tensor forward(AutogradContext *ctx, const at::Tensor &g, at::IntArrayRef size,
@@ -215,7 +214,8 @@ char *so_conv2d(const at::Tensor *x, const at::Tensor *w, const at::Tensor *bias
     if (b.defined()) bias_list.push_back(b);
     const bool record = recorded({x, w, bias});
     at::Tensor input = *x;
-    if (stride > 1 && padding == 0 && w->size(2) == 1 && w->size(3) == 1 && x->is_cpu()) {
+    if (stride > 1 && padding == 0 && x->dim() == 4 && w->dim() == 4 && w->size(2) == 1 &&
+        w->size(3) == 1 && x->is_cpu()) {
       input = Subsample::apply(*x, stride);
       stride = 1;
     }
