@@ -21,7 +21,7 @@ using Needs = std::array<bool, 3>;
 
 // Autograd takes no undefined outputs or inputs: a backward function returns only the
 // gradients asked for (`needs`), in order, and its own backward receives only theirs.
-inline variable_list asked_for(std::initializer_list<at::Tensor> parts) {
+inline variable_list asked_for(const variable_list &parts) {
   variable_list out;
   for (const auto &part : parts) {
     if (part.defined()) out.push_back(part);

@@ -141,6 +141,18 @@ struct Relu : public Function<Relu> {
   }
 };
 
+// The affine map's first-order gradient, for the parts asked for: gx = gy s, gs = Σ gy x and
+// gb = Σ gy over all but the channel dimension.
+variable_list affine_gradient(const at::Tensor &gy, const at::Tensor &x, const at::Tensor &s,
+                              bool need_x, bool need_s, bool need_b) {
+  const Channels ch(x);
+  at::Tensor gx, gs, gb;
+  if (need_x) gx = gy * ch.of(s);
+  if (need_s) gs = (gy * x).sum(ch.dims);
+  if (need_b) gb = gy.sum(ch.dims);
+  return {gx, gs, gb};
+}
+
 // The backward of y = x s + b (s, b one value per channel), as a function of (gy, x, s):
 //   gx = gy s,  gs = Σ gy x,  gb = Σ gy;
 // its own, for (ggx, ggs, ggb): for gy: ggx s + x ggs + ggb, for x: gy ggs, for s: Σ ggx gy.
@@ -150,12 +162,7 @@ struct AffineBackward : public Function<AffineBackward> {
     ctx->set_materialize_grads(false);
     ctx->save_for_backward({gy, x, s});
     save_needs(ctx, {need_x, need_s, need_b});
-    const Channels ch(x);
-    at::Tensor gx, gs, gb;
-    if (need_x) gx = gy * ch.of(s);
-    if (need_s) gs = (gy * x).sum(ch.dims);
-    if (need_b) gb = gy.sum(ch.dims);
-    return asked_for({gx, gs, gb});
+    return asked_for(affine_gradient(gy, x, s, need_x, need_s, need_b));
   }
 
   static variable_list backward(AutogradContext *ctx, variable_list grads) {
@@ -195,16 +202,10 @@ struct Affine : public Function<Affine> {
     const auto &x = saved[0], &s = saved[1];
     const bool need_x = ctx->needs_input_grad(0), need_s = ctx->needs_input_grad(1),
                need_b = ctx->needs_input_grad(2);
+    if (!at::GradMode::is_enabled()) return affine_gradient(grads[0], x, s, need_x, need_s, need_b);
     at::Tensor gx, gs, gb;
-    if (at::GradMode::is_enabled()) {
-      auto parts = AffineBackward::apply(grads[0], x, s, need_x, need_s, need_b);
-      spread(parts, {need_x, need_s, need_b}, {&gx, &gs, &gb});
-    } else {
-      const Channels ch(x);
-      if (need_x) gx = grads[0] * ch.of(s);
-      if (need_s) gs = (grads[0] * x).sum(ch.dims);
-      if (need_b) gb = grads[0].sum(ch.dims);
-    }
+    auto parts = AffineBackward::apply(grads[0], x, s, need_x, need_s, need_b);
+    spread(parts, {need_x, need_s, need_b}, {&gx, &gs, &gb});
     return {gx, gs, gb};
   }
 };
