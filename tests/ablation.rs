@@ -38,10 +38,12 @@ fn the_twin_has_no_bn_and_starts_from_the_same_other_parameters() {
         (twin.seed, twin.train.clone(), twin.data.clone()),
         (exp.seed, exp.train.clone(), exp.data.clone())
     );
+    let generator = common::torch_generator();
     tch::manual_seed(exp.seed as i64);
     let with = Model::build(&exp.model, &[1, 28, 28], 10, Device::Cpu).unwrap();
     tch::manual_seed(twin.seed as i64);
     let without = Model::build(&twin.model, &[1, 28, 28], 10, Device::Cpu).unwrap();
+    drop(generator);
     assert!(with.has_bn() && !without.has_bn());
     let state = |m: &Model| -> std::collections::HashMap<String, Tensor> {
         m.named_state().into_iter().collect()
@@ -197,6 +199,7 @@ fn frozen_bn_affine_parameters_stay_at_one_and_zero() {
             > 0.0,
         "statistics still track"
     );
+    let _generator = common::torch_generator();
     tch::manual_seed(4);
     let exp = Experiment::load(&d.join("f/config.yaml"), &[]).unwrap();
     let fresh = Model::build(&exp.model, &[1, 28, 28], 10, Device::Cpu).unwrap();
@@ -213,6 +216,8 @@ fn the_live_run_trains_its_twin_after_itself_on_a_cpu_and_ablates_against_it() {
     use std::sync::atomic::AtomicBool;
     use valleys::protocol::{Command, Event, Outcome};
     use valleys::worker::{Worker, WorkerSpec};
+    // The worker builds and trains in this process, drawing from the generator throughout.
+    let _generator = common::torch_generator();
     let tmp = tempfile::tempdir().unwrap();
     let exp = Experiment::from_yaml(TINY, "t.yaml", &[]).unwrap();
     let run_dir = RunDir::create(&tmp.path().join("live"), &exp).unwrap();

@@ -37,6 +37,20 @@ pub fn metrics_without_times(run: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// libtorch's global generator, held by a test while it seeds it and draws from it in this
+/// process. The generator is one per process and the tests of one file run on several threads,
+/// so a test that relies on what a seed draws (the same weights twice, a statistic that holds
+/// at the seeded weights) holds this, and so does every test of its file that draws in-process
+/// (a model built, a worker training): otherwise a draw of one lands between the other's seed
+/// and its draws.
+pub fn torch_generator() -> std::sync::MutexGuard<'static, ()> {
+    static GENERATOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A test that failed while holding it poisons nothing the others rely on.
+    GENERATOR
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The binary, run in `dir`, without a backtrace setting of ours.
 pub fn valleys(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_valleys"));
