@@ -355,8 +355,8 @@ fn bn_init_starts_the_bn_scales_as_asked_and_nothing_else() {
     // libtorch's generator is shared by the tests running beside this one, so the models are
     // not compared across two seeded builds: the scales are set on a copy of one model.
     // The draws are unseeded, so each moment is allowed six of its own standard errors for the
-    // model's n scales (a false failure about once in 10⁹ runs), not a fixed width that a
-    // model of a few hundred scales overshoots in one run in a hundred.
+    // model's n scales (a false failure about once in 10⁸ runs for the four of them), not a
+    // fixed width, which the uniform mean of this model's scales overshot in 7 runs of 300.
     fn moments(g: &[f32]) -> (f64, f64, f64) {
         let n = g.len() as f64;
         let mean = g.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
