@@ -5,6 +5,7 @@ mod ablate;
 mod bench;
 mod connect;
 mod curvature;
+mod data;
 mod info;
 mod open;
 pub(crate) mod plane;
@@ -66,6 +67,9 @@ enum Command {
     /// Train many variants of an experiment (seeds, models, BN on or off) on this machine or
     /// as a Slurm job array; --status and --cancel follow and stop them.
     Sweep(sweep::SweepArgs),
+    /// The data sets fetched on first use (CIFAR-10/100, MNIST, Fashion-MNIST): fill the
+    /// cache ahead of a run, or list what it holds and whether it verifies.
+    Data(data::DataArgs),
     /// Show the libtorch in use and the devices it can see.
     Info,
     /// Measurements for `make bench` (JSON on stdout).
@@ -207,6 +211,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sweep(args) => sweep::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Info => info::run(),
+        Command::Data(args) => data::run(args),
         Command::Ablate(args) => {
             let stop = signal_flag()?;
             if ablate::run(&args, &stop)? {

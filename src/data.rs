@@ -3,9 +3,11 @@
 //! Readers produce plain bytes ([`RawDataset`]); [`dataset::Dataset`] moves a whole split to the
 //! device once, and batches, shuffles and augments there.
 
+pub mod catalog;
 pub mod cifar;
 pub mod dataset;
 mod dirs;
+pub mod fetch;
 pub mod idx;
 pub mod rng;
 mod tensors;
@@ -41,6 +43,8 @@ pub enum DataError {
     Mismatch(String),
     #[error("data: {0}")]
     Tensor(#[from] tch::TchError),
+    #[error("{0}")]
+    Fetch(#[from] fetch::FetchError),
 }
 
 impl DataError {
@@ -183,21 +187,24 @@ impl RawDataset {
                 height,
                 width,
                 ..
-            }) => {
-                let (h, w) = (*height as i64, *width as i64);
-                match pad_to.map(i64::from) {
-                    Some(size) if size < h || size < w => {
-                        return Err(DataError::Mismatch(format!(
-                            "data.pad_to = {size}: the images are already {h}x{w}; expected a size at least that large"
-                        )));
-                    }
-                    Some(size) => vec![*channels as i64, size, size],
-                    None => vec![*channels as i64, h, w],
-                }
-            }
+            }) => padded_shape(&[*channels as i64, *height as i64, *width as i64], pad_to)?,
             Features::Vectors { dim, .. } => vec![*dim as i64],
         })
     }
+}
+
+/// The shape `[C, H, W]` of an image once zero-padded to `pad_to`.
+pub fn padded_shape(image: &[i64], pad_to: Option<u32>) -> Result<Vec<i64>, DataError> {
+    let (c, h, w) = (image[0], image[1], image[2]);
+    Ok(match pad_to.map(i64::from) {
+        Some(size) if size < h || size < w => {
+            return Err(DataError::Mismatch(format!(
+                "data.pad_to = {size}: the images are already {h}x{w}; expected a size at least that large"
+            )));
+        }
+        Some(size) => vec![c, size, size],
+        None => vec![c, h, w],
+    })
 }
 
 const FASHION_MEAN_STD: (f32, f32) = (0.2860, 0.3530);
@@ -243,18 +250,73 @@ fn read_any(cfg: &DataConfig, seed: u64) -> Result<RawDataset, DataError> {
                 "data.path: missing; dataset tensors reads a safetensors file with x_train, y_train, x_test, y_test".into(),
             )),
         },
-        (DatasetName::FashionMnist, None) => read_embedded_fashion(),
+        (DatasetName::FashionMnist, None) if !cfg.full => read_embedded_fashion(),
         (DatasetName::FashionMnist | DatasetName::Mnist, Some(dir)) => {
             read_idx_dir(cfg.dataset, dir)
         }
         (DatasetName::Cifar10 | DatasetName::Cifar100, Some(dir)) => {
             read_cifar_dir(cfg.dataset, dir)
         }
-        (name, None) => Err(DataError::Mismatch(format!(
-            "data.dir: {} is not embedded; set data.dir to its directory",
-            name.as_str()
-        ))),
+        (name, None) => {
+            let dir = fetched(name)?;
+            match name {
+                DatasetName::Cifar10 | DatasetName::Cifar100 => read_cifar_dir(name, &dir),
+                _ => read_idx_dir(name, &dir),
+            }
+        }
     }
+}
+
+/// The cached folder of a named set, fetched first if it is not there whole.
+fn fetched(name: DatasetName) -> Result<PathBuf, DataError> {
+    let set = catalog::set(name).ok_or_else(|| {
+        DataError::Mismatch(format!(
+            "data.dir: {} is neither embedded nor fetched; set data.dir to its directory",
+            name.as_str()
+        ))
+    })?;
+    let cache = fetch::Cache::from_env()?;
+    if cache.cached(set).is_some() {
+        return Ok(cache.dir(set));
+    }
+    let source = fetch::Source::from_env()?;
+    Ok(fetch::ensure(&cache, set, &source, &fetch::report)?)
+}
+
+/// Fetches the named set a data section reads from the cache, if it is not there yet (nothing
+/// for a directory, the embedded subset or a file).
+pub fn fetch_if_needed(cfg: &DataConfig) -> Result<(), DataError> {
+    if let Some(set) = fetched_set(cfg) {
+        fetched(set.dataset)?;
+    }
+    Ok(())
+}
+
+/// The catalog entry of a data section that is read from the cache: a named set without
+/// `dir`, other than the embedded Fashion-MNIST subset.
+fn fetched_set(cfg: &DataConfig) -> Option<&'static catalog::Set> {
+    let embedded = cfg.dataset == DatasetName::FashionMnist && !cfg.full;
+    if cfg.dir.is_some() || embedded {
+        return None;
+    }
+    catalog::set(cfg.dataset)
+}
+
+/// What a data section will read, in words, without reading or fetching it: `None` when it
+/// is read from a directory, the embedded subset or a file; for a set that is fetched, where it
+/// is cached or that it will be downloaded, with the shape of one image and the class count.
+pub fn fetch_plan(cfg: &DataConfig) -> Option<(String, Vec<i64>, usize)> {
+    let set = fetched_set(cfg)?;
+    let cache = fetch::Cache::from_env().ok();
+    let words = match cache.as_ref().filter(|c| c.cached(set).is_some()) {
+        Some(c) => format!("{} (cached in {})", set.credit, c.dir(set).display()),
+        None => format!(
+            "{}: not cached; fetched on first use ({} to download)",
+            set.credit,
+            crate::format::human_bytes(set.download_bytes())
+        ),
+    };
+    Some((words, set.image.to_vec(), set.classes))
 }
 
 fn read_embedded_fashion() -> Result<RawDataset, DataError> {

@@ -110,6 +110,13 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<ExitCode> {
     if args.dry_run {
         return dry_run(args, &file, executor, &check);
     }
+    // Every variant is checked first (without downloading anything); then the data sets they
+    // need are fetched once, here (a login node has the internet a compute node may lack).
+    for v in &variants {
+        let exp = file.experiment_of(v).bad_input()?;
+        check(v, &exp).map_err(|m| BadInput::msg(format!("variant {}: {m}", v.id)))?;
+    }
+    fetch_data(&file, &variants)?;
     let root = args
         .out
         .clone()
@@ -197,19 +204,43 @@ fn dry_run(
     Ok(ExitCode::SUCCESS)
 }
 
+/// The named data sets the variants read that are not in the cache yet, fetched once each.
+fn fetch_data(file: &SweepFile, variants: &[Variant]) -> anyhow::Result<()> {
+    for v in variants {
+        let exp = file.experiment_of(v).bad_input()?;
+        valleys::data::fetch_if_needed(&exp.data).bad_input()?;
+    }
+    Ok(())
+}
+
 /// Checks what can be checked of a variant before anything runs: its data can be read and
-/// its model laid out (data read once per distinct data section).
+/// its model laid out (data read once per distinct data section). A named set that is not in
+/// the cache is not downloaded for a check: its catalog entry gives the shape of its images.
 fn checker() -> impl Fn(&Variant, &Experiment) -> Result<(), String> {
     let shapes = std::cell::RefCell::new(std::collections::HashMap::new());
     move |_v: &Variant, exp: &Experiment| {
         let key = serde_yaml::to_string(&exp.data).unwrap_or_default();
         let mut shapes = shapes.borrow_mut();
         if !shapes.contains_key(&key) {
-            let data = valleys::data::read(&exp.data, exp.seed).map_err(|e| e.to_string())?;
-            let shape = data
-                .input_shape(exp.data.pad_to)
-                .map_err(|e| e.to_string())?;
-            shapes.insert(key.clone(), (shape, data.classes));
+            let (shape, classes) = match valleys::data::fetch_plan(&exp.data) {
+                Some((words, image, classes)) => {
+                    println!("data: {words}");
+                    (
+                        valleys::data::padded_shape(&image, exp.data.pad_to)
+                            .map_err(|e| e.to_string())?,
+                        classes,
+                    )
+                }
+                None => {
+                    let data =
+                        valleys::data::read(&exp.data, exp.seed).map_err(|e| e.to_string())?;
+                    let shape = data
+                        .input_shape(exp.data.pad_to)
+                        .map_err(|e| e.to_string())?;
+                    (shape, data.classes)
+                }
+            };
+            shapes.insert(key.clone(), (shape, classes));
         }
         let (shape, classes) = &shapes[&key];
         Model::layout(&exp.model, shape, *classes).map_err(|e| e.to_string())?;

@@ -72,10 +72,15 @@ named_enum! {
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
     pub dataset: DatasetName,
-    /// Directory holding the data set's files; absent means the embedded copy
-    /// (Fashion-MNIST 10k/2k subset), which exists only for `fashion-mnist`.
+    /// Directory holding the data set's files. Absent: `fashion-mnist` is the embedded 10k/2k
+    /// subset (unless `full`), and the other named sets are fetched once into the cache
+    /// (`~/.cache/valleys/data`, checked against pinned SHA-256s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dir: Option<PathBuf>,
+    /// `fashion-mnist` only: the whole 60 000 / 10 000 set, fetched into the cache, instead of
+    /// the embedded subset.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub full: bool,
     /// The safetensors file of dataset `tensors` (relative to the experiment file): `x_train`,
     /// `y_train`, `x_test`, `y_test` and optionally `classes`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

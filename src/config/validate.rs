@@ -178,15 +178,12 @@ impl Experiment {
             }
             _ => {}
         }
-        if d.dir.is_none()
-            && !tensors
-            && !matches!(d.dataset, DatasetName::FashionMnist | DatasetName::Toy)
-        {
+        if d.full && d.dataset != DatasetName::FashionMnist {
             return bad(
-                "data.dir",
-                &"(none)",
+                "data.full",
+                &true,
                 &format!(
-                    "the directory holding the {} files (only fashion-mnist is embedded)",
+                    "no full for dataset {}: only fashion-mnist has an embedded subset to choose against",
                     d.dataset.as_str()
                 ),
             );

@@ -2,6 +2,8 @@
 //! tiny experiment that trains in a second or two.
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -1,0 +1,518 @@
+//! Named data sets fetched once into the user's cache, the way valleys treats libtorch:
+//! SHA-256 pinned in [`super::catalog`], downloads that resume, nothing half-made, one cache for
+//! every clone and every run.
+//!
+//! Layout under the cache root (`$XDG_CACHE_HOME/valleys/data`, else `~/.cache/valleys/data`):
+//!
+//! ```text
+//! cifar10/                   the set, exactly as its archive unpacks, and
+//! cifar10/.complete.json     what was verified: written last, inside the folder renamed into place
+//! .downloads/cifar10/*.part  what a download has so far (resumed with an HTTP range)
+//! .cifar10.lock              held while one process fetches, so two runs download once
+//! ```
+//!
+//! A folder without its manifest is never read: a set appears whole (one rename) or not at all.
+
+mod http;
+mod report;
+mod unpack;
+
+pub use report::{Sink, progress_line, report, set_sink};
+pub use unpack::hash_file;
+
+use super::catalog::{Archive, Check, Set};
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// Names the environment setting for a mirror (a URL or a local directory).
+pub const MIRROR_ENV: &str = "VALLEYS_DATA_MIRROR";
+
+const MANIFEST: &str = ".complete.json";
+/// Whole-file retries of one URL after the connection breaks, each resuming where it broke.
+const RETRIES: u32 = 4;
+
+/// Why a data set could not be fetched; every message is one line that names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("the data cache: neither XDG_CACHE_HOME nor HOME is set; set one of them, or data.dir")]
+    NoCache,
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{file}: {what} has SHA-256 {found}, expected {expected}; the download was discarded")]
+    Hash {
+        file: String,
+        what: &'static str,
+        expected: String,
+        found: String,
+    },
+    #[error("{file}: {what} is {found} bytes, expected {expected}; the download was discarded")]
+    Length {
+        file: String,
+        what: &'static str,
+        expected: u64,
+        found: u64,
+    },
+    #[error("{file}: {problem}; the download was discarded")]
+    Corrupt { file: String, problem: String },
+    #[error("{0}")]
+    Unreachable(String),
+    #[error("{MIRROR_ENV}={mirror}: {problem}")]
+    Mirror { mirror: String, problem: String },
+}
+
+pub(super) fn io_error(path: &Path) -> impl FnOnce(io::Error) -> FetchError + '_ {
+    move |source| FetchError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Where archives come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The URLs pinned in the catalog.
+    Upstream,
+    /// A URL prefix holding the same files, as `PREFIX/SET/NAME` or `PREFIX/NAME`.
+    MirrorUrl(String),
+    /// A local directory holding the same files, as `DIR/SET/NAME` or `DIR/NAME`.
+    MirrorDir(PathBuf),
+}
+
+impl Source {
+    /// The mirror [`MIRROR_ENV`] names, else upstream.
+    pub fn from_env() -> Result<Self, FetchError> {
+        match std::env::var_os(MIRROR_ENV) {
+            None => Ok(Self::Upstream),
+            Some(v) if v.is_empty() => Ok(Self::Upstream),
+            Some(v) => Self::parse(&v.to_string_lossy()),
+        }
+    }
+
+    /// A mirror as written in [`MIRROR_ENV`]: `http://…`, `https://…`, or a directory.
+    pub fn parse(text: &str) -> Result<Self, FetchError> {
+        if text.starts_with("http://") || text.starts_with("https://") {
+            let mut prefix = text.to_owned();
+            if !prefix.ends_with('/') {
+                prefix.push('/');
+            }
+            return Ok(Self::MirrorUrl(prefix));
+        }
+        let dir = PathBuf::from(text.strip_prefix("file://").unwrap_or(text));
+        if !dir.is_dir() {
+            return Err(FetchError::Mirror {
+                mirror: text.into(),
+                problem: if dir.exists() {
+                    "not a directory; expected a directory or an http(s):// URL".into()
+                } else {
+                    "no such directory; expected a directory or an http(s):// URL".into()
+                },
+            });
+        }
+        Ok(Self::MirrorDir(dir))
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Self::Upstream => "upstream".into(),
+            Self::MirrorUrl(u) => format!("the mirror {u}"),
+            Self::MirrorDir(d) => format!("the mirror {}", d.display()),
+        }
+    }
+}
+
+/// What a fetch is doing, for a progress line.
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    /// Another process holds the set's lock (it is fetching the same set).
+    Waiting { set: &'a Set },
+    /// A download starts (or resumes at `offset`).
+    Download {
+        archive: &'a Archive,
+        from: &'a str,
+        offset: u64,
+        total: Option<u64>,
+    },
+    /// Bytes so far of the file, and the rate of this attempt in bytes per second.
+    Progress {
+        archive: &'a Archive,
+        done: u64,
+        total: Option<u64>,
+        rate: f64,
+    },
+    /// The connection broke; the download resumes from `done`.
+    Retry {
+        archive: &'a Archive,
+        done: u64,
+        reason: &'a str,
+    },
+    /// The file is checked against its pinned SHA-256 (and unpacked).
+    Verify { archive: &'a Archive },
+    /// The set is in the cache.
+    Ready { set: &'a Set, dir: &'a Path },
+}
+
+/// One file of a fetched set, as the manifest records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    /// Relative to the set's folder.
+    pub path: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// What was verified when the set was fetched (the set's `.complete.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub set: String,
+    pub files: Vec<FileRecord>,
+    /// Each archive's name and where it came from.
+    pub archives: Vec<(String, String)>,
+    pub fetched: String,
+}
+
+/// The cache of fetched sets.
+#[derive(Debug, Clone)]
+pub struct Cache {
+    root: PathBuf,
+}
+
+impl Cache {
+    /// `$XDG_CACHE_HOME/valleys/data`, else `$HOME/.cache/valleys/data`.
+    pub fn from_env() -> Result<Self, FetchError> {
+        let base = match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+            Some(xdg) => PathBuf::from(xdg),
+            None => std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".cache"))
+                .ok_or(FetchError::NoCache)?,
+        };
+        Ok(Self::at(base.join("valleys").join("data")))
+    }
+
+    pub fn at(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The set's folder (whether or not it is there).
+    pub fn dir(&self, set: &Set) -> PathBuf {
+        self.root.join(set.dir)
+    }
+
+    fn downloads(&self, set: &Set) -> PathBuf {
+        self.root.join(".downloads").join(set.dir)
+    }
+
+    /// The manifest of a set that is in the cache whole: the manifest reads, and every file it
+    /// lists is there with its length (the SHA-256s are checked by [`Cache::verify`]).
+    pub fn cached(&self, set: &Set) -> Option<Manifest> {
+        let dir = self.dir(set);
+        let manifest: Manifest =
+            serde_json::from_slice(&fs::read(dir.join(MANIFEST)).ok()?).ok()?;
+        let expected = expected_files(set);
+        let whole = manifest.set == set.dir
+            && expected.iter().all(|(path, pinned)| {
+                manifest
+                    .files
+                    .iter()
+                    .any(|f| &f.path == path && pinned.is_none_or(|sha| f.sha256 == sha))
+            })
+            && manifest.files.iter().all(|f| {
+                fs::metadata(dir.join(&f.path)).is_ok_and(|m| m.is_file() && m.len() == f.bytes)
+            });
+        whole.then_some(manifest)
+    }
+
+    /// Hashes every file of a cached set against its manifest: the problems found, none when
+    /// it verifies; `None` when the set is not in the cache.
+    pub fn verify(&self, set: &Set) -> Option<Vec<String>> {
+        let manifest = self.cached(set)?;
+        let dir = self.dir(set);
+        let mut problems = Vec::new();
+        for f in &manifest.files {
+            let path = dir.join(&f.path);
+            match hash_file(&path) {
+                Ok((sha, _)) if sha == f.sha256 => {}
+                Ok((sha, _)) => problems.push(format!(
+                    "{}: SHA-256 {sha}, expected {}",
+                    path.display(),
+                    f.sha256
+                )),
+                Err(e) => problems.push(format!("{}: {e}", path.display())),
+            }
+        }
+        Some(problems)
+    }
+
+    /// Bytes the set's folder holds on disk.
+    pub fn size(&self, set: &Set) -> u64 {
+        fn walk(p: &Path) -> u64 {
+            match fs::symlink_metadata(p) {
+                Ok(m) if m.is_dir() => fs::read_dir(p)
+                    .map(|it| it.flatten().map(|e| walk(&e.path())).sum())
+                    .unwrap_or(0),
+                Ok(m) => m.len(),
+                Err(_) => 0,
+            }
+        }
+        walk(&self.dir(set))
+    }
+
+    /// Bytes of unfinished downloads kept for resuming.
+    pub fn partial_bytes(&self, set: &Set) -> u64 {
+        fs::read_dir(self.downloads(set))
+            .map(|it| {
+                it.flatten()
+                    .filter_map(|e| e.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+}
+
+/// The paths a whole set holds, with the SHA-256 pinned for each where the catalog pins one.
+fn expected_files(set: &Set) -> Vec<(String, Option<&'static str>)> {
+    set.archives
+        .iter()
+        .flat_map(|a| match a.check {
+            Check::Gunzipped { sha256, file, .. } => vec![(file.to_owned(), Some(sha256))],
+            Check::Archive { .. } => a.members.iter().map(|m| ((*m).to_owned(), None)).collect(),
+        })
+        .collect()
+}
+
+/// The set's folder in the cache, fetched from `source` first if it is not there whole. Two
+/// processes asking at once download it once: the second waits for the first's lock.
+pub fn ensure(
+    cache: &Cache,
+    set: &Set,
+    source: &Source,
+    progress: &dyn Fn(Event),
+) -> Result<PathBuf, FetchError> {
+    let dir = cache.dir(set);
+    if cache.cached(set).is_some() {
+        return Ok(dir);
+    }
+    fs::create_dir_all(&cache.root).map_err(io_error(&cache.root))?;
+    let lock_path = cache.root.join(format!(".{}.lock", set.dir));
+    let lock = File::create(&lock_path).map_err(io_error(&lock_path))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            progress(Event::Waiting { set });
+            lock.lock().map_err(io_error(&lock_path))?;
+        }
+        Err(fs::TryLockError::Error(e)) => return Err(io_error(&lock_path)(e)),
+    }
+    // Whoever held the lock may have fetched it meanwhile.
+    if cache.cached(set).is_some() {
+        return Ok(dir);
+    }
+    let staging = cache
+        .root
+        .join(format!(".staging-{}-{}", set.dir, std::process::id()));
+    remove_stale_staging(cache, set);
+    let result = fetch_into(cache, set, source, &staging, progress);
+    if result.is_err() {
+        let _ = fs::remove_dir_all(&staging);
+        return result.map(|_| dir);
+    }
+    // A folder without a manifest (an earlier layout, a hand-made copy) gives way to the whole set.
+    if dir.exists() {
+        fs::remove_dir_all(&dir).map_err(io_error(&dir))?;
+    }
+    fs::rename(&staging, &dir).map_err(io_error(&dir))?;
+    sync_dir(&cache.root);
+    let _ = fs::remove_dir_all(cache.downloads(set));
+    progress(Event::Ready { set, dir: &dir });
+    Ok(dir)
+}
+
+/// Staging folders left by processes that died mid-unpack (the lock is ours, so none is live).
+fn remove_stale_staging(cache: &Cache, set: &Set) {
+    let prefix = format!(".staging-{}-", set.dir);
+    if let Ok(entries) = fs::read_dir(&cache.root) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+    }
+}
+
+fn fetch_into(
+    cache: &Cache,
+    set: &Set,
+    source: &Source,
+    staging: &Path,
+    progress: &dyn Fn(Event),
+) -> Result<(), FetchError> {
+    fs::create_dir_all(staging).map_err(io_error(staging))?;
+    let mut files = Vec::new();
+    let mut archives = Vec::new();
+    for archive in set.archives {
+        let (path, from, downloaded) = obtain(cache, set, archive, source, progress)?;
+        progress(Event::Verify { archive });
+        let unpacked = unpack::verify_and_unpack(archive, &path, staging);
+        if unpacked.is_err() && downloaded {
+            // A file that does not verify is never kept (nor resumed from).
+            let _ = fs::remove_file(&path);
+        }
+        files.extend(unpacked?);
+        archives.push((archive.name.to_owned(), from));
+    }
+    let manifest = Manifest {
+        set: set.dir.to_owned(),
+        files,
+        archives,
+        fetched: jiff::Timestamp::now().to_string(),
+    };
+    let path = staging.join(MANIFEST);
+    let text = serde_json::to_vec_pretty(&manifest).map_err(|e| FetchError::Io {
+        path: path.clone(),
+        source: io::Error::other(e),
+    })?;
+    write_synced(&path, &text)?;
+    sync_dir(staging);
+    Ok(())
+}
+
+/// The archive as a local file: the mirror directory's copy, or a finished download. Returns
+/// its path, where it came from, and whether it was downloaded (so may be discarded).
+fn obtain(
+    cache: &Cache,
+    set: &Set,
+    archive: &Archive,
+    source: &Source,
+    progress: &dyn Fn(Event),
+) -> Result<(PathBuf, String, bool), FetchError> {
+    let urls: Vec<String> = match source {
+        Source::MirrorDir(dir) => {
+            for candidate in [dir.join(set.dir).join(archive.name), dir.join(archive.name)] {
+                if candidate.is_file() {
+                    let from = candidate.display().to_string();
+                    return Ok((candidate, from, false));
+                }
+            }
+            return Err(FetchError::Mirror {
+                mirror: dir.display().to_string(),
+                problem: format!(
+                    "neither {}/{} nor {} is there; {}",
+                    set.dir,
+                    archive.name,
+                    archive.name,
+                    put_where(set, archive)
+                ),
+            });
+        }
+        Source::MirrorUrl(prefix) => vec![
+            format!("{prefix}{}/{}", set.dir, archive.name),
+            format!("{prefix}{}", archive.name),
+        ],
+        Source::Upstream => archive
+            .urls
+            .iter()
+            .map(|u| format!("{u}{}", archive.name))
+            .collect(),
+    };
+    let downloads = cache.downloads(set);
+    fs::create_dir_all(&downloads).map_err(io_error(&downloads))?;
+    let part = downloads.join(format!("{}.part", archive.name));
+    let mut failures = Vec::new();
+    for url in &urls {
+        match http::download(url, &part, archive, progress) {
+            Ok(()) => return Ok((part, url.clone(), true)),
+            Err(why) => failures.push(format!("{url}: {why}")),
+        }
+    }
+    let kept = fs::metadata(&part).map_or(0, |m| m.len());
+    let resume = if kept > 0 {
+        format!(
+            " ({} kept in {}; the next fetch resumes it)",
+            crate::format::human_bytes(kept),
+            part.display()
+        )
+    } else {
+        String::new()
+    };
+    Err(FetchError::Unreachable(format!(
+        "{}: cannot download {} ({}) from {}: {}{resume}; without internet, {}",
+        set.dataset.as_str(),
+        archive.name,
+        crate::format::human_bytes(archive.bytes),
+        source.describe(),
+        failures.join("; "),
+        offline_advice(set, archive)
+    )))
+}
+
+fn put_where(set: &Set, archive: &Archive) -> String {
+    format!(
+        "put {} ({}, from {}{}) in {}/ there",
+        archive.name,
+        crate::format::human_bytes(archive.bytes),
+        archive.urls[0],
+        archive.name,
+        set.dir
+    )
+}
+
+/// What to do without internet, in one clause.
+pub fn offline_advice(set: &Set, archive: &Archive) -> String {
+    format!(
+        "run `valleys data fetch {name}` where there is internet (it fills {cache}), or put {file} ({size}, from {url}{file}) in DIR/{dir}/ and set {MIRROR_ENV}=DIR, or set data.dir to an unpacked copy",
+        name = set.dataset.as_str(),
+        cache = Cache::from_env().map_or_else(
+            |_| "~/.cache/valleys/data".into(),
+            |c| c.root().display().to_string()
+        ),
+        file = archive.name,
+        size = crate::format::human_bytes(archive.bytes),
+        url = archive.urls[0],
+        dir = set.dir,
+    )
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), FetchError> {
+    let mut f = File::create(path).map_err(io_error(path))?;
+    f.write_all(bytes).map_err(io_error(path))?;
+    f.sync_all().map_err(io_error(path))
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mirror_is_a_url_or_an_existing_directory() {
+        assert_eq!(
+            Source::parse("https://example.org/data").unwrap(),
+            Source::MirrorUrl("https://example.org/data/".into())
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        let as_text = tmp.path().display().to_string();
+        assert_eq!(
+            Source::parse(&as_text).unwrap(),
+            Source::MirrorDir(tmp.path().to_owned())
+        );
+        let err = Source::parse("/nonexistent/mirror")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "VALLEYS_DATA_MIRROR=/nonexistent/mirror: no such directory; expected a directory or an http(s):// URL"
+        );
+    }
+}

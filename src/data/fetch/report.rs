@@ -1,0 +1,132 @@
+//! A fetch's progress for people: one line redrawn in a terminal, a line every 10 seconds in
+//! a log, or events sent to the dashboard while it starts.
+
+use super::Event;
+use std::io::{self, Write};
+use std::time::{Duration, Instant};
+
+/// Where [`report`] sends events instead of standard error (the dashboard, while it starts).
+pub type Sink = Box<dyn Fn(&Event) + Send + Sync>;
+
+static SINK: std::sync::Mutex<Option<Sink>> = std::sync::Mutex::new(None);
+
+/// Sends [`report`]'s events to `sink` (or back to standard error with `None`).
+pub fn set_sink(sink: Option<Sink>) {
+    *SINK.lock().unwrap_or_else(|e| e.into_inner()) = sink;
+}
+
+/// The progress of a fetch for people: to the installed [`Sink`], else to standard error (one
+/// line redrawn in a terminal; a line every 10 seconds elsewhere, as in a batch job's log).
+pub fn report(event: Event) {
+    if let Some(sink) = SINK.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        sink(&event);
+        return;
+    }
+    use std::io::IsTerminal;
+    static LAST: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
+    let tty = io::stderr().is_terminal();
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    let mut err = io::stderr().lock();
+    // A progress line being redrawn is ended before any other line.
+    let mut say = |line: String| {
+        if tty && last.is_some() {
+            let _ = write!(err, "\r\x1b[2K");
+        }
+        *last = None;
+        let _ = writeln!(err, "valleys: {line}");
+    };
+    match event {
+        Event::Waiting { set } => say(format!(
+            "another valleys is fetching {}; waiting for it to finish",
+            set.dataset.as_str()
+        )),
+        Event::Download {
+            archive,
+            from,
+            offset,
+            total,
+        } => {
+            let size = crate::format::human_bytes(total.unwrap_or(archive.bytes));
+            let resume = if offset > 0 {
+                format!(", resuming at {}", crate::format::human_bytes(offset))
+            } else {
+                String::new()
+            };
+            say(format!(
+                "downloading {} ({size}) from {from}{resume}",
+                archive.name
+            ))
+        }
+        Event::Progress {
+            archive,
+            done,
+            total,
+            rate,
+        } => {
+            let line = progress_line(archive.name, done, total, rate);
+            let finished = total.is_some_and(|t| done >= t);
+            if tty {
+                let _ = write!(err, "\r\x1b[2Kvalleys: {line}");
+                let _ = err.flush();
+                *last = Some(Instant::now());
+            } else if finished || last.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                let _ = writeln!(err, "valleys: {line}");
+                *last = Some(Instant::now());
+            }
+        }
+        Event::Retry {
+            archive,
+            done,
+            reason,
+        } => say(format!(
+            "{}: {reason}; resuming at {}",
+            archive.name,
+            crate::format::human_bytes(done)
+        )),
+        Event::Verify { archive } => say(format!(
+            "checking {} against its pinned SHA-256 and unpacking it",
+            archive.name
+        )),
+        Event::Ready { set, dir } => say(format!(
+            "{} is ready in {}",
+            set.dataset.as_str(),
+            dir.display()
+        )),
+    }
+}
+
+/// "cifar-10-binary.tar.gz  45.2 MiB of 162.2 MiB (28%) · 12.3 MiB/s · 0:09 left".
+pub fn progress_line(name: &str, done: u64, total: Option<u64>, rate: f64) -> String {
+    use crate::format::{clock, human_bytes};
+    let mut line = format!("{name}  {}", human_bytes(done));
+    if let Some(total) = total.filter(|&t| t > 0) {
+        let pct = (done as f64 / total as f64 * 100.0).clamp(0.0, 100.0);
+        line += &format!(" of {} ({pct:.0}%)", human_bytes(total));
+    }
+    if rate.is_finite() && rate > 0.0 {
+        line += &format!(" · {}/s", human_bytes(rate as u64));
+        if let Some(total) = total.filter(|&t| t > done) {
+            line += &format!(" · {} left", clock((total - done) as f64 / rate));
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_progress_line_gives_the_rate_and_the_time_left() {
+        let mib = 1024 * 1024;
+        assert_eq!(
+            progress_line("a.tar.gz", 40 * mib, Some(160 * mib), 12.0 * mib as f64),
+            "a.tar.gz  40.0 MiB of 160.0 MiB (25%) · 12.0 MiB/s · 0:10 left"
+        );
+        assert_eq!(progress_line("x.gz", 512, None, 0.0), "x.gz  512 B");
+        assert_eq!(
+            progress_line("x.gz", 2048, Some(2048), 1024.0),
+            "x.gz  2.0 KiB of 2.0 KiB (100%) · 1.0 KiB/s"
+        );
+    }
+}
