@@ -302,6 +302,14 @@ fn fetched_set(cfg: &DataConfig) -> Option<&'static catalog::Set> {
     catalog::set(cfg.dataset)
 }
 
+/// The named set a data section reads from the cache when it is not there yet: what a run
+/// will download before it starts.
+pub fn to_fetch(cfg: &DataConfig) -> Option<&'static catalog::Set> {
+    let set = fetched_set(cfg)?;
+    let cache = fetch::Cache::from_env().ok()?;
+    cache.cached(set).is_none().then_some(set)
+}
+
 /// What a data section will read, in words, without reading or fetching it: `None` when it
 /// is read from a directory, the embedded subset or a file; for a set that is fetched, where it
 /// is cached or that it will be downloaded, with the shape of one image and the class count.

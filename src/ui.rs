@@ -13,6 +13,7 @@ pub mod keymap;
 pub mod plane_form;
 pub mod screenshot;
 pub mod series;
+pub mod starting;
 pub mod sweep;
 pub mod theme;
 pub mod views;

@@ -554,3 +554,184 @@ fn a_cached_set_that_changed_on_disk_does_not_verify() {
     fetch::ensure(&cache, set, &Source::Upstream, &|_| {}).unwrap();
     assert_eq!(cache.verify(set), Some(vec![]));
 }
+
+/// The binary, in `dir`, with its data cache under `dir/cache` and the mirror given.
+fn valleys_offline(dir: &Path, mirror: &str, args: &[&str]) -> common::Said {
+    let out = common::valleys(dir)
+        .args(args)
+        .env("XDG_CACHE_HOME", dir.join("cache"))
+        .env("VALLEYS_DATA_MIRROR", mirror)
+        .output()
+        .unwrap();
+    common::Said {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+const PRESET: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/experiments/paper/preresnet164-cifar10.yaml"
+);
+
+const TWO_STEPS: &[&str] = &[
+    "--set",
+    "data.train_subset=4",
+    "--set",
+    "data.test_subset=2",
+    "--set",
+    "train.epochs=1",
+    "--set",
+    "train.batch_size=2",
+    "--set",
+    "eval.train_subset=2",
+    "--set",
+    "swa.start_epoch=1",
+];
+
+#[test]
+fn offline_with_nothing_cached_a_run_says_which_file_to_put_where_and_creates_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mirror = tmp.path().join("mirror");
+    std::fs::create_dir(&mirror).unwrap();
+    let said = valleys_offline(
+        tmp.path(),
+        &mirror.display().to_string(),
+        &["run", PRESET, "--headless"],
+    );
+    assert_eq!(said.code, Some(2), "{said:?}");
+    let expected = format!(
+        "valleys: error: VALLEYS_DATA_MIRROR={}: neither cifar10/cifar-10-binary.tar.gz nor cifar-10-binary.tar.gz is there; put cifar-10-binary.tar.gz (162.2 MiB, from https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz) in cifar10/ there\n",
+        mirror.display()
+    );
+    assert_eq!(said.stderr, expected);
+    // A mirror URL that does not answer: the reason, and each way out, on one line.
+    let said = valleys_offline(
+        tmp.path(),
+        "http://127.0.0.1:9/",
+        &["run", PRESET, "--headless"],
+    );
+    assert_eq!(said.code, Some(2), "{said:?}");
+    let line = said.stderr.trim_end();
+    assert!(!line.contains('\n'), "{line}");
+    assert!(
+        line.starts_with("valleys: error: cifar10: cannot download cifar-10-binary.tar.gz (162.2 MiB) from the mirror http://127.0.0.1:9/: http://127.0.0.1:9/cifar10/cifar-10-binary.tar.gz: "),
+        "{line}"
+    );
+    assert!(
+        line.contains(&format!("run `valleys data fetch cifar10` where there is internet (it fills {}/cache/valleys/data)", tmp.path().display())),
+        "{line}"
+    );
+    assert!(
+        line.ends_with("or set data.dir to an unpacked copy"),
+        "{line}"
+    );
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "mirror" && n != "cache")
+        .collect();
+    assert!(left.is_empty(), "no run directory: {left:?}");
+}
+
+#[test]
+fn a_run_reads_a_filled_cache_without_the_network_and_data_list_verifies_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Filled as `valleys data fetch` fills it, from an archive with the upstream layout.
+    let tarball = cifar10_tarball();
+    let server = Server::start();
+    server.put("cifar-10-binary.tar.gz", tarball.clone());
+    let set = cifar10_set(&tarball, vec![server.url()]);
+    let cache = Cache::at(tmp.path().join("cache/valleys/data"));
+    fetch::ensure(&cache, set, &Source::Upstream, &|_| {}).unwrap();
+    drop(server);
+    let mut args = vec!["run", PRESET, "--headless", "--out", "r"];
+    args.extend(TWO_STEPS);
+    let said = valleys_offline(tmp.path(), "http://127.0.0.1:9/", &args);
+    assert_eq!(said.code, Some(0), "{said:?}");
+    assert!(
+        said.stdout.contains(&format!(
+            "data:   {}/cache/valleys/data/cifar10/cifar-10-batches-bin (10 train from 5 file(s) / 4 test)",
+            tmp.path().display()
+        )),
+        "{}",
+        said.stdout
+    );
+    let said = valleys_offline(tmp.path(), "", &["data", "list"]);
+    assert_eq!(said.code, Some(0), "{said:?}");
+    let row = |name: &str| {
+        said.stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{}", said.stdout))
+            .to_owned()
+    };
+    assert!(row("cifar10").ends_with(": verifies"), "{}", said.stdout);
+    assert!(row("cifar10").contains(", 7 files, "), "{}", said.stdout);
+    assert_eq!(
+        row("cifar100"),
+        "cifar100      not cached (160.7 MiB to download)"
+    );
+    assert!(said.stdout.contains("mirror:     none"), "{}", said.stdout);
+    // A changed byte: named, and the listing fails.
+    let batch = cache.dir(set).join("cifar-10-batches-bin/test_batch.bin");
+    let mut bytes = std::fs::read(&batch).unwrap();
+    bytes[9] ^= 1;
+    std::fs::write(&batch, &bytes).unwrap();
+    let said = valleys_offline(tmp.path(), "", &["data", "list"]);
+    assert_eq!(said.code, Some(1), "{said:?}");
+    assert!(said.stdout.contains("DOES NOT VERIFY: "), "{}", said.stdout);
+    assert!(
+        said.stdout.contains("test_batch.bin: SHA-256 "),
+        "{}",
+        said.stdout
+    );
+    // `data fetch` of a set already there downloads nothing.
+    let said = valleys_offline(
+        tmp.path(),
+        "http://127.0.0.1:9/",
+        &["data", "fetch", "cifar10"],
+    );
+    assert_eq!(said.code, Some(0), "{said:?}");
+    assert!(
+        said.stdout.starts_with("cifar10: already cached in "),
+        "{}",
+        said.stdout
+    );
+}
+
+#[test]
+fn data_fetch_refuses_unknown_names_and_files_that_do_not_match_their_pins() {
+    let tmp = tempfile::tempdir().unwrap();
+    let said = valleys_offline(tmp.path(), "", &["data", "fetch", "cifar10", "imagenet"]);
+    assert_eq!(said.code, Some(2), "{said:?}");
+    assert_eq!(
+        said.stderr,
+        "valleys: error: data fetch: 'imagenet' is not a data set valleys fetches; expected one of cifar10, cifar100, mnist, fashion-mnist or all\n"
+    );
+    assert!(
+        !tmp.path().join("cache").exists(),
+        "nothing fetched before the names are checked"
+    );
+    // A mirror holding a file that is not the pinned archive.
+    let mirror = tmp.path().join("mirror");
+    std::fs::create_dir(&mirror).unwrap();
+    std::fs::write(mirror.join("cifar-10-binary.tar.gz"), b"not the archive").unwrap();
+    let said = valleys_offline(
+        tmp.path(),
+        &mirror.display().to_string(),
+        &["data", "fetch", "cifar10"],
+    );
+    assert_eq!(said.code, Some(1), "{said:?}");
+    assert_eq!(
+        said.stderr.lines().last().unwrap(),
+        "valleys: error: cifar-10-binary.tar.gz: the file is 15 bytes, expected 170052171; the download was discarded"
+    );
+    assert!(
+        mirror.join("cifar-10-binary.tar.gz").is_file(),
+        "the mirror is not ours to delete"
+    );
+    assert!(!tmp.path().join("cache/valleys/data/cifar10").exists());
+}

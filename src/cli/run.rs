@@ -143,7 +143,58 @@ pub fn check_torchscript(
     Ok(())
 }
 
+/// The experiment `valleys run` will train: the file, or the resumed run's stored one.
+fn load_experiment(args: &RunArgs) -> anyhow::Result<Experiment> {
+    Ok(match (&args.experiment, &args.resume) {
+        (_, Some(dir)) => Experiment::load(&RunDir::open(dir)?.config_path(), &args.overrides)?,
+        (Some(path), None) => Experiment::load(path, &args.overrides)?,
+        (None, None) => unreachable!("clap requires one of them"),
+    })
+}
+
+/// A data set the run needs and the cache lacks is fetched under the dashboard's first
+/// screen, so that the terminal shows its progress where the dashboard will open. `false`
+/// when the user stopped it.
+fn fetch_under_dashboard(args: &RunArgs) -> anyhow::Result<bool> {
+    let experiment = load_experiment(args).bad_input()?;
+    let Some(set) = valleys::data::to_fetch(&experiment.data) else {
+        return Ok(true);
+    };
+    let cache = valleys::data::fetch::Cache::from_env().bad_input()?;
+    let state = ui::starting::Fetching {
+        title: format!(
+            "valleys {} · {}",
+            env!("CARGO_PKG_VERSION"),
+            experiment.name
+        ),
+        set: set.dataset.as_str().to_owned(),
+        set_bytes: set.download_bytes(),
+        cache: cache.dir(set).display().to_string(),
+        ..Default::default()
+    };
+    let data = experiment.data.clone();
+    let fetched = ui::starting::while_fetching(state, args.display.options().theme, move || {
+        valleys::data::fetch_if_needed(&data)
+    })?;
+    match fetched {
+        None => {
+            eprintln!(
+                "valleys: stopped while fetching {}; what arrived is kept, and the next run resumes it",
+                set.dataset.as_str()
+            );
+            Ok(false)
+        }
+        Some(result) => {
+            result.bad_input()?;
+            Ok(true)
+        }
+    }
+}
+
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    if !args.headless && std::io::stdout().is_terminal() && !fetch_under_dashboard(&args)? {
+        return Ok(ExitCode::from(EXIT_STOPPED));
+    }
     // Everything that can be wrong with the input is checked before anything is written.
     let checked = check_run(&args).bad_input()?;
     let CheckedRun {

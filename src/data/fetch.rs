@@ -58,6 +58,8 @@ pub enum FetchError {
     Corrupt { file: String, problem: String },
     #[error("{0}")]
     Unreachable(String),
+    #[error("{0}")]
+    Stopped(String),
     #[error("{MIRROR_ENV}={mirror}: {problem}")]
     Mirror { mirror: String, problem: String },
 }
@@ -67,6 +69,18 @@ pub(super) fn io_error(path: &Path) -> impl FnOnce(io::Error) -> FetchError + '_
         path: path.to_owned(),
         source,
     }
+}
+
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Asks a fetch in progress (on any thread) to stop soon: what arrived is kept, so the next
+/// fetch resumes it. [`ensure`] then fails with "stopped".
+pub fn request_stop() {
+    STOP.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+fn stop_requested() -> bool {
+    STOP.load(std::sync::atomic::Ordering::SeqCst)
 }
 
 /// Where archives come from.
@@ -302,13 +316,25 @@ pub fn ensure(
     fs::create_dir_all(&cache.root).map_err(io_error(&cache.root))?;
     let lock_path = cache.root.join(format!(".{}.lock", set.dir));
     let lock = File::create(&lock_path).map_err(io_error(&lock_path))?;
-    match lock.try_lock() {
-        Ok(()) => {}
-        Err(fs::TryLockError::WouldBlock) => {
-            progress(Event::Waiting { set });
-            lock.lock().map_err(io_error(&lock_path))?;
+    let mut said_waiting = false;
+    loop {
+        match lock.try_lock() {
+            Ok(()) => break,
+            Err(fs::TryLockError::WouldBlock) => {
+                if !said_waiting {
+                    progress(Event::Waiting { set });
+                    said_waiting = true;
+                }
+                if stop_requested() {
+                    return Err(FetchError::Stopped(format!(
+                        "stopped while another valleys fetched {}",
+                        set.dataset.as_str()
+                    )));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io_error(&lock_path)(e)),
         }
-        Err(fs::TryLockError::Error(e)) => return Err(io_error(&lock_path)(e)),
     }
     // Whoever held the lock may have fetched it meanwhile.
     if cache.cached(set).is_some() {
@@ -430,8 +456,19 @@ fn obtain(
             Ok(()) => return Ok((part, url.clone(), true)),
             Err(why) => failures.push(format!("{url}: {why}")),
         }
+        if stop_requested() {
+            break;
+        }
     }
     let kept = fs::metadata(&part).map_or(0, |m| m.len());
+    if stop_requested() {
+        return Err(FetchError::Stopped(format!(
+            "stopped while downloading {}: {} kept in {}; the next fetch resumes it",
+            archive.name,
+            crate::format::human_bytes(kept),
+            part.display()
+        )));
+    }
     let resume = if kept > 0 {
         format!(
             " ({} kept in {}; the next fetch resumes it)",
@@ -448,7 +485,7 @@ fn obtain(
         crate::format::human_bytes(archive.bytes),
         source.describe(),
         failures.join("; "),
-        offline_advice(set, archive)
+        offline_advice(set)
     )))
 }
 
@@ -463,18 +500,31 @@ fn put_where(set: &Set, archive: &Archive) -> String {
     )
 }
 
-/// What to do without internet, in one clause.
-pub fn offline_advice(set: &Set, archive: &Archive) -> String {
+/// What to do without internet, in one clause: every file of the set, and where it goes.
+pub fn offline_advice(set: &Set) -> String {
+    let files = match set.archives {
+        [one] => format!(
+            "{} ({}, from {}{})",
+            one.name,
+            crate::format::human_bytes(one.bytes),
+            one.urls[0],
+            one.name
+        ),
+        all => format!(
+            "its {} files {} ({}, from {})",
+            all.len(),
+            all.iter().map(|a| a.name).collect::<Vec<_>>().join(", "),
+            crate::format::human_bytes(set.download_bytes()),
+            all[0].urls[0]
+        ),
+    };
     format!(
-        "run `valleys data fetch {name}` where there is internet (it fills {cache}), or put {file} ({size}, from {url}{file}) in DIR/{dir}/ and set {MIRROR_ENV}=DIR, or set data.dir to an unpacked copy",
+        "run `valleys data fetch {name}` where there is internet (it fills {cache}), or put {files} in DIR/{dir}/ and set {MIRROR_ENV}=DIR, or set data.dir to an unpacked copy",
         name = set.dataset.as_str(),
         cache = Cache::from_env().map_or_else(
             |_| "~/.cache/valleys/data".into(),
             |c| c.root().display().to_string()
         ),
-        file = archive.name,
-        size = crate::format::human_bytes(archive.bytes),
-        url = archive.urls[0],
         dir = set.dir,
     )
 }
@@ -494,6 +544,23 @@ fn sync_dir(dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::DatasetName;
+    use crate::data::catalog;
+
+    #[test]
+    fn offline_advice_names_every_file_of_the_set_and_its_folder() {
+        let mnist = offline_advice(catalog::set(DatasetName::Mnist).unwrap());
+        assert!(
+            mnist.contains("or put its 4 files train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz (11.1 MiB, from https://ossci-datasets.s3.amazonaws.com/mnist/) in DIR/mnist/ and set VALLEYS_DATA_MIRROR=DIR"),
+            "{mnist}"
+        );
+        let cifar = offline_advice(catalog::set(DatasetName::Cifar100).unwrap());
+        assert!(
+            cifar.contains("or put cifar-100-binary.tar.gz (160.7 MiB, from https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz) in DIR/cifar100/"),
+            "{cifar}"
+        );
+        assert!(cifar.starts_with("run `valleys data fetch cifar100` where there is internet"));
+    }
 
     #[test]
     fn a_mirror_is_a_url_or_an_existing_directory() {

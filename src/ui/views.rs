@@ -5,6 +5,7 @@ mod ablation;
 pub(crate) mod connection;
 mod curvature;
 mod dashboard;
+pub(crate) use dashboard::elide_middle;
 mod forms;
 mod machine;
 mod pieces;

@@ -24,7 +24,7 @@ pub(super) fn download(
             Err(Attempt::Final(why)) => return Err(why),
             Err(Attempt::Broken(why)) => {
                 tries += 1;
-                if tries > RETRIES {
+                if tries > RETRIES || super::stop_requested() {
                     return Err(format!("{why} ({tries} tries)"));
                 }
                 let done = fs::metadata(part).map_or(0, |m| m.len());
@@ -92,7 +92,11 @@ fn attempt(
             Attempt::Final("the connection was refused".into())
         }
         ureq::Error::HostNotFound => Attempt::Final("the host name does not resolve".into()),
-        ureq::Error::Io(_) | ureq::Error::Timeout(_) => Attempt::Broken(e.to_string()),
+        // A connection that broke, or a server that went quiet, is worth another try; a name
+        // that does not resolve or a network that is unreachable is not.
+        ureq::Error::Io(ref io) if transient(io.kind()) => Attempt::Broken(e.to_string()),
+        ureq::Error::Timeout(_) => Attempt::Broken(e.to_string()),
+        ureq::Error::Io(io) => Attempt::Final(io.to_string()),
         other => Attempt::Final(other.to_string()),
     })?;
     let status = response.status().as_u16();
@@ -154,6 +158,9 @@ fn attempt(
     let began = Instant::now();
     let mut last_report = Instant::now();
     let result = loop {
+        if super::stop_requested() {
+            break Err(Attempt::Final("stopped".into()));
+        }
         match body.read(&mut buf) {
             Ok(0) => break Ok(()),
             Ok(n) => {
@@ -201,6 +208,14 @@ fn attempt(
         rate: (done - start) as f64 / secs,
     });
     Ok(())
+}
+
+fn transient(kind: io::ErrorKind) -> bool {
+    use io::ErrorKind::*;
+    matches!(
+        kind,
+        ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof | TimedOut | Interrupted
+    )
 }
 
 /// `bytes START-END/TOTAL` (TOTAL may be `*`): the start and the total.

@@ -78,11 +78,15 @@ pub fn report(event: Event) {
             archive,
             done,
             reason,
-        } => say(format!(
-            "{}: {reason}; resuming at {}",
-            archive.name,
-            crate::format::human_bytes(done)
-        )),
+        } => say(if done > 0 {
+            format!(
+                "{}: {reason}; resuming at {}",
+                archive.name,
+                crate::format::human_bytes(done)
+            )
+        } else {
+            format!("{}: {reason}; trying again", archive.name)
+        }),
         Event::Verify { archive } => say(format!(
             "checking {} against its pinned SHA-256 and unpacking it",
             archive.name
