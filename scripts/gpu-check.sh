@@ -3,7 +3,7 @@
 # writes OUT/gpu-check.json (every figure) and OUT/gpu-check.log (everything printed).
 #
 #   scripts/gpu-check.sh [--valleys BIN] [--python PY] [--libtorch DIR] [--device cuda|cuda:N|cpu]
-#                        [--small] [--out DIR]
+#                        [--small] [--out DIR] [--paper-data DIR]
 #
 # Steps: `valleys info` (the CUDA backend loaded, the GPU named); the quick experiment for 3
 # epochs on the device and on the CPU (close, not bit-equal); probes of the device run (an
@@ -14,7 +14,10 @@
 # probed on the device; a 21x21 plane through the device run, `valleys bench plane` and the
 # evaluation pass against PyTorch eager; the curvature of the device run (top-5 eigenvalues,
 # trace) and Hessian-vector products against PyHessian's on the same weights; the peak GPU
-# memory seen by nvidia-smi while all of this ran.
+# memory seen by nvidia-smi while all of this ran; and the paper's PreResNet-164 on CIFAR-10
+# (experiments/paper/preresnet164-cifar10.yaml) for 300 steps when its data are reachable: in the
+# cache, through VALLEYS_DATA_MIRROR or the internet (`valleys data fetch cifar10`), or in the
+# folder --paper-data DIR names; else the step says why it skipped.
 #
 # Any CUDA problem fails the check: a non-zero exit and one line `gpu-check: FAILED: ...`.
 # --device cpu --small runs every step on the CPU with small sizes (the test suite does, so the
@@ -33,6 +36,7 @@ python=python3
 libtorch=""
 device=cuda
 small=0
+paper_data=""
 out="${OUT:-$repo/gpu-check-out}"
 
 while [ $# -gt 0 ]; do
@@ -43,7 +47,8 @@ while [ $# -gt 0 ]; do
         --device) device=$2; shift 2 ;;
         --small) small=1; shift ;;
         --out) out=$2; shift 2 ;;
-        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+        --paper-data) paper_data=$2; shift 2 ;;
+        -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
         *) echo "gpu-check: FAILED: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -137,6 +142,8 @@ if [ $small = 1 ]; then
     bench_plane_points=2x2
     bench_models=(preresnet20)
     bench_steps=4
+    paper_steps=2
+    paper_batch=2
 else
     epochs=3
     sizes=(--set swa.start_epoch=2)
@@ -145,6 +152,8 @@ else
     bench_plane_points=5x5
     bench_models=(preresnet20 preresnet164)
     bench_steps=100
+    paper_steps=300
+    paper_batch=128
 fi
 
 step "valleys info"
@@ -380,6 +389,37 @@ PY
 ) || fail "reading the PreResNet-164 probe"
     echo "$target"
     record probe_target "$target"
+fi
+
+step "a paper preset on $device: PreResNet-164 on CIFAR-10 for $paper_steps steps, when its data are reachable"
+paper=experiments/paper/preresnet164-cifar10.yaml
+paper_reason=""
+if [ -n "$paper_data" ]; then
+    paper_source=(--set "data.dir=$paper_data")
+else
+    paper_source=()
+    # The cache, a mirror or the internet: the fetch says in one line why it cannot.
+    timeout 600 "$valleys" data fetch cifar10 > "$work/paper-fetch.log" 2>&1 ||
+        paper_reason="CIFAR-10 is not reachable here: $(tail -n1 "$work/paper-fetch.log" | sed 's/^valleys: error: //')"
+fi
+if [ -n "$paper_reason" ]; then
+    echo "skipped: $paper_reason"
+    record paper_preset "{\"skipped\": $("$python" -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$paper_reason")}"
+else
+    paper_started=$(date +%s.%N)
+    "$valleys" run "$paper" --headless --device "$device" --out "$work/run-paper" "${paper_source[@]}" \
+        --set train.epochs=1 --set swa.start_epoch=1 --set "train.batch_size=$paper_batch" \
+        --set "data.train_subset=$((paper_steps * paper_batch))" --set data.test_subset=1000 \
+        --set eval.train_subset=1000 \
+        > "$work/paper.log" 2>&1 || fail "the paper preset: $(tail -n1 "$work/paper.log")"
+    paper_seconds=$("$python" -c 'import sys, time; print(time.time() - float(sys.argv[1]))' "$paper_started")
+    grep -E '^(data|device|plan|finished)' "$work/paper.log"
+    grep -q "^device: $device" "$work/paper.log" || [ "$device" = cpu ] ||
+        fail "the paper preset did not train on $device: $(grep '^device' "$work/paper.log")"
+    grep -q "1 epochs\? × $paper_steps batches" "$work/paper.log" ||
+        fail "the paper preset did not plan $paper_steps steps: $(grep '^plan' "$work/paper.log")"
+    record paper_preset "$("$python" -c 'import json, sys; print(json.dumps({"steps": int(sys.argv[1]), "batch": int(sys.argv[2]), "seconds": float(sys.argv[3]), "finished": sys.argv[4]}))' \
+        "$paper_steps" "$paper_batch" "$paper_seconds" "$(grep '^finished' "$work/paper.log")")"
 fi
 
 step "training throughput: valleys bench train against PyTorch on $device"

@@ -7,11 +7,15 @@ use std::process::Command;
 
 fn gpu_check(args: &[&str]) -> (Option<i32>, String) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/gpu-check.sh");
+    // No data set is fetched from anywhere but the folders given.
+    let offline = tempfile::tempdir().unwrap();
     let out = Command::new("bash")
         .arg(script)
         .args(["--valleys", env!("CARGO_BIN_EXE_valleys")])
         .args(args)
         .env_remove("RUST_BACKTRACE")
+        .env("XDG_CACHE_HOME", offline.path().join("cache"))
+        .env("VALLEYS_DATA_MIRROR", offline.path())
         .output()
         .unwrap();
     (
@@ -24,7 +28,25 @@ fn gpu_check(args: &[&str]) -> (Option<i32>, String) {
 fn the_gpu_check_runs_every_step_on_the_cpu_with_small_sizes() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    let (code, said) = gpu_check(&["--device", "cpu", "--small", "--out", out.to_str().unwrap()]);
+    // CIFAR-10's layout, from the 20 real test images of the fixtures.
+    let cifar = tmp.path().join("cifar/cifar-10-batches-bin");
+    std::fs::create_dir_all(&cifar).unwrap();
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/assets/cifar/cifar10_test20.bin"
+    );
+    for f in ["data_batch_1.bin", "test_batch.bin"] {
+        std::fs::copy(fixture, cifar.join(f)).unwrap();
+    }
+    let (code, said) = gpu_check(&[
+        "--device",
+        "cpu",
+        "--small",
+        "--out",
+        out.to_str().unwrap(),
+        "--paper-data",
+        cifar.parent().unwrap().to_str().unwrap(),
+    ]);
     assert_eq!(code, Some(0), "{said}");
     assert!(said.contains("gpu-check: OK (cpu)"), "{said}");
     let doc: serde_json::Value =
@@ -75,6 +97,18 @@ fn the_gpu_check_runs_every_step_on_the_cpu_with_small_sizes() {
     assert_eq!(plane["bench_plane"]["points"], 4, "{doc}");
     assert!(plane["bench_plane"]["ratio_to_forward"].as_f64().unwrap() > 0.0);
     assert!(plane["eval_valleys_samples_per_s"].as_f64().unwrap() > 0.0);
+    let paper = &doc["paper_preset"];
+    assert_eq!(
+        (&paper["steps"], &paper["batch"]),
+        (&2.into(), &2.into()),
+        "{doc}"
+    );
+    assert!(
+        paper["finished"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("finished in")),
+        "{doc}"
+    );
     let screen = std::fs::read_to_string(out.join("dashboard.txt")).unwrap();
     assert!(screen.contains("valleys · quick"), "{screen}");
     assert!(out.join("gpu-check.log").is_file());
