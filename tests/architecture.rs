@@ -58,6 +58,25 @@ const TENSOR_PATHS: [&str; 20] = [
     "super::measure",
 ];
 
+/// True when `line` names the path `bad` itself, not a longer name ending in it (`fetch::` is
+/// not `tch::`).
+fn mentions_path(line: &str, bad: &str) -> bool {
+    line.match_indices(bad).any(|(at, _)| {
+        !line[..at]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
+}
+
+#[test]
+fn a_path_is_matched_as_a_whole_name() {
+    assert!(mentions_path("use tch::Tensor;", "tch::"));
+    assert!(mentions_path("x: tch::Tensor, y: fetch::Event", "tch::"));
+    assert!(!mentions_path("use crate::data::fetch::{self, Event};", "tch::"));
+    assert!(!mentions_path("my_tch::x", "tch::"));
+}
+
 #[test]
 fn the_ui_the_reports_and_the_plain_results_never_reach_tensors() {
     let plain = [
@@ -99,7 +118,7 @@ fn the_ui_the_reports_and_the_plain_results_never_reach_tensors() {
                     continue;
                 }
                 for bad in TENSOR_PATHS {
-                    if line.contains(bad) {
+                    if mentions_path(line, bad) {
                         found.push(format!("{}:{}: {bad}", path.display(), n + 1));
                     }
                 }
