@@ -43,6 +43,7 @@ pub mod nonfinite;
 pub mod platform;
 pub mod plot;
 pub mod probe;
+pub mod process;
 pub mod protocol;
 pub mod rundir;
 pub mod runtime;

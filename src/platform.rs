@@ -23,10 +23,14 @@ pub fn process_exists(pid: u32) -> bool {
 }
 
 /// Sends SIGTERM to `pid` (a run then stops with a checkpoint); false if it could not be sent.
+/// Pid 0 is refused: to kill(2) it means this process's whole group.
 pub fn terminate(pid: u32) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return false;
     };
+    if pid <= 0 {
+        return false;
+    }
     // SAFETY: a signal to a process id; no memory is involved.
     unsafe { libc::kill(pid, libc::SIGTERM) == 0 }
 }

@@ -73,7 +73,10 @@ fn mentions_path(line: &str, bad: &str) -> bool {
 fn a_path_is_matched_as_a_whole_name() {
     assert!(mentions_path("use tch::Tensor;", "tch::"));
     assert!(mentions_path("x: tch::Tensor, y: fetch::Event", "tch::"));
-    assert!(!mentions_path("use crate::data::fetch::{self, Event};", "tch::"));
+    assert!(!mentions_path(
+        "use crate::data::fetch::{self, Event};",
+        "tch::"
+    ));
     assert!(!mentions_path("my_tch::x", "tch::"));
 }
 

@@ -333,3 +333,78 @@ fn a_cancelled_tiled_plane_keeps_its_tiles_and_continues() {
     assert_eq!(continued.code, Some(0), "{continued:?}");
     assert!(d.join(format!("a/planes/{ID}.json")).is_file());
 }
+
+/// A pid in plan.json is signalled only while it is the executor that wrote it: an edited or
+/// stale pid (another process of the user's, 0 for the process group) gets nothing.
+#[test]
+fn cancel_signals_no_process_but_the_executor_that_wrote_the_plan() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    train(d, &tiled_experiment(), "a");
+    let args: Vec<&str> = ["plane", "a", "--tiles", "2", "--jobs", "1"]
+        .into_iter()
+        .chain(PLANE)
+        .collect();
+    assert_eq!(one_thread(d, &args).code, Some(0));
+    let tiles = d.join(format!("a/planes/{ID}.tiles"));
+    let plan_path = tiles.join("plan.json");
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&plan_path).unwrap()).unwrap();
+    assert!(plan["process"]["started"].as_u64().is_some(), "{plan}");
+    let mut stranger = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    let stranger_id = valleys::process::ProcessIdentity::of(stranger.id()).unwrap();
+    let cases: Vec<(serde_json::Value, &str)> = vec![
+        // The executor's identity, the stranger's pid.
+        (
+            serde_json::json!(stranger.id()),
+            "records the identity of pid",
+        ),
+        (serde_json::json!(0), "never a valleys executor"),
+    ];
+    for (pid, why) in cases {
+        let mut edited = plan.clone();
+        edited["pid"] = pid;
+        std::fs::write(&plan_path, edited.to_string()).unwrap();
+        let said = run(d, &["plane", "--cancel", tiles.to_str().unwrap()]);
+        assert_eq!(said.code, Some(2), "{said:?}");
+        assert!(said.stderr.contains(why), "{said:?}");
+        assert!(
+            said.stderr.ends_with("; nothing was signalled\n"),
+            "{said:?}"
+        );
+    }
+    // The stranger's own pid and start, but another executable than the one that wrote it.
+    let mut edited = plan.clone();
+    edited["pid"] = serde_json::json!(stranger.id());
+    edited["process"]["pid"] = serde_json::json!(stranger.id());
+    edited["process"]["started"] = serde_json::json!(stranger_id.started);
+    std::fs::write(&plan_path, edited.to_string()).unwrap();
+    let said = run(d, &["plane", "--cancel", tiles.to_str().unwrap()]);
+    assert_eq!(said.code, Some(2), "{said:?}");
+    assert!(
+        said.stderr.contains("runs ") && said.stderr.contains("sleep"),
+        "{said:?}"
+    );
+    // A plan from before identities were kept: a living pid is not signalled on its word.
+    let mut edited = plan.clone();
+    edited["pid"] = serde_json::json!(stranger.id());
+    edited.as_object_mut().unwrap().remove("process");
+    std::fs::write(&plan_path, edited.to_string()).unwrap();
+    let said = run(d, &["plane", "--cancel", tiles.to_str().unwrap()]);
+    assert_eq!(said.code, Some(2), "{said:?}");
+    assert!(said.stderr.contains("older valleys"), "{said:?}");
+    assert!(stranger.try_wait().unwrap().is_none(), "the stranger lives");
+    stranger.kill().unwrap();
+    stranger.wait().unwrap();
+    // The executor itself is long gone: nothing to cancel, said as before.
+    std::fs::write(&plan_path, plan.to_string()).unwrap();
+    let said = run(d, &["plane", "--cancel", tiles.to_str().unwrap()]);
+    assert_eq!(said.code, Some(0), "{said:?}");
+    assert!(
+        said.stdout.contains("is not running; nothing to cancel"),
+        "{said:?}"
+    );
+}

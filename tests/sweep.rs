@@ -437,3 +437,65 @@ fn a_variant_that_fails_says_why_on_stderr() {
         "{stderr}"
     );
 }
+
+/// `--cancel` signals the local executor only while it is the process that wrote jobs.json: a
+/// stale or edited pid (another process of the user's, 0 for our own process group) is named
+/// and left alone.
+#[test]
+fn cancel_signals_no_process_but_the_executor_that_wrote_jobs_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write(d, "base.yaml", common::TINY);
+    write(d, "s.yaml", "experiment: base.yaml\naxes:\n  seed: [1]\n");
+    let said = run(d, &["sweep", "s.yaml", "--jobs", "1", "--out", "s"]);
+    assert_eq!(said.code, Some(0), "{said:?}");
+    let jobs_path = d.join("s/jobs.json");
+    let jobs: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&jobs_path).unwrap()).unwrap();
+    assert!(
+        jobs["process"]["exe"]
+            .as_str()
+            .is_some_and(|e| e.contains("valleys")),
+        "{jobs}"
+    );
+    let mut stranger = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    for (pid, why) in [
+        (
+            serde_json::json!(stranger.id()),
+            "records the identity of pid",
+        ),
+        (serde_json::json!(0), "never a valleys executor"),
+    ] {
+        let mut edited = jobs.clone();
+        edited["pid"] = pid;
+        std::fs::write(&jobs_path, edited.to_string()).unwrap();
+        let said = run(d, &["sweep", "--cancel", "s"]);
+        assert_eq!(
+            said.code,
+            Some(2),
+            "not signalled, ourselves included: {said:?}"
+        );
+        assert!(said.stderr.contains(why), "{said:?}");
+        assert_eq!(said.stderr.lines().count(), 1, "{said:?}");
+    }
+    let mut edited = jobs.clone();
+    edited["pid"] = serde_json::json!(stranger.id());
+    edited.as_object_mut().unwrap().remove("process");
+    std::fs::write(&jobs_path, edited.to_string()).unwrap();
+    let said = run(d, &["sweep", "--cancel", "s"]);
+    assert_eq!(said.code, Some(2), "{said:?}");
+    assert!(said.stderr.contains("older valleys"), "{said:?}");
+    assert!(stranger.try_wait().unwrap().is_none(), "the stranger lives");
+    stranger.kill().unwrap();
+    stranger.wait().unwrap();
+    std::fs::write(&jobs_path, jobs.to_string()).unwrap();
+    let said = run(d, &["sweep", "--cancel", "s"]);
+    assert_eq!(said.code, Some(0), "{said:?}");
+    assert!(
+        said.stdout.contains("is not running; nothing to cancel"),
+        "{said:?}"
+    );
+}

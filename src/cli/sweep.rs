@@ -14,6 +14,7 @@ use valleys::error::{BadInput, BadInputExt};
 use valleys::model::Model;
 use valleys::probe::offline::SavedRun;
 use valleys::probe::runner;
+use valleys::process::Standing;
 use valleys::rundir::RunDir;
 use valleys::runtime::{self, DeviceRequest};
 use valleys::sweep::report::{self, RunSummary};
@@ -396,12 +397,18 @@ fn cancel(dir: &SweepDir) -> anyhow::Result<ExitCode> {
             println!("cancelled Slurm job {id}; stopped runs resume when the sweep is continued");
         }
         (_, _, Some(pid)) => {
-            if !valleys::platform::process_exists(pid) {
-                println!("the local executor (pid {pid}) is not running; nothing to cancel");
-                return Ok(ExitCode::SUCCESS);
+            match valleys::process::terminate_if_ours(pid, jobs.process.as_ref()) {
+                Standing::Ours => println!(
+                    "asked the local executor (pid {pid}) to stop; its runs write checkpoints"
+                ),
+                Standing::Gone => {
+                    println!("the local executor (pid {pid}) is not running; nothing to cancel")
+                }
+                Standing::NotOurs(why) => valleys::bad_input!(
+                    "{}: {why}; nothing was signalled",
+                    dir.root.join("jobs.json").display()
+                ),
             }
-            valleys::platform::terminate(pid);
-            println!("asked the local executor (pid {pid}) to stop; its runs write checkpoints");
         }
         _ => valleys::bad_input!("{}: jobs.json names no job to cancel", dir.root.display()),
     }

@@ -14,6 +14,9 @@ pub struct Jobs {
     /// The local executor's process (it stops its tasks on SIGTERM).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
+    /// Who that process is, so that `--cancel` signals it and nothing else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<crate::process::ProcessIdentity>,
     pub submitted: String,
     /// Variant index → id, experiment file and run directory (relative to the sweep).
     pub variants: Vec<JobEntry>,
@@ -226,6 +229,7 @@ impl SweepDir {
             executor: executor.to_owned(),
             job_id: None,
             pid: None,
+            process: None,
             submitted: jiff::Zoned::now().to_string(),
             variants: self
                 .variants()?

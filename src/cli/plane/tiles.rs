@@ -195,6 +195,7 @@ fn plan(
         executor: executor.as_str().into(),
         job_id: None,
         pid: None,
+        process: None,
     };
     if executor == Executor::Slurm {
         let exe = std::env::current_exe()?;
@@ -355,6 +356,7 @@ fn launch(
         Executor::Local => {
             plan.executor = "local".into();
             plan.pid = Some(std::process::id());
+            plan.process = valleys::process::ProcessIdentity::this_process();
             dir.write_plan(&plan)?;
             if !local(dir, &plan, jobs, stop)? {
                 println!(

@@ -22,6 +22,7 @@ pub(super) fn local(dir: &SweepDir, jobs: Option<usize>) -> anyhow::Result<ExitC
     let threads = (cores / jobs).max(1);
     let mut record = dir.jobs_for("local").bad_input()?;
     record.pid = Some(std::process::id());
+    record.process = valleys::process::ProcessIdentity::this_process();
     dir.write_jobs(&record)?;
     let variants = dir.variants().bad_input()?;
     let mut pending = pending_variants(dir, &variants);

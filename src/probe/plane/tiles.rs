@@ -48,6 +48,9 @@ pub struct TilePlan {
     /// The local executor's process.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
+    /// Who that process is, so that `--cancel` signals it and nothing else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<crate::process::ProcessIdentity>,
 }
 
 /// One measured point of a tile and where it sits in the grid.
@@ -359,6 +362,7 @@ mod tests {
             executor: "local".into(),
             job_id: None,
             pid: None,
+            process: None,
         }
     }
 

@@ -75,14 +75,20 @@ pub(super) fn cancel(dir: &TilesDir) -> anyhow::Result<()> {
             slurm::cancel(id).map_err(BadInput::msg)?;
             println!("cancelled Slurm job {id}; the tiles continue when the plane is continued");
         }
-        (_, _, Some(pid)) if valleys::platform::process_exists(pid) => {
-            valleys::platform::terminate(pid);
-            println!(
-                "asked the local executor (pid {pid}) to stop; its tiles keep what they measured"
-            );
-        }
         (_, _, Some(pid)) => {
-            println!("the local executor (pid {pid}) is not running; nothing to cancel");
+            use valleys::process::Standing;
+            match valleys::process::terminate_if_ours(pid, plan.process.as_ref()) {
+                Standing::Ours => println!(
+                    "asked the local executor (pid {pid}) to stop; its tiles keep what they measured"
+                ),
+                Standing::Gone => {
+                    println!("the local executor (pid {pid}) is not running; nothing to cancel")
+                }
+                Standing::NotOurs(why) => valleys::bad_input!(
+                    "{}: {why}; nothing was signalled",
+                    dir.root.join("plan.json").display()
+                ),
+            }
         }
         _ => valleys::bad_input!("{}: the plan names no job to cancel", dir.root.display()),
     }
