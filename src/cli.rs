@@ -157,8 +157,14 @@ fn flag_error(e: clap::Error) -> ExitCode {
         e.exit();
     }
     let text = e.render().to_string();
-    let line = text.lines().next().unwrap_or_default();
-    let line = line.strip_prefix("error: ").unwrap_or(line);
+    let mut lines = text.lines();
+    let first = lines.next().unwrap_or_default();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    // "the following required arguments were not provided:" names them on the next line.
+    let line = match (first.ends_with(':'), lines.find(|l| !l.trim().is_empty())) {
+        (true, Some(next)) => format!("{first} {}", next.trim()),
+        _ => first.to_owned(),
+    };
     eprintln!("valleys: error: {line} (valleys --help lists the flags)");
     ExitCode::from(EXIT_BAD_INPUT)
 }

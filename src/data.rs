@@ -280,7 +280,7 @@ fn fetched(name: DatasetName) -> Result<PathBuf, DataError> {
         return Ok(cache.dir(set));
     }
     let source = fetch::Source::from_env()?;
-    Ok(fetch::ensure(&cache, set, &source, &fetch::report)?)
+    Ok(fetch::ensure_stoppable(&cache, set, &source)?)
 }
 
 /// Fetches the named set a data section reads from the cache, if it is not there yet (nothing

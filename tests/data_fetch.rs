@@ -163,6 +163,7 @@ fn mnist_set(url: &str) -> &'static Set {
 fn kind(e: &Event) -> String {
     match e {
         Event::Waiting { .. } => "waiting".into(),
+        Event::Connecting { offset, .. } => format!("connecting@{offset}"),
         Event::Download { offset, .. } => format!("download@{offset}"),
         Event::Progress { .. } => "progress".into(),
         Event::Retry { done, .. } => format!("retry@{done}"),
@@ -189,11 +190,7 @@ fn a_set_is_downloaded_verified_and_unpacked_whole() {
     let progress = |e: Event| said.lock().unwrap().push(kind(&e));
     let dir = fetch::ensure(&cache, set, &Source::Upstream, &progress).unwrap();
     let said = said.lock().unwrap().clone();
-    assert_eq!(
-        said.first().map(String::as_str),
-        Some("download@0"),
-        "{said:?}"
-    );
+    assert_eq!(&said[..2], ["connecting@0", "download@0"], "{said:?}");
     assert_eq!(&said[said.len() - 2..], ["verify", "ready"], "{said:?}");
     assert_eq!(dir, tmp.path().join("cifar10"));
     let data = read_cached_cifar(&dir);
@@ -354,8 +351,11 @@ fn a_server_that_lies_about_the_length_never_yields_a_complete_file() {
     let cache = Cache::at(tmp.path());
     fetch::ensure(&cache, set, &Source::Upstream, &|_| {}).unwrap();
     assert_eq!(cache.verify(set), Some(vec![]));
-    // Cut on every try: the fetch gives up, keeps what arrived, and the next one finishes it.
-    server.plan(images, &[Behaviour::CutAfter(500); 5]);
+    // Cut after 500 bytes, then on every try before a byte: the fetch gives up once its tries
+    // get nowhere, keeps what arrived, and the next one finishes it.
+    let mut cuts = vec![Behaviour::CutAfter(500)];
+    cuts.extend([Behaviour::CutAfter(0); 5]);
+    server.plan(images, &cuts);
     let tmp = tempfile::tempdir().unwrap();
     let cache = Cache::at(tmp.path());
     let err = fetch::ensure(&cache, set, &Source::Upstream, &|_| {})
@@ -367,12 +367,12 @@ fn a_server_that_lies_about_the_length_never_yields_a_complete_file() {
     );
     assert!(err.contains("the next fetch resumes it"), "{err}");
     assert!(cache.cached(set).is_none() && !tmp.path().join("mnist").exists());
-    assert_eq!(cache.partial_bytes(set), 2500);
+    assert_eq!(cache.partial_bytes(set), 500);
     fetch::ensure(&cache, set, &Source::Upstream, &|_| {}).unwrap();
     assert_eq!(cache.verify(set), Some(vec![]));
     assert_eq!(
         server.requests(images).last().unwrap().range_from,
-        Some(2500)
+        Some(500)
     );
 }
 
@@ -688,15 +688,32 @@ fn a_run_reads_a_filled_cache_without_the_network_and_data_list_verifies_it() {
         "{}",
         said.stdout
     );
-    // `data fetch` of a set already there downloads nothing.
+    // `data fetch` hashes a cached set: this one is fetched again (here it cannot be).
     let said = valleys_offline(
         tmp.path(),
         "http://127.0.0.1:9/",
         &["data", "fetch", "cifar10"],
     );
-    assert_eq!(said.code, Some(0), "{said:?}");
+    assert_eq!(said.code, Some(1), "{said:?}");
     assert!(
-        said.stdout.starts_with("cifar10: already cached in "),
+        said.stderr
+            .starts_with("valleys: cifar10: the cached copy does not verify ("),
+        "{}",
+        said.stderr
+    );
+    assert!(
+        said.stderr.contains("; it is removed and fetched again\n"),
+        "{}",
+        said.stderr
+    );
+    // A folder cut short, or with a manifest that names files the set does not hold, is not
+    // whole: `data list` says so and fails.
+    std::fs::create_dir_all(cache.dir(set).join("cifar-10-batches-bin")).unwrap();
+    let said = valleys_offline(tmp.path(), "", &["data", "list"]);
+    assert_eq!(said.code, Some(1), "{said:?}");
+    assert!(
+        said.stdout
+            .contains("NOT WHOLE: no .complete.json: a folder valleys did not fetch whole"),
         "{}",
         said.stdout
     );
@@ -725,13 +742,103 @@ fn data_fetch_refuses_unknown_names_and_files_that_do_not_match_their_pins() {
         &["data", "fetch", "cifar10"],
     );
     assert_eq!(said.code, Some(1), "{said:?}");
+    let lines: Vec<&str> = said.stderr.lines().collect();
     assert_eq!(
-        said.stderr.lines().last().unwrap(),
-        "valleys: error: cifar-10-binary.tar.gz: the file is 15 bytes, expected 170052171; the download was discarded"
+        lines[lines.len() - 2..],
+        [
+            format!(
+                "valleys: error: {}: the file is 15 bytes, expected 170052171; the mirror's copy was left as it is",
+                mirror.join("cifar-10-binary.tar.gz").display()
+            )
+            .as_str(),
+            "valleys: error: data fetch: cifar10 not fetched (see above)"
+        ]
     );
     assert!(
         mirror.join("cifar-10-binary.tar.gz").is_file(),
         "the mirror is not ours to delete"
     );
     assert!(!tmp.path().join("cache/valleys/data/cifar10").exists());
+}
+
+#[test]
+fn a_small_file_that_gunzips_to_gigabytes_is_cut_at_its_pinned_length() {
+    let server = Server::start();
+    let set = mnist_set(&format!("{}mnist/", server.url()));
+    for (name, raw) in idx_files() {
+        server.put(&format!("mnist/{name}.gz"), gzip(&raw, 9));
+    }
+    let pinned = idx_files()[0].1.len() as u64;
+    // 64 MiB of zeros in a few tens of kilobytes.
+    server.put(
+        "mnist/train-images-idx3-ubyte.gz",
+        gzip(&vec![0u8; 64 << 20], 9),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let err = fetch::ensure(&Cache::at(tmp.path()), set, &Source::Upstream, &|_| {})
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        format!(
+            "train-images-idx3-ubyte.gz: its gunzipped contents is {} bytes, expected {pinned}; the download was discarded",
+            pinned + 1
+        )
+    );
+    let left: u64 = walk_bytes(tmp.path());
+    assert!(left < 1 << 20, "{left} bytes left in the cache");
+}
+
+fn walk_bytes(p: &Path) -> u64 {
+    match std::fs::symlink_metadata(p) {
+        Ok(m) if m.is_dir() => std::fs::read_dir(p)
+            .unwrap()
+            .flatten()
+            .map(|e| walk_bytes(&e.path()))
+            .sum(),
+        Ok(m) => m.len(),
+        Err(_) => 0,
+    }
+}
+
+#[test]
+fn a_manifest_edited_to_name_other_files_makes_the_set_not_whole() {
+    let server = Server::start();
+    let tarball = cifar10_tarball();
+    server.put("kriz/cifar-10-binary.tar.gz", tarball.clone());
+    let set = cifar10_set(&tarball, vec![format!("{}kriz/", server.url())]);
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = Cache::at(tmp.path());
+    let dir = fetch::ensure(&cache, set, &Source::Upstream, &|_| {}).unwrap();
+    let path = dir.join(".complete.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    manifest["files"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"path": "/etc/hostname", "bytes": 1, "sha256": "00"}));
+    std::fs::write(&path, manifest.to_string()).unwrap();
+    assert_eq!(
+        cache.inspect(set),
+        fetch::Held::Damaged(
+            "its .complete.json names /etc/hostname, which the set does not hold".into()
+        )
+    );
+    assert_eq!(cache.verify(set), None, "nothing outside the set is hashed");
+    std::fs::write(&path, "{").unwrap();
+    assert!(matches!(cache.inspect(set), fetch::Held::Damaged(w) if w.contains("does not read")));
+    // Fetching again replaces the folder with the whole set.
+    fetch::ensure(&cache, set, &Source::Upstream, &|_| {}).unwrap();
+    assert_eq!(cache.verify(set), Some(vec![]));
+}
+
+#[test]
+fn a_missing_name_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let said = valleys_offline(tmp.path(), "", &["data", "fetch"]);
+    assert_eq!(said.code, Some(2), "{said:?}");
+    assert_eq!(
+        said.stderr,
+        "valleys: error: the following required arguments were not provided: <NAME>... (valleys --help lists the flags)\n"
+    );
 }

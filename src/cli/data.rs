@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 use valleys::config::DatasetName;
 use valleys::data::catalog::{self, Set};
-use valleys::data::fetch::{self, Cache, MIRROR_ENV, Source};
+use valleys::data::fetch::{self, Cache, FetchError, Held, MIRROR_ENV, Source};
 use valleys::error::BadInputExt;
 use valleys::format::human_bytes;
 
@@ -67,42 +67,93 @@ fn parse_names(names: &[String]) -> anyhow::Result<Vec<&'static Set>> {
     Ok(sets)
 }
 
+/// Fetches each set not in the cache whole; a cached set is hashed first and fetched again
+/// if it no longer verifies. Every set is tried; the failures are listed at the end.
 fn fetch_sets(names: &[String]) -> anyhow::Result<ExitCode> {
     let sets = parse_names(names)?;
     let cache = Cache::from_env().bad_input()?;
     let source = Source::from_env().bad_input()?;
+    let stop = super::signal_flag()?;
+    fetch::stop_when(stop.clone());
+    let mut failed = Vec::new();
     for set in sets {
-        if cache.cached(set).is_some() {
-            println!(
-                "{}: already cached in {}",
-                set.dataset.as_str(),
-                cache.dir(set).display()
-            );
-            continue;
+        let name = set.dataset.as_str();
+        match cache.inspect(set) {
+            Held::Whole(_) => match cache.verify(set) {
+                Some(problems) if problems.is_empty() => {
+                    say(&format!(
+                        "{name}: already cached in {} (verifies)",
+                        cache.dir(set).display()
+                    ));
+                    continue;
+                }
+                problems => {
+                    eprintln!(
+                        "valleys: {name}: the cached copy does not verify ({}); it is removed and fetched again",
+                        problems.map(|p| p.join("; ")).unwrap_or_default()
+                    );
+                    cache.remove(set)?;
+                }
+            },
+            Held::Damaged(why) => {
+                eprintln!(
+                    "valleys: {name}: the cached folder is not whole ({why}); fetching it again"
+                );
+            }
+            Held::Missing => {}
         }
-        let dir = fetch::ensure(&cache, set, &source, &fetch::report)?;
-        println!(
-            "{}: cached in {} ({})",
-            set.dataset.as_str(),
-            dir.display(),
-            human_bytes(cache.size(set))
-        );
+        match fetch::ensure_stoppable(&cache, set, &source) {
+            Ok(dir) => say(&format!(
+                "{name}: cached in {} ({})",
+                dir.display(),
+                human_bytes(cache.size(set))
+            )),
+            Err(e @ FetchError::Stopped(_)) => {
+                eprintln!("valleys: {e}");
+                return Ok(ExitCode::from(super::EXIT_STOPPED));
+            }
+            Err(e) => {
+                eprintln!("valleys: error: {e}");
+                failed.push(name);
+            }
+        }
     }
-    Ok(ExitCode::SUCCESS)
+    if failed.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    anyhow::bail!("data fetch: {} not fetched (see above)", failed.join(", "))
+}
+
+/// A line on standard output; a reader that went away (`| head`) is not an error.
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
 fn list(quick: bool) -> anyhow::Result<ExitCode> {
     let cache = Cache::from_env().bad_input()?;
-    println!("data cache: {}", cache.root().display());
+    say(&format!("data cache: {}", cache.root().display()));
+    if cache.root().exists() && !cache.root().is_dir() {
+        valleys::bad_input!(
+            "the data cache {} is not a directory",
+            cache.root().display()
+        );
+    }
     match std::env::var(MIRROR_ENV) {
-        Ok(m) if !m.is_empty() => println!("mirror:     {MIRROR_ENV}={m}"),
-        _ => println!("mirror:     none ({MIRROR_ENV} unset: fetched from upstream)"),
+        Ok(m) if !m.is_empty() => {
+            // The same check a fetch makes, so a mirror that cannot serve is said here too.
+            Source::from_env().bad_input()?;
+            say(&format!("mirror:     {MIRROR_ENV}={m}"));
+        }
+        _ => say(&format!(
+            "mirror:     none ({MIRROR_ENV} unset: fetched from upstream)"
+        )),
     }
     let mut failed = false;
     for set in catalog::all() {
         let name = set.dataset.as_str();
-        let line = match cache.cached(set) {
-            None => {
+        let line = match cache.inspect(set) {
+            Held::Missing => {
                 let partial = cache.partial_bytes(set);
                 let kept = if partial > 0 {
                     format!("; {} of an interrupted download kept", human_bytes(partial))
@@ -114,7 +165,14 @@ fn list(quick: bool) -> anyhow::Result<ExitCode> {
                     human_bytes(set.download_bytes())
                 )
             }
-            Some(manifest) => {
+            Held::Damaged(why) => {
+                failed = true;
+                format!(
+                    "{}: NOT WHOLE: {why}; `valleys data fetch {name}` fetches it again",
+                    cache.dir(set).display()
+                )
+            }
+            Held::Whole(manifest) => {
                 let state = if quick {
                     "not hashed (--quick)".to_owned()
                 } else {
@@ -122,9 +180,15 @@ fn list(quick: bool) -> anyhow::Result<ExitCode> {
                         Some(problems) if problems.is_empty() => "verifies".to_owned(),
                         Some(problems) => {
                             failed = true;
-                            format!("DOES NOT VERIFY: {}", problems.join("; "))
+                            format!(
+                                "DOES NOT VERIFY: {}; `valleys data fetch {name}` fetches it again",
+                                problems.join("; ")
+                            )
                         }
-                        None => "changed while checked".to_owned(),
+                        None => {
+                            failed = true;
+                            "changed while it was checked".to_owned()
+                        }
                     }
                 };
                 format!(
@@ -136,13 +200,11 @@ fn list(quick: bool) -> anyhow::Result<ExitCode> {
                 )
             }
         };
-        println!("{name:<14}{line}");
+        say(&format!("{name:<14}{line}"));
     }
-    if failed {
-        println!(
-            "a set that does not verify is fetched again after removing its folder (rm -r it, then valleys data fetch NAME)"
-        );
-        return Ok(ExitCode::from(super::EXIT_FAILURE));
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(if failed {
+        ExitCode::from(super::EXIT_FAILURE)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -155,7 +155,7 @@ fn load_experiment(args: &RunArgs) -> anyhow::Result<Experiment> {
 /// A data set the run needs and the cache lacks is fetched under the dashboard's first
 /// screen, so that the terminal shows its progress where the dashboard will open. `false`
 /// when the user stopped it.
-fn fetch_under_dashboard(args: &RunArgs) -> anyhow::Result<bool> {
+fn fetch_under_dashboard(args: &RunArgs, signalled: &AtomicBool) -> anyhow::Result<bool> {
     let experiment = load_experiment(args).bad_input()?;
     let Some(set) = valleys::data::to_fetch(&experiment.data) else {
         return Ok(true);
@@ -173,14 +173,15 @@ fn fetch_under_dashboard(args: &RunArgs) -> anyhow::Result<bool> {
         ..Default::default()
     };
     let data = experiment.data.clone();
-    let fetched = ui::starting::while_fetching(state, args.display.options().theme, move || {
-        valleys::data::fetch_if_needed(&data)
-    })?;
+    let fetched =
+        ui::starting::while_fetching(state, args.display.options().theme, signalled, move || {
+            valleys::data::fetch_if_needed(&data)
+        })?;
     match fetched {
         None => {
             eprintln!(
-                "valleys: stopped while fetching {}; what arrived is kept, and the next run resumes it",
-                set.dataset.as_str()
+                "valleys: {}",
+                valleys::data::fetch::stopped_words(&cache, set)
             );
             Ok(false)
         }
@@ -192,11 +193,29 @@ fn fetch_under_dashboard(args: &RunArgs) -> anyhow::Result<bool> {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    if !args.headless && std::io::stdout().is_terminal() && !fetch_under_dashboard(&args)? {
-        return Ok(ExitCode::from(EXIT_STOPPED));
+    // From here on a signal stops the run with a checkpoint, or a fetch with what it has.
+    let stop = signal_flag()?;
+    valleys::data::fetch::stop_when(stop.clone());
+    let signalled = || stop.load(std::sync::atomic::Ordering::SeqCst);
+    if !args.headless && std::io::stdout().is_terminal() {
+        match fetch_under_dashboard(&args, &stop) {
+            Ok(true) => {}
+            Ok(false) => return Ok(ExitCode::from(EXIT_STOPPED)),
+            Err(e) if signalled() => {
+                eprintln!("valleys: {e}");
+                return Ok(ExitCode::from(EXIT_STOPPED));
+            }
+            Err(e) => return Err(e),
+        }
     }
     // Everything that can be wrong with the input is checked before anything is written.
-    let checked = check_run(&args).bad_input()?;
+    let checked = match check_run(&args) {
+        Err(e) if signalled() => {
+            eprintln!("valleys: {e}");
+            return Ok(ExitCode::from(EXIT_STOPPED));
+        }
+        checked => checked.bad_input()?,
+    };
     let CheckedRun {
         experiment,
         stored,
@@ -239,7 +258,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if !args.headless && !dashboard {
         eprintln!("valleys: stdout is not a terminal: running headless");
     }
-    let stop = signal_flag()?;
     let ablations = experiment
         .ablation
         .clone()

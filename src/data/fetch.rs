@@ -17,7 +17,7 @@ mod http;
 mod report;
 mod unpack;
 
-pub use report::{Sink, progress_line, report, set_sink};
+pub use report::{Sink, finish_line, progress_line, report, set_sink};
 pub use unpack::hash_file;
 
 use super::catalog::{Archive, Check, Set};
@@ -40,22 +40,34 @@ pub enum FetchError {
     NoCache,
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
-    #[error("{file}: {what} has SHA-256 {found}, expected {expected}; the download was discarded")]
+    #[error("{file}: {what} has SHA-256 {found}, expected {expected}; {fate}")]
     Hash {
         file: String,
         what: &'static str,
         expected: String,
         found: String,
+        fate: &'static str,
     },
-    #[error("{file}: {what} is {found} bytes, expected {expected}; the download was discarded")]
+    #[error("{file}: {what} is {found} bytes, expected {expected}; {fate}")]
     Length {
         file: String,
         what: &'static str,
         expected: u64,
         found: u64,
+        fate: &'static str,
     },
-    #[error("{file}: {problem}; the download was discarded")]
-    Corrupt { file: String, problem: String },
+    #[error("{file}: {problem}; {fate}")]
+    Corrupt {
+        file: String,
+        problem: String,
+        fate: &'static str,
+    },
+    #[error("the data cache {root} (from {origin}): {source}")]
+    CacheDir {
+        root: PathBuf,
+        origin: &'static str,
+        source: io::Error,
+    },
     #[error("{0}")]
     Unreachable(String),
     #[error("{0}")]
@@ -72,6 +84,8 @@ pub(super) fn io_error(path: &Path) -> impl FnOnce(io::Error) -> FetchError + '_
 }
 
 static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static STOP_FLAGS: std::sync::Mutex<Vec<std::sync::Arc<std::sync::atomic::AtomicBool>>> =
+    std::sync::Mutex::new(Vec::new());
 
 /// Asks a fetch in progress (on any thread) to stop soon: what arrived is kept, so the next
 /// fetch resumes it. [`ensure`] then fails with "stopped".
@@ -79,8 +93,22 @@ pub fn request_stop() {
     STOP.store(true, std::sync::atomic::Ordering::SeqCst);
 }
 
+/// Makes `flag` (raised by a signal handler, say) stop any fetch once it is raised.
+pub fn stop_when(flag: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    STOP_FLAGS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(flag);
+}
+
 fn stop_requested() -> bool {
-    STOP.load(std::sync::atomic::Ordering::SeqCst)
+    use std::sync::atomic::Ordering;
+    STOP.load(Ordering::SeqCst)
+        || STOP_FLAGS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|f| f.load(Ordering::SeqCst))
 }
 
 /// Where archives come from.
@@ -106,8 +134,10 @@ impl Source {
 
     /// A mirror as written in [`MIRROR_ENV`]: `http://…`, `https://…`, or a directory.
     pub fn parse(text: &str) -> Result<Self, FetchError> {
-        if text.starts_with("http://") || text.starts_with("https://") {
-            let mut prefix = text.to_owned();
+        let lower = text.to_ascii_lowercase();
+        if lower.starts_with("http://") || lower.starts_with("https://") {
+            let (scheme, rest) = text.split_once("://").unwrap_or(("http", text));
+            let mut prefix = format!("{}://{rest}", scheme.to_ascii_lowercase());
             if !prefix.ends_with('/') {
                 prefix.push('/');
             }
@@ -141,7 +171,13 @@ impl Source {
 pub enum Event<'a> {
     /// Another process holds the set's lock (it is fetching the same set).
     Waiting { set: &'a Set },
-    /// A download starts (or resumes at `offset`).
+    /// A request goes out for `url`, to resume at `offset` if that is not 0.
+    Connecting {
+        archive: &'a Archive,
+        url: &'a str,
+        offset: u64,
+    },
+    /// The server answered: the body starts at `offset`.
     Download {
         archive: &'a Archive,
         from: &'a str,
@@ -186,27 +222,60 @@ pub struct Manifest {
     pub fetched: String,
 }
 
+/// What the cache holds of one set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Held {
+    Missing,
+    Whole(Manifest),
+    /// A folder that is not the whole set, and why.
+    Damaged(String),
+}
+
 /// The cache of fetched sets.
 #[derive(Debug, Clone)]
 pub struct Cache {
     root: PathBuf,
+    /// Which setting chose it, for errors.
+    origin: &'static str,
 }
 
 impl Cache {
     /// `$XDG_CACHE_HOME/valleys/data`, else `$HOME/.cache/valleys/data`.
+    /// A relative XDG_CACHE_HOME is ignored, as the XDG specification says.
     pub fn from_env() -> Result<Self, FetchError> {
-        let base = match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
-            Some(xdg) => PathBuf::from(xdg),
-            None => std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".cache"))
-                .ok_or(FetchError::NoCache)?,
+        let xdg = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute());
+        let (base, origin) = match xdg {
+            Some(xdg) => (xdg, "XDG_CACHE_HOME"),
+            None => (
+                std::env::var_os("HOME")
+                    .filter(|v| !v.is_empty())
+                    .map(|h| PathBuf::from(h).join(".cache"))
+                    .ok_or(FetchError::NoCache)?,
+                "HOME",
+            ),
         };
-        Ok(Self::at(base.join("valleys").join("data")))
+        Ok(Self {
+            root: base.join("valleys").join("data"),
+            origin,
+        })
     }
 
     pub fn at(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            origin: "the caller",
+        }
+    }
+
+    /// The cache folder, made if it is not there; an unusable one names where it came from.
+    fn create(&self) -> Result<(), FetchError> {
+        fs::create_dir_all(&self.root).map_err(|source| FetchError::CacheDir {
+            root: self.root.clone(),
+            origin: self.origin,
+            source,
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -222,24 +291,81 @@ impl Cache {
         self.root.join(".downloads").join(set.dir)
     }
 
-    /// The manifest of a set that is in the cache whole: the manifest reads, and every file it
-    /// lists is there with its length (the SHA-256s are checked by [`Cache::verify`]).
+    /// The manifest of a set that is in the cache whole (see [`Cache::inspect`]).
     pub fn cached(&self, set: &Set) -> Option<Manifest> {
+        match self.inspect(set) {
+            Held::Whole(manifest) => Some(manifest),
+            _ => None,
+        }
+    }
+
+    /// What the cache holds of a set: nothing, the whole set (its manifest reads, names exactly
+    /// the set's files, and every one is there with its length; the SHA-256s are checked by
+    /// [`Cache::verify`]), or a folder that is not that, and why.
+    pub fn inspect(&self, set: &Set) -> Held {
         let dir = self.dir(set);
-        let manifest: Manifest =
-            serde_json::from_slice(&fs::read(dir.join(MANIFEST)).ok()?).ok()?;
+        if fs::symlink_metadata(&dir).is_err() {
+            return Held::Missing;
+        }
+        let damaged = |why: String| Held::Damaged(why);
+        let bytes = match fs::read(dir.join(MANIFEST)) {
+            Ok(b) => b,
+            Err(_) => {
+                return damaged(format!(
+                    "no {MANIFEST}: a folder valleys did not fetch whole (fetching replaces it)"
+                ));
+            }
+        };
+        let manifest: Manifest = match serde_json::from_slice(&bytes) {
+            Ok(m) => m,
+            Err(e) => return damaged(format!("its {MANIFEST} does not read ({e})")),
+        };
+        if manifest.set != set.dir {
+            return damaged(format!("its {MANIFEST} is for {}", manifest.set));
+        }
         let expected = expected_files(set);
-        let whole = manifest.set == set.dir
-            && expected.iter().all(|(path, pinned)| {
-                manifest
-                    .files
-                    .iter()
-                    .any(|f| &f.path == path && pinned.is_none_or(|sha| f.sha256 == sha))
-            })
-            && manifest.files.iter().all(|f| {
-                fs::metadata(dir.join(&f.path)).is_ok_and(|m| m.is_file() && m.len() == f.bytes)
-            });
-        whole.then_some(manifest)
+        for (path, pinned) in &expected {
+            match manifest.files.iter().find(|f| &f.path == path) {
+                None => return damaged(format!("its {MANIFEST} lacks {path}")),
+                Some(f) if pinned.is_some_and(|sha| f.sha256 != sha) => {
+                    return damaged(format!(
+                        "its {MANIFEST} gives {path} another SHA-256 than the pinned one"
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        for f in &manifest.files {
+            if !expected.iter().any(|(path, _)| path == &f.path) {
+                return damaged(format!(
+                    "its {MANIFEST} names {}, which the set does not hold",
+                    f.path
+                ));
+            }
+            match fs::metadata(dir.join(&f.path)) {
+                Err(_) => return damaged(format!("{} is missing", f.path)),
+                Ok(m) if !m.is_file() => return damaged(format!("{} is not a file", f.path)),
+                Ok(m) if m.len() != f.bytes => {
+                    return damaged(format!(
+                        "{} is {} bytes, expected {}",
+                        f.path,
+                        m.len(),
+                        f.bytes
+                    ));
+                }
+                Ok(_) => {}
+            }
+        }
+        Held::Whole(manifest)
+    }
+
+    /// Removes a set's folder (to fetch it again).
+    pub fn remove(&self, set: &Set) -> Result<(), FetchError> {
+        let dir = self.dir(set);
+        match fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_error(&dir)(e)),
+            _ => Ok(()),
+        }
     }
 
     /// Hashes every file of a cached set against its manifest: the problems found, none when
@@ -313,7 +439,7 @@ pub fn ensure(
     if cache.cached(set).is_some() {
         return Ok(dir);
     }
-    fs::create_dir_all(&cache.root).map_err(io_error(&cache.root))?;
+    cache.create()?;
     let lock_path = cache.root.join(format!(".{}.lock", set.dir));
     let lock = File::create(&lock_path).map_err(io_error(&lock_path))?;
     let mut said_waiting = false;
@@ -360,6 +486,57 @@ pub fn ensure(
     Ok(dir)
 }
 
+/// [`ensure`] on a thread of its own, reported with [`report`], that gives up within a second
+/// once a stop is asked for ([`request_stop`], or a flag given to [`stop_when`] raised by a
+/// signal): a transfer stuck in a read does not hold the user for its time-out. What arrived is
+/// kept for the next fetch.
+pub fn ensure_stoppable(
+    cache: &Cache,
+    set: &'static Set,
+    source: &Source,
+) -> Result<PathBuf, FetchError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (c, s) = (cache.clone(), source.clone());
+    std::thread::spawn(move || {
+        let _ = tx.send(ensure(&c, set, &s, &report));
+    });
+    let mut asked: Option<std::time::Instant> = None;
+    let result = loop {
+        match rx.recv_timeout(std::time::Duration::from_millis(50)) {
+            Ok(result) => break result,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                break Err(FetchError::Stopped(format!(
+                    "the fetch of {} ended without a word",
+                    set.dataset.as_str()
+                )));
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if stop_requested() {
+            let since = *asked.get_or_insert_with(std::time::Instant::now);
+            if since.elapsed() >= std::time::Duration::from_secs(1) {
+                break Err(FetchError::Stopped(stopped_words(cache, set)));
+            }
+        }
+    };
+    finish_line();
+    result
+}
+
+/// "stopped while fetching cifar10: 70.1 MiB kept in …; the next fetch resumes it".
+pub fn stopped_words(cache: &Cache, set: &Set) -> String {
+    let kept = cache.partial_bytes(set);
+    if kept == 0 {
+        return format!("stopped while fetching {}", set.dataset.as_str());
+    }
+    format!(
+        "stopped while fetching {}: {} kept in {}; the next fetch resumes it",
+        set.dataset.as_str(),
+        crate::format::human_bytes(kept),
+        cache.downloads(set).display()
+    )
+}
+
 /// Staging folders left by processes that died mid-unpack (the lock is ours, so none is live).
 fn remove_stale_staging(cache: &Cache, set: &Set) {
     let prefix = format!(".staging-{}-", set.dir);
@@ -385,7 +562,13 @@ fn fetch_into(
     for archive in set.archives {
         let (path, from, downloaded) = obtain(cache, set, archive, source, progress)?;
         progress(Event::Verify { archive });
-        let unpacked = unpack::verify_and_unpack(archive, &path, staging);
+        // A mirror directory's copy is named by its path and left alone when it is wrong.
+        let (shown, fate) = if downloaded {
+            (archive.name.to_owned(), "the download was discarded")
+        } else {
+            (from.clone(), "the mirror's copy was left as it is")
+        };
+        let unpacked = unpack::verify_and_unpack(archive, &path, staging, &shown, fate);
         if unpacked.is_err() && downloaded {
             // A file that does not verify is never kept (nor resumed from).
             let _ = fs::remove_file(&path);
@@ -420,20 +603,26 @@ fn obtain(
 ) -> Result<(PathBuf, String, bool), FetchError> {
     let urls: Vec<String> = match source {
         Source::MirrorDir(dir) => {
-            for candidate in [dir.join(set.dir).join(archive.name), dir.join(archive.name)] {
+            let candidates = [dir.join(set.dir).join(archive.name), dir.join(archive.name)];
+            for candidate in &candidates {
                 if candidate.is_file() {
                     let from = candidate.display().to_string();
-                    return Ok((candidate, from, false));
+                    return Ok((candidate.clone(), from, false));
                 }
             }
+            let odd = candidates
+                .iter()
+                .find(|c| c.exists())
+                .map(|c| format!(" ({} is there, but not as a file)", c.display()))
+                .unwrap_or_default();
             return Err(FetchError::Mirror {
                 mirror: dir.display().to_string(),
                 problem: format!(
-                    "neither {}/{} nor {} is there; {}",
+                    "neither {}/{} nor {} is there{odd}; {}",
                     set.dir,
                     archive.name,
                     archive.name,
-                    put_where(set, archive)
+                    put_where(set)
                 ),
             });
         }
@@ -489,20 +678,14 @@ fn obtain(
     )))
 }
 
-fn put_where(set: &Set, archive: &Archive) -> String {
-    format!(
-        "put {} ({}, from {}{}) in {}/ there",
-        archive.name,
-        crate::format::human_bytes(archive.bytes),
-        archive.urls[0],
-        archive.name,
-        set.dir
-    )
+fn put_where(set: &Set) -> String {
+    format!("put {} in {}/ there", set_files(set), set.dir)
 }
 
-/// What to do without internet, in one clause: every file of the set, and where it goes.
-pub fn offline_advice(set: &Set) -> String {
-    let files = match set.archives {
+/// "cifar-10-binary.tar.gz (162.2 MiB, from URL)", or for a set of several files "its 4 files
+/// A, B, C, D (11.1 MiB, from URL)".
+fn set_files(set: &Set) -> String {
+    match set.archives {
         [one] => format!(
             "{} ({}, from {}{})",
             one.name,
@@ -517,7 +700,11 @@ pub fn offline_advice(set: &Set) -> String {
             crate::format::human_bytes(set.download_bytes()),
             all[0].urls[0]
         ),
-    };
+    }
+}
+
+/// What to do without internet, in one clause: every file of the set, and where it goes.
+pub fn offline_advice(set: &Set) -> String {
     format!(
         "run `valleys data fetch {name}` where there is internet (it fills {cache}), or put {files} in DIR/{dir}/ and set {MIRROR_ENV}=DIR, or set data.dir to an unpacked copy",
         name = set.dataset.as_str(),
@@ -525,6 +712,7 @@ pub fn offline_advice(set: &Set) -> String {
             |_| "~/.cache/valleys/data".into(),
             |c| c.root().display().to_string()
         ),
+        files = set_files(set),
         dir = set.dir,
     )
 }

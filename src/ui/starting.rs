@@ -43,6 +43,24 @@ impl Fetching {
                 "another valleys is fetching {}: waiting for it",
                 set.dataset.as_str()
             )),
+            Event::Connecting {
+                archive,
+                url,
+                offset,
+            } => {
+                self.file = archive.name.to_owned();
+                self.from = url.to_owned();
+                self.done = offset;
+                self.total = Some(archive.bytes);
+                self.rate = 0.0;
+                if offset > 0 {
+                    self.note(format!(
+                        "{}: resuming at {}",
+                        archive.name,
+                        human_bytes(offset)
+                    ));
+                }
+            }
             Event::Download {
                 archive,
                 from,
@@ -53,14 +71,6 @@ impl Fetching {
                 self.from = from.to_owned();
                 self.done = offset;
                 self.total = total.or(Some(archive.bytes));
-                self.rate = 0.0;
-                if offset > 0 {
-                    self.note(format!(
-                        "{}: resuming at {}",
-                        archive.name,
-                        human_bytes(offset)
-                    ));
-                }
             }
             Event::Progress {
                 archive,
@@ -180,6 +190,7 @@ pub fn render(state: &Fetching, theme: Theme, frame: &mut Frame) {
 pub fn while_fetching<T: Send + 'static>(
     mut state: Fetching,
     theme: Theme,
+    signalled: &std::sync::atomic::AtomicBool,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> std::io::Result<Option<T>> {
     let (tx, rx) = mpsc::channel::<Fetching>();
@@ -196,7 +207,7 @@ pub fn while_fetching<T: Send + 'static>(
     });
     let mut terminal = super::enter_terminal()?;
     let guard = super::TerminalGuard;
-    let mut stopped = false;
+    let mut stopped: Option<std::time::Instant> = None;
     let result = loop {
         while let Ok(s) = rx.try_recv() {
             state = s;
@@ -205,25 +216,31 @@ pub fn while_fetching<T: Send + 'static>(
         if let Ok(value) = done_rx.try_recv() {
             break Some(value);
         }
-        if stopped && worker.is_finished() {
+        // A transfer stuck in a read is not waited for: what arrived is on disk already.
+        if stopped.is_some_and(|at| worker.is_finished() || at.elapsed() >= Duration::from_secs(1))
+        {
             break None;
         }
+        let mut stop = signalled.load(std::sync::atomic::Ordering::SeqCst);
         if term::poll(Duration::from_millis(100))?
             && let TermEvent::Key(key) = term::read()?
         {
             let ctrl_c =
                 key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
-            if matches!(key.code, KeyCode::Char('q') | KeyCode::Esc) || ctrl_c {
-                fetch::request_stop();
-                stopped = true;
-                state.note("stopping…".into());
-            }
+            stop |= matches!(key.code, KeyCode::Char('q') | KeyCode::Esc) || ctrl_c;
+        }
+        if stop && stopped.is_none() {
+            fetch::request_stop();
+            stopped = Some(std::time::Instant::now());
+            state.note("stopping…".into());
         }
     };
     fetch::set_sink(None);
     drop(guard);
-    let _ = worker.join();
-    Ok(if stopped { None } else { result })
+    if stopped.is_none() {
+        let _ = worker.join();
+    }
+    Ok(if stopped.is_some() { None } else { result })
 }
 
 #[cfg(test)]
@@ -264,6 +281,11 @@ mod tests {
         };
         let mib = 1024 * 1024;
         for e in [
+            Event::Connecting {
+                archive,
+                url: "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
+                offset: 20 * mib,
+            },
             Event::Download {
                 archive,
                 from: "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",

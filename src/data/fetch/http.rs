@@ -18,11 +18,18 @@ pub(super) fn download(
 ) -> Result<(), String> {
     let agent = agent_for(url);
     let mut tries = 0;
+    let kept = || fs::metadata(part).map_or(0, |m| m.len());
     loop {
+        let before = kept();
         match attempt(&agent, url, part, archive, progress) {
             Ok(()) => return Ok(()),
             Err(Attempt::Final(why)) => return Err(why),
             Err(Attempt::Broken(why)) => {
+                // The budget is for tries that got nowhere: a connection that breaks every
+                // few hundred megabytes still finishes.
+                if kept() > before {
+                    tries = 0;
+                }
                 tries += 1;
                 if tries > RETRIES || super::stop_requested() {
                     return Err(format!("{why} ({tries} tries)"));
@@ -56,9 +63,9 @@ fn agent_for(url: &str) -> ureq::Agent {
     let loopback = matches!(host, Some("127.0.0.1" | "localhost" | "[::1]"));
     let mut config = ureq::Agent::config_builder()
         .http_status_as_error(false)
-        .timeout_connect(Some(Duration::from_secs(30)))
-        .timeout_recv_response(Some(Duration::from_secs(60)))
-        .timeout_per_read(Some(Duration::from_secs(60)))
+        .timeout_connect(Some(Duration::from_secs(20)))
+        .timeout_recv_response(Some(Duration::from_secs(30)))
+        .timeout_per_read(Some(Duration::from_secs(30)))
         .user_agent(concat!("valleys/", env!("CARGO_PKG_VERSION")));
     if loopback {
         config = config.proxy(None);
@@ -83,6 +90,11 @@ fn attempt(
         fs::remove_file(part).map_err(io)?;
         offset = 0;
     }
+    progress(Event::Connecting {
+        archive,
+        url,
+        offset,
+    });
     let mut request = agent.get(url);
     if offset > 0 {
         request = request.header("Range", format!("bytes={offset}-"));
@@ -95,7 +107,8 @@ fn attempt(
         // A connection that broke, or a server that went quiet, is worth another try; a name
         // that does not resolve or a network that is unreachable is not.
         ureq::Error::Io(ref io) if transient(io.kind()) => Attempt::Broken(e.to_string()),
-        ureq::Error::Timeout(_) => Attempt::Broken(e.to_string()),
+        // A server that does not answer at all is not tried again and again.
+        ureq::Error::Timeout(_) => Attempt::Final(format!("no answer ({e})")),
         ureq::Error::Io(io) => Attempt::Final(io.to_string()),
         other => Attempt::Final(other.to_string()),
     })?;

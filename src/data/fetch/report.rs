@@ -15,6 +15,19 @@ pub fn set_sink(sink: Option<Sink>) {
     *SINK.lock().unwrap_or_else(|e| e.into_inner()) = sink;
 }
 
+/// When the last progress line was written (a line redrawn in a terminal is still open then).
+static LAST: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
+
+/// Ends a progress line being redrawn in a terminal, so that what is printed next starts on a
+/// line of its own.
+pub fn finish_line() {
+    use std::io::IsTerminal;
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    if last.take().is_some() && io::stderr().is_terminal() {
+        let _ = writeln!(io::stderr());
+    }
+}
+
 /// The progress of a fetch for people: to the installed [`Sink`], else to standard error (one
 /// line redrawn in a terminal; a line every 10 seconds elsewhere, as in a batch job's log).
 pub fn report(event: Event) {
@@ -23,7 +36,6 @@ pub fn report(event: Event) {
         return;
     }
     use std::io::IsTerminal;
-    static LAST: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
     let tty = io::stderr().is_terminal();
     let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
     let mut err = io::stderr().lock();
@@ -40,6 +52,8 @@ pub fn report(event: Event) {
             "another valleys is fetching {}; waiting for it to finish",
             set.dataset.as_str()
         )),
+        // Said once the server answers: a refused or unresolved connection is only the error.
+        Event::Connecting { .. } => {}
         Event::Download {
             archive,
             from,
@@ -66,7 +80,10 @@ pub fn report(event: Event) {
             let line = progress_line(archive.name, done, total, rate);
             let finished = total.is_some_and(|t| done >= t);
             if tty {
-                let _ = write!(err, "\r\x1b[2Kvalleys: {line}");
+                // One row, or the redraw would leave a trail of wrapped lines.
+                let width = crossterm::terminal::size().map_or(80, |(w, _)| usize::from(w));
+                let line = fit(&line, &progress_numbers(done, total, rate), width);
+                let _ = write!(err, "\r\x1b[2K{line}");
                 let _ = err.flush();
                 *last = Some(Instant::now());
             } else if finished || last.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
@@ -99,10 +116,26 @@ pub fn report(event: Event) {
     }
 }
 
+/// "valleys: LINE" in fewer than `width` columns: whole, else without the file's name, else cut.
+fn fit(line: &str, numbers: &str, width: usize) -> String {
+    let room = width.saturating_sub(1);
+    for candidate in [format!("valleys: {line}"), format!("valleys: {numbers}")] {
+        if candidate.chars().count() <= room {
+            return candidate;
+        }
+    }
+    crate::format::truncate(numbers, room.max(2))
+}
+
 /// "cifar-10-binary.tar.gz  45.2 MiB of 162.2 MiB (28%) · 12.3 MiB/s · 0:09 left".
 pub fn progress_line(name: &str, done: u64, total: Option<u64>, rate: f64) -> String {
+    format!("{name}  {}", progress_numbers(done, total, rate))
+}
+
+/// "45.2 MiB of 162.2 MiB (28%) · 12.3 MiB/s · 0:09 left".
+pub fn progress_numbers(done: u64, total: Option<u64>, rate: f64) -> String {
     use crate::format::{clock, human_bytes};
-    let mut line = format!("{name}  {}", human_bytes(done));
+    let mut line = human_bytes(done);
     if let Some(total) = total.filter(|&t| t > 0) {
         let pct = (done as f64 / total as f64 * 100.0).clamp(0.0, 100.0);
         line += &format!(" of {} ({pct:.0}%)", human_bytes(total));
@@ -119,6 +152,25 @@ pub fn progress_line(name: &str, done: u64, total: Option<u64>, rate: f64) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_redrawn_line_fits_its_row() {
+        let mib = 1024 * 1024;
+        let line = progress_line(
+            "cifar-10-binary.tar.gz",
+            40 * mib,
+            Some(160 * mib),
+            12.0 * mib as f64,
+        );
+        let numbers = progress_numbers(40 * mib, Some(160 * mib), 12.0 * mib as f64);
+        assert_eq!(fit(&line, &numbers, 120), format!("valleys: {line}"));
+        let at_80 = fit(&line, &numbers, 80);
+        assert_eq!(
+            at_80,
+            "valleys: 40.0 MiB of 160.0 MiB (25%) · 12.0 MiB/s · 0:10 left"
+        );
+        assert!(fit(&line, &numbers, 30).chars().count() < 30);
+    }
 
     #[test]
     fn the_progress_line_gives_the_rate_and_the_time_left() {

@@ -14,27 +14,31 @@ pub(super) fn verify_and_unpack(
     archive: &Archive,
     path: &Path,
     staging: &Path,
+    shown: &str,
+    fate: &'static str,
 ) -> Result<Vec<FileRecord>, FetchError> {
     match archive.check {
         Check::Archive { sha256, bytes } => {
             let (found, len) = hash_file(path).map_err(io_error(path))?;
             if len != bytes {
                 return Err(FetchError::Length {
-                    file: archive.name.into(),
+                    file: shown.into(),
                     what: "the file",
                     expected: bytes,
                     found: len,
+                    fate,
                 });
             }
             if found != sha256 {
                 return Err(FetchError::Hash {
-                    file: archive.name.into(),
+                    file: shown.into(),
                     what: "the file",
                     expected: sha256.into(),
                     found,
+                    fate,
                 });
             }
-            untar(archive, path, staging)
+            untar(archive, path, staging, shown, fate)
         }
         Check::Gunzipped {
             sha256,
@@ -44,27 +48,32 @@ pub(super) fn verify_and_unpack(
             let out = staging.join(file);
             let input = File::open(path).map_err(io_error(path))?;
             let corrupt = |e: io::Error| FetchError::Corrupt {
-                file: archive.name.into(),
+                file: shown.into(),
                 problem: format!("not a whole gzip file ({e})"),
+                fate,
             };
-            let (found, len) = copy_hashed(&mut flate2::read::GzDecoder::new(input), &out)
-                .map_err(|e| match e {
-                    Copied::Read(e) => corrupt(e),
-                    Copied::Write(e) => io_error(&out)(e),
-                })?;
+            // Never more than one byte past the pinned length: a small file that gunzips to
+            // gigabytes is refused, not written out.
+            let mut contents = flate2::read::GzDecoder::new(input).take(bytes + 1);
+            let (found, len) = copy_hashed(&mut contents, &out).map_err(|e| match e {
+                Copied::Read(e) => corrupt(e),
+                Copied::Write(e) => io_error(&out)(e),
+            })?;
             let mismatch = if len != bytes {
                 Some(FetchError::Length {
-                    file: archive.name.into(),
+                    file: shown.into(),
                     what: "its gunzipped contents",
                     expected: bytes,
                     found: len,
+                    fate,
                 })
             } else if found != sha256 {
                 Some(FetchError::Hash {
-                    file: archive.name.into(),
+                    file: shown.into(),
                     what: "its gunzipped contents",
                     expected: sha256.into(),
                     found: found.clone(),
+                    fate,
                 })
             } else {
                 None
@@ -83,10 +92,17 @@ pub(super) fn verify_and_unpack(
 }
 
 /// Writes the archive's listed members (and nothing else) under `staging`.
-fn untar(archive: &Archive, path: &Path, staging: &Path) -> Result<Vec<FileRecord>, FetchError> {
+fn untar(
+    archive: &Archive,
+    path: &Path,
+    staging: &Path,
+    shown: &str,
+    fate: &'static str,
+) -> Result<Vec<FileRecord>, FetchError> {
     let corrupt = |problem: String| FetchError::Corrupt {
-        file: archive.name.into(),
+        file: shown.into(),
         problem,
+        fate,
     };
     let input = File::open(path).map_err(io_error(path))?;
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(input));
