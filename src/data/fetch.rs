@@ -443,6 +443,7 @@ pub fn ensure(
     let lock_path = cache.root.join(format!(".{}.lock", set.dir));
     let lock = File::create(&lock_path).map_err(io_error(&lock_path))?;
     let mut said_waiting = false;
+    let mut watched = PartWatch::default();
     loop {
         match lock.try_lock() {
             Ok(()) => break,
@@ -451,6 +452,8 @@ pub fn ensure(
                     progress(Event::Waiting { set });
                     said_waiting = true;
                 }
+                // The other process's download, as its part file grows.
+                watched.report(cache, set, progress);
                 if stop_requested() {
                     return Err(FetchError::Stopped(format!(
                         "stopped while another valleys fetched {}",
@@ -484,6 +487,46 @@ pub fn ensure(
     let _ = fs::remove_dir_all(cache.downloads(set));
     progress(Event::Ready { set, dir: &dir });
     Ok(dir)
+}
+
+/// What a waiting process shows of another's download: the part file that grows.
+#[derive(Default)]
+struct PartWatch {
+    last: Option<(std::time::Instant, u64)>,
+    rate: f64,
+}
+
+impl PartWatch {
+    fn report(&mut self, cache: &Cache, set: &Set, progress: &dyn Fn(Event)) {
+        let now = std::time::Instant::now();
+        if self
+            .last
+            .is_some_and(|(at, _)| now.duration_since(at) < std::time::Duration::from_millis(500))
+        {
+            return;
+        }
+        let downloads = cache.downloads(set);
+        let growing = set.archives.iter().find_map(|a| {
+            let len = fs::metadata(downloads.join(format!("{}.part", a.name)))
+                .ok()?
+                .len();
+            Some((a, len))
+        });
+        let Some((archive, done)) = growing else {
+            return;
+        };
+        if let Some((at, before)) = self.last {
+            let secs = now.duration_since(at).as_secs_f64().max(1e-3);
+            self.rate = done.saturating_sub(before) as f64 / secs;
+        }
+        self.last = Some((now, done));
+        progress(Event::Progress {
+            archive,
+            done,
+            total: Some(archive.bytes),
+            rate: self.rate,
+        });
+    }
 }
 
 /// [`ensure`] on a thread of its own, reported with [`report`], that gives up within a second

@@ -78,6 +78,9 @@ impl Fetching {
                 total,
                 rate,
             } => {
+                if self.from.is_empty() {
+                    self.from = "another valleys (waiting for it)".into();
+                }
                 self.file = archive.name.to_owned();
                 self.done = done;
                 self.total = total.or(self.total);
@@ -207,12 +210,36 @@ pub fn while_fetching<T: Send + 'static>(
     });
     let mut terminal = super::enter_terminal()?;
     let guard = super::TerminalGuard;
+    // Keys are read on a thread of their own: a terminal that went away (a dropped SSH
+    // connection) can keep a read waiting for ever, and this loop must still see the signal.
+    let (keys_tx, keys) = mpsc::channel::<bool>();
+    std::thread::spawn(move || {
+        loop {
+            let stop = match term::poll(Duration::from_millis(100)) {
+                Ok(true) => match term::read() {
+                    Ok(TermEvent::Key(key)) => {
+                        let ctrl_c = key.code == KeyCode::Char('c')
+                            && key.modifiers.contains(KeyModifiers::CONTROL);
+                        matches!(key.code, KeyCode::Char('q') | KeyCode::Esc) || ctrl_c
+                    }
+                    Ok(_) => false,
+                    Err(_) => return,
+                },
+                Ok(false) => false,
+                Err(_) => return,
+            };
+            if stop && keys_tx.send(true).is_err() {
+                return;
+            }
+        }
+    });
     let mut stopped: Option<std::time::Instant> = None;
     let result = loop {
         while let Ok(s) = rx.try_recv() {
             state = s;
         }
-        terminal.draw(|frame| render(&state, theme, frame))?;
+        // A terminal that can no longer be drawn on has gone, and its user with it.
+        let gone = terminal.draw(|frame| render(&state, theme, frame)).is_err();
         if let Ok(value) = done_rx.try_recv() {
             break Some(value);
         }
@@ -221,14 +248,8 @@ pub fn while_fetching<T: Send + 'static>(
         {
             break None;
         }
-        let mut stop = signalled.load(std::sync::atomic::Ordering::SeqCst);
-        if term::poll(Duration::from_millis(100))?
-            && let TermEvent::Key(key) = term::read()?
-        {
-            let ctrl_c =
-                key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
-            stop |= matches!(key.code, KeyCode::Char('q') | KeyCode::Esc) || ctrl_c;
-        }
+        let key = keys.recv_timeout(Duration::from_millis(100)).is_ok();
+        let stop = key || gone || signalled.load(std::sync::atomic::Ordering::SeqCst);
         if stop && stopped.is_none() {
             fetch::request_stop();
             stopped = Some(std::time::Instant::now());
