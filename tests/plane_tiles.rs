@@ -211,6 +211,19 @@ fn bad_tilings_are_one_line_and_write_nothing() {
         assert_eq!(said.stderr.lines().count(), 1, "{args:?}: {}", said.stderr);
         assert!(said.stderr.contains(expected), "{args:?}: {}", said.stderr);
     }
+    // Slurm's client missing: refused before the directions or the plan are written.
+    let empty = tempfile::tempdir().unwrap();
+    let out = valleys(d)
+        .args(["plane", "r", "--tiles", "2", "--executor", "slurm"])
+        .env("PATH", empty.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr,
+        "valleys: error: sbatch not found: Slurm's client commands must be on PATH for --executor slurm (or use --executor local)\n"
+    );
     assert_eq!(snapshot(&r), before, "nothing written");
     let said = run(d, &["plane", "--status", "r"]);
     assert_eq!(said.code, Some(0), "{said:?}");

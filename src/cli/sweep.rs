@@ -111,6 +111,10 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<ExitCode> {
     if args.dry_run {
         return dry_run(args, &file, executor, &check);
     }
+    if executor == Executor::Slurm {
+        // Before a data set is fetched or a file written for an array that cannot be submitted.
+        slurm::check_client().map_err(BadInput::msg)?;
+    }
     // Every variant is checked first (without downloading anything); then the data sets they
     // need are fetched once, here (a login node has the internet a compute node may lack).
     for v in &variants {

@@ -196,6 +196,23 @@ fn slurm(program: &str, args: &[&str]) -> Result<String, SlurmError> {
     Err(SlurmError(format!("{program} {}: {said}", args.join(" "))))
 }
 
+/// Slurm's `sbatch` on PATH, checked before anything is written for a Slurm job.
+pub fn check_client() -> Result<(), SlurmError> {
+    use std::os::unix::fs::PermissionsExt;
+    let found = std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| {
+            std::fs::metadata(dir.join("sbatch"))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    });
+    if found {
+        return Ok(());
+    }
+    Err(SlurmError(
+        "sbatch not found: Slurm's client commands must be on PATH for --executor slurm (or use --executor local)".into(),
+    ))
+}
+
 /// Submits `script_path`; returns the job id.
 pub fn submit(script_path: &Path) -> Result<String, SlurmError> {
     let path = script_path.display().to_string();

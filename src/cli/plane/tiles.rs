@@ -142,6 +142,10 @@ fn start(args: &PlaneArgs, tiles: usize, stop: &AtomicBool) -> anyhow::Result<bo
     if executor == Executor::Local && args.tiling.slurm.given() {
         valleys::bad_input!("the Slurm options are for --executor slurm");
     }
+    if executor == Executor::Slurm {
+        // Before the directions and the plan are written for a job that cannot be submitted.
+        slurm::check_client().map_err(BadInput::msg)?;
+    }
     let device = DeviceRequest::parse(&args.device)
         .and_then(runtime::choose_device)
         .bad_input()?;
