@@ -128,6 +128,26 @@ pub fn terminate_if_ours(pid: u32, identity: Option<&ProcessIdentity>) -> Standi
     standing
 }
 
+/// Cancels the local executor a file records: the line to print when it was asked to stop
+/// (`asked` says what its jobs then do) or is gone, or the one-line refusal naming `file` when
+/// the pid cannot be proven to be that executor.
+pub fn cancel_executor(
+    pid: u32,
+    identity: Option<&ProcessIdentity>,
+    file: &std::path::Path,
+    asked: &str,
+) -> Result<String, String> {
+    match terminate_if_ours(pid, identity) {
+        Standing::Ours => Ok(format!(
+            "asked the local executor (pid {pid}) to stop; {asked}"
+        )),
+        Standing::Gone => Ok(format!(
+            "the local executor (pid {pid}) is not running; nothing to cancel"
+        )),
+        Standing::NotOurs(why) => Err(format!("{}: {why}; nothing was signalled", file.display())),
+    }
+}
+
 fn boot_id() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
         .ok()

@@ -159,6 +159,16 @@ fn mnist_set(url: &str) -> &'static Set {
     }))
 }
 
+/// A local server publishing the fixture CIFAR-10 tarball, its catalog entry, and an empty
+/// folder for a cache.
+fn served_cifar10() -> (Server, &'static Set, tempfile::TempDir) {
+    let server = Server::start();
+    let tarball = cifar10_tarball();
+    server.put("kriz/cifar-10-binary.tar.gz", tarball.clone());
+    let set = cifar10_set(&tarball, vec![format!("{}kriz/", server.url())]);
+    (server, set, tempfile::tempdir().unwrap())
+}
+
 /// Every event's kind, for checks of what a fetch said.
 fn kind(e: &Event) -> String {
     match e {
@@ -531,11 +541,7 @@ fn idx_files_are_checked_by_their_gunzipped_contents() {
 
 #[test]
 fn a_cached_set_that_changed_on_disk_does_not_verify() {
-    let server = Server::start();
-    let tarball = cifar10_tarball();
-    server.put("kriz/cifar-10-binary.tar.gz", tarball.clone());
-    let set = cifar10_set(&tarball, vec![format!("{}kriz/", server.url())]);
-    let tmp = tempfile::tempdir().unwrap();
+    let (_server, set, tmp) = served_cifar10();
     let cache = Cache::at(tmp.path());
     let dir = fetch::ensure(&cache, set, &Source::Upstream, &|_| {}).unwrap();
     let batch = dir.join("cifar-10-batches-bin/data_batch_3.bin");
@@ -803,11 +809,7 @@ fn walk_bytes(p: &Path) -> u64 {
 
 #[test]
 fn a_manifest_edited_to_name_other_files_makes_the_set_not_whole() {
-    let server = Server::start();
-    let tarball = cifar10_tarball();
-    server.put("kriz/cifar-10-binary.tar.gz", tarball.clone());
-    let set = cifar10_set(&tarball, vec![format!("{}kriz/", server.url())]);
-    let tmp = tempfile::tempdir().unwrap();
+    let (_server, set, tmp) = served_cifar10();
     let cache = Cache::at(tmp.path());
     let dir = fetch::ensure(&cache, set, &Source::Upstream, &|_| {}).unwrap();
     let path = dir.join(".complete.json");

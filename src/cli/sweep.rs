@@ -14,7 +14,6 @@ use valleys::error::{BadInput, BadInputExt};
 use valleys::model::Model;
 use valleys::probe::offline::SavedRun;
 use valleys::probe::runner;
-use valleys::process::Standing;
 use valleys::rundir::RunDir;
 use valleys::runtime::{self, DeviceRequest};
 use valleys::sweep::report::{self, RunSummary};
@@ -400,20 +399,16 @@ fn cancel(dir: &SweepDir) -> anyhow::Result<ExitCode> {
             slurm::cancel(id).map_err(BadInput::msg)?;
             println!("cancelled Slurm job {id}; stopped runs resume when the sweep is continued");
         }
-        (_, _, Some(pid)) => {
-            match valleys::process::terminate_if_ours(pid, jobs.process.as_ref()) {
-                Standing::Ours => println!(
-                    "asked the local executor (pid {pid}) to stop; its runs write checkpoints"
-                ),
-                Standing::Gone => {
-                    println!("the local executor (pid {pid}) is not running; nothing to cancel")
-                }
-                Standing::NotOurs(why) => valleys::bad_input!(
-                    "{}: {why}; nothing was signalled",
-                    dir.root.join("jobs.json").display()
-                ),
-            }
-        }
+        (_, _, Some(pid)) => println!(
+            "{}",
+            valleys::process::cancel_executor(
+                pid,
+                jobs.process.as_ref(),
+                &dir.root.join("jobs.json"),
+                "its runs write checkpoints"
+            )
+            .map_err(BadInput::msg)?
+        ),
         _ => valleys::bad_input!("{}: jobs.json names no job to cancel", dir.root.display()),
     }
     Ok(ExitCode::SUCCESS)

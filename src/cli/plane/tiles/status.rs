@@ -75,21 +75,16 @@ pub(super) fn cancel(dir: &TilesDir) -> anyhow::Result<()> {
             slurm::cancel(id).map_err(BadInput::msg)?;
             println!("cancelled Slurm job {id}; the tiles continue when the plane is continued");
         }
-        (_, _, Some(pid)) => {
-            use valleys::process::Standing;
-            match valleys::process::terminate_if_ours(pid, plan.process.as_ref()) {
-                Standing::Ours => println!(
-                    "asked the local executor (pid {pid}) to stop; its tiles keep what they measured"
-                ),
-                Standing::Gone => {
-                    println!("the local executor (pid {pid}) is not running; nothing to cancel")
-                }
-                Standing::NotOurs(why) => valleys::bad_input!(
-                    "{}: {why}; nothing was signalled",
-                    dir.root.join("plan.json").display()
-                ),
-            }
-        }
+        (_, _, Some(pid)) => println!(
+            "{}",
+            valleys::process::cancel_executor(
+                pid,
+                plan.process.as_ref(),
+                &dir.root.join("plan.json"),
+                "its tiles keep what they measured"
+            )
+            .map_err(BadInput::msg)?
+        ),
         _ => valleys::bad_input!("{}: the plan names no job to cancel", dir.root.display()),
     }
     Ok(())
