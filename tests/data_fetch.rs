@@ -708,13 +708,13 @@ fn a_run_reads_a_filled_cache_without_the_network_and_data_list_verifies_it() {
         said.stderr
     );
     assert!(
-        said.stderr.contains("; it is removed and fetched again\n"),
+        said.stderr
+            .contains("; fetching it again (it stays until a verified copy replaces it)\n"),
         "{}",
         said.stderr
     );
-    // A folder cut short, or with a manifest that names files the set does not hold, is not
-    // whole: `data list` says so and fails.
-    std::fs::create_dir_all(cache.dir(set).join("cifar-10-batches-bin")).unwrap();
+    assert!(batch.is_file(), "kept while no verified copy came");
+    // A folder without its manifest is not whole: `data list` says so and fails.
     let said = valleys_offline(tmp.path(), "", &["data", "list"]);
     assert_eq!(said.code, Some(1), "{said:?}");
     assert!(
@@ -748,17 +748,12 @@ fn data_fetch_refuses_unknown_names_and_files_that_do_not_match_their_pins() {
         &["data", "fetch", "cifar10"],
     );
     assert_eq!(said.code, Some(1), "{said:?}");
-    let lines: Vec<&str> = said.stderr.lines().collect();
     assert_eq!(
-        lines[lines.len() - 2..],
-        [
-            format!(
-                "valleys: error: {}: the file is 15 bytes, expected 170052171; the mirror's copy was left as it is",
-                mirror.join("cifar-10-binary.tar.gz").display()
-            )
-            .as_str(),
-            "valleys: error: data fetch: cifar10 not fetched (see above)"
-        ]
+        said.stderr.lines().last().unwrap(),
+        format!(
+            "valleys: error: {}: the file is 15 bytes, expected 170052171; the mirror's copy was left as it is",
+            mirror.join("cifar-10-binary.tar.gz").display()
+        )
     );
     assert!(
         mirror.join("cifar-10-binary.tar.gz").is_file(),
@@ -842,5 +837,49 @@ fn a_missing_name_is_named() {
     assert_eq!(
         said.stderr,
         "valleys: error: the following required arguments were not provided: <NAME>... (valleys --help lists the flags)\n"
+    );
+}
+
+#[test]
+fn a_gzipped_file_longer_than_its_contents_can_be_is_refused_before_it_is_kept() {
+    let server = Server::start();
+    let set = mnist_set(&format!("{}mnist/", server.url()));
+    let raw = idx_files()[0].1.len() as u64;
+    let cap = raw + raw / 64 + 65_536;
+    server.put(
+        "mnist/train-images-idx3-ubyte.gz",
+        vec![7u8; 4 * cap as usize],
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = Cache::at(tmp.path());
+    let err = fetch::ensure(&cache, set, &Source::Upstream, &|_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!(
+            "the server offers {} bytes, more than train-images-idx3-ubyte.gz can be (at most {cap})",
+            4 * cap
+        )),
+        "{err}"
+    );
+    assert_eq!(cache.partial_bytes(set), 0);
+    // Without a length announced the body is cut at the same bound.
+    server.plan(
+        "mnist/train-images-idx3-ubyte.gz",
+        &[Behaviour::ClaimsLess(4 * cap as usize)],
+    );
+    let said = Mutex::new(Vec::new());
+    let err = fetch::ensure(&cache, set, &Source::Upstream, &|e| {
+        if let Event::Progress { done, .. } = e {
+            said.lock().unwrap().push(done);
+        }
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("can be (at most"), "{err}");
+    assert!(
+        cache.partial_bytes(set) <= cap + (1 << 18),
+        "{}",
+        cache.partial_bytes(set)
     );
 }

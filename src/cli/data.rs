@@ -76,6 +76,7 @@ fn fetch_sets(names: &[String]) -> anyhow::Result<ExitCode> {
     let stop = super::signal_flag()?;
     fetch::stop_when(stop.clone());
     let mut failed = Vec::new();
+    let single = sets.len() == 1;
     for set in sets {
         let name = set.dataset.as_str();
         match cache.inspect(set) {
@@ -89,10 +90,10 @@ fn fetch_sets(names: &[String]) -> anyhow::Result<ExitCode> {
                 }
                 problems => {
                     eprintln!(
-                        "valleys: {name}: the cached copy does not verify ({}); it is removed and fetched again",
+                        "valleys: {name}: the cached copy does not verify ({}); fetching it again (it stays until a verified copy replaces it)",
                         problems.map(|p| p.join("; ")).unwrap_or_default()
                     );
-                    cache.remove(set)?;
+                    cache.invalidate(set)?;
                 }
             },
             Held::Damaged(why) => {
@@ -112,6 +113,8 @@ fn fetch_sets(names: &[String]) -> anyhow::Result<ExitCode> {
                 eprintln!("valleys: {e}");
                 return Ok(ExitCode::from(super::EXIT_STOPPED));
             }
+            // One set asked for: its error is the command's one line.
+            Err(e) if single => return Err(e.into()),
             Err(e) => {
                 eprintln!("valleys: error: {e}");
                 failed.push(name);

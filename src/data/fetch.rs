@@ -72,6 +72,8 @@ pub enum FetchError {
     Unreachable(String),
     #[error("{0}")]
     Stopped(String),
+    #[error("{0}")]
+    Local(String),
     #[error("{MIRROR_ENV}={mirror}: {problem}")]
     Mirror { mirror: String, problem: String },
 }
@@ -137,6 +139,16 @@ impl Source {
         let lower = text.to_ascii_lowercase();
         if lower.starts_with("http://") || lower.starts_with("https://") {
             let (scheme, rest) = text.split_once("://").unwrap_or(("http", text));
+            let host = rest.split('/').next().unwrap_or("");
+            let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+            if host.is_empty() || host.starts_with(':') {
+                return Err(FetchError::Mirror {
+                    mirror: redact(text),
+                    problem:
+                        "no host in the URL; expected http(s)://HOST[:PORT]/PATH or a directory"
+                            .into(),
+                });
+            }
             let mut prefix = format!("{}://{rest}", scheme.to_ascii_lowercase());
             if !prefix.ends_with('/') {
                 prefix.push('/');
@@ -160,7 +172,7 @@ impl Source {
     fn describe(&self) -> String {
         match self {
             Self::Upstream => "upstream".into(),
-            Self::MirrorUrl(u) => format!("the mirror {u}"),
+            Self::MirrorUrl(u) => format!("the mirror {}", redact(u)),
             Self::MirrorDir(d) => format!("the mirror {}", d.display()),
         }
     }
@@ -357,6 +369,16 @@ impl Cache {
             }
         }
         Held::Whole(manifest)
+    }
+
+    /// Takes a set's manifest away, so that the next fetch replaces the folder (which is kept,
+    /// and read by nothing, until a verified copy takes its place).
+    pub fn invalidate(&self, set: &Set) -> Result<(), FetchError> {
+        let path = self.dir(set).join(MANIFEST);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_error(&path)(e)),
+            _ => Ok(()),
+        }
     }
 
     /// Removes a set's folder (to fetch it again).
@@ -683,16 +705,26 @@ fn obtain(
     fs::create_dir_all(&downloads).map_err(io_error(&downloads))?;
     let part = downloads.join(format!("{}.part", archive.name));
     let mut failures = Vec::new();
+    let kept = || fs::metadata(&part).map_or(0, |m| m.len());
     for url in &urls {
-        match http::download(url, &part, archive, progress) {
-            Ok(()) => return Ok((part, url.clone(), true)),
-            Err(why) => failures.push(format!("{url}: {why}")),
+        let shown = redact(url);
+        match http::download(url, &shown, &part, archive, progress) {
+            Ok(()) => return Ok((part, shown, true)),
+            Err(http::Failed::Remote(why)) => failures.push(format!("{shown}: {why}")),
+            // No other URL helps a disk that is full.
+            Err(http::Failed::Local(why)) => {
+                return Err(FetchError::Local(format!(
+                    "{why}, while downloading {}; {} kept, and the next fetch resumes it",
+                    archive.name,
+                    crate::format::human_bytes(kept())
+                )));
+            }
         }
         if stop_requested() {
             break;
         }
     }
-    let kept = fs::metadata(&part).map_or(0, |m| m.len());
+    let kept = kept();
     if stop_requested() {
         return Err(FetchError::Stopped(format!(
             "stopped while downloading {}: {} kept in {}; the next fetch resumes it",
@@ -746,6 +778,22 @@ fn set_files(set: &Set) -> String {
     }
 }
 
+/// `url` as it may be shown: a password in it replaced by `***`.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((user, host)) => {
+            let user = user.split_once(':').map_or(user, |(name, _)| name);
+            format!("{scheme}://{user}:***@{host}{path}")
+        }
+        None => url.to_owned(),
+    }
+}
+
 /// What to do without internet, in one clause: every file of the set, and where it goes.
 pub fn offline_advice(set: &Set) -> String {
     format!(
@@ -777,6 +825,22 @@ mod tests {
     use super::*;
     use crate::config::DatasetName;
     use crate::data::catalog;
+
+    #[test]
+    fn a_password_in_a_url_is_never_shown() {
+        assert_eq!(
+            redact("https://ann:s3cret@mirror.example/data/x.gz"),
+            "https://ann:***@mirror.example/data/x.gz"
+        );
+        assert_eq!(redact("http://h:8/a@b"), "http://h:8/a@b");
+        assert_eq!(redact("/local/dir"), "/local/dir");
+        let err = Source::parse("http://ann:pw@:80/").unwrap_err().to_string();
+        assert!(
+            err.contains("no host in the URL") && !err.contains("pw"),
+            "{err}"
+        );
+        assert!(Source::parse("HTTP://").is_err());
+    }
 
     #[test]
     fn offline_advice_names_every_file_of_the_set_and_its_folder() {

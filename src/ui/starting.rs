@@ -31,6 +31,8 @@ pub struct Fetching {
     pub total: Option<u64>,
     /// Bytes per second of the current attempt.
     pub rate: f64,
+    /// Whether the server asked has answered.
+    pub answered: bool,
     /// What the fetch said besides progress, latest last.
     pub notes: Vec<String>,
 }
@@ -53,6 +55,7 @@ impl Fetching {
                 self.done = offset;
                 self.total = Some(archive.bytes);
                 self.rate = 0.0;
+                self.answered = false;
                 if offset > 0 {
                     self.note(format!(
                         "{}: resuming at {}",
@@ -71,6 +74,7 @@ impl Fetching {
                 self.from = from.to_owned();
                 self.done = offset;
                 self.total = total.or(Some(archive.bytes));
+                self.answered = true;
             }
             Event::Progress {
                 archive,
@@ -81,6 +85,7 @@ impl Fetching {
                 if self.from.is_empty() {
                     self.from = "another valleys (waiting for it)".into();
                 }
+                self.answered = true;
                 self.file = archive.name.to_owned();
                 self.done = done;
                 self.total = total.or(self.total);
@@ -140,7 +145,11 @@ pub fn render(state: &Fetching, theme: Theme, frame: &mut Frame) {
         lines.push(Line::raw("starting…"));
     } else {
         lines.push(Line::styled(
-            format!("downloading {}", state.file),
+            if state.answered {
+                format!("downloading {}", state.file)
+            } else {
+                format!("asking for {} (no answer yet)", state.file)
+            },
             theme.title(),
         ));
         lines.push(Line::raw(super::views::elide_middle(

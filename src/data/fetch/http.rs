@@ -8,22 +8,32 @@ use std::io::{self, Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// Why a download did not finish: the server's side (try the next URL), or ours (a full
+/// disk: no other URL helps).
+pub(super) enum Failed {
+    Remote(String),
+    Local(String),
+}
+
 /// Downloads `url` into `part`, resuming what `part` holds, retrying a broken connection a
-/// few times. On success `part` holds the whole body (not yet verified).
+/// few times. On success `part` holds the whole body (not yet verified). `shown` is the URL
+/// as people may read it (without a password).
 pub(super) fn download(
     url: &str,
+    shown: &str,
     part: &Path,
     archive: &Archive,
     progress: &dyn Fn(Event),
-) -> Result<(), String> {
-    let agent = agent_for(url);
+) -> Result<(), Failed> {
+    let agent = agent_for(url).map_err(Failed::Local)?;
     let mut tries = 0;
     let kept = || fs::metadata(part).map_or(0, |m| m.len());
     loop {
         let before = kept();
-        match attempt(&agent, url, part, archive, progress) {
+        match attempt(&agent, url, shown, part, archive, progress) {
             Ok(()) => return Ok(()),
-            Err(Attempt::Final(why)) => return Err(why),
+            Err(Attempt::Final(why)) => return Err(Failed::Remote(why)),
+            Err(Attempt::Local(why)) => return Err(Failed::Local(why)),
             Err(Attempt::Broken(why)) => {
                 // The budget is for tries that got nowhere: a connection that breaks every
                 // few hundred megabytes still finishes.
@@ -32,9 +42,9 @@ pub(super) fn download(
                 }
                 tries += 1;
                 if tries > RETRIES || super::stop_requested() {
-                    return Err(format!("{why} ({tries} tries)"));
+                    return Err(Failed::Remote(format!("{why} ({tries} tries)")));
                 }
-                let done = fs::metadata(part).map_or(0, |m| m.len());
+                let done = kept();
                 progress(Event::Retry {
                     archive,
                     done,
@@ -49,15 +59,22 @@ pub(super) fn download(
 enum Attempt {
     /// Worth another try from where it stopped.
     Broken(String),
+    /// This machine's side failed (the part file cannot be written).
+    Local(String),
     /// Not worth another try of this URL (404, a refused connection).
     Final(String),
 }
 
-fn agent_for(url: &str) -> ureq::Agent {
+/// An agent for `url`: no proxy for the loopback address; the certificate authorities of
+/// SSL_CERT_FILE (a PEM file) instead of the built-in ones when it is set, as for curl and
+/// OpenSSL, so that a cluster's own https mirror can be trusted.
+fn agent_for(url: &str) -> Result<ureq::Agent, String> {
     let host = url
         .split("://")
         .nth(1)
         .unwrap_or("")
+        .rsplit_once('@')
+        .map_or_else(|| url.split("://").nth(1).unwrap_or(""), |(_, h)| h)
         .split(['/', ':'])
         .next();
     let loopback = matches!(host, Some("127.0.0.1" | "localhost" | "[::1]"));
@@ -70,29 +87,52 @@ fn agent_for(url: &str) -> ureq::Agent {
     if loopback {
         config = config.proxy(None);
     }
-    config.build().into()
+    if let Some(file) = std::env::var_os("SSL_CERT_FILE").filter(|v| !v.is_empty()) {
+        let shown = Path::new(&file).display().to_string();
+        let pem = fs::read(&file).map_err(|e| format!("SSL_CERT_FILE={shown}: {e}"))?;
+        let certs: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(&pem)
+            .filter_map(|item| match item {
+                Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                _ => None,
+            })
+            .collect();
+        if certs.is_empty() {
+            return Err(format!(
+                "SSL_CERT_FILE={shown}: no PEM certificate in it; expected the certificate authorities to trust"
+            ));
+        }
+        config = config.tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(certs)))
+                .build(),
+        );
+    }
+    Ok(config.build().into())
 }
 
 fn attempt(
     agent: &ureq::Agent,
     url: &str,
+    shown: &str,
     part: &Path,
     archive: &Archive,
     progress: &dyn Fn(Event),
 ) -> Result<(), Attempt> {
-    let io = |e: io::Error| Attempt::Final(format!("{}: {e}", part.display()));
+    let io = |e: io::Error| Attempt::Local(format!("{}: {e}", part.display()));
     let mut offset = fs::metadata(part).map_or(0, |m| m.len());
-    let pinned_len = match archive.check {
-        Check::Archive { bytes, .. } => Some(bytes),
-        Check::Gunzipped { .. } => None,
+    // The exact length of a pinned archive; for a gzipped file, the most its contents' pinned
+    // length can take (stored blocks add 5 bytes in 64 KiB), so that no server fills the disk.
+    let (pinned_len, cap) = match archive.check {
+        Check::Archive { bytes, .. } => (Some(bytes), bytes),
+        Check::Gunzipped { bytes, .. } => (None, bytes + bytes / 64 + 65_536),
     };
-    if pinned_len.is_some_and(|len| offset > len) {
+    if offset > cap {
         fs::remove_file(part).map_err(io)?;
         offset = 0;
     }
     progress(Event::Connecting {
         archive,
-        url,
+        url: shown,
         offset,
     });
     let mut request = agent.get(url);
@@ -109,6 +149,9 @@ fn attempt(
         ureq::Error::Io(ref io) if transient(io.kind()) => Attempt::Broken(e.to_string()),
         // A server that does not answer at all is not tried again and again.
         ureq::Error::Timeout(_) => Attempt::Final(format!("no answer ({e})")),
+        ureq::Error::Rustls(ref tls) => Attempt::Final(format!(
+            "the server's certificate is not trusted ({tls}); set SSL_CERT_FILE to a PEM file of the certificate authorities to trust"
+        )),
         ureq::Error::Io(io) => Attempt::Final(io.to_string()),
         other => Attempt::Final(other.to_string()),
     })?;
@@ -142,6 +185,16 @@ fn attempt(
         404 => return Err(Attempt::Final("404 Not Found".into())),
         s => return Err(Attempt::Final(format!("HTTP status {s}"))),
     };
+    if let Some(total) = total
+        && pinned_len.is_none()
+        && total > cap
+    {
+        let _ = fs::remove_file(part);
+        return Err(Attempt::Final(format!(
+            "the server offers {total} bytes, more than {} can be (at most {cap})",
+            archive.name
+        )));
+    }
     if let (Some(pinned), Some(total)) = (pinned_len, total)
         && pinned != total
     {
@@ -161,7 +214,7 @@ fn attempt(
         .map_err(io)?;
     progress(Event::Download {
         archive,
-        from: url,
+        from: shown,
         offset: start,
         total,
     });
@@ -178,13 +231,12 @@ fn attempt(
             Ok(0) => break Ok(()),
             Ok(n) => {
                 if let Err(e) = file.write_all(&buf[..n]) {
-                    break Err(Attempt::Final(format!("{}: {e}", part.display())));
+                    break Err(Attempt::Local(format!("{}: {e}", part.display())));
                 }
                 done += n as u64;
-                if pinned_len.is_some_and(|len| done > len) {
+                if done > cap {
                     break Err(Attempt::Final(format!(
-                        "the server sent more than the {} bytes of {}",
-                        pinned_len.unwrap_or_default(),
+                        "the server sent more than the {cap} bytes {} can be",
                         archive.name
                     )));
                 }

@@ -17,14 +17,21 @@ pub fn set_sink(sink: Option<Sink>) {
 
 /// When the last progress line was written (a line redrawn in a terminal is still open then).
 static LAST: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
+/// True while the open line only says that a server is being asked (it is wiped, not kept).
+static ASKING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Ends a progress line being redrawn in a terminal, so that what is printed next starts on a
-/// line of its own.
+/// line of its own (a line that only said a server was being asked is wiped instead).
 pub fn finish_line() {
     use std::io::IsTerminal;
     let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    let asking = ASKING.swap(false, std::sync::atomic::Ordering::SeqCst);
     if last.take().is_some() && io::stderr().is_terminal() {
-        let _ = writeln!(io::stderr());
+        let _ = if asking {
+            write!(io::stderr(), "\r\x1b[2K")
+        } else {
+            writeln!(io::stderr())
+        };
     }
 }
 
@@ -45,6 +52,7 @@ pub fn report(event: Event) {
             let _ = write!(err, "\r\x1b[2K");
         }
         *last = None;
+        ASKING.store(false, std::sync::atomic::Ordering::SeqCst);
         let _ = writeln!(err, "valleys: {line}");
     };
     match event {
@@ -52,8 +60,22 @@ pub fn report(event: Event) {
             "another valleys is fetching {}; waiting for it to finish",
             set.dataset.as_str()
         )),
-        // Said once the server answers: a refused or unresolved connection is only the error.
-        Event::Connecting { .. } => {}
+        // In a terminal, a line wiped once the server answers (or does not): a server that
+        // is slow to answer is seen waited for, and a refused connection leaves only its error.
+        Event::Connecting { archive, url, .. } => {
+            if tty {
+                let width = crossterm::terminal::size().map_or(80, |(w, _)| usize::from(w));
+                let line = format!("valleys: asking {url} for {}…", archive.name);
+                let _ = write!(
+                    err,
+                    "\r\x1b[2K{}",
+                    crate::format::truncate(&line, width.saturating_sub(1).max(2))
+                );
+                let _ = err.flush();
+                *last = Some(Instant::now());
+                ASKING.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
         Event::Download {
             archive,
             from,
