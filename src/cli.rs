@@ -161,10 +161,15 @@ fn flag_error(e: clap::Error) -> ExitCode {
     let first = lines.next().unwrap_or_default();
     let first = first.strip_prefix("error: ").unwrap_or(first);
     // "the following required arguments were not provided:" names them on the next line.
-    let line = match (first.ends_with(':'), lines.find(|l| !l.trim().is_empty())) {
-        (true, Some(next)) => format!("{first} {}", next.trim()),
+    let rest: Vec<&str> = lines.map(str::trim).filter(|l| !l.is_empty()).collect();
+    let mut line = match (first.ends_with(':'), rest.first()) {
+        (true, Some(next)) => format!("{first} {next}"),
         _ => first.to_owned(),
     };
+    // What a value may be, when clap says so on a line of its own.
+    if let Some(values) = rest.iter().find(|l| l.starts_with("[possible values:")) {
+        line = format!("{line} {values}");
+    }
     eprintln!("valleys: error: {line} (valleys --help lists the flags)");
     ExitCode::from(EXIT_BAD_INPUT)
 }

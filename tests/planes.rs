@@ -59,7 +59,7 @@ fn a_plane_of_a_saved_run_is_printed_and_stored() {
         (&["--y", "a:b"], "expected FROM:TO"),
         (
             &["--direction", "interp"],
-            "direction interp: expected uniform, gaussian or sign",
+            "invalid value 'interp' for '--direction <DIRECTION>' [possible values: uniform, gaussian, sign]",
         ),
         (
             &["--bn-subset", "0"],

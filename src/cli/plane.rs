@@ -29,14 +29,16 @@ pub struct PlaneArgs {
     pub checkpoint: String,
     /// swa-sgd: through SWA (0, 0) and SGD (1, 0) and a random direction (needs an average);
     /// random: two random directions through --centre; hessian: two Hessian eigenvectors
-    /// (the top two unless --eigenvectors) through --centre.
+    /// (the top two unless --eigenvectors) through --centre; pca: the training trajectory's two
+    /// leading principal directions through --centre (needs a run that kept its trajectory).
     #[arg(long, value_enum)]
     pub plane: Option<PlaneKind>,
     /// The centre of a random or hessian plane.
     #[arg(long, value_enum)]
     pub centre: Option<CentreKind>,
-    /// How the random direction(s) are drawn (default gaussian).
-    #[arg(long, value_enum)]
+    /// How the random direction(s) are drawn (default gaussian); only the kinds a plane draws
+    /// (a probe's interp, hessian and sign-match are lines, not planes).
+    #[arg(long, value_parser = plane_direction())]
     pub direction: Option<DirectionKind>,
     /// How a Gaussian direction is scaled (default filter, as Li et al.).
     #[arg(long, value_enum)]
@@ -124,6 +126,13 @@ impl PlaneArgs {
             hessian_batch: self.hessian_batch,
         }
     }
+}
+
+/// `--direction`: the kinds a plane draws, listed as such in `--help`.
+fn plane_direction() -> impl clap::builder::TypedValueParser<Value = DirectionKind> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(["uniform", "gaussian", "sign"])
+        .map(|s: String| DirectionKind::from_name(&s).unwrap_or_default())
 }
 
 /// Says what the plane will cost, and how far it is (as probes do); cancels on a signal.

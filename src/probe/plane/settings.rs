@@ -100,27 +100,42 @@ impl PlaneSettings {
 /// one number, which is neither NxM nor FROM:TO.
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum Text {
+enum Written {
     Text(String),
     Number(f64),
+    /// Anything else (a list, a map): named in the error, so that `x: [-1, 1]` is told the form.
+    Other(serde_yaml::Value),
+}
+
+impl Written {
+    /// The value as the user wrote it, in flow YAML.
+    fn shown(&self) -> String {
+        match self {
+            Self::Text(t) => t.clone(),
+            Self::Number(n) => n.to_string(),
+            Self::Other(v) => serde_json::to_string(v).unwrap_or_else(|_| "that value".into()),
+        }
+    }
 }
 
 fn points_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<(usize, usize)>, D::Error> {
-    match Option::<Text>::deserialize(d)? {
+    match Option::<Written>::deserialize(d)? {
         None => Ok(None),
-        Some(Text::Text(t)) => parse_points(&t).map(Some).map_err(serde::de::Error::custom),
-        Some(Text::Number(n)) => Err(serde::de::Error::custom(format!(
-            "{n}: expected NxM grid points as text, e.g. 21x21 (YAML reads a bare number, even 0x3, as one number)"
+        Some(Written::Text(t)) => parse_points(&t).map(Some).map_err(serde::de::Error::custom),
+        Some(other) => Err(serde::de::Error::custom(format!(
+            "{}: expected NxM grid points as text, e.g. 21x21 (YAML reads a bare number, even 0x3, as one number)",
+            other.shown()
         ))),
     }
 }
 
 fn range_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<(f64, f64)>, D::Error> {
-    match Option::<Text>::deserialize(d)? {
+    match Option::<Written>::deserialize(d)? {
         None => Ok(None),
-        Some(Text::Text(t)) => parse_range(&t).map(Some).map_err(serde::de::Error::custom),
-        Some(Text::Number(n)) => Err(serde::de::Error::custom(format!(
-            "{n}: expected a range FROM:TO as text, e.g. '-0.5:1.5'"
+        Some(Written::Text(t)) => parse_range(&t).map(Some).map_err(serde::de::Error::custom),
+        Some(other) => Err(serde::de::Error::custom(format!(
+            "{}: expected a range FROM:TO as text, e.g. '-0.5:1.5'",
+            other.shown()
         ))),
     }
 }
@@ -128,13 +143,14 @@ fn range_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<(f64, f64
 fn eigenvectors_text<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<Option<(usize, usize)>, D::Error> {
-    match Option::<Text>::deserialize(d)? {
+    match Option::<Written>::deserialize(d)? {
         None => Ok(None),
-        Some(Text::Text(t)) => parse_eigenvectors(&t)
+        Some(Written::Text(t)) => parse_eigenvectors(&t)
             .map(Some)
             .map_err(serde::de::Error::custom),
-        Some(Text::Number(n)) => Err(serde::de::Error::custom(format!(
-            "{n}: expected two eigenvectors as text K1,K2, e.g. '1,2'"
+        Some(other) => Err(serde::de::Error::custom(format!(
+            "{}: expected two eigenvectors as text K1,K2, e.g. '1,2'",
+            other.shown()
         ))),
     }
 }

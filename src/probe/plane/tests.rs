@@ -69,3 +69,28 @@ fn the_grid_holds_zero_exactly_where_it_crosses_it() {
     assert_eq!(s.xs()[15], 1.0);
     assert_eq!(s.ys()[10], 0.0);
 }
+
+#[test]
+fn a_plane_section_in_another_shape_is_told_the_form_it_takes() {
+    for (yaml, expected) in [
+        (
+            "x: [-1, 1]",
+            "[-1,1]: expected a range FROM:TO as text, e.g. '-0.5:1.5'",
+        ),
+        ("x: 2", "2: expected a range FROM:TO as text"),
+        (
+            "points: {x: 3}",
+            "expected NxM grid points as text, e.g. 21x21",
+        ),
+        (
+            "eigenvectors: [1, 2]",
+            "[1,2]: expected two eigenvectors as text K1,K2",
+        ),
+    ] {
+        let e = serde_yaml::from_str::<settings::PlaneSettings>(yaml)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(expected), "{yaml}: {e}");
+        assert!(!e.contains("untagged"), "{yaml}: {e}");
+    }
+}
