@@ -790,3 +790,50 @@ fn a_hessian_plane_spans_the_exact_eigenvectors() {
         assert!(e.contains(expected), "{e}");
     }
 }
+
+/// A request that cannot be met as asked is said: fewer Lanczos steps than eigenvalues is
+/// refused, and `--centre both` before the average holds a snapshot names what it measures.
+#[test]
+fn a_request_that_cannot_be_met_as_asked_is_said() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    common::train(
+        dir,
+        "name: t\ndata: {dataset: fashion-mnist, train_subset: 256, test_subset: 128}\nmodel: {arch: mlp, hidden: 8}\ntrain: {epochs: 1, batch_size: 64, lr: 0.1}\nswa: {enabled: false}\neval: {train_subset: 128}\n",
+        "r",
+    );
+    let said = common::run(
+        dir,
+        &["curvature", "r", "--top-k", "5", "--lanczos-steps", "2"],
+    );
+    assert_eq!(said.code, Some(2), "{said:?}");
+    assert_eq!(
+        said.stderr,
+        "valleys: error: curvature.lanczos_steps = 2: expected at least top_k = 5 (Lanczos finds at most one eigenvalue a step)\n"
+    );
+    let said = common::run(
+        dir,
+        &[
+            "curvature",
+            "r",
+            "--samples",
+            "64",
+            "--sets",
+            "1",
+            "--top-k",
+            "1",
+            "--trace-vectors",
+            "2",
+            "--density-runs",
+            "0",
+        ],
+    );
+    assert_eq!(said.code, Some(0), "{said:?}");
+    assert!(
+        said.stderr.contains(
+            "valleys: centre both: the SWA average holds no snapshot yet at epoch 1; measuring SGD only"
+        ),
+        "{}",
+        said.stderr
+    );
+}

@@ -181,6 +181,12 @@ pub fn run(args: &CurvatureArgs, stop: &AtomicBool) -> anyhow::Result<bool> {
         saved.state.swa_n,
         device.name
     );
+    if spec.centre == valleys::config::curvature::CurvatureCentres::Both && ctx.swa.is_none() {
+        eprintln!(
+            "valleys: centre both: the SWA average holds no snapshot yet at epoch {}; measuring SGD only",
+            saved.state.epoch
+        );
+    }
     let mut console = Console {
         stop,
         progress: Progress::counting("curvature", 0, "products"),

@@ -219,6 +219,17 @@ impl CurvatureSpec {
         {
             return bad("top_k", &k, &format!("1..={MAX_TOP_K}"));
         }
+        // Lanczos finds at most one eigenvalue a step: fewer steps than eigenvalues asked
+        // would be more steps than asked, or fewer eigenvalues.
+        if let (Some(k), Some(steps)) = (self.top_k, self.lanczos_steps)
+            && steps < k
+        {
+            return bad(
+                "lanczos_steps",
+                &steps,
+                &format!("at least top_k = {k} (Lanczos finds at most one eigenvalue a step)"),
+            );
+        }
         for (field, value) in [
             ("lanczos_steps", self.lanczos_steps),
             ("density_steps", self.density_steps),
@@ -409,6 +420,14 @@ mod tests {
                     ..Default::default()
                 },
                 "curvature.every_epochs = 0",
+            ),
+            (
+                CurvatureSpec {
+                    top_k: Some(5),
+                    lanczos_steps: Some(2),
+                    ..Default::default()
+                },
+                "curvature.lanczos_steps = 2: expected at least top_k = 5",
             ),
         ] {
             let e = spec.validate().unwrap_err().0;
