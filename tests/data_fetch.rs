@@ -563,17 +563,13 @@ fn a_cached_set_that_changed_on_disk_does_not_verify() {
 
 /// The binary, in `dir`, with its data cache under `dir/cache` and the mirror given.
 fn valleys_offline(dir: &Path, mirror: &str, args: &[&str]) -> common::Said {
-    let out = common::valleys(dir)
+    common::valleys(dir)
         .args(args)
         .env("XDG_CACHE_HOME", dir.join("cache"))
         .env("VALLEYS_DATA_MIRROR", mirror)
         .output()
-        .unwrap();
-    common::Said {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+        .unwrap()
+        .into()
 }
 
 const PRESET: &str = concat!(

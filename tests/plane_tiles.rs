@@ -13,16 +13,12 @@ const PLANE: [&str; 6] = ["--plane", "random", "--points", "9x9", "--bn-subset",
 
 /// The thread count every measurement here shares: what makes two measurements' bits equal.
 fn one_thread(d: &Path, args: &[&str]) -> common::Said {
-    let out = valleys(d)
+    valleys(d)
         .args(args)
         .env("OMP_NUM_THREADS", "1")
         .output()
-        .unwrap();
-    common::Said {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+        .unwrap()
+        .into()
 }
 
 /// A trained run `a` and its copy `b`.

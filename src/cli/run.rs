@@ -58,14 +58,10 @@ struct CheckedRun {
 
 /// Every check of `valleys run`'s input; nothing is written.
 fn check_run(args: &RunArgs) -> anyhow::Result<CheckedRun> {
-    let (experiment, stored) = match (&args.experiment, &args.resume) {
-        (_, Some(dir)) => {
-            let config = RunDir::open(dir)?.config_path();
-            let stored = Experiment::load(&config, &[])?;
-            (Experiment::load(&config, &args.overrides)?, Some(stored))
-        }
-        (Some(path), None) => (Experiment::load(path, &args.overrides)?, None),
-        (None, None) => unreachable!("clap requires one of them"),
+    let experiment = load_experiment(args)?;
+    let stored = match &args.resume {
+        Some(dir) => Some(Experiment::load(&RunDir::open(dir)?.config_path(), &[])?),
+        None => None,
     };
     let request = DeviceRequest::parse(args.device.as_deref().unwrap_or(&experiment.device))?;
     let device = runtime::choose_device(request)?;

@@ -13,15 +13,19 @@
 //!
 //! A folder without its manifest is never read: a set appears whole (one rename) or not at all.
 
+mod cache;
 mod http;
 mod report;
+mod source;
 mod unpack;
 
+pub use cache::{Cache, FileRecord, Held, Manifest};
 pub use report::{Sink, finish_line, progress_line, report, set_sink};
+pub use source::{Source, offline_advice, redact};
 pub use unpack::hash_file;
 
-use super::catalog::{Archive, Check, Set};
-use serde::{Deserialize, Serialize};
+use super::catalog::{Archive, Set};
+use source::put_where;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -113,71 +117,6 @@ fn stop_requested() -> bool {
             .any(|f| f.load(Ordering::SeqCst))
 }
 
-/// Where archives come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    /// The URLs pinned in the catalog.
-    Upstream,
-    /// A URL prefix holding the same files, as `PREFIX/SET/NAME` or `PREFIX/NAME`.
-    MirrorUrl(String),
-    /// A local directory holding the same files, as `DIR/SET/NAME` or `DIR/NAME`.
-    MirrorDir(PathBuf),
-}
-
-impl Source {
-    /// The mirror [`MIRROR_ENV`] names, else upstream.
-    pub fn from_env() -> Result<Self, FetchError> {
-        match std::env::var_os(MIRROR_ENV) {
-            None => Ok(Self::Upstream),
-            Some(v) if v.is_empty() => Ok(Self::Upstream),
-            Some(v) => Self::parse(&v.to_string_lossy()),
-        }
-    }
-
-    /// A mirror as written in [`MIRROR_ENV`]: `http://…`, `https://…`, or a directory.
-    pub fn parse(text: &str) -> Result<Self, FetchError> {
-        let lower = text.to_ascii_lowercase();
-        if lower.starts_with("http://") || lower.starts_with("https://") {
-            let (scheme, rest) = text.split_once("://").unwrap_or(("http", text));
-            let host = rest.split('/').next().unwrap_or("");
-            let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
-            if host.is_empty() || host.starts_with(':') {
-                return Err(FetchError::Mirror {
-                    mirror: redact(text),
-                    problem:
-                        "no host in the URL; expected http(s)://HOST[:PORT]/PATH or a directory"
-                            .into(),
-                });
-            }
-            let mut prefix = format!("{}://{rest}", scheme.to_ascii_lowercase());
-            if !prefix.ends_with('/') {
-                prefix.push('/');
-            }
-            return Ok(Self::MirrorUrl(prefix));
-        }
-        let dir = PathBuf::from(text.strip_prefix("file://").unwrap_or(text));
-        if !dir.is_dir() {
-            return Err(FetchError::Mirror {
-                mirror: text.into(),
-                problem: if dir.exists() {
-                    "not a directory; expected a directory or an http(s):// URL".into()
-                } else {
-                    "no such directory; expected a directory or an http(s):// URL".into()
-                },
-            });
-        }
-        Ok(Self::MirrorDir(dir))
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            Self::Upstream => "upstream".into(),
-            Self::MirrorUrl(u) => format!("the mirror {}", redact(u)),
-            Self::MirrorDir(d) => format!("the mirror {}", d.display()),
-        }
-    }
-}
-
 /// What a fetch is doing, for a progress line.
 #[derive(Debug, Clone, Copy)]
 pub enum Event<'a> {
@@ -215,240 +154,6 @@ pub enum Event<'a> {
     Ready { set: &'a Set, dir: &'a Path },
 }
 
-/// One file of a fetched set, as the manifest records it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileRecord {
-    /// Relative to the set's folder.
-    pub path: String,
-    pub bytes: u64,
-    pub sha256: String,
-}
-
-/// What was verified when the set was fetched (the set's `.complete.json`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Manifest {
-    pub set: String,
-    pub files: Vec<FileRecord>,
-    /// Each archive's name and where it came from.
-    pub archives: Vec<(String, String)>,
-    pub fetched: String,
-}
-
-/// What the cache holds of one set.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Held {
-    Missing,
-    Whole(Manifest),
-    /// A folder that is not the whole set, and why.
-    Damaged(String),
-}
-
-/// The cache of fetched sets.
-#[derive(Debug, Clone)]
-pub struct Cache {
-    root: PathBuf,
-    /// Which setting chose it, for errors.
-    origin: &'static str,
-}
-
-impl Cache {
-    /// `$XDG_CACHE_HOME/valleys/data`, else `$HOME/.cache/valleys/data`.
-    /// A relative XDG_CACHE_HOME is ignored, as the XDG specification says.
-    pub fn from_env() -> Result<Self, FetchError> {
-        let xdg = std::env::var_os("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute());
-        let (base, origin) = match xdg {
-            Some(xdg) => (xdg, "XDG_CACHE_HOME"),
-            None => (
-                std::env::var_os("HOME")
-                    .filter(|v| !v.is_empty())
-                    .map(|h| PathBuf::from(h).join(".cache"))
-                    .ok_or(FetchError::NoCache)?,
-                "HOME",
-            ),
-        };
-        Ok(Self {
-            root: base.join("valleys").join("data"),
-            origin,
-        })
-    }
-
-    pub fn at(root: impl Into<PathBuf>) -> Self {
-        Self {
-            root: root.into(),
-            origin: "the caller",
-        }
-    }
-
-    /// The cache folder, made if it is not there; an unusable one names where it came from.
-    fn create(&self) -> Result<(), FetchError> {
-        fs::create_dir_all(&self.root).map_err(|source| FetchError::CacheDir {
-            root: self.root.clone(),
-            origin: self.origin,
-            source,
-        })
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// The set's folder (whether or not it is there).
-    pub fn dir(&self, set: &Set) -> PathBuf {
-        self.root.join(set.dir)
-    }
-
-    fn downloads(&self, set: &Set) -> PathBuf {
-        self.root.join(".downloads").join(set.dir)
-    }
-
-    /// The manifest of a set that is in the cache whole (see [`Cache::inspect`]).
-    pub fn cached(&self, set: &Set) -> Option<Manifest> {
-        match self.inspect(set) {
-            Held::Whole(manifest) => Some(manifest),
-            _ => None,
-        }
-    }
-
-    /// What the cache holds of a set: nothing, the whole set (its manifest reads, names exactly
-    /// the set's files, and every one is there with its length; the SHA-256s are checked by
-    /// [`Cache::verify`]), or a folder that is not that, and why.
-    pub fn inspect(&self, set: &Set) -> Held {
-        let dir = self.dir(set);
-        if fs::symlink_metadata(&dir).is_err() {
-            return Held::Missing;
-        }
-        let damaged = |why: String| Held::Damaged(why);
-        let bytes = match fs::read(dir.join(MANIFEST)) {
-            Ok(b) => b,
-            Err(_) => {
-                return damaged(format!(
-                    "no {MANIFEST}: a folder valleys did not fetch whole (fetching replaces it)"
-                ));
-            }
-        };
-        let manifest: Manifest = match serde_json::from_slice(&bytes) {
-            Ok(m) => m,
-            Err(e) => return damaged(format!("its {MANIFEST} does not read ({e})")),
-        };
-        if manifest.set != set.dir {
-            return damaged(format!("its {MANIFEST} is for {}", manifest.set));
-        }
-        let expected = expected_files(set);
-        for (path, pinned) in &expected {
-            match manifest.files.iter().find(|f| &f.path == path) {
-                None => return damaged(format!("its {MANIFEST} lacks {path}")),
-                Some(f) if pinned.is_some_and(|sha| f.sha256 != sha) => {
-                    return damaged(format!(
-                        "its {MANIFEST} gives {path} another SHA-256 than the pinned one"
-                    ));
-                }
-                Some(_) => {}
-            }
-        }
-        for f in &manifest.files {
-            if !expected.iter().any(|(path, _)| path == &f.path) {
-                return damaged(format!(
-                    "its {MANIFEST} names {}, which the set does not hold",
-                    f.path
-                ));
-            }
-            match fs::metadata(dir.join(&f.path)) {
-                Err(_) => return damaged(format!("{} is missing", f.path)),
-                Ok(m) if !m.is_file() => return damaged(format!("{} is not a file", f.path)),
-                Ok(m) if m.len() != f.bytes => {
-                    return damaged(format!(
-                        "{} is {} bytes, expected {}",
-                        f.path,
-                        m.len(),
-                        f.bytes
-                    ));
-                }
-                Ok(_) => {}
-            }
-        }
-        Held::Whole(manifest)
-    }
-
-    /// Takes a set's manifest away, so that the next fetch replaces the folder (which is kept,
-    /// and read by nothing, until a verified copy takes its place).
-    pub fn invalidate(&self, set: &Set) -> Result<(), FetchError> {
-        let path = self.dir(set).join(MANIFEST);
-        match fs::remove_file(&path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_error(&path)(e)),
-            _ => Ok(()),
-        }
-    }
-
-    /// Removes a set's folder (to fetch it again).
-    pub fn remove(&self, set: &Set) -> Result<(), FetchError> {
-        let dir = self.dir(set);
-        match fs::remove_dir_all(&dir) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_error(&dir)(e)),
-            _ => Ok(()),
-        }
-    }
-
-    /// Hashes every file of a cached set against its manifest: the problems found, none when
-    /// it verifies; `None` when the set is not in the cache.
-    pub fn verify(&self, set: &Set) -> Option<Vec<String>> {
-        let manifest = self.cached(set)?;
-        let dir = self.dir(set);
-        let mut problems = Vec::new();
-        for f in &manifest.files {
-            let path = dir.join(&f.path);
-            match hash_file(&path) {
-                Ok((sha, _)) if sha == f.sha256 => {}
-                Ok((sha, _)) => problems.push(format!(
-                    "{}: SHA-256 {sha}, expected {}",
-                    path.display(),
-                    f.sha256
-                )),
-                Err(e) => problems.push(format!("{}: {e}", path.display())),
-            }
-        }
-        Some(problems)
-    }
-
-    /// Bytes the set's folder holds on disk.
-    pub fn size(&self, set: &Set) -> u64 {
-        fn walk(p: &Path) -> u64 {
-            match fs::symlink_metadata(p) {
-                Ok(m) if m.is_dir() => fs::read_dir(p)
-                    .map(|it| it.flatten().map(|e| walk(&e.path())).sum())
-                    .unwrap_or(0),
-                Ok(m) => m.len(),
-                Err(_) => 0,
-            }
-        }
-        walk(&self.dir(set))
-    }
-
-    /// Bytes of unfinished downloads kept for resuming.
-    pub fn partial_bytes(&self, set: &Set) -> u64 {
-        fs::read_dir(self.downloads(set))
-            .map(|it| {
-                it.flatten()
-                    .filter_map(|e| e.metadata().ok())
-                    .map(|m| m.len())
-                    .sum()
-            })
-            .unwrap_or(0)
-    }
-}
-
-/// The paths a whole set holds, with the SHA-256 pinned for each where the catalog pins one.
-fn expected_files(set: &Set) -> Vec<(String, Option<&'static str>)> {
-    set.archives
-        .iter()
-        .flat_map(|a| match a.check {
-            Check::Gunzipped { sha256, file, .. } => vec![(file.to_owned(), Some(sha256))],
-            Check::Archive { .. } => a.members.iter().map(|m| ((*m).to_owned(), None)).collect(),
-        })
-        .collect()
-}
-
 /// The set's folder in the cache, fetched from `source` first if it is not there whole. Two
 /// processes asking at once download it once: the second waits for the first's lock.
 pub fn ensure(
@@ -462,10 +167,10 @@ pub fn ensure(
         return Ok(dir);
     }
     cache.create()?;
-    let lock_path = cache.root.join(format!(".{}.lock", set.dir));
+    let lock_path = cache.root().join(format!(".{}.lock", set.dir));
     let lock = File::create(&lock_path).map_err(io_error(&lock_path))?;
     let mut said_waiting = false;
-    let mut watched = PartWatch::default();
+    let mut watched = report::PartWatch::default();
     loop {
         match lock.try_lock() {
             Ok(()) => break,
@@ -492,7 +197,7 @@ pub fn ensure(
         return Ok(dir);
     }
     let staging = cache
-        .root
+        .root()
         .join(format!(".staging-{}-{}", set.dir, std::process::id()));
     remove_stale_staging(cache, set);
     let result = fetch_into(cache, set, source, &staging, progress);
@@ -505,50 +210,10 @@ pub fn ensure(
         fs::remove_dir_all(&dir).map_err(io_error(&dir))?;
     }
     fs::rename(&staging, &dir).map_err(io_error(&dir))?;
-    sync_dir(&cache.root);
+    sync_dir(cache.root());
     let _ = fs::remove_dir_all(cache.downloads(set));
     progress(Event::Ready { set, dir: &dir });
     Ok(dir)
-}
-
-/// What a waiting process shows of another's download: the part file that grows.
-#[derive(Default)]
-struct PartWatch {
-    last: Option<(std::time::Instant, u64)>,
-    rate: f64,
-}
-
-impl PartWatch {
-    fn report(&mut self, cache: &Cache, set: &Set, progress: &dyn Fn(Event)) {
-        let now = std::time::Instant::now();
-        if self
-            .last
-            .is_some_and(|(at, _)| now.duration_since(at) < std::time::Duration::from_millis(500))
-        {
-            return;
-        }
-        let downloads = cache.downloads(set);
-        let growing = set.archives.iter().find_map(|a| {
-            let len = fs::metadata(downloads.join(format!("{}.part", a.name)))
-                .ok()?
-                .len();
-            Some((a, len))
-        });
-        let Some((archive, done)) = growing else {
-            return;
-        };
-        if let Some((at, before)) = self.last {
-            let secs = now.duration_since(at).as_secs_f64().max(1e-3);
-            self.rate = done.saturating_sub(before) as f64 / secs;
-        }
-        self.last = Some((now, done));
-        progress(Event::Progress {
-            archive,
-            done,
-            total: Some(archive.bytes),
-            rate: self.rate,
-        });
-    }
 }
 
 /// [`ensure`] on a thread of its own, reported with [`report`], that gives up within a second
@@ -605,7 +270,7 @@ pub fn stopped_words(cache: &Cache, set: &Set) -> String {
 /// Staging folders left by processes that died mid-unpack (the lock is ours, so none is live).
 fn remove_stale_staging(cache: &Cache, set: &Set) {
     let prefix = format!(".staging-{}-", set.dir);
-    if let Ok(entries) = fs::read_dir(&cache.root) {
+    if let Ok(entries) = fs::read_dir(cache.root()) {
         for e in entries.flatten() {
             if e.file_name().to_string_lossy().starts_with(&prefix) {
                 let _ = fs::remove_dir_all(e.path());
@@ -753,61 +418,6 @@ fn obtain(
     )))
 }
 
-fn put_where(set: &Set) -> String {
-    format!("put {} in {}/ there", set_files(set), set.dir)
-}
-
-/// "cifar-10-binary.tar.gz (162.2 MiB, from URL)", or for a set of several files "its 4 files
-/// A, B, C, D (11.1 MiB, from URL)".
-fn set_files(set: &Set) -> String {
-    match set.archives {
-        [one] => format!(
-            "{} ({}, from {}{})",
-            one.name,
-            crate::format::human_bytes(one.bytes),
-            one.urls[0],
-            one.name
-        ),
-        all => format!(
-            "its {} files {} ({}, from {})",
-            all.len(),
-            all.iter().map(|a| a.name).collect::<Vec<_>>().join(", "),
-            crate::format::human_bytes(set.download_bytes()),
-            all[0].urls[0]
-        ),
-    }
-}
-
-/// `url` as it may be shown: a password in it replaced by `***`.
-pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((user, host)) => {
-            let user = user.split_once(':').map_or(user, |(name, _)| name);
-            format!("{scheme}://{user}:***@{host}{path}")
-        }
-        None => url.to_owned(),
-    }
-}
-
-/// What to do without internet, in one clause: every file of the set, and where it goes.
-pub fn offline_advice(set: &Set) -> String {
-    format!(
-        "run `valleys data fetch {name}` where there is internet (it fills {cache}), or put {files} in DIR/{dir}/ and set {MIRROR_ENV}=DIR, or set data.dir to an unpacked copy",
-        name = set.dataset.as_str(),
-        cache = Cache::from_env().map_or_else(
-            |_| "~/.cache/valleys/data".into(),
-            |c| c.root().display().to_string()
-        ),
-        files = set_files(set),
-        dir = set.dir,
-    )
-}
-
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), FetchError> {
     let mut f = File::create(path).map_err(io_error(path))?;
     f.write_all(bytes).map_err(io_error(path))?;
@@ -817,64 +427,5 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), FetchError> {
 fn sync_dir(dir: &Path) {
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::DatasetName;
-    use crate::data::catalog;
-
-    #[test]
-    fn a_password_in_a_url_is_never_shown() {
-        assert_eq!(
-            redact("https://ann:s3cret@mirror.example/data/x.gz"),
-            "https://ann:***@mirror.example/data/x.gz"
-        );
-        assert_eq!(redact("http://h:8/a@b"), "http://h:8/a@b");
-        assert_eq!(redact("/local/dir"), "/local/dir");
-        let err = Source::parse("http://ann:pw@:80/").unwrap_err().to_string();
-        assert!(
-            err.contains("no host in the URL") && !err.contains("pw"),
-            "{err}"
-        );
-        assert!(Source::parse("HTTP://").is_err());
-    }
-
-    #[test]
-    fn offline_advice_names_every_file_of_the_set_and_its_folder() {
-        let mnist = offline_advice(catalog::set(DatasetName::Mnist).unwrap());
-        assert!(
-            mnist.contains("or put its 4 files train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz (11.1 MiB, from https://ossci-datasets.s3.amazonaws.com/mnist/) in DIR/mnist/ and set VALLEYS_DATA_MIRROR=DIR"),
-            "{mnist}"
-        );
-        let cifar = offline_advice(catalog::set(DatasetName::Cifar100).unwrap());
-        assert!(
-            cifar.contains("or put cifar-100-binary.tar.gz (160.7 MiB, from https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz) in DIR/cifar100/"),
-            "{cifar}"
-        );
-        assert!(cifar.starts_with("run `valleys data fetch cifar100` where there is internet"));
-    }
-
-    #[test]
-    fn a_mirror_is_a_url_or_an_existing_directory() {
-        assert_eq!(
-            Source::parse("https://example.org/data").unwrap(),
-            Source::MirrorUrl("https://example.org/data/".into())
-        );
-        let tmp = tempfile::tempdir().unwrap();
-        let as_text = tmp.path().display().to_string();
-        assert_eq!(
-            Source::parse(&as_text).unwrap(),
-            Source::MirrorDir(tmp.path().to_owned())
-        );
-        let err = Source::parse("/nonexistent/mirror")
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            err,
-            "VALLEYS_DATA_MIRROR=/nonexistent/mirror: no such directory; expected a directory or an http(s):// URL"
-        );
     }
 }

@@ -68,14 +68,19 @@ pub struct Said {
     pub stderr: String,
 }
 
+impl From<std::process::Output> for Said {
+    fn from(out: std::process::Output) -> Self {
+        Said {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
 /// Runs the binary in `dir` with `args` and waits for it.
 pub fn run(dir: &Path, args: &[&str]) -> Said {
-    let out = valleys(dir).args(args).output().unwrap();
-    Said {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    valleys(dir).args(args).output().unwrap().into()
 }
 
 /// Writes `text` to `dir/name`, creating folders.

@@ -69,15 +69,10 @@ enum Attempt {
 /// SSL_CERT_FILE (a PEM file) instead of the built-in ones when it is set, as for curl and
 /// OpenSSL, so that a cluster's own https mirror can be trusted.
 fn agent_for(url: &str) -> Result<ureq::Agent, String> {
-    let host = url
-        .split("://")
-        .nth(1)
-        .unwrap_or("")
-        .rsplit_once('@')
-        .map_or_else(|| url.split("://").nth(1).unwrap_or(""), |(_, h)| h)
-        .split(['/', ':'])
-        .next();
-    let loopback = matches!(host, Some("127.0.0.1" | "localhost" | "[::1]"));
+    let loopback = matches!(
+        super::source::host_of(url),
+        "127.0.0.1" | "localhost" | "[::1]"
+    );
     let mut config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_connect(Some(Duration::from_secs(20)))

@@ -171,6 +171,55 @@ pub fn progress_numbers(done: u64, total: Option<u64>, rate: f64) -> String {
     line
 }
 
+/// What a waiting process shows of another's download: the part file that grows.
+#[derive(Default)]
+pub(super) struct PartWatch {
+    last: Option<(std::time::Instant, u64)>,
+    rate: f64,
+}
+
+impl PartWatch {
+    pub(super) fn report(
+        &mut self,
+        cache: &super::Cache,
+        set: &crate::data::catalog::Set,
+        progress: &dyn Fn(Event),
+    ) {
+        let now = std::time::Instant::now();
+        if self
+            .last
+            .is_some_and(|(at, _)| now.duration_since(at) < std::time::Duration::from_millis(500))
+        {
+            return;
+        }
+        let downloads = cache.downloads(set);
+        // The part written last is the one growing (those before it are whole).
+        let growing = set
+            .archives
+            .iter()
+            .filter_map(|a| {
+                let meta = std::fs::metadata(downloads.join(format!("{}.part", a.name))).ok()?;
+                Some((meta.modified().ok()?, a, meta.len()))
+            })
+            .max_by_key(|(modified, ..)| *modified)
+            .map(|(_, a, len)| (a, len));
+        let Some((archive, done)) = growing else {
+            return;
+        };
+        if let Some((at, before)) = self.last {
+            let secs = now.duration_since(at).as_secs_f64().max(1e-3);
+            self.rate = done.saturating_sub(before) as f64 / secs;
+        }
+        self.last = Some((now, done));
+        progress(Event::Progress {
+            archive,
+            done,
+            total: Some(archive.bytes),
+            rate: self.rate,
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

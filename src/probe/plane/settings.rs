@@ -102,8 +102,8 @@ impl PlaneSettings {
 #[serde(untagged)]
 enum Written {
     Text(String),
-    Number(f64),
-    /// Anything else (a list, a map): named in the error, so that `x: [-1, 1]` is told the form.
+    /// Anything else (a bare number, a list, a map): named in the error, so that `x: [-1, 1]`
+    /// is told the form.
     Other(serde_yaml::Value),
 }
 
@@ -112,7 +112,6 @@ impl Written {
     fn shown(&self) -> String {
         match self {
             Self::Text(t) => t.clone(),
-            Self::Number(n) => n.to_string(),
             Self::Other(v) => serde_json::to_string(v).unwrap_or_else(|_| "that value".into()),
         }
     }
